@@ -1,0 +1,58 @@
+"""Builds the embedded image model's parts (tokenizer, text encoder, VAE, UNet) from configs."""
+from __future__ import annotations
+
+from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
+from transformers import CLIPTextConfig, CLIPTextModel, PreTrainedTokenizerFast
+
+from shapes import vocabulary
+
+MAX_TOKENS = 24  # longest caption is ~19 words; longer prompts are truncated
+TEXT_HIDDEN = 128
+
+
+def build_tokenizer() -> PreTrainedTokenizerFast:
+    """Word-level tokenizer over the model's own vocabulary; unknown words map to [UNK]."""
+    vocab = {w: i for i, w in enumerate(vocabulary())}
+    tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="[UNK]"))
+    tok.normalizer = normalizers.Sequence([normalizers.NFKC(), normalizers.Lowercase()])
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    tok.post_processor = processors.TemplateProcessing(
+        single="[BOS] $A", special_tokens=[("[BOS]", vocab["[BOS]"])])
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", bos_token="[BOS]",
+        model_max_length=MAX_TOKENS)
+
+
+def build_text_encoder(vocab_size: int) -> CLIPTextModel:
+    config = CLIPTextConfig(
+        vocab_size=vocab_size, hidden_size=TEXT_HIDDEN, intermediate_size=TEXT_HIDDEN * 2,
+        num_hidden_layers=3, num_attention_heads=4, max_position_embeddings=MAX_TOKENS,
+        projection_dim=TEXT_HIDDEN, pad_token_id=0, bos_token_id=2, eos_token_id=0)
+    return CLIPTextModel(config)
+
+
+def build_vae():
+    from diffusers import AutoencoderKL
+    # Two blocks: 32x32 pictures <-> 16x16x4 latents. No attention: flat shapes need none.
+    return AutoencoderKL(
+        in_channels=3, out_channels=3, latent_channels=4, sample_size=32,
+        down_block_types=("DownEncoderBlock2D",) * 2, up_block_types=("UpDecoderBlock2D",) * 2,
+        block_out_channels=(32, 64), layers_per_block=1, norm_num_groups=16,
+        mid_block_add_attention=False)
+
+
+def build_unet(channels=(32, 64, 96)):
+    from diffusers import UNet2DConditionModel
+    # Cross-attention only at 8x8 and 4x4: attention at 16x16 costs several times more.
+    return UNet2DConditionModel(
+        sample_size=16, in_channels=4, out_channels=4, layers_per_block=1,
+        block_out_channels=channels,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
+        cross_attention_dim=TEXT_HIDDEN, attention_head_dim=16, norm_num_groups=16)
+
+
+def build_train_scheduler():
+    from diffusers import DDPMScheduler
+    return DDPMScheduler(num_train_timesteps=1000, beta_schedule="scaled_linear",
+                         beta_start=0.00085, beta_end=0.012)

@@ -1,0 +1,179 @@
+"""Trains chatapp's embedded tiny text-to-image model and writes it as a diffusers folder.
+
+Usage: python tools/train_image_model.py [--steps N] [--out resources/models/tiny-shapes]
+Resumable: checkpoints go to --work (default tools/.work/); run again to continue.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import math
+import os
+import random
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import shapes  # noqa: E402
+from image_model_parts import (build_text_encoder, build_tokenizer, build_train_scheduler,  # noqa: E402
+                               build_unet, build_vae)
+
+HELD_OUT = {s.key for s in shapes.held_out_scenes()}
+
+
+def log(work: Path, msg: str) -> None:
+    line = f"{time.strftime('%H:%M:%S')} {msg}"
+    print(line, flush=True)
+    with open(work / "progress.log", "a") as f:
+        f.write(line + "\n")
+
+
+def training_batch(rng: random.Random, n: int, drop: float = 0.1):
+    """n pictures in [-1, 1] with captions; held-out scenes are never drawn."""
+    imgs, caps = [], []
+    while len(imgs) < n:
+        scene = shapes.random_scene(rng)
+        if scene.key in HELD_OUT:
+            continue
+        imgs.append(shapes.render(scene, rng))
+        caps.append("" if rng.random() < drop else shapes.caption(scene, rng))
+    x = torch.from_numpy(np.stack(imgs)).permute(0, 3, 1, 2).float() / 127.5 - 1
+    return x, caps
+
+
+def train_vae(vae, work: Path, steps: int, rng: random.Random):
+    opt = torch.optim.AdamW(vae.parameters(), lr=1e-3)
+    for step in range(steps):
+        x, _ = training_batch(rng, 32, drop=0)
+        post = vae.encode(x).latent_dist
+        rec = vae.decode(post.sample()).sample
+        kl = post.kl().mean()
+        loss = (rec - x).abs().mean() + (rec - x).pow(2).mean() + 1e-6 * kl
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if step % 100 == 0 or step == steps - 1:
+            log(work, f"vae step {step} loss {loss.item():.4f}")
+    vae.requires_grad_(False).eval()
+    with torch.no_grad():
+        lat = torch.cat([vae.encode(training_batch(rng, 64, 0)[0]).latent_dist.mean for _ in range(8)])
+    vae.register_to_config(scaling_factor=float(1.0 / lat.std()))
+    log(work, f"vae scaling factor {vae.config.scaling_factor:.4f}")
+
+
+def export(out: Path, vae, text_encoder, tokenizer, unet, steps_done: int, minutes: float):
+    from diffusers import DPMSolverMultistepScheduler, StableDiffusionPipeline
+    sched = DPMSolverMultistepScheduler.from_config(build_train_scheduler().config, steps_offset=1)
+    pipe = StableDiffusionPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet,
+                                   scheduler=sched, safety_checker=None, feature_extractor=None,
+                                   requires_safety_checker=False)
+    pipe.save_pretrained(out, safe_serialization=True)
+    # The app reads its defaults for this model from here (stock diffusers ignores the file).
+    (out / "chatapp.json").write_text(json.dumps({
+        "steps": 20, "cfg": 4.0, "width": 32, "height": 32, "display_scale": 8,
+        "training_steps": steps_done, "training_minutes": round(minutes, 1)}, indent=2))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--steps", type=int, default=10000)
+    ap.add_argument("--vae-steps", type=int, default=1000)
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--lr", type=float, default=6e-4)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--max-minutes", type=float, default=110, help="stop and export when reached")
+    ap.add_argument("--work", type=Path, default=Path(__file__).parent / ".work")
+    ap.add_argument("--out", type=Path, default=Path("resources/models/tiny-shapes"))
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    args.work.mkdir(parents=True, exist_ok=True)
+    ckpt_path = args.work / "checkpoint.pt"
+    torch.manual_seed(args.seed)
+    rng = random.Random(args.seed)
+
+    tokenizer = build_tokenizer()
+    text_encoder = build_text_encoder(len(tokenizer))
+    vae, unet = build_vae(), build_unet()
+    sched = build_train_scheduler()
+    params = list(unet.parameters()) + list(text_encoder.parameters())
+    opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=1e-2)
+    step, elapsed = 0, 0.0
+    if ckpt_path.exists():
+        ck = torch.load(ckpt_path, weights_only=False)  # our own file, written below
+        vae.load_state_dict(ck["vae"])
+        vae.register_to_config(scaling_factor=ck["scaling_factor"])
+        vae.requires_grad_(False).eval()
+        unet.load_state_dict(ck["unet"])
+        text_encoder.load_state_dict(ck["text_encoder"])
+        opt.load_state_dict(ck["opt"])
+        step, elapsed = ck["step"], ck["elapsed"]
+        rng.setstate(ck["rng"])
+        torch.set_rng_state(ck["torch_rng"])
+        ema_unet, ema_te = build_unet(), build_text_encoder(len(tokenizer))
+        ema_unet.load_state_dict(ck["ema_unet"])
+        ema_te.load_state_dict(ck["ema_te"])
+        log(args.work, f"resumed at step {step}")
+    else:
+        t0 = time.time()
+        train_vae(vae, args.work, args.vae_steps, rng)
+        elapsed = time.time() - t0
+        ema_unet, ema_te = copy.deepcopy(unet), copy.deepcopy(text_encoder)
+    ema_unet.requires_grad_(False)
+    ema_te.requires_grad_(False)
+    n_params = sum(p.numel() for m in (unet, text_encoder, vae) for p in m.parameters())
+    log(args.work, f"parameters: unet {sum(p.numel() for p in unet.parameters())}, total {n_params}")
+
+    alphas = sched.alphas_cumprod
+    snr = alphas / (1 - alphas)
+    start = time.time() - elapsed
+    while step < args.steps and (time.time() - start) / 60 < args.max_minutes:
+        x, caps = training_batch(rng, args.batch)
+        ids = tokenizer(caps, padding="max_length", max_length=tokenizer.model_max_length,
+                        truncation=True, return_tensors="pt").input_ids
+        with torch.no_grad():
+            lat = vae.encode(x).latent_dist.sample() * vae.config.scaling_factor
+        noise = torch.randn_like(lat)
+        t = torch.randint(0, sched.config.num_train_timesteps, (lat.shape[0],))
+        noisy = sched.add_noise(lat, noise, t)
+        pred = unet(noisy, t, text_encoder(ids)[0]).sample
+        # Min-SNR-5 weighting: converges several times faster than plain epsilon MSE.
+        weight = torch.clamp(snr[t], max=5.0) / snr[t]
+        loss = (weight * (pred - noise).pow(2).mean(dim=(1, 2, 3))).mean()
+        lr = args.lr * min(1.0, (step + 1) / 300) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * step / args.steps)))
+        for g in opt.param_groups:
+            g["lr"] = lr
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        decay = min(0.999, (1 + step) / (10 + step))
+        with torch.no_grad():
+            for ema, live in ((ema_unet, unet), (ema_te, text_encoder)):
+                for pe, pl in zip(ema.parameters(), live.parameters()):
+                    pe.lerp_(pl, 1 - decay)
+        step += 1
+        if step % 50 == 0:
+            log(args.work, f"step {step} loss {loss.item():.4f} lr {lr:.2e} {(time.time() - start) / 60:.1f} min")
+        if step % 500 == 0 or step == args.steps:
+            torch.save({"vae": vae.state_dict(), "scaling_factor": vae.config.scaling_factor,
+                        "unet": unet.state_dict(), "text_encoder": text_encoder.state_dict(),
+                        "ema_unet": ema_unet.state_dict(), "ema_te": ema_te.state_dict(),
+                        "opt": opt.state_dict(), "step": step, "elapsed": time.time() - start,
+                        "rng": rng.getstate(), "torch_rng": torch.get_rng_state()}, ckpt_path.with_suffix(".tmp"))
+            os.replace(ckpt_path.with_suffix(".tmp"), ckpt_path)
+            export(args.work / "snapshot", vae, ema_te, tokenizer, ema_unet, step, (time.time() - start) / 60)
+    minutes = (time.time() - start) / 60
+    export(args.out, vae, ema_te, tokenizer, ema_unet, step, minutes)
+    log(args.work, f"done: {step} steps in {minutes:.1f} min -> {args.out}")
+
+
+if __name__ == "__main__":
+    main()
