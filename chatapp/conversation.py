@@ -1,0 +1,73 @@
+"""Qt-free domain objects: conversations, messages, generation parameters, image requests."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+# Message.status values
+DONE, STREAMING, STOPPED, ERROR, QUEUED, RENDERING, CANCELLED = (
+    "done", "streaming", "stopped", "error", "queued", "rendering", "cancelled")
+
+
+@dataclass
+class Conversation:
+    id: int
+    title: str
+    system_prompt: str | None = None  # None: use the default from Settings
+    created_at: float = field(default_factory=time.time)
+    updated_at: float = field(default_factory=time.time)
+
+
+@dataclass
+class Message:
+    id: int
+    conversation_id: int
+    role: str                  # "user" | "assistant" | "notice" (app messages, never sent to a model)
+    content: str
+    kind: str = "text"         # "text" | "image"
+    status: str = DONE
+    image_path: str | None = None
+    meta: dict = field(default_factory=dict)
+    created_at: float = field(default_factory=time.time)
+
+
+@dataclass
+class GenParams:
+    """Sampling settings for one chat reply."""
+    temperature: float = 0.2
+    top_p: float = 0.9
+    top_k: int = 40
+    min_p: float = 0.05
+    repeat_penalty: float = 1.1
+    max_tokens: int = 512
+    seed: int = -1             # -1: a new random seed each reply
+
+
+@dataclass
+class ImageRequest:
+    """One /image command, fully resolved: what the diffusion engine needs to draw it."""
+    prompt: str
+    negative: str = ""
+    steps: int | None = None   # None: the model's default
+    cfg: float | None = None
+    seed: int | None = None    # None: pick one at random (and record it)
+    width: int | None = None
+    height: int | None = None
+    scheduler: str | None = None
+    count: int = 1
+
+    def command(self) -> str:
+        """The /image command that reproduces this request."""
+        import shlex
+        parts = ["/image", self.prompt]
+        if self.negative:
+            parts += ["--negative", shlex.quote(self.negative)]
+        for flag, value in (("--steps", self.steps), ("--cfg", self.cfg), ("--seed", self.seed),
+                            ("--scheduler", self.scheduler)):
+            if value is not None:
+                parts += [flag, str(value)]
+        if self.width and self.height:
+            parts += ["--size", f"{self.width}x{self.height}"]
+        if self.count != 1:
+            parts += ["--n", str(self.count)]
+        return " ".join(parts)

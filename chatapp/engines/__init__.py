@@ -1,0 +1,1 @@
+"""Model engines: no Qt here; heavy imports happen only inside load()."""

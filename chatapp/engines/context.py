@@ -1,0 +1,41 @@
+"""Fitting a conversation into the model's context: drop the oldest turns, never the system prompt."""
+from __future__ import annotations
+
+from typing import Callable
+
+from .base import ContextOverflow
+
+# Role markers and separators a chat template adds around each message (ChatML adds ~5).
+PER_MESSAGE_OVERHEAD = 8
+
+
+def fit_messages(messages: list[dict], count_tokens: Callable[[str], int], n_ctx: int,
+                 reply_reserve: int) -> tuple[list[dict], int]:
+    """Return the newest messages that fit in n_ctx - reply_reserve tokens, and how many were dropped.
+
+    The system prompt (first message, if role "system") and the last message always stay.
+    Raises ContextOverflow when even those do not fit.
+    """
+    budget = n_ctx - reply_reserve
+    system = messages[:1] if messages and messages[0]["role"] == "system" else []
+    turns = messages[len(system):]
+    cost = [count_tokens(m["content"]) + PER_MESSAGE_OVERHEAD for m in messages]
+    sys_cost = sum(cost[:len(system)])
+    turn_cost = cost[len(system):]
+    if not turns:
+        return list(messages), 0
+    if sys_cost + turn_cost[-1] > budget:
+        raise ContextOverflow(
+            f"This message is about {turn_cost[-1]} tokens, but the model's context holds {n_ctx} "
+            f"(with {reply_reserve} kept for the reply). Shorten it, or raise the context length in Settings.")
+    keep, used = 0, sys_cost
+    for c in reversed(turn_cost):
+        if used + c > budget:
+            break
+        used += c
+        keep += 1
+    kept = turns[len(turns) - keep:]
+    # Start on a user turn: a reply without its question confuses small models.
+    while len(kept) > 1 and kept[0]["role"] != "user":
+        kept = kept[1:]
+    return system + kept, len(turns) - len(kept)

@@ -1,0 +1,83 @@
+"""Scripted engines for fast tests of the GUI and workers (like simonw/llm's MockModel)."""
+from __future__ import annotations
+
+import random
+import threading
+import time
+from typing import Callable, Iterator
+
+from ..conversation import GenParams, ImageRequest
+from .base import ChatStats, EngineError, ImageResult, ModelInfo
+
+
+class FakeChatEngine:
+    """Streams queued replies word by word; with nothing queued, echoes the last user message."""
+
+    def __init__(self, replies: list[str] | None = None, *, token_delay: float = 0.0,
+                 load_delay: float = 0.0, fail_load: str | None = None, n_ctx: int = 2048):
+        self.replies = list(replies or [])
+        self.token_delay, self.load_delay, self.fail_load, self.n_ctx = token_delay, load_delay, fail_load, n_ctx
+        self.received: list[list[dict]] = []
+        self.load_thread: threading.Thread | None = None
+        self.stream_threads: list[threading.Thread] = []
+
+    def enqueue(self, *replies: str) -> None:
+        self.replies.extend(replies)
+
+    def load(self) -> ModelInfo:
+        self.load_thread = threading.current_thread()
+        time.sleep(self.load_delay)
+        if self.fail_load:
+            raise EngineError(self.fail_load)
+        return ModelInfo(name="Fake model", path="fake", n_ctx=self.n_ctx)
+
+    def stream(self, messages: list[dict], params: GenParams, should_stop: Callable[[], bool],
+               stats: ChatStats) -> Iterator[str]:
+        self.stream_threads.append(threading.current_thread())
+        self.received.append(list(messages))
+        reply = self.replies.pop(0) if self.replies else f"You said: {messages[-1]['content']}"
+        start = time.perf_counter()
+        stats.n_ctx = self.n_ctx
+        stats.prompt_tokens = sum(len(m["content"].split()) for m in messages)
+        stats.evaluated_prompt_tokens = stats.prompt_tokens
+        for i, word in enumerate(reply.split(" ")):
+            if should_stop():
+                stats.stopped = True
+                break
+            time.sleep(self.token_delay)
+            if i == 0:
+                stats.ttft_s = time.perf_counter() - start
+            stats.completion_tokens += 1
+            yield word if i == 0 else " " + word
+        stats.total_s = time.perf_counter() - start
+
+
+class FakeImageEngine:
+    """Draws a flat picture whose colour depends on the seed, one fake step at a time."""
+
+    def __init__(self, *, step_delay: float = 0.0, default_steps: int = 4, size: int = 32):
+        self.step_delay, self.default_steps, self.size = step_delay, default_steps, size
+        self.defaults = {"steps": default_steps, "cfg": 4.0, "width": size, "height": size}
+
+    def load(self) -> ModelInfo:
+        return ModelInfo(name="Fake image model", path="fake-image")
+
+    def generate(self, request: ImageRequest, on_step: Callable[[int, int, object], None],
+                 should_stop: Callable[[], bool]) -> list[ImageResult]:
+        from PIL import Image
+        steps = request.steps or self.default_steps
+        results = []
+        for n in range(request.count):
+            seed = (request.seed if request.seed is not None else random.randrange(2**32)) + n
+            for step in range(1, steps + 1):
+                if should_stop():
+                    return []
+                time.sleep(self.step_delay)
+                on_step(step, steps, None)
+            rng = random.Random(seed)
+            colour = tuple(rng.randrange(256) for _ in range(3))
+            w, h = request.width or self.size, request.height or self.size
+            resolved = ImageRequest(request.prompt, request.negative, steps, request.cfg or 4.0, seed, w, h,
+                                    request.scheduler or "fake", 1)
+            results.append(ImageResult(Image.new("RGB", (w, h), colour), seed, resolved))
+        return results
