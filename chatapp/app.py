@@ -1,0 +1,119 @@
+"""Build the application: settings, storage, session, window. Show the window FIRST, load models after."""
+from __future__ import annotations
+
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+# Nothing leaves the machine: no hub downloads, no telemetry, set before any ML library loads.
+OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1", "DO_NOT_TRACK": "1",
+               "TRANSFORMERS_OFFLINE": "1", "DIFFUSERS_OFFLINE": "1"}
+
+
+def go_offline() -> None:
+    os.environ.update(OFFLINE_ENV)
+
+
+@dataclass
+class AppParts:
+    session: object
+    window: object
+    storage: object
+    paths: object
+
+
+def open_storage(paths, parent=None):
+    """Open the database; a damaged one is moved aside (never deleted) after asking; problems never crash."""
+    from PySide6.QtWidgets import QMessageBox
+
+    from .storage import CorruptDatabase, Storage, StorageError
+    try:
+        return Storage(paths.database), None
+    except CorruptDatabase:
+        aside = paths.database.with_name(f"{paths.database.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
+        answer = QMessageBox.question(
+            parent, "Damaged database",
+            f"The chat database at {paths.database} is damaged and cannot be opened.\n\n"
+            f"Move it aside to {aside.name} and start with an empty one? Nothing is deleted.",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No)
+        if answer == QMessageBox.StandardButton.Yes:
+            for suffix in ("", "-wal", "-shm"):
+                src = Path(str(paths.database) + suffix)
+                if src.exists():
+                    os.replace(src, Path(str(aside) + suffix))
+            return Storage(paths.database), f"The damaged database was kept as {aside.name}."
+        return Storage(Path(":memory:")), "The damaged database was left untouched; this session is not saved."
+    except StorageError as exc:
+        return Storage(Path(":memory:")), f"{exc} Chats in this session will not be saved."
+
+
+def build(paths, settings, settings_note=None, *, llm_engine_factory=None, image_engine_factory=None,
+          open_last=True) -> AppParts:
+    """Everything but the event loop; tests build the real app with this too."""
+    from .session import ChatSession
+    from .settings import save_settings
+    from .ui.main_window import MainWindow
+    from .ui.style import apply_style
+
+    apply_style()
+    storage, storage_note = open_storage(paths)
+    storage.mark_interrupted()
+    session = ChatSession(storage, settings, paths, llm_engine_factory=llm_engine_factory,
+                          image_engine_factory=image_engine_factory)
+    window = MainWindow(session)
+
+    def on_settings(new):
+        old = session.settings
+        try:
+            save_settings(new, paths.settings_file)
+        except OSError as exc:
+            window.view.add_notice(f"Settings could not be saved: {exc}")
+        reload_llm = any(getattr(old, k) != getattr(new, k) for k in ("llm_model", "n_ctx", "n_threads", "n_gpu_layers"))
+        reload_img = any(getattr(old, k) != getattr(new, k) for k in
+                         ("image_model", "attention_slicing", "cpu_offload", "image_steps", "image_cfg", "image_size"))
+        session.apply_settings(new, reload_llm=reload_llm, reload_image=reload_img)
+    window.settings_changed.connect(on_settings)
+    for note in (settings_note, storage_note):
+        if note:
+            window.view.add_notice(note)
+    if open_last:
+        conversations = session.conversations()
+        if conversations:
+            session.open_conversation(conversations[0].id)
+    return AppParts(session, window, storage, paths)
+
+
+def main(args) -> int:
+    go_offline()
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from .settings import load_settings, resolve_paths
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("chatapp")
+    app.setDesktopFileName("chatapp")
+    paths = resolve_paths(args.data_dir, args.config_dir)
+    settings, note = load_settings(paths.settings_file)
+    if args.llm_model:
+        settings.llm_model = args.llm_model
+    if args.image_model:
+        settings.image_model = args.image_model
+    parts = build(paths, settings, note)
+    parts.window.show()
+    # Models load after the first paint, on their worker threads.
+    QTimer.singleShot(0, parts.session.load_models)
+    clean = True
+
+    def on_quit():
+        nonlocal clean
+        clean = parts.session.shutdown()
+    app.aboutToQuit.connect(on_quit)
+    code = app.exec()
+    if not clean:
+        # A worker is stuck inside a library call (e.g. a huge model mid-import). Everything is
+        # already saved; leave without destroying its QThread, which would abort the process.
+        os._exit(code)
+    return code

@@ -1,0 +1,119 @@
+"""User input -> ChatTurn, ImageRequest, HelpRequest or CommandError. Pure functions: no Qt, no ML."""
+from __future__ import annotations
+
+import argparse
+import re
+import shlex
+from dataclasses import dataclass
+
+from .conversation import ImageRequest
+from .engines.schedulers import SCHEDULERS
+
+MAX_STEPS = 150
+MAX_COUNT = 8
+
+
+@dataclass
+class ChatTurn:
+    text: str
+
+
+@dataclass
+class HelpRequest:
+    pass
+
+
+class CommandError(Exception):
+    """Bad input; the message says what to fix."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # argparse would print and exit the whole app
+        raise CommandError(message[0].upper() + message[1:] + ".")
+
+
+def _size(text: str) -> tuple[int, int]:
+    m = re.fullmatch(r"(\d+)[xX*](\d+)", text.strip())
+    if not m:
+        raise argparse.ArgumentTypeError(f"size must look like 512x512, not {text!r}")
+    return int(m[1]), int(m[2])
+
+
+def _image_parser() -> _Parser:
+    p = _Parser(prog="/image", add_help=False, allow_abbrev=False, exit_on_error=False)
+    p.add_argument("prompt", nargs="*")
+    p.add_argument("--negative", default="", metavar="TEXT", help="what the picture should not show")
+    p.add_argument("--steps", type=int, metavar="N", help=f"denoising steps, 1-{MAX_STEPS}")
+    p.add_argument("--cfg", type=float, metavar="F", help="guidance scale: how closely to follow the prompt, 0-30")
+    p.add_argument("--seed", type=int, metavar="N", help="same seed and recipe give the same picture")
+    p.add_argument("--size", type=_size, metavar="WxH", help="width x height in pixels, multiples of 8")
+    p.add_argument("--scheduler", metavar="NAME", help="one of: " + ", ".join(SCHEDULERS))
+    p.add_argument("--n", type=int, default=1, metavar="COUNT", help=f"how many pictures, 1-{MAX_COUNT}")
+    return p
+
+
+IMAGE_PARSER = _image_parser()
+
+
+def help_text() -> str:
+    flags = "\n".join(f"- `{' '.join(a.option_strings)} {a.metavar}`: {a.help}"
+                      for a in IMAGE_PARSER._actions if a.option_strings)
+    return ("**Commands**\n\n"
+            "- Any text: ask the language model.\n"
+            "- `/image <prompt> [flags]`: draw a picture in this conversation.\n"
+            "- `/help`: this list.\n\n"
+            f"**`/image` flags**\n\n{flags}\n\n"
+            "Example: `/image a red circle on a blue background --steps 20 --seed 7`")
+
+
+def parse_image(args_text: str, max_side: int = 2048) -> ImageRequest:
+    # The prompt is everything before the first flag, taken verbatim so apostrophes just work;
+    # only the flags go through shlex.
+    m = re.search(r"(^|\s)--\w", args_text)
+    raw_prompt, rest = (args_text[:m.start()], args_text[m.start():]) if m else (args_text, "")
+    try:
+        tokens = shlex.split(rest)
+    except ValueError as exc:
+        raise CommandError(f"Could not read the flags: {exc}. Put quotes around text with spaces.") from exc
+    try:
+        ns = IMAGE_PARSER.parse_args(tokens)
+    except argparse.ArgumentError as exc:
+        raise CommandError(f"{exc}.") from exc
+    prompt = " ".join([raw_prompt.strip().strip('"').strip(), *ns.prompt]).strip()
+    if not prompt:
+        raise CommandError("The picture needs a description: /image a red circle on a blue background")
+    if ns.steps is not None and not 1 <= ns.steps <= MAX_STEPS:
+        raise CommandError(f"--steps must be between 1 and {MAX_STEPS}, not {ns.steps}.")
+    if ns.cfg is not None and not 0 <= ns.cfg <= 30:
+        raise CommandError(f"--cfg must be between 0 and 30, not {ns.cfg}.")
+    if ns.seed is not None and not 0 <= ns.seed < 2**32:
+        raise CommandError("--seed must be between 0 and 4294967295.")
+    if not 1 <= ns.n <= MAX_COUNT:
+        raise CommandError(f"--n must be between 1 and {MAX_COUNT}, not {ns.n}.")
+    width = height = None
+    if ns.size:
+        width, height = ns.size
+        if width % 8 or height % 8 or width <= 0 or height <= 0:
+            raise CommandError(f"--size must be a multiple of 8 on each side, e.g. 512x512 (got {width}x{height}).")
+        if width > max_side or height > max_side:
+            raise CommandError(f"--size {width}x{height} is larger than this model allows ({max_side}x{max_side}).")
+    scheduler = ns.scheduler.lower() if ns.scheduler else None
+    if scheduler and scheduler not in SCHEDULERS:
+        raise CommandError(f"Unknown scheduler {ns.scheduler!r}. Choose one of: {', '.join(SCHEDULERS)}.")
+    return ImageRequest(prompt, ns.negative, ns.steps, ns.cfg, ns.seed, width, height, scheduler, ns.n)
+
+
+def parse_input(text: str, max_image_side: int = 2048) -> ChatTurn | ImageRequest | HelpRequest:
+    """Decide what the user asked for. Raises CommandError for a bad command."""
+    stripped = text.strip()
+    if not stripped:
+        raise CommandError("Type a message first.")
+    if not stripped.startswith("/") or stripped.startswith("//"):
+        return ChatTurn(text)
+    name, _, rest = stripped.partition(" ")
+    name = name.lower()
+    if name == "/image":
+        return parse_image(rest, max_image_side)
+    if name == "/help":
+        return HelpRequest()
+    raise CommandError(f"Unknown command {name}. Type /help to see the commands.")

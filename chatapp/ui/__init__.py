@@ -1,0 +1,1 @@
+"""Widgets only: nothing here imports an ML library or touches storage directly."""

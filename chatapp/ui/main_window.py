@@ -1,0 +1,243 @@
+"""The main window: sidebar | conversation + composer, status line, shortcuts, menus, dialogs."""
+from __future__ import annotations
+
+import shutil
+from dataclasses import replace
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QAction, QGuiApplication, QImage, QKeySequence, QPixmap
+from PySide6.QtWidgets import (QDialog, QFileDialog, QInputDialog, QLabel, QMainWindow, QMessageBox,
+                               QScrollArea, QSplitter, QVBoxLayout, QWidget)
+
+from ..conversation import Message
+from ..png_recipe import parse_parameters, read_parameters
+from .composer import Composer
+from .conversation_view import ConversationView
+from .settings_dialog import SettingsDialog
+from .sidebar import Sidebar
+
+PAGE = 60   # messages shown when a conversation opens; older ones load on scrolling up
+
+
+class MainWindow(QMainWindow):
+    settings_changed = Signal(object)   # Settings, after the dialog was saved
+
+    def __init__(self, session, parent=None):
+        super().__init__(parent)
+        self.session = session
+        self.setWindowTitle("chatapp")
+        self.resize(1180, 780)
+        self.sidebar = Sidebar(self)
+        self.view = ConversationView(self)
+        self.composer = Composer(self)
+        right = QWidget(self)
+        right.setObjectName("mainPanel")
+        col = QVBoxLayout(right)
+        col.setContentsMargins(0, 0, 0, 0)
+        col.setSpacing(0)
+        col.addWidget(self.view, 1)
+        col.addWidget(self.composer)
+        split = QSplitter(self)
+        split.addWidget(self.sidebar)
+        split.addWidget(right)
+        split.setStretchFactor(1, 1)
+        split.setSizes([250, 930])
+        split.setChildrenCollapsible(False)
+        self.setCentralWidget(split)
+        self.model_label = QLabel("Starting…")
+        self.image_label = QLabel("")
+        self.stats_label = QLabel("")
+        for w in (self.model_label, self.image_label, self.stats_label):
+            w.setObjectName("statusText")
+        self.statusBar().addWidget(self.model_label)
+        self.statusBar().addWidget(self.image_label)
+        self.statusBar().addPermanentWidget(self.stats_label)
+        self._actions()
+        self._connect()
+        self.refresh_sidebar()
+        self.composer.editor.setFocus()
+
+    def _actions(self) -> None:
+        def add(text, shortcut, slot, context=Qt.ShortcutContext.WindowShortcut):
+            a = QAction(text, self)
+            a.setShortcut(QKeySequence(shortcut))
+            a.setShortcutContext(context)
+            a.triggered.connect(slot)
+            self.addAction(a)
+            return a
+        menu = self.menuBar().addMenu("&Chat")
+        menu.addAction(add("New chat", "Ctrl+N", self.session.new_conversation))
+        menu.addAction(add("Regenerate last reply", "Ctrl+R", self.session.regenerate))
+        menu.addAction(add("Stop", "Esc", self.session.stop))
+        menu.addSeparator()
+        menu.addAction(add("Settings…", "Ctrl+,", self.open_settings))
+        menu.addAction(add("Quit", "Ctrl+Q", self.close))
+        help_menu = self.menuBar().addMenu("&Help")
+        help_menu.addAction("Commands", lambda: self.session.submit("/help"))
+
+    def _connect(self) -> None:
+        s = self.session
+        self.sidebar.new_requested.connect(s.new_conversation)
+        self.sidebar.selected.connect(lambda cid: s.open_conversation(cid, PAGE))
+        self.sidebar.rename_requested.connect(self.rename_conversation)
+        self.sidebar.delete_requested.connect(self.delete_conversation)
+        self.sidebar.system_prompt_requested.connect(self.edit_system_prompt)
+        self.composer.submitted.connect(self._submit)
+        self.composer.stop_requested.connect(s.stop)
+        self.composer.png_dropped.connect(self.fill_from_png)
+        self.view.action.connect(self._on_message_action)
+        self.view.wants_older.connect(self._load_older)
+        s.conversations_changed.connect(self.refresh_sidebar)
+        s.conversation_opened.connect(self._on_opened)
+        s.message_added.connect(self._on_added)
+        s.message_changed.connect(self.view.update_message)
+        s.message_removed.connect(self.view.remove_message)
+        s.reply_text.connect(self.view.set_reply_text)
+        s.notice.connect(self.view.add_notice)
+        s.llm_state.connect(self._on_llm_state)
+        s.stats_changed.connect(self._on_stats)
+        s.busy_changed.connect(self.composer.set_busy)
+        s.images.progress.connect(self.view.set_image_progress)
+        s.images.state.connect(self._on_image_state)
+
+    # --- session -> widgets --------------------------------------------------------------------
+    def refresh_sidebar(self) -> None:
+        self.sidebar.set_conversations(self.session.conversations(),
+                                       self.session.current.id if self.session.current else None)
+
+    def _on_opened(self, conversation, messages: list) -> None:
+        has_older = bool(conversation) and len(messages) >= PAGE
+        self.view.set_messages(messages, has_older)
+        self.setWindowTitle(f"{conversation.title} — chatapp" if conversation else "chatapp")
+        self.refresh_sidebar()
+        self.composer.editor.setFocus()
+
+    def _on_added(self, message: Message) -> None:
+        if self.session.current and message.conversation_id == self.session.current.id:
+            self.view.add_message(message)
+
+    def _load_older(self, first_id: int) -> None:
+        older = self.session.older_messages(first_id, PAGE)
+        self.view.prepend_messages(older, len(older) >= PAGE)
+
+    def _on_llm_state(self, state: str, detail: str) -> None:
+        if state == "loading":
+            self.model_label.setText("⏳ Loading model…")
+            self.composer.set_placeholder("Loading model… you can type now; your message is sent when it is ready.")
+        elif state == "ready":
+            self.model_label.setText(f"● {detail}")
+            self.composer.set_placeholder(None)
+        else:
+            self.model_label.setText("⚠ Chat model unavailable")
+            self.model_label.setToolTip(detail)
+            self.composer.set_placeholder(None)
+            self.view.add_notice(detail)
+
+    def _on_image_state(self, state: str, detail: str) -> None:
+        text = {"loading": "· loading image model…", "ready": f"· images: {detail}", "error": "· ⚠ image model unavailable"}
+        self.image_label.setText(text.get(state, ""))
+        if state == "error":
+            self.view.add_notice(detail)
+
+    def _on_stats(self, stats) -> None:
+        parts = [f"first token {stats.ttft_s * 1000:.0f} ms", f"{stats.tokens_per_s:.1f} tok/s",
+                 f"context {stats.context_used}/{stats.n_ctx}"]
+        if stats.dropped_messages:
+            parts.append(f"{stats.dropped_messages} old messages left out")
+        self.stats_label.setText(" · ".join(parts))
+
+    def _submit(self, text: str) -> None:
+        if self.session.submit(text):
+            self.composer.clear()
+            self.view.scroll_to_bottom()
+
+    # --- conversations -------------------------------------------------------------------------
+    def rename_conversation(self, cid: int) -> None:
+        conv = self.session.storage.conversation(cid)
+        if conv is None:
+            return
+        title, ok = QInputDialog.getText(self, "Rename chat", "Title:", text=conv.title)
+        if ok:
+            self.session.rename_conversation(cid, title)
+
+    def delete_conversation(self, cid: int) -> None:
+        conv = self.session.storage.conversation(cid)
+        if conv is None:
+            return
+        answer = QMessageBox.question(self, "Delete chat", f"Delete “{conv.title}” and its pictures? This cannot be undone.",
+                                      QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
+                                      QMessageBox.StandardButton.Cancel)
+        if answer == QMessageBox.StandardButton.Yes:
+            self.session.delete_conversation(cid)
+
+    def edit_system_prompt(self, cid: int) -> None:
+        conv = self.session.storage.conversation(cid)
+        if conv is None:
+            return
+        text, ok = QInputDialog.getMultiLineText(
+            self, "System prompt", "For this chat only (leave empty to use the default from Settings):",
+            conv.system_prompt or "")
+        if ok:
+            self.session.set_system_prompt(cid, text.strip() or None)
+
+    def open_settings(self) -> None:
+        dialog = SettingsDialog(self.session.settings, self)
+        if dialog.exec() == QDialog.DialogCode.Accepted:
+            self.settings_changed.emit(dialog.result_settings())
+
+    # --- pictures -----------------------------------------------------------------------------
+    def fill_from_png(self, path: str) -> None:
+        try:
+            text = read_parameters(path)
+        except OSError as exc:
+            self.view.add_notice(f"Could not read {Path(path).name}: {exc}")
+            return
+        if not text:
+            self.view.add_notice(f"{Path(path).name} has no generation parameters in it.")
+            return
+        self.composer.set_text(parse_parameters(text).command())
+
+    def _on_message_action(self, name: str, message: Message) -> None:
+        req = message.meta.get("request", {})
+        if name == "regenerate":
+            self.session.regenerate()
+        elif name == "cancel":
+            self.session.images.cancel_message(message.id)
+        elif name == "copy_prompt":
+            QGuiApplication.clipboard().setText(req.get("prompt", message.content))
+        elif name == "copy_image" and message.image_path:
+            QGuiApplication.clipboard().setImage(QImage(message.image_path))
+        elif name == "save" and message.image_path:
+            target, _ = QFileDialog.getSaveFileName(self, "Save picture", Path(message.image_path).name, "PNG (*.png)")
+            if target:
+                try:
+                    shutil.copyfile(message.image_path, target)
+                except OSError as exc:
+                    self.view.add_notice(f"Could not save the picture: {exc}")
+        elif name in ("rerun", "vary_seed") and req:
+            from ..conversation import ImageRequest
+            request = ImageRequest(**req)
+            if name == "vary_seed":
+                request = replace(request, seed=None)
+            self.session.submit(request.command())
+        elif name == "open" and message.image_path:
+            self._show_full(message)
+
+    def _show_full(self, message: Message) -> None:
+        dialog = QDialog(self)
+        dialog.setWindowTitle(message.meta.get("request", {}).get("prompt", "Picture"))
+        image = QImage(message.image_path)
+        label = QLabel()
+        side = max(512, image.width())
+        label.setPixmap(QPixmap.fromImage(image.scaled(side, side, Qt.AspectRatioMode.KeepAspectRatio,
+                                                       Qt.TransformationMode.SmoothTransformation)))
+        area = QScrollArea(dialog)
+        area.setWidget(label)
+        QVBoxLayout(dialog).addWidget(area)
+        dialog.resize(min(side + 40, 1000), min(side + 40, 800))
+        dialog.show()
+
+    def closeEvent(self, event) -> None:
+        self.session.shutdown()
+        super().closeEvent(event)

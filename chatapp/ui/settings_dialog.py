@@ -1,0 +1,127 @@
+"""Settings dialog: models, system prompt, sampling, context and hardware, image defaults."""
+from __future__ import annotations
+
+from dataclasses import replace
+
+from PySide6.QtWidgets import (QCheckBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFileDialog, QFormLayout,
+                               QHBoxLayout, QLineEdit, QPlainTextEdit, QPushButton, QSpinBox, QTabWidget,
+                               QVBoxLayout, QWidget)
+
+from ..settings import Settings
+
+
+def _path_row(parent, value: str, placeholder: str, pick) -> tuple[QWidget, QLineEdit]:
+    box = QWidget(parent)
+    row = QHBoxLayout(box)
+    row.setContentsMargins(0, 0, 0, 0)
+    edit = QLineEdit(value, box)
+    edit.setPlaceholderText(placeholder)
+    button = QPushButton("Browse…", box)
+    button.clicked.connect(lambda: pick(edit))
+    row.addWidget(edit, 1)
+    row.addWidget(button)
+    return box, edit
+
+
+def _spin(lo, hi, value, decimals=None, step=None):
+    box = QDoubleSpinBox() if decimals is not None else QSpinBox()
+    if decimals is not None:
+        box.setDecimals(decimals)
+    box.setRange(lo, hi)
+    if step:
+        box.setSingleStep(step)
+    box.setValue(value)
+    return box
+
+
+class SettingsDialog(QDialog):
+    def __init__(self, settings: Settings, parent=None):
+        super().__init__(parent)
+        self.setWindowTitle("Settings")
+        self.setMinimumWidth(560)
+        self._orig = settings
+        s = settings
+        tabs = QTabWidget(self)
+
+        chat = QWidget()
+        f = QFormLayout(chat)
+        box, self.llm_model = _path_row(chat, s.llm_model, "Embedded: SmolLM2-135M-Instruct", self._pick_gguf)
+        f.addRow("Chat model (GGUF)", box)
+        self.system_prompt = QPlainTextEdit(s.system_prompt)
+        self.system_prompt.setFixedHeight(70)
+        f.addRow("Default system prompt", self.system_prompt)
+        self.temperature = _spin(0.0, 2.0, s.temperature, 2, 0.05)
+        self.top_p = _spin(0.0, 1.0, s.top_p, 2, 0.05)
+        self.top_k = _spin(0, 200, s.top_k)
+        self.min_p = _spin(0.0, 1.0, s.min_p, 2, 0.01)
+        self.repeat_penalty = _spin(0.5, 2.0, s.repeat_penalty, 2, 0.05)
+        self.max_tokens = _spin(1, 32768, s.max_tokens)
+        self.seed = _spin(-1, 2**31 - 1, s.seed)
+        self.seed.setSpecialValueText("random")
+        self.n_ctx = _spin(256, 131072, s.n_ctx)
+        self.n_ctx.setSingleStep(256)
+        self.n_threads = _spin(0, 256, s.n_threads)
+        self.n_threads.setSpecialValueText("auto")
+        self.n_gpu_layers = _spin(-1, 999, s.n_gpu_layers)
+        self.n_gpu_layers.setSpecialValueText("all")
+        for label, w in (("Temperature", self.temperature), ("Top-p", self.top_p), ("Top-k", self.top_k),
+                         ("Min-p", self.min_p), ("Repeat penalty", self.repeat_penalty),
+                         ("Max tokens per reply", self.max_tokens), ("Seed", self.seed),
+                         ("Context length", self.n_ctx), ("CPU threads", self.n_threads),
+                         ("GPU layers", self.n_gpu_layers)):
+            f.addRow(label, w)
+        tabs.addTab(chat, "Chat")
+
+        image = QWidget()
+        g = QFormLayout(image)
+        box, self.image_model = _path_row(image, s.image_model, "Embedded: tiny-shapes", self._pick_image)
+        g.addRow("Image model", box)
+        self.image_steps = _spin(0, 150, s.image_steps)
+        self.image_steps.setSpecialValueText("model default")
+        self.image_cfg = _spin(0.0, 30.0, s.image_cfg, 1, 0.5)
+        self.image_cfg.setSpecialValueText("model default")
+        self.image_size = QLineEdit(s.image_size)
+        self.image_size.setPlaceholderText("model default, e.g. 512x512")
+        self.attention_slicing = QCheckBox("Attention slicing (less GPU memory, slower)")
+        self.attention_slicing.setChecked(s.attention_slicing)
+        self.cpu_offload = QCheckBox("CPU offload (for small GPUs)")
+        self.cpu_offload.setChecked(s.cpu_offload)
+        self.preload = QCheckBox("Load the image model at start-up")
+        self.preload.setChecked(s.preload_image_model)
+        for label, w in (("Steps", self.image_steps), ("Guidance (CFG)", self.image_cfg), ("Size", self.image_size)):
+            g.addRow(label, w)
+        g.addRow(self.attention_slicing)
+        g.addRow(self.cpu_offload)
+        g.addRow(self.preload)
+        tabs.addTab(image, "Images")
+
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(tabs)
+        layout.addWidget(buttons)
+
+    def _pick_gguf(self, edit: QLineEdit) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Choose a GGUF model", edit.text(), "GGUF models (*.gguf)")
+        if path:
+            edit.setText(path)
+
+    def _pick_image(self, edit: QLineEdit) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Choose a diffusers model folder", edit.text())
+        if not path:
+            path, _ = QFileDialog.getOpenFileName(self, "…or a single-file checkpoint", edit.text(),
+                                                  "Safetensors checkpoints (*.safetensors)")
+        if path:
+            edit.setText(path)
+
+    def result_settings(self) -> Settings:
+        return replace(
+            self._orig, llm_model=self.llm_model.text().strip(), system_prompt=self.system_prompt.toPlainText(),
+            temperature=self.temperature.value(), top_p=self.top_p.value(), top_k=self.top_k.value(),
+            min_p=self.min_p.value(), repeat_penalty=self.repeat_penalty.value(), max_tokens=self.max_tokens.value(),
+            seed=self.seed.value(), n_ctx=self.n_ctx.value(), n_threads=self.n_threads.value(),
+            n_gpu_layers=self.n_gpu_layers.value(), image_model=self.image_model.text().strip(),
+            image_steps=self.image_steps.value(), image_cfg=self.image_cfg.value(),
+            image_size=self.image_size.text().strip(), attention_slicing=self.attention_slicing.isChecked(),
+            cpu_offload=self.cpu_offload.isChecked(), preload_image_model=self.preload.isChecked())

@@ -1,0 +1,78 @@
+"""The sidebar: saved conversations, newest first; new, rename, system prompt, delete with confirmation."""
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QListWidget, QListWidgetItem, QMenu, QPushButton, QVBoxLayout, QWidget
+
+from ..conversation import Conversation
+
+
+class Sidebar(QWidget):
+    new_requested = Signal()
+    selected = Signal(int)
+    rename_requested = Signal(int)
+    delete_requested = Signal(int)
+    system_prompt_requested = Signal(int)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setObjectName("sidebar")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(10, 12, 10, 10)
+        self.new_button = QPushButton("+  New chat", self)
+        self.new_button.setObjectName("newChatButton")
+        self.new_button.clicked.connect(self.new_requested)
+        layout.addWidget(self.new_button)
+        self.list = QListWidget(self)
+        self.list.setObjectName("conversationList")
+        self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.list.setTextElideMode(Qt.TextElideMode.ElideRight)
+        self.list.setWordWrap(False)
+        self.list.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.list.customContextMenuRequested.connect(self._menu)
+        self.list.currentItemChanged.connect(self._on_current)
+        self.list.itemDoubleClicked.connect(lambda item: self.rename_requested.emit(item.data(Qt.ItemDataRole.UserRole)))
+        layout.addWidget(self.list, 1)
+        delete = QAction(self.list)
+        delete.setShortcut(QKeySequence.StandardKey.Delete)
+        delete.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
+        delete.triggered.connect(self._delete_current)
+        self.list.addAction(delete)
+        self._quiet = False
+
+    def set_conversations(self, conversations: list[Conversation], current_id: int | None) -> None:
+        self._quiet = True
+        self.list.clear()
+        for c in conversations:
+            item = QListWidgetItem(c.title)
+            item.setData(Qt.ItemDataRole.UserRole, c.id)
+            item.setToolTip(c.title)
+            self.list.addItem(item)
+            if c.id == current_id:
+                self.list.setCurrentItem(item)
+        self._quiet = False
+
+    def current_id(self) -> int | None:
+        item = self.list.currentItem()
+        return item.data(Qt.ItemDataRole.UserRole) if item else None
+
+    def _on_current(self, item, _previous) -> None:
+        if not self._quiet and item is not None:
+            self.selected.emit(item.data(Qt.ItemDataRole.UserRole))
+
+    def _delete_current(self) -> None:
+        if (cid := self.current_id()) is not None:
+            self.delete_requested.emit(cid)
+
+    def _menu(self, pos) -> None:
+        item = self.list.itemAt(pos)
+        if item is None:
+            return
+        cid = item.data(Qt.ItemDataRole.UserRole)
+        menu = QMenu(self)
+        menu.addAction("Rename…", lambda: self.rename_requested.emit(cid))
+        menu.addAction("System prompt…", lambda: self.system_prompt_requested.emit(cid))
+        menu.addSeparator()
+        menu.addAction("Delete…", lambda: self.delete_requested.emit(cid))
+        menu.exec(self.list.mapToGlobal(pos))

@@ -1,0 +1,156 @@
+"""GUI flows with a scripted fake engine: send, stream, stop, regenerate, conversations, restart."""
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+
+from chatapp.conversation import DONE, STOPPED
+from chatapp.engines.fake import FakeChatEngine
+
+from .conftest import close_app
+
+
+def last_messages(parts, n=None):
+    msgs = parts.storage.messages(parts.session.current.id)
+    return msgs if n is None else msgs[-n:]
+
+
+def test_enter_sends_and_reply_streams_into_view(make_app, qtbot):
+    engine = FakeChatEngine(["Hello **there**, friend"], token_delay=0.01)
+    parts = make_app(engine)
+    w = parts.window
+    qtbot.keyClicks(w.composer.editor, "Hi model")
+    seen = []
+    parts.session.reply_text.connect(lambda mid, text: seen.append(text))
+    with qtbot.waitSignal(parts.session.reply_finished, timeout=5000):
+        qtbot.keyClick(w.composer.editor, Qt.Key.Key_Return)
+    assert w.composer.editor.toPlainText() == ""
+    user, reply = last_messages(parts)
+    assert (user.role, user.content) == ("user", "Hi model")
+    assert (reply.role, reply.content, reply.status) == ("assistant", "Hello **there**, friend", DONE)
+    assert len(seen) == 3 and seen[0] == "Hello"          # token by token
+    qtbot.waitUntil(lambda: "<strong>there</strong>" in w.view.text_of(reply.id))
+    assert engine.received[0][-1] == {"role": "user", "content": "Hi model"}
+    assert engine.received[0][0]["role"] == "system"
+    assert "first token" in w.stats_label.text() and "context" in w.stats_label.text()
+
+
+def test_shift_enter_makes_a_new_line(make_app, qtbot):
+    parts = make_app()
+    ed = parts.window.composer.editor
+    qtbot.keyClicks(ed, "line one")
+    qtbot.keyClick(ed, Qt.Key.Key_Return, Qt.KeyboardModifier.ShiftModifier)
+    qtbot.keyClicks(ed, "line two")
+    assert ed.toPlainText() == "line one\nline two"
+    assert parts.session.current is None
+
+
+def test_stop_keeps_partial_reply_marked_stopped(make_app, qtbot):
+    engine = FakeChatEngine([" ".join(f"w{i}" for i in range(200))], token_delay=0.02)
+    parts = make_app(engine)
+    parts.session.submit("long please")
+    qtbot.waitUntil(lambda: parts.window.composer.busy, timeout=2000)
+    qtbot.waitUntil(lambda: any(parts.session._replies[r].text.count(" ") > 3 for r in parts.session._replies), timeout=3000)
+    with qtbot.waitSignal(parts.session.reply_finished, timeout=3000):
+        qtbot.keyClick(parts.window.composer.editor, Qt.Key.Key_Escape)
+    reply = last_messages(parts, 1)[0]
+    assert reply.status == STOPPED
+    assert 3 < len(reply.content.split()) < 200
+    assert not parts.window.composer.busy
+    assert "Stopped" in parts.window.view.widgets[reply.id].footer.text()
+
+
+def test_regenerate_replaces_last_reply(make_app, qtbot):
+    engine = FakeChatEngine(["first answer", "second answer"])
+    parts = make_app(engine)
+    with qtbot.waitSignal(parts.session.reply_finished, timeout=5000):
+        parts.session.submit("question")
+    first = last_messages(parts, 1)[0]
+    with qtbot.waitSignal(parts.session.reply_finished, timeout=5000):
+        qtbot.mouseClick(parts.window.view.widgets[first.id].regenerate_button, Qt.MouseButton.LeftButton)
+    msgs = last_messages(parts)
+    assert [m.content for m in msgs] == ["question", "second answer"]
+    assert first.id not in parts.window.view.widgets
+    # the model saw the same history again, without the replaced answer
+    assert engine.received[1] == engine.received[0]
+
+
+def test_conversations_new_switch_rename_delete(make_app, qtbot, monkeypatch):
+    parts = make_app(FakeChatEngine(["a1", "b1", "a2"]))
+    s, w = parts.session, parts.window
+    with qtbot.waitSignal(s.reply_finished):
+        s.submit("Tell me about apples")
+    first_id = s.current.id
+    qtbot.keyClick(w, Qt.Key.Key_N, Qt.KeyboardModifier.ControlModifier)
+    assert s.current is None and not w.view.widgets
+    with qtbot.waitSignal(s.reply_finished):
+        s.submit("Bananas?")
+    second_id = s.current.id
+    titles = [w.sidebar.list.item(i).text() for i in range(w.sidebar.list.count())]
+    assert titles == ["Bananas?", "Tell me about apples"]            # newest first, titled by first message
+    item = w.sidebar.list.item(1)
+    qtbot.mouseClick(w.sidebar.list.viewport(), Qt.MouseButton.LeftButton,
+                     pos=w.sidebar.list.visualItemRect(item).center())
+    assert s.current.id == first_id
+    assert [b.message.content for b in w.view.widgets.values()][:2] == ["Tell me about apples", "a1"]
+    monkeypatch.setattr("chatapp.ui.main_window.QInputDialog.getText", lambda *a, **k: ("Fruit facts", True))
+    w.rename_conversation(first_id)
+    assert s.storage.conversation(first_id).title == "Fruit facts"
+    assert "Fruit facts" in [w.sidebar.list.item(i).text() for i in range(w.sidebar.list.count())]
+    from PySide6.QtWidgets import QMessageBox
+    monkeypatch.setattr("chatapp.ui.main_window.QMessageBox.question", lambda *a, **k: QMessageBox.StandardButton.Cancel)
+    w.delete_conversation(second_id)
+    assert s.storage.conversation(second_id) is not None                 # cancelled: nothing deleted
+    monkeypatch.setattr("chatapp.ui.main_window.QMessageBox.question", lambda *a, **k: QMessageBox.StandardButton.Yes)
+    w.delete_conversation(second_id)
+    assert s.storage.conversation(second_id) is None
+    assert s.storage.messages(second_id) == []
+    assert w.sidebar.list.count() == 1
+
+
+def test_message_typed_while_model_loads_is_sent_when_ready(make_app, qtbot):
+    engine = FakeChatEngine(["ready now"], load_delay=0.8)
+    parts = make_app(engine, load=False)
+    parts.session.load_models()
+    assert parts.session.llm_status == "loading"
+    assert "Loading model" in parts.window.composer.editor.placeholderText()
+    parts.session.submit("early bird")
+    waiting = last_messages(parts, 1)[0]
+    assert "Waiting for the model" in parts.window.view.text_of(waiting.id)
+    with qtbot.waitSignal(parts.session.reply_finished, timeout=5000):
+        pass
+    assert last_messages(parts, 1)[0].content == "ready now"
+    assert parts.session.llm_status == "ready"
+
+
+def test_restart_with_same_data_dir_brings_everything_back(make_app, qtbot, data_dir):
+    parts = make_app(FakeChatEngine(["kept reply"]))
+    with qtbot.waitSignal(parts.session.reply_finished):
+        parts.session.submit("remember me")
+    conv_id = parts.session.current.id
+    close_app(parts)
+    again = make_app(FakeChatEngine())
+    assert again.session.current.id == conv_id                     # last conversation reopens
+    texts = [again.window.view.text_of(mid) for mid in again.window.view.widgets]
+    assert "remember me" in texts[0] and "kept reply" in texts[1]
+    assert again.window.sidebar.list.item(0).text() == "remember me"
+
+
+def test_model_output_html_is_shown_as_text(make_app, qtbot):
+    evil = '<script>alert(1)</script> <img src="file:///etc/passwd"> [x](javascript:alert(1)) [ok](https://example.org)'
+    parts = make_app(FakeChatEngine([evil]))
+    with qtbot.waitSignal(parts.session.reply_finished):
+        parts.session.submit("be evil")
+    reply = last_messages(parts, 1)[0]
+    qtbot.waitUntil(lambda: "&lt;script&gt;" in parts.window.view.text_of(reply.id))
+    shown = parts.window.view.text_of(reply.id)
+    assert "<img" not in shown and "<script" not in shown
+    assert 'href="javascript' not in shown and 'href="https://example.org"' in shown
+
+
+def test_bad_command_shows_notice_and_saves_nothing(make_app, qtbot):
+    parts = make_app()
+    notices = []
+    parts.session.notice.connect(notices.append)
+    assert not parts.session.submit("/image --steps 0 a cat")
+    assert "--steps" in notices[-1]
+    assert parts.session.current is None and parts.storage.conversations() == []
