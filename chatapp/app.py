@@ -85,6 +85,24 @@ def build(paths, settings, settings_note=None, *, llm_engine_factory=None, image
     return AppParts(session, window, storage, paths)
 
 
+HEAVY_MODULES = ("llama_cpp", "torch", "diffusers", "transformers")
+
+
+def _report_startup(app, parts, path: Path) -> None:
+    """For the bench and tests: when the window is shown and the model ready, and what was imported."""
+    import json
+    app.processEvents()  # the first paint
+    shown = {"window_shown": time.time(), "heavy_imported_at_show": [m for m in HEAVY_MODULES if m in sys.modules]}
+    path.write_text(json.dumps(shown))
+
+    def on_state(state, _detail):
+        if state in ("ready", "error"):
+            path.write_text(json.dumps({**shown, "model_" + state: time.time()}))
+            if os.environ.get("CHATAPP_QUIT_WHEN_READY"):
+                app.quit()
+    parts.session.llm_state.connect(on_state)
+
+
 def main(args) -> int:
     go_offline()
     from PySide6.QtCore import QTimer
@@ -103,6 +121,9 @@ def main(args) -> int:
         settings.image_model = args.image_model
     parts = build(paths, settings, note)
     parts.window.show()
+    report = os.environ.get("CHATAPP_STARTUP_REPORT")
+    if report:
+        _report_startup(app, parts, Path(report))
     # Models load after the first paint, on their worker threads.
     QTimer.singleShot(0, parts.session.load_models)
     clean = True

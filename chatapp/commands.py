@@ -79,7 +79,10 @@ def parse_image(args_text: str, max_side: int = 2048) -> ImageRequest:
         ns = IMAGE_PARSER.parse_args(tokens)
     except argparse.ArgumentError as exc:
         raise CommandError(f"{exc}.") from exc
-    prompt = " ".join([raw_prompt.strip().strip('"').strip(), *ns.prompt]).strip()
+    raw_prompt = raw_prompt.strip()
+    if len(raw_prompt) > 1 and raw_prompt[0] == raw_prompt[-1] and raw_prompt[0] in "\"'":
+        raw_prompt = raw_prompt[1:-1]  # a wholly quoted prompt: drop the quotes, keep inner ones
+    prompt = " ".join([raw_prompt.strip(), *ns.prompt]).strip()
     if not prompt:
         raise CommandError("The picture needs a description: /image a red circle on a blue background")
     if ns.steps is not None and not 1 <= ns.steps <= MAX_STEPS:

