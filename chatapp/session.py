@@ -168,14 +168,18 @@ class ChatSession(QObject):
             self.message_added.emit(user)
             self._start_reply(conv)
             return True
+        return self.submit_image(parsed, text.strip())
+
+    def submit_image(self, request, command: str | None = None) -> bool:
+        """Queue a picture (from /image, or Re-run / Vary seed, which skip the parser)."""
         try:
-            conv = self._ensure_conversation(parsed.prompt)
-            user = self.storage.add_message(conv.id, "user", text.strip())
+            conv = self._ensure_conversation(request.prompt)
+            user = self.storage.add_message(conv.id, "user", command or request.command())
         except StorageError as exc:
             self.notice.emit(str(exc))
             return False
         self.message_added.emit(user)
-        self.images.enqueue(conv.id, parsed)
+        self.images.enqueue(conv.id, request)
         self.conversations_changed.emit()
         return True
 

@@ -69,3 +69,9 @@ def make_app(qtbot, data_dir):
 def close_app(parts):
     assert parts.session.shutdown()
     parts.storage.close()
+
+
+@pytest.fixture(scope="session")
+def random_sd_folder(tmp_path_factory):
+    from .tiny_pipeline import build_random_pipeline
+    return build_random_pipeline(tmp_path_factory.mktemp("random-sd") / "random-sd")

@@ -84,11 +84,13 @@ class DiffusionImageEngine:
         if device == "cpu":
             # Leave a core for the chat model and the GUI: oversubscribed cores stall both.
             torch.set_num_threads(self.threads or max(1, (os.cpu_count() or 2) // 2))
+        # float32 is the default: only ask for another dtype when there is one to ask for.
+        kwargs = {"local_files_only": True} | ({"torch_dtype": dtype} if dtype != torch.float32 else {})
         try:
             if self.model_path.is_dir():
-                pipe = DiffusionPipeline.from_pretrained(self.model_path, torch_dtype=dtype, local_files_only=True)
+                pipe = DiffusionPipeline.from_pretrained(self.model_path, **kwargs)
             else:
-                pipe = StableDiffusionPipeline.from_single_file(self.model_path, torch_dtype=dtype, local_files_only=True)
+                pipe = StableDiffusionPipeline.from_single_file(self.model_path, **kwargs)
         except Exception as exc:
             raise EngineError(f"Could not load the image model {self.model_name}: {exc}") from exc
         if not hasattr(pipe, "vae") or not hasattr(pipe, "unet"):

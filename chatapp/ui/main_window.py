@@ -220,7 +220,7 @@ class MainWindow(QMainWindow):
             request = ImageRequest(**req)
             if name == "vary_seed":
                 request = replace(request, seed=None)
-            self.session.submit(request.command())
+            self.session.submit_image(request)
         elif name == "open" and message.image_path:
             self._show_full(message)
 

@@ -1,0 +1,98 @@
+"""/image in the window: progress, picture inline, PNG with its recipe, restart, and chat meanwhile."""
+import time
+
+from PySide6.QtCore import Qt
+
+from chatapp.conversation import DONE
+from chatapp.engines.diffusion import DiffusionImageEngine
+from chatapp.engines.fake import FakeChatEngine, FakeImageEngine
+from chatapp.png_recipe import parse_parameters, read_parameters
+from chatapp.ui.message_widgets import ImageBubble
+
+from .conftest import close_app
+
+
+def image_messages(parts):
+    return [m for m in parts.storage.messages(parts.session.current.id) if m.kind == "image"]
+
+
+def test_image_command_shows_progress_then_picture_and_survives_restart(make_app, qtbot, random_sd_folder):
+    parts = make_app(image_engine=DiffusionImageEngine(random_sd_folder))
+    progress = []
+    parts.session.images.progress.connect(lambda mid, i, n, left, prev: progress.append((i, n)))
+    qtbot.keyClicks(parts.window.composer.editor, "/image a red circle on a blue background --steps 6 --seed 3")
+    qtbot.keyClick(parts.window.composer.editor, Qt.Key.Key_Return)
+    msg = image_messages(parts)[0]
+    bubble = parts.window.view.widgets[msg.id]
+    assert isinstance(bubble, ImageBubble) and bubble.status.text() == "Queued"
+    qtbot.waitUntil(lambda: parts.storage.message(msg.id).status == DONE, timeout=60000)
+    assert progress == [(i, 6) for i in range(1, 7)]
+    done = parts.storage.message(msg.id)
+    recipe = parse_parameters(read_parameters(done.image_path))
+    assert (recipe.prompt, recipe.steps, recipe.seed, recipe.width, recipe.scheduler) == \
+        ("a red circle on a blue background", 6, 3, 32, "ddim")
+    assert done.image_path.startswith(str(parts.paths.images))
+    qtbot.waitUntil(lambda: bubble.picture.pixmap() is not None and not bubble.picture.pixmap().isNull())
+    assert bubble.picture.pixmap().width() == bubble.picture.pixmap().height() > 32   # upscaled, aspect kept
+    close_app(parts)
+    again = make_app(image_engine=FakeImageEngine(), load=False)
+    again_bubble = again.window.view.widgets[msg.id]
+    assert isinstance(again_bubble, ImageBubble) and not again_bubble.picture.pixmap().isNull()
+
+
+def test_chat_reply_streams_while_an_image_renders(make_app, qtbot, random_sd_folder):
+    chat = FakeChatEngine([" ".join(["word"] * 25)], token_delay=0.01)
+    parts = make_app(chat, DiffusionImageEngine(random_sd_folder))
+    times = {}
+    s = parts.session
+    s.images.progress.connect(lambda mid, i, n, left, prev: times.setdefault("img_first_step", time.monotonic()))
+    s.reply_text.connect(lambda mid, text: times.setdefault("chat_first", time.monotonic()))
+    s.reply_finished.connect(lambda mid: times.setdefault("chat_done", time.monotonic()))
+    s.message_changed.connect(lambda m: times.setdefault("img_done", time.monotonic())
+                              if m.kind == "image" and m.status == DONE else None)
+    assert s.submit("/image a blue square --steps 150 --seed 1")
+    qtbot.waitUntil(lambda: "img_first_step" in times, timeout=60000)
+    assert s.submit("talk to me meanwhile")
+    qtbot.waitUntil(lambda: "img_done" in times, timeout=120000)
+    assert times["img_first_step"] < times["chat_first"] < times["chat_done"] < times["img_done"]
+    reply = [m for m in s.storage.messages(s.current.id) if m.kind == "text" and m.role == "assistant"][0]
+    assert reply.status == DONE and len(reply.content.split()) == 25
+
+
+def test_cancel_button_removes_the_render(make_app, qtbot):
+    parts = make_app(image_engine=FakeImageEngine(step_delay=0.05))
+    parts.session.submit("/image a red circle --steps 50")
+    msg = image_messages(parts)[0]
+    bubble = parts.window.view.widgets[msg.id]
+    qtbot.waitUntil(lambda: "Step" in bubble.status.text(), timeout=5000)
+    qtbot.mouseClick(bubble.cancel_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: parts.storage.message(msg.id) is None, timeout=5000)
+    assert msg.id not in parts.window.view.widgets
+    assert not list(parts.paths.images.glob("*.png")) if parts.paths.images.exists() else True
+
+
+def test_dropping_a_png_fills_in_its_command(make_app, qtbot, tmp_path):
+    from PIL import Image
+    from PIL.PngImagePlugin import PngInfo
+    info = PngInfo()
+    info.add_text("parameters", "a castle\nNegative prompt: fog\nSteps: 12, Sampler: Euler a, CFG scale: 6, "
+                                "Seed: 99, Size: 64x64, Model: other")
+    png = tmp_path / "other-tool.png"
+    Image.new("RGB", (8, 8)).save(png, pnginfo=info)
+    parts = make_app()
+    parts.window.fill_from_png(str(png))
+    assert parts.window.composer.editor.toPlainText() == \
+        "/image a castle --negative fog --steps 12 --cfg 6.0 --seed 99 --scheduler euler-a --size 64x64"
+
+
+def test_vary_seed_and_rerun(make_app, qtbot):
+    parts = make_app(image_engine=FakeImageEngine())
+    parts.session.submit("/image a red circle --seed 5")
+    qtbot.waitUntil(lambda: image_messages(parts)[0].status == DONE, timeout=5000)
+    first = image_messages(parts)[0]
+    parts.window._on_message_action("rerun", first)
+    parts.window._on_message_action("vary_seed", first)
+    qtbot.waitUntil(lambda: len(image_messages(parts)) == 3 and all(m.status == DONE for m in image_messages(parts)),
+                    timeout=5000)
+    seeds = [m.meta["request"]["seed"] for m in image_messages(parts)]
+    assert seeds[0] == seeds[1] == 5 and seeds[2] != 5
