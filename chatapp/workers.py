@@ -50,6 +50,7 @@ class _Worker(QObject):
     def __init__(self, name: str):
         super().__init__()
         self.engine = None
+        self.load_error: str | None = None
         self.flags = _CancelFlags()
         self._thread = QThread()
         self._thread.setObjectName(name)
@@ -74,6 +75,9 @@ class _Worker(QObject):
         self._thread.quit()
         return self._thread.wait(timeout_ms)
 
+    def no_engine_message(self) -> str:
+        return self.load_error or "No model is loaded. Choose one in Settings."
+
     @Slot(object)
     def _load(self, engine_factory) -> None:
         if self.flags.all:
@@ -84,12 +88,15 @@ class _Worker(QObject):
             engine = engine_factory()
             info = engine.load()
         except EngineError as exc:
-            self.load_failed.emit(str(exc))
+            self.load_error = str(exc)
+            self.load_failed.emit(self.load_error)
             return
         except Exception as exc:  # an unexpected library error must not kill the thread
             traceback.print_exc()
-            self.load_failed.emit(f"The model could not be loaded: {exc}")
+            self.load_error = f"The model could not be loaded: {exc}"
+            self.load_failed.emit(self.load_error)
             return
+        self.load_error = None
         self.engine = engine
         self.ready.emit(info)
 
@@ -114,7 +121,7 @@ class LlmWorker(_Worker):
             if self.flags.is_set(request_id):
                 stats.stopped = True
             elif self.engine is None:
-                raise EngineError("No language model is loaded. Choose a GGUF file in Settings.")
+                raise EngineError(self.no_engine_message())
             else:
                 for piece in self.engine.stream(messages, params, lambda: self.flags.is_set(request_id), stats):
                     self.token.emit(request_id, piece)
@@ -158,7 +165,7 @@ class ImageWorker(_Worker):
                 self.cancelled.emit(request_id)
                 return
             if self.engine is None:
-                raise EngineError("No image model is loaded. Choose one in Settings.")
+                raise EngineError(self.no_engine_message())
             self.started.emit(request_id)
 
             def on_step(step: int, total: int, preview) -> None:

@@ -104,8 +104,7 @@ class ConversationView(QScrollArea):
 
     def _insert(self, m: Message, index: int) -> MessageWidget:
         w = self._make(m)
-        align = Qt.AlignmentFlag.AlignRight if m.role == "user" else Qt.AlignmentFlag(0)
-        self.column_layout.insertWidget(index, w, 0, align)
+        self.column_layout.insertWidget(index, w)
         self.widgets[m.id] = w
         self.empty.hide()
         return w

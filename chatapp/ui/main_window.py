@@ -137,8 +137,7 @@ class MainWindow(QMainWindow):
     def _on_image_state(self, state: str, detail: str) -> None:
         text = {"loading": "· loading image model…", "ready": f"· images: {detail}", "error": "· ⚠ image model unavailable"}
         self.image_label.setText(text.get(state, ""))
-        if state == "error":
-            self.view.add_notice(detail)
+        self.image_label.setToolTip(detail)  # a failed load also shows in each waiting picture's bubble
 
     def _on_stats(self, stats) -> None:
         parts = [f"first token {stats.ttft_s * 1000:.0f} ms", f"{stats.tokens_per_s:.1f} tok/s",

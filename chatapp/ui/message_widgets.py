@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import QSize, Qt, QUrl, Signal
-from PySide6.QtGui import QDesktopServices, QGuiApplication, QImage, QKeyEvent, QPixmap
+from PySide6.QtGui import QDesktopServices, QGuiApplication, QImage, QKeyEvent, QPixmap, QTextDocument
 from PySide6.QtWidgets import (QFrame, QHBoxLayout, QLabel, QProgressBar, QPushButton, QSizePolicy,
                                QVBoxLayout, QWidget)
 
@@ -11,6 +11,7 @@ from . import markdown
 
 SAFE_SCHEMES = ("http", "https")
 THUMB = 320  # longest side of an inline picture, in pixels
+USER_MAX_WIDTH = 560
 
 
 def open_link(url: str) -> bool:
@@ -30,7 +31,15 @@ class RichLabel(QLabel):
         self.setWordWrap(True)
         self.setOpenExternalLinks(False)
         self.setTextInteractionFlags(Qt.TextInteractionFlag.TextBrowserInteraction)
-        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Minimum)
+        policy = QSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
+        policy.setHeightForWidth(True)  # with a shrinkable height, layouts use minimumSizeHint below
+        self.setSizePolicy(policy)
+
+    def minimumSizeHint(self) -> QSize:
+        # QLabel's own minimum height is that of its text wrapped at a narrow width, far taller
+        # than at the real width; summed over a conversation it left blank space at the bottom.
+        # The layout asks heightForWidth() for the real height instead.
+        return QSize(super().minimumSizeHint().width(), 0)
 
 
 class MessageWidget(QFrame):
@@ -48,16 +57,25 @@ class MessageWidget(QFrame):
 class TextBubble(MessageWidget):
     def __init__(self, message: Message, parent=None):
         super().__init__(message, parent)
-        self.setObjectName("userBubble" if message.role == "user" else
-                           "noticeBubble" if message.role == "notice" else "assistantBubble")
         self.code_blocks: list[str] = []
-        layout = QVBoxLayout(self)
+        # The styled box sits in a full-width row: a user's box is pushed right by a stretch,
+        # which (unlike layout alignment) still lets wrapped text grow in height.
+        self.box = QFrame(self)
+        self.box.setObjectName("userBubble" if message.role == "user" else
+                               "noticeBubble" if message.role == "notice" else "assistantBubble")
+        row = QHBoxLayout(self)
+        row.setContentsMargins(0, 0, 0, 0)
+        if message.role == "user":
+            row.addStretch(1)
+            self.box.setMaximumWidth(USER_MAX_WIDTH + 28)
+        row.addWidget(self.box, 0 if message.role == "user" else 1)
+        layout = QVBoxLayout(self.box)
         layout.setContentsMargins(14, 10, 14, 10)
         layout.setSpacing(4)
-        self.label = RichLabel(self)
+        self.label = RichLabel(self.box)
         self.label.linkActivated.connect(self._on_link)
         layout.addWidget(self.label)
-        self.footer = QLabel(self)
+        self.footer = QLabel(self.box)
         self.footer.setObjectName("messageFooter")
         self.footer.setTextFormat(Qt.TextFormat.PlainText)
         layout.addWidget(self.footer)
@@ -65,10 +83,10 @@ class TextBubble(MessageWidget):
         if message.role == "assistant":
             row = QHBoxLayout()
             row.setContentsMargins(0, 0, 0, 0)
-            copy = QPushButton("Copy", self)
+            copy = QPushButton("Copy", self.box)
             copy.setObjectName("linkButton")
             copy.clicked.connect(lambda: QGuiApplication.clipboard().setText(self.message.content))
-            self.regenerate_button = QPushButton("Regenerate", self)
+            self.regenerate_button = QPushButton("Regenerate", self.box)
             self.regenerate_button.setObjectName("linkButton")
             self.regenerate_button.clicked.connect(lambda: self.action.emit("regenerate", self.message))
             row.addWidget(copy)
@@ -80,7 +98,15 @@ class TextBubble(MessageWidget):
 
     def set_text(self, text: str) -> None:
         if self.message.role == "user":
-            self.label.setText(markdown.plain_html(text))
+            html = markdown.plain_html(text)
+            self.label.setText(html)
+            # A right-aligned bubble gets only its size hint, which for wrapped rich text is
+            # narrow: ask for the text's natural width, up to a readable maximum.
+            self.label.ensurePolished()  # the stylesheet's font size applies from here on
+            doc = QTextDocument()
+            doc.setDefaultFont(self.label.font())
+            doc.setHtml(html)
+            self.label.setMinimumWidth(min(int(doc.idealWidth()) + 4, USER_MAX_WIDTH))
             return
         body, self.code_blocks = markdown.render(text)
         self.label.setText(body)
