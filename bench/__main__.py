@@ -1,0 +1,77 @@
+"""`python -m bench [--quick]`: run every benchmark, print one table, write docs/PERFORMANCE.md."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+import traceback
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ["HF_HUB_OFFLINE"] = "1"
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import Row, machine  # noqa: E402
+
+
+def fmt(x):
+    if x is None:
+        return ""
+    return f"{x:.3f}" if abs(x) < 10 else f"{x:.0f}" if abs(x) >= 100 else f"{x:.1f}"
+
+
+def table(rows: list[Row]) -> str:
+    lines = ["| Measure | chatapp | Raw library (same run) | Ratio | Bar | Holds | Notes |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
+    for r in rows:
+        holds = "" if r.holds is None else ("yes" if r.holds else "**no**")
+        ref = f"{fmt(r.reference)} {r.unit}" if r.reference is not None else ""
+        lines.append(f"| {r.name} | {fmt(r.value)} {r.unit} | {ref} | {fmt(r.ratio)} | {r.bar} | {holds} | {r.note} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--quick", action="store_true", help="one short run of each (the test suite uses this)")
+    ap.add_argument("--out", type=Path, default=Path("docs/PERFORMANCE.md"))
+    ap.add_argument("--only", nargs="*", help="chat, followup, startup, image, live, memory, scale")
+    args = ap.parse_args()
+    from bench import chat, image, live, scale, startup
+    q = args.quick
+    suites = {
+        "chat": lambda: chat.throughput(1 if q else 5, 32 if q else 256),
+        "followup": lambda: chat.follow_up(3 if q else 10),
+        "startup": lambda: startup.startup(1 if q else 5),
+        "image": lambda: image.image(1 if q else 5, 5 if q else 20),
+        "live": lambda: live.responsiveness(20 if q else 150),
+        "memory": lambda: live.memory(),
+        "scale": lambda: scale.scale(500 if q else 10_000),
+    }
+    rows: list[Row] = []
+    for name, run in suites.items():
+        if args.only and name not in args.only:
+            continue
+        t = time.time()
+        try:
+            rows += run()
+        except Exception as exc:  # one broken bench must not hide the others' figures
+            traceback.print_exc()
+            rows.append(Row(f"{name} (failed)", float("nan"), "", note=f"{type(exc).__name__}: {exc}"))
+        print(f"[bench] {name} done in {time.time() - t:.0f} s", file=sys.stderr, flush=True)
+    text = table(rows)
+    print(text)
+    if not q:
+        m = machine()
+        versions = ", ".join(f"{k} {v}" for k, v in m["versions"].items())
+        args.out.write_text(
+            "# Performance\n\nMade by `make bench` on "
+            f"{time.strftime('%Y-%m-%d')}: {m['cores']} cores, {m['memory_gib']} GiB memory, Python {m['python']}, "
+            f"{m['platform']}.\nLibraries: {versions}.\n\n" + text + "\n")
+        print(f"wrote {args.out}")
+    failed = [r for r in rows if r.holds is False or r.name.endswith("(failed)")]
+    sys.exit(1 if any(r.name.endswith("(failed)") for r in failed) else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,104 @@
+"""Shared bench helpers: medians, waiting on the Qt loop, the event-loop stall probe, machine facts."""
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import sys
+import time
+from dataclasses import dataclass
+
+
+@dataclass
+class Row:
+    name: str
+    value: float
+    unit: str
+    reference: float | None = None    # the raw library, same run
+    ratio: float | None = None
+    bar: str = ""
+    holds: bool | None = None
+    note: str = ""
+
+
+def median(xs):
+    return statistics.median(xs) if xs else float("nan")
+
+
+def qapp():
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from PySide6.QtWidgets import QApplication
+    return QApplication.instance() or QApplication([])
+
+
+def wait_until(predicate, timeout=300.0):
+    app = qapp()
+    end = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > end:
+            raise TimeoutError("bench step timed out")
+        app.processEvents()
+        time.sleep(0.001)
+
+
+class LoopProbe:
+    """A 5 ms QTimer on the GUI thread; a late tick means the event loop was blocked."""
+
+    def __init__(self, interval_ms: int = 5):
+        from PySide6.QtCore import Qt, QTimer
+        self.interval = interval_ms / 1000
+        self.stalls: list[float] = []
+        self._last = None
+        self.timer = QTimer()
+        self.timer.setTimerType(Qt.TimerType.PreciseTimer)
+        self.timer.setInterval(interval_ms)
+        self.timer.timeout.connect(self._tick)
+
+    def _tick(self):
+        now = time.perf_counter()
+        if self._last is not None:
+            self.stalls.append(max(0.0, now - self._last - self.interval))
+        self._last = now
+
+    def start(self):
+        self._last = None
+        self.stalls.clear()
+        self.timer.start()
+
+    def stop(self):
+        self.timer.stop()
+
+    def summary_ms(self) -> tuple[float, float]:
+        if not self.stalls:
+            return float("nan"), float("nan")
+        s = sorted(self.stalls)
+        return s[-1] * 1000, s[min(len(s) - 1, int(len(s) * 0.99))] * 1000
+
+
+def rss_mb() -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def peak_rss_mb() -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def machine() -> dict:
+    import importlib.metadata as md
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    versions = {}
+    for pkg in ("PySide6", "llama-cpp-python", "torch", "diffusers", "transformers"):
+        try:
+            versions[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            versions[pkg] = "-"
+    return {"cores": os.cpu_count(), "memory_gib": round(mem, 1), "python": sys.version.split()[0],
+            "platform": platform.platform(), "versions": versions}
