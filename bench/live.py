@@ -12,13 +12,18 @@ from .common import LoopProbe, Row, peak_rss_mb, qapp, rss_mb, wait_until
 def _app():
     from chatapp.app import build
     from chatapp.settings import Settings, resolve_paths
+    from .image import model_folder
     qapp()
+    folder, _ = model_folder()
     parts = build(resolve_paths(tempfile.mkdtemp(prefix="chatapp-live-")),
-                  Settings(temperature=0.0, max_tokens=256, preload_image_model=True))
+                  Settings(temperature=0.0, max_tokens=256, preload_image_model=True, image_model=str(folder)))
     parts.window.resize(1180, 800)
     parts.window.show()
     parts.session.load_models()
-    wait_until(lambda: parts.session.llm_status == "ready" and parts.session.images.status == "ready")
+    wait_until(lambda: parts.session.llm_status == "ready" and parts.session.images.status in ("ready", "error"))
+    if parts.session.images.status == "error":
+        parts.session.shutdown()
+        raise RuntimeError("the image model did not load")
     return parts
 
 

@@ -38,7 +38,8 @@ class ImageJobs(QObject):
         self.model_name = ""
         self.jobs: dict[int, _Job] = {}
         self.worker = ImageWorker()
-        self.worker.loading.connect(lambda: self._set_state("loading", "Loading image model…"))
+        # Only bound methods of this GUI-thread object: a lambda would run on the worker's thread.
+        self.worker.loading.connect(self._on_loading)
         self.worker.ready.connect(self._on_ready)
         self.worker.load_failed.connect(self._on_load_failed)
         self.worker.started.connect(self._on_started)
@@ -64,6 +65,9 @@ class ImageJobs(QObject):
         if not self._load_requested:
             self._load_requested = True
             self.worker.request_load(self._factory)
+
+    def _on_loading(self) -> None:
+        self._set_state("loading", "Loading image model…")
 
     def _on_ready(self, info) -> None:
         self.defaults, self.model_name = info.details, info.name

@@ -57,9 +57,11 @@ class ChatSession(QObject):
         self.llm_status = "idle"
         self._replies: dict[int, _Reply] = {}
         self.llm = LlmWorker()
-        self.llm.loading.connect(lambda: self._set_llm_state("loading", "Loading model…"))
+        # Worker signals go only to bound methods of this GUI-thread QObject, so Qt queues them
+        # here; a lambda would run on the worker's thread and race with the GUI.
+        self.llm.loading.connect(self._on_llm_loading)
         self.llm.ready.connect(self._on_llm_ready)
-        self.llm.load_failed.connect(lambda msg: self._set_llm_state("error", msg))
+        self.llm.load_failed.connect(self._on_llm_failed)
         self.llm.token.connect(self._on_token)
         self.llm.finished.connect(self._on_reply_finished)
         self.llm.failed.connect(self._on_reply_failed)
@@ -85,6 +87,12 @@ class ChatSession(QObject):
     def _set_llm_state(self, state: str, detail: str) -> None:
         self.llm_status = state
         self.llm_state.emit(state, detail)
+
+    def _on_llm_loading(self) -> None:
+        self._set_llm_state("loading", "Loading model…")
+
+    def _on_llm_failed(self, message: str) -> None:
+        self._set_llm_state("error", message)
 
     def _on_llm_ready(self, info: ModelInfo) -> None:
         self.llm_info = info

@@ -154,3 +154,17 @@ def test_bad_command_shows_notice_and_saves_nothing(make_app, qtbot):
     assert not parts.session.submit("/image --steps 0 a cat")
     assert "--steps" in notices[-1]
     assert parts.session.current is None and parts.storage.conversations() == []
+
+
+def test_worker_results_are_handled_on_the_gui_thread(make_app, qtbot):
+    import threading
+    seen = []
+    engine = FakeChatEngine(["hello"], load_delay=0.2)
+    parts = make_app(engine, load=False)
+    s = parts.session
+    s.llm_state.connect(lambda state, detail: seen.append((state, threading.current_thread() is threading.main_thread())))
+    s.load_models()
+    qtbot.waitUntil(lambda: s.llm_status == "ready")
+    assert seen[-1] == ("ready", True) and all(on_gui for _, on_gui in seen)
+    assert engine.load_thread is not threading.main_thread()
+    assert "Loading" not in parts.window.composer.editor.placeholderText()

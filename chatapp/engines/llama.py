@@ -52,7 +52,7 @@ class LlamaChatEngine:
                               f"or of an unsupported architecture ({exc}).") from exc
         self._warm_up()
         meta = self.llm.metadata
-        name = meta.get("general.name") or self.model_path.stem
+        name = self.model_path.stem  # what the user chose; general.name is often a build label
         return ModelInfo(name=name, path=str(self.model_path), n_ctx=self.llm.n_ctx(),
                          details={"architecture": meta.get("general.architecture", "")})
 

@@ -17,7 +17,8 @@ from .conversation_view import ConversationView
 from .settings_dialog import SettingsDialog
 from .sidebar import Sidebar
 
-PAGE = 60   # messages shown when a conversation opens; older ones load on scrolling up
+PAGE = 60         # messages shown when a conversation opens
+OLDER_PAGE = 20   # loaded each time the user scrolls to the top: small, so each load stays brief
 
 
 class MainWindow(QMainWindow):
@@ -118,8 +119,8 @@ class MainWindow(QMainWindow):
             self.view.add_message(message)
 
     def _load_older(self, first_id: int) -> None:
-        older = self.session.older_messages(first_id, PAGE)
-        self.view.prepend_messages(older, len(older) >= PAGE)
+        older = self.session.older_messages(first_id, OLDER_PAGE)
+        self.view.prepend_messages(older, len(older) >= OLDER_PAGE)
 
     def _on_llm_state(self, state: str, detail: str) -> None:
         if state == "loading":

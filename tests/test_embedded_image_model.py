@@ -1,0 +1,63 @@
+"""The embedded tiny-shapes model: loads with stock diffusers offline and draws what it is asked."""
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from chatapp.conversation import ImageRequest
+from chatapp.engines.defaults import default_image_model_path
+from chatapp.engines.diffusion import DiffusionImageEngine
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))
+import shapes  # noqa: E402
+
+MODEL = default_image_model_path()
+pytestmark = [pytest.mark.real,
+              pytest.mark.skipif(MODEL is None, reason="resources/models/tiny-shapes has not been trained yet")]
+
+
+def test_folder_is_small_safetensors_only_and_loads_with_stock_diffusers():
+    from diffusers import DiffusionPipeline, StableDiffusionPipeline
+    files = [p for p in MODEL.rglob("*") if p.is_file()]
+    assert sum(p.stat().st_size for p in files) <= 25 * 2**20
+    assert not [p for p in files if p.suffix in (".bin", ".ckpt", ".pt", ".pth", ".pkl")]
+    pipe = DiffusionPipeline.from_pretrained(MODEL, local_files_only=True)
+    assert isinstance(pipe, StableDiffusionPipeline)
+
+
+@pytest.fixture(scope="module")
+def engine():
+    e = DiffusionImageEngine(MODEL)
+    e.load()
+    return e
+
+
+PROMPTS = [
+    ("a red circle on a blue background", shapes.Scene("red", "blue", "circle")),
+    ("a large yellow square on a purple background", shapes.Scene("yellow", "purple", "square", "large")),
+    ("a white triangle on a black background", shapes.Scene("white", "black", "triangle")),
+    ("a small green circle on the left on a white background", shapes.Scene("green", "white", "circle", "small", "left")),
+    ("a blue square at the top on an orange background", shapes.Scene("blue", "orange", "square", None, "top")),
+]
+
+
+@pytest.mark.parametrize("prompt, scene", PROMPTS)
+def test_draws_what_the_prompt_says(engine, prompt, scene):
+    # Two seeds: at least one picture must be right in every respect (the model card reports rates).
+    hits = []
+    for seed in (0, 1):
+        image = engine.generate(ImageRequest(prompt, seed=seed), lambda *a: None, lambda: False)[0].image
+        a = shapes.analyse(image)
+        ok = (a.fg, a.bg, a.shape) == (scene.fg, scene.bg, scene.shape)
+        if scene.position:
+            ok = ok and shapes.position_ok(scene.position, a.centroid)
+        hits.append(ok)
+    assert any(hits), f"{prompt!r}: {shapes.analyse(image)}"
+
+
+def test_unknown_words_do_not_crash(engine):
+    out = engine.generate(ImageRequest("a majestic zebra unicorn 🦄 in Paris, trending on artstation", seed=0),
+                          lambda *a: None, lambda: False)
+    pixels = np.asarray(out[0].image)
+    assert pixels.shape == (32, 32, 3) and pixels.std() > 1   # a picture, not a blank
