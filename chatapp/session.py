@@ -18,6 +18,7 @@ from .storage import Storage, StorageError
 from .workers import LlmWorker
 
 _request_ids = itertools.count(1)
+OPEN_PAGE = 60       # messages shown when a conversation opens; older ones load on scrolling up
 FLUSH_EVERY_S = 2.0  # partial replies reach the database this often, so a crash keeps most of one
 
 
@@ -108,7 +109,7 @@ class ChatSession(QObject):
         self.conversation_opened.emit(None, [])
         self.busy_changed.emit(False)
 
-    def open_conversation(self, conversation_id: int, page: int = 200) -> None:
+    def open_conversation(self, conversation_id: int, page: int = OPEN_PAGE) -> None:
         self.current = self.storage.conversation(conversation_id)
         messages = self.storage.messages(conversation_id, limit=page) if self.current else []
         self.conversation_opened.emit(self.current, messages)

@@ -49,6 +49,7 @@ class ConversationView(QScrollArea):
         self._repaint.timeout.connect(self._flush_text)
         self.follow = True
         self.has_older = False
+        self._settled = True
         bar = self.verticalScrollBar()
         bar.rangeChanged.connect(self._on_range)
         bar.valueChanged.connect(self._on_scrolled)
@@ -61,7 +62,9 @@ class ConversationView(QScrollArea):
     def _on_scrolled(self, value: int) -> None:
         bar = self.verticalScrollBar()
         self.follow = value >= bar.maximum() - 8
-        if value == 0 and self.has_older and self.widgets:
+        # Older pages load only when the user scrolls up to the top of a settled view, not while
+        # a freshly opened conversation is still being laid out (its value passes 0 on the way).
+        if value == 0 and self._settled and self.has_older and self.widgets:
             self.wants_older.emit(min(self.widgets))
 
     def scroll_to_bottom(self) -> None:
@@ -79,6 +82,7 @@ class ConversationView(QScrollArea):
         self.empty.show()
 
     def set_messages(self, messages: list[Message], has_older: bool = False) -> None:
+        self._settled = False
         self.setUpdatesEnabled(False)
         self.clear()
         for m in messages:
@@ -86,7 +90,11 @@ class ConversationView(QScrollArea):
         self.has_older = has_older
         self.setUpdatesEnabled(True)
         self.follow = True
-        QTimer.singleShot(0, self.scroll_to_bottom)
+        QTimer.singleShot(0, self._settle)
+
+    def _settle(self) -> None:
+        self.scroll_to_bottom()
+        self._settled = True
 
     def prepend_messages(self, messages: list[Message], has_older: bool) -> None:
         bar = self.verticalScrollBar()

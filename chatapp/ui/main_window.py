@@ -12,12 +12,12 @@ from PySide6.QtWidgets import (QDialog, QFileDialog, QInputDialog, QLabel, QMain
 
 from ..conversation import Message
 from ..png_recipe import parse_parameters, read_parameters
+from ..session import OPEN_PAGE as PAGE  # messages shown when a conversation opens
 from .composer import Composer
 from .conversation_view import ConversationView
 from .settings_dialog import SettingsDialog
 from .sidebar import Sidebar
 
-PAGE = 60         # messages shown when a conversation opens
 OLDER_PAGE = 20   # loaded each time the user scrolls to the top: small, so each load stays brief
 
 

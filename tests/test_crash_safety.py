@@ -1,0 +1,81 @@
+"""SIGKILL the real app at random moments, 20 times: the database stays whole and nothing saved is lost."""
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from chatapp.storage import Storage
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_and_kill(data_dir: Path, seed: int, after: float) -> list[str]:
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen([sys.executable, "-m", "tests.crash_child", str(data_dir), str(seed)], cwd=ROOT,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)
+    reader.start()
+    deadline = time.monotonic() + 30
+    while "RUNNING\n" not in lines and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(after)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(10)
+    reader.join(5)
+    # The kill can cut the last line short: keep only whole lines.
+    return [line.split() for line in lines if line.endswith("\n")]
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_kill_at_a_random_moment_loses_nothing(tmp_path, seed, qtbot):
+    data = tmp_path / "data"
+    rng = random.Random(seed)
+    events = []
+    for round_ in range(2):   # kill it, start it again on the same data, kill it again
+        events += run_and_kill(data, seed * 10 + round_, rng.uniform(0.3, 1.5))
+    deleted = {int(e[1]) for e in events if e[0] == "DELETED"}
+    storage = Storage(data / "chatapp.sqlite3")
+    assert storage.integrity_ok()
+    saved = [e for e in events if e[0] == "SAVED"]
+    assert any(e[1] == "msg" for e in saved), "the child never got to save anything"
+    for e in saved:
+        if int(e[3] if e[1] != "title" else e[2]) in deleted:
+            continue
+        if e[1] == "msg":
+            assert storage.message(int(e[2])) is not None, e
+        elif e[1] == "final":
+            m = storage.message(int(e[2]))
+            assert m is not None and m.status == e[4] and len(m.content) == int(e[5]), (e, m)
+    titles = {}
+    for e in saved:
+        if e[1] == "title":
+            titles[int(e[2])] = e[3].replace("_", " ")
+    for cid, title in titles.items():
+        if cid not in deleted:
+            assert storage.conversation(cid).title == title
+    storage.close()
+    # ...and the app starts again and shows the newest conversation.
+    from chatapp.app import build
+    from chatapp.engines.fake import FakeChatEngine, FakeImageEngine
+    from chatapp.settings import Settings, resolve_paths
+    parts = build(resolve_paths(str(data)), Settings(), llm_engine_factory=FakeChatEngine,
+                  image_engine_factory=FakeImageEngine)
+    qtbot.addWidget(parts.window)
+    try:
+        newest = parts.storage.conversations()[0]
+        assert parts.session.current.id == newest.id
+        shown = set(parts.window.view.widgets)
+        expected = {m.id for m in parts.storage.messages(newest.id, limit=60)}
+        assert shown == expected
+        assert all(m.status not in ("streaming", "rendering", "queued")
+                   for m in parts.storage.messages(newest.id))
+    finally:
+        parts.session.shutdown()
+        parts.storage.close()
