@@ -34,6 +34,15 @@ MIGRATIONS: list[str] = [
 ]
 
 
+def clean_text(text: str) -> str:
+    """Text SQLite can store: lone surrogates (from broken UTF-8 or a bad paste) become U+FFFD."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+
+
 class StorageError(Exception):
     """A storage problem the user can act on (locked, read-only, corrupt, disk full)."""
 
@@ -100,6 +109,7 @@ class Storage:
     # --- conversations ------------------------------------------------------------------------
     def create_conversation(self, title: str = "New chat", system_prompt: str | None = None) -> Conversation:
         now = time.time()
+        title = clean_text(title)
         cur = self._run("INSERT INTO conversations(title, system_prompt, created_at, updated_at) VALUES (?,?,?,?)",
                         (title, system_prompt, now, now))
         return Conversation(cur.lastrowid, title, system_prompt, now, now)
@@ -114,7 +124,7 @@ class Storage:
         return Conversation(r["id"], r["title"], r["system_prompt"], r["created_at"], r["updated_at"]) if r else None
 
     def rename_conversation(self, conversation_id: int, title: str) -> None:
-        self._run("UPDATE conversations SET title=? WHERE id=?", (title, conversation_id))
+        self._run("UPDATE conversations SET title=? WHERE id=?", (clean_text(title), conversation_id))
 
     def set_system_prompt(self, conversation_id: int, prompt: str | None) -> None:
         self._run("UPDATE conversations SET system_prompt=? WHERE id=?", (prompt, conversation_id))
@@ -140,7 +150,7 @@ class Storage:
                 cur = self._db.execute(
                     "INSERT INTO messages(conversation_id, role, kind, content, status, image_path, meta, created_at)"
                     " VALUES (?,?,?,?,?,?,?,?)",
-                    (conversation_id, role, kind, content, status, image_path, json.dumps(meta), now))
+                    (conversation_id, role, kind, clean_text(content), status, image_path, json.dumps(meta), now))
                 self._db.execute("UPDATE conversations SET updated_at=? WHERE id=?", (now, conversation_id))
         except sqlite3.Error as exc:
             raise _explain(exc) from exc
@@ -149,6 +159,7 @@ class Storage:
     def update_message(self, message_id: int, *, content: str | None = None, status: str | None = None,
                        image_path: str | None = None, meta: dict | None = None) -> None:
         sets, args = [], []
+        content = None if content is None else clean_text(content)
         for column, value in (("content", content), ("status", status), ("image_path", image_path),
                               ("meta", None if meta is None else json.dumps(meta))):
             if value is not None:

@@ -68,9 +68,9 @@ def train_vae(vae, work: Path, steps: int, rng: random.Random):
     log(work, f"vae scaling factor {vae.config.scaling_factor:.4f}")
 
 
-def export(out: Path, vae, text_encoder, tokenizer, unet, steps_done: int, minutes: float):
+def export(out: Path, vae, text_encoder, tokenizer, unet, steps_done: int, minutes: float, phase: int = 2):
     from diffusers import DPMSolverMultistepScheduler, StableDiffusionPipeline
-    sched = DPMSolverMultistepScheduler.from_config(build_train_scheduler().config, steps_offset=1)
+    sched = DPMSolverMultistepScheduler.from_config(build_train_scheduler(phase).config, steps_offset=1)
     pipe = StableDiffusionPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet,
                                    scheduler=sched, safety_checker=None, feature_extractor=None,
                                    requires_safety_checker=False)
@@ -83,7 +83,8 @@ def export(out: Path, vae, text_encoder, tokenizer, unet, steps_done: int, minut
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--steps", type=int, default=10000)
+    ap.add_argument("--steps", type=int, default=10500)
+    ap.add_argument("--switch-step", type=int, default=4500, help="phase 2 (v-prediction, noisier schedule) from here")
     ap.add_argument("--vae-steps", type=int, default=1000)
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--lr", type=float, default=6e-4)
@@ -102,10 +103,9 @@ def main() -> None:
     tokenizer = build_tokenizer()
     text_encoder = build_text_encoder(len(tokenizer))
     vae, unet = build_vae(), build_unet()
-    sched = build_train_scheduler()
     params = list(unet.parameters()) + list(text_encoder.parameters())
     opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=1e-2)
-    step, elapsed = 0, 0.0
+    step, elapsed, phase = 0, 0.0, 1
     if ckpt_path.exists():
         ck = torch.load(ckpt_path, weights_only=False)  # our own file, written below
         vae.load_state_dict(ck["vae"])
@@ -114,7 +114,7 @@ def main() -> None:
         unet.load_state_dict(ck["unet"])
         text_encoder.load_state_dict(ck["text_encoder"])
         opt.load_state_dict(ck["opt"])
-        step, elapsed = ck["step"], ck["elapsed"]
+        step, elapsed, phase = ck["step"], ck["elapsed"], ck.get("phase", 1)
         rng.setstate(ck["rng"])
         torch.set_rng_state(ck["torch_rng"])
         ema_unet, ema_te = build_unet(), build_text_encoder(len(tokenizer))
@@ -131,10 +131,23 @@ def main() -> None:
     n_params = sum(p.numel() for m in (unet, text_encoder, vae) for p in m.parameters())
     log(args.work, f"parameters: unet {sum(p.numel() for p in unet.parameters())}, total {n_params}")
 
-    alphas = sched.alphas_cumprod
-    snr = alphas / (1 - alphas)
+    def schedule(phase):
+        s = build_train_scheduler(phase)
+        return s, s.alphas_cumprod / (1 - s.alphas_cumprod)
+    sched, snr = schedule(phase)
     start = time.time() - elapsed
     while step < args.steps and (time.time() - start) / 60 < args.max_minutes:
+        if phase == 1 and step >= args.switch_step:
+            # Phase 2 starts from the EMA weights with a fresh optimizer: the target changed.
+            phase = 2
+            unet.load_state_dict(ema_unet.state_dict())
+            text_encoder.load_state_dict(ema_te.state_dict())
+            opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=1e-2)
+            sched, snr = schedule(phase)
+            log(args.work, f"phase 2 from step {step}: v-prediction, shifted cosine schedule")
+        phase_start = args.switch_step if phase == 2 else 0
+        phase_steps = (args.steps if phase == 2 else args.switch_step) - phase_start
+        k = step - phase_start
         x, caps = training_batch(rng, args.batch)
         ids = tokenizer(caps, padding="max_length", max_length=tokenizer.model_max_length,
                         truncation=True, return_tensors="pt").input_ids
@@ -144,17 +157,20 @@ def main() -> None:
         t = torch.randint(0, sched.config.num_train_timesteps, (lat.shape[0],))
         noisy = sched.add_noise(lat, noise, t)
         pred = unet(noisy, t, text_encoder(ids)[0]).sample
-        # Min-SNR-5 weighting: converges several times faster than plain epsilon MSE.
-        weight = torch.clamp(snr[t], max=5.0) / snr[t]
-        loss = (weight * (pred - noise).pow(2).mean(dim=(1, 2, 3))).mean()
-        lr = args.lr * min(1.0, (step + 1) / 300) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * step / args.steps)))
+        # Min-SNR-5 weighting: converges several times faster than plain MSE.
+        if phase == 1:
+            target, weight = noise, torch.clamp(snr[t], max=5.0) / snr[t]
+        else:
+            target, weight = sched.get_velocity(lat, noise, t), torch.clamp(snr[t], max=5.0) / (snr[t] + 1)
+        loss = (weight * (pred - target).pow(2).mean(dim=(1, 2, 3))).mean()
+        lr = args.lr * min(1.0, (k + 1) / 300) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * k / phase_steps)))
         for g in opt.param_groups:
             g["lr"] = lr
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
-        decay = min(0.999, (1 + step) / (10 + step))
+        decay = min(0.999, (1 + k) / (10 + k))
         with torch.no_grad():
             for ema, live in ((ema_unet, unet), (ema_te, text_encoder)):
                 for pe, pl in zip(ema.parameters(), live.parameters()):
@@ -166,12 +182,12 @@ def main() -> None:
             torch.save({"vae": vae.state_dict(), "scaling_factor": vae.config.scaling_factor,
                         "unet": unet.state_dict(), "text_encoder": text_encoder.state_dict(),
                         "ema_unet": ema_unet.state_dict(), "ema_te": ema_te.state_dict(),
-                        "opt": opt.state_dict(), "step": step, "elapsed": time.time() - start,
+                        "opt": opt.state_dict(), "step": step, "elapsed": time.time() - start, "phase": phase,
                         "rng": rng.getstate(), "torch_rng": torch.get_rng_state()}, ckpt_path.with_suffix(".tmp"))
             os.replace(ckpt_path.with_suffix(".tmp"), ckpt_path)
-            export(args.work / "snapshot", vae, ema_te, tokenizer, ema_unet, step, (time.time() - start) / 60)
+            export(args.work / "snapshot", vae, ema_te, tokenizer, ema_unet, step, (time.time() - start) / 60, phase)
     minutes = (time.time() - start) / 60
-    export(args.out, vae, ema_te, tokenizer, ema_unet, step, minutes)
+    export(args.out, vae, ema_te, tokenizer, ema_unet, step, minutes, phase)
     log(args.work, f"done: {step} steps in {minutes:.1f} min -> {args.out}")
 
 

@@ -12,6 +12,15 @@ from . import markdown
 SAFE_SCHEMES = ("http", "https")
 THUMB = 320  # longest side of an inline picture, in pixels
 USER_MAX_WIDTH = 560
+# Laying out a 1 MB paste takes seconds on the GUI thread; past this many characters the bubble
+# shows the start and says how much more there is (the whole text is still saved and sent).
+DISPLAY_LIMIT = 20_000
+
+
+def clipped(text: str) -> tuple[str, str]:
+    if len(text) <= DISPLAY_LIMIT:
+        return text, ""
+    return text[:DISPLAY_LIMIT], f"… {len(text) - DISPLAY_LIMIT:,} more characters not shown (all of it was kept)"
 
 
 def open_link(url: str) -> bool:
@@ -97,6 +106,10 @@ class TextBubble(MessageWidget):
         self.update_message(message)
 
     def set_text(self, text: str) -> None:
+        text, more = clipped(text)
+        if more:
+            self.footer.setText(more)
+            self.footer.show()
         if self.message.role == "user":
             html = markdown.plain_html(text)
             self.label.setText(html)
@@ -120,6 +133,8 @@ class TextBubble(MessageWidget):
         else:
             self.set_text(m.content)
         footer = {STOPPED: "Stopped", ERROR: "⚠ Could not answer"}.get(m.status, "")
+        if clipped(m.content)[1]:
+            footer = (footer + " · " if footer else "") + clipped(m.content)[1]
         if m.meta.get("dropped"):
             footer = (footer + " · " if footer else "") + \
                 f"{m.meta['dropped']} older messages were left out to fit the model's context"
