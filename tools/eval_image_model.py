@@ -79,6 +79,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--grid", type=Path)
     ap.add_argument("--json", type=Path, help="also write the report here")
+    ap.add_argument("--card", action="store_true", help="write the model card (README.md) with these figures")
     args = ap.parse_args()
     report = evaluate(args.model, args.seeds, args.limit, args.steps, args.cfg, args.threads, args.grid)
     print(f"{report['pictures']} pictures of {report['prompts']} held-out prompts, "
@@ -90,6 +91,9 @@ def main() -> None:
         print("  miss:", miss)
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
+    if args.card:
+        from model_card import write_card
+        print("wrote", write_card(args.model, report))
 
 
 if __name__ == "__main__":

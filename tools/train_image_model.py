@@ -81,6 +81,34 @@ def export(out: Path, vae, text_encoder, tokenizer, unet, steps_done: int, minut
         "training_steps": steps_done, "training_minutes": round(minutes, 1)}, indent=2))
 
 
+def fit_latent_rgb(vae, rng: random.Random) -> list[list[float]]:
+    """Least-squares latent -> RGB map (4 factors + bias): the app's cheap live preview."""
+    with torch.no_grad():
+        x, _ = training_batch(rng, 256, drop=0)
+        z = vae.encode(x).latent_dist.mean * vae.config.scaling_factor      # what the pipeline's callback sees
+        rgb = torch.nn.functional.avg_pool2d(x, 2)                           # 16x16, like the latent
+        a = torch.cat([z.permute(0, 2, 3, 1).reshape(-1, 4), torch.ones(z.numel() // 4, 1)], dim=1)
+        b = rgb.permute(0, 2, 3, 1).reshape(-1, 3)
+        w = torch.linalg.lstsq(a, b).solution
+    return [[round(float(v), 5) for v in row] for row in w]
+
+
+def finalize(out: Path, args) -> None:
+    """Record what the app and the model card need beside the weights (chatapp.json)."""
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+    from transformers import CLIPTextModel
+    vae = AutoencoderKL.from_pretrained(out / "vae")
+    unet = UNet2DConditionModel.from_pretrained(out / "unet")
+    te = CLIPTextModel.from_pretrained(out / "text_encoder")
+    card = json.loads((out / "chatapp.json").read_text())
+    card.update({
+        "parameters": {"unet": sum(p.numel() for p in unet.parameters()),
+                       "total": sum(p.numel() for m in (unet, te, vae) for p in m.parameters())},
+        "switch_step": args.switch_step, "vae_steps": args.vae_steps, "max_size": 64,
+        "latent_rgb": fit_latent_rgb(vae, random.Random(args.seed + 1))})
+    (out / "chatapp.json").write_text(json.dumps(card, indent=2))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--steps", type=int, default=10500)
@@ -93,7 +121,11 @@ def main() -> None:
     ap.add_argument("--max-minutes", type=float, default=110, help="stop and export when reached")
     ap.add_argument("--work", type=Path, default=Path(__file__).parent / ".work")
     ap.add_argument("--out", type=Path, default=Path("resources/models/tiny-shapes"))
+    ap.add_argument("--finalize-only", action="store_true", help="only (re)write chatapp.json for --out")
     args = ap.parse_args()
+    if args.finalize_only:
+        finalize(args.out, args)
+        return
     torch.set_num_threads(args.threads)
     args.work.mkdir(parents=True, exist_ok=True)
     ckpt_path = args.work / "checkpoint.pt"
@@ -155,13 +187,20 @@ def main() -> None:
             lat = vae.encode(x).latent_dist.sample() * vae.config.scaling_factor
         noise = torch.randn_like(lat)
         t = torch.randint(0, sched.config.num_train_timesteps, (lat.shape[0],))
+        if phase == 2:
+            # Half the batch from the noisiest 30%: that is where the layout (the object's
+            # place) is decided, and where the model must learn to take it from the words.
+            high = torch.randint(700, sched.config.num_train_timesteps, (lat.shape[0],))
+            t = torch.where(torch.rand(lat.shape[0]) < 0.5, high, t)
         noisy = sched.add_noise(lat, noise, t)
         pred = unet(noisy, t, text_encoder(ids)[0]).sample
         # Min-SNR-5 weighting: converges several times faster than plain MSE.
         if phase == 1:
             target, weight = noise, torch.clamp(snr[t], max=5.0) / snr[t]
         else:
-            target, weight = sched.get_velocity(lat, noise, t), torch.clamp(snr[t], max=5.0) / (snr[t] + 1)
+            # Cap the weight of nearly clean steps (min-SNR-5) but keep full weight on noisy ones:
+            # min(SNR, 5)/(SNR + 1) would all but ignore them, and position is decided there.
+            target, weight = sched.get_velocity(lat, noise, t), torch.clamp(snr[t] + 1, max=5.0) / (snr[t] + 1)
         loss = (weight * (pred - target).pow(2).mean(dim=(1, 2, 3))).mean()
         lr = args.lr * min(1.0, (k + 1) / 300) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * k / phase_steps)))
         for g in opt.param_groups:
@@ -188,6 +227,7 @@ def main() -> None:
             export(args.work / "snapshot", vae, ema_te, tokenizer, ema_unet, step, (time.time() - start) / 60, phase)
     minutes = (time.time() - start) / 60
     export(args.out, vae, ema_te, tokenizer, ema_unet, step, minutes, phase)
+    finalize(args.out, args)
     log(args.work, f"done: {step} steps in {minutes:.1f} min -> {args.out}")
 
 

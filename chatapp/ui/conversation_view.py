@@ -1,6 +1,8 @@
 """The conversation: a scrolling column of message widgets that follows the bottom while streaming."""
 from __future__ import annotations
 
+import time
+
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QScrollArea, QVBoxLayout, QWidget
 
@@ -8,7 +10,9 @@ from ..conversation import Message
 from .message_widgets import ImageBubble, MessageWidget, TextBubble
 
 COLUMN_WIDTH = 780       # readable line length, like the chat apps people know
-REPAINT_MS = 33          # streaming text is re-rendered at most ~30 times a second
+REPAINT_MS = 33          # streaming text is re-rendered at most ~30 times a second...
+RENDER_SHARE = 0.15      # ...and less often for long replies: re-rendering holds the GIL, which the
+                         # LLM worker's Python loop needs between tokens. Keep the view's share small.
 
 
 class ConversationView(QScrollArea):
@@ -79,6 +83,7 @@ class ConversationView(QScrollArea):
         self.widgets.clear()
         self._notices.clear()
         self._pending_text.clear()
+        self._repaint.setInterval(REPAINT_MS)
         self.empty.show()
 
     def set_messages(self, messages: list[Message], has_older: bool = False) -> None:
@@ -151,10 +156,13 @@ class ConversationView(QScrollArea):
 
     def _flush_text(self) -> None:
         pending, self._pending_text = self._pending_text, {}
+        start = time.perf_counter()
         for mid, text in pending.items():
             w = self.widgets.get(mid)
             if isinstance(w, TextBubble):
                 w.set_text(text)
+        spent_ms = (time.perf_counter() - start) * 1000
+        self._repaint.setInterval(max(REPAINT_MS, int(spent_ms / RENDER_SHARE)))
 
     def set_image_progress(self, message_id: int, step: int, total: int, left: float, preview) -> None:
         w = self.widgets.get(message_id)
