@@ -32,13 +32,28 @@ def qapp():
 
 
 def wait_until(predicate, timeout=300.0):
-    app = qapp()
-    end = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > end:
-            raise TimeoutError("bench step timed out")
-        app.processEvents()
-        time.sleep(0.001)
+    """Run the real event loop (idle in Qt's native wait, GIL released) until predicate() holds.
+
+    A processEvents()/sleep() polling loop would keep grabbing the GIL and slow the workers it
+    is measuring; a QEventLoop checked by a 10 ms timer costs them next to nothing.
+    """
+    from PySide6.QtCore import QEventLoop, QTimer
+    qapp()
+    if predicate():
+        return
+    loop, end = QEventLoop(), time.monotonic() + timeout
+    timer = QTimer()
+    timer.setInterval(10)
+
+    def check():
+        if predicate() or time.monotonic() > end:
+            loop.quit()
+    timer.timeout.connect(check)
+    timer.start()
+    loop.exec()
+    timer.stop()
+    if not predicate():
+        raise TimeoutError("bench step timed out")
 
 
 class LoopProbe:

@@ -168,3 +168,43 @@ def test_worker_results_are_handled_on_the_gui_thread(make_app, qtbot):
     assert seen[-1] == ("ready", True) and all(on_gui for _, on_gui in seen)
     assert engine.load_thread is not threading.main_thread()
     assert "Loading" not in parts.window.composer.editor.placeholderText()
+
+
+def test_settings_dialog_saves_and_applies(make_app, qtbot, monkeypatch):
+    from PySide6.QtWidgets import QDialog
+
+    from chatapp.settings import load_settings
+    from chatapp.ui.settings_dialog import SettingsDialog
+    parts = make_app()
+
+    def fake_exec(dialog):
+        dialog.temperature.setValue(1.25)
+        dialog.system_prompt.setPlainText("Answer like a pirate.")
+        dialog.max_tokens.setValue(99)
+        return QDialog.DialogCode.Accepted
+    monkeypatch.setattr(SettingsDialog, "exec", fake_exec)
+    parts.window.open_settings()
+    saved, note = load_settings(parts.paths.settings_file)
+    assert note is None and saved.temperature == 1.25 and saved.max_tokens == 99
+    assert parts.session.settings.system_prompt == "Answer like a pirate."
+    engine = FakeChatEngine(["arr"])
+    parts.session._llm_factory = lambda: engine
+    parts.session.llm.request_load(lambda: engine)
+    qtbot.waitUntil(lambda: parts.session.llm_status == "ready")
+    with qtbot.waitSignal(parts.session.reply_finished):
+        parts.session.submit("hi")
+    assert engine.received[-1][0] == {"role": "system", "content": "Answer like a pirate."}
+
+
+def test_per_conversation_system_prompt(make_app, qtbot, monkeypatch):
+    engine = FakeChatEngine(["one", "two"])
+    parts = make_app(engine)
+    with qtbot.waitSignal(parts.session.reply_finished):
+        parts.session.submit("first")
+    cid = parts.session.current.id
+    monkeypatch.setattr("chatapp.ui.main_window.QInputDialog.getMultiLineText", lambda *a, **k: ("Be brief.", True))
+    parts.window.edit_system_prompt(cid)
+    with qtbot.waitSignal(parts.session.reply_finished):
+        parts.session.submit("second")
+    assert engine.received[-1][0] == {"role": "system", "content": "Be brief."}
+    assert parts.storage.conversation(cid).system_prompt == "Be brief."
