@@ -111,8 +111,11 @@ def finalize(out: Path, args) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--steps", type=int, default=10500)
-    ap.add_argument("--switch-step", type=int, default=4500, help="phase 2 (v-prediction, noisier schedule) from here")
+    ap.add_argument("--steps", type=int, default=6000)
+    ap.add_argument("--switch-step", type=int, default=0,
+                    help="train phase 1 (SD's schedule, epsilon) until here, then phase 2 (v-prediction, "
+                         "noisier schedule); 0: phase 2 from the start, which is what learns position")
+    ap.add_argument("--init-vae", type=Path, help="take the VAE from this checkpoint instead of training one")
     ap.add_argument("--vae-steps", type=int, default=1000)
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--lr", type=float, default=6e-4)
@@ -155,9 +158,18 @@ def main() -> None:
         log(args.work, f"resumed at step {step}")
     else:
         t0 = time.time()
-        train_vae(vae, args.work, args.vae_steps, rng)
+        if args.init_vae:
+            ck = torch.load(args.init_vae, weights_only=False)  # our own checkpoint file
+            vae.load_state_dict(ck["vae"])
+            vae.register_to_config(scaling_factor=ck["scaling_factor"])
+            vae.requires_grad_(False).eval()
+            log(args.work, f"VAE taken from {args.init_vae}")
+        else:
+            train_vae(vae, args.work, args.vae_steps, rng)
         elapsed = time.time() - t0
         ema_unet, ema_te = copy.deepcopy(unet), copy.deepcopy(text_encoder)
+        if args.switch_step == 0:
+            phase = 2
     ema_unet.requires_grad_(False)
     ema_te.requires_grad_(False)
     n_params = sum(p.numel() for m in (unet, text_encoder, vae) for p in m.parameters())
@@ -188,10 +200,10 @@ def main() -> None:
         noise = torch.randn_like(lat)
         t = torch.randint(0, sched.config.num_train_timesteps, (lat.shape[0],))
         if phase == 2:
-            # Half the batch from the noisiest 30%: that is where the layout (the object's
+            # 30% of the batch from the noisiest 30%: that is where the layout (the object's
             # place) is decided, and where the model must learn to take it from the words.
             high = torch.randint(700, sched.config.num_train_timesteps, (lat.shape[0],))
-            t = torch.where(torch.rand(lat.shape[0]) < 0.5, high, t)
+            t = torch.where(torch.rand(lat.shape[0]) < 0.3, high, t)
         noisy = sched.add_noise(lat, noise, t)
         pred = unet(noisy, t, text_encoder(ids)[0]).sample
         # Min-SNR-5 weighting: converges several times faster than plain MSE.
