@@ -90,20 +90,22 @@ class LoopProbe:
         return s[-1] * 1000, s[min(len(s) - 1, int(len(s) * 0.99))] * 1000
 
 
-def rss_mb() -> float:
+def _status_mb(key: str) -> float:
     with open("/proc/self/status") as f:
         for line in f:
-            if line.startswith("VmRSS:"):
+            if line.startswith(key + ":"):
                 return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def rss_mb() -> float:
+    """Resident memory now."""
+    return _status_mb("VmRSS")
 
 
 def peak_rss_mb() -> float:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
+    """The most resident memory this process has had."""
+    return _status_mb("VmHWM")
 
 
 def machine() -> dict:
