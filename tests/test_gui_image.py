@@ -96,3 +96,27 @@ def test_vary_seed_and_rerun(make_app, qtbot):
                     timeout=5000)
     seeds = [m.meta["request"]["seed"] for m in image_messages(parts)]
     assert seeds[0] == seeds[1] == 5 and seeds[2] != 5
+
+
+def test_png_dropped_on_the_composer(make_app, qtbot, tmp_path):
+    from PIL import Image
+    from PIL.PngImagePlugin import PngInfo
+    from PySide6.QtCore import QMimeData, QPoint, QPointF, QUrl
+    from PySide6.QtGui import QDragEnterEvent, QDropEvent
+    from PySide6.QtWidgets import QApplication
+    info = PngInfo()
+    info.add_text("parameters", "a blue square\nSteps: 9, Sampler: DDIM, CFG scale: 3, Seed: 4, Size: 32x32")
+    png = tmp_path / "ours.png"
+    Image.new("RGB", (8, 8)).save(png, pnginfo=info)
+    parts = make_app()
+    editor = parts.window.composer.editor
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(png))])
+    enter = QDragEnterEvent(QPoint(5, 5), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                            Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(editor.viewport(), enter)
+    assert enter.isAccepted()
+    drop = QDropEvent(QPointF(5, 5), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                      Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(editor.viewport(), drop)
+    assert editor.toPlainText() == "/image a blue square --steps 9 --cfg 3.0 --seed 4 --scheduler ddim --size 32x32"

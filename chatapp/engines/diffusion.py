@@ -92,6 +92,11 @@ class DiffusionImageEngine:
             else:
                 pipe = StableDiffusionPipeline.from_single_file(self.model_path, **kwargs)
         except Exception as exc:
+            if self.model_path.is_file():
+                raise EngineError(
+                    f"Could not load {self.model_name} as a single-file checkpoint: {exc}. A single file "
+                    "does not say how it is built, and offline chatapp cannot look that up; use the "
+                    "model as a diffusers folder (model_index.json beside unet/, vae/, ...) instead.") from exc
             raise EngineError(f"Could not load the image model {self.model_name}: {exc}") from exc
         if not hasattr(pipe, "vae") or not hasattr(pipe, "unet"):
             raise EngineError(f"{self.model_name} is not a text-to-image Stable Diffusion model.")
