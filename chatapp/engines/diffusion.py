@@ -143,6 +143,18 @@ class DiffusionImageEngine:
         if type(self.pipe.scheduler).__name__ != cls_name:
             self.pipe.scheduler = getattr(diffusers, cls_name).from_config(self.pipe.scheduler.config)
 
+    def _denoised(self, latents):
+        """The scheduler's current estimate of the finished latents, where it keeps one.
+
+        DPM-Solver++ stores its x0 predictions; previewing those shows the picture forming
+        instead of noise. Other schedulers fall back to the noisy latents (as A1111's "cheap").
+        """
+        sched = self.pipe.scheduler
+        outputs = getattr(sched, "model_outputs", None)
+        if outputs and outputs[-1] is not None and "++" in str(getattr(sched.config, "algorithm_type", "")):
+            return outputs[-1]
+        return latents
+
     def _preview(self, latents):
         """Latents -> small RGB picture by a fixed linear map: no VAE decode."""
         import torch
@@ -173,7 +185,8 @@ class DiffusionImageEngine:
                 if should_stop():
                     raise Cancelled
                 step = i + 1
-                preview = self._preview(kwargs["latents"]) if step % PREVIEW_EVERY == 0 and step < total else None
+                preview = (self._preview(self._denoised(kwargs["latents"]))
+                           if step % PREVIEW_EVERY == 0 and step < total else None)
                 on_step(step, total, preview)
                 return kwargs
 

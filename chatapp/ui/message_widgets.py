@@ -238,7 +238,8 @@ class ImageBubble(MessageWidget):
         self.caption.setText(req.get("prompt", m.content))
         if m.status == QUEUED:
             self.status.setText("Queued")
-            self.progress.setRange(0, 0)
+            self.progress.setRange(0, 1)   # still, not busy: nothing is happening to it yet
+            self.progress.setValue(0)
         elif m.status == RENDERING:
             self.status.setText("Starting…")
             self.progress.setRange(0, 0)
