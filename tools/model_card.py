@@ -81,7 +81,11 @@ Wall time on this 2-core CPU: {cfg["training_minutes"]:.0f} minutes for the UNet
 `tools/eval_image_model.py`: {report["pictures"]} pictures of {report["prompts"]} held-out prompts (never
 training captions), default settings ({report["steps"]} steps, guidance {report["cfg"]}), seeds
 0..{report["seeds"] - 1}, read back with plain pixel analysis (background from the border, object
-colour from the pixels that differ, shape from the mask, position from its centroid).
+colour from the pixels that differ, position from their centroid, shape from the mask: a triangle
+is narrow at the top, a square fills the corners of its bounding box, a circle does not). On
+exact renders of 3,000 random training scenes this analysis is right 99.5% of the time.
+(A first version judged shape by the fill ratio of the bounding box alone; it called this model's
+slightly pinched squares circles and gave 87.3% for shape on the same pictures.)
 
 | Check | Correct |
 | --- | --- |
@@ -89,6 +93,13 @@ colour from the pixels that differ, shape from the mask, position from its centr
 
 Median time for one picture through chatapp's engine on this 2-core CPU:
 {report["median_seconds_per_picture"]:.2f} s.
+
+## Limitations
+
+- Little variety: for one prompt, different seeds give nearly the same picture ("Vary seed"
+  changes little). The training pictures have one right answer per prompt, give or take a pixel.
+- Shapes are slightly soft; small squares sometimes come out rounded (most of the shape misses).
+- Sizes other than 32x32 (up to 64x64 is allowed) work but drift from what it was trained on.
 
 ## Licence
 

@@ -166,6 +166,7 @@ class Analysis:
     shape: str | None
     centroid: tuple[float, float] | None
     fill: float
+    corners: float = 0.0
 
 
 def analyse(img: np.ndarray) -> Analysis:
@@ -186,15 +187,18 @@ def analyse(img: np.ndarray) -> Analysis:
     ys, xs = np.nonzero(mask)
     box = (ys.max() - ys.min() + 1) * (xs.max() - xs.min() + 1)
     fill = float(mask.sum() / box)
-    # A square fills its bounding box; a triangle is much narrower at the top than the bottom.
+    # A triangle is much narrower at the top than at the bottom; a square fills the corners of
+    # its bounding box (even drawn with slightly pinched sides), a circle leaves them empty.
     sub = mask[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
     band = max(1, sub.shape[0] // 4)
     top_w, bottom_w = sub[:band].sum(), sub[-band:].sum()
-    if fill > 0.88:
-        shape = "square"
+    c = max(1, round(min(sub.shape) / 5))
+    corners = float(np.mean([sub[:c, :c].mean(), sub[:c, -c:].mean(), sub[-c:, :c].mean(), sub[-c:, -c:].mean()]))
+    if top_w < 0.6 * bottom_w and corners < 0.75:
+        shape = "triangle"
     else:
-        shape = "triangle" if top_w < 0.6 * bottom_w else "circle"
-    return Analysis(fg, bg, shape, (float(xs.mean()), float(ys.mean())), fill)
+        shape = "square" if corners > 0.5 else "circle"
+    return Analysis(fg, bg, shape, (float(xs.mean()), float(ys.mean())), fill, corners)
 
 
 def position_ok(position: str, centroid: tuple[float, float]) -> bool:
