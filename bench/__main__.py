@@ -18,6 +18,8 @@ from bench.common import Row, machine  # noqa: E402
 def fmt(x):
     if x is None:
         return ""
+    if isinstance(x, int):
+        return str(x)
     return f"{x:.3f}" if abs(x) < 10 else f"{x:.0f}" if abs(x) >= 100 else f"{x:.1f}"
 
 

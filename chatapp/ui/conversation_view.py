@@ -54,13 +54,18 @@ class ConversationView(QScrollArea):
         self.follow = True
         self.has_older = False
         self._settled = True
+        self._anchor_from_bottom: int | None = None
         bar = self.verticalScrollBar()
         bar.rangeChanged.connect(self._on_range)
         bar.valueChanged.connect(self._on_scrolled)
 
     # --- scrolling: follow the bottom unless the user scrolled up --------------------------------
     def _on_range(self, _min: int, maximum: int) -> None:
-        if self.follow:
+        if self._anchor_from_bottom is not None:
+            # Older messages were put on top: keep what the user was looking at in place.
+            self.verticalScrollBar().setValue(maximum - self._anchor_from_bottom)
+            self._anchor_from_bottom = None
+        elif self.follow:
             self.verticalScrollBar().setValue(maximum)
 
     def _on_scrolled(self, value: int) -> None:
@@ -103,12 +108,11 @@ class ConversationView(QScrollArea):
 
     def prepend_messages(self, messages: list[Message], has_older: bool) -> None:
         bar = self.verticalScrollBar()
-        old_max, old_value = bar.maximum(), bar.value()
+        if messages:
+            self._anchor_from_bottom = bar.maximum() - bar.value()
         for i, m in enumerate(messages):
             self._insert(m, 1 + i)
         self.has_older = has_older
-        self.column.adjustSize()
-        QTimer.singleShot(0, lambda: bar.setValue(old_value + bar.maximum() - old_max))
 
     def _make(self, m: Message) -> MessageWidget:
         w = ImageBubble(m, self.column) if m.kind == "image" else TextBubble(m, self.column)

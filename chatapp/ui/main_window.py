@@ -18,7 +18,7 @@ from .conversation_view import ConversationView
 from .settings_dialog import SettingsDialog
 from .sidebar import Sidebar
 
-OLDER_PAGE = 20   # loaded each time the user scrolls to the top: small, so each load stays brief
+OLDER_PAGE = 12   # loaded each time the user scrolls to the top: small, so each load stays brief
 
 
 class MainWindow(QMainWindow):

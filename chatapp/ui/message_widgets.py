@@ -44,6 +44,20 @@ class RichLabel(QLabel):
         policy.setHeightForWidth(True)  # with a shrinkable height, layouts use minimumSizeHint below
         self.setSizePolicy(policy)
 
+    def setText(self, text: str) -> None:
+        self._heights = {}
+        super().setText(text)
+
+    def heightForWidth(self, width: int) -> int:
+        # QLabel lays its rich text out anew on every call; a long conversation asks for every
+        # label's height (at a few widths) on each relayout, so remember them until the text changes.
+        heights = self.__dict__.setdefault("_heights", {})
+        if width not in heights:
+            if len(heights) > 8:
+                heights.clear()
+            heights[width] = super().heightForWidth(width)
+        return heights[width]
+
     def minimumSizeHint(self) -> QSize:
         # QLabel's own minimum height is that of its text wrapped at a narrow width, far taller
         # than at the real width; summed over a conversation it left blank space at the bottom.
