@@ -112,7 +112,7 @@ def machine() -> dict:
     import importlib.metadata as md
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     versions = {}
-    for pkg in ("PySide6", "llama-cpp-python", "torch", "diffusers", "transformers"):
+    for pkg in ("PySide6-Essentials", "llama-cpp-python", "torch", "diffusers", "transformers"):
         try:
             versions[pkg] = md.version(pkg)
         except md.PackageNotFoundError:

@@ -161,11 +161,14 @@ class DiffusionImageEngine:
         from PIL import Image
         if self._latent_rgb is None:
             return None
-        m = self._latent_rgb
-        factors = torch.tensor(m[:4] if len(m) > 3 else m, dtype=torch.float32)
-        bias = torch.tensor(m[4], dtype=torch.float32) if len(m) > 4 else torch.zeros(3)
-        lat = latents[0].float().cpu().permute(1, 2, 0)
-        rgb = ((lat @ factors + bias).clamp(-1, 1) + 1) * 127.5
+        if not isinstance(self._latent_rgb, tuple):   # made once: previews come every few steps
+            m = self._latent_rgb
+            self._latent_rgb = (torch.tensor(m[:4], dtype=torch.float32),
+                                torch.tensor(m[4], dtype=torch.float32) if len(m) > 4 else torch.zeros(3))
+        factors, bias = self._latent_rgb
+        with torch.no_grad():
+            lat = latents[0].float().cpu().permute(1, 2, 0)
+            rgb = ((lat @ factors + bias).clamp(-1, 1) + 1) * 127.5
         return Image.fromarray(rgb.byte().numpy(), "RGB")
 
     def generate(self, request: ImageRequest, on_step: Callable[[int, int, object], None],
