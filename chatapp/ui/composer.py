@@ -97,6 +97,9 @@ class Composer(QWidget):
 
     def set_placeholder(self, text: str | None) -> None:
         self.editor.setPlaceholderText(text or PLACEHOLDER)
+        # QPlainTextEdit repaints only when the placeholder appears or disappears, not when its
+        # text changes: without this the box kept saying "Loading model…" once it was ready.
+        self.editor.viewport().update()
 
     def set_text(self, text: str) -> None:
         self.editor.setPlainText(text)
