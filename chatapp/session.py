@@ -100,8 +100,11 @@ class ChatSession(QObject):
         self._set_llm_state("ready", info.name)
 
     # --- conversations ------------------------------------------------------------------------
-    def conversations(self) -> list[Conversation]:
-        return self.storage.conversations()
+    def conversations(self, query: str = "") -> list[Conversation]:
+        """All conversations, newest first; with a query, those whose title or text matches."""
+        found = self._guard(self.storage.search_conversations, query) if query.strip() else \
+            self._guard(self.storage.conversations)
+        return found or []
 
     def new_conversation(self) -> None:
         """Ctrl+N: an empty view; the conversation is created by its first message."""

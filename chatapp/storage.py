@@ -31,6 +31,21 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX messages_by_conversation ON messages(conversation_id, id);
     """,
+    # 2: full-text search over message text, kept in step by triggers.
+    """
+    CREATE VIRTUAL TABLE messages_fts USING fts5(content, content='messages', content_rowid='id');
+    INSERT INTO messages_fts(rowid, content) SELECT id, content FROM messages;
+    CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages BEGIN
+        INSERT INTO messages_fts(rowid, content) VALUES (new.id, new.content);
+    END;
+    CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages BEGIN
+        INSERT INTO messages_fts(messages_fts, rowid, content) VALUES ('delete', old.id, old.content);
+    END;
+    CREATE TRIGGER messages_fts_update AFTER UPDATE OF content ON messages BEGIN
+        INSERT INTO messages_fts(messages_fts, rowid, content) VALUES ('delete', old.id, old.content);
+        INSERT INTO messages_fts(rowid, content) VALUES (new.id, new.content);
+    END;
+    """,
 ]
 
 
@@ -117,6 +132,21 @@ class Storage:
     def conversations(self) -> list[Conversation]:
         """Every conversation, the most recently active first."""
         rows = self._run("SELECT * FROM conversations ORDER BY updated_at DESC, id DESC").fetchall()
+        return [Conversation(r["id"], r["title"], r["system_prompt"], r["created_at"], r["updated_at"]) for r in rows]
+
+    def search_conversations(self, query: str) -> list[Conversation]:
+        """Conversations whose title or any message matches every word of query (as a prefix)."""
+        words = query.split()
+        if not words:
+            return self.conversations()
+        # Each word quoted: user text is never FTS5 syntax (no column filters, NEAR, etc.).
+        match = " ".join('"' + w.replace('"', '""') + '"*' for w in words)
+        title_like = [f"%{w}%" for w in words]
+        rows = self._run(
+            "SELECT * FROM conversations WHERE id IN (SELECT m.conversation_id FROM messages_fts "
+            "JOIN messages m ON m.id = messages_fts.rowid WHERE messages_fts MATCH ?) "
+            f"OR ({' AND '.join('title LIKE ?' for _ in words)}) ORDER BY updated_at DESC, id DESC",
+            (match, *title_like)).fetchall()
         return [Conversation(r["id"], r["title"], r["system_prompt"], r["created_at"], r["updated_at"]) for r in rows]
 
     def conversation(self, conversation_id: int) -> Conversation | None:

@@ -208,3 +208,18 @@ def test_per_conversation_system_prompt(make_app, qtbot, monkeypatch):
         parts.session.submit("second")
     assert engine.received[-1][0] == {"role": "system", "content": "Be brief."}
     assert parts.storage.conversation(cid).system_prompt == "Be brief."
+
+
+def test_sidebar_search_filters_chats(make_app, qtbot):
+    parts = make_app(FakeChatEngine(["Water them daily.", "Nine minutes."]))
+    s, w = parts.session, parts.window
+    with qtbot.waitSignal(s.reply_finished):
+        s.submit("How do I grow tomatoes?")
+    s.new_conversation()
+    with qtbot.waitSignal(s.reply_finished):
+        s.submit("How long to boil pasta?")
+    qtbot.keyClicks(w.sidebar.search, "water")
+    qtbot.waitUntil(lambda: w.sidebar.list.count() == 1)
+    assert w.sidebar.list.item(0).text() == "How do I grow tomatoes?"
+    w.sidebar.search.clear()
+    qtbot.waitUntil(lambda: w.sidebar.list.count() == 2)

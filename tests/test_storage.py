@@ -71,3 +71,31 @@ def test_locked_database_gives_a_clear_error(tmp_path):
         s.add_message(c.id, "user", "hello")
     other.execute("ROLLBACK")
     assert s.add_message(c.id, "user", "hello").content == "hello"
+
+
+def test_search_finds_titles_and_message_text_and_follows_changes(tmp_path):
+    s = Storage(tmp_path / "db.sqlite3")
+    a, b = s.create_conversation("Gardening"), s.create_conversation("Cooking")
+    s.add_message(a.id, "user", "How do I grow tomatoes?")
+    m = s.add_message(b.id, "assistant", "Boil the pasta for nine minutes.")
+    assert [c.title for c in s.search_conversations("tomato")] == ["Gardening"]       # prefix match
+    assert [c.title for c in s.search_conversations("cook")] == ["Cooking"]          # title
+    assert s.search_conversations('pasta" OR content:*') == []                         # no FTS syntax
+    s.update_message(m.id, content="Bake the bread.")
+    assert s.search_conversations("pasta") == [] and [c.title for c in s.search_conversations("bread")] == ["Cooking"]
+    s.delete_conversation(a.id)                                                          # cascade keeps FTS in step
+    assert s.search_conversations("tomatoes") == []
+    assert len(s.search_conversations("")) == 1
+
+
+def test_version_1_database_is_migrated_with_its_messages_searchable(tmp_path):
+    path = tmp_path / "db.sqlite3"
+    db = sqlite3.connect(path)
+    db.executescript(MIGRATIONS[0] + "\nPRAGMA user_version=1;")
+    db.execute("INSERT INTO conversations(title, created_at, updated_at) VALUES ('old', 0, 0)")
+    db.execute("INSERT INTO messages(conversation_id, role, content, created_at) VALUES (1, 'user', 'ancient scrolls', 0)")
+    db.commit()
+    db.close()
+    s = Storage(path)
+    assert s.schema_version == len(MIGRATIONS)
+    assert [c.title for c in s.search_conversations("scroll")] == ["old"]

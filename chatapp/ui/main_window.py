@@ -5,7 +5,7 @@ import shutil
 from dataclasses import replace
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QGuiApplication, QImage, QKeySequence, QPixmap
 from PySide6.QtWidgets import (QDialog, QFileDialog, QInputDialog, QLabel, QMainWindow, QMessageBox,
                                QScrollArea, QSplitter, QVBoxLayout, QWidget)
@@ -84,6 +84,11 @@ class MainWindow(QMainWindow):
         self.sidebar.rename_requested.connect(self.rename_conversation)
         self.sidebar.delete_requested.connect(self.delete_conversation)
         self.sidebar.system_prompt_requested.connect(self.edit_system_prompt)
+        self._search_timer = QTimer(self)    # search as the user types, once they pause
+        self._search_timer.setSingleShot(True)
+        self._search_timer.setInterval(150)
+        self._search_timer.timeout.connect(self.refresh_sidebar)
+        self.sidebar.search_changed.connect(lambda _text: self._search_timer.start())
         self.composer.submitted.connect(self._submit)
         self.composer.stop_requested.connect(s.stop)
         self.composer.png_dropped.connect(self.fill_from_png)
@@ -104,7 +109,7 @@ class MainWindow(QMainWindow):
 
     # --- session -> widgets --------------------------------------------------------------------
     def refresh_sidebar(self) -> None:
-        self.sidebar.set_conversations(self.session.conversations(),
+        self.sidebar.set_conversations(self.session.conversations(self.sidebar.search.text()),
                                        self.session.current.id if self.session.current else None)
 
     def _on_opened(self, conversation, messages: list) -> None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QListWidget, QListWidgetItem, QMenu, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QLineEdit, QListWidget, QListWidgetItem, QMenu, QPushButton, QVBoxLayout, QWidget
 
 from ..conversation import Conversation
 
@@ -14,6 +14,7 @@ class Sidebar(QWidget):
     rename_requested = Signal(int)
     delete_requested = Signal(int)
     system_prompt_requested = Signal(int)
+    search_changed = Signal(str)
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -24,6 +25,12 @@ class Sidebar(QWidget):
         self.new_button.setObjectName("newChatButton")
         self.new_button.clicked.connect(self.new_requested)
         layout.addWidget(self.new_button)
+        self.search = QLineEdit(self)
+        self.search.setObjectName("searchBox")
+        self.search.setPlaceholderText("Search chats")
+        self.search.setClearButtonEnabled(True)
+        self.search.textChanged.connect(self.search_changed)
+        layout.addWidget(self.search)
         self.list = QListWidget(self)
         self.list.setObjectName("conversationList")
         self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
