@@ -4,13 +4,12 @@ from __future__ import annotations
 import itertools
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Callable
 
 from PySide6.QtCore import QObject, Signal
 
 from .conversation import DONE, ERROR, QUEUED, RENDERING, ImageRequest, Message
-from .storage import StorageError
 from .workers import ImageWorker
 
 _ids = itertools.count(1)
@@ -21,7 +20,6 @@ class _Job:
     message: Message
     request: ImageRequest
     started: float = 0.0
-    steps_seen: list = field(default_factory=list)
 
 
 class ImageJobs(QObject):
@@ -80,11 +78,9 @@ class ImageJobs(QObject):
     # --- requests -----------------------------------------------------------------------------
     def enqueue(self, conversation_id: int, request: ImageRequest) -> None:
         self.ensure_loaded()
-        try:
-            msg = self.storage.add_message(conversation_id, "assistant", request.prompt, kind="image",
-                                           status=QUEUED, meta={"request": asdict(request)})
-        except StorageError as exc:
-            self.session.notice.emit(str(exc))
+        msg = self.session._guard(self.storage.add_message, conversation_id, "assistant", request.prompt,
+                                  kind="image", status=QUEUED, meta={"request": asdict(request)})
+        if msg is None:
             return
         rid = next(_ids)
         self.jobs[rid] = _Job(msg, request)
@@ -143,13 +139,11 @@ class ImageJobs(QObject):
                 self.session._guard(self.storage.update_message, msg.id, status=DONE, image_path=image.path, meta=meta)
                 self.session.message_changed.emit(msg)
             else:
-                try:
-                    extra = self.storage.add_message(job.message.conversation_id, "assistant", image.request.prompt,
-                                                     kind="image", status=DONE, image_path=image.path, meta=meta)
-                except StorageError as exc:
-                    self.session.notice.emit(str(exc))
-                    continue
-                self.session.message_added.emit(extra)
+                extra = self.session._guard(self.storage.add_message, job.message.conversation_id, "assistant",
+                                            image.request.prompt, kind="image", status=DONE, image_path=image.path,
+                                            meta=meta)
+                if extra:
+                    self.session.message_added.emit(extra)
 
     def _drop(self, rid: int) -> None:
         """A cancelled job leaves nothing behind: no file, no half message."""

@@ -171,11 +171,9 @@ class ChatSession(QObject):
             if self._streaming_here():
                 self.notice.emit("A reply is still coming. Wait for it, or press Esc to stop it.")
                 return False
-            try:
-                conv = self._ensure_conversation(text)
-                user = self.storage.add_message(conv.id, "user", text)
-            except StorageError as exc:
-                self.notice.emit(str(exc))
+            conv = self._guard(self._ensure_conversation, text)
+            user = conv and self._guard(self.storage.add_message, conv.id, "user", text)
+            if not user:
                 return False
             self.message_added.emit(user)
             self._start_reply(conv)
@@ -184,11 +182,9 @@ class ChatSession(QObject):
 
     def submit_image(self, request, command: str | None = None) -> bool:
         """Queue a picture (from /image, or Re-run / Vary seed, which skip the parser)."""
-        try:
-            conv = self._ensure_conversation(request.prompt)
-            user = self.storage.add_message(conv.id, "user", command or request.command())
-        except StorageError as exc:
-            self.notice.emit(str(exc))
+        conv = self._guard(self._ensure_conversation, request.prompt)
+        user = conv and self._guard(self.storage.add_message, conv.id, "user", command or request.command())
+        if not user:
             return False
         self.message_added.emit(user)
         self.images.enqueue(conv.id, request)
@@ -206,11 +202,9 @@ class ChatSession(QObject):
     def _start_reply(self, conv: Conversation) -> None:
         messages = self.history_for_model(conv)
         waiting = self.llm_status != "ready"
-        try:
-            reply = self.storage.add_message(conv.id, "assistant", "", status=STREAMING,
-                                             meta={"waiting": waiting} if waiting else {})
-        except StorageError as exc:
-            self.notice.emit(str(exc))
+        reply = self._guard(self.storage.add_message, conv.id, "assistant", "", status=STREAMING,
+                            meta={"waiting": waiting} if waiting else {})
+        if reply is None:
             return
         rid = next(_request_ids)
         self._replies[rid] = _Reply(reply)
@@ -262,19 +256,23 @@ class ChatSession(QObject):
             self.busy_changed.emit(self._streaming_here())
         self.reply_finished.emit(msg.id)
 
+    def _drop_reply(self, rid: int) -> None:
+        """A reply stopped before its first token leaves no empty message behind."""
+        reply = self._replies.pop(rid)
+        self._guard(self.storage.delete_message, reply.message.id)
+        self.message_removed.emit(reply.message.id)
+        self.busy_changed.emit(self._streaming_here())
+        self.reply_finished.emit(reply.message.id)
+
     def _on_reply_finished(self, rid: int, stats: ChatStats) -> None:
         reply = self._replies.get(rid)
         if reply is None:
             return
+        if stats.stopped and not reply.text:
+            self._drop_reply(rid)
+            return
         meta = {"ttft_ms": round(stats.ttft_s * 1000), "tokens_per_s": round(stats.tokens_per_s, 1),
                 "context": [stats.context_used, stats.n_ctx], "dropped": stats.dropped_messages}
-        if stats.stopped and not reply.text:
-            self._guard(self.storage.delete_message, reply.message.id)
-            self._replies.pop(rid)
-            self.message_removed.emit(reply.message.id)
-            self.busy_changed.emit(self._streaming_here())
-            self.reply_finished.emit(reply.message.id)
-            return
         self._end_reply(rid, STOPPED if stats.stopped else DONE, reply.text, meta)
         self.stats_changed.emit(stats)
 
@@ -291,8 +289,7 @@ class ChatSession(QObject):
             if reply.text:
                 self._end_reply(rid, STOPPED, reply.text, {})
             else:
-                self._guard(self.storage.delete_message, reply.message.id)
-                self._replies.pop(rid)
+                self._drop_reply(rid)
         self.images.shutdown_jobs()
         ok_llm = self.llm.shutdown(timeout_ms)
         ok_img = self.images.worker.shutdown(timeout_ms)

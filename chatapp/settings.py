@@ -19,13 +19,14 @@ class Settings:
     llm_model: str = ""            # "" means the embedded default GGUF
     image_model: str = ""          # "" means the embedded default diffusers folder
     system_prompt: str = DEFAULT_SYSTEM_PROMPT
-    temperature: float = 0.2
-    top_p: float = 0.9
-    top_k: int = 40
-    min_p: float = 0.05
-    repeat_penalty: float = 1.1
-    max_tokens: int = 512
-    seed: int = -1
+    # Sampling: the defaults are GenParams' own, so they are written in one place.
+    temperature: float = GenParams.temperature
+    top_p: float = GenParams.top_p
+    top_k: int = GenParams.top_k
+    min_p: float = GenParams.min_p
+    repeat_penalty: float = GenParams.repeat_penalty
+    max_tokens: int = GenParams.max_tokens
+    seed: int = GenParams.seed
     n_ctx: int = 2048
     n_threads: int = 0             # 0: let llama.cpp choose
     n_gpu_layers: int = 0
@@ -37,8 +38,7 @@ class Settings:
     preload_image_model: bool = False
 
     def gen_params(self) -> GenParams:
-        return GenParams(self.temperature, self.top_p, self.top_k, self.min_p, self.repeat_penalty,
-                         self.max_tokens, self.seed)
+        return GenParams(**{f.name: getattr(self, f.name) for f in fields(GenParams)})
 
 
 @dataclass

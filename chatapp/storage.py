@@ -132,7 +132,7 @@ class Storage:
     def conversations(self) -> list[Conversation]:
         """Every conversation, the most recently active first."""
         rows = self._run("SELECT * FROM conversations ORDER BY updated_at DESC, id DESC").fetchall()
-        return [Conversation(r["id"], r["title"], r["system_prompt"], r["created_at"], r["updated_at"]) for r in rows]
+        return [self._to_conversation(r) for r in rows]
 
     def search_conversations(self, query: str) -> list[Conversation]:
         """Conversations whose title or any message matches every word of query (as a prefix)."""
@@ -147,11 +147,11 @@ class Storage:
             "JOIN messages m ON m.id = messages_fts.rowid WHERE messages_fts MATCH ?) "
             f"OR ({' AND '.join('title LIKE ?' for _ in words)}) ORDER BY updated_at DESC, id DESC",
             (match, *title_like)).fetchall()
-        return [Conversation(r["id"], r["title"], r["system_prompt"], r["created_at"], r["updated_at"]) for r in rows]
+        return [self._to_conversation(r) for r in rows]
 
     def conversation(self, conversation_id: int) -> Conversation | None:
         r = self._run("SELECT * FROM conversations WHERE id=?", (conversation_id,)).fetchone()
-        return Conversation(r["id"], r["title"], r["system_prompt"], r["created_at"], r["updated_at"]) if r else None
+        return self._to_conversation(r) if r else None
 
     def rename_conversation(self, conversation_id: int, title: str) -> None:
         self._run("UPDATE conversations SET title=? WHERE id=?", (clean_text(title), conversation_id))
@@ -226,6 +226,10 @@ class Storage:
         n = self._run("UPDATE messages SET status='stopped' WHERE status='streaming'").rowcount
         n += self._run("UPDATE messages SET status='cancelled' WHERE status IN ('rendering','queued')").rowcount
         return n
+
+    @staticmethod
+    def _to_conversation(r: sqlite3.Row) -> Conversation:
+        return Conversation(r["id"], r["title"], r["system_prompt"], r["created_at"], r["updated_at"])
 
     @staticmethod
     def _to_message(r: sqlite3.Row) -> Message:

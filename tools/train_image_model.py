@@ -77,7 +77,7 @@ def export(out: Path, vae, text_encoder, tokenizer, unet, steps_done: int, minut
     pipe.save_pretrained(out, safe_serialization=True)
     # The app reads its defaults for this model from here (stock diffusers ignores the file).
     (out / "chatapp.json").write_text(json.dumps({
-        "steps": 20, "cfg": 3.0, "width": 32, "height": 32, "display_scale": 8,
+        "steps": 20, "cfg": 3.0, "width": 32, "height": 32,
         "training_steps": steps_done, "training_minutes": round(minutes, 1)}, indent=2))
 
 

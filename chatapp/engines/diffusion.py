@@ -72,7 +72,7 @@ class DiffusionImageEngine:
         self.defaults: dict = {}
         self.model_name = self.model_path.stem if self.model_path.is_file() else self.model_path.name
         self.model_hash = ""
-        self._latent_rgb = None
+        self._preview_map = None   # (factors, bias) tensors for cheap previews
 
     # --- loading ------------------------------------------------------------------------------
     def load(self) -> ModelInfo:
@@ -126,8 +126,18 @@ class DiffusionImageEngine:
                 pass
         defaults.update({k: v for k, v in self.overrides.items() if v})
         defaults["scheduler"] = flag_for_class(type(self.pipe.scheduler).__name__) or type(self.pipe.scheduler).__name__
-        self._latent_rgb = defaults.get("latent_rgb") or (SD_LATENT_RGB if self.pipe.unet.config.in_channels == 4 else None)
+        self._preview_map = self._preview_tensors(
+            defaults.get("latent_rgb") or (SD_LATENT_RGB if self.pipe.unet.config.in_channels == 4 else None))
         return defaults
+
+    @staticmethod
+    def _preview_tensors(rows):
+        """latent->RGB rows (4 factors, optional bias row) as tensors, made once at load."""
+        import torch
+        if rows is None:
+            return None
+        bias = torch.tensor(rows[4], dtype=torch.float32) if len(rows) > 4 else torch.zeros(3)
+        return torch.tensor(rows[:4], dtype=torch.float32), bias
 
     # --- generating ---------------------------------------------------------------------------
     def resolve(self, req: ImageRequest, seed: int) -> ImageRequest:
@@ -159,13 +169,9 @@ class DiffusionImageEngine:
         """Latents -> small RGB picture by a fixed linear map: no VAE decode."""
         import torch
         from PIL import Image
-        if self._latent_rgb is None:
+        if self._preview_map is None:
             return None
-        if not isinstance(self._latent_rgb, tuple):   # made once: previews come every few steps
-            m = self._latent_rgb
-            self._latent_rgb = (torch.tensor(m[:4], dtype=torch.float32),
-                                torch.tensor(m[4], dtype=torch.float32) if len(m) > 4 else torch.zeros(3))
-        factors, bias = self._latent_rgb
+        factors, bias = self._preview_map
         with torch.no_grad():
             lat = latents[0].float().cpu().permute(1, 2, 0)
             rgb = ((lat @ factors + bias).clamp(-1, 1) + 1) * 127.5

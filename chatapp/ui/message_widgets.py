@@ -116,7 +116,6 @@ class TextBubble(MessageWidget):
             row.addWidget(self.regenerate_button)
             row.addStretch(1)
             layout.addLayout(row)
-            self._actions_row = row
         self.update_message(message)
 
     def set_text(self, text: str) -> None:
@@ -146,12 +145,11 @@ class TextBubble(MessageWidget):
             self.label.setText("<i>Waiting for the model to load…</i>" if waiting else "<i>Thinking…</i>")
         else:
             self.set_text(m.content)
-        footer = {STOPPED: "Stopped", ERROR: "⚠ Could not answer"}.get(m.status, "")
-        if clipped(m.content)[1]:
-            footer = (footer + " · " if footer else "") + clipped(m.content)[1]
-        if m.meta.get("dropped"):
-            footer = (footer + " · " if footer else "") + \
-                f"{m.meta['dropped']} older messages were left out to fit the model's context"
+        dropped = m.meta.get("dropped")
+        footer = " · ".join(part for part in (
+            {STOPPED: "Stopped", ERROR: "⚠ Could not answer"}.get(m.status, ""),
+            clipped(m.content)[1],
+            f"{dropped} older messages were left out to fit the model's context" if dropped else "") if part)
         self.footer.setText(footer)
         self.footer.setVisible(bool(footer))
         if self.regenerate_button is not None:
