@@ -50,6 +50,9 @@ def main(data_dir: str, seed: int) -> None:
             report("title", s.current.id, title.replace(" ", "_"))
         elif action < 0.75 and s.current and len(s.conversations()) > 1:
             cid = s.current.id
+            # The intent is reported before the act: a kill between the two must not look like
+            # lost data (the check accepts the conversation whole or wholly gone).
+            print("DELETING", cid, flush=True)
             s.delete_conversation(cid)
             print("DELETED", cid, flush=True)
         elif action < 0.8:
