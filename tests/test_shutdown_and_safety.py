@@ -40,8 +40,9 @@ def test_real_process_quits_cleanly_mid_generation(tmp_path):
         "def build(*a, **k):\n"
         "    parts = orig(*a, **k)\n"
         "    s = parts.session\n"
-        "    QTimer.singleShot(2500, lambda: s.submit('Write a very long story about the sea.'))\n"
-        "    QTimer.singleShot(3500, QApplication.instance().quit)\n"
+        # On conditions, not on a clock: ask once the model is ready, quit once the reply streams.
+        "    s.llm_state.connect(lambda st, d: st == 'ready' and s.submit('Write a very long story about the sea.'))\n"
+        "    s.reply_text.connect(lambda mid, text: len(text) > 40 and QApplication.instance().quit())\n"
         "    return parts\n"
         "A.build = build\n"
         "sys.exit(A.main(parse_args(['--data-dir', sys.argv[1]])))\n")
