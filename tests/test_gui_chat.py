@@ -10,7 +10,8 @@ from .conftest import close_app
 
 
 def last_messages(parts, n=None):
-    msgs = parts.storage.messages(parts.session.current.id)
+    """The branch shown (root to current leaf)."""
+    msgs = parts.storage.branch(parts.session.current.id)
     return msgs if n is None else msgs[-n:]
 
 
@@ -59,7 +60,7 @@ def test_stop_keeps_partial_reply_marked_stopped(make_app, qtbot):
     assert "Stopped" in parts.window.view.widgets[reply.id].footer.text()
 
 
-def test_regenerate_replaces_last_reply(make_app, qtbot):
+def test_regenerate_keeps_the_old_reply_as_a_sibling(make_app, qtbot):
     engine = FakeChatEngine(["first answer", "second answer"])
     parts = make_app(engine)
     with qtbot.waitSignal(parts.session.reply_finished, timeout=30000):
@@ -70,7 +71,9 @@ def test_regenerate_replaces_last_reply(make_app, qtbot):
     msgs = last_messages(parts)
     assert [m.content for m in msgs] == ["question", "second answer"]
     assert first.id not in parts.window.view.widgets
-    # the model saw the same history again, without the replaced answer
+    assert parts.storage.message(first.id).content == "first answer"      # kept, one click away
+    assert parts.window.view.widgets[msgs[1].id].switcher.label.text() == "2/2"
+    # the model saw the same history again, without the other answer
     assert engine.received[1] == engine.received[0]
 
 

@@ -126,10 +126,17 @@ class ConversationView(QScrollArea):
         self.empty.hide()
         return w
 
+    def shows_parent_of(self, m: Message) -> bool:
+        """Whether m continues what is shown (a message on another branch is not shown)."""
+        return m.parent_id in self.widgets if m.parent_id is not None else not self.widgets
+
     def add_message(self, m: Message, scroll: bool = True) -> None:
         if m.id in self.widgets:
             return
-        self._insert(m, self.column_layout.count() - 1)
+        parent = self.widgets.get(m.parent_id) if m.parent_id is not None else None
+        # Right under its parent (a picture of a batch spliced in), else at the end.
+        index = self.column_layout.indexOf(parent) + 1 if parent is not None else self.column_layout.count() - 1
+        self._insert(m, min(index, self.column_layout.count() - 1))
         if scroll and m.role == "user":
             self.follow = True   # sending a message always brings the bottom back into view
 

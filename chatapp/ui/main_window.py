@@ -69,8 +69,8 @@ class MainWindow(QMainWindow):
             return a
         menu = self.menuBar().addMenu("&Chat")
         menu.addAction(add("New chat", "Ctrl+N", self.session.new_conversation))
-        menu.addAction(add("Regenerate last reply", "Ctrl+R", self.session.regenerate))
-        menu.addAction(add("Stop", "Esc", self.session.stop))
+        menu.addAction(add("Regenerate last reply", "Ctrl+R", lambda: self.session.regenerate()))
+        menu.addAction(add("Stop", "Esc", self._escape))
         menu.addSeparator()
         menu.addAction(add("Settings…", "Ctrl+,", self.open_settings))
         menu.addAction(add("Quit", "Ctrl+Q", self.close))
@@ -92,6 +92,7 @@ class MainWindow(QMainWindow):
         self.composer.submitted.connect(self._submit)
         self.composer.stop_requested.connect(s.stop)
         self.composer.png_dropped.connect(self.fill_from_png)
+        self.composer.edit_last_requested.connect(self.edit_last_message)
         self.view.action.connect(self._on_message_action)
         self.view.wants_older.connect(self._load_older)
         s.conversations_changed.connect(self.refresh_sidebar)
@@ -113,19 +114,20 @@ class MainWindow(QMainWindow):
                                        self.session.current.id if self.session.current else None)
 
     def _on_opened(self, conversation, messages: list) -> None:
-        has_older = bool(conversation) and len(messages) >= PAGE
+        has_older = bool(messages) and messages[0].parent_id is not None
         self.view.set_messages(messages, has_older)
         self.setWindowTitle(f"{conversation.title} — chatapp" if conversation else "chatapp")
         self.refresh_sidebar()
         self.composer.editor.setFocus()
 
     def _on_added(self, message: Message) -> None:
-        if self.session.current and message.conversation_id == self.session.current.id:
+        if self.session.current and message.conversation_id == self.session.current.id \
+                and self.view.shows_parent_of(message):
             self.view.add_message(message)
 
     def _load_older(self, first_id: int) -> None:
         older = self.session.older_messages(first_id, OLDER_PAGE)
-        self.view.prepend_messages(older, len(older) >= OLDER_PAGE)
+        self.view.prepend_messages(older, bool(older) and older[0].parent_id is not None)
 
     def _on_llm_state(self, state: str, detail: str) -> None:
         if state == "loading":
@@ -153,9 +155,31 @@ class MainWindow(QMainWindow):
         self.stats_label.setText(" · ".join(parts))
 
     def _submit(self, text: str) -> None:
-        if self.session.submit(text):
+        editing = self.composer.editing
+        if self.session.edit_message(editing, text) if editing else self.session.submit(text):
             self.composer.clear()
             self.view.scroll_to_bottom()
+
+    def _escape(self) -> None:
+        """Esc leaves an edit in progress first; otherwise it stops the reply that is streaming."""
+        if self.composer.editing is not None:
+            self.composer.cancel_edit()
+        else:
+            self.session.stop()
+
+    def edit_last_message(self) -> None:
+        """Up in an empty message box: edit the last thing you wrote (the Slack/ChatGPT habit)."""
+        last = self.session.last_user_message()
+        if last is not None:
+            self.composer.start_edit(last)
+
+    def delete_branch(self, message: Message) -> None:
+        answer = QMessageBox.question(
+            self, "Delete", "Delete this message and everything after it on this branch, pictures included? "
+            "Other branches are kept.", QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
+            QMessageBox.StandardButton.Cancel)
+        if answer == QMessageBox.StandardButton.Yes:
+            self.session.delete_branch(message)
 
     # --- conversations -------------------------------------------------------------------------
     def rename_conversation(self, cid: int) -> None:
@@ -206,7 +230,13 @@ class MainWindow(QMainWindow):
     def _on_message_action(self, name: str, message: Message) -> None:
         req = message.meta.get("request", {})
         if name == "regenerate":
-            self.session.regenerate()
+            self.session.regenerate(message)
+        elif name == "edit":
+            self.composer.start_edit(message)
+        elif name in ("branch_prev", "branch_next"):
+            self.session.switch_branch(message, -1 if name == "branch_prev" else 1)
+        elif name == "delete_branch":
+            self.delete_branch(message)
         elif name == "cancel":
             self.session.images.cancel_message(message.id)
         elif name == "copy_prompt":
