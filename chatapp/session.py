@@ -134,6 +134,14 @@ class ChatSession(QObject):
             return []
         return self._guard(self.storage.branch, self.current.id, first.parent_id, limit=page) or []
 
+    def find_in_branch(self, text: str) -> list[int]:
+        """Ids of the shown branch's messages that contain text (any case), oldest first."""
+        needle = text.strip().casefold()[:1000]
+        if not self.current or not needle:
+            return []
+        branch = self._guard(self.storage.branch, self.current.id) or []
+        return [m.id for m in branch if needle in m.content.casefold()]
+
     def rename_conversation(self, conversation_id: int, title: str) -> None:
         if title.strip():
             self._guard(self.storage.rename_conversation, conversation_id, title_from(title, 120))

@@ -1,12 +1,14 @@
 """The composer: Enter sends, Shift+Enter adds a line, Esc stops; a dropped PNG fills in its /image recipe."""
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QEvent, QKeyCombination, Qt, Signal
 from PySide6.QtGui import QKeyEvent, QTextCursor
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPlainTextEdit, QPushButton, QVBoxLayout, QWidget
 
 PLACEHOLDER = "Message chatapp…   (/image to draw a picture, /help for commands)"
 MAX_LINES = 8
+WINDOW_KEYS = (QKeyCombination(Qt.KeyboardModifier.ControlModifier, Qt.Key.Key_K),
+               QKeyCombination(Qt.KeyboardModifier.ControlModifier, Qt.Key.Key_F))
 
 
 class _Editor(QPlainTextEdit):
@@ -14,6 +16,14 @@ class _Editor(QPlainTextEdit):
     stop = Signal()
     up_in_empty = Signal()
     png_dropped = Signal(str)
+
+    def event(self, event) -> bool:
+        # The text box claims Ctrl+K (delete to end of line) for itself; the window's "search
+        # chats" shortcut should win, as in the chat apps people know.
+        if event.type() == QEvent.Type.ShortcutOverride and event.keyCombination() in WINDOW_KEYS:
+            event.ignore()
+            return True
+        return super().event(event)
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
         if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):

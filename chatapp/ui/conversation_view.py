@@ -74,7 +74,30 @@ class ConversationView(QScrollArea):
         # Older pages load only when the user scrolls up to the top of a settled view, not while
         # a freshly opened conversation is still being laid out (its value passes 0 on the way).
         if value == 0 and self._settled and self.has_older and self.widgets:
-            self.wants_older.emit(min(self.widgets))
+            self.wants_older.emit(self.first_message_id())
+
+    def first_message_id(self) -> int | None:
+        """The message at the top (ids do not always grow down a branch: batches are spliced in)."""
+        for i in range(self.column_layout.count()):
+            w = self.column_layout.itemAt(i).widget()
+            if isinstance(w, MessageWidget) and w.message.id in self.widgets:
+                return w.message.id
+        return None
+
+    def highlight(self, message_id: int | None) -> None:
+        """Mark one message (a find match) and bring it into view."""
+        for w in self.widgets.values():
+            if w.property("found"):
+                w.setProperty("found", False)
+                w.style().unpolish(w)
+                w.style().polish(w)
+        w = self.widgets.get(message_id)
+        if w is not None:
+            w.setProperty("found", True)
+            w.style().unpolish(w)
+            w.style().polish(w)
+            self.follow = False
+            self.ensureWidgetVisible(w, 0, 40)
 
     def scroll_to_bottom(self) -> None:
         self.follow = True

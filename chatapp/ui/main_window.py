@@ -15,6 +15,7 @@ from ..png_recipe import parse_parameters, read_parameters
 from ..session import OPEN_PAGE as PAGE  # messages shown when a conversation opens
 from .composer import Composer
 from .conversation_view import ConversationView
+from .find_bar import FindBar
 from .settings_dialog import SettingsDialog
 from .sidebar import Sidebar
 
@@ -32,11 +33,13 @@ class MainWindow(QMainWindow):
         self.sidebar = Sidebar(self)
         self.view = ConversationView(self)
         self.composer = Composer(self)
+        self.find_bar = FindBar(self)
         right = QWidget(self)
         right.setObjectName("mainPanel")
         col = QVBoxLayout(right)
         col.setContentsMargins(0, 0, 0, 0)
         col.setSpacing(0)
+        col.addWidget(self.find_bar)
         col.addWidget(self.view, 1)
         col.addWidget(self.composer)
         split = QSplitter(self)
@@ -72,6 +75,9 @@ class MainWindow(QMainWindow):
         menu.addAction(add("Regenerate last reply", "Ctrl+R", lambda: self.session.regenerate()))
         menu.addAction(add("Stop", "Esc", self._escape))
         menu.addSeparator()
+        menu.addAction(add("Find in chat…", "Ctrl+F", self.find_bar.open_bar))
+        menu.addAction(add("Search chats", "Ctrl+K", self.focus_chat_search))
+        menu.addSeparator()
         menu.addAction(add("Settings…", "Ctrl+,", self.open_settings))
         menu.addAction(add("Quit", "Ctrl+Q", self.close))
         help_menu = self.menuBar().addMenu("&Help")
@@ -95,6 +101,9 @@ class MainWindow(QMainWindow):
         self.composer.edit_last_requested.connect(self.edit_last_message)
         self.view.action.connect(self._on_message_action)
         self.view.wants_older.connect(self._load_older)
+        self.find_bar.search.connect(lambda text: self.find_bar.set_matches(self.session.find_in_branch(text)))
+        self.find_bar.show_match.connect(self.show_found)
+        self.find_bar.closed.connect(lambda: (self.view.highlight(None), self.composer.editor.setFocus()))
         s.conversations_changed.connect(self.refresh_sidebar)
         s.conversation_opened.connect(self._on_opened)
         s.message_added.connect(self._on_added)
@@ -124,6 +133,19 @@ class MainWindow(QMainWindow):
         if self.session.current and message.conversation_id == self.session.current.id \
                 and self.view.shows_parent_of(message):
             self.view.add_message(message)
+
+    def focus_chat_search(self) -> None:
+        self.sidebar.search.setFocus()
+        self.sidebar.search.selectAll()
+
+    def show_found(self, message_id: int) -> None:
+        """Bring a find match into view, loading older pages of the branch until it is there."""
+        while message_id not in self.view.widgets and self.view.has_older:
+            before = len(self.view.widgets)
+            self._load_older(self.view.first_message_id())
+            if len(self.view.widgets) == before:
+                break
+        self.view.highlight(message_id)
 
     def _load_older(self, first_id: int) -> None:
         older = self.session.older_messages(first_id, OLDER_PAGE)
@@ -161,8 +183,10 @@ class MainWindow(QMainWindow):
             self.view.scroll_to_bottom()
 
     def _escape(self) -> None:
-        """Esc leaves an edit in progress first; otherwise it stops the reply that is streaming."""
-        if self.composer.editing is not None:
+        """Esc closes the find bar or leaves an edit first; otherwise it stops the reply that is streaming."""
+        if self.find_bar.isVisible() and self.find_bar.edit.hasFocus():
+            self.find_bar.close_bar()
+        elif self.composer.editing is not None:
             self.composer.cancel_edit()
         else:
             self.session.stop()
