@@ -107,6 +107,7 @@ class ConversationView(QScrollArea):
     def clear(self) -> None:
         for w in list(self.widgets.values()) + self._notices:
             self.column_layout.removeWidget(w)
+            w.hide()          # deleteLater waits for the event loop; until then it would still paint
             w.deleteLater()
         self.widgets.clear()
         self._notices.clear()
@@ -180,6 +181,7 @@ class ConversationView(QScrollArea):
         w = self.widgets.pop(message_id, None)
         if w is not None:
             self.column_layout.removeWidget(w)
+            w.hide()
             w.deleteLater()
 
     def set_reply_text(self, message_id: int, text: str) -> None:
