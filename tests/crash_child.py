@@ -59,6 +59,16 @@ def main(data_dir: str, seed: int) -> None:
             s.new_conversation()
         elif action < 0.85:
             s.stop()
+        elif action < 0.9 and s.current and not s._streaming_here():
+            chat.enqueue(" ".join(f"r{rng.randrange(999)}" for _ in range(rng.randrange(5, 40))))
+            s.regenerate()                       # a sibling reply: the tree grows sideways
+        elif action < 0.95 and s.current and not s._streaming_here() and s.last_user_message():
+            chat.enqueue("edited answer")
+            s.edit_message(s.last_user_message(), f"edited {rng.randrange(10**6)}")
+        elif s.current:
+            branch = s.storage.branch(s.current.id)
+            if branch:
+                s.switch_branch(rng.choice(branch), rng.choice((-1, 1)))
     timer = QTimer()
     timer.timeout.connect(step)
     timer.start(15)

@@ -68,6 +68,14 @@ def test_kill_at_a_random_moment_loses_nothing(tmp_path, seed, qtbot):
     for cid, title in titles.items():
         if cid not in deleted:
             assert storage.conversation(cid).title == title
+    # The tree is whole: every parent exists in the same conversation, every shown leaf exists.
+    db = storage._db
+    assert db.execute("SELECT COUNT(*) FROM messages m WHERE m.parent_id IS NOT NULL AND NOT EXISTS "
+                      "(SELECT 1 FROM messages p WHERE p.id = m.parent_id AND p.conversation_id = m.conversation_id)"
+                      ).fetchone()[0] == 0
+    assert db.execute("SELECT COUNT(*) FROM conversations c WHERE c.current_leaf IS NOT NULL AND NOT EXISTS "
+                      "(SELECT 1 FROM messages m WHERE m.id = c.current_leaf AND m.conversation_id = c.id)"
+                      ).fetchone()[0] == 0
     storage.close()
     # ...and the app starts again and shows the newest conversation.
     from chatapp.app import build
