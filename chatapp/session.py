@@ -19,7 +19,7 @@ from .storage import Storage
 from .workers import LlmWorker
 
 _request_ids = itertools.count(1)
-OPEN_PAGE = 60       # messages shown when a conversation opens; older ones load on scrolling up
+OPEN_PAGE = 30       # messages shown when a conversation opens (two screens); older ones load on scrolling up
 FLUSH_EVERY_S = 2.0  # partial replies reach the database this often, so a crash keeps most of one
 
 
@@ -133,6 +133,13 @@ class ChatSession(QObject):
         if not first or first.parent_id is None:
             return []
         return self._guard(self.storage.branch, self.current.id, first.parent_id, limit=page) or []
+
+    def newer_messages(self, after_id: int, page: int = 100) -> tuple[list[Message], bool]:
+        """The part of the shown branch below message after_id (scrolling back down), and whether more follow."""
+        if not self.current:
+            return [], False
+        below = self._guard(self.storage.branch, self.current.id, stop_at=after_id) or []
+        return below[:page], len(below) > page
 
     def find_in_branch(self, text: str) -> list[int]:
         """Ids of the shown branch's messages that contain text (any case), oldest first."""

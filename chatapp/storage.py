@@ -100,7 +100,8 @@ _PATH_SQL = """
 WITH RECURSIVE up(id, depth) AS (
     SELECT ?, 0
     UNION ALL
-    SELECT m.parent_id, up.depth + 1 FROM messages m JOIN up ON m.id = up.id WHERE m.parent_id IS NOT NULL)
+    SELECT m.parent_id, up.depth + 1 FROM messages m JOIN up ON m.id = up.id
+    WHERE m.parent_id IS NOT NULL AND up.id IS NOT ?)
 SELECT msg.*, up.depth AS depth,
     (SELECT COUNT(*) FROM messages s WHERE s.conversation_id = msg.conversation_id
         AND s.parent_id IS msg.parent_id) AS n_siblings,
@@ -279,15 +280,20 @@ class Storage:
                              (parent, cid, message_id))
 
     # --- the tree -----------------------------------------------------------------------------
-    def branch(self, conversation_id: int, leaf_id: int | None = LEAF, *, limit: int | None = None) -> list[Message]:
-        """The branch from the root down to leaf_id (default: the current leaf); with limit, its newest part."""
+    def branch(self, conversation_id: int, leaf_id: int | None = LEAF, *, limit: int | None = None,
+               stop_at: int | None = None) -> list[Message]:
+        """The branch from the root down to leaf_id (default: the current leaf).
+
+        With limit, only its newest part; with stop_at, only the part below that message.
+        """
         if leaf_id is LEAF:
             conv = self.conversation(conversation_id)
             leaf_id = conv.current_leaf if conv else None
         if leaf_id is None:
             return []
-        rows = self._run(_PATH_SQL, (leaf_id, -1 if limit is None else limit)).fetchall()
-        return [self._to_message(r) for r in reversed(rows) if r["conversation_id"] == conversation_id]
+        rows = self._run(_PATH_SQL, (leaf_id, stop_at, -1 if limit is None else limit)).fetchall()
+        return [self._to_message(r) for r in reversed(rows)
+                if r["conversation_id"] == conversation_id and r["id"] != stop_at]
 
     def children(self, message_id: int | None, conversation_id: int) -> list[Message]:
         rows = self._run("SELECT * FROM messages WHERE conversation_id=? AND parent_id IS ? ORDER BY id",

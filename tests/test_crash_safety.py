@@ -88,7 +88,8 @@ def test_kill_at_a_random_moment_loses_nothing(tmp_path, seed, qtbot):
         newest = parts.storage.conversations()[0]
         assert parts.session.current.id == newest.id
         shown = set(parts.window.view.widgets)
-        expected = {m.id for m in parts.storage.branch(newest.id, limit=60)}
+        from chatapp.session import OPEN_PAGE
+        expected = {m.id for m in parts.storage.branch(newest.id, limit=OPEN_PAGE)}
         assert shown == expected
         assert all(m.status not in ("streaming", "rendering", "queued")
                    for m in parts.storage.messages(newest.id))

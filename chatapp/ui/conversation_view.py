@@ -13,11 +13,17 @@ COLUMN_WIDTH = 780       # readable line length, like the chat apps people know
 REPAINT_MS = 33          # streaming text is re-rendered at most ~30 times a second...
 RENDER_SHARE = 0.15      # ...and less often for long replies: re-rendering holds the GIL, which the
                          # LLM worker's Python loop needs between tokens. Keep the view's share small.
+# Scrolling through a long branch costs work in proportion to what is near the screen, not to what
+# was loaded before: at most MAX_LOADED bubbles exist (farther ones are dropped and built again when
+# scrolled back to), and a page is built a few bubbles per event-loop turn, so no turn stalls.
+MAX_LOADED = 150
+BUILD_PER_TICK = 3
 
 
 class ConversationView(QScrollArea):
     action = Signal(str, object)          # forwarded from message widgets
     wants_older = Signal(int)             # first loaded message id: the user scrolled to the top
+    wants_newer = Signal(int)             # last loaded message id: scrolled to the bottom of a trimmed view
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -53,36 +59,80 @@ class ConversationView(QScrollArea):
         self._repaint.timeout.connect(self._flush_text)
         self.follow = True
         self.has_older = False
+        self.has_newer = False              # bubbles below were dropped (the user is far up)
         self._settled = True
-        self._anchor_from_bottom: int | None = None
+        self._anchor: tuple[MessageWidget, int] | None = None   # keep this bubble where it is on screen
+        self._anchoring = False
+        self._pending: list[Message] = []   # a page still being built, a few bubbles per turn
+        self._pending_at_top = True
+        self._pending_more = False
         bar = self.verticalScrollBar()
         bar.rangeChanged.connect(self._on_range)
         bar.valueChanged.connect(self._on_scrolled)
 
     # --- scrolling: follow the bottom unless the user scrolled up --------------------------------
     def _on_range(self, _min: int, maximum: int) -> None:
-        if self._anchor_from_bottom is not None:
-            # Older messages were put on top: keep what the user was looking at in place.
-            self.verticalScrollBar().setValue(maximum - self._anchor_from_bottom)
-            self._anchor_from_bottom = None
-        elif self.follow:
+        if self._anchor is not None:
+            self._apply_anchor()
+        elif self.follow and not self.has_newer:
             self.verticalScrollBar().setValue(maximum)
 
     def _on_scrolled(self, value: int) -> None:
         bar = self.verticalScrollBar()
-        self.follow = value >= bar.maximum() - 8
-        # Older pages load only when the user scrolls up to the top of a settled view, not while
-        # a freshly opened conversation is still being laid out (its value passes 0 on the way).
-        if value == 0 and self._settled and self.has_older and self.widgets:
+        if self._anchor is not None and not self._anchoring and not self._pending:
+            self._anchor = None           # the user scrolled: from now on their position rules
+        self.follow = value >= bar.maximum() - 8 and not self.has_newer
+        # Pages load only when the user scrolls to an end of a settled view, not while a freshly
+        # opened conversation is still being laid out (its value passes 0 on the way).
+        if not self._settled or self._pending or not self.widgets:
+            return
+        if value == 0 and self.has_older:
             self.wants_older.emit(self.first_message_id())
+        elif value >= bar.maximum() and self.has_newer:
+            self.wants_newer.emit(self.last_message_id())
+
+    # --- keeping what the user looks at in place while bubbles come and go above it ------------
+    def _top_visible(self) -> MessageWidget | None:
+        top = self.verticalScrollBar().value()
+        for w in self._message_widgets():
+            if w.geometry().bottom() >= top:
+                return w
+        return None
+
+    def _hold_anchor(self) -> None:
+        """Keep the bubble at the top of the screen where it is while bubbles come and go around it.
+
+        Held until the user scrolls: late layout passes (a label's height settling) still apply it.
+        """
+        w = self._top_visible()
+        if w is not None and self._anchor is None:
+            self._anchor = (w, w.y() - self.verticalScrollBar().value())
+
+    def _apply_anchor(self) -> None:
+        w, offset = self._anchor
+        if not (w.message.id in self.widgets and self.widgets[w.message.id] is w):
+            self._anchor = None
+            return
+        # The bubbles' positions are updated by the column's own pending layout pass, which may
+        # come after the scroll range changed: run it now, so the anchor reads where w really is.
+        self.column_layout.activate()
+        self._anchoring = True
+        self.verticalScrollBar().setValue(w.y() - offset)
+        self._anchoring = False
+
+    def _message_widgets(self) -> list[MessageWidget]:
+        """The bubbles in screen order."""
+        items = (self.column_layout.itemAt(i).widget() for i in range(self.column_layout.count()))
+        return [w for w in items if isinstance(w, MessageWidget) and w.message.id in self.widgets]
+
+    def last_message_id(self) -> int | None:
+        shown = self._message_widgets()
+        return shown[-1].message.id if shown else None
 
     def first_message_id(self) -> int | None:
         """The message at the top (ids do not always grow down a branch: batches are spliced in)."""
-        for i in range(self.column_layout.count()):
-            w = self.column_layout.itemAt(i).widget()
-            if isinstance(w, MessageWidget) and w.message.id in self.widgets:
-                return w.message.id
-        return None
+        shown = self._message_widgets()
+        return shown[0].message.id if shown else None
 
     def highlight(self, message_id: int | None) -> None:
         """Mark one message (a find match) and bring it into view."""
@@ -119,6 +169,7 @@ class ConversationView(QScrollArea):
         self._settled = False
         self.setUpdatesEnabled(False)
         self.clear()
+        self._pending, self._anchor, self.has_newer = [], None, False
         for m in messages:
             self.add_message(m, scroll=False)
         self.has_older = has_older
@@ -131,12 +182,68 @@ class ConversationView(QScrollArea):
         self._settled = True
 
     def prepend_messages(self, messages: list[Message], has_older: bool) -> None:
-        bar = self.verticalScrollBar()
-        if messages:
-            self._anchor_from_bottom = bar.maximum() - bar.value()
-        for i, m in enumerate(messages):
-            self._insert(m, 1 + i)
-        self.has_older = has_older
+        """Older messages go on top, built a few per turn; what the user looks at stays put."""
+        self._start_page(messages, at_top=True, more=has_older)
+
+    def append_messages(self, messages: list[Message], has_newer: bool) -> None:
+        """Newer messages (dropped while the user was far up) come back at the bottom."""
+        self._start_page(messages, at_top=False, more=has_newer)
+
+    def _start_page(self, messages: list[Message], at_top: bool, more: bool) -> None:
+        self._pending = [m for m in messages if m.id not in self.widgets]
+        self._pending_at_top, self._pending_more = at_top, more
+        if not self._pending:
+            self._finish_page()
+            return
+        self._build_tick()
+
+    def _build_tick(self) -> None:
+        if not self._pending:
+            return
+        self._hold_anchor()
+        if self._pending_at_top:     # nearest the current top first: the newest of the page
+            batch, self._pending = self._pending[-BUILD_PER_TICK:], self._pending[:-BUILD_PER_TICK]
+            for m in reversed(batch):
+                self._insert(m, 1)
+        else:
+            batch, self._pending = self._pending[:BUILD_PER_TICK], self._pending[BUILD_PER_TICK:]
+            for m in batch:
+                self._insert(m, self._after_last_message())
+        if self._anchor is not None:
+            self._apply_anchor()
+        if self._pending:
+            QTimer.singleShot(0, self._build_tick)
+        else:
+            self._finish_page()
+
+    def _finish_page(self) -> None:
+        if self._pending_at_top:
+            self.has_older = self._pending_more
+            self._trim(from_top=False)
+        else:
+            self.has_newer = self._pending_more
+            self._trim(from_top=True)
+
+    def _trim(self, from_top: bool) -> None:
+        """Drop the bubbles farthest from the screen, so the view never holds more than MAX_LOADED."""
+        shown = self._message_widgets()
+        excess = len(shown) - MAX_LOADED
+        if excess <= 0:
+            return
+        self._hold_anchor()
+        for w in (shown[:excess] if from_top else shown[-excess:]):
+            self.remove_message(w.message.id)
+        if self._anchor is not None:
+            self._apply_anchor()
+        if from_top:
+            self.has_older = True
+        else:
+            self.has_newer = True
+            self.follow = False
+
+    def _after_last_message(self) -> int:
+        shown = self._message_widgets()
+        return self.column_layout.indexOf(shown[-1]) + 1 if shown else self.column_layout.count() - 1
 
     def _make(self, m: Message) -> MessageWidget:
         w = ImageBubble(m, self.column) if m.kind == "image" else TextBubble(m, self.column)
@@ -146,6 +253,10 @@ class ConversationView(QScrollArea):
     def _insert(self, m: Message, index: int) -> MessageWidget:
         w = self._make(m)
         self.column_layout.insertWidget(index, w)
+        # A child added to a shown widget is shown by a queued call, and until then the layout
+        # leaves it out; show it now, so positions (and the scroll anchor) are right at once.
+        if self.column.isVisible():
+            w.show()
         self.widgets[m.id] = w
         self.empty.hide()
         return w

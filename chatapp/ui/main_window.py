@@ -101,6 +101,7 @@ class MainWindow(QMainWindow):
         self.composer.edit_last_requested.connect(self.edit_last_message)
         self.view.action.connect(self._on_message_action)
         self.view.wants_older.connect(self._load_older)
+        self.view.wants_newer.connect(self._load_newer)
         self.find_bar.search.connect(lambda text: self.find_bar.set_matches(self.session.find_in_branch(text)))
         self.find_bar.show_match.connect(self.show_found)
         self.find_bar.closed.connect(lambda: (self.view.highlight(None), self.composer.editor.setFocus()))
@@ -151,6 +152,10 @@ class MainWindow(QMainWindow):
         older = self.session.older_messages(first_id, OLDER_PAGE)
         self.view.prepend_messages(older, bool(older) and older[0].parent_id is not None)
 
+    def _load_newer(self, last_id: int) -> None:
+        newer, more = self.session.newer_messages(last_id, OLDER_PAGE)
+        self.view.append_messages(newer, more)
+
     def _on_llm_state(self, state: str, detail: str) -> None:
         if state == "loading":
             self.model_label.setText("⏳ Loading model…")
@@ -180,6 +185,8 @@ class MainWindow(QMainWindow):
         editing = self.composer.editing
         if self.session.edit_message(editing, text) if editing else self.session.submit(text):
             self.composer.clear()
+            if self.view.has_newer and self.session.current:   # far up a long chat: back to its end
+                self.session.open_conversation(self.session.current.id)
             self.view.scroll_to_bottom()
 
     def _escape(self) -> None:

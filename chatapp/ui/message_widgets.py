@@ -139,12 +139,10 @@ class TextBubble(MessageWidget):
         self.footer.setObjectName("messageFooter")
         self.footer.setTextFormat(Qt.TextFormat.PlainText)
         layout.addWidget(self.footer)
-        self.regenerate_button = self.edit_button = self.switcher = None
+        self.regenerate_button = self.edit_button = self.switcher = self._actions = None
         if message.role in ("user", "assistant"):
-            row = QHBoxLayout()
+            row = self._actions = QHBoxLayout()
             row.setContentsMargins(0, 0, 0, 0)
-            self.switcher = BranchSwitcher(self)
-            row.addWidget(self.switcher)
             if message.role == "assistant":
                 copy = link_button("Copy", self.box, "Copy the reply")
                 copy.clicked.connect(lambda: QGuiApplication.clipboard().setText(self.message.content))
@@ -199,6 +197,11 @@ class TextBubble(MessageWidget):
         self.footer.setVisible(bool(footer))
         if self.regenerate_button is not None:
             self.regenerate_button.setVisible(m.status in (DONE, STOPPED, ERROR))
+        if self.switcher is None and m.branch[1] > 1 and self._actions is not None:
+            # Made only when needed: most messages have no other versions, and a long chat
+            # builds many bubbles.
+            self.switcher = BranchSwitcher(self)
+            self._actions.insertWidget(0, self.switcher)
         if self.switcher is not None:
             self.switcher.show_branch(m.branch)
 
