@@ -54,7 +54,8 @@ class OpenAIImageEngine:
         if isinstance(reported, dict):
             self.defaults.update(reported)
         self.model_name = self.model or host_of(self.base_url)
-        return ModelInfo(name=f"{self.model_name} @ {host_of(self.base_url)}", path=self.base_url,
+        name = f"{self.model} @ {host_of(self.base_url)}" if self.model else host_of(self.base_url)
+        return ModelInfo(name=name, path=self.base_url,
                          details=dict(self.defaults))
 
     def generate(self, request: ImageRequest, on_step: Callable[[int, int, object], None],

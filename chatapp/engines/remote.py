@@ -92,7 +92,8 @@ class RemoteClient:
         self.base_url, self.timeout = base_url, timeout
         self.call: RemoteCall | None = None
         http = httpx.Client(limits=httpx.Limits(max_keepalive_connections=0),
-                            timeout=httpx.Timeout(timeout, connect=min(10.0, timeout)),
+                            # read: a backstop only; the caller words its own stall timeout first
+                            timeout=httpx.Timeout(timeout * 1.5 + 5, connect=min(10.0, timeout)),
                             event_hooks={"request": [self._on_request]}, trust_env=False)
         # trust_env=False: no proxy from the environment; the app talks only to the URL the user typed.
         self.openai = openai.OpenAI(base_url=base_url, api_key=api_key or "none", max_retries=0,
