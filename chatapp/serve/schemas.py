@@ -84,8 +84,8 @@ class ImageBody(BaseModel):
         if not m:
             raise ValueError(f"size must look like 512x512, not {value!r}")
         w, h = int(m[1]), int(m[2])
-        if w % 8 or h % 8 or not (64 <= w <= 2048 and 64 <= h <= 2048):
-            raise ValueError(f"width and height must be multiples of 8 between 64 and 2048, not {value}")
+        if w % 8 or h % 8 or not (8 <= w <= 2048 and 8 <= h <= 2048):
+            raise ValueError(f"width and height must be multiples of 8 between 8 and 2048, not {value}")
         return value
 
     @field_validator("scheduler")
