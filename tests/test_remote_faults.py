@@ -151,3 +151,21 @@ def test_cancel_drops_a_remote_picture(app, qtbot, fault):
     qtbot.waitUntil(lambda: mid in removed, timeout=20000)
     qtbot.waitUntil(lambda: any(p.endswith("/images/generations") for p in fault.hangups), timeout=10000)
     assert not list(parts.paths.images.glob("*.png"))
+
+
+def test_settings_dialog_lists_models_and_keeps_the_key_out_of_settings(qtbot, fault, tmp_path, monkeypatch):
+    from chatapp import secrets
+    from chatapp.settings import Settings
+    from chatapp.ui.settings_dialog import SettingsDialog
+    isolate_keys(monkeypatch)
+    dialog = SettingsDialog(Settings(llm_backend="openai", llm_remote_url=fault.base("ok"), image_backend="openai",
+                                     image_remote_url=fault.base("auth")), config_dir=tmp_path)
+    qtbot.addWidget(dialog)
+    qtbot.waitUntil(lambda: dialog.llm_remote.model.count() == 1, timeout=20000)
+    assert dialog.llm_remote.model.itemText(0) == "m1" and dialog.llm_model.parentWidget().isHidden()
+    qtbot.waitUntil(lambda: "401" in dialog.image_remote.status.text(), timeout=20000)
+    dialog.llm_remote.key.setText("sk-typed")
+    dialog.accept()
+    result = dialog.result_settings()
+    assert result.llm_remote_model == "" and result.image_backend == "openai"
+    assert secrets.get_key("llm", tmp_path) == "sk-typed" and "sk-typed" not in repr(result)
