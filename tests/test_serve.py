@@ -172,6 +172,8 @@ def test_the_app_draws_and_chats_through_chatapp_serve(served, qtbot, data_dir, 
     try:
         s = parts.session
         assert s.llm_status == "ready" and "SmolLM2" in parts.window.model_label.text()
+        # chatapp serve reports its context length, so trimming uses it instead of the Settings value.
+        assert s.llm_info.n_ctx == 2048 and s.llm_info.details["context_reported"]
         done = []
         s.message_changed.connect(lambda m: m.status == DONE and done.append(m))
         assert s.submit("/image a blue square on the right --steps 4 --seed 11 --size 32x32")
