@@ -49,7 +49,7 @@ def test_model_list_from_the_server(llama_server, qtbot, tmp_path, monkeypatch):
     # The drop-down fills itself when the dialog opens, from a pool thread, while the dialog stays live.
     qtbot.waitUntil(lambda: dialog.llm_remote.model.count() == 1, timeout=30000)
     assert dialog.llm_remote.model.itemText(0) == "smollm2"
-    assert "No system keychain" in dialog.llm_remote.key_note.text()
+    qtbot.waitUntil(lambda: "No system keychain" in dialog.llm_remote.key_note.text(), timeout=30000)
     result = dialog.result_settings()
     assert result.llm_backend == "openai" and result.llm_remote_url == llama_server
 

@@ -31,7 +31,7 @@ class RemoteServerBox(QWidget):
         self.key.setEchoMode(QLineEdit.EchoMode.Password)
         self.key.setPlaceholderText("unchanged (type a new key to replace the stored one)")
         self.forget_key = QCheckBox("Forget the stored key")
-        note = QLabel(secrets.where(config_dir) if config_dir else "")
+        note = QLabel("")
         note.setWordWrap(True)
         note.setObjectName("keyNote")
         self.key_note = note
@@ -46,6 +46,11 @@ class RemoteServerBox(QWidget):
         self._caller.done.connect(self._on_models)
         self._caller.failed.connect(self._on_failed)
         self._pending = 0
+        if config_dir is not None:
+            # Finding the keychain imports keyring and may ask D-Bus: not on the GUI thread.
+            self._note_call = BackgroundCall(self)
+            self._note_call.done.connect(self._on_note)   # a bound method: runs on the GUI thread
+            self._note_call.run(lambda: secrets.where(config_dir))
 
     def fetch_models(self) -> None:
         """GET /models off the GUI thread; the list fills the drop-down when it arrives."""
@@ -67,6 +72,9 @@ class RemoteServerBox(QWidget):
         self.model.addItems(ids)
         self.model.setCurrentText(current if current else "")
         self.status.setText(f"The server offers {len(ids)} model(s)." if ids else "The server lists no models.")
+
+    def _on_note(self, _call_id: int, text: str) -> None:
+        self.key_note.setText(text)
 
     def _on_failed(self, call_id: int, message: str) -> None:
         if call_id == self._pending:
