@@ -19,6 +19,12 @@ def _fill(storage, n):
     with storage._db:
         storage._db.executemany("INSERT INTO messages(conversation_id, role, kind, content, status, image_path,"
                                 " meta, created_at) VALUES (?,?,?,?,?,?,?,?)", rows)
+        # One branch, as chatapp writes it: each message's parent is the one before.
+        storage._db.execute("UPDATE messages SET parent_id = (SELECT MAX(p.id) FROM messages p WHERE "
+                            "p.conversation_id = messages.conversation_id AND p.id < messages.id) WHERE conversation_id=?",
+                            (conv.id,))
+        storage._db.execute("UPDATE conversations SET current_leaf = (SELECT MAX(id) FROM messages WHERE "
+                            "conversation_id=?) WHERE id=?", (conv.id, conv.id))
     return conv.id
 
 

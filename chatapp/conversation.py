@@ -16,6 +16,7 @@ class Conversation:
     system_prompt: str | None = None  # None: use the default from Settings
     created_at: float = field(default_factory=time.time)
     updated_at: float = field(default_factory=time.time)
+    current_leaf: int | None = None   # the last message of the branch shown (a conversation is a tree)
 
 
 @dataclass
@@ -29,6 +30,9 @@ class Message:
     image_path: str | None = None
     meta: dict = field(default_factory=dict)
     created_at: float = field(default_factory=time.time)
+    parent_id: int | None = None        # None: the first message of its conversation (or of a branch of it)
+    # Not stored: where this message sits among its siblings (1-based index, count), for "< 2/3 >".
+    branch: tuple[int, int] = (1, 1)
 
 
 @dataclass

@@ -26,9 +26,9 @@ class ImageJobs(QObject):
     progress = Signal(int, int, int, float, object)   # message id, step, total, seconds left, preview QImage|None
     state = Signal(str, str)                           # "idle" | "loading" | "ready" | "error", detail
 
-    def __init__(self, session, factory: Callable[[], object]):
+    def __init__(self, log, paths, factory: Callable[[], object]):
         super().__init__()
-        self.session, self.storage = session, session.storage
+        self.log, self.storage, self.paths = log, log.storage, paths
         self._factory = factory
         self._load_requested = False
         self.status = "idle"
@@ -76,20 +76,25 @@ class ImageJobs(QObject):
         self._set_state("error", message)
 
     # --- requests -----------------------------------------------------------------------------
-    def enqueue(self, conversation_id: int, request: ImageRequest) -> None:
+    def enqueue(self, conversation_id: int, request: ImageRequest, parent_id: int | None = None) -> None:
+        """Queue a picture; its message answers parent_id (the /image message) and becomes the leaf."""
         self.ensure_loaded()
-        msg = self.session._guard(self.storage.add_message, conversation_id, "assistant", request.prompt,
-                                  kind="image", status=QUEUED, meta={"request": asdict(request)})
+        msg = self.log.add(conversation_id, "assistant", request.prompt, kind="image", status=QUEUED,
+                           meta={"request": asdict(request)}, parent_id=parent_id, make_current=True)
         if msg is None:
             return
         rid = next(_ids)
         self.jobs[rid] = _Job(msg, request)
-        self.session.message_added.emit(msg)
-        self.worker.request_image(rid, request, self.session.paths.images)
+        self.worker.request_image(rid, request, self.paths.images)
 
     def cancel_message(self, message_id: int) -> None:
         for rid, job in self.jobs.items():
             if job.message.id == message_id:
+                self.worker.cancel(rid)
+
+    def cancel_messages(self, message_ids: set[int]) -> None:
+        for rid, job in self.jobs.items():
+            if job.message.id in message_ids:
                 self.worker.cancel(rid)
 
     def cancel_conversation(self, conversation_id: int) -> None:
@@ -114,9 +119,7 @@ class ImageJobs(QObject):
         job = self.jobs.get(rid)
         if job:
             job.started = time.monotonic()
-            job.message.status = RENDERING
-            self.session._guard(self.storage.update_message, job.message.id, status=RENDERING)
-            self.session.message_changed.emit(job.message)
+            self.log.update(job.message, status=RENDERING)
 
     def _on_progress(self, rid: int, step: int, total: int, preview) -> None:
         job = self.jobs.get(rid)
@@ -131,26 +134,23 @@ class ImageJobs(QObject):
         if job is None:
             self.remove_files([s.path for s in saved])
             return
+        previous = job.message
         for n, image in enumerate(saved):
             meta = {"request": asdict(image.request), "parameters": image.parameters, "model": self.model_name}
             if n == 0:
-                msg = job.message
-                msg.status, msg.image_path, msg.meta = DONE, image.path, meta
-                self.session._guard(self.storage.update_message, msg.id, status=DONE, image_path=image.path, meta=meta)
-                self.session.message_changed.emit(msg)
+                self.log.update(job.message, status=DONE, image_path=image.path, meta=meta)
             else:
-                extra = self.session._guard(self.storage.add_message, job.message.conversation_id, "assistant",
-                                            image.request.prompt, kind="image", status=DONE, image_path=image.path,
-                                            meta=meta)
-                if extra:
-                    self.session.message_added.emit(extra)
+                # Spliced in after the previous picture, so a batch stays together even when the
+                # conversation went on while it rendered.
+                extra = self.log.add(job.message.conversation_id, "assistant", image.request.prompt, kind="image",
+                                     status=DONE, image_path=image.path, meta=meta, parent_id=previous.id, splice=True)
+                previous = extra or previous
 
     def _drop(self, rid: int) -> None:
         """A cancelled job leaves nothing behind: no file, no half message."""
         job = self.jobs.pop(rid, None)
         if job:
-            self.session._guard(self.storage.delete_message, job.message.id)
-            self.session.message_removed.emit(job.message.id)
+            self.log.remove(job.message.id)
 
     def _on_cancelled(self, rid: int) -> None:
         self._drop(rid)
@@ -158,8 +158,4 @@ class ImageJobs(QObject):
     def _on_failed(self, rid: int, message: str) -> None:
         job = self.jobs.pop(rid, None)
         if job:
-            job.message.status, job.message.content = ERROR, message
-            job.message.meta["error"] = message
-            self.session._guard(self.storage.update_message, job.message.id, status=ERROR, content=message,
-                                meta=job.message.meta)
-            self.session.message_changed.emit(job.message)
+            self.log.update(job.message, status=ERROR, content=message, meta={**job.message.meta, "error": message})

@@ -8,13 +8,13 @@ from typing import Callable
 
 from PySide6.QtCore import QObject, Signal
 
-from . import commands
+from . import backends, commands
 from .conversation import DONE, ERROR, STOPPED, STREAMING, Conversation, Message
-from . import backends
 from .engines.base import ChatStats, ModelInfo
 from .image_jobs import ImageJobs
+from .message_log import MessageLog
 from .settings import Paths, Settings
-from .storage import Storage, StorageError
+from .storage import Storage
 from .workers import LlmWorker
 
 _request_ids = itertools.count(1)
@@ -57,6 +57,13 @@ class ChatSession(QObject):
         self.llm_info: ModelInfo | None = None
         self.llm_status = "idle"
         self._replies: dict[int, _Reply] = {}
+        # Every write to a conversation goes through the log; its signals are the session's.
+        self.log = MessageLog(storage)
+        for source, target in ((self.log.message_added, self.message_added),
+                               (self.log.message_changed, self.message_changed),
+                               (self.log.message_removed, self.message_removed),
+                               (self.log.notice, self.notice)):
+            source.connect(target)
         self.llm = LlmWorker()
         # Worker signals go only to bound methods of this GUI-thread QObject, so Qt queues them
         # here; a lambda would run on the worker's thread and race with the GUI.
@@ -66,7 +73,7 @@ class ChatSession(QObject):
         self.llm.token.connect(self._on_token)
         self.llm.finished.connect(self._on_reply_finished)
         self.llm.failed.connect(self._on_reply_failed)
-        self.images = ImageJobs(self, image_engine_factory or backends.image_factory(settings, paths))
+        self.images = ImageJobs(self.log, paths, image_engine_factory or backends.image_factory(settings, paths))
 
     # --- models -------------------------------------------------------------------------------
     def load_models(self) -> None:
@@ -115,13 +122,26 @@ class ChatSession(QObject):
         self.busy_changed.emit(False)
 
     def open_conversation(self, conversation_id: int, page: int = OPEN_PAGE) -> None:
-        self.current = self.storage.conversation(conversation_id)
-        messages = self.storage.messages(conversation_id, limit=page) if self.current else []
+        """Show a conversation: the newest `page` messages of the branch it was left on."""
+        self.current = self._guard(self.storage.conversation, conversation_id)
+        messages = (self._guard(self.storage.branch, conversation_id, limit=page) or []) if self.current else []
         self.conversation_opened.emit(self.current, messages)
         self.busy_changed.emit(self._streaming_here())
 
     def older_messages(self, before_id: int, page: int = 100) -> list[Message]:
-        return self.storage.messages(self.current.id, limit=page, before_id=before_id) if self.current else []
+        """The part of the shown branch above message before_id (scrolling up)."""
+        first = self.current and self._guard(self.storage.message, before_id)
+        if not first or first.parent_id is None:
+            return []
+        return self._guard(self.storage.branch, self.current.id, first.parent_id, limit=page) or []
+
+    def find_in_branch(self, text: str) -> list[int]:
+        """Ids of the shown branch's messages that contain text (any case), oldest first."""
+        needle = text.strip().casefold()[:1000]
+        if not self.current or not needle:
+            return []
+        branch = self._guard(self.storage.branch, self.current.id) or []
+        return [m.id for m in branch if needle in m.content.casefold()]
 
     def rename_conversation(self, conversation_id: int, title: str) -> None:
         if title.strip():
@@ -152,11 +172,7 @@ class ChatSession(QObject):
 
     def _guard(self, fn, *args, **kwargs):
         """Run a storage call; a storage problem becomes a notice, never a crash."""
-        try:
-            return fn(*args, **kwargs)
-        except StorageError as exc:
-            self.notice.emit(str(exc))
-            return None
+        return self.log.guard(fn, *args, **kwargs)
 
     # --- input --------------------------------------------------------------------------------
     def submit(self, text: str) -> bool:
@@ -174,61 +190,140 @@ class ChatSession(QObject):
                 self.notice.emit("A reply is still coming. Wait for it, or press Esc to stop it.")
                 return False
             conv = self._guard(self._ensure_conversation, text)
-            user = conv and self._guard(self.storage.add_message, conv.id, "user", text)
+            user = conv and self.log.add(conv.id, "user", text)
             if not user:
                 return False
-            self.message_added.emit(user)
-            self._start_reply(conv)
+            self._start_reply(conv, user)
             return True
         return self.submit_image(parsed, text.strip())
 
     def submit_image(self, request, command: str | None = None) -> bool:
         """Queue a picture (from /image, or Re-run / Vary seed, which skip the parser)."""
         conv = self._guard(self._ensure_conversation, request.prompt)
-        user = conv and self._guard(self.storage.add_message, conv.id, "user", command or request.command())
+        user = conv and self.log.add(conv.id, "user", command or request.command())
         if not user:
             return False
-        self.message_added.emit(user)
-        self.images.enqueue(conv.id, request)
+        self.images.enqueue(conv.id, request, parent_id=user.id)
         self.conversations_changed.emit()
         return True
 
-    def history_for_model(self, conversation: Conversation) -> list[dict]:
+    def history_for_model(self, conversation: Conversation, up_to: int | None = None) -> list[dict]:
+        """What the model sees: the system prompt and the branch from the root down to message up_to.
+
+        Only the visible branch is sent, so other branches never leak into a reply.
+        """
         system = conversation.system_prompt if conversation.system_prompt is not None else self.settings.system_prompt
         msgs = [{"role": "system", "content": system}] if system.strip() else []
-        for m in self.storage.messages(conversation.id):
+        branch = self.storage.branch(conversation.id, up_to) if up_to is not None else self.storage.branch(conversation.id)
+        for m in branch:
             if m.kind == "text" and m.role in ("user", "assistant") and m.status in (DONE, STOPPED) and m.content:
                 msgs.append({"role": m.role, "content": m.content})
         return msgs
 
-    def _start_reply(self, conv: Conversation) -> None:
-        messages = self.history_for_model(conv)
+    def _start_reply(self, conv: Conversation, question: Message) -> None:
+        """Answer `question`: the reply becomes its child and the conversation's current leaf."""
+        messages = self._guard(self.history_for_model, conv, question.id)
+        if messages is None:
+            return
         if self.llm_status == "error" and self._llm_factory is None and backends.chat_backend(self.settings).remote:
             # A server that was down may be back: connect again before this reply (queued in order).
             self.llm.request_load(backends.chat_factory(self.settings, self.paths))
         waiting = self.llm_status != "ready"
-        reply = self._guard(self.storage.add_message, conv.id, "assistant", "", status=STREAMING,
-                            meta={"waiting": waiting} if waiting else {})
+        reply = self.log.add(conv.id, "assistant", "", status=STREAMING, meta={"waiting": waiting} if waiting else {},
+                             parent_id=question.id, make_current=True)
         if reply is None:
             return
         rid = next(_request_ids)
         self._replies[rid] = _Reply(reply)
-        self.message_added.emit(reply)
         self.conversations_changed.emit()
         self.busy_changed.emit(True)
         self.llm.request_reply(rid, messages, self.settings.gen_params())
 
-    def regenerate(self) -> None:
-        """Replace the last reply of the open conversation with a new one."""
+    # --- branches -----------------------------------------------------------------------------
+    def regenerate(self, reply: Message | None = None) -> None:
+        """A new answer beside `reply` (default: the last one shown); the old answers are kept."""
         if not self.current or self._streaming_here():
             return
-        last = self.storage.messages(self.current.id, limit=1)
-        if not last or last[0].role != "assistant" or last[0].kind != "text":
+        if reply is None:
+            shown = self._guard(self.storage.branch, self.current.id, limit=1) or []
+            reply = shown[0] if shown else None
+        if reply is None or reply.role != "assistant" or reply.kind != "text" or reply.parent_id is None:
             self.notice.emit("There is no reply to regenerate.")
             return
-        self._guard(self.storage.delete_message, last[0].id)
-        self.message_removed.emit(last[0].id)
-        self._start_reply(self.current)
+        question = self._guard(self.storage.message, reply.parent_id)
+        if question is None:
+            return
+        self._start_reply(self.current, question)
+        self._reopen()
+
+    def last_user_message(self) -> Message | None:
+        """The newest message the user wrote on the shown branch (Up in an empty box edits it)."""
+        if not self.current:
+            return None
+        for m in reversed(self._guard(self.storage.branch, self.current.id) or []):
+            if m.role == "user":
+                return m
+        return None
+
+    def edit_message(self, original: Message, text: str) -> bool:
+        """Send an edited copy of a user message: the conversation forks there, the old branch stays."""
+        if not self.current or original.role != "user" or not text.strip():
+            return False
+        if self._streaming_here():
+            self.notice.emit("A reply is still coming. Wait for it, or press Esc to stop it.")
+            return False
+        try:
+            parsed = commands.parse_input(text, self.images.max_side())
+        except commands.CommandError as exc:
+            self.notice.emit(str(exc))
+            return False
+        if isinstance(parsed, commands.HelpRequest):
+            self.notice.emit(commands.help_text())
+            return True
+        user = self.log.add(self.current.id, "user", text, parent_id=original.parent_id, make_current=True)
+        if user is None:
+            return False
+        if isinstance(parsed, commands.ChatTurn):
+            self._start_reply(self.current, user)
+        else:
+            self.images.enqueue(self.current.id, parsed, parent_id=user.id)
+        self.conversations_changed.emit()
+        self._reopen()
+        return True
+
+    def switch_branch(self, message: Message, step: int) -> None:
+        """Show the sibling `step` places from message (-1: previous, +1: next), with its continuation."""
+        if not self.current:
+            return
+        siblings = self._guard(self.storage.children, message.parent_id, self.current.id) or []
+        ids = [m.id for m in siblings]
+        if message.id not in ids:
+            return
+        target = ids[max(0, min(len(ids) - 1, ids.index(message.id) + step))]
+        leaf = self._guard(self.storage.newest_leaf_under, target)
+        if leaf is not None:
+            self._guard(self.storage.set_current_leaf, self.current.id, leaf)
+            self._reopen()
+
+    def delete_branch(self, message: Message) -> None:
+        """Delete a message and everything under it (pictures included); replies there are stopped."""
+        if not self.current:
+            return
+        doomed = {m.id for m in self._guard(self.storage.subtree, message.id) or []}
+        for rid, reply in list(self._replies.items()):
+            if reply.message.id in doomed:
+                self.llm.cancel(rid)
+                self._replies.pop(rid)
+        self.images.cancel_messages(doomed)
+        paths = self._guard(self.storage.delete_subtree, message.id) or []
+        self.images.remove_files(paths)
+        self.conversations_changed.emit()
+        self._reopen()
+        self.busy_changed.emit(self._streaming_here())
+
+    def _reopen(self) -> None:
+        if self.current:
+            self.open_conversation(self.current.id)
 
     def stop(self) -> None:
         for rid, reply in self._replies.items():
@@ -254,9 +349,7 @@ class ChatSession(QObject):
         if reply is None:
             return
         msg = reply.message
-        msg.content, msg.status, msg.meta = content, status, meta
-        self._guard(self.storage.update_message, msg.id, content=content, status=status, meta=meta)
-        self.message_changed.emit(msg)
+        self.log.update(msg, content=content, status=status, meta=meta)
         if self.current and msg.conversation_id == self.current.id:
             self.busy_changed.emit(self._streaming_here())
         self.reply_finished.emit(msg.id)
@@ -264,8 +357,7 @@ class ChatSession(QObject):
     def _drop_reply(self, rid: int) -> None:
         """A reply stopped before its first token leaves no empty message behind."""
         reply = self._replies.pop(rid)
-        self._guard(self.storage.delete_message, reply.message.id)
-        self.message_removed.emit(reply.message.id)
+        self.log.remove(reply.message.id)
         self.busy_changed.emit(self._streaming_here())
         self.reply_finished.emit(reply.message.id)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from .conversation import Conversation, Message
@@ -46,6 +47,18 @@ MIGRATIONS: list[str] = [
         INSERT INTO messages_fts(rowid, content) VALUES (new.id, new.content);
     END;
     """,
+    # 3: conversations become trees. Each message has a parent (NULL for the first one); a
+    # conversation remembers the leaf it shows. No foreign key on parent_id: a cascade down a
+    # long chain would hit SQLite's trigger depth limit, so subtrees are deleted by a recursive
+    # query instead. Existing flat chats become one branch: each message's parent is the one before.
+    """
+    ALTER TABLE messages ADD COLUMN parent_id INTEGER;
+    ALTER TABLE conversations ADD COLUMN current_leaf INTEGER;
+    UPDATE messages SET parent_id = (SELECT MAX(p.id) FROM messages p
+                                     WHERE p.conversation_id = messages.conversation_id AND p.id < messages.id);
+    UPDATE conversations SET current_leaf = (SELECT MAX(m.id) FROM messages m WHERE m.conversation_id = conversations.id);
+    CREATE INDEX messages_by_parent ON messages(conversation_id, parent_id);
+    """,
 ]
 
 
@@ -77,6 +90,31 @@ def _explain(exc: sqlite3.Error) -> StorageError:
     if "malformed" in text or "not a database" in text:
         return CorruptDatabase("The database file is damaged.")
     return StorageError(f"Could not save: {exc}")
+
+
+# add_message's default parent: the conversation's current leaf.
+LEAF = object()
+
+# The path from a message up to its root, with each message's place among its siblings.
+_PATH_SQL = """
+WITH RECURSIVE up(id, depth) AS (
+    SELECT ?, 0
+    UNION ALL
+    SELECT m.parent_id, up.depth + 1 FROM messages m JOIN up ON m.id = up.id WHERE m.parent_id IS NOT NULL)
+SELECT msg.*, up.depth AS depth,
+    (SELECT COUNT(*) FROM messages s WHERE s.conversation_id = msg.conversation_id
+        AND s.parent_id IS msg.parent_id) AS n_siblings,
+    (SELECT COUNT(*) FROM messages s WHERE s.conversation_id = msg.conversation_id
+        AND s.parent_id IS msg.parent_id AND s.id <= msg.id) AS sibling_index
+FROM up JOIN messages msg ON msg.id = up.id
+ORDER BY up.depth LIMIT ?"""
+
+_SUBTREE_SQL = """
+WITH RECURSIVE sub(id) AS (
+    SELECT id FROM messages WHERE id = ?
+    UNION ALL
+    SELECT m.id FROM messages m JOIN sub ON m.parent_id = sub.id)
+SELECT id FROM sub"""
 
 
 class Storage:
@@ -117,6 +155,20 @@ class Storage:
 
     def close(self) -> None:
         self._db.close()
+
+    @contextmanager
+    def _transaction(self):
+        """Several statements as one: all of them reach the disk, or none (autocommit otherwise)."""
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            raise _explain(exc) from exc
 
     def integrity_ok(self) -> bool:
         return self._run("PRAGMA integrity_check").fetchone()[0] == "ok"
@@ -172,19 +224,34 @@ class Storage:
 
     # --- messages -----------------------------------------------------------------------------
     def add_message(self, conversation_id: int, role: str, content: str, *, kind: str = "text",
-                    status: str = "done", image_path: str | None = None, meta: dict | None = None) -> Message:
+                    status: str = "done", image_path: str | None = None, meta: dict | None = None,
+                    parent_id=LEAF, make_current: bool | None = None, splice: bool = False) -> Message:
+        """Add a message under parent_id (default: the current leaf).
+
+        It becomes the conversation's current leaf when its parent was (or make_current says so).
+        With splice, the parent's children move under the new message: it is inserted into the
+        branch instead of starting a new one (the second picture of an --n 2 batch).
+        """
         now = time.time()
         meta = meta or {}
-        try:
-            with self._db:
-                cur = self._db.execute(
-                    "INSERT INTO messages(conversation_id, role, kind, content, status, image_path, meta, created_at)"
-                    " VALUES (?,?,?,?,?,?,?,?)",
-                    (conversation_id, role, kind, clean_text(content), status, image_path, json.dumps(meta), now))
-                self._db.execute("UPDATE conversations SET updated_at=? WHERE id=?", (now, conversation_id))
-        except sqlite3.Error as exc:
-            raise _explain(exc) from exc
-        return Message(cur.lastrowid, conversation_id, role, content, kind, status, image_path, meta, now)
+        with self._transaction():
+            leaf = self._db.execute("SELECT current_leaf FROM conversations WHERE id=?",
+                                    (conversation_id,)).fetchone()
+            leaf = leaf[0] if leaf else None
+            parent = leaf if parent_id is LEAF else parent_id
+            cur = self._db.execute(
+                "INSERT INTO messages(conversation_id, role, kind, content, status, image_path, meta, created_at,"
+                " parent_id) VALUES (?,?,?,?,?,?,?,?,?)",
+                (conversation_id, role, kind, clean_text(content), status, image_path, json.dumps(meta), now, parent))
+            new_id = cur.lastrowid
+            moved = False
+            if splice and parent is not None:
+                moved = self._db.execute("UPDATE messages SET parent_id=? WHERE parent_id=? AND id<>?",
+                                         (new_id, parent, new_id)).rowcount > 0
+            current = make_current if make_current is not None else (parent == leaf and not moved)
+            self._db.execute("UPDATE conversations SET updated_at=?, current_leaf=CASE WHEN ? THEN ? "
+                             "ELSE current_leaf END WHERE id=?", (now, current, new_id, conversation_id))
+        return Message(new_id, conversation_id, role, content, kind, status, image_path, meta, now, parent)
 
     def update_message(self, message_id: int, *, content: str | None = None, status: str | None = None,
                        image_path: str | None = None, meta: dict | None = None) -> None:
@@ -199,7 +266,70 @@ class Storage:
             self._run(f"UPDATE messages SET {', '.join(sets)} WHERE id=?", (*args, message_id))
 
     def delete_message(self, message_id: int) -> None:
-        self._run("DELETE FROM messages WHERE id=?", (message_id,))
+        """Delete one message; its children move up to its parent (the branch stays connected)."""
+        with self._transaction():
+            row = self._db.execute("SELECT conversation_id, parent_id FROM messages WHERE id=?",
+                                   (message_id,)).fetchone()
+            if row is None:
+                return
+            cid, parent = row
+            self._db.execute("UPDATE messages SET parent_id=? WHERE parent_id=?", (parent, message_id))
+            self._db.execute("DELETE FROM messages WHERE id=?", (message_id,))
+            self._db.execute("UPDATE conversations SET current_leaf=? WHERE id=? AND current_leaf=?",
+                             (parent, cid, message_id))
+
+    # --- the tree -----------------------------------------------------------------------------
+    def branch(self, conversation_id: int, leaf_id: int | None = LEAF, *, limit: int | None = None) -> list[Message]:
+        """The branch from the root down to leaf_id (default: the current leaf); with limit, its newest part."""
+        if leaf_id is LEAF:
+            conv = self.conversation(conversation_id)
+            leaf_id = conv.current_leaf if conv else None
+        if leaf_id is None:
+            return []
+        rows = self._run(_PATH_SQL, (leaf_id, -1 if limit is None else limit)).fetchall()
+        return [self._to_message(r) for r in reversed(rows) if r["conversation_id"] == conversation_id]
+
+    def children(self, message_id: int | None, conversation_id: int) -> list[Message]:
+        rows = self._run("SELECT * FROM messages WHERE conversation_id=? AND parent_id IS ? ORDER BY id",
+                         (conversation_id, message_id)).fetchall()
+        return [self._to_message(r) for r in rows]
+
+    def subtree(self, message_id: int) -> list[Message]:
+        ids = [r[0] for r in self._run(_SUBTREE_SQL, (message_id,))]
+        rows = self._run(f"SELECT * FROM messages WHERE id IN ({','.join('?' * len(ids))}) ORDER BY id", ids).fetchall()
+        return [self._to_message(r) for r in rows]
+
+    def newest_leaf_under(self, message_id: int) -> int:
+        """The most recent message in a subtree (always a leaf: children are newer than parents)."""
+        return max(r[0] for r in self._run(_SUBTREE_SQL, (message_id,)))
+
+    def set_current_leaf(self, conversation_id: int, leaf_id: int | None) -> None:
+        self._run("UPDATE conversations SET current_leaf=? WHERE id=?", (leaf_id, conversation_id))
+
+    def delete_subtree(self, message_id: int) -> list[str]:
+        """Delete a message and everything under it; returns the picture files they owned.
+
+        The conversation then shows the newest remaining leaf under the deleted message's parent.
+        """
+        with self._transaction():
+            row = self._db.execute("SELECT conversation_id, parent_id FROM messages WHERE id=?",
+                                   (message_id,)).fetchone()
+            if row is None:
+                return []
+            cid, parent = row
+            ids = [r[0] for r in self._db.execute(_SUBTREE_SQL, (message_id,))]
+            marks = ",".join("?" * len(ids))
+            paths = [r[0] for r in self._db.execute(
+                f"SELECT image_path FROM messages WHERE id IN ({marks}) AND image_path IS NOT NULL", ids)]
+            self._db.execute(f"DELETE FROM messages WHERE id IN ({marks})", ids)
+            leaf = self._db.execute("SELECT current_leaf FROM conversations WHERE id=?", (cid,)).fetchone()[0]
+            if leaf in ids or leaf is None:
+                if parent is not None:
+                    leaf = max(r[0] for r in self._db.execute(_SUBTREE_SQL, (parent,)))
+                else:
+                    leaf = self._db.execute("SELECT MAX(id) FROM messages WHERE conversation_id=?", (cid,)).fetchone()[0]
+                self._db.execute("UPDATE conversations SET current_leaf=? WHERE id=?", (leaf, cid))
+        return paths
 
     def message(self, message_id: int) -> Message | None:
         r = self._run("SELECT * FROM messages WHERE id=?", (message_id,)).fetchone()
@@ -229,7 +359,8 @@ class Storage:
 
     @staticmethod
     def _to_conversation(r: sqlite3.Row) -> Conversation:
-        return Conversation(r["id"], r["title"], r["system_prompt"], r["created_at"], r["updated_at"])
+        return Conversation(r["id"], r["title"], r["system_prompt"], r["created_at"], r["updated_at"],
+                            r["current_leaf"])
 
     @staticmethod
     def _to_message(r: sqlite3.Row) -> Message:
@@ -237,5 +368,7 @@ class Storage:
             meta = json.loads(r["meta"] or "{}")
         except ValueError:
             meta = {}
+        keys = r.keys()
+        branch = (r["sibling_index"], r["n_siblings"]) if "n_siblings" in keys else (1, 1)
         return Message(r["id"], r["conversation_id"], r["role"], r["content"], r["kind"], r["status"],
-                       r["image_path"], meta, r["created_at"])
+                       r["image_path"], meta, r["created_at"], r["parent_id"], branch)

@@ -50,12 +50,25 @@ def main(data_dir: str, seed: int) -> None:
             report("title", s.current.id, title.replace(" ", "_"))
         elif action < 0.75 and s.current and len(s.conversations()) > 1:
             cid = s.current.id
+            # The intent is reported before the act: a kill between the two must not look like
+            # lost data (the check accepts the conversation whole or wholly gone).
+            print("DELETING", cid, flush=True)
             s.delete_conversation(cid)
             print("DELETED", cid, flush=True)
         elif action < 0.8:
             s.new_conversation()
         elif action < 0.85:
             s.stop()
+        elif action < 0.9 and s.current and not s._streaming_here():
+            chat.enqueue(" ".join(f"r{rng.randrange(999)}" for _ in range(rng.randrange(5, 40))))
+            s.regenerate()                       # a sibling reply: the tree grows sideways
+        elif action < 0.95 and s.current and not s._streaming_here() and s.last_user_message():
+            chat.enqueue("edited answer")
+            s.edit_message(s.last_user_message(), f"edited {rng.randrange(10**6)}")
+        elif s.current:
+            branch = s.storage.branch(s.current.id)
+            if branch:
+                s.switch_branch(rng.choice(branch), rng.choice((-1, 1)))
     timer = QTimer()
     timer.timeout.connect(step)
     timer.start(15)

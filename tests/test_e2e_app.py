@@ -3,7 +3,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 import pytest
 from PySide6.QtCore import Qt
@@ -54,11 +53,9 @@ def test_window_shows_before_any_heavy_import(tmp_path):
     report = tmp_path / "startup.json"
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen", CHATAPP_STARTUP_REPORT=str(report),
                CHATAPP_QUIT_WHEN_READY="1")
-    start = time.time()
     proc = subprocess.run([sys.executable, "-m", "chatapp", "--data-dir", str(tmp_path / "d")], env=env,
                           timeout=120, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     data = json.loads(report.read_text())
     assert data["heavy_imported_at_show"] == []
-    assert data["window_shown"] - start < 30
     assert data["model_ready"] >= data["window_shown"]

@@ -1,4 +1,5 @@
 """/image in the window: progress, picture inline, PNG with its recipe, restart, and chat meanwhile."""
+import threading
 import time
 
 from PySide6.QtCore import Qt
@@ -32,7 +33,7 @@ def test_image_command_shows_progress_then_picture_and_survives_restart(make_app
     assert (recipe.prompt, recipe.steps, recipe.seed, recipe.width, recipe.scheduler) == \
         ("a red circle on a blue background", 6, 3, 32, "ddim")
     assert done.image_path.startswith(str(parts.paths.images))
-    qtbot.waitUntil(lambda: bubble.picture.pixmap() is not None and not bubble.picture.pixmap().isNull())
+    qtbot.waitUntil(lambda: bubble.picture.pixmap() is not None and not bubble.picture.pixmap().isNull(), timeout=30000)
     assert bubble.picture.pixmap().width() == bubble.picture.pixmap().height() > 32   # upscaled, aspect kept
     close_app(parts)
     again = make_app(image_engine=FakeImageEngine(), load=False)
@@ -40,9 +41,29 @@ def test_image_command_shows_progress_then_picture_and_survives_restart(make_app
     assert isinstance(again_bubble, ImageBubble) and not again_bubble.picture.pixmap().isNull()
 
 
+class GatedDiffusionEngine(DiffusionImageEngine):
+    """The real engine, paused after one step until the test opens the gate (or two minutes pass).
+
+    So "the render is still going when the reply ends" holds on any machine, however slow, and
+    a design where the reply waits for the render still fails: the gate would time out first.
+    """
+
+    def __init__(self, *args, gate: threading.Event, at_step: int = 3, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.gate, self.at_step = gate, at_step
+
+    def generate(self, request, on_step, should_stop):
+        def step(i, n, *rest):
+            on_step(i, n, *rest)
+            if i == self.at_step:
+                self.gate.wait(120)
+        return super().generate(request, step, should_stop)
+
+
 def test_chat_reply_streams_while_an_image_renders(make_app, qtbot, random_sd_folder):
     chat = FakeChatEngine([" ".join(["word"] * 25)], token_delay=0.01)
-    parts = make_app(chat, DiffusionImageEngine(random_sd_folder))
+    gate = threading.Event()
+    parts = make_app(chat, GatedDiffusionEngine(random_sd_folder, gate=gate))
     times = {}
     s = parts.session
     s.images.progress.connect(lambda mid, i, n, left, prev: times.setdefault("img_first_step", time.monotonic()))
@@ -50,9 +71,11 @@ def test_chat_reply_streams_while_an_image_renders(make_app, qtbot, random_sd_fo
     s.reply_finished.connect(lambda mid: times.setdefault("chat_done", time.monotonic()))
     s.message_changed.connect(lambda m: times.setdefault("img_done", time.monotonic())
                               if m.kind == "image" and m.status == DONE else None)
-    assert s.submit("/image a blue square --steps 150 --seed 1")
+    assert s.submit("/image a blue square --steps 20 --seed 1")
     qtbot.waitUntil(lambda: "img_first_step" in times, timeout=60000)
     assert s.submit("talk to me meanwhile")
+    qtbot.waitUntil(lambda: "chat_done" in times, timeout=120000)
+    gate.set()
     qtbot.waitUntil(lambda: "img_done" in times, timeout=120000)
     assert times["img_first_step"] < times["chat_first"] < times["chat_done"] < times["img_done"]
     reply = [m for m in s.storage.messages(s.current.id) if m.kind == "text" and m.role == "assistant"][0]
@@ -64,9 +87,9 @@ def test_cancel_button_removes_the_render(make_app, qtbot):
     parts.session.submit("/image a red circle --steps 50")
     msg = image_messages(parts)[0]
     bubble = parts.window.view.widgets[msg.id]
-    qtbot.waitUntil(lambda: "Step" in bubble.status.text(), timeout=5000)
+    qtbot.waitUntil(lambda: "Step" in bubble.status.text(), timeout=30000)
     qtbot.mouseClick(bubble.cancel_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: parts.storage.message(msg.id) is None, timeout=5000)
+    qtbot.waitUntil(lambda: parts.storage.message(msg.id) is None, timeout=30000)
     assert msg.id not in parts.window.view.widgets
     assert not list(parts.paths.images.glob("*.png")) if parts.paths.images.exists() else True
 
@@ -88,12 +111,12 @@ def test_dropping_a_png_fills_in_its_command(make_app, qtbot, tmp_path):
 def test_vary_seed_and_rerun(make_app, qtbot):
     parts = make_app(image_engine=FakeImageEngine())
     parts.session.submit("/image a red circle --seed 5")
-    qtbot.waitUntil(lambda: image_messages(parts)[0].status == DONE, timeout=5000)
+    qtbot.waitUntil(lambda: image_messages(parts)[0].status == DONE, timeout=30000)
     first = image_messages(parts)[0]
     parts.window._on_message_action("rerun", first)
     parts.window._on_message_action("vary_seed", first)
     qtbot.waitUntil(lambda: len(image_messages(parts)) == 3 and all(m.status == DONE for m in image_messages(parts)),
-                    timeout=5000)
+                    timeout=30000)
     seeds = [m.meta["request"]["seed"] for m in image_messages(parts)]
     assert seeds[0] == seeds[1] == 5 and seeds[2] != 5
 

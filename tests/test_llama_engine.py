@@ -30,13 +30,28 @@ def run(engine, messages, params=GREEDY, stop_after=None):
     return pieces, stats
 
 
+# Greedy decoding is deterministic on one machine, but another CPU's kernels round differently.
+# "What is the capital of France?" after "You are a helpful assistant." is a knife edge for this
+# model: its first token is "The" by 0.09 logits over "La" (measured), so another machine answered
+# in French. This prompt leads by >= 1.4 logits at every token of "The capital city of France is
+# Paris." - far above rounding noise - so the test is stable and still fails on a broken engine.
+CAPITAL = [{"role": "system", "content": "Answer in one short sentence."},
+           {"role": "user", "content": "What is the capital city of France? Answer in English."}]
+
+
 def test_streams_an_answer(engine):
-    pieces, stats = run(engine, [{"role": "system", "content": "You are a helpful assistant."},
-                                 {"role": "user", "content": "What is the capital of France?"}])
+    pieces, stats = run(engine, CAPITAL)
     text = "".join(pieces)
     assert len(pieces) > 1 and text.strip()
     assert "Paris" in text
     assert stats.completion_tokens == len(pieces) and stats.ttft_s > 0 and not stats.stopped
+
+
+def test_same_seed_same_reply(engine):
+    sampled = GenParams(temperature=0.8, max_tokens=32, seed=1234)
+    first, _ = run(engine, [{"role": "user", "content": "Write a sentence about the sea."}], sampled)
+    again, _ = run(engine, [{"role": "user", "content": "Write a sentence about the sea."}], sampled)
+    assert first == again and len(first) > 3
 
 
 def test_stop_ends_the_stream_within_one_token(engine):

@@ -14,9 +14,14 @@ class FakeChatEngine:
     """Streams queued replies word by word; with nothing queued, echoes the last user message."""
 
     def __init__(self, replies: list[str] | None = None, *, token_delay: float = 0.0,
-                 load_delay: float = 0.0, fail_load: str | None = None, n_ctx: int = 2048):
+                 load_delay: float = 0.0, fail_load: str | None = None, n_ctx: int = 2048,
+                 hold_after: int | None = None):
         self.replies = list(replies or [])
         self.token_delay, self.load_delay, self.fail_load, self.n_ctx = token_delay, load_delay, fail_load, n_ctx
+        # After `hold_after` tokens the reply pauses until it is stopped or `release` is set, so a
+        # test can stop a reply mid-way on any machine, however slow, without racing its end.
+        self.hold_after = hold_after
+        self.release = threading.Event()
         self.received: list[list[dict]] = []
         self.load_thread: threading.Thread | None = None
         self.stream_threads: list[threading.Thread] = []
@@ -41,6 +46,9 @@ class FakeChatEngine:
         stats.prompt_tokens = sum(len(m["content"].split()) for m in messages)
         stats.evaluated_prompt_tokens = stats.prompt_tokens
         for i, word in enumerate(reply.split(" ")):
+            if i == self.hold_after:
+                while not should_stop() and not self.release.wait(0.005):
+                    pass
             if should_stop():
                 stats.stopped = True
                 break

@@ -1,18 +1,29 @@
 """The composer: Enter sends, Shift+Enter adds a line, Esc stops; a dropped PNG fills in its /image recipe."""
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QKeyEvent
-from PySide6.QtWidgets import QHBoxLayout, QPlainTextEdit, QPushButton, QWidget
+from PySide6.QtCore import QEvent, QKeyCombination, Qt, Signal
+from PySide6.QtGui import QKeyEvent, QTextCursor
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QPlainTextEdit, QPushButton, QVBoxLayout, QWidget
 
 PLACEHOLDER = "Message chatapp…   (/image to draw a picture, /help for commands)"
 MAX_LINES = 8
+WINDOW_KEYS = (QKeyCombination(Qt.KeyboardModifier.ControlModifier, Qt.Key.Key_K),
+               QKeyCombination(Qt.KeyboardModifier.ControlModifier, Qt.Key.Key_F))
 
 
 class _Editor(QPlainTextEdit):
     send = Signal()
     stop = Signal()
+    up_in_empty = Signal()
     png_dropped = Signal(str)
+
+    def event(self, event) -> bool:
+        # The text box claims Ctrl+K (delete to end of line) for itself; the window's "search
+        # chats" shortcut should win, as in the chat apps people know.
+        if event.type() == QEvent.Type.ShortcutOverride and event.keyCombination() in WINDOW_KEYS:
+            event.ignore()
+            return True
+        return super().event(event)
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
         if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
@@ -23,6 +34,9 @@ class _Editor(QPlainTextEdit):
             return
         if event.key() == Qt.Key.Key_Escape:
             self.stop.emit()
+            return
+        if event.key() == Qt.Key.Key_Up and not self.toPlainText() and not event.modifiers():
+            self.up_in_empty.emit()
             return
         super().keyPressEvent(event)
 
@@ -57,19 +71,35 @@ class Composer(QWidget):
     submitted = Signal(str)
     stop_requested = Signal()
     png_dropped = Signal(str)
+    edit_last_requested = Signal()
 
     def __init__(self, parent=None):
         super().__init__(parent)
         self.setObjectName("composer")
-        row = QHBoxLayout(self)
-        row.setContentsMargins(16, 8, 16, 12)
+        self.editing = None           # the Message being edited, or None for a new message
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(16, 8, 16, 12)
+        outer.setSpacing(4)
+        banner_row = QHBoxLayout()
+        self.edit_banner = QLabel("Editing your message: sending keeps the old version as another branch.", self)
+        self.edit_banner.setObjectName("messageFooter")
+        self.cancel_edit_button = QPushButton("Cancel edit", self)
+        self.cancel_edit_button.setObjectName("linkButton")
+        self.cancel_edit_button.clicked.connect(self.cancel_edit)
+        banner_row.addWidget(self.edit_banner, 1)
+        banner_row.addWidget(self.cancel_edit_button)
+        outer.addLayout(banner_row)
+        row = QHBoxLayout()
+        row.setContentsMargins(0, 0, 0, 0)
+        outer.addLayout(row)
         self.editor = _Editor(self)
         self.editor.setObjectName("composerEditor")
         self.editor.setPlaceholderText(PLACEHOLDER)
         self.editor.setTabChangesFocus(True)
         self.editor.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
         self.editor.send.connect(self._send)
-        self.editor.stop.connect(self.stop_requested)
+        self.editor.stop.connect(self._on_escape)
+        self.editor.up_in_empty.connect(self.edit_last_requested)
         self.editor.png_dropped.connect(self.png_dropped)
         self.editor.textChanged.connect(self._fit_height)
         self.button = QPushButton("Send", self)
@@ -78,7 +108,32 @@ class Composer(QWidget):
         row.addWidget(self.editor, 1)
         row.addWidget(self.button, 0, Qt.AlignmentFlag.AlignBottom)
         self.busy = False
+        self._show_banner(False)
         self._fit_height()
+
+    def _show_banner(self, visible: bool) -> None:
+        self.edit_banner.setVisible(visible)
+        self.cancel_edit_button.setVisible(visible)
+
+    def start_edit(self, message) -> None:
+        """Put a sent message back in the box; sending it forks the conversation there."""
+        self.editing = message
+        self._show_banner(True)
+        self.set_text(message.content)
+        self.editor.moveCursor(QTextCursor.MoveOperation.End)
+
+    def cancel_edit(self) -> None:
+        if self.editing is not None:
+            self.editing = None
+            self._show_banner(False)
+            self.editor.clear()
+
+    def _on_escape(self) -> None:
+        # Esc leaves an edit first; otherwise it stops the reply that is streaming.
+        if self.editing is not None:
+            self.cancel_edit()
+        else:
+            self.stop_requested.emit()
 
     def _fit_height(self) -> None:
         blocks = self.editor.document().blockCount()
@@ -118,3 +173,5 @@ class Composer(QWidget):
 
     def clear(self) -> None:
         self.editor.clear()
+        self.editing = None
+        self._show_banner(False)

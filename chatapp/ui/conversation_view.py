@@ -74,7 +74,30 @@ class ConversationView(QScrollArea):
         # Older pages load only when the user scrolls up to the top of a settled view, not while
         # a freshly opened conversation is still being laid out (its value passes 0 on the way).
         if value == 0 and self._settled and self.has_older and self.widgets:
-            self.wants_older.emit(min(self.widgets))
+            self.wants_older.emit(self.first_message_id())
+
+    def first_message_id(self) -> int | None:
+        """The message at the top (ids do not always grow down a branch: batches are spliced in)."""
+        for i in range(self.column_layout.count()):
+            w = self.column_layout.itemAt(i).widget()
+            if isinstance(w, MessageWidget) and w.message.id in self.widgets:
+                return w.message.id
+        return None
+
+    def highlight(self, message_id: int | None) -> None:
+        """Mark one message (a find match) and bring it into view."""
+        for w in self.widgets.values():
+            if w.property("found"):
+                w.setProperty("found", False)
+                w.style().unpolish(w)
+                w.style().polish(w)
+        w = self.widgets.get(message_id)
+        if w is not None:
+            w.setProperty("found", True)
+            w.style().unpolish(w)
+            w.style().polish(w)
+            self.follow = False
+            self.ensureWidgetVisible(w, 0, 40)
 
     def scroll_to_bottom(self) -> None:
         self.follow = True
@@ -84,6 +107,7 @@ class ConversationView(QScrollArea):
     def clear(self) -> None:
         for w in list(self.widgets.values()) + self._notices:
             self.column_layout.removeWidget(w)
+            w.hide()          # deleteLater waits for the event loop; until then it would still paint
             w.deleteLater()
         self.widgets.clear()
         self._notices.clear()
@@ -126,10 +150,17 @@ class ConversationView(QScrollArea):
         self.empty.hide()
         return w
 
+    def shows_parent_of(self, m: Message) -> bool:
+        """Whether m continues what is shown (a message on another branch is not shown)."""
+        return m.parent_id in self.widgets if m.parent_id is not None else not self.widgets
+
     def add_message(self, m: Message, scroll: bool = True) -> None:
         if m.id in self.widgets:
             return
-        self._insert(m, self.column_layout.count() - 1)
+        parent = self.widgets.get(m.parent_id) if m.parent_id is not None else None
+        # Right under its parent (a picture of a batch spliced in), else at the end.
+        index = self.column_layout.indexOf(parent) + 1 if parent is not None else self.column_layout.count() - 1
+        self._insert(m, min(index, self.column_layout.count() - 1))
         if scroll and m.role == "user":
             self.follow = True   # sending a message always brings the bottom back into view
 
@@ -150,6 +181,7 @@ class ConversationView(QScrollArea):
         w = self.widgets.pop(message_id, None)
         if w is not None:
             self.column_layout.removeWidget(w)
+            w.hide()
             w.deleteLater()
 
     def set_reply_text(self, message_id: int, text: str) -> None:

@@ -15,6 +15,7 @@ from ..png_recipe import parse_parameters, read_parameters
 from ..session import OPEN_PAGE as PAGE  # messages shown when a conversation opens
 from .composer import Composer
 from .conversation_view import ConversationView
+from .find_bar import FindBar
 from .settings_dialog import SettingsDialog
 from .sidebar import Sidebar
 
@@ -32,11 +33,13 @@ class MainWindow(QMainWindow):
         self.sidebar = Sidebar(self)
         self.view = ConversationView(self)
         self.composer = Composer(self)
+        self.find_bar = FindBar(self)
         right = QWidget(self)
         right.setObjectName("mainPanel")
         col = QVBoxLayout(right)
         col.setContentsMargins(0, 0, 0, 0)
         col.setSpacing(0)
+        col.addWidget(self.find_bar)
         col.addWidget(self.view, 1)
         col.addWidget(self.composer)
         split = QSplitter(self)
@@ -69,8 +72,11 @@ class MainWindow(QMainWindow):
             return a
         menu = self.menuBar().addMenu("&Chat")
         menu.addAction(add("New chat", "Ctrl+N", self.session.new_conversation))
-        menu.addAction(add("Regenerate last reply", "Ctrl+R", self.session.regenerate))
-        menu.addAction(add("Stop", "Esc", self.session.stop))
+        menu.addAction(add("Regenerate last reply", "Ctrl+R", lambda: self.session.regenerate()))
+        menu.addAction(add("Stop", "Esc", self._escape))
+        menu.addSeparator()
+        menu.addAction(add("Find in chat…", "Ctrl+F", self.find_bar.open_bar))
+        menu.addAction(add("Search chats", "Ctrl+K", self.focus_chat_search))
         menu.addSeparator()
         menu.addAction(add("Settings…", "Ctrl+,", self.open_settings))
         menu.addAction(add("Quit", "Ctrl+Q", self.close))
@@ -92,8 +98,12 @@ class MainWindow(QMainWindow):
         self.composer.submitted.connect(self._submit)
         self.composer.stop_requested.connect(s.stop)
         self.composer.png_dropped.connect(self.fill_from_png)
+        self.composer.edit_last_requested.connect(self.edit_last_message)
         self.view.action.connect(self._on_message_action)
         self.view.wants_older.connect(self._load_older)
+        self.find_bar.search.connect(lambda text: self.find_bar.set_matches(self.session.find_in_branch(text)))
+        self.find_bar.show_match.connect(self.show_found)
+        self.find_bar.closed.connect(lambda: (self.view.highlight(None), self.composer.editor.setFocus()))
         s.conversations_changed.connect(self.refresh_sidebar)
         s.conversation_opened.connect(self._on_opened)
         s.message_added.connect(self._on_added)
@@ -113,19 +123,33 @@ class MainWindow(QMainWindow):
                                        self.session.current.id if self.session.current else None)
 
     def _on_opened(self, conversation, messages: list) -> None:
-        has_older = bool(conversation) and len(messages) >= PAGE
+        has_older = bool(messages) and messages[0].parent_id is not None
         self.view.set_messages(messages, has_older)
         self.setWindowTitle(f"{conversation.title} — chatapp" if conversation else "chatapp")
         self.refresh_sidebar()
         self.composer.editor.setFocus()
 
     def _on_added(self, message: Message) -> None:
-        if self.session.current and message.conversation_id == self.session.current.id:
+        if self.session.current and message.conversation_id == self.session.current.id \
+                and self.view.shows_parent_of(message):
             self.view.add_message(message)
+
+    def focus_chat_search(self) -> None:
+        self.sidebar.search.setFocus()
+        self.sidebar.search.selectAll()
+
+    def show_found(self, message_id: int) -> None:
+        """Bring a find match into view, loading older pages of the branch until it is there."""
+        while message_id not in self.view.widgets and self.view.has_older:
+            before = len(self.view.widgets)
+            self._load_older(self.view.first_message_id())
+            if len(self.view.widgets) == before:
+                break
+        self.view.highlight(message_id)
 
     def _load_older(self, first_id: int) -> None:
         older = self.session.older_messages(first_id, OLDER_PAGE)
-        self.view.prepend_messages(older, len(older) >= OLDER_PAGE)
+        self.view.prepend_messages(older, bool(older) and older[0].parent_id is not None)
 
     def _on_llm_state(self, state: str, detail: str) -> None:
         if state == "loading":
@@ -153,9 +177,33 @@ class MainWindow(QMainWindow):
         self.stats_label.setText(" · ".join(parts))
 
     def _submit(self, text: str) -> None:
-        if self.session.submit(text):
+        editing = self.composer.editing
+        if self.session.edit_message(editing, text) if editing else self.session.submit(text):
             self.composer.clear()
             self.view.scroll_to_bottom()
+
+    def _escape(self) -> None:
+        """Esc closes the find bar or leaves an edit first; otherwise it stops the reply that is streaming."""
+        if self.find_bar.isVisible() and self.find_bar.edit.hasFocus():
+            self.find_bar.close_bar()
+        elif self.composer.editing is not None:
+            self.composer.cancel_edit()
+        else:
+            self.session.stop()
+
+    def edit_last_message(self) -> None:
+        """Up in an empty message box: edit the last thing you wrote (the Slack/ChatGPT habit)."""
+        last = self.session.last_user_message()
+        if last is not None:
+            self.composer.start_edit(last)
+
+    def delete_branch(self, message: Message) -> None:
+        answer = QMessageBox.question(
+            self, "Delete", "Delete this message and everything after it on this branch, pictures included? "
+            "Other branches are kept.", QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
+            QMessageBox.StandardButton.Cancel)
+        if answer == QMessageBox.StandardButton.Yes:
+            self.session.delete_branch(message)
 
     # --- conversations -------------------------------------------------------------------------
     def rename_conversation(self, cid: int) -> None:
@@ -206,7 +254,13 @@ class MainWindow(QMainWindow):
     def _on_message_action(self, name: str, message: Message) -> None:
         req = message.meta.get("request", {})
         if name == "regenerate":
-            self.session.regenerate()
+            self.session.regenerate(message)
+        elif name == "edit":
+            self.composer.start_edit(message)
+        elif name in ("branch_prev", "branch_next"):
+            self.session.switch_branch(message, -1 if name == "branch_prev" else 1)
+        elif name == "delete_branch":
+            self.delete_branch(message)
         elif name == "cancel":
             self.session.images.cancel_message(message.id)
         elif name == "copy_prompt":

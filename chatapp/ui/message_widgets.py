@@ -65,6 +65,40 @@ class RichLabel(QLabel):
         return QSize(super().minimumSizeHint().width(), 0)
 
 
+def link_button(text: str, parent: QWidget, tip: str = "") -> QPushButton:
+    b = QPushButton(text, parent)
+    b.setObjectName("linkButton")
+    b.setAccessibleName(tip or text)
+    if tip:
+        b.setToolTip(tip)
+    return b
+
+
+class BranchSwitcher(QWidget):
+    """"< 2/3 >" under a message that has siblings (edits or regenerated replies)."""
+
+    def __init__(self, owner: "MessageWidget"):
+        super().__init__(owner)
+        row = QHBoxLayout(self)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.setSpacing(2)
+        self.prev = link_button("‹", self, "Previous version")
+        self.label = QLabel(self)
+        self.label.setObjectName("messageFooter")
+        self.next = link_button("›", self, "Next version")
+        self.prev.clicked.connect(lambda: owner.action.emit("branch_prev", owner.message))
+        self.next.clicked.connect(lambda: owner.action.emit("branch_next", owner.message))
+        for w in (self.prev, self.label, self.next):
+            row.addWidget(w)
+
+    def show_branch(self, branch: tuple[int, int]) -> None:
+        index, count = branch
+        self.setVisible(count > 1)
+        self.label.setText(f"{index}/{count}")
+        self.prev.setEnabled(index > 1)
+        self.next.setEnabled(index < count)
+
+
 class MessageWidget(QFrame):
     """Base: knows its Message; the view updates it in place."""
     action = Signal(str, object)   # action name, Message
@@ -74,6 +108,9 @@ class MessageWidget(QFrame):
         self.message = message
 
     def update_message(self, message: Message) -> None:
+        # Updates from the worker side do not know the message's place among its siblings.
+        if message.branch == (1, 1) and self.message.id == message.id:
+            message.branch = self.message.branch
         self.message = message
 
 
@@ -102,18 +139,26 @@ class TextBubble(MessageWidget):
         self.footer.setObjectName("messageFooter")
         self.footer.setTextFormat(Qt.TextFormat.PlainText)
         layout.addWidget(self.footer)
-        self.regenerate_button = None
-        if message.role == "assistant":
+        self.regenerate_button = self.edit_button = self.switcher = None
+        if message.role in ("user", "assistant"):
             row = QHBoxLayout()
             row.setContentsMargins(0, 0, 0, 0)
-            copy = QPushButton("Copy", self.box)
-            copy.setObjectName("linkButton")
-            copy.clicked.connect(lambda: QGuiApplication.clipboard().setText(self.message.content))
-            self.regenerate_button = QPushButton("Regenerate", self.box)
-            self.regenerate_button.setObjectName("linkButton")
-            self.regenerate_button.clicked.connect(lambda: self.action.emit("regenerate", self.message))
-            row.addWidget(copy)
-            row.addWidget(self.regenerate_button)
+            self.switcher = BranchSwitcher(self)
+            row.addWidget(self.switcher)
+            if message.role == "assistant":
+                copy = link_button("Copy", self.box, "Copy the reply")
+                copy.clicked.connect(lambda: QGuiApplication.clipboard().setText(self.message.content))
+                self.regenerate_button = link_button("Regenerate", self.box, "Another answer, keeping this one")
+                self.regenerate_button.clicked.connect(lambda: self.action.emit("regenerate", self.message))
+                row.addWidget(copy)
+                row.addWidget(self.regenerate_button)
+            else:
+                self.edit_button = link_button("Edit", self.box, "Edit and resend (the old version is kept)")
+                self.edit_button.clicked.connect(lambda: self.action.emit("edit", self.message))
+                row.addWidget(self.edit_button)
+            delete = link_button("Delete", self.box, "Delete this message and everything after it")
+            delete.clicked.connect(lambda: self.action.emit("delete_branch", self.message))
+            row.addWidget(delete)
             row.addStretch(1)
             layout.addLayout(row)
         self.update_message(message)
@@ -154,6 +199,8 @@ class TextBubble(MessageWidget):
         self.footer.setVisible(bool(footer))
         if self.regenerate_button is not None:
             self.regenerate_button.setVisible(m.status in (DONE, STOPPED, ERROR))
+        if self.switcher is not None:
+            self.switcher.show_branch(m.branch)
 
     def _on_link(self, url: str) -> None:
         if url.startswith("copy:"):
