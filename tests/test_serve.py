@@ -188,3 +188,15 @@ def test_the_app_draws_and_chats_through_chatapp_serve(served, qtbot, data_dir, 
         for p in built:
             p.session.shutdown()
             p.storage.close()
+
+
+def test_conversation_over_the_context_is_a_clear_error(client):
+    too_long = [{"role": "user", "content": "lighthouse " * 4000}]
+    with pytest.raises(openai.BadRequestError) as plain:
+        client.chat.completions.create(model="SmolLM2-135M-Instruct.Q4_1", max_tokens=4, messages=too_long)
+    assert "context" in plain.value.message
+    # Streaming has sent its 200 already, so the error arrives as an event, which the client raises.
+    with pytest.raises(openai.APIError) as streamed:
+        list(client.chat.completions.create(model="SmolLM2-135M-Instruct.Q4_1", max_tokens=4, stream=True,
+                                            messages=too_long))
+    assert "context" in str(streamed.value)
