@@ -85,7 +85,6 @@ class OpenAIChatEngine:
         stats.prompt_tokens = stats.evaluated_prompt_tokens = sum(approx_tokens(m["content"]) for m in fitted)
         kwargs = self._request(fitted, params)
         call = RemoteCall()
-        self.client.call = call
         openai_client = self.client.openai
 
         def produce():
@@ -126,7 +125,6 @@ class OpenAIChatEngine:
                                   "reply was complete; what arrived is kept.")
         finally:
             call.stop()   # closes this request's connection at once: the server stops generating
-            self.client.call = None
             stats.total_s = time.perf_counter() - start
 
     def _stall_message(self, stats: ChatStats) -> str:

@@ -70,7 +70,6 @@ class OpenAIImageEngine:
         if self.model:
             kwargs["model"] = self.model
         call = RemoteCall()
-        self.client.call = call
         openai_client = self.client.openai
         call.start(lambda: [openai_client.images.generate(**kwargs)])
         start = time.perf_counter()
@@ -91,7 +90,6 @@ class OpenAIImageEngine:
                     return self._results(item, request, seed)
         finally:
             call.stop()
-            self.client.call = None
 
     def _results(self, response, request: ImageRequest, seed: int) -> list[ImageResult]:
         from PIL import Image

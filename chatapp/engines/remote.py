@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 from .base import EngineError
 
 POLL_S = 0.05   # how often a waiting worker looks at its stop flag
+_local = threading.local()   # the RemoteCall whose helper thread is sending (each call has its own thread)
 
 
 def check_url(base_url: str, what: str) -> str:
@@ -52,6 +53,7 @@ class RemoteCall:
 
     def start(self, produce: Callable[[], Iterable]) -> None:
         def run():
+            _local.call = self   # the request hook finds this call by thread, never another call's
             try:
                 for item in produce():
                     self._items.put(("item", item))
@@ -80,7 +82,7 @@ class RemoteCall:
 
 
 class RemoteClient:
-    """An `openai` client whose every request carries the current call's trace hook.
+    """An `openai` client whose every request made inside a RemoteCall carries that call's trace hook.
 
     Keep-alive is off: each request opens its own connection, so stopping it can close exactly that
     connection without touching another one.
@@ -90,7 +92,6 @@ class RemoteClient:
         import httpx
         import openai
         self.base_url, self.timeout = base_url, timeout
-        self.call: RemoteCall | None = None
         http = httpx.Client(limits=httpx.Limits(max_keepalive_connections=0),
                             # read: a backstop only; the caller words its own stall timeout first
                             timeout=httpx.Timeout(timeout * 1.5 + 5, connect=min(10.0, timeout)),
@@ -99,9 +100,11 @@ class RemoteClient:
         self.openai = openai.OpenAI(base_url=base_url, api_key=api_key or "none", max_retries=0,
                                     http_client=http)
 
-    def _on_request(self, request) -> None:
-        if self.call is not None:
-            request.extensions["trace"] = self.call.trace
+    @staticmethod
+    def _on_request(request) -> None:
+        call = getattr(_local, "call", None)
+        if call is not None:
+            request.extensions["trace"] = call.trace
 
     def close(self) -> None:
         self.openai.close()
