@@ -101,3 +101,32 @@ def test_no_socket_at_all_without_a_remote_backend(qtbot, data_dir, monkeypatch)
         parts.session.shutdown()
         parts.storage.close()
     assert opened == []
+
+
+def test_keys_go_to_the_keychain_when_there_is_one(monkeypatch, tmp_path):
+    import keyring
+    from keyring.backend import KeyringBackend
+    isolate_keys(monkeypatch)
+
+    class MemoryKeyring(KeyringBackend):
+        priority = 1
+        store: dict = {}
+
+        def get_password(self, service, username):
+            return self.store.get((service, username))
+
+        def set_password(self, service, username, password):
+            self.store[(service, username)] = password
+
+        def delete_password(self, service, username):
+            self.store.pop((service, username), None)
+    previous = keyring.get_keyring()
+    keyring.set_keyring(MemoryKeyring())
+    try:
+        assert "system keychain" in secrets.where(tmp_path)
+        secrets.set_key("image", "img-key", tmp_path)
+        assert MemoryKeyring.store == {("chatapp", "image"): "img-key"}
+        assert not (tmp_path / secrets.FILE_NAME).exists()
+        assert secrets.get_key("image", tmp_path) == "img-key"
+    finally:
+        keyring.set_keyring(previous)
