@@ -1,26 +1,46 @@
-"""`python -m chatapp` and the `chatapp` script: parse arguments, start the app."""
+"""`python -m chatapp` and the `chatapp` script: parse arguments, start the app or a subcommand."""
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 
 from . import __version__
 
+# `chatapp NAME ...` runs module:function(argv) instead of the window; one line per subcommand.
+SUBCOMMANDS = {
+    "serve": ("chatapp.serve.cli", "main"),   # the OpenAI-compatible server
+}
+
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="chatapp", description="Offline chat assistant with image generation.")
+    p = argparse.ArgumentParser(
+        prog="chatapp", description="Offline chat assistant with image generation.",
+        epilog=f"subcommands: {', '.join(SUBCOMMANDS)} (e.g. `chatapp serve --help`)")
     p.add_argument("--llm-model", metavar="PATH", help="a GGUF chat model (default: the embedded SmolLM2-135M)")
     p.add_argument("--image-model", metavar="PATH",
                    help="a diffusers folder or .safetensors checkpoint (default: the embedded tiny-shapes model)")
+    p.add_argument("--llm-url", metavar="URL",
+                   help="chat through an OpenAI-compatible server at this base URL, e.g. http://gpu-box:8000/v1 "
+                        "(API key from the environment variable CHATAPP_LLM_API_KEY)")
+    p.add_argument("--llm-remote-model", metavar="NAME", help="the model to ask that server for (default: its first)")
+    p.add_argument("--image-url", metavar="URL",
+                   help="draw through an OpenAI images API server at this base URL "
+                        "(API key from the environment variable CHATAPP_IMAGE_API_KEY)")
+    p.add_argument("--image-remote-model", metavar="NAME", help="the image model to ask that server for")
     p.add_argument("--data-dir", metavar="DIR", help="where chats and pictures are kept (env CHATAPP_DATA_DIR)")
     p.add_argument("--config-dir", metavar="DIR", help="where settings are kept (env CHATAPP_CONFIG_DIR)")
     p.add_argument("--version", action="version", version=f"chatapp {__version__}")
     return p.parse_args(argv)
 
 
-def run() -> None:
+def run(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in SUBCOMMANDS:
+        module, func = SUBCOMMANDS[argv[0]]
+        sys.exit(getattr(importlib.import_module(module), func)(argv[1:]))
     from .app import main
-    sys.exit(main(parse_args()))
+    sys.exit(main(parse_args(argv)))
 
 
 if __name__ == "__main__":

@@ -68,15 +68,11 @@ def build(paths, settings, settings_note=None, *, llm_engine_factory=None, image
     window = MainWindow(session)
 
     def on_settings(new):
-        old = session.settings
         try:
             save_settings(new, paths.settings_file)
         except OSError as exc:
             window.view.add_notice(f"Settings could not be saved: {exc}")
-        reload_llm = any(getattr(old, k) != getattr(new, k) for k in ("llm_model", "n_ctx", "n_threads", "n_gpu_layers"))
-        reload_img = any(getattr(old, k) != getattr(new, k) for k in
-                         ("image_model", "attention_slicing", "cpu_offload", "image_steps", "image_cfg", "image_size"))
-        session.apply_settings(new, reload_llm=reload_llm, reload_image=reload_img)
+        session.apply_settings(new)   # the session (through backends.py) decides what to reload
     window.settings_changed.connect(on_settings)
     for note in (settings_note, storage_note):
         if note:
@@ -106,6 +102,16 @@ def _report_startup(app, parts, path: Path) -> None:
     parts.session.llm_state.connect(on_state)
 
 
+def apply_remote_args(settings, args) -> None:
+    """--llm-url / --image-url choose a server for this run; keys come from the environment only."""
+    if getattr(args, "llm_url", None):
+        settings.llm_backend, settings.llm_remote_url = "openai", args.llm_url
+        settings.llm_remote_model = args.llm_remote_model or ""
+    if getattr(args, "image_url", None):
+        settings.image_backend, settings.image_remote_url = "openai", args.image_url
+        settings.image_remote_model = args.image_remote_model or ""
+
+
 def main(args) -> int:
     go_offline()
     from PySide6.QtCore import QTimer
@@ -122,6 +128,7 @@ def main(args) -> int:
         settings.llm_model = args.llm_model
     if args.image_model:
         settings.image_model = args.image_model
+    apply_remote_args(settings, args)
     parts = build(paths, settings, note)
     parts.window.show()
     report = os.environ.get("CHATAPP_STARTUP_REPORT")

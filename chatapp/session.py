@@ -8,9 +8,8 @@ from typing import Callable
 
 from PySide6.QtCore import QObject, Signal
 
-from . import commands
+from . import backends, commands
 from .conversation import DONE, ERROR, STOPPED, STREAMING, Conversation, Message
-from .engine_factories import image_factory, llm_factory
 from .engines.base import ChatStats, ModelInfo
 from .image_jobs import ImageJobs
 from .message_log import MessageLog
@@ -74,24 +73,26 @@ class ChatSession(QObject):
         self.llm.token.connect(self._on_token)
         self.llm.finished.connect(self._on_reply_finished)
         self.llm.failed.connect(self._on_reply_failed)
-        self.images = ImageJobs(self.log, paths, image_engine_factory or image_factory(settings))
+        self.images = ImageJobs(self.log, paths, image_engine_factory or backends.image_factory(settings, paths))
 
     # --- models -------------------------------------------------------------------------------
     def load_models(self) -> None:
         """Start loading after the window is shown: everything heavy happens on the workers."""
         self._set_llm_state("loading", "Loading model…")
-        self.llm.request_load(self._llm_factory or llm_factory(self.settings))
+        self.llm.request_load(self._llm_factory or backends.chat_factory(self.settings, self.paths))
         if self.settings.preload_image_model:
             self.images.ensure_loaded()
 
-    def apply_settings(self, settings: Settings, *, reload_llm: bool, reload_image: bool) -> None:
-        self.settings = settings
-        if reload_llm:
+    def apply_settings(self, settings: Settings, *, reload_llm: bool | None = None,
+                       reload_image: bool | None = None) -> None:
+        """Take new settings; the backends say which changes need a new engine (None: ask them)."""
+        old, self.settings = self.settings, settings
+        if reload_llm if reload_llm is not None else backends.chat_needs_reload(old, settings):
             self._llm_factory = None
             self._set_llm_state("loading", "Loading model…")
-            self.llm.request_load(llm_factory(settings))
-        if reload_image:
-            self.images.set_factory(image_factory(settings))
+            self.llm.request_load(backends.chat_factory(settings, self.paths))
+        if reload_image if reload_image is not None else backends.image_needs_reload(old, settings):
+            self.images.set_factory(backends.image_factory(settings, self.paths))
 
     def _set_llm_state(self, state: str, detail: str) -> None:
         self.llm_status = state
@@ -231,6 +232,9 @@ class ChatSession(QObject):
         messages = self._guard(self.history_for_model, conv, question.id)
         if messages is None:
             return
+        if self.llm_status == "error" and self._llm_factory is None and backends.chat_backend(self.settings).remote:
+            # A server that was down may be back: connect again before this reply (queued in order).
+            self.llm.request_load(backends.chat_factory(self.settings, self.paths))
         waiting = self.llm_status != "ready"
         reply = self.log.add(conv.id, "assistant", "", status=STREAMING, meta={"waiting": waiting} if waiting else {},
                              parent_id=question.id, make_current=True)
@@ -379,6 +383,8 @@ class ChatSession(QObject):
     def _on_reply_failed(self, rid: int, message: str) -> None:
         reply = self._replies.get(rid)
         if reply is not None:
+            if reply.text:   # the partial reply is kept as Stopped; say why
+                self.notice.emit(message)
             self._end_reply(rid, ERROR if not reply.text else STOPPED, reply.text or message, {"error": message})
 
     # --- shutdown -----------------------------------------------------------------------------

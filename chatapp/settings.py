@@ -36,6 +36,15 @@ class Settings:
     attention_slicing: bool = False
     cpu_offload: bool = False
     preload_image_model: bool = False
+    llm_backend: str = "local"        # "local" (a GGUF file) | "openai" (an OpenAI-compatible server); see backends.py
+    llm_remote_url: str = ""          # base URL of that server, e.g. http://gpu-box:8000/v1
+    llm_remote_model: str = ""        # "" means the first model the server lists
+    llm_remote_ctx: int = 4096        # context length to trim to when the server does not report one
+    llm_remote_timeout: float = 60.0  # seconds without a byte from the server before a reply is given up
+    image_backend: str = "local"      # "local" (diffusers) | "openai" (an OpenAI images API server)
+    image_remote_url: str = ""        # base URL of the image server
+    image_remote_model: str = ""      # "" means the server's default
+    image_remote_timeout: float = 300.0  # seconds to wait for one picture
 
     def gen_params(self) -> GenParams:
         return GenParams(**{f.name: getattr(self, f.name) for f in fields(GenParams)})

@@ -188,3 +188,34 @@ class ImageWorker(_Worker):
             self.failed.emit(request_id, f"Image generation failed: {exc}")
         finally:
             self.flags.forget(request_id)
+
+
+class BackgroundCall(QObject):
+    """Runs a short blocking function (a network look-up) on Qt's thread pool; the answer comes back as a
+    signal, queued to this object's (GUI) thread. For the Settings dialog's model list."""
+
+    done = Signal(int, object)    # call id, result
+    failed = Signal(int, str)     # call id, message for the user
+    _ids = 0
+
+    def run(self, fn: Callable[[], object]) -> int:
+        from PySide6.QtCore import QThreadPool
+        BackgroundCall._ids += 1
+        call_id = BackgroundCall._ids
+        QThreadPool.globalInstance().start(lambda: self._run(call_id, fn))
+        return call_id
+
+    def _run(self, call_id: int, fn) -> None:   # on a pool thread
+        try:
+            result, error = fn(), None
+        except EngineError as exc:
+            result, error = None, str(exc)
+        except Exception as exc:
+            result, error = None, f"{type(exc).__name__}: {exc}"
+        try:
+            if error is None:
+                self.done.emit(call_id, result)
+            else:
+                self.failed.emit(call_id, error)
+        except RuntimeError:   # the dialog that asked was closed meanwhile
+            pass

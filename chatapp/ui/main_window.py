@@ -242,7 +242,7 @@ class MainWindow(QMainWindow):
             self.session.set_system_prompt(cid, text.strip() or None)
 
     def open_settings(self) -> None:
-        dialog = SettingsDialog(self.session.settings, self)
+        dialog = SettingsDialog(self.session.settings, self, config_dir=self.session.paths.config_dir)
         if dialog.exec() == QDialog.DialogCode.Accepted:
             self.settings_changed.emit(dialog.result_settings())
 

@@ -3,11 +3,15 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from PySide6.QtWidgets import (QCheckBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFileDialog, QFormLayout,
-                               QHBoxLayout, QLineEdit, QPlainTextEdit, QPushButton, QSpinBox, QTabWidget,
-                               QVBoxLayout, QWidget)
+from pathlib import Path
 
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFileDialog,
+                               QFormLayout, QHBoxLayout, QLineEdit, QPlainTextEdit, QPushButton, QSpinBox,
+                               QTabWidget, QVBoxLayout, QWidget)
+
+from .. import backends
 from ..settings import Settings
+from .remote_box import RemoteServerBox
 
 
 def _path_row(parent, value: str, placeholder: str, pick) -> tuple[QWidget, QLineEdit]:
@@ -34,8 +38,16 @@ def _spin(lo, hi, value, decimals=None, step=None):
     return box
 
 
+def _backend_combo(registry: dict, current: str) -> QComboBox:
+    combo = QComboBox()
+    for name, backend in registry.items():
+        combo.addItem(backend.label, name)
+    combo.setCurrentIndex(max(0, combo.findData(current)))
+    return combo
+
+
 class SettingsDialog(QDialog):
-    def __init__(self, settings: Settings, parent=None):
+    def __init__(self, settings: Settings, parent=None, config_dir: Path | None = None):
         super().__init__(parent)
         self.setWindowTitle("Settings")
         self.setMinimumWidth(560)
@@ -45,8 +57,17 @@ class SettingsDialog(QDialog):
 
         chat = QWidget()
         f = QFormLayout(chat)
+        self.llm_backend = _backend_combo(backends.CHAT, s.llm_backend)
+        f.addRow("Chat backend", self.llm_backend)
         box, self.llm_model = _path_row(chat, s.llm_model, "Embedded: SmolLM2-135M-Instruct", self._pick_gguf)
         f.addRow("Chat model (GGUF)", box)
+        self.llm_remote = RemoteServerBox("llm", s.llm_remote_url, s.llm_remote_model, config_dir, chat)
+        self.llm_remote_ctx = _spin(256, 1 << 20, s.llm_remote_ctx)
+        self.llm_remote_ctx.setSingleStep(1024)
+        self.llm_remote_timeout = _spin(1.0, 3600.0, s.llm_remote_timeout, 0, 5)
+        self.llm_remote.form.addRow("Context length (if the server does not say)", self.llm_remote_ctx)
+        self.llm_remote.form.addRow("Give up after silence of (s)", self.llm_remote_timeout)
+        f.addRow(self.llm_remote)
         self.system_prompt = QPlainTextEdit(s.system_prompt)
         self.system_prompt.setFixedHeight(70)
         f.addRow("Default system prompt", self.system_prompt)
@@ -71,11 +92,21 @@ class SettingsDialog(QDialog):
                          ("GPU layers", self.n_gpu_layers)):
             f.addRow(label, w)
         tabs.addTab(chat, "Chat")
+        local_chat_rows = (box, self.n_ctx, self.n_threads, self.n_gpu_layers)
+        self.llm_backend.currentIndexChanged.connect(
+            lambda: self._show_backend(f, self.llm_backend, local_chat_rows, self.llm_remote))
+        self._show_backend(f, self.llm_backend, local_chat_rows, self.llm_remote)
 
         image = QWidget()
         g = QFormLayout(image)
+        self.image_backend = _backend_combo(backends.IMAGE, s.image_backend)
+        g.addRow("Image backend", self.image_backend)
         box, self.image_model = _path_row(image, s.image_model, "Embedded: tiny-shapes", self._pick_image)
         g.addRow("Image model", box)
+        self.image_remote = RemoteServerBox("image", s.image_remote_url, s.image_remote_model, config_dir, image)
+        self.image_remote_timeout = _spin(5.0, 3600.0, s.image_remote_timeout, 0, 10)
+        self.image_remote.form.addRow("Wait for a picture up to (s)", self.image_remote_timeout)
+        g.addRow(self.image_remote)
         self.image_steps = _spin(0, 150, s.image_steps)
         self.image_steps.setSpecialValueText("model default")
         self.image_cfg = _spin(0.0, 30.0, s.image_cfg, 1, 0.5)
@@ -94,6 +125,10 @@ class SettingsDialog(QDialog):
         g.addRow(self.cpu_offload)
         g.addRow(self.preload)
         tabs.addTab(image, "Images")
+        local_image_rows = (box, self.attention_slicing, self.cpu_offload)
+        self.image_backend.currentIndexChanged.connect(
+            lambda: self._show_backend(g, self.image_backend, local_image_rows, self.image_remote))
+        self._show_backend(g, self.image_backend, local_image_rows, self.image_remote)
 
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.accept)
@@ -101,6 +136,20 @@ class SettingsDialog(QDialog):
         layout = QVBoxLayout(self)
         layout.addWidget(tabs)
         layout.addWidget(buttons)
+
+    @staticmethod
+    def _show_backend(form: QFormLayout, combo: QComboBox, local_rows, remote: RemoteServerBox) -> None:
+        is_remote = backends.CHAT.get(combo.currentData(), backends.IMAGE.get(combo.currentData())).remote
+        for w in local_rows:
+            form.setRowVisible(w, not is_remote)
+        form.setRowVisible(remote, is_remote)
+        if is_remote and remote.model.count() == 0:
+            remote.fetch_models()   # off the GUI thread; fills the drop-down when the server answers
+
+    def accept(self) -> None:
+        for box in (self.llm_remote, self.image_remote):
+            box.save_key()
+        super().accept()
 
     def _pick_gguf(self, edit: QLineEdit) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Choose a GGUF model", edit.text(), "GGUF models (*.gguf)")
@@ -124,4 +173,10 @@ class SettingsDialog(QDialog):
             n_gpu_layers=self.n_gpu_layers.value(), image_model=self.image_model.text().strip(),
             image_steps=self.image_steps.value(), image_cfg=self.image_cfg.value(),
             image_size=self.image_size.text().strip(), attention_slicing=self.attention_slicing.isChecked(),
-            cpu_offload=self.cpu_offload.isChecked(), preload_image_model=self.preload.isChecked())
+            cpu_offload=self.cpu_offload.isChecked(), preload_image_model=self.preload.isChecked(),
+            llm_backend=self.llm_backend.currentData(), llm_remote_url=self.llm_remote.url.text().strip(),
+            llm_remote_model=self.llm_remote.model.currentText().strip(), llm_remote_ctx=self.llm_remote_ctx.value(),
+            llm_remote_timeout=self.llm_remote_timeout.value(), image_backend=self.image_backend.currentData(),
+            image_remote_url=self.image_remote.url.text().strip(),
+            image_remote_model=self.image_remote.model.currentText().strip(),
+            image_remote_timeout=self.image_remote_timeout.value())

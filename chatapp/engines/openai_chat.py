@@ -1,0 +1,136 @@
+"""Chat through an OpenAI-compatible server (llama-server, vLLM, Ollama, LM Studio, `chatapp serve`)."""
+from __future__ import annotations
+
+import queue
+import time
+from typing import Callable, Iterator
+
+from ..conversation import GenParams
+from .base import ChatStats, EngineError, ModelInfo
+from .context import fit_messages
+from .remote import RemoteCall, RemoteClient, check_url, describe_error, host_of
+
+# Keys under which servers report a model's context length in GET /models (vLLM, LM Studio, ours).
+CONTEXT_KEYS = ("context_length", "max_model_len", "max_context_length", "n_ctx")
+
+
+def approx_tokens(text: str) -> int:
+    """The server's tokenizer is not here; ~3 characters a token errs on the long side, so trimming is safe."""
+    return len(text) // 3 + 1
+
+
+def context_length(model) -> int:
+    extra = dict(getattr(model, "model_extra", None) or {})
+    if isinstance(extra.get("meta"), dict):   # llama.cpp's llama-server nests it
+        extra = {**extra["meta"], **extra}
+    for key in CONTEXT_KEYS:
+        value = extra.get(key)
+        if isinstance(value, int) and value > 0:
+            return value
+    return 0
+
+
+def list_models(client: RemoteClient, what: str) -> list:
+    try:
+        return list(client.openai.models.list())
+    except Exception as exc:
+        raise EngineError(describe_error(exc, client.base_url, what)) from exc
+
+
+class OpenAIChatEngine:
+    """Streams replies from a server; owned by the LLM worker like any engine, and as stoppable."""
+
+    def __init__(self, base_url: str, model: str = "", api_key: str = "", *, n_ctx: int = 4096,
+                 timeout: float = 60.0):
+        self.base_url, self.model, self.api_key = base_url, model.strip(), api_key
+        self.n_ctx, self.timeout = n_ctx, timeout
+        self.client: RemoteClient | None = None
+
+    def load(self) -> ModelInfo:
+        """Connect: list the server's models, check ours is there, learn its context length if told."""
+        self.base_url = check_url(self.base_url, "chat")
+        self.client = RemoteClient(self.base_url, self.api_key, self.timeout)
+        models = list_models(self.client, "chat")
+        ids = [m.id for m in models]
+        if not self.model:
+            if not ids:
+                raise EngineError(f"The chat server at {host_of(self.base_url)} lists no models; name one in Settings.")
+            self.model = ids[0]
+        elif ids and self.model not in ids:
+            raise EngineError(f"The chat server at {host_of(self.base_url)} has no model '{self.model}'. "
+                              f"It offers: {', '.join(ids[:8])}. Choose one in Settings.")
+        reported = next((context_length(m) for m in models if m.id == self.model), 0)
+        if reported:
+            self.n_ctx = reported
+        return ModelInfo(name=f"{self.model} @ {host_of(self.base_url)}", path=self.base_url, n_ctx=self.n_ctx,
+                         details={"backend": "openai", "context_reported": bool(reported)})
+
+    def _request(self, messages: list[dict], params: GenParams) -> dict:
+        kwargs = dict(model=self.model, messages=messages, stream=True, max_tokens=params.max_tokens,
+                      temperature=params.temperature, top_p=params.top_p,
+                      # Not in OpenAI's API; llama.cpp, vLLM and LM Studio read them, others ignore them.
+                      extra_body={"top_k": params.top_k, "min_p": params.min_p,
+                                  "repeat_penalty": params.repeat_penalty})
+        if params.seed >= 0:
+            kwargs["seed"] = params.seed
+        return kwargs
+
+    def stream(self, messages: list[dict], params: GenParams, should_stop: Callable[[], bool],
+               stats: ChatStats) -> Iterator[str]:
+        if self.client is None:
+            raise EngineError("Not connected to the chat server.")
+        reserve = min(params.max_tokens, self.n_ctx // 2)
+        fitted, stats.dropped_messages = fit_messages(messages, approx_tokens, self.n_ctx, reserve)
+        stats.n_ctx = self.n_ctx
+        stats.prompt_tokens = stats.evaluated_prompt_tokens = sum(approx_tokens(m["content"]) for m in fitted)
+        kwargs = self._request(fitted, params)
+        call = RemoteCall()
+        openai_client = self.client.openai
+
+        def produce():
+            with openai_client.chat.completions.create(**kwargs) as chunks:
+                yield from chunks
+        start = last = time.perf_counter()
+        call.start(produce)
+        finished = False
+        try:
+            while True:
+                if should_stop():
+                    stats.stopped = True
+                    return
+                try:
+                    kind, item = call.get()
+                except queue.Empty:
+                    if time.perf_counter() - last > self.timeout:
+                        raise EngineError(self._stall_message(stats)) from None
+                    continue
+                last = time.perf_counter()
+                if kind == "end":
+                    break
+                if kind == "error":
+                    raise EngineError(describe_error(item, self.base_url, "chat", self.model)) from item
+                usage = getattr(item, "usage", None)
+                if usage is not None and getattr(usage, "prompt_tokens", None):
+                    stats.prompt_tokens = stats.evaluated_prompt_tokens = usage.prompt_tokens
+                for choice in item.choices or []:
+                    finished = finished or bool(choice.finish_reason)
+                    piece = choice.delta.content if choice.delta else None
+                    if piece:
+                        if stats.completion_tokens == 0:
+                            stats.ttft_s = time.perf_counter() - start
+                        stats.completion_tokens += 1
+                        yield piece
+            if not finished:
+                raise EngineError(f"The chat server at {host_of(self.base_url)} closed the stream before the "
+                                  "reply was complete; what arrived is kept.")
+        finally:
+            call.stop()   # closes this request's connection at once: the server stops generating
+            stats.total_s = time.perf_counter() - start
+
+    def _stall_message(self, stats: ChatStats) -> str:
+        host = host_of(self.base_url)
+        if stats.completion_tokens:
+            return (f"The chat server at {host} stopped sending for {self.timeout:.0f} s, so chatapp stopped "
+                    "waiting; the reply so far is kept.")
+        return (f"The chat server at {host} did not start answering within {self.timeout:.0f} s. "
+                "It may be busy or loading a model; try again, or raise the timeout in Settings.")

@@ -1,0 +1,1 @@
+"""`chatapp serve`: chatapp's own engines behind the OpenAI HTTP API (FastAPI + uvicorn), no Qt."""

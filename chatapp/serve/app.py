@@ -1,0 +1,216 @@
+"""The OpenAI-compatible HTTP API over chatapp's own engines (FastAPI): models, chat completions, images."""
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+import json
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sse_starlette.sse import EventSourceResponse
+from starlette.exceptions import HTTPException
+
+from ..conversation import ImageRequest
+from ..engines.base import ChatStats, ContextOverflow, EngineError, ModelInfo
+from .schemas import ApiError, ChatBody, ImageBody
+
+DISCONNECT_POLL_S = 0.25   # how often a non-streaming request checks that its client is still there
+
+
+class Slot:
+    """One loaded engine and the one thread that owns it: requests run there in turn, the rest queue."""
+
+    def __init__(self, kind: str, engine, info: ModelInfo, executor: ThreadPoolExecutor):
+        self.kind, self.engine, self.info, self.executor = kind, engine, info, executor
+        self.id = info.name
+
+    def card(self) -> dict:
+        card = {"id": self.id, "object": "model", "created": 0, "owned_by": "chatapp", "chatapp_kind": self.kind}
+        if self.kind == "chat":
+            card["context_length"] = self.info.n_ctx
+        else:
+            d = self.info.details
+            card["image_defaults"] = {k: d[k] for k in ("steps", "cfg", "width", "height", "max_size") if k in d}
+        return card
+
+
+def _pick(slots: list[Slot], kind: str, name: str | None) -> Slot:
+    mine = [s for s in slots if s.kind == kind]
+    if not mine:
+        raise ApiError(404, f"This server has no {kind} model loaded.", param="model", code="model_not_found")
+    if name in (None, ""):
+        return mine[0]
+    for s in mine:
+        if s.id == name:
+            return s
+    raise ApiError(404, f"The model '{name}' does not exist here; GET /v1/models lists "
+                        f"{', '.join(s.id for s in slots)}.", param="model", code="model_not_found")
+
+
+def _note(request: Request, **fields) -> None:
+    """Facts for this request's one log line (written by the gate when the response ends)."""
+    request.scope.setdefault("chatapp.log", {}).update(fields)
+
+
+async def _wait(request: Request, future, stop: threading.Event):
+    """Await a job on an engine thread; a client that goes away stops it (and frees the model)."""
+    while True:
+        done, _ = await asyncio.wait({future}, timeout=DISCONNECT_POLL_S)
+        if done:
+            return future.result()
+        if await request.is_disconnected():
+            stop.set()
+            _note(request, client_gone=True)
+            raise ApiError(499, "The client closed the request.")   # nginx's code; nobody reads it
+
+
+def create_app(slots: list[Slot]) -> FastAPI:
+    app = FastAPI(title="chatapp", docs_url=None, redoc_url=None, openapi_url=None)
+
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, exc: ApiError):
+        _note(request, error=exc.message)
+        return JSONResponse(exc.body(), status_code=exc.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError):
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ())[1:]) or None
+        message = f"{where}: {first.get('msg', 'invalid')}" if where else str(first.get("msg", "invalid request"))
+        return await _api_error(request, ApiError(400, message, param=where))
+
+    @app.exception_handler(HTTPException)
+    async def _http(request: Request, exc: HTTPException):
+        return await _api_error(request, ApiError(exc.status_code, str(exc.detail)))
+
+    @app.exception_handler(Exception)
+    async def _crash(request: Request, exc: Exception):
+        return await _api_error(request, ApiError(500, f"Internal error: {exc}", kind="server_error"))
+
+    @app.get("/v1/models")
+    async def models():
+        return {"object": "list", "data": [s.card() for s in slots]}
+
+    @app.post("/v1/chat/completions")
+    async def chat(body: ChatBody, request: Request):
+        slot = _pick(slots, "chat", body.model)
+        messages, params = body.dict_messages(), body.params()
+        _note(request, model=slot.id, stream=body.stream)
+        cid, created = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time())
+        if body.stream:
+            return EventSourceResponse(_stream_chat(request, slot, messages, params, cid, created),
+                                       ping=10, sep="\n")
+        stop, stats = threading.Event(), ChatStats()
+        pieces: list[str] = []
+
+        def work():
+            if stop.is_set():   # its client left while it was queued
+                return
+            pieces.extend(slot.engine.stream(messages, params, stop.is_set, stats))
+        try:
+            await _wait(request, asyncio.wrap_future(slot.executor.submit(work)), stop)
+        except ContextOverflow as exc:
+            raise ApiError(400, str(exc), param="messages", code="context_length_exceeded") from exc
+        except EngineError as exc:
+            raise ApiError(500, str(exc), kind="server_error") from exc
+        _note(request, tokens=stats.completion_tokens)
+        return {"id": cid, "object": "chat.completion", "created": created, "model": slot.id,
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": "".join(pieces)},
+                             "finish_reason": _finish(stats, params)}],
+                "usage": _usage(stats)}
+
+    async def _stream_chat(request: Request, slot: Slot, messages, params, cid: str, created: int):
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue = asyncio.Queue()
+        stop, stats = threading.Event(), ChatStats()
+
+        def put(item):
+            loop.call_soon_threadsafe(queue.put_nowait, item)
+
+        def work():
+            try:
+                if not stop.is_set():
+                    for piece in slot.engine.stream(messages, params, stop.is_set, stats):
+                        put(("piece", piece))
+                put(("end", None))
+            except Exception as exc:   # sent to the client as an error event
+                put(("error", exc))
+
+        def chunk(delta: dict, finish=None) -> str:
+            return json.dumps({"id": cid, "object": "chat.completion.chunk", "created": created, "model": slot.id,
+                               "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+        slot.executor.submit(work)
+        ended = False
+        try:
+            yield {"data": chunk({"role": "assistant", "content": ""})}
+            while True:
+                kind, value = await queue.get()
+                if kind == "piece":
+                    yield {"data": chunk({"content": value})}
+                    continue
+                ended = True
+                if kind == "end":
+                    yield {"data": chunk({}, _finish(stats, params))}
+                    yield {"data": "[DONE]"}
+                    break
+                else:
+                    status = 400 if isinstance(value, ContextOverflow) else 500
+                    error = ApiError(status, str(value), kind="invalid_request_error" if status == 400 else "server_error")
+                    _note(request, error=error.message)
+                    yield {"data": json.dumps(error.body())}
+                    break
+        finally:
+            # Client gone (the generator is cancelled) or done: either way the model is freed at once.
+            if not ended:
+                _note(request, client_gone=True)
+            stop.set()
+            _note(request, tokens=stats.completion_tokens)
+
+    @app.post("/v1/images/generations")
+    async def images(body: ImageBody, request: Request):
+        slot = _pick(slots, "image", body.model)
+        width, height = body.width_height()
+        limit = int(slot.info.details.get("max_size", 2048))
+        if (width or 0) > limit or (height or 0) > limit:
+            raise ApiError(400, f"size {body.size} is larger than this model's limit of {limit}.", param="size")
+        req = ImageRequest(prompt=body.prompt, negative=body.negative_prompt, steps=body.steps, cfg=body.cfg_scale,
+                           seed=body.seed, width=width, height=height, scheduler=body.scheduler, count=body.n)
+        _note(request, model=slot.id)
+        stop = threading.Event()
+
+        def work():
+            if stop.is_set():
+                return []
+            results = slot.engine.generate(req, lambda *_: None, stop.is_set)
+            return [_encoded(r) for r in results]
+        try:
+            data = await _wait(request, asyncio.wrap_future(slot.executor.submit(work)), stop)
+        except EngineError as exc:
+            raise ApiError(500, str(exc), kind="server_error") from exc
+        return {"created": int(time.time()), "data": data}
+
+    return app
+
+
+def _encoded(result) -> dict:
+    buf = io.BytesIO()
+    result.image.save(buf, format="PNG")
+    r = result.request
+    return {"b64_json": base64.b64encode(buf.getvalue()).decode("ascii"), "revised_prompt": r.prompt,
+            "recipe": {"steps": r.steps, "cfg": r.cfg, "seed": r.seed, "width": r.width, "height": r.height,
+                       "scheduler": r.scheduler}}
+
+
+def _finish(stats: ChatStats, params) -> str:
+    return "length" if stats.completion_tokens >= params.max_tokens else "stop"
+
+
+def _usage(stats: ChatStats) -> dict:
+    return {"prompt_tokens": stats.prompt_tokens, "completion_tokens": stats.completion_tokens,
+            "total_tokens": stats.prompt_tokens + stats.completion_tokens}

@@ -1,0 +1,87 @@
+"""`chatapp serve [--host] [--port] [--llm-model] [--image-model]`: load the models, then serve them."""
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import logging
+import os
+import sys
+from concurrent.futures import ThreadPoolExecutor
+
+KEY_ENV = "CHATAPP_SERVE_API_KEY"
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="chatapp serve",
+                                description="Serve chatapp's models on the OpenAI HTTP API (/v1/models, "
+                                            "/v1/chat/completions, /v1/images/generations).")
+    p.add_argument("--host", default="127.0.0.1",
+                   help=f"address to listen on (default 127.0.0.1; any other needs the env variable {KEY_ENV})")
+    p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--llm-model", metavar="PATH", help="a GGUF chat model (default: the embedded SmolLM2-135M)")
+    p.add_argument("--image-model", metavar="PATH", help="a diffusers folder or .safetensors checkpoint "
+                                                         "(default: the embedded tiny-shapes model)")
+    p.add_argument("--no-llm", action="store_true", help="serve no chat model")
+    p.add_argument("--no-image", action="store_true", help="serve no image model (starts faster, no torch)")
+    p.add_argument("--n-ctx", type=int, default=2048, help="chat context length (default 2048)")
+    p.add_argument("--n-gpu-layers", type=int, default=0, help="layers of the chat model on the GPU (-1: all)")
+    p.add_argument("--threads", type=int, default=0, help="CPU threads for the chat model (0: half the cores)")
+    return p.parse_args(argv)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _load(kind: str, engine, log):
+    """Load on the slot's own thread: that thread owns the engine for the server's whole life."""
+    from .app import Slot
+    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{kind}-model")
+    info = executor.submit(engine.load).result()
+    log.info("%s model ready: %s", kind, info.name)
+    return Slot(kind, engine, info, executor)
+
+
+def main(argv: list[str]) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
+    log = logging.getLogger("chatapp.serve")
+    key = os.environ.get(KEY_ENV, "")
+    if not is_loopback(args.host) and not key:
+        print(f"chatapp serve: refusing to listen on {args.host} without an API key. Anyone who can reach "
+              f"this address could use the models. Set {KEY_ENV} (clients send it as a Bearer token), "
+              "or listen on 127.0.0.1.", file=sys.stderr)
+        return 2
+    from ..app import go_offline
+    go_offline()
+    from .. import engine_factories
+    from ..engines.base import EngineError
+    from ..settings import Settings
+    settings = Settings(llm_model=args.llm_model or "", image_model=args.image_model or "", n_ctx=args.n_ctx,
+                        n_threads=args.threads, n_gpu_layers=args.n_gpu_layers)
+    slots = []
+    try:
+        if not args.no_llm:
+            slots.append(_load("chat", engine_factories.llm_factory(settings)(), log))
+        if not args.no_image:
+            slots.append(_load("image", engine_factories.image_factory(settings)(), log))
+    except EngineError as exc:
+        print(f"chatapp serve: {exc}", file=sys.stderr)
+        return 1
+    if not slots:
+        print("chatapp serve: nothing to serve (both --no-llm and --no-image).", file=sys.stderr)
+        return 2
+    import uvicorn
+
+    from .app import create_app
+    from .gate import Gate
+    app = Gate(create_app(slots), api_key=key)
+    log.info("serving on http://%s:%d/v1%s", args.host, args.port, " (API key required)" if key else "")
+    # Our gate writes one line per request when it ends; uvicorn's access log would add a second.
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
+    return 0

@@ -1,0 +1,59 @@
+"""The door of `chatapp serve`: API key on every request, a body size limit, one log line per request."""
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import time
+
+log = logging.getLogger("chatapp.serve")
+MAX_BODY = 4 << 20   # 4 MB: a long conversation fits many times over; a flood does not
+
+
+async def _reply(send, status: int, message: str, kind: str = "invalid_request_error", extra_headers=()) -> None:
+    body = json.dumps({"error": {"message": message, "type": kind, "param": None, "code": None}}).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                            *extra_headers]})
+    await send({"type": "http.response.body", "body": body})
+
+
+class Gate:
+    """Pure ASGI middleware, outermost: it sees every request before FastAPI does."""
+
+    def __init__(self, app, api_key: str = "", max_body: int = MAX_BODY):
+        self.app, self.api_key, self.max_body = app, api_key, max_body
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        start, status = time.perf_counter(), [0]
+        facts = scope.setdefault("chatapp.log", {})
+
+        async def send_seen(message):
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+        headers = dict(scope.get("headers") or [])
+        try:
+            if self.api_key and not self._authorised(headers):
+                await _reply(send_seen, 401, "Missing or wrong API key: send 'Authorization: Bearer <key>'.",
+                             "authentication_error", [(b"www-authenticate", b"Bearer")])
+            elif scope["method"] == "POST" and b"content-length" not in headers:
+                await _reply(send_seen, 411, "Send the request body with a Content-Length header.")
+            elif int(headers.get(b"content-length", b"0") or 0) > self.max_body:
+                await _reply(send_seen, 413, f"The request body is larger than {self.max_body >> 20} MB.")
+            else:
+                await self.app(scope, receive, send_seen)
+        except ValueError:
+            await _reply(send_seen, 400, "Bad Content-Length header.")
+        finally:
+            client = scope.get("client") or ("?", 0)
+            extra = " ".join(f"{k}={v}" for k, v in facts.items())
+            log.info("%s:%s %s %s %s %.2fs %s", client[0], client[1], scope["method"], scope["path"], status[0] or "-",
+                     time.perf_counter() - start, extra)
+
+    def _authorised(self, headers: dict) -> bool:
+        given = headers.get(b"authorization", b"").decode("latin-1")
+        scheme, _, token = given.partition(" ")
+        return scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), self.api_key.encode())

@@ -1,0 +1,89 @@
+"""Settings rows for one OpenAI-compatible server: URL, model (listed by the server), API key."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtWidgets import QCheckBox, QComboBox, QFormLayout, QLabel, QLineEdit, QPushButton, QWidget
+
+from .. import backends, secrets
+from ..workers import BackgroundCall
+
+
+class RemoteServerBox(QWidget):
+    def __init__(self, kind: str, url: str, model: str, config_dir: Path | None, parent=None):
+        super().__init__(parent)
+        self.kind, self.config_dir = kind, config_dir   # kind: "llm" | "image" (the key's name)
+        form = QFormLayout(self)
+        form.setContentsMargins(0, 0, 0, 0)
+        self.form = form
+        self.url = QLineEdit(url)
+        self.url.setPlaceholderText("e.g. http://gpu-box:8000/v1")
+        self.url.editingFinished.connect(self.fetch_models)
+        self.model = QComboBox()
+        self.model.setEditable(True)
+        self.model.lineEdit().setPlaceholderText("the server's first model" if kind == "llm" else "the server's default")
+        self.model.setCurrentText(model)
+        self.fetch = QPushButton("Refresh list")
+        self.fetch.clicked.connect(self.fetch_models)
+        self.status = QLabel("")
+        self.status.setWordWrap(True)
+        self.key = QLineEdit()
+        self.key.setEchoMode(QLineEdit.EchoMode.Password)
+        self.key.setPlaceholderText("unchanged (type a new key to replace the stored one)")
+        self.forget_key = QCheckBox("Forget the stored key")
+        note = QLabel("")
+        note.setWordWrap(True)
+        note.setObjectName("keyNote")
+        self.key_note = note
+        form.addRow("Server URL", self.url)
+        form.addRow("Model", self.model)
+        form.addRow("", self.fetch)
+        form.addRow("", self.status)
+        form.addRow("API key", self.key)
+        form.addRow("", self.forget_key)
+        form.addRow("", note)
+        self._caller = BackgroundCall(self)
+        self._caller.done.connect(self._on_models)
+        self._caller.failed.connect(self._on_failed)
+        self._pending = 0
+        if config_dir is not None:
+            # Finding the keychain imports keyring and may ask D-Bus: not on the GUI thread.
+            self._note_call = BackgroundCall(self)
+            self._note_call.done.connect(self._on_note)   # a bound method: runs on the GUI thread
+            self._note_call.run(lambda: secrets.where(config_dir))
+
+    def fetch_models(self) -> None:
+        """GET /models off the GUI thread; the list fills the drop-down when it arrives."""
+        url, typed, config_dir, kind = self.url.text().strip(), self.key.text().strip(), self.config_dir, self.kind
+        if not url:
+            return
+
+        def look_up():
+            key = typed or (secrets.get_key(kind, config_dir) if config_dir else "")
+            return backends.list_model_ids(url, key)
+        self._pending = self._caller.run(look_up)
+        self.status.setText("Asking the server for its models…")
+
+    def _on_models(self, call_id: int, ids: list) -> None:
+        if call_id != self._pending:
+            return   # an answer to an older question (the URL changed since)
+        current = self.model.currentText()
+        self.model.clear()
+        self.model.addItems(ids)
+        self.model.setCurrentText(current if current else "")
+        self.status.setText(f"The server offers {len(ids)} model(s)." if ids else "The server lists no models.")
+
+    def _on_note(self, _call_id: int, text: str) -> None:
+        self.key_note.setText(text)
+
+    def _on_failed(self, call_id: int, message: str) -> None:
+        if call_id == self._pending:
+            self.status.setText(f"⚠ {message}")
+
+    def save_key(self) -> None:
+        if self.config_dir is None:
+            return
+        if self.key.text().strip():
+            secrets.set_key(self.kind, self.key.text().strip(), self.config_dir)
+        elif self.forget_key.isChecked():
+            secrets.set_key(self.kind, "", self.config_dir)

@@ -1,0 +1,171 @@
+"""Servers for the remote-backend tests, all on loopback: real ones as processes, and a faulty one."""
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+import select
+import socket
+import subprocess
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_process(args: list[str], log: Path, env: dict | None = None) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, *args], cwd=ROOT, stdout=open(log, "wb"), stderr=subprocess.STDOUT,
+                            env={**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})})
+
+
+def wait_ready(proc: subprocess.Popen, url: str, log: Path, timeout: float = 240.0, headers=None) -> None:
+    """Poll GET url until it answers 200; fail with the server's own output if it died."""
+    import httpx
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited {proc.returncode}:\n{log.read_text(errors='replace')[-3000:]}")
+        try:
+            if httpx.get(url, timeout=2, headers=headers, trust_env=False).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise TimeoutError(f"server not ready:\n{log.read_text(errors='replace')[-3000:]}")
+
+
+def stop_process(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)
+
+
+def _chunk(text: str | None, finish: str | None = None) -> bytes:
+    delta = {"content": text} if text is not None else {}
+    body = {"id": "x", "object": "chat.completion.chunk", "created": 0, "model": "m1",
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+    return f"data: {json.dumps(body)}\n\n".encode()
+
+
+class FaultServer:
+    """An OpenAI-shaped server that misbehaves on purpose; the first path part picks how.
+
+    /stall/v1: three words, then silence (until the client hangs up); /malformed/v1: one word, then an
+    event that is not JSON; /cut/v1: two words, then the connection closes without a finish;
+    /auth/v1: 401 everywhere; /nomodel/v1: 404 for the model; /ok/v1: a short reply, pictures as b64 PNG.
+    `hangups` records each request whose client closed the connection while the server waited.
+    """
+
+    def __init__(self, port: int = 0):
+        self.release = threading.Event()
+        self.hangups: list[str] = []
+        self.requests: list[tuple[str, dict]] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def _json(self, status, body):
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _mode(self):
+                return self.path.strip("/").split("/")[0]
+
+            def do_GET(self):
+                if self._mode() == "auth":
+                    return self._json(401, {"error": {"message": "Invalid API key", "type": "auth"}})
+                self._json(200, {"object": "list", "data": [{"id": "m1", "object": "model", "created": 0,
+                                                               "owned_by": "test"}]})
+
+            def _wait_for_hangup(self):
+                """Block like a stalled server, but notice at once when the client closes the connection."""
+                while not outer.release.is_set():
+                    ready, _, _ = select.select([self.connection], [], [], 0.05)
+                    if ready and not self.connection.recv(1, socket.MSG_PEEK):
+                        outer.hangups.append(self.path)
+                        return
+
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
+                outer.requests.append((self.path, body))
+                mode = self._mode()
+                if mode == "auth":
+                    return self._json(401, {"error": {"message": "Invalid API key", "type": "auth"}})
+                if mode == "nomodel":
+                    return self._json(404, {"error": {"message": "model 'm1' not found", "type": "invalid_request_error",
+                                                      "code": "model_not_found"}})
+                if self.path.endswith("/images/generations"):
+                    if mode == "stall":
+                        return self._wait_for_hangup()
+                    from PIL import Image
+                    buf = io.BytesIO()
+                    Image.new("RGB", (40, 24), (200, 30, 30)).save(buf, format="PNG")
+                    return self._json(200, {"created": 0, "data": [{"b64_json": base64.b64encode(buf.getvalue()).decode()}]})
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.end_headers()
+                words = {"stall": ["Hello", " there", " friend"], "malformed": ["Hello"], "cut": ["Hello", " there"],
+                         "ok": ["Hello", " again"]}
+                for w in words.get(mode, []):
+                    self.wfile.write(_chunk(w))
+                self.wfile.flush()
+                if mode == "ok":
+                    self.wfile.write(_chunk(None, "stop") + b"data: [DONE]\n\n")
+                elif mode == "stall":
+                    self._wait_for_hangup()
+                elif mode == "malformed":
+                    self.wfile.write(b"data: {this is not json\n\n")
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def base(self, mode: str) -> str:
+        return f"{self.url}/{mode}/v1"
+
+    def close(self) -> None:
+        self.release.set()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def build_remote_app(qtbot, data_dir, built: list, **fields):
+    """The real app, its backends chosen by Settings through the registry (no engine injected)."""
+    from chatapp.app import build
+    from chatapp.settings import Settings, resolve_paths
+    parts = build(resolve_paths(str(data_dir)), Settings(**fields))
+    qtbot.addWidget(parts.window)
+    parts.window.show()
+    parts.session.load_models()
+    qtbot.waitUntil(lambda: parts.session.llm_status in ("ready", "error"), timeout=60000)
+    built.append(parts)
+    return parts
+
+
+def isolate_keys(monkeypatch):
+    """No test reads or writes the developer's real keychain or key variables."""
+    from chatapp import secrets
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
+    for name in secrets.ENV.values():
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(secrets, "_keychain", None)

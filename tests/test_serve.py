@@ -1,0 +1,202 @@
+"""`chatapp serve` as a real process, driven by the real `openai` client (and raw httpx for broken requests)."""
+from __future__ import annotations
+
+import base64
+import io
+import os
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import openai
+import pytest
+from PIL import Image
+
+from chatapp.conversation import DONE
+from chatapp.png_recipe import read_parameters
+
+from .remote_servers import ROOT, build_remote_app, free_port, isolate_keys, start_process, stop_process, wait_ready
+
+pytestmark = pytest.mark.real
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    port, log = free_port(), tmp_path_factory.mktemp("serve") / "serve.log"
+    proc = start_process(["-m", "chatapp", "serve", "--port", str(port)], log)
+    url = f"http://127.0.0.1:{port}/v1"
+    try:
+        wait_ready(proc, url + "/models", log)
+        yield url, log
+    finally:
+        stop_process(proc)
+
+
+@pytest.fixture
+def client(served):
+    with openai.OpenAI(base_url=served[0], api_key="unused", max_retries=0, timeout=120) as c:
+        yield c
+
+
+def models(client) -> dict:
+    return {m.model_extra["chatapp_kind"]: m for m in client.models.list()}
+
+
+def test_models_listed(client):
+    found = models(client)
+    assert found["chat"].id == "SmolLM2-135M-Instruct.Q4_1" and found["chat"].model_extra["context_length"] == 2048
+    assert found["image"].id == "tiny-shapes" and found["image"].model_extra["image_defaults"]["max_size"] == 64
+
+
+def test_streamed_and_plain_chat(client):
+    stream = client.chat.completions.create(model=models(client)["chat"].id, stream=True, max_tokens=12, seed=1,
+                                            temperature=0, messages=[{"role": "user", "content": "Say hello."}])
+    chunks = list(stream)
+    text = "".join(c.choices[0].delta.content or "" for c in chunks)
+    assert text.strip() and len(chunks) > 3 and chunks[-1].choices[0].finish_reason in ("stop", "length")
+    plain = client.chat.completions.create(model="SmolLM2-135M-Instruct.Q4_1", max_tokens=12, seed=1, temperature=0,
+                                           messages=[{"role": "user", "content": "Say hello."}])
+    assert plain.choices[0].message.content == text   # same seed, greedy: the same words either way
+    assert plain.usage.completion_tokens == 12 or plain.choices[0].finish_reason == "stop"
+
+
+def test_image_decodes_to_the_requested_size(client):
+    result = client.images.generate(model="tiny-shapes", prompt="a red circle on the left", size="64x32",
+                                    response_format="b64_json", extra_body={"steps": 4, "seed": 7, "cfg_scale": 3})
+    image = Image.open(io.BytesIO(base64.b64decode(result.data[0].b64_json)))
+    assert image.format == "PNG" and image.size == (64, 32)
+    assert result.data[0].model_extra["recipe"] == {"steps": 4, "cfg": 3.0, "seed": 7, "width": 64, "height": 32,
+                                                    "scheduler": "dpm++2m"}
+
+
+def test_eight_concurrent_clients_all_answered(client):
+    def ask(i):
+        r = client.chat.completions.create(model="SmolLM2-135M-Instruct.Q4_1", max_tokens=6, seed=i,
+                                           messages=[{"role": "user", "content": f"Count to {i + 2}."}])
+        return r.choices[0].message.content
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(ask, range(8)))
+    assert len(answers) == 8 and all(a.strip() for a in answers)
+
+
+def _log_lines(log, needle):
+    return [line for line in log.read_text(errors="replace").splitlines() if needle in line]
+
+
+def test_client_disconnect_mid_stream_frees_the_model(client, served, qtbot):
+    _, log = served
+    stream = client.chat.completions.create(model="SmolLM2-135M-Instruct.Q4_1", stream=True, max_tokens=1500,
+                                            messages=[{"role": "user", "content": "Write a very long story."}])
+    for n, _chunk in enumerate(stream):
+        if n == 3:
+            break
+    stream.close()
+    # The server notices, stops generating, and logs it; the model then answers the next client.
+    qtbot.waitUntil(lambda: bool(_log_lines(log, "client_gone=True")), timeout=60000)
+    tokens = int(_log_lines(log, "client_gone=True")[-1].rsplit("tokens=", 1)[1].split()[0])
+    assert tokens < 1500
+    r = client.chat.completions.create(model="SmolLM2-135M-Instruct.Q4_1", max_tokens=4,
+                                       messages=[{"role": "user", "content": "Hi"}])
+    assert r.choices[0].message.content
+
+
+@pytest.mark.parametrize("path, body, status, words", [
+    ("/chat/completions", {"model": "gpt-9", "messages": [{"role": "user", "content": "hi"}]}, 404, "gpt-9"),
+    ("/chat/completions", {"model": "SmolLM2-135M-Instruct.Q4_1"}, 400, "messages"),
+    ("/chat/completions", {"messages": [{"role": "robot", "content": "hi"}]}, 400, "role"),
+    ("/images/generations", {"prompt": "a circle", "steps": 0}, 400, "steps"),
+    ("/images/generations", {"prompt": "a circle", "size": "60x60"}, 400, "multiples of 8"),
+    ("/images/generations", {"prompt": "a circle", "size": "512x512"}, 400, "limit of 64"),
+    ("/images/generations", {"prompt": "a circle", "response_format": "url"}, 400, "response_format"),
+    ("/images/generations", {"prompt": "a circle", "scheduler": "warp"}, 400, "scheduler"),
+])
+def test_bad_requests_get_4xx_with_a_message(served, path, body, status, words):
+    r = httpx.post(served[0] + path, json=body, timeout=30, trust_env=False)
+    assert r.status_code == status
+    error = r.json()["error"]
+    assert words in error["message"] and error["type"] == "invalid_request_error"
+
+
+def test_ten_megabyte_body_is_refused(served):
+    huge = {"messages": [{"role": "user", "content": "x" * (10 << 20)}]}
+    r = httpx.post(served[0] + "/chat/completions", json=huge, timeout=60, trust_env=False)
+    assert r.status_code == 413 and "larger than" in r.json()["error"]["message"]
+
+
+def test_broken_json_is_a_400(served):
+    r = httpx.post(served[0] + "/chat/completions", content=b"{not json", timeout=30, trust_env=False,
+                   headers={"content-type": "application/json"})
+    assert r.status_code == 400 and r.json()["error"]["message"]
+
+
+def test_one_log_line_per_request(served, client):
+    _, log = served
+    before = len(_log_lines(log, "GET /v1/models"))
+    client.models.list()
+    assert len(_log_lines(log, "GET /v1/models")) == before + 1
+
+
+def test_non_loopback_bind_without_a_key_refuses_to_start():
+    env = {k: v for k, v in os.environ.items() if k != "CHATAPP_SERVE_API_KEY"}
+    done = subprocess.run([sys.executable, "-m", "chatapp", "serve", "--host", "0.0.0.0", "--port", str(free_port())],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "CHATAPP_SERVE_API_KEY" in done.stderr
+
+
+def test_api_key_checked_on_every_request(tmp_path):
+    port, log = free_port(), tmp_path / "keyed.log"
+    proc = start_process(["-m", "chatapp", "serve", "--port", str(port), "--no-image"], log,
+                         env={"CHATAPP_SERVE_API_KEY": "s3cret"})
+    url = f"http://127.0.0.1:{port}/v1"
+    try:
+        wait_ready(proc, url + "/models", log, headers={"Authorization": "Bearer s3cret"})
+        for headers in ({}, {"Authorization": "Bearer wrong"}):
+            r = httpx.get(url + "/models", headers=headers, trust_env=False)
+            assert r.status_code == 401 and "API key" in r.json()["error"]["message"]
+        with pytest.raises(openai.AuthenticationError):
+            openai.OpenAI(base_url=url, api_key="wrong", max_retries=0).chat.completions.create(
+                model="x", messages=[{"role": "user", "content": "hi"}])
+        good = openai.OpenAI(base_url=url, api_key="s3cret", max_retries=0)
+        assert good.chat.completions.create(model="SmolLM2-135M-Instruct.Q4_1", max_tokens=3,
+                                            messages=[{"role": "user", "content": "hi"}]).choices[0].message.content
+    finally:
+        stop_process(proc)
+
+
+def test_the_app_draws_and_chats_through_chatapp_serve(served, qtbot, data_dir, monkeypatch):
+    isolate_keys(monkeypatch)
+    built = []
+    parts = build_remote_app(qtbot, data_dir, built, llm_backend="openai", llm_remote_url=served[0],
+                             image_backend="openai", image_remote_url=served[0], max_tokens=8, seed=1)
+    try:
+        s = parts.session
+        assert s.llm_status == "ready" and "SmolLM2" in parts.window.model_label.text()
+        # chatapp serve reports its context length, so trimming uses it instead of the Settings value.
+        assert s.llm_info.n_ctx == 2048 and s.llm_info.details["context_reported"]
+        done = []
+        s.message_changed.connect(lambda m: m.status == DONE and done.append(m))
+        assert s.submit("/image a blue square on the right --steps 4 --seed 11 --size 32x32")
+        qtbot.waitUntil(lambda: any(m.kind == "image" for m in done), timeout=120000)
+        picture = next(m for m in done if m.kind == "image")
+        assert Image.open(picture.image_path).size == (32, 32)
+        recipe = read_parameters(picture.image_path)
+        assert "Seed: 11" in recipe and "Steps: 4" in recipe and "Sampler: DPM++ 2M" in recipe
+        assert s.submit("Hello")
+        qtbot.waitUntil(lambda: any(m.kind == "text" for m in done), timeout=120000)
+    finally:
+        for p in built:
+            p.session.shutdown()
+            p.storage.close()
+
+
+def test_conversation_over_the_context_is_a_clear_error(client):
+    too_long = [{"role": "user", "content": "lighthouse " * 4000}]
+    with pytest.raises(openai.BadRequestError) as plain:
+        client.chat.completions.create(model="SmolLM2-135M-Instruct.Q4_1", max_tokens=4, messages=too_long)
+    assert "context" in plain.value.message
+    # Streaming has sent its 200 already, so the error arrives as an event, which the client raises.
+    with pytest.raises(openai.APIError) as streamed:
+        list(client.chat.completions.create(model="SmolLM2-135M-Instruct.Q4_1", max_tokens=4, stream=True,
+                                            messages=too_long))
+    assert "context" in str(streamed.value)
