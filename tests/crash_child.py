@@ -46,6 +46,10 @@ def main(data_dir: str, seed: int) -> None:
             s.submit(f"/image a red circle --steps {rng.randrange(2, 12)}")
         elif action < 0.7 and s.current:
             title = f"title {rng.randrange(10**6)}"
+            # Intent first, as for deletions: a kill between the rename and its report may leave
+            # either title, never another one.
+            before = s.storage.conversation(s.current.id).title
+            print("RENAMING", s.current.id, title.replace(" ", "_"), before.replace(" ", "_"), flush=True)
             s.rename_conversation(s.current.id, title)
             report("title", s.current.id, title.replace(" ", "_"))
         elif action < 0.75 and s.current and len(s.conversations()) > 1:
