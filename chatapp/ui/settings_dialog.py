@@ -7,7 +7,7 @@ from PySide6.QtWidgets import (QCheckBox, QDialog, QDialogButtonBox, QDoubleSpin
                                QHBoxLayout, QLineEdit, QPlainTextEdit, QPushButton, QSpinBox, QTabWidget,
                                QVBoxLayout, QWidget)
 
-from ..settings import Settings
+from ..settings import LIMITS, Settings
 
 
 def _path_row(parent, value: str, placeholder: str, pick) -> tuple[QWidget, QLineEdit]:
@@ -60,7 +60,7 @@ class SettingsDialog(QDialog):
         self.seed.setSpecialValueText("random")
         self.n_ctx = _spin(256, 131072, s.n_ctx)
         self.n_ctx.setSingleStep(256)
-        self.n_threads = _spin(0, 256, s.n_threads)
+        self.n_threads = _spin(0, LIMITS["n_threads"][1], min(s.n_threads, LIMITS["n_threads"][1]))
         self.n_threads.setSpecialValueText("auto")
         self.n_gpu_layers = _spin(-1, 999, s.n_gpu_layers)
         self.n_gpu_layers.setSpecialValueText("all")
