@@ -15,7 +15,7 @@ from .engines.base import ChatStats, ModelInfo
 from .image_jobs import ImageJobs
 from .settings import Paths, Settings
 from .storage import Storage, StorageError
-from .workers import LlmWorker
+from .workers import LlmWorker, PoolCalls
 
 _request_ids = itertools.count(1)
 OPEN_PAGE = 60       # messages shown when a conversation opens; older ones load on scrolling up
@@ -46,6 +46,7 @@ class ChatSession(QObject):
     stats_changed = Signal(object)               # ChatStats of the last reply
     busy_changed = Signal(bool)                  # a reply is streaming in the open conversation
     reply_finished = Signal(int)                 # message id: the reply ended (done, stopped, failed or dropped)
+    recipe_ready = Signal(str)                   # the /image command read from a dropped PNG
 
     def __init__(self, storage: Storage, settings: Settings, paths: Paths, *,
                  llm_engine_factory: Callable[[], object] | None = None,
@@ -67,6 +68,9 @@ class ChatSession(QObject):
         self.llm.finished.connect(self._on_reply_finished)
         self.llm.failed.connect(self._on_reply_failed)
         self.images = ImageJobs(self, image_engine_factory or image_factory(settings))
+        self.files = PoolCalls()                 # dropped files are read off the GUI thread
+        self.files.done.connect(self._on_file_read)
+        self._recipe_call = 0
 
     # --- models -------------------------------------------------------------------------------
     def load_models(self) -> None:
@@ -190,6 +194,20 @@ class ChatSession(QObject):
         self.images.enqueue(conv.id, request)
         self.conversations_changed.emit()
         return True
+
+    def read_png_recipe(self, path: str) -> None:
+        """A dropped PNG: its recipe is read on the thread pool; the latest drop wins."""
+        from .png_recipe import recipe_command
+        self._recipe_call = self.files.call(recipe_command, path)
+
+    def _on_file_read(self, call_id: int, command, error) -> None:
+        if call_id != self._recipe_call:
+            return
+        from .png_recipe import RecipeError
+        if error is None:
+            self.recipe_ready.emit(command)
+        else:
+            self.notice.emit(str(error) if isinstance(error, RecipeError) else f"Could not read that file: {error}")
 
     def history_for_model(self, conversation: Conversation) -> list[dict]:
         system = conversation.system_prompt if conversation.system_prompt is not None else self.settings.system_prompt
