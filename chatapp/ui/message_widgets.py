@@ -1,12 +1,16 @@
 """One widget per message: text bubbles (markdown) and image bubbles (progress, preview, picture, actions)."""
 from __future__ import annotations
 
-from PySide6.QtCore import QSize, Qt, QUrl, Signal
+import weakref
+
+import shiboken6
+from PySide6.QtCore import QObject, QSize, Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices, QGuiApplication, QImage, QKeyEvent, QPixmap, QTextDocument
 from PySide6.QtWidgets import (QFrame, QHBoxLayout, QLabel, QProgressBar, QPushButton, QSizePolicy,
                                QVBoxLayout, QWidget)
 
 from ..conversation import CANCELLED, DONE, ERROR, QUEUED, RENDERING, STOPPED, STREAMING, Message
+from ..workers import PoolCalls
 from . import markdown
 
 SAFE_SCHEMES = ("http", "https")
@@ -15,6 +19,10 @@ USER_MAX_WIDTH = 560
 # Laying out a 1 MB paste takes seconds on the GUI thread; past this many characters the bubble
 # shows the start and says how much more there is (the whole text is still saved and sent).
 DISPLAY_LIMIT = 20_000
+# Markdown of up to this many characters is rendered on the spot (a few ms, ~35 ms for the worst
+# input known); longer text is rendered on the thread pool, as parsing 20,000 hostile characters
+# can take half a second. Only the (budgeted) layout of the result happens on the GUI thread.
+SYNC_CHARS = 2_000
 
 
 def clipped(text: str) -> tuple[str, str]:
@@ -65,6 +73,36 @@ class RichLabel(QLabel):
         return QSize(super().minimumSizeHint().width(), 0)
 
 
+class _Renderer(QObject):
+    """Markdown for long texts rendered on the thread pool; each result goes to the bubble that asked."""
+
+    def __init__(self):
+        super().__init__()
+        self.calls = PoolCalls()
+        self.calls.done.connect(self._done)
+        self._asked: dict[int, tuple[weakref.ref, str]] = {}
+
+    def request(self, bubble: TextBubble, text: str, remember: bool) -> None:
+        call_id = self.calls.call(markdown.render, text, remember)
+        self._asked[call_id] = (weakref.ref(bubble), text)
+
+    def _done(self, call_id: int, result, error) -> None:
+        ref, text = self._asked.pop(call_id, (None, ""))
+        bubble = ref() if ref else None
+        if bubble is not None and shiboken6.isValid(bubble):
+            bubble.rendered(text, result if error is None else (markdown.plain_block(text), []))
+
+
+_renderer: _Renderer | None = None
+
+
+def _background() -> _Renderer:
+    global _renderer
+    if _renderer is None:
+        _renderer = _Renderer()
+    return _renderer
+
+
 class MessageWidget(QFrame):
     """Base: knows its Message; the view updates it in place."""
     action = Signal(str, object)   # action name, Message
@@ -81,6 +119,9 @@ class TextBubble(MessageWidget):
     def __init__(self, message: Message, parent=None):
         super().__init__(message, parent)
         self.code_blocks: list[str] = []
+        self._wanted = ""           # the newest text asked for
+        self._rendering = False     # a render of a long text is on the thread pool
+        self._shown = False
         # The styled box sits in a full-width row: a user's box is pushed right by a stretch,
         # which (unlike layout alignment) still lets wrapped text grow in height.
         self.box = QFrame(self)
@@ -134,7 +175,29 @@ class TextBubble(MessageWidget):
             doc.setHtml(html)
             self.label.setMinimumWidth(min(int(doc.idealWidth()) + 4, USER_MAX_WIDTH))
             return
-        body, self.code_blocks = markdown.render(text)
+        self._wanted = text
+        finished = self.message.status != STREAMING
+        hit = markdown.cached(text)
+        if hit is None and len(text) <= SYNC_CHARS:
+            hit = markdown.render(text, finished)
+        if hit is not None:
+            self._show(hit)
+        elif not self._rendering:
+            if not self._shown:
+                self._show((markdown.plain_block(text), []))   # readable at once; formatted when ready
+            self._rendering = True
+            _background().request(self, text, finished)
+        # else: the render in flight comes back to rendered(), which asks again for the newest text
+
+    def rendered(self, text: str, result: tuple[str, list[str]]) -> None:
+        self._rendering = False
+        self._show(result)
+        if text != self._wanted:     # more text came while it rendered
+            self.set_text(self._wanted)
+
+    def _show(self, result: tuple[str, list[str]]) -> None:
+        body, self.code_blocks = result
+        self._shown = True
         self.label.setText(body)
 
     def update_message(self, message: Message) -> None:
