@@ -21,6 +21,7 @@ LAYOUT_BUDGET = 500
 WIDEST = 24                # table columns
 MAX_NESTING = 64           # markdown-it's own limit (20) silently dropped the rest of a reply
 DEEPEST = MAX_NESTING - 8  # token levels (a nested list adds two per level)
+LONG_RUN = 1000            # wrapping a paragraph with no space in 20,000 characters took 0.3 s
 _BLOCK_COST = {"td_open": 1, "th_open": 1, "list_item_open": 1, "fence": 2, "code_block": 2, "blockquote_open": 1}
 PLAIN_NOTE = ('<p style="color:#6b7280;font-size:small">Shown as plain text: it has more {what} than can be '
               'laid out quickly.</p>')
@@ -96,6 +97,8 @@ def render(text: str, remember: bool = True) -> tuple[str, list[str]]:
     env: dict = {}
     tokens = _MD.parse(text, env)
     why = _too_complex(tokens)
+    if not why and max(map(len, text.split()), default=0) >= LONG_RUN:
+        why = "characters in a row without a space"   # Qt's word wrapping is slow on those
     if why:
         result = plain_block(text, PLAIN_NOTE.format(what=why)), []
     else:

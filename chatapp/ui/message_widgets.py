@@ -1,10 +1,11 @@
 """One widget per message: text bubbles (markdown) and image bubbles (progress, preview, picture, actions)."""
 from __future__ import annotations
 
+import time
 import weakref
 
 import shiboken6
-from PySide6.QtCore import QObject, QSize, Qt, QUrl, Signal
+from PySide6.QtCore import QObject, QSize, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QDesktopServices, QGuiApplication, QImage, QKeyEvent, QPixmap, QTextDocument
 from PySide6.QtWidgets import (QFrame, QHBoxLayout, QLabel, QProgressBar, QPushButton, QSizePolicy,
                                QVBoxLayout, QWidget)
@@ -23,6 +24,7 @@ DISPLAY_LIMIT = 20_000
 # input known); longer text is rendered on the thread pool, as parsing 20,000 hostile characters
 # can take half a second. Only the (budgeted) layout of the result happens on the GUI thread.
 SYNC_CHARS = 2_000
+RENDER_SHARE = 0.15   # while a long reply streams, its layout takes at most ~15% of the GUI thread
 
 
 def clipped(text: str) -> tuple[str, str]:
@@ -54,7 +56,26 @@ class RichLabel(QLabel):
 
     def setText(self, text: str) -> None:
         self._heights = {}
+        self._size_hint = None
         super().setText(text)
+
+    fills_width = False   # a bubble whose text takes the column's whole width (replies, notices)
+
+    def sizeHint(self) -> QSize:
+        # Every layout pass asks, and for rich text QLabel lays the whole text out again, twice,
+        # each time. A label that fills the width only needs its height at its width (cached).
+        hint = self.__dict__.get("_size_hint")
+        if hint is None:
+            if self.fills_width and self.width() > 0:
+                hint = QSize(self.width(), self.heightForWidth(self.width()))
+            else:
+                hint = super().sizeHint()
+            self._size_hint = hint
+        return hint
+
+    def resizeEvent(self, event) -> None:
+        self._size_hint = None
+        super().resizeEvent(event)
 
     def heightForWidth(self, width: int) -> int:
         # QLabel lays its rich text out anew on every call; a long conversation asks for every
@@ -137,6 +158,7 @@ class TextBubble(MessageWidget):
         layout.setContentsMargins(14, 10, 14, 10)
         layout.setSpacing(4)
         self.label = RichLabel(self.box)
+        self.label.fills_width = message.role != "user"
         self.label.linkActivated.connect(self._on_link)
         layout.addWidget(self.label)
         self.footer = QLabel(self.box)
@@ -190,15 +212,24 @@ class TextBubble(MessageWidget):
         # else: the render in flight comes back to rendered(), which asks again for the newest text
 
     def rendered(self, text: str, result: tuple[str, list[str]]) -> None:
-        self._rendering = False
+        start = time.perf_counter()
         self._show(result)
-        if text != self._wanted:     # more text came while it rendered
-            self.set_text(self._wanted)
+        self.label.heightForWidth(self.label.width())    # lay it out now, to know what it cost
+        if text == self._wanted:
+            self._rendering = False
+        else:   # more text came meanwhile: render it, after a pause that keeps layout's share small
+            spent_ms = (time.perf_counter() - start) * 1000
+            QTimer.singleShot(int(spent_ms / RENDER_SHARE), self, self._render_newest)
+
+    def _render_newest(self) -> None:
+        self._rendering = False
+        self.set_text(self._wanted)
 
     def _show(self, result: tuple[str, list[str]]) -> None:
         body, self.code_blocks = result
         self._shown = True
-        self.label.setText(body)
+        if body != self.label.text():   # a long plain text comes back from the pool unchanged
+            self.label.setText(body)
 
     def update_message(self, message: Message) -> None:
         super().update_message(message)
