@@ -62,13 +62,14 @@ def _fields(line: str) -> list[tuple[str, str]]:
         j = colon + 1
         while j < n and line[j] == " ":
             j += 1
+        k = j + 1
         if j < n and line[j] == '"':       # a quoted value runs to its closing quote (\" escapes one)
-            k = j + 1
             while k < n and line[k] != '"':
                 k += 2 if line[k] == "\\" else 1
-            value, end = line[j:k + 1], min(n, k + 1)
-            comma = line.find(",", end)
-        else:
+        if k < n and line[j] == '"':
+            value = line[j:k + 1]
+            comma = line.find(",", k + 1)
+        else:                              # unquoted, or a quote never closed: up to the next comma
             comma = line.find(",", j)
             value = line[j:comma if comma >= 0 else n]
         if key and _KEY.fullmatch(key):
@@ -145,9 +146,10 @@ def read_parameters(path: str | Path) -> str | None:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except OSError as exc:
         raise RecipeError(f"it could not be opened ({exc.strerror or exc})") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise RecipeError("it is not a regular file")
     with os.fdopen(fd, "rb") as f:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise RecipeError("it is not a regular file")
         try:
             if f.read(8) != PNG_SIGNATURE:
                 raise RecipeError("it is not a PNG picture")
