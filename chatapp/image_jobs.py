@@ -128,7 +128,8 @@ class ImageJobs(QObject):
 
     def _on_finished(self, rid: int, saved: list) -> None:
         job = self.jobs.pop(rid, None)
-        if job is None:
+        if job is None or self.session._guard(self.storage.message, job.message.id) is None:
+            # Cancelled, or its chat was deleted just as it finished: no orphan files, no notice.
             self.remove_files([s.path for s in saved])
             return
         for n, image in enumerate(saved):

@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QCoreApplication, QObject, Signal
 
 from . import commands
 from .conversation import DONE, ERROR, STOPPED, STREAMING, Conversation, Message
@@ -302,13 +302,18 @@ class ChatSession(QObject):
     # --- shutdown -----------------------------------------------------------------------------
     def shutdown(self, timeout_ms: int = 1500) -> bool:
         """Keep partial replies (marked stopped), cancel renders, end both threads."""
-        for rid, reply in list(self._replies.items()):
+        for rid in list(self._replies):
             self.llm.cancel(rid)
+        self.images.shutdown_jobs()
+        ok_llm = self.llm.shutdown(timeout_ms)
+        ok_img = self.images.worker.shutdown(timeout_ms)
+        # Tokens and pictures the workers sent before they stopped are still queued for us: take
+        # them in now, so a saved reply has every token and a late picture's file is removed.
+        QCoreApplication.sendPostedEvents(self)
+        QCoreApplication.sendPostedEvents(self.images)
+        for rid, reply in list(self._replies.items()):
             if reply.text:
                 self._end_reply(rid, STOPPED, reply.text, {})
             else:
                 self._drop_reply(rid)
-        self.images.shutdown_jobs()
-        ok_llm = self.llm.shutdown(timeout_ms)
-        ok_img = self.images.worker.shutdown(timeout_ms)
         return ok_llm and ok_img
