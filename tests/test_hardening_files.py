@@ -9,8 +9,8 @@ import pytest
 
 from chatapp.engines.base import EngineError
 from chatapp.engines.llama import check_gguf_file
-from chatapp.png_recipe import MAX_RECIPE_CHARS, RecipeError, _fields, parse_parameters, read_parameters
-from chatapp.settings import LIMITS, Settings, load_settings
+from chatapp.png_recipe import parse_parameters, read_parameters
+from chatapp.settings import Settings, load_settings
 
 A1111_PARAM = re.compile(r'\s*([\w ]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)')   # AUTOMATIC1111's own
 
@@ -26,6 +26,11 @@ def png(tmp_path, *chunks: bytes, width=8, height=8, name="x.png"):
     path = tmp_path / name
     path.write_bytes(b"\x89PNG\r\n\x1a\n" + ihdr + b"".join(chunks) + idat + chunk(b"IEND", b""))
     return path
+
+
+def recipe_error():
+    from chatapp.png_recipe import RecipeError   # imported here so each test fails on its own before the fix
+    return RecipeError
 
 
 RECIPE = "a castle\nSteps: 12, Sampler: Euler a, CFG scale: 6, Seed: 99, Size: 64x64"
@@ -52,7 +57,7 @@ def test_recipe_after_the_pixels_is_found_without_decoding_them(tmp_path):
 
 def test_a_ten_megabyte_recipe_is_refused_without_reading_it(tmp_path):
     path = png(tmp_path, chunk(b"tEXt", b"parameters\0" + b"a" * 10_000_000))
-    with pytest.raises(RecipeError, match="too long"):
+    with pytest.raises(recipe_error(), match="too long"):
         read_parameters(path)
 
 
@@ -61,7 +66,7 @@ def test_a_zip_bomb_recipe_is_refused(tmp_path, kind):
     bomb = zlib.compress(b"a" * 200_000_000, 9)       # 200 MB that packs into ~200 KB... and less
     head = b"parameters\0\0" if kind == b"zTXt" else b"parameters\0\1\0\0\0"
     path = png(tmp_path, chunk(kind, head + bomb[:120_000]))
-    with pytest.raises(RecipeError, match="too long"):
+    with pytest.raises(recipe_error(), match="too long"):
         read_parameters(path)
 
 
@@ -79,11 +84,12 @@ def test_files_that_are_not_pictures_give_a_reason_and_never_block(tmp_path, mak
         path.write_bytes(b"GIF89a" + b"\0" * 100)
     else:
         path = tmp_path / "gone.png"
-    with pytest.raises(RecipeError):
+    with pytest.raises(recipe_error()):
         read_parameters(path)
 
 
 def test_settings_line_parser_matches_a1111_and_is_linear():
+    from chatapp.png_recipe import MAX_RECIPE_CHARS, _fields
     lines = ["Steps: 28, Sampler: Euler a, Schedule type: Automatic, CFG scale: 7, Seed: 3913211557, "
              "Size: 512x768, Model hash: 6ce0161689, Model: v1-5-pruned-emaonly, Version: v1.9.4",
              'Steps: 20, Lora hashes: "a: 1f2e, b: 3c4d", Time: 12:30, TI: "x \\" y", Seed: 1',
@@ -168,6 +174,7 @@ def test_each_bad_setting_falls_back_on_its_own_with_a_note(tmp_path, field, val
 
 
 def test_good_values_of_every_kind_are_kept(tmp_path):
+    from chatapp.settings import LIMITS
     path = tmp_path / "settings.json"
     good = {"n_threads": LIMITS["n_threads"][1], "cpu_offload": True, "temperature": 1, "n_ctx": 4096.0,
             "image_size": "512x768", "llm_model": "/m.gguf"}
