@@ -78,8 +78,11 @@ class InstanceLock(QObject):
         self.window = None
 
     def acquire(self) -> bool:
+        """True when this process may use the data folder (it holds the lock, or none can be made)."""
         if not self.lock.tryLock(200):
-            return False
+            # Only a lock held by a live process means another chatapp; a read-only folder cannot
+            # hold a lock file at all, and the app runs there anyway (unsaved, and says so).
+            return self.lock.error() != QLockFile.LockError.LockFailedError
         name = _server_name(self.data_dir)
         QLocalServer.removeServer(name)  # a socket left by a crashed instance (we hold the lock)
         self.server = QLocalServer(self)
@@ -120,7 +123,8 @@ class InstanceLock(QObject):
     def release(self) -> None:
         if self.server is not None:
             self.server.close()
-        self.lock.unlock()
+        if self.lock.isLocked():
+            self.lock.unlock()
 
 
 def already_running(lock: InstanceLock) -> int:

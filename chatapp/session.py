@@ -301,7 +301,7 @@ class ChatSession(QObject):
 
     # --- shutdown -----------------------------------------------------------------------------
     def shutdown(self, timeout_ms: int = 1500) -> bool:
-        """Keep partial replies (marked stopped), cancel renders, end both threads."""
+        """Cancel renders, end both threads, then keep partial replies (marked stopped) with every token."""
         for rid in list(self._replies):
             self.llm.cancel(rid)
         self.images.shutdown_jobs()
