@@ -10,7 +10,6 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
 from .conversation import ImageRequest
