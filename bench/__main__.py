@@ -29,6 +29,11 @@ NOTES = """
   (over 1,000 per page load); heights are cached per width, and older pages come 12 at a time,
   anchored so scrolling keeps loading.
 - Image: the live preview's tensors are made once; PNGs are written with fast compression.
+- Hostile model output (issue 15): a 300-column table held the GUI thread 4.5 s. A layout budget
+  sends such replies to plain text (all of it), long texts are parsed on the thread pool, a label
+  that fills the width lays out once per text instead of three times, and finished renders are
+  cached; a paste with a 1,000-character run wraps anywhere. "GUI-thread CPU" in those rows is
+  the GUI thread's own CPU in the longest gap, which a busy machine does not inflate.
 """
 
 
