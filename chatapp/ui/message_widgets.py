@@ -214,7 +214,8 @@ class TextBubble(MessageWidget):
     def rendered(self, text: str, result: tuple[str, list[str]]) -> None:
         start = time.perf_counter()
         self._show(result)
-        self.label.heightForWidth(self.label.width())    # lay it out now, to know what it cost
+        if self.label.isVisible():   # lay it out now, at its real width, to know what it cost
+            self.label.heightForWidth(self.label.width())
         if text == self._wanted:
             self._rendering = False
         else:   # more text came meanwhile: render it, after a pause that keeps layout's share small
