@@ -93,7 +93,7 @@ def check_setting(name: str, value) -> tuple[object, str | None]:
     ok, value = _fits_type(hint, value)
     if not ok:
         return None, f"{name} ({json.dumps(value)[:40]} is not {getattr(hint, '__name__', str(hint))})"
-    limit = LIMITS.get(name)
+    limit = LIMITS.get(name) if value is not None else None
     if isinstance(limit, tuple) and not limit[0] <= value <= limit[1]:
         return None, f"{name} ({value} is outside {limit[0]}–{limit[1]})"
     if isinstance(limit, str) and not re.fullmatch(limit, value):
