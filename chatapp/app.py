@@ -47,6 +47,9 @@ def open_storage(paths, parent=None):
         return Storage(Path(":memory:")), "The damaged database was left untouched; this session is not saved."
     except StorageError as exc:
         return Storage(Path(":memory:")), f"{exc} Chats in this session will not be saved."
+    except OSError as exc:   # the folder vanished or cannot be made: run unsaved rather than not at all
+        return Storage(Path(":memory:")), (f"The data folder {paths.data_dir} cannot be used "
+                                           f"({exc.strerror or exc}). Chats in this session will not be saved.")
 
 
 def build(paths, settings, settings_note=None, *, llm_engine_factory=None, image_engine_factory=None,
@@ -117,12 +120,21 @@ def main(args) -> int:
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
+    from .desktop import InstanceLock, SignalQuit, already_running, choose_data_dir, data_dir_problem
     from .settings import load_settings, resolve_paths
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("chatapp")
     app.setDesktopFileName("chatapp")
     paths = resolve_paths(args.data_dir, args.config_dir)
+    problem = data_dir_problem(paths.data_dir)
+    if problem:   # a file, /dev/null, or a folder that cannot be made: say so, offer the usual one
+        paths = choose_data_dir(paths, problem)
+        if paths is None:
+            return 1
+    lock = InstanceLock(paths.data_dir)
+    if not lock.acquire():
+        return already_running(lock)
     settings, note = load_settings(paths.settings_file)
     if args.llm_model:
         settings.llm_model = args.llm_model
@@ -130,7 +142,13 @@ def main(args) -> int:
         settings.image_model = args.image_model
     apply_remote_args(settings, args)
     parts = build(paths, settings, note)
+    lock.window = parts.window
     parts.window.show()
+
+    def on_signal(_signum: int) -> None:
+        parts.window.close()     # closeEvent saves the partial reply and stops the workers
+        app.quit()
+    signals = SignalQuit(on_signal)
     report = os.environ.get("CHATAPP_STARTUP_REPORT")
     if report:
         _report_startup(app, parts, Path(report))
@@ -143,6 +161,9 @@ def main(args) -> int:
         clean = parts.session.shutdown()
     app.aboutToQuit.connect(on_quit)
     code = app.exec()
+    signals.close()
+    parts.storage.close()
+    lock.release()
     if not clean:
         # A worker is stuck inside a library call (e.g. a huge model mid-import). Everything is
         # already saved; leave without destroying its QThread, which would abort the process.

@@ -131,7 +131,8 @@ class ImageJobs(QObject):
 
     def _on_finished(self, rid: int, saved: list) -> None:
         job = self.jobs.pop(rid, None)
-        if job is None:
+        if job is None or self.log.guard(self.storage.message, job.message.id) is None:
+            # Cancelled, or its chat was deleted just as it finished: no orphan files, no notice.
             self.remove_files([s.path for s in saved])
             return
         previous = job.message

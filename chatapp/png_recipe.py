@@ -3,18 +3,29 @@ from __future__ import annotations
 
 import os
 import re
+import stat
+import struct
 import time
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
 from .conversation import ImageRequest
 from .engines.schedulers import SCHEDULERS, flag_for_sampler
 
-# AUTOMATIC1111's own pattern for the "Key: value, Key: value" line (values may be quoted).
-_PARAM = re.compile(r'\s*([\w ]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)')
+# A recipe is a prompt and a line of settings; a real one is a few KB. Anything longer is cut
+# here, before parsing, so a hostile file cannot make reading it slow (it also caps memory).
+MAX_RECIPE_CHARS = 32_000
+_KEY = re.compile(r"[\w ]+")
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+MAX_RECIPE_BYTES = MAX_RECIPE_CHARS * 4
+MAX_CHUNKS = 10_000          # chunks looked at before giving up on finding the recipe
+
+
+class RecipeError(Exception):
+    """A dropped file that cannot give a recipe; the message is for the user."""
 
 
 @dataclass
@@ -35,12 +46,46 @@ def format_parameters(req: ImageRequest, model_name: str = "", model_hash: str =
     return "\n".join(lines)
 
 
+def _fields(line: str) -> list[tuple[str, str]]:
+    """The "Key: value, Key: value" pairs of A1111's settings line (values may be quoted).
+
+    Same results as A1111's own regex on real recipes, but one pass: that regex retries at every
+    position and took seconds on a long last line.
+    """
+    pairs, i, n = [], 0, len(line)
+    while i < n:
+        colon = line.find(":", i)
+        if colon < 0:
+            break
+        key = line[i:colon].rpartition(",")[2].strip()
+        j = colon + 1
+        while j < n and line[j] == " ":
+            j += 1
+        k = j + 1
+        if j < n and line[j] == '"':       # a quoted value runs to its closing quote (\" escapes one)
+            while k < n and line[k] != '"':
+                k += 2 if line[k] == "\\" else 1
+        if k < n and line[j] == '"':
+            value = line[j:k + 1]
+            comma = line.find(",", k + 1)
+        else:                              # unquoted, or a quote never closed: up to the next comma
+            comma = line.find(",", j)
+            value = line[j:comma if comma >= 0 else n]
+        if key and _KEY.fullmatch(key):
+            pairs.append((key, value))
+        i = comma + 1 if comma >= 0 else n
+    return pairs
+
+
 def parse_parameters(text: str) -> ImageRequest:
     """Read an A1111 parameters text (ours or another tool's) back into a request."""
-    lines = text.strip().split("\n")
+    lines = text[:MAX_RECIPE_CHARS].strip().split("\n")
     values: dict[str, str] = {}
-    if lines and len(_PARAM.findall(lines[-1])) >= 3:
-        values = {k.strip(): v.strip().strip('"') for k, v in _PARAM.findall(lines.pop())}
+    if lines:
+        pairs = _fields(lines[-1])
+        if len(pairs) >= 3:
+            values = {k.strip(): v.strip().strip('"') for k, v in pairs}
+            lines.pop()
     prompt, negative, in_negative = [], [], False
     for line in lines:
         if line.startswith("Negative prompt:"):
@@ -64,9 +109,83 @@ def parse_parameters(text: str) -> ImageRequest:
     return req
 
 
+def _text_chunk(kind: bytes, data: bytes) -> str | None:
+    """The text of a tEXt/zTXt/iTXt chunk whose keyword is "parameters", at most MAX_RECIPE_CHARS."""
+    keyword, _, rest = data.partition(b"\0")
+    if keyword != b"parameters":
+        return None
+    if kind == b"tEXt":
+        return rest.decode("latin-1")[:MAX_RECIPE_CHARS]
+    if kind == b"zTXt":
+        compressed, raw = True, rest[1:]
+    else:   # iTXt: compression flag, method, language\0, translated keyword\0, text
+        compressed = rest[:1] == b"\1"
+        raw = rest[2:].split(b"\0", 2)[-1]
+    if compressed:
+        inflate = zlib.decompressobj()
+        try:
+            # Never more than the cap comes out, whatever the chunk inflates to (a zip bomb stays small).
+            raw = inflate.decompress(raw, MAX_RECIPE_BYTES)
+        except zlib.error:
+            raise RecipeError("its recipe text is damaged") from None
+        if inflate.unconsumed_tail:
+            raise RecipeError(f"its recipe text unpacks to more than {MAX_RECIPE_BYTES:,} bytes, too long to be real")
+    return raw.decode("utf-8" if kind == b"iTXt" else "latin-1", "replace")[:MAX_RECIPE_CHARS]
+
+
 def read_parameters(path: str | Path) -> str | None:
-    with Image.open(path) as im:
-        return im.info.get("parameters") or getattr(im, "text", {}).get("parameters")
+    """The "parameters" text of a PNG, read straight from its chunks, bounded in time and memory.
+
+    The pixels are never decoded (so no decompression bomb can go off), big chunks are skipped
+    with a seek, and only regular files are opened (a FIFO would block, /dev/zero never ends).
+    Raises RecipeError with the reason when the file cannot be used.
+    """
+    try:
+        # O_NONBLOCK: opening a FIFO returns at once instead of waiting for a writer.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as exc:
+        raise RecipeError(f"it could not be opened ({exc.strerror or exc})") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise RecipeError("it is not a regular file")
+    with os.fdopen(fd, "rb") as f:
+        try:
+            if f.read(8) != PNG_SIGNATURE:
+                raise RecipeError("it is not a PNG picture")
+            for _ in range(MAX_CHUNKS):
+                head = f.read(8)
+                if len(head) < 8:
+                    return None
+                length, kind = struct.unpack(">I4s", head)
+                if kind == b"IEND":
+                    return None
+                if kind in (b"tEXt", b"zTXt", b"iTXt"):
+                    if length > MAX_RECIPE_BYTES:
+                        keyword = f.read(11)
+                        if keyword == b"parameters\0":
+                            raise RecipeError(f"its recipe is {length:,} bytes long, too long to be real")
+                        length -= len(keyword)
+                    else:
+                        text = _text_chunk(kind, f.read(length))
+                        if text is not None:
+                            return text
+                        length = 0
+                f.seek(length + 4, os.SEEK_CUR)  # skip pixels and other chunks with a seek, and the CRC
+        except OSError as exc:
+            raise RecipeError(f"it could not be read ({exc.strerror or exc})") from None
+    return None
+
+
+def recipe_command(path: str | Path) -> str:
+    """The /image command that remakes a PNG's picture; RecipeError says why there is none."""
+    name = Path(path).name
+    try:
+        text = read_parameters(path)
+    except RecipeError as exc:
+        raise RecipeError(f"{name} cannot be used: {exc}.") from None
+    if not text:
+        raise RecipeError(f"{name} has no generation parameters in it.")
+    return parse_parameters(text).command()
 
 
 def save_png(result, out_dir: Path, model_name: str = "", model_hash: str = "") -> SavedImage:

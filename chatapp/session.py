@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QCoreApplication, QObject, Signal
 
 from . import backends, commands
 from .conversation import DONE, ERROR, STOPPED, STREAMING, Conversation, Message
@@ -15,7 +15,7 @@ from .image_jobs import ImageJobs
 from .message_log import MessageLog
 from .settings import Paths, Settings
 from .storage import Storage
-from .workers import LlmWorker
+from .workers import LlmWorker, PoolCalls
 
 _request_ids = itertools.count(1)
 OPEN_PAGE = 30       # messages shown when a conversation opens (two screens); older ones load on scrolling up
@@ -46,6 +46,7 @@ class ChatSession(QObject):
     stats_changed = Signal(object)               # ChatStats of the last reply
     busy_changed = Signal(bool)                  # a reply is streaming in the open conversation
     reply_finished = Signal(int)                 # message id: the reply ended (done, stopped, failed or dropped)
+    recipe_ready = Signal(str)                   # the /image command read from a dropped PNG
 
     def __init__(self, storage: Storage, settings: Settings, paths: Paths, *,
                  llm_engine_factory: Callable[[], object] | None = None,
@@ -74,6 +75,9 @@ class ChatSession(QObject):
         self.llm.finished.connect(self._on_reply_finished)
         self.llm.failed.connect(self._on_reply_failed)
         self.images = ImageJobs(self.log, paths, image_engine_factory or backends.image_factory(settings, paths))
+        self.files = PoolCalls()                 # dropped files are read off the GUI thread
+        self.files.done.connect(self._on_file_read)
+        self._recipe_call = 0
 
     # --- models -------------------------------------------------------------------------------
     def load_models(self) -> None:
@@ -213,6 +217,20 @@ class ChatSession(QObject):
         self.images.enqueue(conv.id, request, parent_id=user.id)
         self.conversations_changed.emit()
         return True
+
+    def read_png_recipe(self, path: str) -> None:
+        """A dropped PNG: its recipe is read on the thread pool; the latest drop wins."""
+        from .png_recipe import recipe_command
+        self._recipe_call = self.files.call(recipe_command, path)
+
+    def _on_file_read(self, call_id: int, command, error) -> None:
+        if call_id != self._recipe_call:
+            return
+        from .png_recipe import RecipeError
+        if error is None:
+            self.recipe_ready.emit(command)
+        else:
+            self.notice.emit(str(error) if isinstance(error, RecipeError) else f"Could not read that file: {error}")
 
     def history_for_model(self, conversation: Conversation, up_to: int | None = None) -> list[dict]:
         """What the model sees: the system prompt and the branch from the root down to message up_to.
@@ -389,14 +407,19 @@ class ChatSession(QObject):
 
     # --- shutdown -----------------------------------------------------------------------------
     def shutdown(self, timeout_ms: int = 1500) -> bool:
-        """Keep partial replies (marked stopped), cancel renders, end both threads."""
-        for rid, reply in list(self._replies.items()):
+        """Cancel renders, end both threads, then keep partial replies (marked stopped) with every token."""
+        for rid in list(self._replies):
             self.llm.cancel(rid)
+        self.images.shutdown_jobs()
+        ok_llm = self.llm.shutdown(timeout_ms)
+        ok_img = self.images.worker.shutdown(timeout_ms)
+        # Tokens and pictures the workers sent before they stopped are still queued for us: take
+        # them in now, so a saved reply has every token and a late picture's file is removed.
+        QCoreApplication.sendPostedEvents(self)
+        QCoreApplication.sendPostedEvents(self.images)
+        for rid, reply in list(self._replies.items()):
             if reply.text:
                 self._end_reply(rid, STOPPED, reply.text, {})
             else:
                 self._drop_reply(rid)
-        self.images.shutdown_jobs()
-        ok_llm = self.llm.shutdown(timeout_ms)
-        ok_img = self.images.worker.shutdown(timeout_ms)
         return ok_llm and ok_img

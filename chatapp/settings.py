@@ -2,7 +2,11 @@
 from __future__ import annotations
 
 import json
+import math
 import os
+import re
+import types
+import typing
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -48,6 +52,62 @@ class Settings:
 
     def gen_params(self) -> GenParams:
         return GenParams(**{f.name: getattr(self, f.name) for f in fields(GenParams)})
+
+
+# What a value loaded from settings.json may be, beyond its type (which comes from the field's
+# annotation, so a new field is type-checked with no extra line): (lowest, highest) for numbers,
+# a regular expression for text. The settings dialog uses the same ranges.
+LIMITS: dict[str, tuple | str] = {
+    "temperature": (0.0, 2.0), "top_p": (0.0, 1.0), "top_k": (0, 200), "min_p": (0.0, 1.0),
+    "repeat_penalty": (0.5, 2.0), "max_tokens": (1, 32768), "seed": (-1, 2**31 - 1),
+    "n_ctx": (256, 131072),
+    # More threads than cores makes llama.cpp's spinning barrier crawl (256 on 2 cores: a one-line
+    # reply took 33 s) and 100000 aborted the process inside libgomp.
+    "n_threads": (0, os.cpu_count() or 1),
+    "n_gpu_layers": (-1, 999), "image_steps": (0, 150), "image_cfg": (0.0, 30.0),
+    "image_size": r"(\d{1,5}x\d{1,5})?",
+}
+
+
+def _fits_type(hint, value) -> tuple[bool, object]:
+    """Does a JSON value fit a type annotation? Returns (fits, value converted). Never coerces text."""
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        for arg in typing.get_args(hint):
+            ok, converted = _fits_type(arg, value)
+            if ok:
+                return True, converted
+        return False, value
+    if hint is type(None):
+        return value is None, value
+    if hint is bool:
+        return isinstance(value, bool), value            # "false" is not False
+    if hint is int:
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        return isinstance(value, int) and not isinstance(value, bool), value
+    if hint is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        return ok, float(value) if ok else value
+    if hint is str:
+        return isinstance(value, str) and "\x00" not in value, value   # null is not "None"
+    if isinstance(origin or hint, type):
+        return isinstance(value, origin or hint), value  # lists, dicts: their container type
+    return True, value                                   # Any and friends: nothing to check
+
+
+def check_setting(name: str, value) -> tuple[object, str | None]:
+    """The value to use for a setting read from a file, or (None, why not) when it is unusable."""
+    hint = typing.get_type_hints(Settings).get(name)
+    ok, value = _fits_type(hint, value)
+    if not ok:
+        return None, f"{name} ({json.dumps(value)[:40]} is not {getattr(hint, '__name__', str(hint))})"
+    limit = LIMITS.get(name) if value is not None else None
+    if isinstance(limit, tuple) and not limit[0] <= value <= limit[1]:
+        return None, f"{name} ({value} is outside {limit[0]}–{limit[1]})"
+    if isinstance(limit, str) and not re.fullmatch(limit, value):
+        return None, f"{name} ({json.dumps(value)[:40]} is not in the expected form)"
+    return value, None
 
 
 @dataclass
@@ -105,14 +165,12 @@ def load_settings(path: Path) -> tuple[Settings, str | None]:
     for f in fields(Settings):
         if f.name not in raw:
             continue
-        value, default = raw[f.name], getattr(settings, f.name)
-        try:
-            value = type(default)(value) if not isinstance(default, bool) else bool(value)
-        except (TypeError, ValueError):
-            problems.append(f.name)
-            continue
-        setattr(settings, f.name, value)
-    note = f"Ignored bad values in settings: {', '.join(problems)}." if problems else None
+        value, problem = check_setting(f.name, raw[f.name])
+        if problem:   # each bad field falls back to its default on its own
+            problems.append(problem)
+        else:
+            setattr(settings, f.name, value)
+    note = f"Ignored bad values in settings, using the defaults instead: {'; '.join(problems)}." if problems else None
     return settings, note
 
 

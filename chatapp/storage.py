@@ -79,17 +79,35 @@ class CorruptDatabase(StorageError):
     pass
 
 
+# By SQLite's primary result code (sqlite3 errors carry it since Python 3.11), never by message
+# text: "unable to open database file" is a read-only folder, not a failed save.
+_BY_CODE = {
+    "SQLITE_BUSY": "The database is locked by another program. Close other copies of chatapp and try again.",
+    "SQLITE_LOCKED": "The database is locked by another program. Close other copies of chatapp and try again.",
+    "SQLITE_READONLY": "The data folder is read-only, so nothing new can be saved.",
+    "SQLITE_CANTOPEN": "The database could not be opened: the data folder is read-only, missing or not a folder.",
+    "SQLITE_PERM": "chatapp has no permission to use the database file in the data folder.",
+    "SQLITE_FULL": "The disk is full, so this could not be saved. Free some space and try again.",
+    "SQLITE_IOERR": "The disk reported an error while reading or writing the database.",
+    "SQLITE_NOMEM": "The computer ran out of memory while using the database.",
+    "SQLITE_TOOBIG": "That is too large for the database.",
+}
+_PRIMARY = {getattr(sqlite3, name): name for name in _BY_CODE}
+
+
 def _explain(exc: sqlite3.Error) -> StorageError:
-    text = str(exc).lower()
-    if "locked" in text or "busy" in text:
-        return StorageError("The database is locked by another program. Close other copies of chatapp and try again.")
-    if "readonly" in text or "read-only" in text:
-        return StorageError("The data folder is read-only, so nothing new can be saved.")
-    if "full" in text:
-        return StorageError("The disk is full, so this could not be saved. Free some space and try again.")
-    if "malformed" in text or "not a database" in text:
+    code = getattr(exc, "sqlite_errorcode", None)
+    name = getattr(exc, "sqlite_errorname", None) or ""
+    if name in ("SQLITE_CORRUPT", "SQLITE_NOTADB") or (code is not None and code & 0xFF in (
+            sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)):
         return CorruptDatabase("The database file is damaged.")
-    return StorageError(f"Could not save: {exc}")
+    if name == "SQLITE_CONSTRAINT_FOREIGNKEY":
+        # The chat was deleted while something was still being written to it (another window).
+        return StorageError("That chat was deleted, so this could not be saved in it.")
+    primary = _PRIMARY.get(code & 0xFF) if code is not None else None
+    if primary:
+        return StorageError(_BY_CODE[primary])
+    return StorageError(f"The database reported an error: {exc}")
 
 
 # add_message's default parent: the conversation's current leaf.
@@ -188,18 +206,31 @@ class Storage:
         return [self._to_conversation(r) for r in rows]
 
     def search_conversations(self, query: str) -> list[Conversation]:
-        """Conversations whose title or any message matches every word of query (as a prefix)."""
-        words = query.split()
+        """Conversations in which every word of query appears (as a prefix in the messages, anywhere in
+        the title), each word anywhere in the conversation: "apples bananas" finds the two in
+        different messages. Bounded: at most 12 words of at most 64 characters are looked for."""
+        words = [w[:64] for w in "".join(c if c.isprintable() else " " for c in query[:1000]).split()][:12]
         if not words:
             return self.conversations()
-        # Each word quoted: user text is never FTS5 syntax (no column filters, NEAR, etc.).
-        match = " ".join('"' + w.replace('"', '""') + '"*' for w in words)
-        title_like = [f"%{w}%" for w in words]
-        rows = self._run(
-            "SELECT * FROM conversations WHERE id IN (SELECT m.conversation_id FROM messages_fts "
-            "JOIN messages m ON m.id = messages_fts.rowid WHERE messages_fts MATCH ?) "
-            f"OR ({' AND '.join('title LIKE ?' for _ in words)}) ORDER BY updated_at DESC, id DESC",
-            (match, *title_like)).fetchall()
+        clauses, args = [], []
+        for w in words:
+            # Title: a plain substring test (instr), so % and _ are just characters. Messages: the
+            # word quoted as an FTS5 phrase, so user text is never FTS5 syntax; a word with no
+            # letters or digits makes no FTS5 token and matches titles only.
+            # SQLite's lower() folds ASCII only, so the word as typed is tried as well.
+            title = "instr(lower(title), ?) > 0 OR instr(title, ?) > 0"
+            if any(c.isalnum() for c in w):
+                clauses.append(f"({title} OR id IN (SELECT m.conversation_id FROM messages_fts JOIN messages m "
+                               "ON m.id = messages_fts.rowid WHERE messages_fts MATCH ?))")
+                args += [w.lower(), w, '"' + w.replace('"', '""') + '"*']
+            else:
+                clauses.append(f"({title})")
+                args += [w.lower(), w]
+        try:
+            rows = self._db.execute(f"SELECT * FROM conversations WHERE {' AND '.join(clauses)} "
+                                    "ORDER BY updated_at DESC, id DESC", args).fetchall()
+        except sqlite3.Error as exc:
+            raise StorageError(f"Search failed: {_explain(exc)}") from exc
         return [self._to_conversation(r) for r in rows]
 
     def conversation(self, conversation_id: int) -> Conversation | None:

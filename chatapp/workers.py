@@ -6,12 +6,13 @@ because the worker's thread is busy inside the loop that must notice it.
 """
 from __future__ import annotations
 
+import itertools
 import threading
 import traceback
 from pathlib import Path
 from typing import Callable
 
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QObject, QThread, QThreadPool, Signal, Slot
 from PySide6.QtGui import QImage
 
 from .conversation import GenParams, ImageRequest
@@ -219,3 +220,25 @@ class BackgroundCall(QObject):
                 self.failed.emit(call_id, error)
         except RuntimeError:   # the dialog that asked was closed meanwhile
             pass
+class PoolCalls(QObject):
+    """Short jobs that are not inference (reading a dropped file) on Qt's thread pool, so a slow
+    disk or a hostile file never blocks the GUI. The result comes back as a signal, which Qt
+    queues to the receiving GUI-thread object. Jobs must be bounded: the pool is waited on at exit.
+    """
+    done = Signal(int, object, object)   # call id, result, exception (None when it worked)
+
+    def __init__(self):
+        super().__init__()
+        self._ids = itertools.count(1)
+
+    def call(self, fn: Callable, *args) -> int:
+        call_id = next(self._ids)
+        QThreadPool.globalInstance().start(lambda: self._run(call_id, fn, args))
+        return call_id
+
+    def _run(self, call_id: int, fn: Callable, args: tuple) -> None:
+        try:
+            result, error = fn(*args), None
+        except Exception as exc:  # handed to the GUI, which says what went wrong
+            result, error = None, exc
+        self.done.emit(call_id, result, error)

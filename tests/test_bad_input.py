@@ -119,33 +119,18 @@ def test_broken_unicode_and_mixed_scripts(make_app, qtbot):
     assert reply.status == DONE and "👋" in reply.content and "مرحبا" in reply.content
 
 
-def test_read_only_storage(make_app, qtbot, monkeypatch):
+def test_read_only_storage(make_app, qtbot):
     parts = make_app()
     with qtbot.waitSignal(parts.session.reply_finished, timeout=30000):
         parts.session.submit("first, saved")
-    real = parts.storage._db
-
-    class ReadOnly:
-        def __getattr__(self, name):
-            return getattr(real, name)
-
-        def __enter__(self):
-            return real.__enter__()
-
-        def __exit__(self, *exc):
-            return real.__exit__(*exc)
-
-        def execute(self, sql, *a):
-            if sql.lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE")):
-                raise sqlite3.OperationalError("attempt to write a readonly database")
-            return real.execute(sql, *a)
-    monkeypatch.setattr(parts.storage, "_db", ReadOnly())
+    # A real read-only database: SQLite refuses every write with SQLITE_READONLY.
+    parts.storage._db.execute("PRAGMA query_only=ON")
     seen = notices(parts)
     parts.window.composer.set_text("second, not saved")
     parts.window._submit("second, not saved")
     assert "read-only" in seen[-1]
     assert parts.window.composer.editor.toPlainText() == "second, not saved"   # nothing typed is lost
-    monkeypatch.undo()
+    parts.storage._db.execute("PRAGMA query_only=OFF")
     assert [m.content for m in parts.storage.messages(parts.session.current.id)][0] == "first, saved"
 
 

@@ -103,9 +103,10 @@ def test_dropping_a_png_fills_in_its_command(make_app, qtbot, tmp_path):
     png = tmp_path / "other-tool.png"
     Image.new("RGB", (8, 8)).save(png, pnginfo=info)
     parts = make_app()
-    parts.window.fill_from_png(str(png))
-    assert parts.window.composer.editor.toPlainText() == \
-        "/image a castle --negative fog --steps 12 --cfg 6.0 --seed 99 --scheduler euler-a --size 64x64"
+    parts.window.fill_from_png(str(png))      # read on the thread pool, filled in when it is back
+    qtbot.waitUntil(lambda: parts.window.composer.editor.toPlainText() ==
+                    "/image a castle --negative fog --steps 12 --cfg 6.0 --seed 99 --scheduler euler-a --size 64x64",
+                    timeout=10000)
 
 
 def test_vary_seed_and_rerun(make_app, qtbot):
@@ -142,4 +143,5 @@ def test_png_dropped_on_the_composer(make_app, qtbot, tmp_path):
     drop = QDropEvent(QPointF(5, 5), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
                       Qt.KeyboardModifier.NoModifier)
     QApplication.sendEvent(editor.viewport(), drop)
-    assert editor.toPlainText() == "/image a blue square --steps 9 --cfg 3.0 --seed 4 --scheduler ddim --size 32x32"
+    qtbot.waitUntil(lambda: editor.toPlainText() ==
+                    "/image a blue square --steps 9 --cfg 3.0 --seed 4 --scheduler ddim --size 32x32", timeout=10000)

@@ -25,9 +25,19 @@ def fit_messages(messages: list[dict], count_tokens: Callable[[str], int], n_ctx
     if not turns:
         return list(messages), 0
     if sys_cost + turn_cost[-1] > budget:
+        holds = f"the model's context holds {n_ctx} (with {reply_reserve} kept for the reply)"
+        if sys_cost + PER_MESSAGE_OVERHEAD >= budget:
+            # The system prompt alone leaves no room: every message would fail, whatever its length.
+            raise ContextOverflow(
+                f"The system prompt is about {sys_cost} tokens, but {holds}, so no message fits beside it. "
+                "Shorten the system prompt (in Settings, or this chat's own), or raise the context length.")
+        if turn_cost[-1] <= budget:
+            raise ContextOverflow(
+                f"This message (about {turn_cost[-1]} tokens) and the system prompt (about {sys_cost}) "
+                f"do not fit together: {holds}. Shorten one of them, or raise the context length in Settings.")
         raise ContextOverflow(
-            f"This message is about {turn_cost[-1]} tokens, but the model's context holds {n_ctx} "
-            f"(with {reply_reserve} kept for the reply). Shorten it, or raise the context length in Settings.")
+            f"This message is about {turn_cost[-1]} tokens, but {holds}. "
+            "Shorten it, or raise the context length in Settings.")
     keep, used = 0, sys_cost
     for c in reversed(turn_cost):
         if used + c > budget:

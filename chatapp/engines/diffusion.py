@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import random
+import stat
 from pathlib import Path
 from typing import Callable
 
@@ -49,15 +50,24 @@ def model_hash(path: Path) -> str:
 
 
 def check_image_model_path(path: Path) -> None:
-    if not path.exists():
-        raise EngineError(f"Image model not found: {path}. Choose a diffusers folder or a .safetensors file in Settings.")
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise EngineError(f"Image model not found: {path}. Choose a diffusers folder or a .safetensors file in Settings.") from None
+    except (OSError, ValueError) as exc:   # ValueError: a NUL in the path
+        raise EngineError(f"The image model path {path} cannot be used: {getattr(exc, 'strerror', None) or exc}.") from None
     if path.suffix.lower() in PICKLE_SUFFIXES:
         raise EngineError(f"{path.name} is a pickle checkpoint, which can run hidden code when loaded. "
                           "chatapp only opens .safetensors files or diffusers folders; convert it first.")
-    if path.is_dir() and not (path / "model_index.json").is_file():
+    if stat.S_ISDIR(mode) and not (path / "model_index.json").is_file():
         raise EngineError(f"{path} is not a diffusers model folder (it has no model_index.json).")
-    if path.is_file() and path.suffix.lower() != ".safetensors":
+    if not stat.S_ISDIR(mode) and not stat.S_ISREG(mode):
+        # Before anything opens it: a FIFO would wait forever, /dev/zero never ends.
+        raise EngineError(f"{path} is not a regular file (it is a device, pipe or socket).")
+    if stat.S_ISREG(mode) and path.suffix.lower() != ".safetensors":
         raise EngineError(f"{path.name} is not a .safetensors checkpoint or a diffusers folder.")
+    if not os.access(path / "model_index.json" if stat.S_ISDIR(mode) else path, os.R_OK):
+        raise EngineError(f"chatapp is not allowed to read {path}. Check its permissions, or choose another model.")
 
 
 class DiffusionImageEngine:

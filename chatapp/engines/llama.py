@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import stat
 import time
 from pathlib import Path
 from typing import Callable, Iterator
@@ -15,12 +16,26 @@ GGUF_MAGIC = b"GGUF"
 
 def check_gguf_file(path: Path) -> None:
     """Fail early, with words a user understands, before llama.cpp sees a bad file."""
-    if not path.exists():
-        raise EngineError(f"Model file not found: {path}. Choose another in Settings.")
-    if not path.is_file():
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise EngineError(f"Model file not found: {path}. Choose another in Settings.") from None
+    except (OSError, ValueError) as exc:   # ValueError: a NUL in the path
+        raise EngineError(f"The model path {path} cannot be used: {getattr(exc, 'strerror', None) or exc}.") from None
+    if stat.S_ISDIR(mode):
         raise EngineError(f"{path} is a folder, not a GGUF model file.")
-    with open(path, "rb") as f:
-        magic = f.read(4)
+    if not stat.S_ISREG(mode):
+        # Checked before opening: reading a FIFO would wait forever, /dev/zero never ends.
+        raise EngineError(f"{path} is not a regular file (it is a device, pipe or socket). "
+                          "Choose a .gguf model file in Settings.")
+    try:
+        with open(path, "rb") as f:
+            magic = f.read(4)
+    except PermissionError:
+        raise EngineError(f"chatapp is not allowed to read {path}. Check the file's permissions, "
+                          "or choose another model in Settings.") from None
+    except OSError as exc:
+        raise EngineError(f"{path.name} could not be read: {exc.strerror or exc}.") from None
     if magic != GGUF_MAGIC:
         raise EngineError(f"{path.name} is not a GGUF model file. chatapp needs a .gguf file "
                           "(for example from a llama.cpp conversion).")

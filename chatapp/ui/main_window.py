@@ -11,7 +11,6 @@ from PySide6.QtWidgets import (QDialog, QFileDialog, QInputDialog, QLabel, QMain
                                QScrollArea, QSplitter, QVBoxLayout, QWidget)
 
 from ..conversation import Message
-from ..png_recipe import parse_parameters, read_parameters
 from ..session import OPEN_PAGE as PAGE  # messages shown when a conversation opens
 from .composer import Composer
 from .conversation_view import ConversationView
@@ -99,6 +98,7 @@ class MainWindow(QMainWindow):
         self.composer.stop_requested.connect(s.stop)
         self.composer.png_dropped.connect(self.fill_from_png)
         self.composer.edit_last_requested.connect(self.edit_last_message)
+        s.recipe_ready.connect(self.composer.set_text)
         self.view.action.connect(self._on_message_action)
         self.view.wants_older.connect(self._load_older)
         self.view.wants_newer.connect(self._load_newer)
@@ -248,15 +248,8 @@ class MainWindow(QMainWindow):
 
     # --- pictures -----------------------------------------------------------------------------
     def fill_from_png(self, path: str) -> None:
-        try:
-            text = read_parameters(path)
-        except OSError as exc:
-            self.view.add_notice(f"Could not read {Path(path).name}: {exc}")
-            return
-        if not text:
-            self.view.add_notice(f"{Path(path).name} has no generation parameters in it.")
-            return
-        self.composer.set_text(parse_parameters(text).command())
+        """The session reads the recipe off the GUI thread, then fills the composer (or says why not)."""
+        self.session.read_png_recipe(path)
 
     def _on_message_action(self, name: str, message: Message) -> None:
         req = message.meta.get("request", {})

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import html
+import threading
+from collections import OrderedDict
 
 from markdown_it import MarkdownIt
 from pygments import highlight
@@ -12,6 +14,17 @@ from pygments.util import ClassNotFound
 _FORMATTER = HtmlFormatter(nowrap=True, noclasses=True, style="friendly")
 CODE_BG = "#f4f5f7"
 TABLE_OPEN = '<table border="1" cellspacing="0" cellpadding="5" style="border-color:#d0d7de; border-style:solid">'
+# Whatever the model writes, laying the result out must stay cheap on the GUI thread. Qt lays out
+# rich-text table cells, list items and code blocks at ~0.1 ms each (a 300-column table blocked it
+# 4.5 s): past this many, or nested past DEEPEST, a reply is shown as plain text, all of it.
+LAYOUT_BUDGET = 500
+WIDEST = 24                # table columns
+MAX_NESTING = 64           # markdown-it's own limit (20) silently dropped the rest of a reply
+DEEPEST = MAX_NESTING - 8  # token levels (a nested list adds two per level)
+LONG_RUN = 1000            # wrapping a paragraph with no space in 20,000 characters took 0.3 s
+_BLOCK_COST = {"td_open": 1, "th_open": 1, "list_item_open": 1, "fence": 2, "code_block": 2, "blockquote_open": 1}
+PLAIN_NOTE = ('<p style="color:#6b7280;font-size:small">Shown as plain text: it has more {what} than can be '
+              'laid out quickly.</p>')
 
 
 def _fence(self, tokens, idx, options, env):
@@ -36,7 +49,8 @@ def _fence(self, tokens, idx, options, env):
 def _make() -> MarkdownIt:
     # html=False: tags in model output are escaped and shown as text, never interpreted.
     # Images are disabled: `![x](file:///...)` would make the view load a local or remote resource.
-    md = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable(["table", "strikethrough"])
+    md = MarkdownIt("commonmark", {"html": False, "linkify": False, "maxNesting": MAX_NESTING}).enable(
+        ["table", "strikethrough"])
     md.disable("image")
     md.add_render_rule("fence", _fence)
     md.add_render_rule("code_block", _fence)
@@ -46,12 +60,82 @@ def _make() -> MarkdownIt:
 _MD = _make()
 
 
-def render(text: str) -> tuple[str, list[str]]:
-    """HTML for Qt's rich text, and the code blocks (for the Copy links `copy:N`)."""
+def _too_complex(tokens) -> str | None:
+    """What makes these tokens too costly to lay out as rich text (None when they are fine)."""
+    cost = widest = cells = deepest = 0
+    for t in tokens:
+        cost += _BLOCK_COST.get(t.type, 0)
+        deepest = max(deepest, t.level)
+        if t.type == "tr_open":
+            cells = 0
+        elif t.type in ("td_open", "th_open"):
+            cells += 1
+            widest = max(widest, cells)
+    if deepest >= DEEPEST:
+        return "levels of nesting"
+    if widest > WIDEST:
+        return "table columns"
+    if cost > LAYOUT_BUDGET:
+        return "table cells, list items or code blocks"
+    return None
+
+
+def plain_block(text: str, note: str = "") -> str:
+    """Text as written, spaces and line breaks kept, wrapped: cheap for Qt at any structure."""
+    return f'{note}<div style="white-space:pre-wrap">{html.escape(text)}</div>'
+
+
+def render(text: str, remember: bool = True) -> tuple[str, list[str]]:
+    """HTML for Qt's rich text, and the code blocks (for the Copy links `copy:N`).
+
+    Pure Python and thread-safe: long texts are rendered on the thread pool. Finished texts are
+    cached (remember), so reopening a conversation does not pay again; streaming prefixes are not.
+    """
+    hit = cached(text)
+    if hit is not None:
+        return hit
     env: dict = {}
-    # Qt draws no cell borders unless the table asks for them.
-    body = _MD.render(text, env).replace("<table>", TABLE_OPEN)
-    return body, env.get("code_blocks", [])
+    tokens = _MD.parse(text, env)
+    why = _too_complex(tokens)
+    if not why and max(map(len, text.split()), default=0) >= LONG_RUN:
+        why = "characters in a row without a space"   # Qt's word wrapping is slow on those
+    if why:
+        result = plain_block(text, PLAIN_NOTE.format(what=why)), []
+    else:
+        # Qt draws no cell borders unless the table asks for them.
+        body = _MD.renderer.render(tokens, _MD.options, env).replace("<table>", TABLE_OPEN)
+        result = body, env.get("code_blocks", [])
+    if remember:
+        _remember(text, result)
+    return result
+
+
+_CACHE: OrderedDict[str, tuple[str, list[str]]] = OrderedDict()
+_CACHE_LOCK = threading.Lock()
+CACHE_CHARS = 8_000_000    # HTML kept, in characters, least recently used dropped first
+
+
+def cached(text: str) -> tuple[str, list[str]] | None:
+    with _CACHE_LOCK:
+        hit = _CACHE.get(text)
+        if hit is not None:
+            _CACHE.move_to_end(text)
+        return hit
+
+
+_cache_chars = 0
+
+
+def _remember(text: str, result: tuple[str, list[str]]) -> None:
+    global _cache_chars
+    with _CACHE_LOCK:
+        if text in _CACHE:
+            return
+        _CACHE[text] = result
+        _cache_chars += len(text) + len(result[0])
+        while _cache_chars > CACHE_CHARS and len(_CACHE) > 1:
+            k, v = _CACHE.popitem(last=False)
+            _cache_chars -= len(k) + len(v[0])
 
 
 def plain_html(text: str) -> str:

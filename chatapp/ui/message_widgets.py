@@ -1,12 +1,17 @@
 """One widget per message: text bubbles (markdown) and image bubbles (progress, preview, picture, actions)."""
 from __future__ import annotations
 
-from PySide6.QtCore import QSize, Qt, QUrl, Signal
+import time
+import weakref
+
+import shiboken6
+from PySide6.QtCore import QObject, QSize, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QDesktopServices, QGuiApplication, QImage, QKeyEvent, QPixmap, QTextDocument
 from PySide6.QtWidgets import (QFrame, QHBoxLayout, QLabel, QProgressBar, QPushButton, QSizePolicy,
                                QVBoxLayout, QWidget)
 
 from ..conversation import CANCELLED, DONE, ERROR, QUEUED, RENDERING, STOPPED, STREAMING, Message
+from ..workers import PoolCalls
 from . import markdown
 
 SAFE_SCHEMES = ("http", "https")
@@ -15,6 +20,11 @@ USER_MAX_WIDTH = 560
 # Laying out a 1 MB paste takes seconds on the GUI thread; past this many characters the bubble
 # shows the start and says how much more there is (the whole text is still saved and sent).
 DISPLAY_LIMIT = 20_000
+# Markdown of up to this many characters is rendered on the spot (a few ms, ~35 ms for the worst
+# input known); longer text is rendered on the thread pool, as parsing 20,000 hostile characters
+# can take half a second. Only the (budgeted) layout of the result happens on the GUI thread.
+SYNC_CHARS = 2_000
+RENDER_SHARE = 0.15   # while a long reply streams, its layout takes at most ~15% of the GUI thread
 
 
 def clipped(text: str) -> tuple[str, str]:
@@ -46,7 +56,26 @@ class RichLabel(QLabel):
 
     def setText(self, text: str) -> None:
         self._heights = {}
+        self._size_hint = None
         super().setText(text)
+
+    fills_width = False   # a bubble whose text takes the column's whole width (replies, notices)
+
+    def sizeHint(self) -> QSize:
+        # Every layout pass asks, and for rich text QLabel lays the whole text out again, twice,
+        # each time. A label that fills the width only needs its height at its width (cached).
+        hint = self.__dict__.get("_size_hint")
+        if hint is None:
+            if self.fills_width and self.width() > 0:
+                hint = QSize(self.width(), self.heightForWidth(self.width()))
+            else:
+                hint = super().sizeHint()
+            self._size_hint = hint
+        return hint
+
+    def resizeEvent(self, event) -> None:
+        self._size_hint = None
+        super().resizeEvent(event)
 
     def heightForWidth(self, width: int) -> int:
         # QLabel lays its rich text out anew on every call; a long conversation asks for every
@@ -97,6 +126,34 @@ class BranchSwitcher(QWidget):
         self.label.setText(f"{index}/{count}")
         self.prev.setEnabled(index > 1)
         self.next.setEnabled(index < count)
+class _Renderer(QObject):
+    """Markdown for long texts rendered on the thread pool; each result goes to the bubble that asked."""
+
+    def __init__(self):
+        super().__init__()
+        self.calls = PoolCalls()
+        self.calls.done.connect(self._done)
+        self._asked: dict[int, tuple[weakref.ref, str]] = {}
+
+    def request(self, bubble: TextBubble, text: str, remember: bool) -> None:
+        call_id = self.calls.call(markdown.render, text, remember)
+        self._asked[call_id] = (weakref.ref(bubble), text)
+
+    def _done(self, call_id: int, result, error) -> None:
+        ref, text = self._asked.pop(call_id, (None, ""))
+        bubble = ref() if ref else None
+        if bubble is not None and shiboken6.isValid(bubble):
+            bubble.rendered(text, result if error is None else (markdown.plain_block(text), []))
+
+
+_renderer: _Renderer | None = None
+
+
+def _background() -> _Renderer:
+    global _renderer
+    if _renderer is None:
+        _renderer = _Renderer()
+    return _renderer
 
 
 class MessageWidget(QFrame):
@@ -118,6 +175,9 @@ class TextBubble(MessageWidget):
     def __init__(self, message: Message, parent=None):
         super().__init__(message, parent)
         self.code_blocks: list[str] = []
+        self._wanted = ""           # the newest text asked for
+        self._rendering = False     # a render of a long text is on the thread pool
+        self._shown = False
         # The styled box sits in a full-width row: a user's box is pushed right by a stretch,
         # which (unlike layout alignment) still lets wrapped text grow in height.
         self.box = QFrame(self)
@@ -133,6 +193,7 @@ class TextBubble(MessageWidget):
         layout.setContentsMargins(14, 10, 14, 10)
         layout.setSpacing(4)
         self.label = RichLabel(self.box)
+        self.label.fills_width = message.role != "user"
         self.label.linkActivated.connect(self._on_link)
         layout.addWidget(self.label)
         self.footer = QLabel(self.box)
@@ -177,8 +238,40 @@ class TextBubble(MessageWidget):
             doc.setHtml(html)
             self.label.setMinimumWidth(min(int(doc.idealWidth()) + 4, USER_MAX_WIDTH))
             return
-        body, self.code_blocks = markdown.render(text)
-        self.label.setText(body)
+        self._wanted = text
+        finished = self.message.status != STREAMING
+        hit = markdown.cached(text)
+        if hit is None and len(text) <= SYNC_CHARS:
+            hit = markdown.render(text, finished)
+        if hit is not None:
+            self._show(hit)
+        elif not self._rendering:
+            if not self._shown:
+                self._show((markdown.plain_block(text), []))   # readable at once; formatted when ready
+            self._rendering = True
+            _background().request(self, text, finished)
+        # else: the render in flight comes back to rendered(), which asks again for the newest text
+
+    def rendered(self, text: str, result: tuple[str, list[str]]) -> None:
+        start = time.perf_counter()
+        self._show(result)
+        if self.label.isVisible():   # lay it out now, at its real width, to know what it cost
+            self.label.heightForWidth(self.label.width())
+        if text == self._wanted:
+            self._rendering = False
+        else:   # more text came meanwhile: render it, after a pause that keeps layout's share small
+            spent_ms = (time.perf_counter() - start) * 1000
+            QTimer.singleShot(int(spent_ms / RENDER_SHARE), self, self._render_newest)
+
+    def _render_newest(self) -> None:
+        self._rendering = False
+        self.set_text(self._wanted)
+
+    def _show(self, result: tuple[str, list[str]]) -> None:
+        body, self.code_blocks = result
+        self._shown = True
+        if body != self.label.text():   # a long plain text comes back from the pool unchanged
+            self.label.setText(body)
 
     def update_message(self, message: Message) -> None:
         super().update_message(message)

@@ -10,7 +10,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, 
                                QTabWidget, QVBoxLayout, QWidget)
 
 from .. import backends
-from ..settings import Settings
+from ..settings import LIMITS, Settings
 from .remote_box import RemoteServerBox
 
 
@@ -81,7 +81,7 @@ class SettingsDialog(QDialog):
         self.seed.setSpecialValueText("random")
         self.n_ctx = _spin(256, 131072, s.n_ctx)
         self.n_ctx.setSingleStep(256)
-        self.n_threads = _spin(0, 256, s.n_threads)
+        self.n_threads = _spin(0, LIMITS["n_threads"][1], min(s.n_threads, LIMITS["n_threads"][1]))
         self.n_threads.setSpecialValueText("auto")
         self.n_gpu_layers = _spin(-1, 999, s.n_gpu_layers)
         self.n_gpu_layers.setSpecialValueText("all")
