@@ -19,6 +19,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def run() -> None:
+    from .cli import dispatch   # `chatapp export|import ...`: no window, no Qt
+    if (code := dispatch(sys.argv[1:])) is not None:
+        sys.exit(code)
     from .app import main
     sys.exit(main(parse_args()))
 
