@@ -24,11 +24,13 @@ def export_main(argv: list[str]) -> int:
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--all", action="store_true", help="every conversation")
     which.add_argument("--conversation", metavar="ID", type=int, action="append",
-                       help="one conversation by id (may be given more than once)")
-    p.add_argument("--format", choices=FORMATS, required=True,
-                   help="json: every branch, re-importable; md / html: the branch shown, for reading")
-    p.add_argument("--out", metavar="PATH", required=True, type=Path, help="the file to write")
+                       help="one conversation by id (may be given more than once; --list shows the ids)")
+    which.add_argument("--list", action="store_true", help="list the conversations with their ids and stop")
+    p.add_argument("--format", choices=FORMATS, help="json: every branch, re-importable; md / html: the branch shown")
+    p.add_argument("--out", metavar="PATH", type=Path, help="the file to write")
     args = p.parse_args(argv)
+    if not args.list and (args.format is None or args.out is None):
+        p.error("--format and --out are required")
     paths = _paths(args.data_dir)
     if not paths.database.exists():
         print(f"chatapp export: no chats in {paths.data_dir} (no {paths.database.name}).", file=sys.stderr)
@@ -39,6 +41,10 @@ def export_main(argv: list[str]) -> int:
         print(f"chatapp export: {exc}", file=sys.stderr)
         return FAILED
     try:
+        if args.list:
+            for c in storage.conversations():
+                print(f"{c.id:>6}  {storage.count_messages(c.id):>6} messages  {c.title}")
+            return 0
         summary = export(storage, None if args.all else args.conversation, args.format, args.out)
     except StoreError as exc:
         print(f"chatapp export: {exc}", file=sys.stderr)
@@ -49,6 +55,8 @@ def export_main(argv: list[str]) -> int:
     finally:
         storage.close()
     print(f"Exported {summary.counts()} to {args.out}")
+    if summary.warning:
+        print(f"chatapp export: warning: {summary.warning}", file=sys.stderr)
     return 0
 
 

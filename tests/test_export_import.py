@@ -238,6 +238,9 @@ BAD = {
                                                    current=5)), "not in it"),
     "chatgpt cycle": (lambda t: json.dumps([{"title": "c", "current_node": "a", "mapping": {
         "a": {"id": "a", "parent": "b", "message": None}, "b": {"id": "b", "parent": "a", "message": None}}}]), "cycle"),
+    "chatgpt odd shape": (lambda t: json.dumps([{"title": "c", "mapping": {"a": {"id": "a", "parent": None, "message": {
+        "author": "user", "content": {"content_type": "text", "parts": ["x"]}}}}}]), "unexpected shape"),
+    "deeply nested": (lambda t: "[" * 200_000 + "]" * 200_000, "nested too deeply"),
     "chatgpt unknown role": (lambda t: json.dumps([{"title": "c", "mapping": {"a": {"id": "a", "parent": None, "message": {
         "author": {"role": "wizard"}, "content": {"content_type": "text", "parts": ["x"]}}}}}]), "unknown role"),
 }
@@ -256,7 +259,7 @@ def test_a_bad_file_gets_a_clear_message_and_imports_nothing(tmp_path, case):
             bad["conversations"] = good["conversations"] + [dict(c, id=2, title="bad")
                                                             for c in bad["conversations"]]
             bad_text = json.dumps(bad)
-    except ValueError:
+    except (ValueError, RecursionError):
         pass
     f = tmp_path / "bad.json"
     f.write_text(bad_text)
@@ -302,3 +305,12 @@ def test_export_errors_are_clear(tmp_path):
     with pytest.raises(StoreError, match="is a folder"):
         export(s, None, "json", tmp_path)
     assert importers.MAX_BYTES < 200 * 2**20
+
+
+def test_a_json_export_too_big_to_import_again_says_so(tmp_path, monkeypatch):
+    from chatapp.store import export as export_module
+    s = fill(tmp_path / "a")
+    monkeypatch.setattr(export_module, "MAX_BYTES", 1000)
+    summary = export(s, None, "json", tmp_path / "big.json")
+    assert "export fewer conversations per file" in summary.warning
+    assert export(s, None, "html", tmp_path / "big.html").warning == ""

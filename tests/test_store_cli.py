@@ -42,6 +42,8 @@ def test_export_then_import_on_the_command_line(tmp_path):
     b = Storage(resolve_paths(str(tmp_path / "b")).database)
     assert len(b.conversations()) == 2
     cid = b.conversations()[0].id
+    r = chatapp("export", "--list", "--data-dir", tmp_path / "b")
+    assert r.returncode == 0 and f"{cid}       2 messages  Second chat" in r.stdout, r.stdout
     for fmt in ("md", "html"):
         r = chatapp("export", "--data-dir", tmp_path / "b", "--conversation", cid, "--format", fmt,
                     "--out", tmp_path / f"one.{fmt}")

@@ -18,6 +18,7 @@ class Summary:
     messages: int = 0
     pictures: int = 0
     skipped: int = 0          # import: conversations already imported earlier
+    warning: str = ""         # something the user should know although it worked
 
     def counts(self) -> str:
         def n(k, word):

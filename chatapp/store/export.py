@@ -13,6 +13,7 @@ from urllib.parse import quote
 from ..conversation import Conversation, Message
 from . import FORMATS, StoreError, Summary
 from .html_render import Page, Shown, page
+from .importers import MAX_BYTES
 
 FORMAT_NAME = "chatapp"
 VERSION = 1
@@ -171,6 +172,10 @@ def export(storage, ids: list[int] | None, fmt: str, out: Path) -> Summary:
     convs = _selected(storage, ids)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        return {"json": to_json, "md": to_markdown, "html": to_html}[fmt](storage, convs, out)
+        summary = {"json": to_json, "md": to_markdown, "html": to_html}[fmt](storage, convs, out)
+        if fmt == "json" and out.stat().st_size > MAX_BYTES:
+            summary.warning = (f"{out.name} is {out.stat().st_size / 2**20:.0f} MB, more than chatapp imports "
+                               f"({MAX_BYTES // 2**20} MB); export fewer conversations per file to import them again.")
+        return summary
     except OSError as exc:
         raise StoreError(f"Could not write {out}: {exc.strerror or exc}") from exc

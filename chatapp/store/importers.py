@@ -70,6 +70,8 @@ def read_file(path: Path) -> list[InConversation]:
         doc = json.loads(raw.decode("utf-8-sig"))
     except UnicodeDecodeError as exc:
         raise BadFile(f"{path.name} is not a text file (bad UTF-8 at byte {exc.start}). Nothing was imported.") from exc
+    except RecursionError:
+        raise BadFile(f"{path.name} is nested too deeply to be a chat export. Nothing was imported.") from None
     except json.JSONDecodeError as exc:
         raise BadFile(f"{path.name} is not valid JSON (it may be cut short): {exc.msg} at line {exc.lineno}, "
                       f"column {exc.colno}. Nothing was imported.") from exc
@@ -77,6 +79,15 @@ def read_file(path: Path) -> list[InConversation]:
 
 
 def parse(doc, name: str = "the file") -> list[InConversation]:
+    try:
+        return _parse(doc, name)
+    except (TypeError, AttributeError, KeyError, ValueError, RecursionError) as exc:
+        # A field of an unexpected type somewhere the checks above did not look: still a clear no.
+        raise BadFile(f"{name} has an unexpected shape ({type(exc).__name__}: {str(exc)[:80]}). "
+                      "Nothing was imported.") from exc
+
+
+def _parse(doc, name: str) -> list[InConversation]:
     if isinstance(doc, dict) and "format" in doc:
         if doc["format"] != "chatapp":
             raise BadFile(f"{name} is a {str(doc['format'])[:40]!r} file, not a chatapp export. Nothing was imported.")
@@ -247,7 +258,7 @@ def _chatgpt(c: dict, n: int, name: str) -> InConversation:
         if role not in ("user", "assistant"):
             raise where.fail(f"unknown role {str(role)[:30]!r}", m.key)
         meta = msg.get("metadata") or {}
-        if meta.get("is_visually_hidden_from_conversation") or msg.get("recipient", "all") != "all":
+        if meta.get("is_visually_hidden_from_conversation") or msg.get("recipient") not in (None, "all"):
             continue
         text = _chatgpt_text(msg)
         if text:

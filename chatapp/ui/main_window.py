@@ -337,7 +337,8 @@ class MainWindow(QMainWindow):
             from ..store.export import export
             storage = open_storage(paths.database)
             try:
-                return f"Exported {export(storage, ids, fmt, Path(target)).counts()} to {Path(target).name}."
+                summary = export(storage, ids, fmt, Path(target))
+                return f"Exported {summary.counts()} to {Path(target).name}. {summary.warning}".strip()
             finally:
                 storage.close()
         self._run_store_job(job)
