@@ -59,8 +59,9 @@ MIGRATIONS: list[str] = [
     UPDATE conversations SET current_leaf = (SELECT MAX(m.id) FROM messages m WHERE m.conversation_id = conversations.id);
     CREATE INDEX messages_by_parent ON messages(conversation_id, parent_id);
     """,
-    # Import keys: where an imported conversation came from (source + its id there), so importing a file twice adds nothing.
-    "CREATE TABLE IF NOT EXISTS imported (source TEXT NOT NULL, key TEXT NOT NULL, conversation_id INTEGER NOT NULL REFERENCES conversations(id) ON DELETE CASCADE, PRIMARY KEY (source, key));",
+    # Import keys: where an imported conversation came from (source + its id there), so a file imports once.
+    "CREATE TABLE IF NOT EXISTS imported (source TEXT NOT NULL, key TEXT NOT NULL, conversation_id INTEGER NOT NULL"
+    " REFERENCES conversations(id) ON DELETE CASCADE, PRIMARY KEY (source, key));",
 ]
 
 

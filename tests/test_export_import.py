@@ -314,3 +314,17 @@ def test_a_json_export_too_big_to_import_again_says_so(tmp_path, monkeypatch):
     summary = export(s, None, "json", tmp_path / "big.json")
     assert "export fewer conversations per file" in summary.warning
     assert export(s, None, "html", tmp_path / "big.html").warning == ""
+
+
+def test_lone_surrogates_in_a_file_import_as_replacement_characters(tmp_path):
+    s = Storage(tmp_path / "db.sqlite3")
+    doc = _ours([{"id": 1, "parent": None, "role": "user", "content": "bad \ud800 text", "meta": {"x": "\udfff"}}],
+                title="t\ud800", system_prompt="p\ud800", origin={"source": "chatapp", "key": "k\ud800"})
+    f = tmp_path / "s.json"
+    f.write_text(json.dumps(doc))      # ASCII escapes: valid JSON, not valid UTF-8 once decoded
+    assert import_file(s, f, tmp_path / "images").messages == 1
+    conv = s.conversations()[0]
+    for text in (conv.title, conv.system_prompt, s.branch(conv.id)[0].content):   # as the app cleans a paste
+        assert "\ufffd" in text and "\ud800" not in text
+    export(s, None, "json", tmp_path / "out.json")
+    assert "\ufffd" in json.loads((tmp_path / "out.json").read_text())["conversations"][0]["title"]

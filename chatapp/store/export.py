@@ -72,7 +72,7 @@ def conversation_record(storage, conv: Conversation, summary: Summary) -> dict:
 def _write_atomically(out: Path, text: str) -> None:
     tmp = out.with_name(out.name + ".part")
     try:
-        tmp.write_text(text, encoding="utf-8")
+        tmp.write_text(text, encoding="utf-8", errors="replace")   # a lone surrogate in old data becomes "?"
         os.replace(tmp, out)
     except OSError:
         tmp.unlink(missing_ok=True)

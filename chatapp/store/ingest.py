@@ -85,11 +85,13 @@ def import_conversations(storage, convs: list[InConversation], images: Path) -> 
     db = storage._db   # store/ is the storage family: one transaction over many rows needs the connection
     todo, keys = [], set()
     for conv in convs:
+        # Lone surrogates (legal in JSON, not in SQLite's UTF-8) become U+FFFD, as the app does.
+        conv.title, conv.source, conv.key = clean_text(conv.title), clean_text(conv.source), clean_text(conv.key)
+        conv.system_prompt = None if conv.system_prompt is None else clean_text(conv.system_prompt)
         if (conv.source, conv.key) in keys or _already(db, conv):
             summary.skipped += 1
             continue
         keys.add((conv.source, conv.key))
-        conv.title = clean_text(conv.title)
         for m in conv.messages:
             m.content = clean_text(m.content)
         todo.append(conv)
