@@ -66,7 +66,7 @@ def main() -> None:
         "live": lambda: live.responsiveness(20 if q else 150),
         "memory": lambda: live.memory(),
         "scale": lambda: scale.scale(500 if q else 10_000),
-        "tree": lambda: tree.tree(2_000, 3 if q else 15),
+        "tree": lambda: tree.tree(2_000, 3 if q else 15) + tree.import_speed(20 if q else 200),
     }
     rows: list[Row] = []
     for name, run in suites.items():

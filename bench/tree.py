@@ -99,3 +99,43 @@ def tree(n: int = N, repeats: int = 15) -> list[Row]:
                 f"the branch query alone {q:.1f} ms"),
             Row("Switch branch in it (fork near the root: the whole page changes)", s, "ms", f, s / f, "<= 100 ms",
                 s <= 100, f"median of {repeats}; CPU {median(switch_cpu) * 1000:.0f} ms; session.switch_branch + layout")]
+
+
+def _chatgpt_file(path, chats: int, per_chat: int) -> None:
+    import json
+    convs = []
+    for c in range(chats):
+        mapping, parent = {"root": {"id": "root", "message": None, "parent": None, "children": []}}, "root"
+        for i in range(per_chat):
+            key = f"{c}-{i}"
+            mapping[key] = {"id": key, "parent": parent, "children": [], "message": {
+                "id": key, "author": {"role": "user" if i % 2 == 0 else "assistant"}, "create_time": 1.7e9 + c * 100 + i,
+                "content": {"content_type": "text", "parts": [f"message {i}: " + "some words of a reply " * 10]},
+                "metadata": {}, "recipient": "all"}}
+            parent = key
+        convs.append({"title": f"chat {c}", "create_time": 1.7e9 + c * 100, "mapping": mapping, "current_node": parent,
+                      "conversation_id": f"bench-{c}"})
+    path.write_text(json.dumps(convs))
+
+
+def import_speed(chats: int = 200, per_chat: int = 50) -> list[Row]:
+    """Import a ChatGPT export (one transaction) against SQLite inserting the same rows, FTS triggers included."""
+    from pathlib import Path
+
+    from chatapp.storage import Storage
+    from chatapp.store.ingest import import_file
+    folder = Path(tempfile.mkdtemp(prefix="chatapp-import-"))
+    _chatgpt_file(folder / "conversations.json", chats, per_chat)
+    storage = Storage(folder / "a.sqlite3")
+    t = time.perf_counter()
+    summary = import_file(storage, folder / "conversations.json", folder / "images")
+    took = time.perf_counter() - t
+    raw_db = Storage(folder / "b.sqlite3")
+    conv = raw_db.create_conversation("raw")
+    rows = [(conv.id, "user", f"message {i}: " + "some words of a reply " * 10, 1.0) for i in range(chats * per_chat)]
+    t = time.perf_counter()
+    with raw_db._transaction():
+        raw_db._db.executemany("INSERT INTO messages(conversation_id, role, content, created_at) VALUES (?,?,?,?)", rows)
+    raw = time.perf_counter() - t
+    return [Row(f"Import a ChatGPT export: {summary.messages:,} messages in {summary.conversations} chats", took, "s", raw,
+                took / raw, "", None, "read + check + one transaction; raw = SQLite inserting the same rows")]
