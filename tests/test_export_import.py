@@ -13,7 +13,7 @@ from PIL import Image
 from chatapp.conversation import ImageRequest
 from chatapp.png_recipe import read_parameters, save_png
 from chatapp.settings import resolve_paths
-from chatapp.storage import Storage
+from chatapp.storage import Storage, StorageError
 from chatapp.store import StoreError
 from chatapp.store import importers
 from chatapp.store.export import export
@@ -291,9 +291,9 @@ def test_a_failed_transaction_removes_the_pictures_it_wrote(tmp_path, monkeypatc
 
     def broken(db, conv, files):
         assert all(p.exists() for p in files.values())   # written before the transaction
-        raise StoreError("The disk is full.")
+        raise StorageError("The disk is full, so this could not be saved.")
     monkeypatch.setattr(ingest, "_insert", broken)
-    with pytest.raises(StoreError, match="Nothing was imported"):
+    with pytest.raises(StoreError, match="The disk is full, so this could not be saved. Nothing was imported."):
         import_file(dst, out, images)
     assert count(dst) == (0, 0) and list(images.iterdir()) == []
 

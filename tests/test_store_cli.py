@@ -147,3 +147,10 @@ def test_window_menu_exports_and_imports_off_the_gui_thread(make_app, qtbot, dat
     w.import_chats()
     qtbot.waitUntil(lambda: len(notices) == 3, timeout=30000)
     assert "not a chatapp export" in notices[-1] and w.sidebar.list.count() == 3
+
+
+def test_no_subcommand_still_starts_the_window():
+    from chatapp.__main__ import parse_args
+    from chatapp.cli import dispatch
+    assert dispatch([]) is None and dispatch(["--llm-model", "m.gguf"]) is None
+    assert parse_args(["--llm-model", "m.gguf"]).llm_model == "m.gguf"

@@ -7,6 +7,7 @@ import os
 import time
 from pathlib import Path
 
+from ..storage import StorageError, clean_text
 from . import StoreError, Summary
 from .importers import InConversation, InMessage, read_file
 
@@ -80,7 +81,6 @@ def _insert(db, conv: InConversation, files: dict[int, Path]) -> int:
 
 def import_conversations(storage, convs: list[InConversation], images: Path) -> Summary:
     """All of convs or nothing; those imported before are skipped."""
-    from ..storage import clean_text
     summary = Summary()
     db = storage._db   # store/ is the storage family: one transaction over many rows needs the connection
     todo, keys = [], set()
@@ -119,7 +119,7 @@ def import_conversations(storage, convs: list[InConversation], images: Path) -> 
         if isinstance(exc, OSError):
             raise StoreError(f"Could not write the pictures to {images}: {exc.strerror or exc}. "
                              "Nothing was imported.") from exc
-        if isinstance(exc, StoreError):
+        if isinstance(exc, (StoreError, StorageError)):   # e.g. the disk filled up, or the app held the lock
             raise StoreError(f"{exc} Nothing was imported.") from exc
         raise
     for path in late:
