@@ -328,3 +328,17 @@ def test_lone_surrogates_in_a_file_import_as_replacement_characters(tmp_path):
         assert "\ufffd" in text and "\ud800" not in text
     export(s, None, "json", tmp_path / "out.json")
     assert "\ufffd" in json.loads((tmp_path / "out.json").read_text())["conversations"][0]["title"]
+
+
+def test_a_picture_deleted_outside_the_app_does_not_stop_an_export(tmp_path):
+    s = fill(tmp_path / "a")
+    for m in s.messages(s.conversations()[-1].id):
+        if m.image_path:
+            Path(m.image_path).unlink()
+    for fmt in ("json", "md", "html"):
+        summary = export(s, None, fmt, tmp_path / f"x.{fmt}")
+        assert summary.pictures == 0 and summary.conversations == 2
+    assert "picture not available" in (tmp_path / "x.md").read_text()
+    assert "(no picture" in (tmp_path / "x.html").read_text()
+    dst = Storage(tmp_path / "b.sqlite3")
+    assert import_file(dst, tmp_path / "x.json", tmp_path / "img").messages == 10   # kept as text, no picture

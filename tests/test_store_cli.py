@@ -136,16 +136,22 @@ def test_window_menu_exports_and_imports_off_the_gui_thread(make_app, qtbot, dat
     qtbot.waitUntil(lambda: len(notices) == 1, timeout=30000)
     assert notices[-1] == "Exported 1 conversation (2 messages, 0 pictures) to chat.html."
     assert "a chat to export" in target.read_text()
+    md = tmp_path / "out" / "chat.md"       # the sidebar's right-click Export…, the format from the name
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(md), "HTML page (*.html)"))
+    w.sidebar.export_requested.emit(parts.session.current.id)
+    qtbot.waitUntil(lambda: len(notices) == 2, timeout=30000)
+    assert notices[-1] == "Exported 1 conversation (2 messages, 0 pictures) to chat.md."
+    assert "**You**" in md.read_text()
     monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(DATA / "chatgpt_conversations.json"), ""))
     w.import_chats()
-    qtbot.waitUntil(lambda: len(notices) == 2, timeout=30000)
+    qtbot.waitUntil(lambda: len(notices) == 3, timeout=30000)
     assert notices[-1].startswith("Imported 2 conversations (8 messages")
     qtbot.waitUntil(lambda: w.sidebar.list.count() == 3, timeout=10000)   # the sidebar refreshed
     bad = tmp_path / "bad.json"
     bad.write_text('{"format": "other"}')
     monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(bad), ""))
     w.import_chats()
-    qtbot.waitUntil(lambda: len(notices) == 3, timeout=30000)
+    qtbot.waitUntil(lambda: len(notices) == 4, timeout=30000)
     assert "not a chatapp export" in notices[-1] and w.sidebar.list.count() == 3
 
 
