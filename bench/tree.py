@@ -49,6 +49,7 @@ def _shown(app, view, leaf: int) -> None:
 def tree(n: int = N, repeats: int = 15) -> list[Row]:
     from chatapp.app import build
     from chatapp.engines.fake import FakeChatEngine, FakeImageEngine
+    from chatapp.session import OPEN_PAGE
     from chatapp.settings import Settings, resolve_paths
     app = qapp()
     parts = build(resolve_paths(tempfile.mkdtemp(prefix="chatapp-tree-")), Settings(),
@@ -88,13 +89,13 @@ def tree(n: int = N, repeats: int = 15) -> list[Row]:
         switch_cpu.append(time.process_time() - c)
         # SQLite alone: the recursive query for the same page of the branch.
         t = time.perf_counter()
-        storage.branch(conv_id, leaves[b + step], limit=60)
+        storage.branch(conv_id, leaves[b + step], limit=OPEN_PAGE)
         raw.append(time.perf_counter() - t)
     session.shutdown()
     o, s, f, q = (median(x) * 1000 for x in (opens, switches, flats, raw))
     # Reference: opening a flat conversation of the same size through the same window, same run
-    # (the widgets for 60 messages dominate both; the tree should cost no more).
-    return [Row(f"Open a {n:,}-message tree ({BRANCHES} branches, newest 60 shown)", o, "ms", f, o / f, "<= 100 ms",
+    # (the widgets for a page of messages dominate both; the tree should cost no more).
+    return [Row(f"Open a {n:,}-message tree ({BRANCHES} branches, newest {OPEN_PAGE} shown)", o, "ms", f, o / f, "<= 100 ms",
                 o <= 100, f"median of {repeats}; CPU {median(open_cpu) * 1000:.0f} ms; ref = a flat {n:,}-message chat; "
                 f"the branch query alone {q:.1f} ms"),
             Row("Switch branch in it (fork near the root: the whole page changes)", s, "ms", f, s / f, "<= 100 ms",
