@@ -59,9 +59,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--quick", action="store_true", help="one short run of each (the test suite uses this)")
     ap.add_argument("--out", type=Path, default=Path("docs/PERFORMANCE.md"))
-    ap.add_argument("--only", nargs="*", help="chat, followup, startup, image, live, memory, scale, remote, hostile")
+    ap.add_argument("--only", nargs="*",
+                    help="chat, followup, startup, image, live, memory, scale, remote, hostile, tree")
     args = ap.parse_args()
-    from bench import chat, hostile_render, image, live, remote, scale, startup
+    from bench import chat, hostile_render, image, live, remote, scale, startup, tree
     q = args.quick
     suites = {
         "chat": lambda: chat.throughput(1 if q else 5, 32 if q else 256),
@@ -74,6 +75,7 @@ def main() -> None:
         "remote": lambda: remote.app_vs_client(1 if q else 5, 32 if q else 256)
         + remote.serve_vs_llama_server(1 if q else 5, 32 if q else 256),
         "hostile": lambda: hostile_render.hostile_render(q),
+        "tree": lambda: tree.tree(2_000, 3 if q else 15) + tree.import_speed(20 if q else 200),
     }
     rows: list[Row] = []
     for name, run in suites.items():

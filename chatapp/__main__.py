@@ -10,6 +10,8 @@ from . import __version__
 # `chatapp NAME ...` runs module:function(argv) instead of the window; one line per subcommand.
 SUBCOMMANDS = {
     "serve": ("chatapp.serve.cli", "main"),   # the OpenAI-compatible server
+    "export": ("chatapp.cli", "export_main"),  # conversations to JSON / Markdown / HTML, no window
+    "import": ("chatapp.cli", "import_main"),  # our JSON or a ChatGPT export, no window
 }
 
 

@@ -58,7 +58,11 @@ MIGRATIONS: list[str] = [
                                      WHERE p.conversation_id = messages.conversation_id AND p.id < messages.id);
     UPDATE conversations SET current_leaf = (SELECT MAX(m.id) FROM messages m WHERE m.conversation_id = conversations.id);
     CREATE INDEX messages_by_parent ON messages(conversation_id, parent_id);
+    CREATE INDEX messages_by_parent_id ON messages(parent_id);
     """,
+    # Import keys: where an imported conversation came from (source + its id there), so a file imports once.
+    "CREATE TABLE IF NOT EXISTS imported (source TEXT NOT NULL, key TEXT NOT NULL, conversation_id INTEGER NOT NULL"
+    " REFERENCES conversations(id) ON DELETE CASCADE, PRIMARY KEY (source, key));",
 ]
 
 
@@ -134,6 +138,15 @@ WITH RECURSIVE sub(id) AS (
     UNION ALL
     SELECT m.id FROM messages m JOIN sub ON m.parent_id = sub.id)
 SELECT id FROM sub"""
+
+# The most recent leaf of a subtree: where the user last was in it. Not simply its highest id: a
+# picture spliced into a branch is newer than the messages below it.
+_NEWEST_LEAF_SQL = """
+WITH RECURSIVE sub(id) AS (
+    SELECT id FROM messages WHERE id = ?
+    UNION ALL
+    SELECT m.id FROM messages m JOIN sub ON m.parent_id = sub.id)
+SELECT MAX(id) FROM sub WHERE NOT EXISTS (SELECT 1 FROM messages c WHERE c.parent_id = sub.id)"""
 
 
 class Storage:
@@ -337,8 +350,8 @@ class Storage:
         return [self._to_message(r) for r in rows]
 
     def newest_leaf_under(self, message_id: int) -> int:
-        """The most recent message in a subtree (always a leaf: children are newer than parents)."""
-        return max(r[0] for r in self._run(_SUBTREE_SQL, (message_id,)))
+        """The most recent leaf of a subtree (the message itself when it has no children)."""
+        return self._run(_NEWEST_LEAF_SQL, (message_id,)).fetchone()[0]
 
     def set_current_leaf(self, conversation_id: int, leaf_id: int | None) -> None:
         self._run("UPDATE conversations SET current_leaf=? WHERE id=?", (leaf_id, conversation_id))
@@ -362,9 +375,11 @@ class Storage:
             leaf = self._db.execute("SELECT current_leaf FROM conversations WHERE id=?", (cid,)).fetchone()[0]
             if leaf in ids or leaf is None:
                 if parent is not None:
-                    leaf = max(r[0] for r in self._db.execute(_SUBTREE_SQL, (parent,)))
+                    leaf = self._db.execute(_NEWEST_LEAF_SQL, (parent,)).fetchone()[0]
                 else:
-                    leaf = self._db.execute("SELECT MAX(id) FROM messages WHERE conversation_id=?", (cid,)).fetchone()[0]
+                    leaf = self._db.execute(
+                        "SELECT MAX(id) FROM messages m WHERE conversation_id=? AND NOT EXISTS "
+                        "(SELECT 1 FROM messages c WHERE c.parent_id = m.id)", (cid,)).fetchone()[0]
                 self._db.execute("UPDATE conversations SET current_leaf=? WHERE id=?", (leaf, cid))
         return paths
 

@@ -242,3 +242,23 @@ class PoolCalls(QObject):
         except Exception as exc:  # handed to the GUI, which says what went wrong
             result, error = None, exc
         self.done.emit(call_id, result, error)
+class StoreJob(QThread):
+    """An export or import, off the GUI thread. job() opens its own database connection and returns what it did."""
+
+    done = Signal(str)      # what was done, for a notice
+    failed = Signal(str)    # a message the user can act on
+
+    def __init__(self, job: Callable[[], str]):
+        super().__init__()
+        self._job = job
+
+    def run(self) -> None:
+        from .storage import StorageError
+        from .store import StoreError
+        try:
+            self.done.emit(self._job())
+        except (StoreError, StorageError) as exc:
+            self.failed.emit(str(exc))
+        except Exception as exc:  # an unexpected error must not kill the app
+            traceback.print_exc()
+            self.failed.emit(f"That did not work: {exc}")

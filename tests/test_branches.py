@@ -45,6 +45,23 @@ def test_storage_branch_siblings_and_subtree_delete(tmp_path):
     assert s.integrity_ok()
 
 
+def test_switching_back_to_a_branch_with_a_spliced_picture_shows_all_of_it(tmp_path):
+    s = Storage(tmp_path / "db.sqlite3")
+    c = s.create_conversation("t")
+    ask = s.add_message(c.id, "user", "/image x --n 2")
+    pic1 = s.add_message(c.id, "assistant", "x", kind="image")
+    chat = s.add_message(c.id, "user", "meanwhile")
+    reply = s.add_message(c.id, "assistant", "answer")
+    s.add_message(c.id, "assistant", "x", kind="image", parent_id=pic1.id, splice=True)   # newest id, not a leaf
+    other = s.add_message(c.id, "user", "another first message", parent_id=None, make_current=True)
+    assert [m.content for m in s.branch(c.id)] == ["another first message"]
+    assert s.newest_leaf_under(ask.id) == reply.id
+    s.delete_subtree(other.id)             # the branch shown goes: the newest leaf left is shown
+    assert s.conversation(c.id).current_leaf == reply.id
+    assert [m.content for m in s.branch(c.id)] == ["/image x --n 2", "x", "x", "meanwhile", "answer"]
+    assert s.branch(c.id)[3].id == chat.id
+
+
 def test_a_long_branch_deletes_without_hitting_trigger_depth(tmp_path):
     s = Storage(tmp_path / "db.sqlite3")
     c = s.create_conversation("long")

@@ -15,6 +15,7 @@ class Sidebar(QWidget):
     delete_requested = Signal(int)
     system_prompt_requested = Signal(int)
     search_changed = Signal(str)
+    export_requested = Signal(int)
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -80,6 +81,7 @@ class Sidebar(QWidget):
         menu = QMenu(self)
         menu.addAction("Rename…", lambda: self.rename_requested.emit(cid))
         menu.addAction("System prompt…", lambda: self.system_prompt_requested.emit(cid))
+        menu.addAction("Export…", lambda: self.export_requested.emit(cid))
         menu.addSeparator()
         menu.addAction("Delete…", lambda: self.delete_requested.emit(cid))
         menu.exec(self.list.mapToGlobal(pos))

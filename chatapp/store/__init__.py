@@ -1,0 +1,35 @@
+"""Conversations in and out of the app: export (JSON, Markdown, HTML) and import (ours, ChatGPT); Qt-free."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+FORMATS = ("json", "md", "html")
+
+
+class StoreError(Exception):
+    """A file that cannot be exported or imported, said so the user can act on it."""
+
+
+@dataclass
+class Summary:
+    """What an export or import did, for the command line and the notice in the window."""
+    conversations: int = 0
+    messages: int = 0
+    pictures: int = 0
+    skipped: int = 0          # import: conversations already imported earlier
+    warning: str = ""         # something the user should know although it worked
+
+    def counts(self) -> str:
+        def n(k, word):
+            return f"{k} {word}{'' if k == 1 else 's'}"
+        return f"{n(self.conversations, 'conversation')} ({n(self.messages, 'message')}, {n(self.pictures, 'picture')})"
+
+
+def open_storage(database: Path, busy_ms: int = 10_000):
+    """A connection of its own (another thread or process may hold the app's), patient when the app writes."""
+    from ..storage import Storage
+    storage = Storage(database)
+    # WAL lets readers and one writer share the file; a writer waits this long for the app's short writes.
+    storage._db.execute(f"PRAGMA busy_timeout={int(busy_ms)}")
+    return storage

@@ -1,0 +1,181 @@
+"""Export: every branch as JSON, the shown branch as Markdown (pictures beside it) or as one self-contained HTML page."""
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+from ..conversation import Conversation, Message
+from . import FORMATS, StoreError, Summary
+from .html_render import Page, Shown, page
+from .importers import MAX_BYTES
+
+FORMAT_NAME = "chatapp"
+VERSION = 1
+
+
+def origin(storage, conv: Conversation) -> dict:
+    """Where a conversation first came from: kept through every export/import, so re-importing adds nothing."""
+    row = storage._db.execute("SELECT source, key FROM imported WHERE conversation_id=? LIMIT 1",
+                              (conv.id,)).fetchone()
+    if row:
+        return {"source": row[0], "key": row[1]}
+    return {"source": FORMAT_NAME, "key": native_key(conv.id, conv.created_at)}
+
+
+def native_key(conversation_id: int, created_at: float) -> str:
+    return f"{conversation_id}@{created_at!r}"
+
+
+def _picture(m: Message) -> tuple[bytes, str] | None:
+    """The PNG's bytes and its recipe, or None when the file is gone (deleted outside the app)."""
+    if m.kind != "image" or not m.image_path:
+        return None
+    try:
+        data = Path(m.image_path).read_bytes()
+    except OSError:
+        return None
+    params = m.meta.get("parameters")
+    if not params:
+        from ..png_recipe import read_parameters
+        try:
+            params = read_parameters(m.image_path) or ""
+        except Exception:  # an unreadable chunk is not worth failing an export for
+            params = ""
+    return data, params
+
+
+def conversation_record(storage, conv: Conversation, summary: Summary) -> dict:
+    """One conversation, the whole tree: each message names its parent."""
+    messages = []
+    for m in storage.messages(conv.id):
+        pic = _picture(m)
+        if pic:
+            summary.pictures += 1
+        messages.append({
+            "id": m.id, "parent": m.parent_id, "role": m.role, "content": m.content, "created": m.created_at,
+            "kind": m.kind, "status": m.status, "meta": m.meta,
+            "image": {"png_base64": base64.b64encode(pic[0]).decode("ascii"), "parameters": pic[1]} if pic else None,
+        })
+    summary.conversations += 1
+    summary.messages += len(messages)
+    return {"id": conv.id, "title": conv.title, "created": conv.created_at, "updated": conv.updated_at,
+            "system_prompt": conv.system_prompt, "current": conv.current_leaf, "origin": origin(storage, conv),
+            "messages": messages}
+
+
+def _write_atomically(out: Path, text: str) -> None:
+    tmp = out.with_name(out.name + ".part")
+    try:
+        tmp.write_text(text, encoding="utf-8", errors="replace")   # a lone surrogate in old data becomes "?"
+        os.replace(tmp, out)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _selected(storage, ids: list[int] | None) -> list[Conversation]:
+    if ids is None:
+        return sorted(storage.conversations(), key=lambda c: (c.created_at, c.id))   # oldest first
+    convs = []
+    for cid in ids:
+        conv = storage.conversation(cid)
+        if conv is None:
+            raise StoreError(f"There is no conversation with id {cid}.")
+        convs.append(conv)
+    return convs
+
+
+def to_json(storage, convs: list[Conversation], out: Path) -> Summary:
+    summary = Summary()
+    doc = {"format": FORMAT_NAME, "version": VERSION, "exported": time.time(),
+           "conversations": [conversation_record(storage, c, summary) for c in convs]}
+    _write_atomically(out, json.dumps(doc, ensure_ascii=False, indent=1))
+    return summary
+
+
+def _md_message(m: Message, files: Path | None, summary: Summary) -> str:
+    who = {"user": "You", "assistant": "Assistant"}.get(m.role, "Note")
+    head = f"**{who}** · {time.strftime('%Y-%m-%d %H:%M', time.localtime(m.created_at))}"
+    if m.branch[1] > 1:
+        head += f" · branch {m.branch[0]} of {m.branch[1]}"
+    if m.status in ("stopped", "error", "cancelled"):
+        head += f" · {m.status}"
+    if m.kind != "image":
+        return f"{head}\n\n{m.content}\n"
+    pic = _picture(m)
+    if pic is None or files is None:
+        return f"{head}\n\n*(picture not available)* {m.content}\n"
+    files.mkdir(parents=True, exist_ok=True)
+    name = f"{m.conversation_id}-{m.id}.png"
+    shutil.copyfile(m.image_path, files / name)
+    summary.pictures += 1
+    alt = m.content.replace("[", "(").replace("]", ")").replace("\n", " ")
+    recipe = "\n".join("    " + line for line in (pic[1] or m.content).splitlines())
+    return f"{head}\n\n![{alt}]({quote(files.name)}/{quote(name)})\n\n{recipe}\n"
+
+
+def to_markdown(storage, convs: list[Conversation], out: Path) -> Summary:
+    """The shown branch of each conversation; pictures copied into a folder beside the file."""
+    summary = Summary()
+    files = out.with_name(out.stem + "_files")
+    parts = []
+    for conv in convs:
+        branch = storage.branch(conv.id)
+        parts.append(f"# {conv.title}\n\n*Started {time.strftime('%Y-%m-%d %H:%M', time.localtime(conv.created_at))}*\n")
+        parts.extend(_md_message(m, files, summary) for m in branch)
+        summary.conversations += 1
+        summary.messages += len(branch)
+    _write_atomically(out, "\n---\n\n".join(parts))
+    return summary
+
+
+def to_html(storage, convs: list[Conversation], out: Path) -> Summary:
+    """One file that opens offline in any browser: pictures inline, no script, nothing fetched."""
+    from PIL import Image
+    summary = Summary()
+    pages = []
+    for conv in convs:
+        shown = []
+        for m in storage.branch(conv.id):
+            s = Shown(m.role, m.kind, m.status, m.content, m.created_at, m.branch)
+            pic = _picture(m)
+            if pic:
+                s.png, s.parameters = pic
+                try:
+                    with Image.open(io.BytesIO(s.png)) as im:
+                        s.size = im.size
+                except Exception:
+                    s.size = None
+                summary.pictures += 1
+            shown.append(s)
+        pages.append(Page(conv.title, conv.created_at, shown))
+        summary.conversations += 1
+        summary.messages += len(shown)
+    title = pages[0].title if len(pages) == 1 else f"{len(pages)} conversations"
+    _write_atomically(out, page(pages, title))
+    return summary
+
+
+def export(storage, ids: list[int] | None, fmt: str, out: Path) -> Summary:
+    """Write conversations `ids` (None: all) to out in fmt ("json", "md" or "html")."""
+    if fmt not in FORMATS:
+        raise StoreError(f"Unknown export format {fmt!r}; use one of {', '.join(FORMATS)}.")
+    out = Path(out)
+    if out.is_dir():
+        raise StoreError(f"{out} is a folder; give a file name to write.")
+    convs = _selected(storage, ids)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        summary = {"json": to_json, "md": to_markdown, "html": to_html}[fmt](storage, convs, out)
+        if fmt == "json" and out.stat().st_size > MAX_BYTES:
+            summary.warning = (f"{out.name} is {out.stat().st_size / 2**20:.0f} MB, more than chatapp imports "
+                               f"({MAX_BYTES // 2**20} MB); export fewer conversations per file to import them again.")
+        return summary
+    except OSError as exc:
+        raise StoreError(f"Could not write {out}: {exc.strerror or exc}") from exc

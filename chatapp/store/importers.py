@@ -1,0 +1,293 @@
+"""Read an import file (our JSON export, or ChatGPT's conversations.json) into checked trees, or say what is wrong."""
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import io
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import StoreError
+
+MAX_BYTES = 128 * 2**20       # checked before reading: a bigger file is refused, not loaded into memory
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+OUR_ROLES = ("user", "assistant", "notice")
+CHATGPT_SKIPPED_ROLES = ("system", "tool")   # not part of the conversation a person saw
+# A render or reply that was running when the file was written cannot continue here.
+_LIVE_STATUS = {"streaming": "stopped", "queued": "cancelled", "rendering": "cancelled"}
+_STATUSES = ("done", "stopped", "error", "cancelled")
+
+
+@dataclass
+class InMessage:
+    key: str
+    parent: str | None
+    role: str
+    content: str
+    created: float
+    kind: str = "text"
+    status: str = "done"
+    meta: dict = field(default_factory=dict)
+    png: bytes | None = None
+
+
+@dataclass
+class InConversation:
+    source: str              # "chatapp" or "chatgpt": with key, what makes an import happen once
+    key: str
+    title: str
+    created: float
+    updated: float
+    system_prompt: str | None
+    current: str | None      # key of the message shown last; None: the newest leaf
+    messages: list[InMessage]
+
+
+class BadFile(StoreError):
+    pass
+
+
+def read_file(path: Path) -> list[InConversation]:
+    """Every conversation in the file, checked; BadFile (nothing imported) for anything broken or foreign."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        if not path.is_file():
+            raise BadFile(f"{path.name} is not a file. Nothing was imported.")
+        if size > MAX_BYTES:
+            raise BadFile(f"{path.name} is {size / 2**20:.0f} MB; chatapp imports files up to "
+                          f"{MAX_BYTES // 2**20} MB. Nothing was imported.")
+        with path.open("rb") as f:
+            raw = f.read(MAX_BYTES + 1)   # never more, even if the file grew since stat
+    except OSError as exc:
+        raise BadFile(f"Could not read {path.name}: {exc.strerror or exc}. Nothing was imported.") from exc
+    if len(raw) > MAX_BYTES:
+        raise BadFile(f"{path.name} is over {MAX_BYTES // 2**20} MB. Nothing was imported.")
+    try:
+        doc = json.loads(raw.decode("utf-8-sig"))
+    except UnicodeDecodeError as exc:
+        raise BadFile(f"{path.name} is not a text file (bad UTF-8 at byte {exc.start}). Nothing was imported.") from exc
+    except RecursionError:
+        raise BadFile(f"{path.name} is nested too deeply to be a chat export. Nothing was imported.") from None
+    except json.JSONDecodeError as exc:
+        raise BadFile(f"{path.name} is not valid JSON (it may be cut short): {exc.msg} at line {exc.lineno}, "
+                      f"column {exc.colno}. Nothing was imported.") from exc
+    return parse(doc, path.name)
+
+
+def parse(doc, name: str = "the file") -> list[InConversation]:
+    try:
+        return _parse(doc, name)
+    except (TypeError, AttributeError, KeyError, ValueError, RecursionError) as exc:
+        # A field of an unexpected type somewhere the checks above did not look: still a clear no.
+        raise BadFile(f"{name} has an unexpected shape ({type(exc).__name__}: {str(exc)[:80]}). "
+                      "Nothing was imported.") from exc
+
+
+def _parse(doc, name: str) -> list[InConversation]:
+    if isinstance(doc, dict) and "format" in doc:
+        if doc["format"] != "chatapp":
+            raise BadFile(f"{name} is a {str(doc['format'])[:40]!r} file, not a chatapp export. Nothing was imported.")
+        return _ours(doc, name)
+    if isinstance(doc, dict) and "mapping" in doc:
+        doc = [doc]
+    if isinstance(doc, list) and all(isinstance(c, dict) and "mapping" in c for c in doc):
+        return [_chatgpt(c, n, name) for n, c in enumerate(doc, 1)]
+    raise BadFile(f"{name} is neither a chatapp export nor a ChatGPT conversations.json. Nothing was imported.")
+
+
+class _Where:
+    """Builds 'in conversation 2 ("Title"), message 7: ...' messages."""
+
+    def __init__(self, name: str, n: int, title: str):
+        self.prefix = f"{name}, conversation {n} ({title[:40]!r})"
+
+    def fail(self, text: str, message=None) -> BadFile:
+        where = self.prefix if message is None else f"{self.prefix}, message {str(message)[:40]}"
+        return BadFile(f"{where}: {text}. Nothing was imported.")
+
+
+def _number(value, default: float) -> float:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else default
+
+
+def _png(value, where: _Where, key) -> bytes:
+    if not isinstance(value, str):
+        raise where.fail("the picture is not base64 text", key)
+    try:
+        data = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise where.fail("the picture is not valid base64", key) from None
+    if not data.startswith(PNG_SIGNATURE):
+        raise where.fail("the picture is not a PNG", key)
+    from PIL import Image
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            im.verify()   # the chunks' checksums, without decoding the pixels
+    except Exception:
+        raise where.fail("the picture is a damaged PNG", key) from None
+    return data
+
+
+def _ours(doc: dict, name: str) -> list[InConversation]:
+    version = doc.get("version")
+    if not isinstance(version, int) or version < 1:
+        raise BadFile(f"{name} has no valid format version. Nothing was imported.")
+    if version > 1:
+        raise BadFile(f"{name} was written by a newer chatapp (format version {version}); update the app to import it. Nothing was imported.")
+    convs = doc.get("conversations", [doc["conversation"]] if "conversation" in doc else None)
+    if not isinstance(convs, list):
+        raise BadFile(f"{name} has no list of conversations. Nothing was imported.")
+    return [_our_conversation(c, n, name) for n, c in enumerate(convs, 1)]
+
+
+def _our_conversation(c, n: int, name: str) -> InConversation:
+    if not isinstance(c, dict):
+        raise BadFile(f"{name}, conversation {n}: not a JSON object. Nothing was imported.")
+    title = c.get("title") if isinstance(c.get("title"), str) and c.get("title").strip() else "Imported chat"
+    where = _Where(name, n, title)
+    created = _number(c.get("created"), time.time())
+    prompt = c.get("system_prompt")
+    if prompt is not None and not isinstance(prompt, str):
+        raise where.fail("system_prompt is not text")
+    raw = c.get("messages")
+    if not isinstance(raw, list):
+        raise where.fail("it has no list of messages")
+    messages, seen = [], set()
+    for m in raw:
+        if not isinstance(m, dict) or not isinstance(m.get("id"), (int, str)) or isinstance(m.get("id"), bool):
+            raise where.fail("a message has no id")
+        key = str(m["id"])
+        if key in seen:
+            raise where.fail("this id is used twice", key)
+        seen.add(key)
+        role = m.get("role")
+        if role not in OUR_ROLES:
+            raise where.fail(f"unknown role {str(role)[:30]!r} (expected user or assistant)", key)
+        if not isinstance(m.get("content"), str):
+            raise where.fail("its content is not text", key)
+        parent = m.get("parent")
+        if parent is not None and (not isinstance(parent, (int, str)) or isinstance(parent, bool)):
+            raise where.fail("its parent is not an id", key)
+        image = m.get("image")
+        if image is not None and not isinstance(image, dict):
+            raise where.fail("its image is not an object", key)
+        png = _png(image.get("png_base64"), where, key) if image else None
+        meta = m.get("meta") if isinstance(m.get("meta"), dict) else {}
+        if image and image.get("parameters") and not meta.get("parameters"):
+            meta = {**meta, "parameters": str(image["parameters"])}
+        kind = "image" if png is not None or m.get("kind") == "image" else "text"
+        status = _LIVE_STATUS.get(m.get("status"), m.get("status"))
+        messages.append(InMessage(key, None if parent is None else str(parent), role, m["content"],
+                                  _number(m.get("created"), created), kind,
+                                  status if status in _STATUSES else "done", meta, png))
+    _check_tree(messages, where)
+    current = None if c.get("current") is None else str(c["current"])
+    if current is not None and current not in seen:
+        raise where.fail(f"the message shown ({current[:40]}) is not in it")
+    origin = c.get("origin") if isinstance(c.get("origin"), dict) else {}
+    source, key = str(origin.get("source") or "chatapp"), origin.get("key")
+    if not key:   # an export without an origin: its content is what makes it the same file
+        key = "sha1:" + hashlib.sha1(json.dumps(c, sort_keys=True, default=str).encode()).hexdigest()
+    return InConversation(source, str(key), title, created, _number(c.get("updated"), created), prompt,
+                          current, messages)
+
+
+def _check_tree(messages: list[InMessage], where: _Where) -> None:
+    """Every parent exists and following parents always ends at a root (no cycle)."""
+    parent = {m.key: m.parent for m in messages}
+    for m in messages:
+        if m.parent is not None and m.parent not in parent:
+            raise where.fail(f"its parent {m.parent[:40]} is not in the conversation", m.key)
+    done: set[str] = set()
+    for m in messages:
+        path, node = set(), m.key
+        while node is not None and node not in done:
+            if node in path:
+                raise where.fail("the messages' parents form a cycle", node)
+            path.add(node)
+            node = parent[node]
+        done |= path
+
+
+def _chatgpt_text(message: dict) -> str:
+    content = message.get("content") or {}
+    kind = content.get("content_type")
+    if kind == "code":
+        lang = content.get("language") if content.get("language") not in (None, "unknown") else ""
+        return f"```{lang}\n{content.get('text', '')}\n```" if content.get("text") else ""
+    if kind not in ("text", "multimodal_text"):
+        return ""   # tool output, browsing, hidden reasoning: not what the conversation showed
+    out = []
+    for part in content.get("parts") or []:
+        if isinstance(part, str):
+            out.append(part)
+        elif isinstance(part, dict) and "asset_pointer" in str(part.get("content_type", "")):
+            out.append("*[a picture from the ChatGPT export, not included]*")
+    return "\n\n".join(p for p in out if p).strip()
+
+
+def _chatgpt(c: dict, n: int, name: str) -> InConversation:
+    title = c.get("title") if isinstance(c.get("title"), str) and c.get("title").strip() else "ChatGPT chat"
+    where = _Where(name, n, title)
+    mapping = c.get("mapping")
+    if not isinstance(mapping, dict):
+        raise where.fail("its mapping is not an object")
+    created = _number(c.get("create_time"), time.time())
+    nodes = []
+    for key, node in mapping.items():
+        if not isinstance(node, dict):
+            raise where.fail("a node is not an object", key)
+        parent = node.get("parent")
+        if parent is not None and not isinstance(parent, str):
+            raise where.fail("its parent is not an id", key)
+        nodes.append(InMessage(str(key), parent, "", "", created))
+    _check_tree(nodes, where)
+    parent_of = {m.key: m.parent for m in nodes}
+    kept: dict[str, InMessage] = {}
+    for m in nodes:
+        msg = mapping[m.key].get("message")
+        if not isinstance(msg, dict):
+            continue   # the empty root node
+        role = (msg.get("author") or {}).get("role")
+        if role in CHATGPT_SKIPPED_ROLES:
+            continue
+        if role not in ("user", "assistant"):
+            raise where.fail(f"unknown role {str(role)[:30]!r}", m.key)
+        meta = msg.get("metadata") or {}
+        if meta.get("is_visually_hidden_from_conversation") or msg.get("recipient") not in (None, "all"):
+            continue
+        text = _chatgpt_text(msg)
+        if text:
+            model = meta.get("model_slug")
+            kept[m.key] = InMessage(m.key, None, role, text, _number(msg.get("create_time"), 0.0),
+                                    meta={"chatgpt_id": m.key, **({"model": model} if model else {})})
+
+    def kept_ancestor(key):
+        while key is not None and key not in kept:
+            key = parent_of.get(key)
+        return key
+    for m in kept.values():
+        m.parent = kept_ancestor(parent_of[m.key])   # hidden nodes drop out; their children move up
+    _fill_times(kept, created)
+    current = c.get("current_node")
+    current = kept_ancestor(current) if isinstance(current, str) and current in parent_of else None
+    key = c.get("conversation_id") or c.get("id") or \
+        "sha1:" + hashlib.sha1(json.dumps(c, sort_keys=True, default=str).encode()).hexdigest()
+    return InConversation("chatgpt", str(key), title, created, _number(c.get("update_time"), created), None,
+                          current, list(kept.values()))
+
+
+def _fill_times(kept: dict[str, InMessage], created: float) -> None:
+    """Messages without a time take their parent's, so children never sort before their parents."""
+    for m in kept.values():
+        if not m.created:
+            node, chain = m, []
+            while node is not None and not node.created:
+                chain.append(node)
+                node = kept.get(node.parent) if node.parent else None
+            for x in chain:
+                x.created = node.created if node is not None else created
