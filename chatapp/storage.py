@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 from .conversation import Conversation, Message
+from .documents.schema import MIGRATION as DOCUMENTS_MIGRATION
 
 # Append-only: each entry moves the schema one version up. Never edit a released step.
 MIGRATIONS: list[str] = [
@@ -46,6 +47,7 @@ MIGRATIONS: list[str] = [
         INSERT INTO messages_fts(rowid, content) VALUES (new.id, new.content);
     END;
     """,
+    DOCUMENTS_MIGRATION,  # attached files, library, chunks + FTS5 (chatapp/documents/schema.py)
 ]
 
 

@@ -1,0 +1,261 @@
+"""The document index in the app's SQLite file: rows per file, chunks per document (one transaction each), BM25 search."""
+from __future__ import annotations
+
+import os
+import re
+import sqlite3
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+from .chunking import Chunk, chunk_sections
+from .extract import Cancelled, DocumentError, extract, is_supported
+
+PENDING, READY, FAILED = "pending", "ready", "error"
+
+# Words that match nearly every chunk: left out of the query so BM25 ranks on what the question is about.
+STOPWORDS = frozenset("""
+a about above after again against all am an and any are as at be because been before being below between
+both but by can could did do does doing down during each few for from further had has have having he her
+here hers herself him himself his how i if in into is it its itself just me more most my myself no nor not
+now of off on once only or other our ours ourselves out over own same she should so some such than that the
+their theirs them themselves then there these they this those through to too under until up very was we
+were what when where which while who whom why will with would you your yours yourself yourselves tell give
+please know find say said does did document file files text page pages according mentioned
+""".split())
+
+
+@dataclass
+class DocumentRow:
+    id: int
+    conversation_id: int | None
+    message_id: int | None
+    path: str
+    name: str
+    size: int
+    status: str
+    error: str | None
+    kind: str | None
+    pages: int | None
+    chars: int
+
+
+@dataclass
+class Hit:
+    chunk_id: int
+    document_id: int
+    name: str
+    path: str
+    text: str
+    page: int | None
+    line_start: int | None
+    line_end: int | None
+    score: float          # higher is better
+
+    def location(self) -> str:
+        return Chunk(self.text, self.page, self.line_start, self.line_end).location()
+
+
+def fts_query(text: str) -> str:
+    """User words as an OR of quoted FTS5 strings: never FTS5 syntax, stopwords left out."""
+    words, seen = [], set()
+    for w in re.findall(r"\w+", text.lower()):
+        if len(w) > 1 and w not in STOPWORDS and w not in seen:
+            seen.add(w)
+            words.append('"' + w.replace('"', '""') + '"')
+    return " OR ".join(words[:64])
+
+
+class DocumentIndex:
+    """One connection to the app's database; each thread that needs the index opens its own."""
+
+    def __init__(self, db_path: str | Path):
+        self._db = sqlite3.connect(str(db_path), timeout=10.0, isolation_level=None, check_same_thread=True)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+
+    def close(self) -> None:
+        self._db.close()
+
+    @contextmanager
+    def _transaction(self):
+        """BEGIN IMMEDIATE ... COMMIT (ROLLBACK on any error). The connection is in autocommit mode,
+        where `with connection:` would NOT open a transaction: each statement would commit alone."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    # --- documents ----------------------------------------------------------------------------
+    def add_attachment(self, conversation_id: int, path: str | Path, message_id: int | None = None) -> DocumentRow:
+        p = Path(path).expanduser()
+        p = p.resolve() if p.exists() else p.absolute()
+        try:
+            size = p.stat().st_size
+        except OSError:
+            size = 0
+        cur = self._db.execute(
+            "INSERT INTO documents(conversation_id, message_id, path, name, size, added_at) VALUES (?,?,?,?,?,?)",
+            (conversation_id, message_id, str(p), p.name, size, time.time()))
+        return self.document(cur.lastrowid)
+
+    def document(self, document_id: int) -> DocumentRow | None:
+        r = self._db.execute("SELECT * FROM documents WHERE id=?", (document_id,)).fetchone()
+        return _row(r) if r else None
+
+    def documents(self, conversation_id: int | None) -> list[DocumentRow]:
+        """A conversation's attachments, or (None) the library's files."""
+        if conversation_id is None:
+            rows = self._db.execute("SELECT * FROM documents WHERE conversation_id IS NULL ORDER BY path")
+        else:
+            rows = self._db.execute("SELECT * FROM documents WHERE conversation_id=? ORDER BY id", (conversation_id,))
+        return [_row(r) for r in rows]
+
+    def pending(self) -> list[int]:
+        """Documents not yet indexed (new, changed, or cut short by a crash), attachments first."""
+        return [r[0] for r in self._db.execute(
+            "SELECT id FROM documents WHERE status=? ORDER BY conversation_id IS NULL, id", (PENDING,))]
+
+    def set_library_enabled(self, conversation_id: int, enabled: bool) -> None:
+        self._db.execute("INSERT OR REPLACE INTO conversation_library(conversation_id, enabled) VALUES (?,?)",
+                         (conversation_id, int(enabled)))
+
+    def library_enabled(self, conversation_id: int, default: bool = True) -> bool:
+        r = self._db.execute("SELECT enabled FROM conversation_library WHERE conversation_id=?",
+                             (conversation_id,)).fetchone()
+        return default if r is None else bool(r[0])
+
+    # --- indexing -----------------------------------------------------------------------------
+    def index_document(self, document_id: int, should_stop: Callable[[], bool] = lambda: False,
+                       embed: Callable[[list[str]], list[bytes]] | None = None) -> DocumentRow | None:
+        """Extract, chunk and store one document in ONE transaction: a crash leaves it whole or pending.
+
+        Returns the updated row, or None when the document was removed meanwhile. Raises Cancelled.
+        """
+        doc = self.document(document_id)
+        if doc is None:
+            return None
+        error, kind, pages, chunks, mtime = None, None, None, [], 0.0
+        try:
+            mtime = os.stat(doc.path).st_mtime
+            extracted = extract(doc.path, should_stop=should_stop)
+            kind, pages = extracted.kind, extracted.pages
+            chunks = chunk_sections(extracted.sections)
+        except DocumentError as exc:
+            error = str(exc)
+        except OSError as exc:
+            error = "The file is gone (moved or deleted)." if isinstance(exc, FileNotFoundError) \
+                else f"The file cannot be read: {exc.strerror or exc}."
+        if should_stop():
+            raise Cancelled()
+        vectors = embed([c.text for c in chunks]) if embed and chunks else [None] * len(chunks)
+        chars = sum(len(c.text) for c in chunks)
+        try:
+            with self._transaction():
+                self._db.execute("DELETE FROM chunks WHERE document_id=?", (document_id,))
+                self._db.executemany(
+                    "INSERT INTO chunks(document_id, seq, text, page, line_start, line_end, vector) VALUES (?,?,?,?,?,?,?)",
+                    ((document_id, i, c.text, c.page, c.line_start, c.line_end, v)
+                     for i, (c, v) in enumerate(zip(chunks, vectors))))
+                cur = self._db.execute(
+                    "UPDATE documents SET status=?, error=?, kind=?, pages=?, chars=?, mtime=? WHERE id=?",
+                    (FAILED if error else READY, error, kind, pages, chars, mtime, document_id))
+                if cur.rowcount == 0:
+                    raise _Gone()
+        except (_Gone, sqlite3.IntegrityError):   # its conversation was deleted while it was read
+            return None
+        return self.document(document_id)
+
+    def sync_library(self, folder: str | Path, should_stop: Callable[[], bool] = lambda: False) -> int:
+        """Mark new and changed files under folder pending, forget vanished ones; returns how many are pending."""
+        root = Path(folder).expanduser()
+        known = {r["path"]: (r["size"], r["mtime"], r["status"]) for r in self._db.execute(
+            "SELECT path, size, mtime, status FROM documents WHERE conversation_id IS NULL")}
+        seen: set[str] = set()
+        now = time.time()
+        with self._transaction():
+            # Files of a previous library folder (or vanished ones) go away, chunks and all.
+            for path in self._walk(root, should_stop):
+                key = str(path)
+                seen.add(key)
+                try:
+                    st = path.stat()
+                except OSError:
+                    continue
+                old = known.get(key)
+                if old is None:
+                    self._db.execute("INSERT INTO documents(conversation_id, path, name, size, added_at) "
+                                     "VALUES (NULL,?,?,?,?)", (key, path.name, st.st_size, now))
+                elif old[0] != st.st_size or old[1] != st.st_mtime:
+                    self._db.execute("UPDATE documents SET status=?, size=? WHERE conversation_id IS NULL AND path=?",
+                                     (PENDING, st.st_size, key))
+            for key in set(known) - seen:
+                self._db.execute("DELETE FROM documents WHERE conversation_id IS NULL AND path=?", (key,))
+        return self._db.execute("SELECT COUNT(*) FROM documents WHERE conversation_id IS NULL AND status=?",
+                                (PENDING,)).fetchone()[0]
+
+    @staticmethod
+    def _walk(root: Path, should_stop: Callable[[], bool]) -> Iterator[Path]:
+        if not root.is_dir():
+            return
+        for dirpath, dirnames, filenames in os.walk(root):
+            if should_stop():
+                raise Cancelled()
+            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+            for name in sorted(filenames):
+                path = Path(dirpath) / name
+                if not name.startswith(".") and is_supported(path):
+                    yield path.resolve()
+
+    # --- retrieval ----------------------------------------------------------------------------
+    def search(self, query: str, conversation_id: int | None, *, library: bool = True, limit: int = 8) -> list[Hit]:
+        """The best chunks for query (BM25) among this conversation's attachments and, if on, the library."""
+        match = fts_query(query)
+        if not match:
+            return []
+        scope = "(d.conversation_id = ?" + (" OR d.conversation_id IS NULL)" if library else ")")
+        rows = self._db.execute(
+            "SELECT c.id, c.document_id, d.name, d.path, c.text, c.page, c.line_start, c.line_end, "
+            "bm25(chunks_fts) AS rank FROM chunks_fts JOIN chunks c ON c.id = chunks_fts.rowid "
+            f"JOIN documents d ON d.id = c.document_id WHERE chunks_fts MATCH ? AND {scope} "
+            "ORDER BY rank LIMIT ?", (match, -1 if conversation_id is None else conversation_id, limit)).fetchall()
+        return [Hit(*r[:8], score=-r[8]) for r in rows]
+
+    def chunks_of(self, document_id: int) -> list[Hit]:
+        rows = self._db.execute(
+            "SELECT c.id, c.document_id, d.name, d.path, c.text, c.page, c.line_start, c.line_end FROM chunks c "
+            "JOIN documents d ON d.id = c.document_id WHERE c.document_id=? ORDER BY c.seq", (document_id,))
+        return [Hit(*r, score=0.0) for r in rows]
+
+    def vectors(self, conversation_id: int | None, *, library: bool = True) -> list[tuple[int, bytes]]:
+        """(chunk id, float32 blob) of every embedded chunk in scope, for hybrid ranking."""
+        scope = "(d.conversation_id = ?" + (" OR d.conversation_id IS NULL)" if library else ")")
+        return self._db.execute(
+            "SELECT c.id, c.vector FROM chunks c JOIN documents d ON d.id = c.document_id "
+            f"WHERE c.vector IS NOT NULL AND {scope}", (-1 if conversation_id is None else conversation_id,)).fetchall()
+
+    def hits(self, chunk_ids: list[int]) -> list[Hit]:
+        """Chunks by id, in the order given."""
+        if not chunk_ids:
+            return []
+        rows = self._db.execute(
+            "SELECT c.id, c.document_id, d.name, d.path, c.text, c.page, c.line_start, c.line_end FROM chunks c "
+            f"JOIN documents d ON d.id = c.document_id WHERE c.id IN ({','.join('?' * len(chunk_ids))})",
+            chunk_ids).fetchall()
+        by_id = {r[0]: Hit(*r, score=0.0) for r in rows}
+        return [by_id[i] for i in chunk_ids if i in by_id]
+
+
+class _Gone(Exception):
+    pass
+
+
+def _row(r: sqlite3.Row) -> DocumentRow:
+    return DocumentRow(r["id"], r["conversation_id"], r["message_id"], r["path"], r["name"], r["size"],
+                       r["status"], r["error"], r["kind"], r["pages"], r["chars"])
