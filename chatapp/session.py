@@ -10,6 +10,7 @@ from PySide6.QtCore import QObject, Signal
 
 from . import commands
 from .conversation import DONE, ERROR, STOPPED, STREAMING, Conversation, Message
+from .document_jobs import DocumentJobs
 from .engine_factories import image_factory, llm_factory
 from .engines.base import ChatStats, ModelInfo
 from .image_jobs import ImageJobs
@@ -67,6 +68,7 @@ class ChatSession(QObject):
         self.llm.finished.connect(self._on_reply_finished)
         self.llm.failed.connect(self._on_reply_failed)
         self.images = ImageJobs(self, image_engine_factory or image_factory(settings))
+        self.documents = DocumentJobs(self)   # attached files + library: indexing, passages, sources
 
     # --- models -------------------------------------------------------------------------------
     def load_models(self) -> None:
@@ -84,6 +86,7 @@ class ChatSession(QObject):
             self.llm.request_load(llm_factory(settings))
         if reload_image:
             self.images.set_factory(image_factory(settings))
+        self.documents.apply_settings(settings)
 
     def _set_llm_state(self, state: str, detail: str) -> None:
         self.llm_status = state
@@ -167,6 +170,8 @@ class ChatSession(QObject):
         if isinstance(parsed, commands.HelpRequest):
             self.notice.emit(commands.help_text())
             return True
+        if isinstance(parsed, (commands.AttachRequest, commands.LibraryRequest)):
+            return self.documents.handle(parsed)
         if isinstance(parsed, commands.ChatTurn):
             if self._streaming_here():
                 self.notice.emit("A reply is still coming. Wait for it, or press Esc to stop it.")
@@ -211,6 +216,7 @@ class ChatSession(QObject):
         self.message_added.emit(reply)
         self.conversations_changed.emit()
         self.busy_changed.emit(True)
+        messages = self.documents.augment(conv, messages, reply)   # passages from attached files / library
         self.llm.request_reply(rid, messages, self.settings.gen_params())
 
     def regenerate(self) -> None:
@@ -291,6 +297,7 @@ class ChatSession(QObject):
             else:
                 self._drop_reply(rid)
         self.images.shutdown_jobs()
+        ok_docs = self.documents.shutdown(timeout_ms)
         ok_llm = self.llm.shutdown(timeout_ms)
         ok_img = self.images.worker.shutdown(timeout_ms)
-        return ok_llm and ok_img
+        return ok_llm and ok_img and ok_docs

@@ -36,6 +36,7 @@ class Settings:
     attention_slicing: bool = False
     cpu_offload: bool = False
     preload_image_model: bool = False
+    library_folder: str = ""       # documents: every supported file under it is indexed ("" = no library)
 
     def gen_params(self) -> GenParams:
         return GenParams(**{f.name: getattr(self, f.name) for f in fields(GenParams)})

@@ -172,9 +172,28 @@ class DocumentIndex:
             return None
         return self.document(document_id)
 
+    def mark_failed(self, document_id: int, reason: str) -> DocumentRow | None:
+        with self._transaction():
+            self._db.execute("DELETE FROM chunks WHERE document_id=?", (document_id,))
+            self._db.execute("UPDATE documents SET status=?, error=? WHERE id=?", (FAILED, reason, document_id))
+        return self.document(document_id)
+
+    def forget_library(self) -> None:
+        """No library folder any more: its documents and chunks go (attachments stay)."""
+        with self._transaction():
+            self._db.execute("DELETE FROM documents WHERE conversation_id IS NULL")
+
+    def library_size(self) -> tuple[int, int]:
+        """(files indexed, files pending) in the library."""
+        r = self._db.execute("SELECT SUM(status=?), SUM(status=?) FROM documents WHERE conversation_id IS NULL",
+                             (READY, PENDING)).fetchone()
+        return r[0] or 0, r[1] or 0
+
     def sync_library(self, folder: str | Path, should_stop: Callable[[], bool] = lambda: False) -> int:
         """Mark new and changed files under folder pending, forget vanished ones; returns how many are pending."""
         root = Path(folder).expanduser()
+        if not root.is_dir():   # an unplugged drive must not wipe the library's index
+            return len(self.pending())
         known = {r["path"]: (r["size"], r["mtime"], r["status"]) for r in self._db.execute(
             "SELECT path, size, mtime, status FROM documents WHERE conversation_id IS NULL")}
         seen: set[str] = set()

@@ -8,6 +8,7 @@ from PySide6.QtWidgets import (QFrame, QHBoxLayout, QLabel, QProgressBar, QPushB
 
 from ..conversation import CANCELLED, DONE, ERROR, QUEUED, RENDERING, STOPPED, STREAMING, Message
 from . import markdown
+from .sources import SourceList, passages_note
 
 SAFE_SCHEMES = ("http", "https")
 THUMB = 320  # longest side of an inline picture, in pixels
@@ -102,6 +103,8 @@ class TextBubble(MessageWidget):
         self.footer.setObjectName("messageFooter")
         self.footer.setTextFormat(Qt.TextFormat.PlainText)
         layout.addWidget(self.footer)
+        self.sources = SourceList(self.box)   # passages from the user's files that this reply was given
+        layout.addWidget(self.sources)
         self.regenerate_button = None
         if message.role == "assistant":
             row = QHBoxLayout()
@@ -149,7 +152,9 @@ class TextBubble(MessageWidget):
         footer = " · ".join(part for part in (
             {STOPPED: "Stopped", ERROR: "⚠ Could not answer"}.get(m.status, ""),
             clipped(m.content)[1],
-            f"{dropped} older messages were left out to fit the model's context" if dropped else "") if part)
+            f"{dropped} older messages were left out to fit the model's context" if dropped else "",
+            passages_note(m.meta)) if part)
+        self.sources.set_sources(m.meta.get("sources"))
         self.footer.setText(footer)
         self.footer.setVisible(bool(footer))
         if self.regenerate_button is not None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from PySide6.QtWidgets import (QCheckBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFileDialog, QFormLayout,
-                               QHBoxLayout, QLineEdit, QPlainTextEdit, QPushButton, QSpinBox, QTabWidget,
+                               QHBoxLayout, QLabel, QLineEdit, QPlainTextEdit, QPushButton, QSpinBox, QTabWidget,
                                QVBoxLayout, QWidget)
 
 from ..settings import Settings
@@ -95,6 +95,17 @@ class SettingsDialog(QDialog):
         g.addRow(self.preload)
         tabs.addTab(image, "Images")
 
+        documents = QWidget()
+        d = QFormLayout(documents)
+        box, self.library_folder = _path_row(documents, s.library_folder, "No library folder", self._pick_folder)
+        d.addRow("Library folder", box)
+        note = QLabel("Every text, Markdown, code, PDF, HTML and .docx file under this folder is indexed in the "
+                      "background (in the app's database, on this computer) so answers can use it. "
+                      "Turn it off for one chat with /library off.")
+        note.setWordWrap(True)
+        d.addRow(note)
+        tabs.addTab(documents, "Documents")
+
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
@@ -104,6 +115,11 @@ class SettingsDialog(QDialog):
 
     def _pick_gguf(self, edit: QLineEdit) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Choose a GGUF model", edit.text(), "GGUF models (*.gguf)")
+        if path:
+            edit.setText(path)
+
+    def _pick_folder(self, edit: QLineEdit) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Choose the library folder", edit.text())
         if path:
             edit.setText(path)
 
@@ -124,4 +140,5 @@ class SettingsDialog(QDialog):
             n_gpu_layers=self.n_gpu_layers.value(), image_model=self.image_model.text().strip(),
             image_steps=self.image_steps.value(), image_cfg=self.image_cfg.value(),
             image_size=self.image_size.text().strip(), attention_slicing=self.attention_slicing.isChecked(),
-            cpu_offload=self.cpu_offload.isChecked(), preload_image_model=self.preload.isChecked())
+            cpu_offload=self.cpu_offload.isChecked(), preload_image_model=self.preload.isChecked(),
+            library_folder=self.library_folder.text().strip())
