@@ -50,8 +50,10 @@ def main(data_dir: str, seed: int) -> None:
             report("title", s.current.id, title.replace(" ", "_"))
         elif action < 0.75 and s.current and len(s.conversations()) > 1:
             cid = s.current.id
-            s.delete_conversation(cid)
+            # Announced before, not after: a kill between the delete's commit and this line
+            # would otherwise look like a saved conversation that vanished.
             print("DELETED", cid, flush=True)
+            s.delete_conversation(cid)
         elif action < 0.8:
             s.new_conversation()
         elif action < 0.85:
