@@ -54,9 +54,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--quick", action="store_true", help="one short run of each (the test suite uses this)")
     ap.add_argument("--out", type=Path, default=Path("docs/PERFORMANCE.md"))
-    ap.add_argument("--only", nargs="*", help="chat, followup, startup, image, live, memory, scale")
+    ap.add_argument("--only", nargs="*", help="chat, followup, startup, image, live, memory, scale, documents")
     args = ap.parse_args()
-    from bench import chat, image, live, scale, startup
+    from bench import chat, documents, image, live, scale, startup
     q = args.quick
     suites = {
         "chat": lambda: chat.throughput(1 if q else 5, 32 if q else 256),
@@ -66,6 +66,7 @@ def main() -> None:
         "live": lambda: live.responsiveness(20 if q else 150),
         "memory": lambda: live.memory(),
         "scale": lambda: scale.scale(500 if q else 10_000),
+        "documents": lambda: documents.documents(q),
     }
     rows: list[Row] = []
     for name, run in suites.items():

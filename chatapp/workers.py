@@ -270,6 +270,8 @@ class DocumentWorker(QObject):
                     row = index.mark_failed(doc_id, f"The file could not be read ({type(exc).__name__}: {exc}).")
                 if row is not None:
                     self.document_done.emit(row)
+            if todo or folder is not None:
+                index.refresh_common_terms()
             self.progress.emit(len(todo), len(todo), "")
             self.finished.emit(True)
         except Cancelled:

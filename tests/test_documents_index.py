@@ -209,3 +209,29 @@ def test_kill_during_indexing_then_resume(tmp_path, seed):
     assert con.execute("SELECT COUNT(*) FROM chunks_fts WHERE chunks_fts MATCH '\"document\"'").fetchone()[0] == 150
     assert n_chunks == sum(len(index.chunks_of(d.id)) for d in docs)
     con.close()
+
+
+def test_big_index_drops_words_most_chunks_contain(db, tmp_path, monkeypatch):
+    import chatapp.documents.index as ix
+    monkeypatch.setattr(ix, "PRUNE_FROM", 10)
+    conv = db.create_conversation("c")
+    index = DocumentIndex(db.path)
+    for i in range(30):
+        (tmp_path / f"n{i}.txt").write_text(f"Meetings happen weekly. Note {i} mentions item{i}.")
+        index.index_document(index.add_attachment(conv.id, tmp_path / f"n{i}.txt").id)
+    assert index.refresh_common_terms() >= 2           # "meet", "happen", "weekli", "note", "mention"
+    assert index._informative(["meetings", "item7"]) == ["item7"]   # stemmed as the index stems
+    assert index._informative(["meetings"]) == ["meetings"]         # never drop every word
+    assert index.search("meetings about item7", conv.id)[0].text.endswith("item7.")
+
+
+def test_scope_filter_finds_a_match_crowded_out_by_other_chats(db, tmp_path):
+    mine, other = db.create_conversation("mine"), db.create_conversation("other")
+    index = DocumentIndex(db.path)
+    crowd = tmp_path / "crowd.txt"
+    crowd.write_text("\n\n".join("walrus walrus walrus " * 20 for _ in range(1200)))
+    index.index_document(index.add_attachment(other.id, crowd).id)
+    (tmp_path / "mine.txt").write_text("One walrus lives in the zoo.")
+    index.index_document(index.add_attachment(mine.id, tmp_path / "mine.txt").id)
+    hits = index.search("walrus", mine.id, library=False)
+    assert [h.name for h in hits] == ["mine.txt"]

@@ -14,8 +14,10 @@ MAX_PASSAGES = 8
 MIN_BUDGET = 200            # below this many tokens there is no room worth filling
 RRF_K = 60                  # reciprocal rank fusion constant (Cormack et al. 2009)
 
-INSTRUCTION = ("Answer the question using the numbered sources below. After each fact you take from a "
-               "source, cite it like [1]. If the sources do not contain the answer, say so.")
+# Sources first, the instruction and the question last: small models (SmolLM2-135M) follow what
+# they read last, and with this order they answer from the passage and cite it as "[1]".
+INSTRUCTION = ("Answer the question from the sources, and cite the source number in brackets like [1] "
+               "after the answer.")
 
 
 def estimate_tokens(text: str) -> int:
@@ -123,4 +125,4 @@ def question_with_sources(question: str, sources: list[Source]) -> str:
     if not sources:
         return question
     blocks = [f"[{s.n}] {s.name}, {s.location}:\n{s.text.strip()}" for s in sources]
-    return f"{INSTRUCTION}\n\n" + "\n\n".join(blocks) + f"\n\nQuestion: {question}"
+    return "Sources:\n" + "\n\n".join(blocks) + f"\n\n{INSTRUCTION}\nQuestion: {question}"

@@ -14,6 +14,10 @@ from .chunking import Chunk, chunk_sections
 from .extract import Cancelled, DocumentError, extract, is_supported
 
 PENDING, READY, FAILED = "pending", "ready", "error"
+TOKENIZER = "porter unicode61 remove_diacritics 2"   # as in schema.py
+PRUNE_FROM = 2000       # with more chunks than this, words found in over COMMON_SHARE of them are dropped:
+COMMON_SHARE = 0.1      # their BM25 weight is near zero, but scoring every chunk they match is not
+MAX_QUERY_WORDS = 16
 
 # Words that match nearly every chunk: left out of the query so BM25 ranks on what the question is about.
 STOPWORDS = frozenset("""
@@ -58,14 +62,19 @@ class Hit:
         return Chunk(self.text, self.page, self.line_start, self.line_end).location()
 
 
-def fts_query(text: str) -> str:
-    """User words as an OR of quoted FTS5 strings: never FTS5 syntax, stopwords left out."""
+def query_words(text: str) -> list[str]:
     words, seen = [], set()
     for w in re.findall(r"\w+", text.lower()):
         if len(w) > 1 and w not in STOPWORDS and w not in seen:
             seen.add(w)
-            words.append('"' + w.replace('"', '""') + '"')
-    return " OR ".join(words[:64])
+            words.append(w)
+    return words[:64]
+
+
+def fts_query(text_or_words: str | list[str]) -> str:
+    """User words as an OR of quoted FTS5 strings: never FTS5 syntax, stopwords left out."""
+    words = query_words(text_or_words) if isinstance(text_or_words, str) else text_or_words
+    return " OR ".join('"' + w.replace('"', '""') + '"' for w in words)
 
 
 class DocumentIndex:
@@ -76,6 +85,13 @@ class DocumentIndex:
         self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA foreign_keys=ON")
         self._db.execute("PRAGMA synchronous=NORMAL")
+        # Per-connection helpers (temp schema, nothing stored): document frequencies of the index's
+        # terms, and a scratch FTS5 table that stems query words exactly as the index does.
+        self._db.executescript(f"""
+            CREATE VIRTUAL TABLE IF NOT EXISTS temp.chunks_vocab USING fts5vocab(main, chunks_fts, 'row');
+            CREATE VIRTUAL TABLE IF NOT EXISTS temp.query_words USING fts5(word, tokenize='{TOKENIZER}');
+            CREATE VIRTUAL TABLE IF NOT EXISTS temp.query_stems USING fts5vocab(temp, query_words, 'instance');
+        """)
 
     def close(self) -> None:
         self._db.close()
@@ -235,16 +251,51 @@ class DocumentIndex:
     # --- retrieval ----------------------------------------------------------------------------
     def search(self, query: str, conversation_id: int | None, *, library: bool = True, limit: int = 8) -> list[Hit]:
         """The best chunks for query (BM25) among this conversation's attachments and, if on, the library."""
-        match = fts_query(query)
+        match = fts_query(self._informative(query_words(query)))
         if not match:
             return []
         scope = "(d.conversation_id = ?" + (" OR d.conversation_id IS NULL)" if library else ")")
-        rows = self._db.execute(
-            "SELECT c.id, c.document_id, d.name, d.path, c.text, c.page, c.line_start, c.line_end, "
-            "bm25(chunks_fts) AS rank FROM chunks_fts JOIN chunks c ON c.id = chunks_fts.rowid "
-            f"JOIN documents d ON d.id = c.document_id WHERE chunks_fts MATCH ? AND {scope} "
-            "ORDER BY rank LIMIT ?", (match, -1 if conversation_id is None else conversation_id, limit)).fetchall()
+        owner = -1 if conversation_id is None else conversation_id
+        # FTS5 ranks fastest on its own (ORDER BY rank LIMIT n inside the virtual table); the join and
+        # the scope filter then run on those few rows. Only if too few are in scope, rank them all.
+        inner = max(200, limit * 10)
+        for cap in (inner, -1):
+            rows = self._db.execute(
+                "SELECT c.id, c.document_id, d.name, d.path, c.text, c.page, c.line_start, c.line_end, f.rank "
+                "FROM (SELECT rowid, rank FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY rank LIMIT ?) f "
+                f"JOIN chunks c ON c.id = f.rowid JOIN documents d ON d.id = c.document_id WHERE {scope} "
+                "ORDER BY f.rank LIMIT ?", (match, cap, owner, limit)).fetchall()
+            if len(rows) >= limit or cap == -1:
+                break
+            if self._db.execute("SELECT COUNT(*) FROM (SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH ? "
+                                "LIMIT ?)", (match, cap)).fetchone()[0] < cap:
+                break   # the inner query already saw every match
         return [Hit(*r[:8], score=-r[8]) for r in rows]
+
+    def _informative(self, words: list[str]) -> list[str]:
+        """In a big index, leave out words most chunks contain (see refresh_common_terms)."""
+        words = words[:MAX_QUERY_WORDS]
+        if not words or not self._db.execute("SELECT 1 FROM common_terms LIMIT 1").fetchone():
+            return words
+        # Stem the words exactly as the index did, in a scratch table of the temp schema
+        # (writing there takes no lock on the shared database file).
+        self._db.executemany("INSERT INTO temp.query_words(rowid, word) VALUES (?,?)", enumerate(words))
+        stems = dict(self._db.execute("SELECT doc, term FROM temp.query_stems"))
+        self._db.execute("DELETE FROM temp.query_words")
+        common = {r[0] for r in self._db.execute(
+            f"SELECT term FROM common_terms WHERE term IN ({','.join('?' * len(stems))})", list(stems.values()))}
+        kept = [w for i, w in enumerate(words) if stems.get(i, w) not in common]
+        return kept or words
+
+    def refresh_common_terms(self) -> int:
+        """Find the terms in over COMMON_SHARE of all chunks (a full vocabulary scan: worker thread only)."""
+        total = self._db.execute("SELECT MAX(id) FROM chunks").fetchone()[0] or 0
+        terms = [] if total <= PRUNE_FROM else self._db.execute(
+            "SELECT term, doc FROM temp.chunks_vocab WHERE doc > ?", (int(total * COMMON_SHARE),)).fetchall()
+        with self._transaction():   # the slow scan above ran outside the write lock
+            self._db.execute("DELETE FROM common_terms")
+            self._db.executemany("INSERT INTO common_terms(term, doc) VALUES (?,?)", terms)
+        return len(terms)
 
     def chunks_of(self, document_id: int) -> list[Hit]:
         rows = self._db.execute(

@@ -44,6 +44,10 @@ CREATE TRIGGER chunks_fts_update AFTER UPDATE OF text ON chunks BEGIN
     INSERT INTO chunks_fts(chunks_fts, rowid, text) VALUES ('delete', old.id, old.text);
     INSERT INTO chunks_fts(rowid, text) VALUES (new.id, new.text);
 END;
+CREATE TABLE common_terms (            -- index terms in over a tenth of all chunks (refreshed after indexing):
+    term TEXT PRIMARY KEY,               -- left out of queries on big indexes, where scoring them costs
+    doc INTEGER NOT NULL                 -- more than their near-zero BM25 weight is worth
+) WITHOUT ROWID;
 CREATE TABLE conversation_library (
     conversation_id INTEGER PRIMARY KEY REFERENCES conversations(id) ON DELETE CASCADE,
     enabled INTEGER NOT NULL
