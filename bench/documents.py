@@ -69,7 +69,7 @@ def indexing(n_files: int = 1000, total_mb: float = 50.0) -> list[Row]:
     from chatapp.documents.index import DocumentIndex
     from chatapp.storage import Storage
     from chatapp.workers import DocumentWorker
-    app = qapp()
+    qapp()   # the worker thread needs a QApplication
     sys.setswitchinterval(0.001)   # as the app sets it
     work = Path(tempfile.mkdtemp(prefix="chatapp-docbench-"))
     try:
@@ -128,7 +128,7 @@ def retrieval(n_chunks: int = 100_000, n_queries: int = 60, keep: Path | None = 
         if db.exists():   # a kept database from an earlier run (for tuning)
             return _time_queries(db, vocab, n_chunks, n_queries)
         storage = Storage(db)
-        conv = storage.create_conversation("bench")
+        storage.create_conversation("bench")
         storage.close()
         con = sqlite3.connect(db, isolation_level=None)
         con.execute("BEGIN")

@@ -235,3 +235,26 @@ def test_scope_filter_finds_a_match_crowded_out_by_other_chats(db, tmp_path):
     index.index_document(index.add_attachment(mine.id, tmp_path / "mine.txt").id)
     hits = index.search("walrus", mine.id, library=False)
     assert [h.name for h in hits] == ["mine.txt"]
+
+
+def test_big_document_goes_in_batches_invisible_until_ready(db, tmp_path, monkeypatch):
+    import chatapp.documents.index as ix
+    monkeypatch.setattr(ix, "BATCH_CHARS", 5_000)
+    conv = db.create_conversation("c")
+    p = tmp_path / "big.txt"
+    p.write_text("\n\n".join(f"Paragraph {i} about the narwhal migration, part {i}." * 8 for i in range(200)))
+    index = DocumentIndex(db.path)
+    doc = index.add_attachment(conv.id, p)
+    calls = []
+
+    def stop_after_first_batch():
+        calls.append(1)
+        return len(calls) > 2      # extraction's check, the check after extraction, then stop
+    with pytest.raises(Cancelled):
+        index.index_document(doc.id, should_stop=stop_after_first_batch)
+    assert index.document(doc.id).status == "pending"
+    assert index.chunks_of(doc.id)                      # a first batch was written...
+    assert index.search("narwhal migration", conv.id) == []   # ...but nothing pending is ever searched
+    assert index.index_document(doc.id).status == "ready"
+    assert [h.text for h in index.chunks_of(doc.id)] == [c.text for c in chunk_sections(extract(p).sections)]
+    assert index.search("narwhal migration", conv.id)

@@ -18,6 +18,7 @@ TOKENIZER = "porter unicode61 remove_diacritics 2"   # as in schema.py
 PRUNE_FROM = 2000       # with more chunks than this, words found in over COMMON_SHARE of them are dropped:
 COMMON_SHARE = 0.1      # their BM25 weight is near zero, but scoring every chunk they match is not
 MAX_QUERY_WORDS = 16
+BATCH_CHARS = 2_000_000   # chunk text written per transaction (a few hundred ms of the write lock)
 
 # Words that match nearly every chunk: left out of the query so BM25 ranks on what the question is about.
 STOPWORDS = frozenset("""
@@ -150,7 +151,9 @@ class DocumentIndex:
     # --- indexing -----------------------------------------------------------------------------
     def index_document(self, document_id: int, should_stop: Callable[[], bool] = lambda: False,
                        embed: Callable[[list[str]], list[bytes]] | None = None) -> DocumentRow | None:
-        """Extract, chunk and store one document in ONE transaction: a crash leaves it whole or pending.
+        """Extract, chunk and store one document; a crash leaves it whole and ready, or pending (unsearchable).
+
+        Up to BATCH_CHARS of text this is one transaction; bigger documents go in batches.
 
         Returns the updated row, or None when the document was removed meanwhile. Raises Cancelled.
         """
@@ -172,18 +175,34 @@ class DocumentIndex:
             raise Cancelled()
         vectors = embed([c.text for c in chunks]) if embed and chunks else [None] * len(chunks)
         chars = sum(len(c.text) for c in chunks)
+        rows = [(document_id, i, c.text, c.page, c.line_start, c.line_end, v)
+                for i, (c, v) in enumerate(zip(chunks, vectors))]
+        # A big document is written in batches so the write lock is never held for long (the GUI
+        # saves messages through the same file); its chunks stay invisible to search until the
+        # last batch marks it ready in the same transaction. A crash in between leaves it pending,
+        # and the next run deletes what was written and starts it again.
+        batches, size, start = [], 0, 0
+        for i, row in enumerate(rows):
+            size += len(row[2])
+            if size >= BATCH_CHARS:
+                batches.append(rows[start:i + 1])
+                start, size = i + 1, 0
+        batches.append(rows[start:])
         try:
-            with self._transaction():
-                self._db.execute("DELETE FROM chunks WHERE document_id=?", (document_id,))
-                self._db.executemany(
-                    "INSERT INTO chunks(document_id, seq, text, page, line_start, line_end, vector) VALUES (?,?,?,?,?,?,?)",
-                    ((document_id, i, c.text, c.page, c.line_start, c.line_end, v)
-                     for i, (c, v) in enumerate(zip(chunks, vectors))))
-                cur = self._db.execute(
-                    "UPDATE documents SET status=?, error=?, kind=?, pages=?, chars=?, mtime=? WHERE id=?",
-                    (FAILED if error else READY, error, kind, pages, chars, mtime, document_id))
-                if cur.rowcount == 0:
-                    raise _Gone()
+            for n, batch in enumerate(batches):
+                with self._transaction():
+                    if n == 0:
+                        self._db.execute("DELETE FROM chunks WHERE document_id=?", (document_id,))
+                    self._db.executemany("INSERT INTO chunks(document_id, seq, text, page, line_start, line_end, "
+                                         "vector) VALUES (?,?,?,?,?,?,?)", batch)
+                    if n == len(batches) - 1:
+                        cur = self._db.execute(
+                            "UPDATE documents SET status=?, error=?, kind=?, pages=?, chars=?, mtime=? WHERE id=?",
+                            (FAILED if error else READY, error, kind, pages, chars, mtime, document_id))
+                        if cur.rowcount == 0:
+                            raise _Gone()
+                if n < len(batches) - 1 and should_stop():
+                    raise Cancelled()
         except (_Gone, sqlite3.IntegrityError):   # its conversation was deleted while it was read
             return None
         return self.document(document_id)
@@ -254,7 +273,7 @@ class DocumentIndex:
         match = fts_query(self._informative(query_words(query)))
         if not match:
             return []
-        scope = "(d.conversation_id = ?" + (" OR d.conversation_id IS NULL)" if library else ")")
+        scope = "d.status = 'ready' AND (d.conversation_id = ?" + (" OR d.conversation_id IS NULL)" if library else ")")
         owner = -1 if conversation_id is None else conversation_id
         # FTS5 ranks fastest on its own (ORDER BY rank LIMIT n inside the virtual table); the join and
         # the scope filter then run on those few rows. Only if too few are in scope, rank them all.
@@ -305,7 +324,7 @@ class DocumentIndex:
 
     def vectors(self, conversation_id: int | None, *, library: bool = True) -> list[tuple[int, bytes]]:
         """(chunk id, float32 blob) of every embedded chunk in scope, for hybrid ranking."""
-        scope = "(d.conversation_id = ?" + (" OR d.conversation_id IS NULL)" if library else ")")
+        scope = "d.status = 'ready' AND (d.conversation_id = ?" + (" OR d.conversation_id IS NULL)" if library else ")")
         return self._db.execute(
             "SELECT c.id, c.vector FROM chunks c JOIN documents d ON d.id = c.document_id "
             f"WHERE c.vector IS NOT NULL AND {scope}", (-1 if conversation_id is None else conversation_id,)).fetchall()
