@@ -6,6 +6,7 @@ import os
 import re
 import shlex
 from dataclasses import dataclass
+from urllib.parse import unquote
 
 from .conversation import ImageRequest
 from .engines.schedulers import SCHEDULERS
@@ -139,11 +140,25 @@ def parse_library(args_text: str) -> LibraryRequest:
     raise CommandError(f"/library takes on or off, not {args_text.strip()!r}.")
 
 
+def pasted_paths(text: str) -> list[str]:
+    """A message that is nothing but paths of existing files (pasted from a file manager) attaches them."""
+    lines = [line.strip().strip("'\"") for line in text.splitlines() if line.strip()]
+    if not 0 < len(lines) <= 20:
+        return []
+    paths = [unquote(line[7:]) if line.startswith("file://") else os.path.expanduser(line) for line in lines]
+    if all(os.path.isabs(p) and os.path.isfile(p) for p in paths):
+        return paths
+    return []
+
+
 def parse_input(text: str, max_image_side: int = 2048) -> ChatTurn | ImageRequest | HelpRequest | AttachRequest | LibraryRequest:
     """Decide what the user asked for. Raises CommandError for a bad command."""
     stripped = text.strip()
     if not stripped:
         raise CommandError("Type a message first.")
+    pasted = pasted_paths(stripped)
+    if pasted:
+        return AttachRequest(pasted)
     if not stripped.startswith("/") or stripped.startswith("//"):
         return ChatTurn(text)
     name, _, rest = stripped.partition(" ")
