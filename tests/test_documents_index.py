@@ -258,3 +258,28 @@ def test_big_document_goes_in_batches_invisible_until_ready(db, tmp_path, monkey
     assert index.index_document(doc.id).status == "ready"
     assert [h.text for h in index.chunks_of(doc.id)] == [c.text for c in chunk_sections(extract(p).sections)]
     assert index.search("narwhal migration", conv.id)
+
+
+def test_hybrid_seam_fuses_vector_similarity_with_bm25(db, tmp_path):
+    """With an embedding function (here a toy bag of letters), a passage BM25 misses is found by meaning."""
+    import numpy as np
+
+    from chatapp.documents.context import retrieve
+
+    def embed_one(text: str) -> np.ndarray:
+        v = np.zeros(26, np.float32)
+        for ch in text.lower():
+            if "a" <= ch <= "z":
+                v[ord(ch) - 97] += 1
+        return v / (np.linalg.norm(v) or 1)
+
+    conv = db.create_conversation("c")
+    index = DocumentIndex(db.path)
+    for name, text in (("x.txt", "zzz zzz zzz quartz"), ("y.txt", "Apples and pears grow in the orchard.")):
+        (tmp_path / name).write_text(text)
+        index.index_document(index.add_attachment(conv.id, tmp_path / name).id,
+                             embed=lambda texts: [embed_one(t).tobytes() for t in texts])
+    assert len(index.vectors(conv.id)) == 2
+    assert [h.name for h in retrieve(index, "zzzz", conv.id)] == []            # no word in common
+    hybrid = retrieve(index, "zzzz", conv.id, embed_query=embed_one)
+    assert hybrid[0].name == "x.txt"
