@@ -16,8 +16,8 @@ RESCAN_MS = 120_000   # the library folder is checked for new and changed files 
 
 def chip(row: DocumentRow) -> dict:
     """What an attachment chip shows; kept in the message's meta so a chat reopens as it was."""
-    return {"id": row.id, "name": row.name, "size": row.size, "status": row.status, "pages": row.pages,
-            "error": row.error}
+    return {"id": row.id, "name": row.name, "path": row.path, "size": row.size, "status": row.status,
+            "pages": row.pages, "error": row.error}
 
 
 class DocumentJobs(QObject):
@@ -62,7 +62,7 @@ class DocumentJobs(QObject):
         s = self.session
         names = [Path(p).name or p for p in paths]
         conv = s._guard(s._ensure_conversation, "Files: " + ", ".join(names))
-        msg = conv and s._guard(s.storage.add_message, conv.id, "user", "📎 " + ", ".join(names), kind="attachment")
+        msg = conv and s._guard(s.storage.add_message, conv.id, "user", "Attached: " + ", ".join(names), kind="attachment")
         if not msg:
             return False
         try:

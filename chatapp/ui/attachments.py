@@ -16,7 +16,7 @@ FILE_FILTER = ("Documents (*.txt *.md *.markdown *.rst *.pdf *.html *.htm *.docx
 
 
 def chip_text(c: dict) -> str:
-    """📄 name · size · pages, or the reason the file could not be read."""
+    """name · size · pages, or the reason the file could not be read."""
     parts = [c.get("name", "?"), human_size(c.get("size") or 0)]
     if c.get("status") == "ready" and c.get("pages"):
         parts.append(f"{c['pages']} pages")
@@ -24,7 +24,7 @@ def chip_text(c: dict) -> str:
         parts.append("indexing…")
     if c.get("status") == "error":
         return "⚠ " + " · ".join(parts) + f" — {c.get('error') or 'could not be read'}"
-    return "📄 " + " · ".join(parts)
+    return " · ".join(parts)
 
 
 class AttachmentBubble(MessageWidget):
@@ -52,9 +52,12 @@ class AttachmentBubble(MessageWidget):
         self.chips = []
         for c in message.meta.get("attachments") or [{"name": message.content, "status": "ready"}]:
             chip = QLabel(chip_text(c), self.box)
-            chip.setObjectName("attachmentChipError" if c.get("status") == "error" else "attachmentChip")
+            failed = c.get("status") == "error"
+            chip.setObjectName("attachmentChipError" if failed else "attachmentChip")
             chip.setTextFormat(Qt.TextFormat.PlainText)
-            chip.setWordWrap(True)
+            chip.setToolTip(c.get("path") or c.get("name", ""))
+            # Only a reason wraps: a right-aligned wrapping label gets a narrow width and a cut-off line.
+            chip.setWordWrap(failed)
             self.chips_layout.addWidget(chip, 0, Qt.AlignmentFlag.AlignRight)
             self.chips.append(chip)
 
@@ -94,7 +97,7 @@ class _DropFilter(QObject):
 def install(window) -> None:
     """Wire attachments into the main window: paperclip, drops, library progress in the status bar."""
     docs = window.session.documents
-    clip = QPushButton("📎", window.composer)
+    clip = QPushButton("Attach", window.composer)   # text, not an emoji: not every system has the font
     clip.setObjectName("attachButton")
     clip.setToolTip("Attach files (text, Markdown, code, PDF, HTML, .docx)")
     clip.setAccessibleName("Attach files")
