@@ -60,9 +60,9 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="one short run of each (the test suite uses this)")
     ap.add_argument("--out", type=Path, default=Path("docs/PERFORMANCE.md"))
     ap.add_argument("--only", nargs="*",
-                    help="chat, followup, startup, image, live, memory, scale, remote, hostile, tree")
+                    help="chat, followup, startup, image, live, memory, scale, remote, hostile, tree, documents")
     args = ap.parse_args()
-    from bench import chat, hostile_render, image, live, remote, scale, startup, tree
+    from bench import chat, documents, hostile_render, image, live, remote, scale, startup, tree
     q = args.quick
     suites = {
         "chat": lambda: chat.throughput(1 if q else 5, 32 if q else 256),
@@ -76,6 +76,7 @@ def main() -> None:
         + remote.serve_vs_llama_server(1 if q else 5, 32 if q else 256),
         "hostile": lambda: hostile_render.hostile_render(q),
         "tree": lambda: tree.tree(2_000, 3 if q else 15) + tree.import_speed(20 if q else 200),
+        "documents": lambda: documents.documents(q),
     }
     rows: list[Row] = []
     for name, run in suites.items():

@@ -1,10 +1,12 @@
-"""User input -> ChatTurn, ImageRequest, HelpRequest or CommandError. Pure functions: no Qt, no ML."""
+"""User input -> ChatTurn, ImageRequest, HelpRequest, AttachRequest, LibraryRequest or CommandError. Pure functions: no Qt, no ML."""
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import shlex
 from dataclasses import dataclass
+from urllib.parse import unquote
 
 from .conversation import ImageRequest
 from .engines.schedulers import SCHEDULERS
@@ -21,6 +23,16 @@ class ChatTurn:
 @dataclass
 class HelpRequest:
     pass
+
+
+@dataclass
+class AttachRequest:
+    paths: list[str]
+
+
+@dataclass
+class LibraryRequest:
+    enabled: bool | None   # None: just say whether it is on
 
 
 class CommandError(Exception):
@@ -61,6 +73,9 @@ def help_text() -> str:
     return ("**Commands**\n\n"
             "- Any text: ask the language model.\n"
             "- `/image <prompt> [flags]`: draw a picture in this conversation.\n"
+            "- `/attach PATH...`: attach files to this chat (text, Markdown, code, PDF, HTML, .docx); "
+            "answers then draw on them and cite them.\n"
+            "- `/library on|off`: use the library folder (Settings) in this chat, or not.\n"
             "- `/help`: this list.\n\n"
             f"**`/image` flags**\n\n{flags}\n\n"
             "Example: `/image a red circle on a blue background --steps 20 --seed 7`")
@@ -106,11 +121,44 @@ def parse_image(args_text: str, max_side: int = 2048) -> ImageRequest:
     return ImageRequest(prompt, ns.negative, ns.steps, ns.cfg, ns.seed, width, height, scheduler, ns.n)
 
 
-def parse_input(text: str, max_image_side: int = 2048) -> ChatTurn | ImageRequest | HelpRequest:
+def parse_attach(args_text: str) -> AttachRequest:
+    try:
+        paths = shlex.split(args_text)   # quotes keep paths with spaces together
+    except ValueError as exc:
+        raise CommandError(f"Could not read the paths: {exc}. Put quotes around paths with spaces.") from exc
+    if not paths:
+        raise CommandError("Name the files to attach: /attach ~/notes.md \"~/My Documents/report.pdf\"")
+    return AttachRequest([os.path.expanduser(p) for p in paths])
+
+
+def parse_library(args_text: str) -> LibraryRequest:
+    word = args_text.strip().lower()
+    if word in ("", "status"):
+        return LibraryRequest(None)
+    if word in ("on", "off"):
+        return LibraryRequest(word == "on")
+    raise CommandError(f"/library takes on or off, not {args_text.strip()!r}.")
+
+
+def pasted_paths(text: str) -> list[str]:
+    """A message that is nothing but paths of existing files (pasted from a file manager) attaches them."""
+    lines = [line.strip().strip("'\"") for line in text.splitlines() if line.strip()]
+    if not 0 < len(lines) <= 20:
+        return []
+    paths = [unquote(line[7:]) if line.startswith("file://") else os.path.expanduser(line) for line in lines]
+    if all(os.path.isabs(p) and os.path.isfile(p) for p in paths):
+        return paths
+    return []
+
+
+def parse_input(text: str, max_image_side: int = 2048) -> ChatTurn | ImageRequest | HelpRequest | AttachRequest | LibraryRequest:
     """Decide what the user asked for. Raises CommandError for a bad command."""
     stripped = text.strip()
     if not stripped:
         raise CommandError("Type a message first.")
+    pasted = pasted_paths(stripped)
+    if pasted:
+        return AttachRequest(pasted)
     if not stripped.startswith("/") or stripped.startswith("//"):
         return ChatTurn(text)
     name, _, rest = stripped.partition(" ")
@@ -119,4 +167,8 @@ def parse_input(text: str, max_image_side: int = 2048) -> ChatTurn | ImageReques
         return parse_image(rest, max_image_side)
     if name == "/help":
         return HelpRequest()
+    if name == "/attach":
+        return parse_attach(rest)
+    if name == "/library":
+        return parse_library(rest)
     raise CommandError(f"Unknown command {name}. Type /help to see the commands.")

@@ -10,6 +10,7 @@ from PySide6.QtCore import QCoreApplication, QObject, Signal
 
 from . import backends, commands
 from .conversation import DONE, ERROR, STOPPED, STREAMING, Conversation, Message
+from .document_jobs import DocumentJobs
 from .engines.base import ChatStats, ModelInfo
 from .image_jobs import ImageJobs
 from .message_log import MessageLog
@@ -75,6 +76,7 @@ class ChatSession(QObject):
         self.llm.finished.connect(self._on_reply_finished)
         self.llm.failed.connect(self._on_reply_failed)
         self.images = ImageJobs(self.log, paths, image_engine_factory or backends.image_factory(settings, paths))
+        self.documents = DocumentJobs(self)   # attached files + library: indexing, passages, sources
         self.files = PoolCalls()                 # dropped files are read off the GUI thread
         self.files.done.connect(self._on_file_read)
         self._recipe_call = 0
@@ -97,6 +99,7 @@ class ChatSession(QObject):
             self.llm.request_load(backends.chat_factory(settings, self.paths))
         if reload_image if reload_image is not None else backends.image_needs_reload(old, settings):
             self.images.set_factory(backends.image_factory(settings, self.paths))
+        self.documents.apply_settings(settings)
 
     def _set_llm_state(self, state: str, detail: str) -> None:
         self.llm_status = state
@@ -196,6 +199,8 @@ class ChatSession(QObject):
         if isinstance(parsed, commands.HelpRequest):
             self.notice.emit(commands.help_text())
             return True
+        if isinstance(parsed, (commands.AttachRequest, commands.LibraryRequest)):
+            return self.documents.handle(parsed)
         if isinstance(parsed, commands.ChatTurn):
             if self._streaming_here():
                 self.notice.emit("A reply is still coming. Wait for it, or press Esc to stop it.")
@@ -262,6 +267,7 @@ class ChatSession(QObject):
         self._replies[rid] = _Reply(reply)
         self.conversations_changed.emit()
         self.busy_changed.emit(True)
+        messages = self.documents.augment(conv, messages, reply)   # passages from attached files / library
         self.llm.request_reply(rid, messages, self.settings.gen_params())
 
     # --- branches -----------------------------------------------------------------------------
@@ -422,4 +428,5 @@ class ChatSession(QObject):
                 self._end_reply(rid, STOPPED, reply.text, {})
             else:
                 self._drop_reply(rid)
-        return ok_llm and ok_img
+        ok_docs = self.documents.shutdown(timeout_ms)
+        return ok_llm and ok_img and ok_docs

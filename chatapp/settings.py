@@ -49,6 +49,7 @@ class Settings:
     image_remote_url: str = ""        # base URL of the image server
     image_remote_model: str = ""      # "" means the server's default
     image_remote_timeout: float = 300.0  # seconds to wait for one picture
+    library_folder: str = ""       # documents: every supported file under it is indexed ("" = no library)
 
     def gen_params(self) -> GenParams:
         return GenParams(**{f.name: getattr(self, f.name) for f in fields(GenParams)})

@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .conversation import Conversation, Message
+from .documents.schema import MIGRATION as DOCUMENTS_MIGRATION
 
 # Append-only: each entry moves the schema one version up. Never edit a released step.
 MIGRATIONS: list[str] = [
@@ -63,6 +64,7 @@ MIGRATIONS: list[str] = [
     # Import keys: where an imported conversation came from (source + its id there), so a file imports once.
     "CREATE TABLE IF NOT EXISTS imported (source TEXT NOT NULL, key TEXT NOT NULL, conversation_id INTEGER NOT NULL"
     " REFERENCES conversations(id) ON DELETE CASCADE, PRIMARY KEY (source, key));",
+    DOCUMENTS_MIGRATION,  # attached files, library, chunks + FTS5 (chatapp/documents/schema.py)
 ]
 
 

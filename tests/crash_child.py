@@ -59,6 +59,7 @@ def main(data_dir: str, seed: int) -> None:
             print("DELETING", cid, flush=True)
             s.delete_conversation(cid)
             print("DELETED", cid, flush=True)
+            s.delete_conversation(cid)
         elif action < 0.8:
             s.new_conversation()
         elif action < 0.85:

@@ -62,3 +62,26 @@ def test_size_limit_comes_from_the_model():
     with pytest.raises(CommandError, match="64x64"):
         parse_input("/image a cat --size 128x128", max_image_side=64)
     assert parse_input("/image a cat --size 64x64", max_image_side=64).width == 64
+
+
+def test_attach_and_library_commands(tmp_path):
+    from chatapp.commands import AttachRequest, LibraryRequest
+    assert parse_input('/attach a.txt "my file.pdf"') == AttachRequest(["a.txt", "my file.pdf"])
+    assert parse_input("/library on") == LibraryRequest(True)
+    assert parse_input("/library OFF") == LibraryRequest(False)
+    assert parse_input("/library") == LibraryRequest(None)
+    for bad in ("/attach", "/attach 'unclosed", "/library maybe"):
+        with pytest.raises(CommandError):
+            parse_input(bad)
+
+
+def test_pasted_file_paths_attach(tmp_path):
+    from chatapp.commands import AttachRequest
+    a, b = tmp_path / "a.md", tmp_path / "b c.pdf"
+    a.write_text("x")
+    b.write_text("y")
+    assert parse_input(f"{a}\n'{b}'\n") == AttachRequest([str(a), str(b)])
+    assert parse_input(f"file://{str(b).replace(' ', '%20')}") == AttachRequest([str(b)])
+    assert parse_input(f"what is in {a}?") == ChatTurn(f"what is in {a}?")
+    with pytest.raises(CommandError):   # not every path exists: an (unknown) command, as before
+        parse_input(f"{a}\n{tmp_path / 'missing.txt'}")

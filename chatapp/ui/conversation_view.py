@@ -7,6 +7,7 @@ from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QScrollArea, QVBoxLayout, QWidget
 
 from ..conversation import Message
+from .attachments import AttachmentBubble
 from .message_widgets import ImageBubble, MessageWidget, TextBubble
 
 COLUMN_WIDTH = 780       # readable line length, like the chat apps people know
@@ -246,7 +247,8 @@ class ConversationView(QScrollArea):
         return self.column_layout.indexOf(shown[-1]) + 1 if shown else self.column_layout.count() - 1
 
     def _make(self, m: Message) -> MessageWidget:
-        w = ImageBubble(m, self.column) if m.kind == "image" else TextBubble(m, self.column)
+        w = ImageBubble(m, self.column) if m.kind == "image" else \
+            AttachmentBubble(m, self.column) if m.kind == "attachment" else TextBubble(m, self.column)
         w.action.connect(self.action)
         return w
 

@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (QDialog, QFileDialog, QInputDialog, QLabel, QMain
 
 from ..conversation import Message
 from ..session import OPEN_PAGE as PAGE  # messages shown when a conversation opens
+from . import attachments
 from .composer import Composer
 from .conversation_view import ConversationView
 from .find_bar import FindBar
@@ -58,6 +59,7 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.stats_label)
         self._actions()
         self._connect()
+        attachments.install(self)   # paperclip, dropped files, library indexing progress
         self.refresh_sidebar()
         self.composer.editor.setFocus()
 

@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (QFrame, QHBoxLayout, QLabel, QProgressBar, QPushB
 from ..conversation import CANCELLED, DONE, ERROR, QUEUED, RENDERING, STOPPED, STREAMING, Message
 from ..workers import PoolCalls
 from . import markdown
+from .sources import SourceList, passages_note
 
 SAFE_SCHEMES = ("http", "https")
 THUMB = 320  # longest side of an inline picture, in pixels
@@ -200,6 +201,7 @@ class TextBubble(MessageWidget):
         self.footer.setObjectName("messageFooter")
         self.footer.setTextFormat(Qt.TextFormat.PlainText)
         layout.addWidget(self.footer)
+        self.sources = None         # passages from the user's files this reply was given (made when there are some)
         self.regenerate_button = self.edit_button = self.switcher = self._actions = None
         if message.role in ("user", "assistant"):
             row = self._actions = QHBoxLayout()
@@ -285,7 +287,15 @@ class TextBubble(MessageWidget):
         footer = " · ".join(part for part in (
             {STOPPED: "Stopped", ERROR: "⚠ Could not answer"}.get(m.status, ""),
             clipped(m.content)[1],
-            f"{dropped} older messages were left out to fit the model's context" if dropped else "") if part)
+            f"{dropped} older messages were left out to fit the model's context" if dropped else "",
+            passages_note(m.meta)) if part)
+        if m.meta.get("sources") and self.sources is None:
+            # Made only for replies that used the user's files: a long chat builds many bubbles.
+            self.sources = SourceList(self.box)
+            box_layout = self.box.layout()
+            box_layout.insertWidget(box_layout.indexOf(self.footer) + 1, self.sources)
+        if self.sources is not None:
+            self.sources.set_sources(m.meta.get("sources"))
         self.footer.setText(footer)
         self.footer.setVisible(bool(footer))
         if self.regenerate_button is not None:

@@ -5,7 +5,7 @@ from dataclasses import replace
 
 from pathlib import Path
 
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFileDialog,
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFileDialog, QLabel,
                                QFormLayout, QHBoxLayout, QLineEdit, QPlainTextEdit, QPushButton, QSpinBox,
                                QTabWidget, QVBoxLayout, QWidget)
 
@@ -130,6 +130,17 @@ class SettingsDialog(QDialog):
             lambda: self._show_backend(g, self.image_backend, local_image_rows, self.image_remote))
         self._show_backend(g, self.image_backend, local_image_rows, self.image_remote)
 
+        documents = QWidget()
+        d = QFormLayout(documents)
+        box, self.library_folder = _path_row(documents, s.library_folder, "No library folder", self._pick_folder)
+        d.addRow("Library folder", box)
+        note = QLabel("Every text, Markdown, code, PDF, HTML and .docx file under this folder is indexed in the "
+                      "background (in the app's database, on this computer) so answers can use it. "
+                      "Turn it off for one chat with /library off.")
+        note.setWordWrap(True)
+        d.addRow(note)
+        tabs.addTab(documents, "Documents")
+
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
@@ -156,6 +167,11 @@ class SettingsDialog(QDialog):
         if path:
             edit.setText(path)
 
+    def _pick_folder(self, edit: QLineEdit) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Choose the library folder", edit.text())
+        if path:
+            edit.setText(path)
+
     def _pick_image(self, edit: QLineEdit) -> None:
         path = QFileDialog.getExistingDirectory(self, "Choose a diffusers model folder", edit.text())
         if not path:
@@ -179,4 +195,5 @@ class SettingsDialog(QDialog):
             llm_remote_timeout=self.llm_remote_timeout.value(), image_backend=self.image_backend.currentData(),
             image_remote_url=self.image_remote.url.text().strip(),
             image_remote_model=self.image_remote.model.currentText().strip(),
-            image_remote_timeout=self.image_remote_timeout.value())
+            image_remote_timeout=self.image_remote_timeout.value(),
+            library_folder=self.library_folder.text().strip())

@@ -1,0 +1,177 @@
+"""The session's documents half (GUI thread): attach files, library on/off, passages for each question, sources."""
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from PySide6.QtCore import QObject, QTimer, Signal
+
+from . import commands
+from .documents.context import MIN_BUDGET, estimate_tokens, question_with_sources, select_sources
+from .documents.index import DocumentIndex, DocumentRow
+from .workers import DocumentWorker
+
+RESCAN_MS = 120_000   # the library folder is checked for new and changed files this often
+
+
+def chip(row: DocumentRow) -> dict:
+    """What an attachment chip shows; kept in the message's meta so a chat reopens as it was."""
+    return {"id": row.id, "name": row.name, "path": row.path, "size": row.size, "status": row.status,
+            "pages": row.pages, "error": row.error}
+
+
+class DocumentJobs(QObject):
+    progress = Signal(int, int, str)    # done, total, file name (status bar)
+    finished = Signal(bool)             # an indexing run ended: True complete, False cancelled
+
+    def __init__(self, session):
+        super().__init__()
+        self.session = session
+        self.available = str(session.storage.path) != ":memory:"   # a throw-away database has no second connection
+        self.index = DocumentIndex(session.storage.path) if self.available else None
+        self.worker = DocumentWorker(session.storage.path)
+        self.worker.document_done.connect(self._on_document_done)
+        self.worker.progress.connect(self._on_progress)
+        self.worker.finished.connect(self._on_finished)
+        self.worker.failed.connect(session.notice)
+        session.reply_finished.connect(self._on_reply_finished)
+        self.busy = False
+        self._sources: dict[int, list[dict]] = {}   # reply message id -> sources given to the model
+        self._folder = session.settings.library_folder
+        self._rescan = QTimer(self)
+        self._rescan.setInterval(RESCAN_MS)
+        self._rescan.timeout.connect(self._rescan_library)
+        if self.available:
+            # Resume what a crash or a quit left pending, and bring the library up to date.
+            self.worker.request_index(self._folder or None)
+            self._rescan.start()
+
+    # --- commands -----------------------------------------------------------------------------
+    def handle(self, request) -> bool:
+        if not self.available:
+            self.session.notice.emit("Files cannot be attached: the database is not saved in this session.")
+            return False
+        if isinstance(request, commands.AttachRequest):
+            return self.attach(request.paths)
+        return self.set_library(request.enabled)
+
+    def attach(self, paths: list[str]) -> bool:
+        """Attach files to the open conversation (creating it); they are indexed in the background."""
+        if not paths or not self.available:
+            return False
+        s = self.session
+        names = [Path(p).name or p for p in paths]
+        conv = s._guard(s._ensure_conversation, "Files: " + ", ".join(names))
+        msg = conv and s._guard(s.storage.add_message, conv.id, "user", "Attached: " + ", ".join(names), kind="attachment")
+        if not msg:
+            return False
+        try:
+            rows = [self.index.add_attachment(conv.id, p, msg.id) for p in paths]
+        except sqlite3.Error as exc:
+            s.notice.emit(f"The files could not be attached: {exc}.")
+            s._guard(s.storage.delete_message, msg.id)
+            return False
+        msg.meta = {"attachments": [chip(r) for r in rows]}
+        s._guard(s.storage.update_message, msg.id, meta=msg.meta)
+        s.message_added.emit(msg)
+        s.conversations_changed.emit()
+        self.worker.request_index(None)
+        return True
+
+    def set_library(self, enabled: bool | None) -> bool:
+        s = self.session
+        folder = s.settings.library_folder
+        if not folder:
+            s.notice.emit("No library folder is set. Choose one in Settings (Library folder).")
+            return enabled is None
+        conv = s._guard(s._ensure_conversation, "Library")
+        if conv is None:
+            return False
+        try:
+            if enabled is not None:
+                self.index.set_library_enabled(conv.id, enabled)
+            on = self.index.library_enabled(conv.id)
+            ready, pending = self.index.library_size()
+        except sqlite3.Error as exc:
+            s.notice.emit(f"The library setting could not be saved: {exc}.")
+            return False
+        more = f", {pending} still being indexed" if pending else ""
+        s.notice.emit(f"Library {'on' if on else 'off'} in this chat: {folder} ({ready} files{more}).")
+        return True
+
+    def cancel(self) -> None:
+        self.worker.cancel()
+
+    # --- settings -----------------------------------------------------------------------------
+    def apply_settings(self, settings) -> None:
+        if settings.library_folder != self._folder and self.available:
+            self._folder = settings.library_folder
+            self.worker.cancel()
+            self.worker.request_index(self._folder or "")
+
+    def _rescan_library(self) -> None:
+        if self._folder and not self.busy:
+            self.worker.request_index(self._folder)
+
+    # --- questions ----------------------------------------------------------------------------
+    def augment(self, conversation, messages: list[dict], reply) -> list[dict]:
+        """The history with the question's sources put in front of it (if any were found)."""
+        if not self.available or not messages or messages[-1]["role"] != "user":
+            return messages
+        s = self.session
+        n_ctx = (s.llm_info.n_ctx if s.llm_info else 0) or s.settings.n_ctx
+        reserve = min(s.settings.max_tokens, n_ctx // 2)
+        room = n_ctx - reserve - 64
+        budget = room - sum(estimate_tokens(m["content"]) + 8 for m in messages)
+        if budget < MIN_BUDGET:
+            # Old turns will be dropped to make room anyway: give the files half of it.
+            first_and_last = [messages[0], messages[-1]] if len(messages) > 1 else messages
+            budget = room // 2 - sum(estimate_tokens(m["content"]) + 8 for m in first_and_last)
+        question = messages[-1]["content"]
+        try:
+            library = bool(self._folder) and self.index.library_enabled(conversation.id)
+            sources = select_sources(self.index, question, conversation.id, budget, library=library)
+        except sqlite3.Error as exc:
+            s.notice.emit(f"Your files could not be searched: {exc}.")
+            return messages
+        if not sources:
+            return messages
+        self._sources[reply.id] = [src.as_meta() for src in sources]
+        return messages[:-1] + [{"role": "user", "content": question_with_sources(question, sources)}]
+
+    def _on_reply_finished(self, message_id: int) -> None:
+        sources = self._sources.pop(message_id, None)
+        if not sources:
+            return
+        s = self.session
+        msg = s._guard(s.storage.message, message_id)
+        if msg is None or msg.status not in ("done", "stopped"):
+            return
+        msg.meta = {**msg.meta, "sources": sources}
+        s._guard(s.storage.update_message, msg.id, meta=msg.meta)
+        s.message_changed.emit(msg)
+
+    # --- worker results -----------------------------------------------------------------------
+    def _on_progress(self, done: int, total: int, name: str) -> None:
+        self.busy = done < total
+        self.progress.emit(done, total, name)
+
+    def _on_finished(self, complete: bool) -> None:
+        self.busy = False
+        self.finished.emit(complete)
+
+    def _on_document_done(self, row: DocumentRow) -> None:
+        if row.message_id is None:
+            return
+        s = self.session
+        msg = s._guard(s.storage.message, row.message_id)
+        if msg is None:
+            return
+        chips = [chip(row) if c.get("id") == row.id else c for c in msg.meta.get("attachments", [])]
+        msg.meta = {**msg.meta, "attachments": chips}
+        s._guard(s.storage.update_message, msg.id, meta=msg.meta)
+        s.message_changed.emit(msg)
+
+    def shutdown(self, timeout_ms: int = 1500) -> bool:
+        self._rescan.stop()
+        return self.worker.shutdown(timeout_ms)

@@ -1,0 +1,1 @@
+"""Chat with your files: extraction, chunking, indexing and retrieval (Qt-free)."""

@@ -1,0 +1,55 @@
+"""The documents migration: attached files and the library, their chunks, and an FTS5 (BM25) index over them.
+
+Appended to storage.MIGRATIONS; it uses no migration number, so it may run as any step after the first.
+"""
+
+MIGRATION = """
+CREATE TABLE documents (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    conversation_id INTEGER REFERENCES conversations(id) ON DELETE CASCADE,  -- NULL: a library file
+    message_id INTEGER,                  -- the message it was attached with (no FK: messages may be reshaped)
+    path TEXT NOT NULL,
+    name TEXT NOT NULL,
+    size INTEGER NOT NULL DEFAULT 0,
+    mtime REAL NOT NULL DEFAULT 0,
+    status TEXT NOT NULL DEFAULT 'pending',   -- pending | ready | error
+    error TEXT,
+    kind TEXT,
+    pages INTEGER,
+    chars INTEGER NOT NULL DEFAULT 0,
+    added_at REAL NOT NULL
+);
+CREATE INDEX documents_by_conversation ON documents(conversation_id, status);
+CREATE UNIQUE INDEX documents_library_path ON documents(path) WHERE conversation_id IS NULL;
+CREATE TABLE chunks (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    document_id INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+    seq INTEGER NOT NULL,
+    text TEXT NOT NULL,
+    page INTEGER,
+    line_start INTEGER,
+    line_end INTEGER,
+    vector BLOB,                         -- float32 embedding, when an embedding model is set
+    UNIQUE(document_id, seq)
+);
+CREATE VIRTUAL TABLE chunks_fts USING fts5(text, content='chunks', content_rowid='id',
+                                           tokenize='porter unicode61 remove_diacritics 2');
+CREATE TRIGGER chunks_fts_insert AFTER INSERT ON chunks BEGIN
+    INSERT INTO chunks_fts(rowid, text) VALUES (new.id, new.text);
+END;
+CREATE TRIGGER chunks_fts_delete AFTER DELETE ON chunks BEGIN
+    INSERT INTO chunks_fts(chunks_fts, rowid, text) VALUES ('delete', old.id, old.text);
+END;
+CREATE TRIGGER chunks_fts_update AFTER UPDATE OF text ON chunks BEGIN
+    INSERT INTO chunks_fts(chunks_fts, rowid, text) VALUES ('delete', old.id, old.text);
+    INSERT INTO chunks_fts(rowid, text) VALUES (new.id, new.text);
+END;
+CREATE TABLE common_terms (            -- index terms in over a tenth of all chunks (refreshed after indexing):
+    term TEXT PRIMARY KEY,               -- left out of queries on big indexes, where scoring them costs
+    doc INTEGER NOT NULL                 -- more than their near-zero BM25 weight is worth
+) WITHOUT ROWID;
+CREATE TABLE conversation_library (
+    conversation_id INTEGER PRIMARY KEY REFERENCES conversations(id) ON DELETE CASCADE,
+    enabled INTEGER NOT NULL
+);
+"""

@@ -1,0 +1,145 @@
+"""Attaching files: chips per file in the chat, the paperclip button, dropped files, library progress."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QEvent, QObject, Qt
+from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout,
+                               QWidget)
+
+from ..conversation import Message
+from ..documents.extract import human_size
+from .message_widgets import USER_MAX_WIDTH, MessageWidget
+
+FILE_FILTER = ("Documents (*.txt *.md *.markdown *.rst *.pdf *.html *.htm *.docx *.csv *.json *.py *.js *.ts "
+               "*.c *.h *.cpp *.java *.go *.rs *.rb *.sh *.sql *.yaml *.yml *.toml *.xml);;All files (*)")
+
+
+def chip_text(c: dict) -> str:
+    """name · size · pages, or the reason the file could not be read."""
+    parts = [c.get("name", "?"), human_size(c.get("size") or 0)]
+    if c.get("status") == "ready" and c.get("pages"):
+        parts.append(f"{c['pages']} pages")
+    elif c.get("status") == "pending":
+        parts.append("indexing…")
+    if c.get("status") == "error":
+        return "⚠ " + " · ".join(parts) + f" — {c.get('error') or 'could not be read'}"
+    return " · ".join(parts)
+
+
+class AttachmentBubble(MessageWidget):
+    """A user's attachment message: one chip per file, right-aligned like the user's text."""
+
+    def __init__(self, message: Message, parent=None):
+        super().__init__(message, parent)
+        row = QHBoxLayout(self)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addStretch(1)
+        self.box = QWidget(self)
+        self.box.setMaximumWidth(USER_MAX_WIDTH + 28)
+        self.chips_layout = QVBoxLayout(self.box)
+        self.chips_layout.setContentsMargins(0, 0, 0, 0)
+        self.chips_layout.setSpacing(4)
+        row.addWidget(self.box)
+        self.chips: list[QLabel] = []
+        self.update_message(message)
+
+    def update_message(self, message: Message) -> None:
+        super().update_message(message)
+        for chip in self.chips:
+            self.chips_layout.removeWidget(chip)
+            chip.deleteLater()
+        self.chips = []
+        for c in message.meta.get("attachments") or [{"name": message.content, "status": "ready"}]:
+            chip = QLabel(chip_text(c), self.box)
+            failed = c.get("status") == "error"
+            chip.setObjectName("attachmentChipError" if failed else "attachmentChip")
+            chip.setTextFormat(Qt.TextFormat.PlainText)
+            chip.setToolTip(c.get("path") or c.get("name", ""))
+            # Only a reason wraps: a right-aligned wrapping label gets a narrow width and a cut-off line.
+            chip.setWordWrap(failed)
+            self.chips_layout.addWidget(chip, 0, Qt.AlignmentFlag.AlignRight)
+            self.chips.append(chip)
+
+    def chip_texts(self) -> list[str]:
+        return [c.text() for c in self.chips]
+
+
+def local_files(mime) -> list[str]:
+    """Dropped local files that are not PNGs (a dropped PNG fills in its /image recipe instead)."""
+    if not mime.hasUrls():
+        return []
+    return [u.toLocalFile() for u in mime.urls()
+            if u.isLocalFile() and not u.toLocalFile().lower().endswith(".png")]
+
+
+class _DropFilter(QObject):
+    """Files dropped anywhere on the window (composer included) are attached."""
+
+    def __init__(self, window):
+        super().__init__(window)
+        self.window = window
+
+    def eventFilter(self, obj, event) -> bool:
+        kind = event.type()
+        if kind in (QEvent.Type.DragEnter, QEvent.Type.DragMove) and local_files(event.mimeData()):
+            event.acceptProposedAction()
+            return True
+        if kind == QEvent.Type.Drop:
+            files = local_files(event.mimeData())
+            if files:
+                event.acceptProposedAction()
+                self.window.session.documents.attach(files)
+                return True
+        return False
+
+
+def install(window) -> None:
+    """Wire attachments into the main window: paperclip, drops, library progress in the status bar."""
+    docs = window.session.documents
+    clip = QPushButton("Attach", window.composer)   # text, not an emoji: not every system has the font
+    clip.setObjectName("attachButton")
+    clip.setToolTip("Attach files (text, Markdown, code, PDF, HTML, .docx)")
+    clip.setAccessibleName("Attach files")
+
+    def pick() -> None:
+        paths, _ = QFileDialog.getOpenFileNames(window, "Attach files", str(Path.home()), FILE_FILTER)
+        if paths:
+            docs.attach(paths)
+    clip.clicked.connect(pick)
+    window.composer.layout().insertWidget(0, clip, 0, Qt.AlignmentFlag.AlignBottom)
+    window.attach_button = clip
+
+    window.setAcceptDrops(True)
+    window._drop_filter = _DropFilter(window)
+    for target in (window, window.composer.editor.viewport(), window.view.viewport()):
+        target.setAcceptDrops(True)
+        target.installEventFilter(window._drop_filter)
+
+    bar = QProgressBar(window)
+    bar.setFixedWidth(140)
+    bar.setFixedHeight(8)
+    bar.setTextVisible(False)
+    label = QLabel("", window)
+    label.setObjectName("statusText")
+    cancel = QPushButton("Cancel", window)
+    cancel.setObjectName("linkButton")
+    cancel.clicked.connect(docs.cancel)
+    for w in (label, bar, cancel):
+        window.statusBar().addWidget(w)
+        w.hide()
+    window.index_progress = bar
+
+    def on_progress(done: int, total: int, name: str) -> None:
+        running = done < total
+        for w in (label, bar, cancel):
+            w.setVisible(running)
+        bar.setRange(0, max(total, 1))
+        bar.setValue(done)
+        label.setText(f"· indexing {done + 1}/{total}: {name}" if running else "")
+
+    def on_finished(_complete: bool) -> None:
+        for w in (label, bar, cancel):
+            w.hide()
+    docs.progress.connect(on_progress)
+    docs.finished.connect(on_finished)
