@@ -189,16 +189,23 @@ class ChatSession(QObject):
         return self.log.guard(fn, *args, **kwargs)
 
     # --- input --------------------------------------------------------------------------------
-    def submit(self, text: str) -> bool:
-        """Handle what the user typed. Returns True when it was accepted (the composer clears)."""
+    def _parse(self, text: str):
+        """(parsed input, accepted). Mistakes and /help are answered here with a notice (parsed None)."""
         try:
             parsed = commands.parse_input(text, self.images.max_side())
         except commands.CommandError as exc:
             self.notice.emit(str(exc))
-            return False
+            return None, False
         if isinstance(parsed, commands.HelpRequest):
             self.notice.emit(commands.help_text())
-            return True
+            return None, True
+        return parsed, True
+
+    def submit(self, text: str) -> bool:
+        """Handle what the user typed. Returns True when it was accepted (the composer clears)."""
+        parsed, accepted = self._parse(text)
+        if parsed is None:
+            return accepted
         if isinstance(parsed, (commands.AttachRequest, commands.LibraryRequest)):
             return self.documents.handle(parsed)
         if isinstance(parsed, commands.ChatTurn):
@@ -303,14 +310,12 @@ class ChatSession(QObject):
         if self._streaming_here():
             self.notice.emit("A reply is still coming. Wait for it, or press Esc to stop it.")
             return False
-        try:
-            parsed = commands.parse_input(text, self.images.max_side())
-        except commands.CommandError as exc:
-            self.notice.emit(str(exc))
+        parsed, accepted = self._parse(text)
+        if parsed is None:
+            return accepted
+        if not isinstance(parsed, (commands.ChatTurn, commands.ImageRequest)):
+            self.notice.emit("Only a message or an /image command can replace a message you sent.")
             return False
-        if isinstance(parsed, commands.HelpRequest):
-            self.notice.emit(commands.help_text())
-            return True
         user = self.log.add(self.current.id, "user", text, parent_id=original.parent_id, make_current=True)
         if user is None:
             return False
