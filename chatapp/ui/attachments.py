@@ -107,7 +107,7 @@ def install(window) -> None:
         if paths:
             docs.attach(paths)
     clip.clicked.connect(pick)
-    window.composer.layout().insertWidget(0, clip, 0, Qt.AlignmentFlag.AlignBottom)
+    window.composer.add_leading_button(clip)
     window.attach_button = clip
 
     window.setAcceptDrops(True)

@@ -105,7 +105,7 @@ class Composer(QWidget):
         banner_row.addWidget(self.edit_banner, 1)
         banner_row.addWidget(self.cancel_edit_button)
         outer.addLayout(banner_row)
-        row = QHBoxLayout()
+        row = self._input_row = QHBoxLayout()
         row.setContentsMargins(0, 0, 0, 0)
         outer.addLayout(row)
         self.editor = _Editor(self)
@@ -126,6 +126,10 @@ class Composer(QWidget):
         self.busy = False
         self._show_banner(False)
         self._fit_height()
+
+    def add_leading_button(self, button: QPushButton) -> None:
+        """A button left of the message box (Attach), on the same line."""
+        self._input_row.insertWidget(0, button, 0, Qt.AlignmentFlag.AlignBottom)
 
     def _show_banner(self, visible: bool) -> None:
         self.edit_banner.setVisible(visible)
