@@ -52,6 +52,7 @@ def open_storage(paths, parent=None):
 def build(paths, settings, settings_note=None, *, llm_engine_factory=None, image_engine_factory=None,
           open_last=True) -> AppParts:
     """Everything but the event loop; tests build the real app with this too."""
+    from .engine_factories import IMAGE_RELOAD_FIELDS
     from .session import ChatSession
     from .settings import save_settings
     from .ui.main_window import MainWindow
@@ -74,8 +75,7 @@ def build(paths, settings, settings_note=None, *, llm_engine_factory=None, image
         except OSError as exc:
             window.view.add_notice(f"Settings could not be saved: {exc}")
         reload_llm = any(getattr(old, k) != getattr(new, k) for k in ("llm_model", "n_ctx", "n_threads", "n_gpu_layers"))
-        reload_img = any(getattr(old, k) != getattr(new, k) for k in
-                         ("image_model", "attention_slicing", "cpu_offload", "image_steps", "image_cfg", "image_size"))
+        reload_img = any(getattr(old, k) != getattr(new, k) for k in IMAGE_RELOAD_FIELDS)
         session.apply_settings(new, reload_llm=reload_llm, reload_image=reload_img)
     window.settings_changed.connect(on_settings)
     for note in (settings_note, storage_note):

@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from PIL import Image
@@ -22,6 +22,7 @@ class SavedImage:
     path: str
     request: ImageRequest      # fully resolved recipe, seed included
     parameters: str            # the text written into the PNG
+    notes: list = field(default_factory=list)   # for the picture's footer (e.g. the prompt was cut short)
 
 
 def format_parameters(req: ImageRequest, model_name: str = "", model_hash: str = "") -> str:

@@ -36,6 +36,9 @@ class Settings:
     attention_slicing: bool = False
     cpu_offload: bool = False
     preload_image_model: bool = False
+    image_threads: int = 0         # torch threads for pictures; 0: every core, half while a reply streams
+    image_precision: str = "auto"  # "auto" | "float32" | "bfloat16"; auto: bfloat16 on a CPU only where faster
+    vae_tiling: bool = False       # decode pictures in tiles: less memory for large pictures, a little slower
 
     def gen_params(self) -> GenParams:
         return GenParams(**{f.name: getattr(self, f.name) for f in fields(GenParams)})

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from PySide6.QtWidgets import (QCheckBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFileDialog, QFormLayout,
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFileDialog, QFormLayout,
                                QHBoxLayout, QLineEdit, QPlainTextEdit, QPushButton, QSpinBox, QTabWidget,
                                QVBoxLayout, QWidget)
 
@@ -82,7 +82,7 @@ class SettingsDialog(QDialog):
         self.image_cfg.setSpecialValueText("model default")
         self.image_size = QLineEdit(s.image_size)
         self.image_size.setPlaceholderText("model default, e.g. 512x512")
-        self.attention_slicing = QCheckBox("Attention slicing (less GPU memory, slower)")
+        self.attention_slicing = QCheckBox("Attention slicing (less memory, slower)")
         self.attention_slicing.setChecked(s.attention_slicing)
         self.cpu_offload = QCheckBox("CPU offload (for small GPUs)")
         self.cpu_offload.setChecked(s.cpu_offload)
@@ -90,7 +90,20 @@ class SettingsDialog(QDialog):
         self.preload.setChecked(s.preload_image_model)
         for label, w in (("Steps", self.image_steps), ("Guidance (CFG)", self.image_cfg), ("Size", self.image_size)):
             g.addRow(label, w)
+        # Beside the chat's own CPU threads: a picture takes every core unless told otherwise.
+        self.image_threads = _spin(0, 256, s.image_threads)
+        self.image_threads.setSpecialValueText("auto (all cores; half while a reply streams)")
+        g.addRow("CPU threads", self.image_threads)
+        self.image_precision = QComboBox()
+        self.image_precision.addItems(["auto", "float32", "bfloat16"])
+        self.image_precision.setCurrentText(s.image_precision if s.image_precision in ("float32", "bfloat16") else "auto")
+        self.image_precision.setToolTip("auto: float16 on a GPU; on a CPU float32, or bfloat16 where the processor "
+                                        "supports it and it measures faster (large models only)")
+        g.addRow("Precision", self.image_precision)
+        self.vae_tiling = QCheckBox("Decode in tiles (less memory for large pictures, a little slower)")
+        self.vae_tiling.setChecked(s.vae_tiling)
         g.addRow(self.attention_slicing)
+        g.addRow(self.vae_tiling)
         g.addRow(self.cpu_offload)
         g.addRow(self.preload)
         tabs.addTab(image, "Images")
@@ -124,4 +137,6 @@ class SettingsDialog(QDialog):
             n_gpu_layers=self.n_gpu_layers.value(), image_model=self.image_model.text().strip(),
             image_steps=self.image_steps.value(), image_cfg=self.image_cfg.value(),
             image_size=self.image_size.text().strip(), attention_slicing=self.attention_slicing.isChecked(),
-            cpu_offload=self.cpu_offload.isChecked(), preload_image_model=self.preload.isChecked())
+            cpu_offload=self.cpu_offload.isChecked(), preload_image_model=self.preload.isChecked(),
+            image_threads=self.image_threads.value(), image_precision=self.image_precision.currentText(),
+            vae_tiling=self.vae_tiling.isChecked())
