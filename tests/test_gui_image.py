@@ -3,7 +3,7 @@ import time
 
 from PySide6.QtCore import Qt
 
-from chatapp.conversation import DONE
+from chatapp.conversation import CANCELLED, DONE
 from chatapp.engines.diffusion import DiffusionImageEngine
 from chatapp.engines.fake import FakeChatEngine, FakeImageEngine
 from chatapp.png_recipe import parse_parameters, read_parameters
@@ -19,7 +19,8 @@ def image_messages(parts):
 def test_image_command_shows_progress_then_picture_and_survives_restart(make_app, qtbot, random_sd_folder):
     parts = make_app(image_engine=DiffusionImageEngine(random_sd_folder))
     progress = []
-    parts.session.images.progress.connect(lambda mid, i, n, left, prev: progress.append((i, n)))
+    parts.session.images.worker.progress.connect(
+        lambda rid, e: progress.append((e.step, e.total)) if e.phase == "step" else None)
     qtbot.keyClicks(parts.window.composer.editor, "/image a red circle on a blue background --steps 6 --seed 3")
     qtbot.keyClick(parts.window.composer.editor, Qt.Key.Key_Return)
     msg = image_messages(parts)[0]
@@ -45,7 +46,7 @@ def test_chat_reply_streams_while_an_image_renders(make_app, qtbot, random_sd_fo
     parts = make_app(chat, DiffusionImageEngine(random_sd_folder))
     times = {}
     s = parts.session
-    s.images.progress.connect(lambda mid, i, n, left, prev: times.setdefault("img_first_step", time.monotonic()))
+    s.images.progress.connect(lambda mid, status: times.setdefault("img_first_step", time.monotonic()))
     s.reply_text.connect(lambda mid, text: times.setdefault("chat_first", time.monotonic()))
     s.reply_finished.connect(lambda mid: times.setdefault("chat_done", time.monotonic()))
     s.message_changed.connect(lambda m: times.setdefault("img_done", time.monotonic())
@@ -59,15 +60,18 @@ def test_chat_reply_streams_while_an_image_renders(make_app, qtbot, random_sd_fo
     assert reply.status == DONE and len(reply.content.split()) == 25
 
 
-def test_cancel_button_removes_the_render(make_app, qtbot):
+def test_cancel_button_says_so_at_once_and_leaves_a_note(make_app, qtbot):
     parts = make_app(image_engine=FakeImageEngine(step_delay=0.05))
     parts.session.submit("/image a red circle --steps 50")
     msg = image_messages(parts)[0]
     bubble = parts.window.view.widgets[msg.id]
     qtbot.waitUntil(lambda: "Step" in bubble.status.text(), timeout=5000)
     qtbot.mouseClick(bubble.cancel_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: parts.storage.message(msg.id) is None, timeout=5000)
-    assert msg.id not in parts.window.view.widgets
+    # Before the worker has even seen the flag (its signal cannot have been handled yet):
+    assert bubble.status.text() == "Cancelling…" and not bubble.cancel_button.isEnabled()
+    qtbot.waitUntil(lambda: parts.storage.message(msg.id).status == CANCELLED, timeout=5000)
+    assert bubble.status.text() == "Cancelled" and not bubble.cancel_button.isVisible()
+    assert bubble.action_buttons["rerun"].isVisible() and not bubble.action_buttons["save"].isVisible()
     assert not list(parts.paths.images.glob("*.png")) if parts.paths.images.exists() else True
 
 

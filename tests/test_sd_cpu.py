@@ -98,7 +98,8 @@ def test_cancel_is_noticed_inside_a_step(pndm_engine):
 def test_threads_follow_the_chat(pndm_engine, monkeypatch):
     import torch
     monkeypatch.setattr(rt, "cores", lambda: 4)
-    seen = []
+    monkeypatch.setattr(pndm_engine, "params", rt.BIG_MODEL_PARAMS)   # small models never take every core
+    seen, before = [], torch.get_num_threads()
     busy = {"on": False}
     pndm_engine.chat_busy = lambda: busy["on"]
     try:
@@ -110,9 +111,11 @@ def test_threads_follow_the_chat(pndm_engine, monkeypatch):
                              lambda: False)
     finally:
         pndm_engine.chat_busy = lambda: False
-        torch.set_num_threads(rt.cores())
+        torch.set_num_threads(before)
+        pndm_engine._threads_now = before
     assert seen[:2] == [4, 4] and seen[-1] == 2   # all cores, then half while the chat computes
     assert rt.image_threads(3, True) == 3         # an explicit setting wins
+    assert rt.image_threads(0, False, 4_000_000) == 2   # a small model: half the cores
 
 
 def test_long_prompt_says_what_was_left_out(pndm_engine):

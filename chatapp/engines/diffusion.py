@@ -70,6 +70,7 @@ class DiffusionImageEngine:
         self.memory_warning = ""
         self.chat_busy: Callable[[], bool] = lambda: False   # the worker points this at the chat worker
         self._threads_now = 0
+        self.params = 0            # parameter count, from the weights files' headers
         self._preview_map = None   # (factors, bias) tensors for cheap previews
 
     # --- loading ------------------------------------------------------------------------------
@@ -80,7 +81,8 @@ class DiffusionImageEngine:
         from diffusers import DiffusionPipeline, StableDiffusionPipeline
         index = self._model_index()
         params = {k: v for k, v in rt.model_params(self.model_path).items() if k != "safety_checker"}
-        device, dtype = rt.choose_device_dtype(self.precision, sum(params.values()))
+        self.params = sum(params.values())
+        device, dtype = rt.choose_device_dtype(self.precision, self.params)
         if device == "cpu":
             self.memory_warning = rt.check_memory(self.model_name, sum(params.values()),
                                                   torch.finfo(dtype).bits // 8, rt.available_memory())
@@ -144,7 +146,7 @@ class DiffusionImageEngine:
         """Torch's thread count follows the chat: read between steps and between UNet blocks."""
         if self.device != "cpu":
             return
-        want = rt.image_threads(self.threads, self.chat_busy())
+        want = rt.image_threads(self.threads, self.chat_busy(), self.params)
         if want != self._threads_now:
             import torch
             torch.set_num_threads(want)

@@ -10,9 +10,9 @@ from pathlib import Path
 from .base import EngineError
 
 PRECISIONS = ("auto", "float32", "bfloat16")
-# bfloat16 pays off on big models only; small ones (the embedded 3.8 M one) stay in float32,
-# which keeps their pixels identical on every machine.
-BF16_MIN_PARAMS = 100_000_000
+# bfloat16 and all cores pay off on big models only; small ones (the embedded 3.8 M one) stay in
+# float32 on half the cores, which keeps their pixels identical on every machine.
+BIG_MODEL_PARAMS = 100_000_000
 _BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1, "BOOL": 1,
           "F8_E4M3": 1, "F8_E5M2": 1}
 GIB = 1024 ** 3
@@ -25,13 +25,16 @@ def cores() -> int:
         return os.cpu_count() or 1
 
 
-def image_threads(setting: int, chat_busy: bool) -> int:
-    """Torch threads for a picture: the setting, or every core while no reply streams and half of
-    them while one does (on 2 cores llama.cpp's spinning barrier stalls if torch takes both)."""
+def image_threads(setting: int, chat_busy: bool, params: int = 0) -> int:
+    """Torch threads for a picture: the setting, or for a big model every core while no reply
+    streams. Half the cores otherwise: while a reply streams (on 2 cores llama.cpp's spinning
+    barrier stalls if torch takes both), and always for small models, whose short ops gain nothing
+    from more threads and lose badly when the machine is busy (each parallel region waits for every
+    thread to be scheduled: 0.011 -> 2.4 s per step at load 12 on 2 cores, measured)."""
     if setting > 0:
         return setting
     n = cores()
-    return max(1, n // 2) if chat_busy else n
+    return n if params >= BIG_MODEL_PARAMS and not chat_busy else max(1, n // 2)
 
 
 def cpu_bf16_supported() -> bool:
@@ -87,7 +90,7 @@ def choose_device_dtype(precision: str, params: int):
             raise EngineError("This processor has no bfloat16 support; set Images > Precision to auto or float32.")
         return device, torch.bfloat16
     # float16 on a CPU is slow or unsupported: auto means float32, or bfloat16 where it is faster.
-    if params >= BF16_MIN_PARAMS and cpu_bf16_supported() and bf16_measures_faster():
+    if params >= BIG_MODEL_PARAMS and cpu_bf16_supported() and bf16_measures_faster():
         return device, torch.bfloat16
     return device, torch.float32
 
