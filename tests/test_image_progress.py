@@ -141,3 +141,24 @@ def test_chat_worker_says_when_it_computes(make_app, qtbot):
     parts.session.submit("hello")
     qtbot.waitUntil(busy.is_set, timeout=10000)
     qtbot.waitUntil(lambda: not busy.is_set(), timeout=20000)
+
+
+def test_settings_dialog_image_controls(make_app, monkeypatch):
+    from PySide6.QtWidgets import QDialog
+
+    from chatapp.engine_factories import image_factory
+    from chatapp.settings import load_settings
+    from chatapp.ui.settings_dialog import SettingsDialog
+    parts = make_app()
+
+    def fake_exec(dialog):
+        dialog.image_threads.setValue(1)
+        dialog.image_precision.setCurrentText("bfloat16")
+        dialog.vae_tiling.setChecked(True)
+        return QDialog.DialogCode.Accepted
+    monkeypatch.setattr(SettingsDialog, "exec", fake_exec)
+    parts.window.open_settings()
+    saved, note = load_settings(parts.paths.settings_file)
+    assert note is None and (saved.image_threads, saved.image_precision, saved.vae_tiling) == (1, "bfloat16", True)
+    engine = image_factory(saved)()   # built, not loaded
+    assert (engine.threads, engine.precision, engine.vae_tiling) == (1, "bfloat16", True)
