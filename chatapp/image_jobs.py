@@ -148,6 +148,14 @@ class ImageJobs(QObject):
         for rid, job in list(self.jobs.items()):
             self.worker.cancel(rid)
             self._drop(rid)
+        self._idle_tick()
+
+    def _idle_tick(self) -> None:
+        """Stop the countdown timer once nothing renders. It must not outlive the jobs: if Python's
+        garbage collector later frees this object on a worker thread, an active timer there is
+        "killTimer from another thread" and then a crash (seen in the test suite)."""
+        if not any(job.tracker is not None for job in self.jobs.values()):
+            self._tick.stop()
 
     def remove_files(self, paths: list[str]) -> None:
         for p in paths:
@@ -178,8 +186,7 @@ class ImageJobs(QObject):
 
     def _on_tick(self) -> None:
         running = [job for job in self.jobs.values() if job.tracker is not None]
-        if not running:
-            self._tick.stop()
+        self._idle_tick()
         for job in running:
             status = None if job.cancelling else job.tracker.status(time.monotonic())
             if status is not None:
@@ -206,6 +213,7 @@ class ImageJobs(QObject):
 
     def _on_finished(self, rid: int, saved: list) -> None:
         job = self.jobs.pop(rid, None)
+        self._idle_tick()
         if job is None or job.discarded:
             self.remove_files([s.path for s in saved])
             return
@@ -221,6 +229,7 @@ class ImageJobs(QObject):
     def _on_cancelled(self, rid: int, saved: list) -> None:
         """Pictures finished before Cancel are kept; what was not drawn leaves a short note."""
         job = self.jobs.pop(rid, None)
+        self._idle_tick()
         if job is None or job.discarded:
             self.remove_files([s.path for s in saved])
             return
@@ -235,6 +244,7 @@ class ImageJobs(QObject):
 
     def _on_failed(self, rid: int, message: str) -> None:
         job = self.jobs.pop(rid, None)
+        self._idle_tick()
         if job and not job.discarded:
             job.message.status, job.message.content = ERROR, message
             job.message.meta["error"] = message

@@ -67,6 +67,9 @@ def test_pndm_progress_ends_at_n_of_n_then_decodes(make_app, qtbot, pndm_folder)
     assert steps[-1].startswith("Step 5/5 · ") and not [t for t in statuses if "6/" in t or "/4" in t]
     assert statuses.index(steps[-1]) < max(i for i, t in enumerate(statuses) if t.startswith("Decoding…"))
     assert parts.storage.message(msg.id).meta["request"]["steps"] == 4      # the recipe keeps what was asked
+    # The countdown timer stops with the last job: left running, a later garbage collection on a
+    # worker thread killed it from the wrong thread and crashed the next test.
+    qtbot.waitUntil(lambda: not parts.session.images._tick.isActive(), timeout=5000)
 
 
 def test_two_pictures_say_which_and_cancel_keeps_the_first(make_app, qtbot, pndm_folder):
