@@ -82,6 +82,8 @@ def child(cfg: dict) -> dict:
     path, size, steps = Path(cfg["path"]), cfg["size"], cfg["steps"]
     stamps: list[tuple[str, float]] = []
     t0 = time.perf_counter()
+    if cfg["kind"] == "vae":
+        return vae_child(cfg)
     if cfg["kind"] == "raw":
         from diffusers import DiffusionPipeline
         torch.set_num_threads(cfg["threads"])
@@ -118,6 +120,26 @@ def child(cfg: dict) -> dict:
             "steps_timed": len(step_times), "rss_loaded_mb": rss_loaded, "peak_render_mb": _status_mb("VmHWM")}
 
 
+def vae_child(cfg: dict) -> dict:
+    """The VAE decode alone at a large size, tiled or not: where decoding in tiles saves memory."""
+    import torch
+    from diffusers import AutoencoderKL
+    torch.set_num_threads(cfg["threads"])
+    t0 = time.perf_counter()
+    vae = AutoencoderKL.from_pretrained(Path(cfg["path"]) / "vae", local_files_only=True, dtype=torch.float32)
+    load_s = time.perf_counter() - t0
+    if cfg.get("memory"):
+        vae.enable_tiling()
+    latents = torch.randn(1, 4, cfg["size"] // 8, cfg["size"] // 8, generator=torch.Generator().manual_seed(0))
+    rss_loaded = _status_mb("VmRSS")
+    _reset_peak()
+    t = time.perf_counter()
+    with torch.no_grad():
+        vae.decode(latents / vae.config.scaling_factor)
+    return {"load_s": load_s, "step_s": float("nan"), "decode_s": time.perf_counter() - t, "steps_timed": 0,
+            "rss_loaded_mb": rss_loaded, "peak_render_mb": _status_mb("VmHWM")}
+
+
 CONFIGS = [  # name, settings
     ("app, float32, 2 threads", {"kind": "app", "threads": 2}),
     ("raw diffusers, float32, 2 threads", {"kind": "raw", "threads": 2}),
@@ -125,21 +147,26 @@ CONFIGS = [  # name, settings
     ("app, float32, 2 threads, memory options", {"kind": "app", "threads": 2, "memory": True}),
     ("app, bfloat16, 2 threads", {"kind": "app", "threads": 2, "precision": "bfloat16"}),
 ]
+VAE_CONFIGS = [  # the decode alone at 1024x1024, where tiles matter (at 512 one tile is the whole picture)
+    ("VAE decode alone, 1024x1024, float32", {"kind": "vae", "threads": 2, "size": 1024}),
+    ("VAE decode alone, 1024x1024, in tiles", {"kind": "vae", "threads": 2, "size": 1024, "memory": True}),
+]
 
 
-def run(quick: bool, log=sys.stderr) -> list[tuple[str, dict]]:
+def run(quick: bool, log=sys.stderr, only_vae: bool = False) -> list[tuple[str, dict]]:
     if quick:
         import tempfile
         from tests.tiny_pipeline import build_random_pipeline
-        path, size, steps, configs = build_random_pipeline(Path(tempfile.mkdtemp()) / "sd", "float16"), 32, 2, CONFIGS[:2]
+        path, size, steps = build_random_pipeline(Path(tempfile.mkdtemp()) / "sd", "float16"), 32, 2
+        configs = CONFIGS[:2] + [("VAE decode alone, 64x64, in tiles", dict(VAE_CONFIGS[1][1], size=64))]
     else:
         t = time.time()
         path = build_sd15(CACHE / "sd15-random-fp16")
         print(f"[sd_cpu] model ready in {time.time() - t:.0f} s: {path}", file=log, flush=True)
-        size, steps, configs = 512, 3, CONFIGS
+        size, steps, configs = 512, 3, (VAE_CONFIGS if only_vae else CONFIGS + VAE_CONFIGS)
     results = []
     for name, cfg in configs:
-        cfg = dict(cfg, path=str(path), size=size, steps=steps)
+        cfg = dict({"size": size}, **cfg, path=str(path), steps=steps)
         print(f"[sd_cpu] {name} ...", file=log, flush=True)
         out = subprocess.run([sys.executable, "-m", "bench.sd_cpu", "--child", json.dumps(cfg)], cwd=ROOT,
                              stdout=subprocess.PIPE, stderr=log, text=True, timeout=3600)
@@ -157,8 +184,9 @@ def table(results: list[tuple[str, dict]], size: int) -> str:
         if "error" in r:
             lines.append(f"| {name} | failed ({r['error']}) | | | | | |")
             continue
-        ratio = f"{r['step_s'] / raw['step_s']:.2f}" if raw.get("step_s") else ""
-        lines.append(f"| {name} | {r['load_s']:.1f} s | {r['step_s']:.1f} s | {r['decode_s']:.1f} s | "
+        ratio = f"{r['step_s'] / raw['step_s']:.2f}" if raw.get("step_s") and r["steps_timed"] else ""
+        step = f"{r['step_s']:.1f} s" if r["steps_timed"] else ""
+        lines.append(f"| {name} | {r['load_s']:.1f} s | {step} | {r['decode_s']:.1f} s | "
                      f"{r['rss_loaded_mb'] / 1024:.2f} GB | {r['peak_render_mb'] / 1024:.2f} GB | {ratio} |")
     return "\n".join(lines)
 
@@ -175,14 +203,15 @@ def write_section(doc: Path, text: str) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--quick", action="store_true", help="the small random model, two configurations")
+    ap.add_argument("--quick", action="store_true", help="the small random model, three configurations")
     ap.add_argument("--write", type=Path, help="put the table into this markdown file (its own section)")
+    ap.add_argument("--vae-only", action="store_true", help="only the VAE decode rows")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         print(json.dumps(child(json.loads(args.child))), flush=True)
         return
-    results = run(args.quick)
+    results = run(args.quick, only_vae=args.vae_only)
     size = 32 if args.quick else 512
     text = (f"{SECTION}\n\n`python -m bench.sd_cpu` on {time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores, "
             f"{size}x{size}, PNDM, CFG on; one fresh process per row.\n\n" + table(results, size))

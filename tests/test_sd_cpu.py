@@ -150,3 +150,17 @@ def test_memory_check_and_plain_errors(folders):
                                                                  "but got Half and Float"))
     assert "smaller --size" in rt.plain_error(RuntimeError("DefaultCPUAllocator: can't allocate memory"))
     assert rt.plain_error(RuntimeError("something else")) is None
+
+
+@pytest.mark.real
+def test_sd_bench_quick_mode_measures_every_row():
+    import subprocess
+    import sys
+    from pathlib import Path
+    out = subprocess.run([sys.executable, "-m", "bench.sd_cpu", "--quick"], cwd=Path(__file__).resolve().parent.parent,
+                         capture_output=True, text=True, timeout=900)
+    assert out.returncode == 0, out.stderr[-3000:]
+    rows = [line for line in out.stdout.splitlines() if line.startswith("| ") and "---" not in line][1:]
+    assert [r.split("|")[1].strip() for r in rows] == ["app, float32, 2 threads", "raw diffusers, float32, 2 threads",
+                                                      "VAE decode alone, 64x64, in tiles"]
+    assert not any("failed" in r or "nan" in r for r in rows), "\n".join(rows)
