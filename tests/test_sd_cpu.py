@@ -164,3 +164,11 @@ def test_sd_bench_quick_mode_measures_every_row():
     assert [r.split("|")[1].strip() for r in rows] == ["app, float32, 2 threads", "raw diffusers, float32, 2 threads",
                                                       "VAE decode alone, 64x64, in tiles"]
     assert not any("failed" in r or "nan" in r for r in rows), "\n".join(rows)
+
+
+def test_model_hash_is_computed_beside_the_load(folders):
+    import hashlib
+    engine = DiffusionImageEngine(folders["float32"])
+    engine.load()
+    weights = next((folders["float32"] / "unet").glob("*.safetensors"))
+    assert engine.model_hash == hashlib.sha256(weights.read_bytes()).hexdigest()[:10]

@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import random
+import threading
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable
@@ -66,7 +67,8 @@ class DiffusionImageEngine:
         self.device, self.dtype = "cpu", None
         self.defaults: dict = {}
         self.model_name = self.model_path.stem if self.model_path.is_file() else self.model_path.name
-        self.model_hash = ""
+        self._hash: list[str] = [""]
+        self._hash_thread: threading.Thread | None = None
         self.memory_warning = ""
         self.chat_busy: Callable[[], bool] = lambda: False   # the worker points this at the chat worker
         self._threads_now = 0
@@ -121,10 +123,20 @@ class DiffusionImageEngine:
             pipe.to(device)
         self.pipe, self.device, self.dtype = pipe, device, dtype
         self.defaults = self._model_defaults()
-        self.model_hash = model_hash(self.model_path)
+        # sha256 of a 1.7 GB UNet took 5-25 s here: do it beside the first render, not in the load.
+        self._hash_thread = threading.Thread(target=lambda: self._hash.__setitem__(0, model_hash(self.model_path)),
+                                             name="model-hash", daemon=True)
+        self._hash_thread.start()
         details = dict(self.defaults, device=device, precision=str(dtype).replace("torch.", ""),
                        parameters=sum(params.values()), memory_warning=self.memory_warning)
         return ModelInfo(name=self.model_name, path=str(self.model_path), details=details)
+
+    @property
+    def model_hash(self) -> str:
+        """AUTOMATIC1111's model hash for the PNG recipe (waits for the background hash)."""
+        if self._hash_thread is not None:
+            self._hash_thread.join()
+        return self._hash[0]
 
     def _model_index(self) -> dict:
         try:
