@@ -94,10 +94,14 @@ def main() -> None:
     if not q:
         m = machine()
         versions = ", ".join(f"{k} {v}" for k, v in m["versions"].items())
+        # bench.sd_cpu (heavy, run by hand) keeps its own section; carry it over.
+        from bench.sd_cpu import SECTION
+        old = args.out.read_text() if args.out.exists() else ""
+        kept = "\n" + old[old.find(SECTION):] if SECTION in old else ""
         args.out.write_text(
             "# Performance\n\nMade by `make bench` on "
             f"{time.strftime('%Y-%m-%d')}: {m['cores']} cores, {m['memory_gib']} GiB memory, Python {m['python']}, "
-            f"{m['platform']}.\nLibraries: {versions}.\n\n" + text + "\n" + NOTES)
+            f"{m['platform']}.\nLibraries: {versions}.\n\n" + text + "\n" + NOTES + kept)
         print(f"wrote {args.out}")
     failed = [r for r in rows if r.holds is False or r.name.endswith("(failed)")]
     sys.exit(1 if any(r.name.endswith("(failed)") for r in failed) else 0)

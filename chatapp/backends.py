@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from . import secrets
+from .engine_factories import IMAGE_RELOAD_FIELDS
 from .engine_factories import image_factory as local_image_factory
 from .engine_factories import llm_factory
 from .settings import Paths, Settings
@@ -47,8 +48,7 @@ CHAT = {b.name: b for b in (
             ("llm_remote_url", "llm_remote_model", "llm_remote_ctx", "llm_remote_timeout"), remote=True),
 )}
 IMAGE = {b.name: b for b in (
-    Backend("local", "Local diffusers model", lambda s, _p: local_image_factory(s),
-            ("image_model", "attention_slicing", "cpu_offload", "image_steps", "image_cfg", "image_size")),
+    Backend("local", "Local diffusers model", lambda s, _p: local_image_factory(s), IMAGE_RELOAD_FIELDS),
     Backend("openai", "OpenAI images API server", _remote_image,
             ("image_remote_url", "image_remote_model", "image_remote_timeout"), remote=True),
 )}

@@ -30,6 +30,11 @@ def llm_factory(settings: Settings) -> Callable[[], object]:
     return make
 
 
+# Settings the image pipeline is built with: changing one reloads it (image_threads applies live).
+IMAGE_RELOAD_FIELDS = ("image_model", "attention_slicing", "cpu_offload", "image_steps", "image_cfg", "image_size",
+                       "image_precision", "vae_tiling")
+
+
 def image_factory(settings: Settings) -> Callable[[], object]:
     path = image_model_path(settings)
     overrides = {"steps": settings.image_steps, "cfg": settings.image_cfg}
@@ -43,5 +48,7 @@ def image_factory(settings: Settings) -> Callable[[], object]:
             raise EngineError("No image model is available. Choose a diffusers folder or .safetensors file in Settings.")
         from .engines.diffusion import DiffusionImageEngine
         return DiffusionImageEngine(path, attention_slicing=settings.attention_slicing,
-                                    cpu_offload=settings.cpu_offload, overrides=overrides)
+                                    cpu_offload=settings.cpu_offload, threads=settings.image_threads,
+                                    precision=settings.image_precision, vae_tiling=settings.vae_tiling,
+                                    overrides=overrides)
     return make

@@ -7,9 +7,10 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Callable
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 
-from .conversation import DONE, ERROR, QUEUED, RENDERING, ImageRequest, Message
+from .conversation import CANCELLED, DONE, ERROR, QUEUED, RENDERING, ImageRequest, Message
+from .image_progress import ImageStatus, ProgressTracker
 from .workers import ImageWorker
 
 _ids = itertools.count(1)
@@ -20,22 +21,32 @@ class _Job:
     message: Message
     request: ImageRequest
     started: float = 0.0
+    tracker: ProgressTracker | None = None
+    cancelling: bool = False
+    discarded: bool = False    # its conversation was deleted: keep nothing
 
 
 class ImageJobs(QObject):
-    progress = Signal(int, int, int, float, object)   # message id, step, total, seconds left, preview QImage|None
-    state = Signal(str, str)                           # "idle" | "loading" | "ready" | "error", detail
+    progress = Signal(int, object)    # message id, ImageStatus (text, bar, preview, hint)
+    state = Signal(str, str)          # "idle" | "loading" | "ready" | "error", detail
 
-    def __init__(self, log, paths, factory: Callable[[], object]):
+    def __init__(self, session, factory: Callable[[], object]):
         super().__init__()
-        self.log, self.storage, self.paths = log, log.storage, paths
+        # Messages are written through the session's message log (save first, then announce).
+        self.session, self.log, self.storage = session, session.log, session.storage
         self._factory = factory
         self._load_requested = False
         self.status = "idle"
         self.defaults: dict = {}
         self.model_name = ""
         self.jobs: dict[int, _Job] = {}
+        self.calibration: dict = {}   # measured decode speed, shared by later jobs' estimates
         self.worker = ImageWorker()
+        self.worker.chat_busy = getattr(getattr(session, "llm", None), "busy", None)
+        # Steps of a big model take ~20 s on a CPU: the estimate counts down between them.
+        self._tick = QTimer(self)
+        self._tick.setInterval(1000)
+        self._tick.timeout.connect(self._on_tick)
         # Only bound methods of this GUI-thread object: a lambda would run on the worker's thread.
         self.worker.loading.connect(self._on_loading)
         self.worker.ready.connect(self._on_ready)
@@ -64,12 +75,35 @@ class ImageJobs(QObject):
             self._load_requested = True
             self.worker.request_load(self._factory)
 
+    def _waiting(self) -> list[tuple[int, _Job]]:
+        return [(rid, job) for rid, job in self.jobs.items() if not job.started and not job.cancelling]
+
     def _on_loading(self) -> None:
         self._set_state("loading", "Loading image model…")
+        for _, job in self._waiting():
+            self.progress.emit(job.message.id, ImageStatus("Loading image model…"))
 
     def _on_ready(self, info) -> None:
         self.defaults, self.model_name = info.details, info.name
         self._set_state("ready", info.name)
+        if info.details.get("memory_warning"):
+            self.session.notice.emit(info.details["memory_warning"])
+        for rid, job in self._waiting():
+            # The parser knew only a generic size limit before the model loaded.
+            problem = self.size_problem(job.request)
+            if problem:
+                self.worker.cancel(rid)
+                self._on_failed(rid, problem)
+            else:
+                self.progress.emit(job.message.id, ImageStatus("Queued", 0.0))
+
+    def size_problem(self, request: ImageRequest) -> str:
+        largest = self.defaults.get("max_size")
+        w, h = request.width or 0, request.height or 0
+        if largest and (w > largest or h > largest):
+            return (f"--size {w}x{h} is larger than {self.model_name} allows ({largest}x{largest} at most). "
+                    f"Try --size {self.defaults.get('width')}x{self.defaults.get('height')}.")
+        return ""
 
     def _on_load_failed(self, message: str) -> None:
         self._load_requested = False  # a later /image tries again (e.g. after fixing Settings)
@@ -85,27 +119,51 @@ class ImageJobs(QObject):
             return
         rid = next(_ids)
         self.jobs[rid] = _Job(msg, request)
-        self.worker.request_image(rid, request, self.paths.images)
+        if self.status == "loading":
+            self.progress.emit(msg.id, ImageStatus("Loading image model…"))
+        self.worker.threads = getattr(self.session.settings, "image_threads", None)
+        self.worker.request_image(rid, request, self.session.paths.images)
 
     def cancel_message(self, message_id: int) -> None:
-        for rid, job in self.jobs.items():
+        for rid, job in list(self.jobs.items()):
             if job.message.id == message_id:
-                self.worker.cancel(rid)
+                self._cancel(rid, job)
 
     def cancel_messages(self, message_ids: set[int]) -> None:
-        for rid, job in self.jobs.items():
+        """Their branch is being deleted: stop them and keep nothing."""
+        for rid, job in list(self.jobs.items()):
             if job.message.id in message_ids:
-                self.worker.cancel(rid)
+                job.discarded = True
+                self._cancel(rid, job)
 
     def cancel_conversation(self, conversation_id: int) -> None:
-        for rid, job in self.jobs.items():
+        for rid, job in list(self.jobs.items()):
             if job.message.conversation_id == conversation_id:
-                self.worker.cancel(rid)
+                job.discarded = True
+                self._cancel(rid, job)
+
+    def _cancel(self, rid: int, job: _Job) -> None:
+        """Say so at once; a job that has not started (queued, or waiting for the model) ends now,
+        a running one at the next UNet block (the worker checks the flag)."""
+        self.worker.cancel(rid)
+        if not job.started:
+            self._on_cancelled(rid, [])
+        elif not job.cancelling:
+            job.cancelling = True
+            self.progress.emit(job.message.id, ImageStatus("Cancelling…", None, cancellable=False))
 
     def shutdown_jobs(self) -> None:
         for rid, job in list(self.jobs.items()):
             self.worker.cancel(rid)
             self._drop(rid)
+        self._idle_tick()
+
+    def _idle_tick(self) -> None:
+        """Stop the countdown timer once nothing renders. It must not outlive the jobs: if Python's
+        garbage collector later frees this object on a worker thread, an active timer there is
+        "killTimer from another thread" and then a crash (seen in the test suite)."""
+        if not any(job.tracker is not None for job in self.jobs.values()):
+            self._tick.stop()
 
     def remove_files(self, paths: list[str]) -> None:
         for p in paths:
@@ -119,25 +177,35 @@ class ImageJobs(QObject):
         job = self.jobs.get(rid)
         if job:
             job.started = time.monotonic()
+            job.tracker = ProgressTracker(job.started, device=self.defaults.get("device", "cpu"),
+                                          calibration=self.calibration)
             self.log.update(job.message, status=RENDERING)
+            self._tick.start()
 
-    def _on_progress(self, rid: int, step: int, total: int, preview) -> None:
+    def _on_progress(self, rid: int, event) -> None:
         job = self.jobs.get(rid)
-        if job is None:
+        if job is None or job.tracker is None:
             return
-        elapsed = time.monotonic() - job.started
-        left = elapsed / step * (total - step) if step else 0.0
-        self.progress.emit(job.message.id, step, total, left, preview)
+        status = job.tracker.event(event, time.monotonic())
+        if status is not None and not job.cancelling:
+            self.progress.emit(job.message.id, status)
 
-    def _on_finished(self, rid: int, saved: list) -> None:
-        job = self.jobs.pop(rid, None)
-        if job is None or self.log.guard(self.storage.message, job.message.id) is None:
-            # Cancelled, or its chat was deleted just as it finished: no orphan files, no notice.
-            self.remove_files([s.path for s in saved])
-            return
+    def _on_tick(self) -> None:
+        running = [job for job in self.jobs.values() if job.tracker is not None]
+        self._idle_tick()
+        for job in running:
+            status = None if job.cancelling else job.tracker.status(time.monotonic())
+            if status is not None:
+                self.progress.emit(job.message.id, status)
+
+    def _persist(self, job: _Job, saved: list, last_note: str = "") -> None:
+        """The first picture fills the job's message; more pictures (--n) become messages of their own."""
         previous = job.message
         for n, image in enumerate(saved):
             meta = {"request": asdict(image.request), "parameters": image.parameters, "model": self.model_name}
+            notes = [*getattr(image, "notes", []), *([last_note] if last_note and n == len(saved) - 1 else [])]
+            if notes:
+                meta["note"] = " ".join(notes)
             if n == 0:
                 self.log.update(job.message, status=DONE, image_path=image.path, meta=meta)
             else:
@@ -147,16 +215,38 @@ class ImageJobs(QObject):
                                      status=DONE, image_path=image.path, meta=meta, parent_id=previous.id, splice=True)
                 previous = extra or previous
 
+    def _gone(self, job: _Job | None) -> bool:
+        """Cancelled for good, or its chat (or branch) was deleted just as it finished."""
+        return job is None or job.discarded or self.log.guard(self.storage.message, job.message.id) is None
+
+    def _on_finished(self, rid: int, saved: list) -> None:
+        job = self.jobs.pop(rid, None)
+        self._idle_tick()
+        if self._gone(job):
+            self.remove_files([s.path for s in saved])   # no orphan files, no notice
+            return
+        self._persist(job, saved)
+
     def _drop(self, rid: int) -> None:
-        """A cancelled job leaves nothing behind: no file, no half message."""
+        """At shutdown an unfinished job leaves nothing behind: no file, no half message."""
         job = self.jobs.pop(rid, None)
         if job:
             self.log.remove(job.message.id)
 
-    def _on_cancelled(self, rid: int) -> None:
-        self._drop(rid)
+    def _on_cancelled(self, rid: int, saved: list) -> None:
+        """Pictures finished before Cancel are kept; what was not drawn leaves a short note."""
+        job = self.jobs.pop(rid, None)
+        self._idle_tick()
+        if self._gone(job):
+            self.remove_files([s.path for s in saved])
+            return
+        if saved:
+            self._persist(job, saved, f"Cancelled before picture {len(saved) + 1} of {job.request.count}.")
+            return
+        self.log.update(job.message, status=CANCELLED, meta={**job.message.meta, "note": "Cancelled"})
 
     def _on_failed(self, rid: int, message: str) -> None:
         job = self.jobs.pop(rid, None)
-        if job:
+        self._idle_tick()
+        if job and not job.discarded:
             self.log.update(job.message, status=ERROR, content=message, meta={**job.message.meta, "error": message})

@@ -7,7 +7,7 @@ import stat
 import struct
 import time
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from PIL.PngImagePlugin import PngInfo
@@ -33,6 +33,7 @@ class SavedImage:
     path: str
     request: ImageRequest      # fully resolved recipe, seed included
     parameters: str            # the text written into the PNG
+    notes: list = field(default_factory=list)   # for the picture's footer (e.g. the prompt was cut short)
 
 
 def format_parameters(req: ImageRequest, model_name: str = "", model_hash: str = "") -> str:

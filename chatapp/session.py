@@ -75,7 +75,7 @@ class ChatSession(QObject):
         self.llm.token.connect(self._on_token)
         self.llm.finished.connect(self._on_reply_finished)
         self.llm.failed.connect(self._on_reply_failed)
-        self.images = ImageJobs(self.log, paths, image_engine_factory or backends.image_factory(settings, paths))
+        self.images = ImageJobs(self, image_engine_factory or backends.image_factory(settings, paths))
         self.documents = DocumentJobs(self)   # attached files + library: indexing, passages, sources
         self.files = PoolCalls()                 # dropped files are read off the GUI thread
         self.files.done.connect(self._on_file_read)

@@ -50,6 +50,9 @@ class Settings:
     image_remote_model: str = ""      # "" means the server's default
     image_remote_timeout: float = 300.0  # seconds to wait for one picture
     library_folder: str = ""       # documents: every supported file under it is indexed ("" = no library)
+    image_threads: int = 0         # torch threads for pictures; 0: every core, half while a reply streams
+    image_precision: str = "auto"  # "auto" | "float32" | "bfloat16"; auto: bfloat16 on a CPU only where faster
+    vae_tiling: bool = False       # decode pictures in tiles: less memory for large pictures, a little slower
 
     def gen_params(self) -> GenParams:
         return GenParams(**{f.name: getattr(self, f.name) for f in fields(GenParams)})

@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import threading
 import traceback
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
@@ -110,6 +111,7 @@ class LlmWorker(_Worker):
 
     def __init__(self):
         super().__init__("llm-worker")
+        self.busy = threading.Event()   # set while a reply is computed; the image engine gives a core back
         self._generate_requested.connect(self._generate)
 
     def request_reply(self, request_id: int, messages: list[dict], params: GenParams) -> None:
@@ -124,6 +126,7 @@ class LlmWorker(_Worker):
             elif self.engine is None:
                 raise EngineError(self.no_engine_message())
             else:
+                self.busy.set()
                 for piece in self.engine.stream(messages, params, lambda: self.flags.is_set(request_id), stats):
                     self.token.emit(request_id, piece)
             self.finished.emit(request_id, stats)
@@ -133,6 +136,7 @@ class LlmWorker(_Worker):
             traceback.print_exc()
             self.failed.emit(request_id, f"The model stopped with an error: {exc}")
         finally:
+            self.busy.clear()
             self.flags.forget(request_id)
 
 
@@ -145,40 +149,52 @@ def pil_to_qimage(image) -> QImage:
 
 class ImageWorker(_Worker):
     started = Signal(int)                        # request id: it left the queue
-    progress = Signal(int, int, int, object)     # request id, step, total, preview QImage or None
+    progress = Signal(int, object)               # request id, ImageProgress (preview as QImage or None)
     finished = Signal(int, list)                 # request id, [SavedImage]
-    cancelled = Signal(int)
+    cancelled = Signal(int, list)                # request id, [SavedImage] finished before the cancel
     failed = Signal(int, str)
     _generate_requested = Signal(int, object, object)
 
     def __init__(self):
         super().__init__("image-worker")
+        self.chat_busy: threading.Event | None = None   # the chat worker's busy flag, when there is one
+        self.threads: int | None = None                  # torch threads setting (0 auto); None: the engine's own
         self._generate_requested.connect(self._generate)
 
     def request_image(self, request_id: int, request: ImageRequest, out_dir: Path) -> None:
         self._generate_requested.emit(request_id, request, out_dir)
 
+    def _save(self, results, out_dir: Path) -> list:
+        from .png_recipe import save_png  # pillow only; cheap
+        saved = []
+        for r in results:
+            s = save_png(r, out_dir, getattr(self.engine, "model_name", ""), getattr(self.engine, "model_hash", ""))
+            saved.append(replace(s, notes=list(getattr(r, "notes", []))))
+        return saved
+
     @Slot(int, object, object)
     def _generate(self, request_id: int, request: ImageRequest, out_dir: Path) -> None:
-        from .png_recipe import save_png  # pillow only; cheap
         try:
             if self.flags.is_set(request_id):
-                self.cancelled.emit(request_id)
+                self.cancelled.emit(request_id, [])
                 return
             if self.engine is None:
                 raise EngineError(self.no_engine_message())
+            if self.chat_busy is not None and hasattr(self.engine, "chat_busy"):
+                self.engine.chat_busy = self.chat_busy.is_set
+            if self.threads is not None and hasattr(self.engine, "threads"):
+                self.engine.threads = self.threads
             self.started.emit(request_id)
 
-            def on_step(step: int, total: int, preview) -> None:
-                self.progress.emit(request_id, step, total, pil_to_qimage(preview) if preview is not None else None)
+            def on_progress(event) -> None:
+                if event.preview is not None:
+                    event.preview = pil_to_qimage(event.preview)
+                self.progress.emit(request_id, event)
 
-            results = self.engine.generate(request, on_step, lambda: self.flags.is_set(request_id))
-            if self.flags.is_set(request_id) or not results:
-                self.cancelled.emit(request_id)
-                return
-            saved = [save_png(r, out_dir, getattr(self.engine, "model_name", ""),
-                              getattr(self.engine, "model_hash", "")) for r in results]
-            self.finished.emit(request_id, saved)
+            results = self.engine.generate(request, on_progress, lambda: self.flags.is_set(request_id))
+            # Pictures drawn before a stop are kept: the session decides what to do with them.
+            saved = self._save(results, out_dir)
+            (self.cancelled if len(results) < request.count else self.finished).emit(request_id, saved)
         except EngineError as exc:
             self.failed.emit(request_id, str(exc))
         except OSError as exc:

@@ -30,17 +30,19 @@ def test_same_seed_same_pixels_other_seed_differs(engine):
 
 
 def test_progress_once_per_step_with_cheap_previews(engine):
-    steps = []
-    engine.generate(ImageRequest("a blue square", steps=7, seed=1), lambda i, n, p: steps.append((i, n, p)), lambda: False)
-    assert [s[:2] for s in steps] == [(i, 7) for i in range(1, 8)]
-    previews = [i for i, _, p in steps if p is not None]
-    assert previews == [3, 6] and steps[2][2].size == (16, 16)   # latent-sized, no VAE decode
+    events = []
+    engine.generate(ImageRequest("a blue square", steps=7, seed=1), events.append, lambda: False)
+    steps = [e for e in events if e.phase == "step"]
+    assert [(e.step, e.total) for e in steps] == [(i, 7) for i in range(1, 8)]
+    previews = [e.step for e in steps if e.preview is not None]
+    assert previews == [3, 6] and steps[2].preview.size == (16, 16)   # latent-sized, no VAE decode
+    assert [e.phase for e in events[-2:]] == ["decoding", "done"]
 
 
 def test_cancel_stops_within_one_step(engine):
     seen = []
-    out = engine.generate(ImageRequest("a red circle", steps=20, seed=1), lambda i, n, p: seen.append(i),
-                          lambda: len(seen) >= 2)
+    out = engine.generate(ImageRequest("a red circle", steps=20, seed=1),
+                          lambda e: seen.append(e.step) if e.phase == "step" else None, lambda: len(seen) >= 2)
     assert out == [] and seen == [1, 2]
 
 
@@ -80,9 +82,9 @@ def worker(qtbot, random_sd_folder):
 def collect(worker):
     events = []
     worker.started.connect(lambda rid: events.append(("started", rid)))
-    worker.progress.connect(lambda rid, i, n, p: events.append(("step", rid, i)))
+    worker.progress.connect(lambda rid, e: events.append(("step", rid, e.step)) if e.phase == "step" else None)
     worker.finished.connect(lambda rid, saved: events.append(("done", rid, saved)))
-    worker.cancelled.connect(lambda rid: events.append(("cancelled", rid)))
+    worker.cancelled.connect(lambda rid, saved: events.append(("cancelled", rid, saved)))
     worker.failed.connect(lambda rid, msg: events.append(("failed", rid, msg)))
     return events
 
@@ -102,8 +104,8 @@ def test_worker_saves_png_with_recipe_and_queues_in_order(worker, qtbot, tmp_pat
 
 def test_worker_cancel_leaves_no_file(worker, qtbot, tmp_path):
     events = collect(worker)
-    worker.progress.connect(lambda rid, i, n, p: worker.cancel(rid) if i == 2 else None)
+    worker.progress.connect(lambda rid, e: worker.cancel(rid) if e.step == 2 else None)
     worker.request_image(5, ImageRequest("a red circle", steps=30, seed=1), tmp_path)
-    qtbot.waitUntil(lambda: ("cancelled", 5) in events, timeout=60000)
+    qtbot.waitUntil(lambda: ("cancelled", 5, []) in events, timeout=60000)
     assert max(e[2] for e in events if e[0] == "step") <= 3
     assert not list(tmp_path.glob("*.png")) and not list(tmp_path.glob("*.part"))

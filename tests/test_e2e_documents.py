@@ -47,7 +47,7 @@ def test_buried_fact_is_found_and_cited_with_its_page(qtbot, tmp_path):
         with qtbot.waitSignal(s.reply_finished, timeout=120000):
             s.submit("What is the harbour master's boat called?")
         reply = s.storage.messages(s.current.id)[-1]
-        qtbot.waitUntil(lambda: "sources" in s.storage.message(reply.id).meta, timeout=10000)
+        qtbot.waitUntil(lambda: "sources" in s.storage.message(reply.id).meta, timeout=30000)
         reply = s.storage.message(reply.id)
         assert reply.status == DONE
         assert "Silver Petrel" in reply.content, reply.content

@@ -4,7 +4,7 @@ import time
 
 from PySide6.QtCore import Qt
 
-from chatapp.conversation import DONE
+from chatapp.conversation import CANCELLED, DONE
 from chatapp.engines.diffusion import DiffusionImageEngine
 from chatapp.engines.fake import FakeChatEngine, FakeImageEngine
 from chatapp.png_recipe import parse_parameters, read_parameters
@@ -20,7 +20,8 @@ def image_messages(parts):
 def test_image_command_shows_progress_then_picture_and_survives_restart(make_app, qtbot, random_sd_folder):
     parts = make_app(image_engine=DiffusionImageEngine(random_sd_folder))
     progress = []
-    parts.session.images.progress.connect(lambda mid, i, n, left, prev: progress.append((i, n)))
+    parts.session.images.worker.progress.connect(
+        lambda rid, e: progress.append((e.step, e.total)) if e.phase == "step" else None)
     qtbot.keyClicks(parts.window.composer.editor, "/image a red circle on a blue background --steps 6 --seed 3")
     qtbot.keyClick(parts.window.composer.editor, Qt.Key.Key_Return)
     msg = image_messages(parts)[0]
@@ -52,12 +53,12 @@ class GatedDiffusionEngine(DiffusionImageEngine):
         super().__init__(*args, **kwargs)
         self.gate, self.at_step = gate, at_step
 
-    def generate(self, request, on_step, should_stop):
-        def step(i, n, *rest):
-            on_step(i, n, *rest)
-            if i == self.at_step:
+    def generate(self, request, on_progress, should_stop):
+        def progress(event):
+            on_progress(event)
+            if event.phase == "step" and event.step == self.at_step:
                 self.gate.wait(120)
-        return super().generate(request, step, should_stop)
+        return super().generate(request, progress, should_stop)
 
 
 def test_chat_reply_streams_while_an_image_renders(make_app, qtbot, random_sd_folder):
@@ -66,7 +67,7 @@ def test_chat_reply_streams_while_an_image_renders(make_app, qtbot, random_sd_fo
     parts = make_app(chat, GatedDiffusionEngine(random_sd_folder, gate=gate))
     times = {}
     s = parts.session
-    s.images.progress.connect(lambda mid, i, n, left, prev: times.setdefault("img_first_step", time.monotonic()))
+    s.images.progress.connect(lambda mid, status: times.setdefault("img_first_step", time.monotonic()))
     s.reply_text.connect(lambda mid, text: times.setdefault("chat_first", time.monotonic()))
     s.reply_finished.connect(lambda mid: times.setdefault("chat_done", time.monotonic()))
     s.message_changed.connect(lambda m: times.setdefault("img_done", time.monotonic())
@@ -82,15 +83,18 @@ def test_chat_reply_streams_while_an_image_renders(make_app, qtbot, random_sd_fo
     assert reply.status == DONE and len(reply.content.split()) == 25
 
 
-def test_cancel_button_removes_the_render(make_app, qtbot):
+def test_cancel_button_says_so_at_once_and_leaves_a_note(make_app, qtbot):
     parts = make_app(image_engine=FakeImageEngine(step_delay=0.05))
     parts.session.submit("/image a red circle --steps 50")
     msg = image_messages(parts)[0]
     bubble = parts.window.view.widgets[msg.id]
     qtbot.waitUntil(lambda: "Step" in bubble.status.text(), timeout=30000)
     qtbot.mouseClick(bubble.cancel_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: parts.storage.message(msg.id) is None, timeout=30000)
-    assert msg.id not in parts.window.view.widgets
+    # Before the worker has even seen the flag (its signal cannot have been handled yet):
+    assert bubble.status.text() == "Cancelling…" and not bubble.cancel_button.isEnabled()
+    qtbot.waitUntil(lambda: parts.storage.message(msg.id).status == CANCELLED, timeout=30000)
+    assert bubble.status.text() == "Cancelled" and not bubble.cancel_button.isVisible()
+    assert bubble.action_buttons["rerun"].isVisible() and not bubble.action_buttons["save"].isVisible()
     assert not list(parts.paths.images.glob("*.png")) if parts.paths.images.exists() else True
 
 
@@ -106,7 +110,7 @@ def test_dropping_a_png_fills_in_its_command(make_app, qtbot, tmp_path):
     parts.window.fill_from_png(str(png))      # read on the thread pool, filled in when it is back
     qtbot.waitUntil(lambda: parts.window.composer.editor.toPlainText() ==
                     "/image a castle --negative fog --steps 12 --cfg 6.0 --seed 99 --scheduler euler-a --size 64x64",
-                    timeout=10000)
+                    timeout=30000)
 
 
 def test_vary_seed_and_rerun(make_app, qtbot):
@@ -144,4 +148,4 @@ def test_png_dropped_on_the_composer(make_app, qtbot, tmp_path):
                       Qt.KeyboardModifier.NoModifier)
     QApplication.sendEvent(editor.viewport(), drop)
     qtbot.waitUntil(lambda: editor.toPlainText() ==
-                    "/image a blue square --steps 9 --cfg 3.0 --seed 4 --scheduler ddim --size 32x32", timeout=10000)
+                    "/image a blue square --steps 9 --cfg 3.0 --seed 4 --scheduler ddim --size 32x32", timeout=30000)

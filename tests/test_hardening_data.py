@@ -107,10 +107,10 @@ def test_a_picture_finishing_as_its_chat_is_deleted_leaves_no_file(make_app, qtb
     s, seen = parts.session, []
     s.notice.connect(seen.append)
     s.submit("/image a red circle --n 2")
-    qtbot.waitUntil(lambda: any(j.started for j in s.images.jobs.values()), timeout=10000)
+    qtbot.waitUntil(lambda: any(j.started for j in s.images.jobs.values()), timeout=30000)
     cid = s.current.id
     parts.storage.delete_conversation(cid)     # gone under the running job (as from a second window)
-    qtbot.waitUntil(lambda: not s.images.jobs, timeout=20000)
+    qtbot.waitUntil(lambda: not s.images.jobs, timeout=30000)
     assert not list(parts.paths.images.glob("*.png"))
     assert not any("FOREIGN KEY" in n or "Could not save" in n for n in seen)
 
@@ -118,6 +118,6 @@ def test_a_picture_finishing_as_its_chat_is_deleted_leaves_no_file(make_app, qtb
 def test_a_finished_picture_is_kept(make_app, qtbot):
     parts = make_app(image_engine=FakeImageEngine())
     parts.session.submit("/image a red circle --n 2")
-    qtbot.waitUntil(lambda: not parts.session.images.jobs, timeout=10000)
+    qtbot.waitUntil(lambda: not parts.session.images.jobs, timeout=30000)
     images = [m for m in parts.storage.messages(parts.session.current.id) if m.kind == "image"]
     assert [m.status for m in images] == [DONE, DONE] and all(Path(m.image_path).exists() for m in images)

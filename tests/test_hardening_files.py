@@ -110,11 +110,11 @@ def test_dropping_a_hostile_file_gives_a_notice_and_the_gui_keeps_running(make_a
     fifo = tmp_path / "pipe.png"
     os.mkfifo(fifo)
     parts.window.fill_from_png(str(fifo))
-    qtbot.waitUntil(lambda: bool(seen), timeout=10000)
+    qtbot.waitUntil(lambda: bool(seen), timeout=30000)
     assert "pipe.png cannot be used: it is not a regular file" in seen[-1]
     good = png(tmp_path, chunk(b"tEXt", b"parameters\0" + RECIPE.encode()), name="good.png")
     parts.window.fill_from_png(str(good))
-    qtbot.waitUntil(lambda: parts.window.composer.editor.toPlainText().startswith("/image a castle"), timeout=10000)
+    qtbot.waitUntil(lambda: parts.window.composer.editor.toPlainText().startswith("/image a castle"), timeout=30000)
 
 
 # --- model paths -----------------------------------------------------------------------------------

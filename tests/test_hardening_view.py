@@ -84,7 +84,7 @@ def test_a_long_paste_without_spaces_wraps_anywhere(make_app, qtbot):
     # Word-boundary wrapping of one 200,000-character run took 1.4 s, and again on every key.
     assert editor.wordWrapMode() == QTextOption.WrapMode.WrapAnywhere
     assert editor.toPlainText() == "y" * 200_000
-    with qtbot.waitSignal(parts.session.reply_finished, timeout=20000):
+    with qtbot.waitSignal(parts.session.reply_finished, timeout=30000):
         parts.window._submit(editor.toPlainText())
     assert parts.storage.messages(parts.session.current.id)[0].content == "y" * 200_000
     assert editor.wordWrapMode() == QTextOption.WrapMode.WrapAtWordBoundaryOrAnywhere   # cleared: words again

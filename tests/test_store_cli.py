@@ -146,7 +146,7 @@ def test_window_menu_exports_and_imports_off_the_gui_thread(make_app, qtbot, dat
     w.import_chats()
     qtbot.waitUntil(lambda: len(notices) == 3, timeout=30000)
     assert notices[-1].startswith("Imported 2 conversations (8 messages")
-    qtbot.waitUntil(lambda: w.sidebar.list.count() == 3, timeout=10000)   # the sidebar refreshed
+    qtbot.waitUntil(lambda: w.sidebar.list.count() == 3, timeout=30000)   # the sidebar refreshed
     bad = tmp_path / "bad.json"
     bad.write_text('{"format": "other"}')
     monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(bad), ""))

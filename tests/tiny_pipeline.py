@@ -4,9 +4,12 @@ from __future__ import annotations
 from pathlib import Path
 
 
-def build_random_pipeline(folder: Path) -> Path:
+def build_random_pipeline(folder: Path, dtype: str = "float32", scheduler: str = "ddim") -> Path:
+    """Saved in `dtype` ("float32", "float16" or "bfloat16"), as published folders often are: the
+    text encoder's config then names that dtype too. scheduler "pndm" is SD 1.5's own (N+1 steps)."""
     import torch
-    from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+    from diffusers import (AutoencoderKL, DDIMScheduler, PNDMScheduler, StableDiffusionPipeline,
+                           UNet2DConditionModel)
     from tokenizers import Tokenizer, models, pre_tokenizers
     from transformers import CLIPTextConfig, CLIPTextModel, PreTrainedTokenizerFast
 
@@ -25,8 +28,12 @@ def build_random_pipeline(folder: Path) -> Path:
                                 block_out_channels=(16, 32), norm_num_groups=8, cross_attention_dim=32,
                                 down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
                                 up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), attention_head_dim=8)
+    sched = (PNDMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", skip_prk_steps=True,
+                           steps_offset=1, set_alpha_to_one=False) if scheduler == "pndm"
+             else DDIMScheduler(steps_offset=1, clip_sample=False))
     pipe = StableDiffusionPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet,
-                                   scheduler=DDIMScheduler(steps_offset=1, clip_sample=False), safety_checker=None,
+                                   scheduler=sched, safety_checker=None,
                                    feature_extractor=None, requires_safety_checker=False)
+    pipe.to(getattr(torch, dtype))
     pipe.save_pretrained(folder, safe_serialization=True)
     return folder

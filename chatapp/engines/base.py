@@ -57,10 +57,24 @@ class ImageResult:
     image: object            # PIL.Image
     seed: int
     request: ImageRequest    # fully resolved: every None replaced by what was used
+    notes: list[str] = field(default_factory=list)   # things the user should know (e.g. prompt cut short)
+
+
+@dataclass
+class ImageProgress:
+    """One event of a render: a denoising step, the start of the VAE decode, or a finished picture."""
+    phase: str                   # "step" | "decoding" | "done"
+    step: int = 0
+    total: int = 0               # the scheduler's real step count (PNDM: N+1, Heun: 2N-1), not the request
+    picture: int = 1             # 1-based, of `pictures` (--n)
+    pictures: int = 1
+    preview: object = None       # PIL image from the engine, QImage once the worker has sent it
+    request: ImageRequest | None = None   # the picture's resolved recipe
 
 
 class ImageEngine(Protocol):
     def load(self) -> ModelInfo: ...
 
-    def generate(self, request: ImageRequest, on_step: Callable[[int, int, object], None],
-                 should_stop: Callable[[], bool]) -> list[ImageResult]: ...
+    def generate(self, request: ImageRequest, on_progress: Callable[[ImageProgress], None],
+                 should_stop: Callable[[], bool]) -> list[ImageResult]:
+        """All pictures; on a stop, those finished before it (possibly none)."""

@@ -7,11 +7,14 @@ import json
 import os
 import random
 import stat
+import threading
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable
 
 from ..conversation import ImageRequest
-from .base import EngineError, ImageResult, ModelInfo
+from . import torch_runtime as rt
+from .base import EngineError, ImageProgress, ImageResult, ModelInfo
 from .schedulers import SCHEDULERS, flag_for_class
 
 PICKLE_SUFFIXES = {".ckpt", ".bin", ".pt", ".pth", ".pkl"}
@@ -22,16 +25,7 @@ SD_LATENT_RGB = [[0.3512, 0.2297, 0.3227], [0.3250, 0.4974, 0.2350],
 
 
 class Cancelled(Exception):
-    """Raised from the step callback: stops the pipeline before the (costly) VAE decode."""
-
-
-def pick_device():
-    import torch
-    if torch.cuda.is_available():
-        return "cuda", torch.float16
-    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-        return "mps", torch.float16
-    return "cpu", torch.float32
+    """Raised from the step callback or a block hook: stops the pipeline, the VAE decode included."""
 
 
 def model_hash(path: Path) -> str:
@@ -74,14 +68,21 @@ class DiffusionImageEngine:
     """Owns one diffusers pipeline; used only on the image worker's thread."""
 
     def __init__(self, model_path: str | Path, *, attention_slicing: bool = False, cpu_offload: bool = False,
-                 threads: int = 0, overrides: dict | None = None):
+                 threads: int = 0, precision: str = "auto", vae_tiling: bool = False, overrides: dict | None = None):
         self.model_path = Path(model_path)
         self.attention_slicing, self.cpu_offload, self.threads = attention_slicing, cpu_offload, threads
+        self.precision, self.vae_tiling = precision if precision in rt.PRECISIONS else "auto", vae_tiling
         self.overrides = overrides or {}
         self.pipe = None
+        self.device, self.dtype = "cpu", None
         self.defaults: dict = {}
         self.model_name = self.model_path.stem if self.model_path.is_file() else self.model_path.name
-        self.model_hash = ""
+        self._hash: list[str] = [""]
+        self._hash_thread: threading.Thread | None = None
+        self.memory_warning = ""
+        self.chat_busy: Callable[[], bool] = lambda: False   # the worker points this at the chat worker
+        self._threads_now = 0
+        self.params = 0            # parameter count, from the weights files' headers
         self._preview_map = None   # (factors, bias) tensors for cheap previews
 
     # --- loading ------------------------------------------------------------------------------
@@ -90,12 +91,18 @@ class DiffusionImageEngine:
         os.environ["HF_HUB_OFFLINE"] = "1"
         import torch
         from diffusers import DiffusionPipeline, StableDiffusionPipeline
-        device, dtype = pick_device()
+        index = self._model_index()
+        params = {k: v for k, v in rt.model_params(self.model_path).items() if k != "safety_checker"}
+        self.params = sum(params.values())
+        device, dtype = rt.choose_device_dtype(self.precision, self.params)
         if device == "cpu":
-            # Leave a core for the chat model and the GUI: oversubscribed cores stall both.
-            torch.set_num_threads(self.threads or max(1, (os.cpu_count() or 2) // 2))
-        # float32 is the default: only ask for another dtype when there is one to ask for.
-        kwargs = {"local_files_only": True} | ({"torch_dtype": dtype} if dtype != torch.float32 else {})
+            self.memory_warning = rt.check_memory(self.model_name, sum(params.values()),
+                                                  torch.finfo(dtype).bits // 8, rt.available_memory())
+            self._apply_threads()   # loading converts weights: every core helps
+        # The dtype is asked for on every device, for every component (see rt.choose_device_dtype).
+        kwargs = {"local_files_only": True, rt.dtype_keyword(): dtype}
+        if "safety_checker" in index:
+            kwargs["safety_checker"] = None   # an image classifier we would drop anyway: do not even load it
         try:
             if self.model_path.is_dir():
                 pipe = DiffusionPipeline.from_pretrained(self.model_path, **kwargs)
@@ -107,22 +114,65 @@ class DiffusionImageEngine:
                     f"Could not load {self.model_name} as a single-file checkpoint: {exc}. A single file "
                     "does not say how it is built, and offline chatapp cannot look that up; use the "
                     "model as a diffusers folder (model_index.json beside unet/, vae/, ...) instead.") from exc
-            raise EngineError(f"Could not load the image model {self.model_name}: {exc}") from exc
+            raise EngineError(rt.plain_error(exc) or f"Could not load the image model {self.model_name}: {exc}") from exc
         if not hasattr(pipe, "vae") or not hasattr(pipe, "unet"):
             raise EngineError(f"{self.model_name} is not a text-to-image Stable Diffusion model.")
         pipe.set_progress_bar_config(disable=True)
         if hasattr(pipe, "safety_checker"):
-            pipe.safety_checker = None  # an image classifier download we cannot make offline
+            pipe.safety_checker = None
+        self._same_dtype(pipe, dtype)
         if self.attention_slicing:
             pipe.enable_attention_slicing()
+        if self.vae_tiling:
+            # Tiles bound the decoder's memory for large pictures; slicing does the same across a batch.
+            pipe.vae.enable_tiling()
+            pipe.vae.enable_slicing()
         if self.cpu_offload and device == "cuda":
             pipe.enable_model_cpu_offload()
         else:
             pipe.to(device)
-        self.pipe, self.device = pipe, device
+        self.pipe, self.device, self.dtype = pipe, device, dtype
         self.defaults = self._model_defaults()
-        self.model_hash = model_hash(self.model_path)
-        return ModelInfo(name=self.model_name, path=str(self.model_path), details=dict(self.defaults))
+        # sha256 of a 1.7 GB UNet took 5-25 s here: do it beside the first render, not in the load.
+        self._hash_thread = threading.Thread(target=lambda: self._hash.__setitem__(0, model_hash(self.model_path)),
+                                             name="model-hash", daemon=True)
+        self._hash_thread.start()
+        details = dict(self.defaults, device=device, precision=str(dtype).replace("torch.", ""),
+                       parameters=sum(params.values()), memory_warning=self.memory_warning)
+        return ModelInfo(name=self.model_name, path=str(self.model_path), details=details)
+
+    @property
+    def model_hash(self) -> str:
+        """AUTOMATIC1111's model hash for the PNG recipe (waits for the background hash)."""
+        if self._hash_thread is not None:
+            self._hash_thread.join()
+        return self._hash[0]
+
+    def _model_index(self) -> dict:
+        try:
+            return json.loads((self.model_path / "model_index.json").read_text()) if self.model_path.is_dir() else {}
+        except (OSError, ValueError):
+            return {}
+
+    @staticmethod
+    def _same_dtype(pipe, dtype) -> None:
+        """Belt and braces: a component a library loaded in its own dtype is converted to ours."""
+        import torch
+        for part in pipe.components.values():
+            if isinstance(part, torch.nn.Module):
+                p = next(part.parameters(), None)
+                if p is not None and p.dtype != dtype:
+                    part.to(dtype=dtype)
+
+    def _apply_threads(self) -> None:
+        """Torch's thread count follows the chat: read between steps and between UNet blocks."""
+        if self.device != "cpu":
+            return
+        want = rt.image_threads(self.threads, self.chat_busy(), self.params)
+        if want != self._threads_now:
+            import torch
+            torch.set_num_threads(want)
+            self._threads_now = want
 
     def _model_defaults(self) -> dict:
         scale = getattr(self.pipe, "vae_scale_factor", 8)
@@ -152,16 +202,36 @@ class DiffusionImageEngine:
     # --- generating ---------------------------------------------------------------------------
     def resolve(self, req: ImageRequest, seed: int) -> ImageRequest:
         d = self.defaults
-        return ImageRequest(req.prompt, req.negative, req.steps or int(d["steps"]),
-                            req.cfg if req.cfg is not None else float(d["cfg"]), seed,
-                            req.width or int(d["width"]), req.height or int(d["height"]),
-                            req.scheduler or d["scheduler"], 1)
+        resolved = ImageRequest(req.prompt, req.negative, req.steps or int(d["steps"]),
+                                req.cfg if req.cfg is not None else float(d["cfg"]), seed,
+                                req.width or int(d["width"]), req.height or int(d["height"]),
+                                req.scheduler or d["scheduler"], 1)
+        # The parser only knew a generic limit before the model loaded: check the real one.
+        largest = int(d.get("max_size", 2048))
+        if resolved.width > largest or resolved.height > largest:
+            raise EngineError(f"--size {resolved.width}x{resolved.height} is larger than {self.model_name} allows "
+                              f"({largest}x{largest} at most). Try --size {d['width']}x{d['height']}.")
+        return resolved
 
     def _set_scheduler(self, flag: str) -> None:
         import diffusers
         cls_name = SCHEDULERS.get(flag, (flag, ""))[0]
         if type(self.pipe.scheduler).__name__ != cls_name:
             self.pipe.scheduler = getattr(diffusers, cls_name).from_config(self.pipe.scheduler.config)
+
+    def prompt_note(self, prompt: str) -> str:
+        """CLIP reads a fixed number of tokens and silently drops the rest: say what was dropped."""
+        tok = getattr(self.pipe, "tokenizer", None)
+        limit = getattr(tok, "model_max_length", 0) or 0
+        if tok is None or not 0 < limit < 100_000:
+            return ""
+        words = tok(prompt, add_special_tokens=False).input_ids
+        keep = limit - len(tok("", add_special_tokens=True).input_ids)   # room left beside BOS/EOS
+        if len(words) <= keep:
+            return ""
+        dropped = tok.decode(words[keep:]).strip()
+        return (f"The model read only the first {keep} of the prompt's {len(words)} tokens; "
+                f"it ignored: \u201c{dropped}\u201d")
 
     def _denoised(self, latents):
         """The scheduler's current estimate of the finished latents, where it keeps one.
@@ -187,36 +257,68 @@ class DiffusionImageEngine:
             rgb = ((lat @ factors + bias).clamp(-1, 1) + 1) * 127.5
         return Image.fromarray(rgb.byte().numpy(), "RGB")
 
-    def generate(self, request: ImageRequest, on_step: Callable[[int, int, object], None],
+    @contextmanager
+    def _block_hooks(self, should_stop: Callable[[], bool]):
+        """A check before each UNet and VAE-decoder block: a step of a big model takes ~20 s on a
+        CPU, so Cancel (and a chat reply wanting its core back) is noticed within a block, not a step."""
+        def check(module, args):
+            if should_stop():
+                raise Cancelled
+            self._apply_threads()
+        unet, decoder = self.pipe.unet, getattr(self.pipe.vae, "decoder", None)
+        blocks = [*unet.down_blocks, unet.mid_block, *unet.up_blocks]
+        if decoder is not None:
+            blocks += [decoder.mid_block, *decoder.up_blocks]
+        handles = [b.register_forward_pre_hook(check) for b in blocks if b is not None]
+        try:
+            yield
+        finally:
+            for h in handles:
+                h.remove()
+
+    def generate(self, request: ImageRequest, on_progress: Callable[[ImageProgress], None],
                  should_stop: Callable[[], bool]) -> list[ImageResult]:
         import torch
         if self.pipe is None:
             raise EngineError("No image model is loaded.")
         base_seed = request.seed if request.seed is not None else random.randrange(2**32)
-        results = []
-        for n in range(request.count):
+        count = request.count
+        note = self.prompt_note(request.prompt)
+        results: list[ImageResult] = []
+        self._apply_threads()
+        for n in range(count):
             seed = (base_seed + n) % 2**32
             req = self.resolve(request, seed)
             self._set_scheduler(req.scheduler)
-            total = req.steps
 
-            def callback(pipe, i, t, kwargs):
+            def callback(pipe, i, t, kwargs, picture=n + 1, req=req):
                 if should_stop():
                     raise Cancelled
+                # The scheduler's own count: PNDM runs N+1 steps, Heun 2N-1; the request says N.
+                total = getattr(pipe, "_num_timesteps", 0) or len(pipe.scheduler.timesteps)
                 step = i + 1
                 preview = (self._preview(self._denoised(kwargs["latents"]))
                            if step % PREVIEW_EVERY == 0 and step < total else None)
-                on_step(step, total, preview)
+                on_progress(ImageProgress("step", step, total, picture, count, preview, req))
+                if step >= total:
+                    on_progress(ImageProgress("decoding", step, total, picture, count, None, req))
                 return kwargs
 
             try:
-                out = self.pipe(req.prompt, negative_prompt=req.negative or None, num_inference_steps=total,
-                                guidance_scale=req.cfg, width=req.width, height=req.height,
-                                generator=torch.Generator("cpu").manual_seed(seed),
-                                callback_on_step_end=callback)
+                with self._block_hooks(should_stop):
+                    out = self.pipe(req.prompt, negative_prompt=req.negative or None, num_inference_steps=req.steps,
+                                    guidance_scale=req.cfg, width=req.width, height=req.height,
+                                    generator=torch.Generator("cpu").manual_seed(seed),
+                                    callback_on_step_end=callback)
             except Cancelled:
                 if self.cpu_offload and hasattr(self.pipe, "maybe_free_model_hooks"):
                     self.pipe.maybe_free_model_hooks()
-                return []
-            results.append(ImageResult(out.images[0], seed, req))
+                return results   # the pictures finished before the stop are kept
+            except RuntimeError as exc:
+                plain = rt.plain_error(exc)
+                if plain:
+                    raise EngineError(plain) from exc
+                raise
+            results.append(ImageResult(out.images[0], seed, req, [note] if note else []))
+            on_progress(ImageProgress("done", 0, 0, n + 1, count, None, req))
         return results

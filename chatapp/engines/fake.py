@@ -7,7 +7,7 @@ import time
 from typing import Callable, Iterator
 
 from ..conversation import GenParams, ImageRequest
-from .base import ChatStats, EngineError, ImageResult, ModelInfo
+from .base import ChatStats, EngineError, ImageProgress, ImageResult, ModelInfo
 
 
 class FakeChatEngine:
@@ -63,29 +63,35 @@ class FakeChatEngine:
 class FakeImageEngine:
     """Draws a flat picture whose colour depends on the seed, one fake step at a time."""
 
-    def __init__(self, *, step_delay: float = 0.0, default_steps: int = 4, size: int = 32):
-        self.step_delay, self.default_steps, self.size = step_delay, default_steps, size
+    def __init__(self, *, step_delay: float = 0.0, default_steps: int = 4, size: int = 32, load_delay: float = 0.0):
+        self.step_delay, self.default_steps, self.size, self.load_delay = step_delay, default_steps, size, load_delay
         self.defaults = {"steps": default_steps, "cfg": 4.0, "width": size, "height": size}
 
     def load(self) -> ModelInfo:
+        time.sleep(self.load_delay)
         return ModelInfo(name="Fake image model", path="fake-image")
 
-    def generate(self, request: ImageRequest, on_step: Callable[[int, int, object], None],
+    def generate(self, request: ImageRequest, on_progress: Callable[[ImageProgress], None],
                  should_stop: Callable[[], bool]) -> list[ImageResult]:
         from PIL import Image
         steps = request.steps or self.default_steps
         results = []
         for n in range(request.count):
             seed = (request.seed if request.seed is not None else random.randrange(2**32)) + n
-            for step in range(1, steps + 1):
-                if should_stop():
-                    return []
-                time.sleep(self.step_delay)
-                on_step(step, steps, None)
-            rng = random.Random(seed)
-            colour = tuple(rng.randrange(256) for _ in range(3))
             w, h = request.width or self.size, request.height or self.size
             resolved = ImageRequest(request.prompt, request.negative, steps, request.cfg or 4.0, seed, w, h,
                                     request.scheduler or "fake", 1)
+            for step in range(1, steps + 1):
+                if should_stop():
+                    return results
+                time.sleep(self.step_delay)
+                on_progress(ImageProgress("step", step, steps, n + 1, request.count, None, resolved))
+            on_progress(ImageProgress("decoding", steps, steps, n + 1, request.count, None, resolved))
+            if should_stop():
+                return results
+            time.sleep(self.step_delay)
+            rng = random.Random(seed)
+            colour = tuple(rng.randrange(256) for _ in range(3))
             results.append(ImageResult(Image.new("RGB", (w, h), colour), seed, resolved))
+            on_progress(ImageProgress("done", 0, 0, n + 1, request.count, None, resolved))
         return results

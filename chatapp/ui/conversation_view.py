@@ -313,10 +313,10 @@ class ConversationView(QScrollArea):
         spent_ms = (time.perf_counter() - start) * 1000
         self._repaint.setInterval(max(REPAINT_MS, int(spent_ms / RENDER_SHARE)))
 
-    def set_image_progress(self, message_id: int, step: int, total: int, left: float, preview) -> None:
+    def set_image_progress(self, message_id: int, status) -> None:
         w = self.widgets.get(message_id)
         if isinstance(w, ImageBubble):
-            w.set_progress(step, total, left, preview)
+            w.set_progress(status)
 
     def text_of(self, message_id: int) -> str:
         """What a bubble shows now (tests and screenshots read it)."""

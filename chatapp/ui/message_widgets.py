@@ -375,21 +375,30 @@ class ImageBubble(MessageWidget):
         row.addWidget(self.status)
         row.addWidget(self.cancel_button)
         layout.addLayout(row)
+        # Below the bar: the expected total and faster settings while rendering; afterwards the
+        # picture's note (prompt cut short, batch cancelled).
+        self.hint = QLabel(self)
+        self.hint.setObjectName("messageFooter")
+        self.hint.setTextFormat(Qt.TextFormat.PlainText)
+        self.hint.setWordWrap(True)
+        self.hint.hide()
+        layout.addWidget(self.hint)
         self.actions_row = QHBoxLayout()
+        self.action_buttons: dict[str, QPushButton] = {}
         for text, name in self.ACTIONS:
             b = QPushButton(text, self)
             b.setObjectName("linkButton")
             b.clicked.connect(lambda _=False, n=name: self.action.emit(n, self.message))
             self.actions_row.addWidget(b)
+            self.action_buttons[name] = b
         self.actions_row.addStretch(1)
         layout.addLayout(self.actions_row)
         self.update_message(message)
 
-    def _show_actions(self, visible: bool) -> None:
-        for i in range(self.actions_row.count()):
-            w = self.actions_row.itemAt(i).widget()
-            if w:
-                w.setVisible(visible)
+    def _show_actions(self, status: str) -> None:
+        for name, button in self.action_buttons.items():
+            # A cancelled picture can still be asked for again.
+            button.setVisible(status == DONE or (status == CANCELLED and name == "rerun"))
 
     def update_message(self, message: Message) -> None:
         super().update_message(message)
@@ -397,8 +406,12 @@ class ImageBubble(MessageWidget):
         rendering = m.status in (QUEUED, RENDERING)
         self.progress.setVisible(rendering)
         self.cancel_button.setVisible(rendering)
+        self.cancel_button.setEnabled(True)
         self.status.setVisible(rendering or m.status in (ERROR, CANCELLED))
-        self._show_actions(m.status == DONE)
+        self._show_actions(m.status)
+        note = m.meta.get("note", "") if m.status == DONE else ""
+        self.hint.setText(note)
+        self.hint.setVisible(bool(note))
         req = m.meta.get("request", {})
         self.caption.setText(req.get("prompt", m.content))
         if m.status == QUEUED:
@@ -425,10 +438,21 @@ class ImageBubble(MessageWidget):
         elif m.status not in (QUEUED, RENDERING):
             self.picture.setVisible(m.status == DONE)
 
-    def set_progress(self, step: int, total: int, seconds_left: float, preview: QImage | None) -> None:
-        self.progress.setRange(0, total)
-        self.progress.setValue(step)
-        self.status.setText(f"Step {step}/{total} · {seconds_left:.0f} s left")
+    def set_progress(self, status) -> None:
+        """Show an ImageStatus: its text, a bar (busy when there is no fraction), preview and hint."""
+        if self.message.status not in (QUEUED, RENDERING):
+            return
+        if status.fraction is None:
+            self.progress.setRange(0, 0)
+        else:
+            self.progress.setRange(0, 1000)
+            self.progress.setValue(int(status.fraction * 1000))
+        self.status.setText(status.text)
+        self.cancel_button.setEnabled(status.cancellable)
+        if status.hint:
+            self.hint.setText(status.hint)
+            self.hint.show()
+        preview = status.preview
         if preview is not None and not preview.isNull():
             self.picture.setPixmap(scaled_for_display(preview))
             self.picture.show()

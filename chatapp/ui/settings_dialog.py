@@ -113,7 +113,7 @@ class SettingsDialog(QDialog):
         self.image_cfg.setSpecialValueText("model default")
         self.image_size = QLineEdit(s.image_size)
         self.image_size.setPlaceholderText("model default, e.g. 512x512")
-        self.attention_slicing = QCheckBox("Attention slicing (less GPU memory, slower)")
+        self.attention_slicing = QCheckBox("Attention slicing (less memory, slower)")
         self.attention_slicing.setChecked(s.attention_slicing)
         self.cpu_offload = QCheckBox("CPU offload (for small GPUs)")
         self.cpu_offload.setChecked(s.cpu_offload)
@@ -121,7 +121,20 @@ class SettingsDialog(QDialog):
         self.preload.setChecked(s.preload_image_model)
         for label, w in (("Steps", self.image_steps), ("Guidance (CFG)", self.image_cfg), ("Size", self.image_size)):
             g.addRow(label, w)
+        # Beside the chat's own CPU threads: a picture takes every core unless told otherwise.
+        self.image_threads = _spin(0, 256, s.image_threads)
+        self.image_threads.setSpecialValueText("auto (all cores; half while a reply streams)")
+        g.addRow("CPU threads", self.image_threads)
+        self.image_precision = QComboBox()
+        self.image_precision.addItems(["auto", "float32", "bfloat16"])
+        self.image_precision.setCurrentText(s.image_precision if s.image_precision in ("float32", "bfloat16") else "auto")
+        self.image_precision.setToolTip("auto: float16 on a GPU; on a CPU float32, or bfloat16 where the processor "
+                                        "supports it and it measures faster (large models only)")
+        g.addRow("Precision", self.image_precision)
+        self.vae_tiling = QCheckBox("Decode in tiles (less memory for large pictures, a little slower)")
+        self.vae_tiling.setChecked(s.vae_tiling)
         g.addRow(self.attention_slicing)
+        g.addRow(self.vae_tiling)
         g.addRow(self.cpu_offload)
         g.addRow(self.preload)
         tabs.addTab(image, "Images")
@@ -196,4 +209,6 @@ class SettingsDialog(QDialog):
             image_remote_url=self.image_remote.url.text().strip(),
             image_remote_model=self.image_remote.model.currentText().strip(),
             image_remote_timeout=self.image_remote_timeout.value(),
-            library_folder=self.library_folder.text().strip())
+            library_folder=self.library_folder.text().strip(),
+            image_threads=self.image_threads.value(), image_precision=self.image_precision.currentText(),
+            vae_tiling=self.vae_tiling.isChecked())
