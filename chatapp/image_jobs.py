@@ -10,6 +10,7 @@ from typing import Callable
 from PySide6.QtCore import QObject, Signal
 
 from .conversation import DONE, ERROR, QUEUED, RENDERING, ImageRequest, Message
+from .image_idle import IdleUnloader
 from .workers import ImageWorker
 
 _ids = itertools.count(1)
@@ -45,6 +46,8 @@ class ImageJobs(QObject):
         self.worker.finished.connect(self._on_finished)
         self.worker.cancelled.connect(self._on_cancelled)
         self.worker.failed.connect(self._on_failed)
+        self.worker.unloaded.connect(self._on_unloaded)
+        self.idle = IdleUnloader(self, lambda: session.settings.image_idle_unload_min)
 
     def _set_state(self, status: str, detail: str) -> None:
         self.status = status
@@ -63,6 +66,16 @@ class ImageJobs(QObject):
         if not self._load_requested:
             self._load_requested = True
             self.worker.request_load(self._factory)
+
+    def unload(self) -> None:
+        """Free the image model (idle for a while); the next /image loads it again, with progress shown."""
+        if self._load_requested and not self.jobs:
+            self._load_requested = False
+            self.worker.request_unload()
+
+    def _on_unloaded(self) -> None:
+        if not self._load_requested:
+            self._set_state("idle", "unloaded while idle; loads again with the next picture")
 
     def _on_loading(self) -> None:
         self._set_state("loading", "Loading image model…")

@@ -36,6 +36,9 @@ class Settings:
     attention_slicing: bool = False
     cpu_offload: bool = False
     preload_image_model: bool = False
+    image_idle_unload_min: int = 10   # free the image model after this many idle minutes; 0: keep it loaded
+    model_folders: str = ""           # extra folders the model picker scans, separated by os.pathsep
+    theme: str = "system"             # "system" (follow the desktop), "light" or "dark"
 
     def gen_params(self) -> GenParams:
         return GenParams(**{f.name: getattr(self, f.name) for f in fields(GenParams)})

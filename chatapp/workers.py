@@ -148,11 +148,25 @@ class ImageWorker(_Worker):
     finished = Signal(int, list)                 # request id, [SavedImage]
     cancelled = Signal(int)
     failed = Signal(int, str)
+    unloaded = Signal()                          # the model was freed (idle); a later load brings it back
     _generate_requested = Signal(int, object, object)
+    _unload_requested = Signal()
 
     def __init__(self):
         super().__init__("image-worker")
         self._generate_requested.connect(self._generate)
+        self._unload_requested.connect(self._unload)
+
+    def request_unload(self) -> None:
+        """Free the model on the worker thread, after whatever is queued before it."""
+        self._unload_requested.emit()
+
+    @Slot()
+    def _unload(self) -> None:
+        import gc
+        self.engine = None   # the pipeline's tensors go with the last reference; torch stays imported
+        gc.collect()
+        self.unloaded.emit()
 
     def request_image(self, request_id: int, request: ImageRequest, out_dir: Path) -> None:
         self._generate_requested.emit(request_id, request, out_dir)
@@ -188,3 +202,4 @@ class ImageWorker(_Worker):
             self.failed.emit(request_id, f"Image generation failed: {exc}")
         finally:
             self.flags.forget(request_id)
+
