@@ -1,11 +1,12 @@
 """Settings dialog: models, system prompt, sampling, context and hardware, image defaults."""
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 
-from PySide6.QtWidgets import (QCheckBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFileDialog, QFormLayout,
-                               QHBoxLayout, QLineEdit, QPlainTextEdit, QPushButton, QSpinBox, QTabWidget,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFileDialog,
+                               QFormLayout, QHBoxLayout, QLineEdit, QPlainTextEdit, QPushButton, QSpinBox,
+                               QTabWidget, QVBoxLayout, QWidget)
 
 from ..settings import Settings
 
@@ -93,7 +94,35 @@ class SettingsDialog(QDialog):
         g.addRow(self.attention_slicing)
         g.addRow(self.cpu_offload)
         g.addRow(self.preload)
+        self.idle_unload = _spin(0, 24 * 60, s.image_idle_unload_min)
+        self.idle_unload.setSuffix(" min")
+        self.idle_unload.setSpecialValueText("never")
+        g.addRow("Free the image model when idle for", self.idle_unload)
         tabs.addTab(image, "Images")
+
+        look = QWidget()
+        h = QFormLayout(look)
+        self.theme = QComboBox()
+        for value, label in (("system", "Follow the system"), ("light", "Light"), ("dark", "Dark")):
+            self.theme.addItem(label, value)
+        self.theme.setCurrentIndex(max(0, self.theme.findData(s.theme)))
+        h.addRow("Theme", self.theme)
+        self.model_folders = QLineEdit(s.model_folders)
+        self.model_folders.setPlaceholderText(f"more folders with models, separated by '{os.pathsep}'")
+        h.addRow("Model folders", self.model_folders)
+        find = QPushButton("Find models on this computer…")
+        find.setAccessibleName("Find models on this computer")
+        find.clicked.connect(self._find_models)
+        h.addRow(find)
+        tabs.addTab(look, "Appearance && models")
+        for form in (f, g, h):   # screen readers read each field by its label
+            for row in range(form.rowCount()):
+                label = form.itemAt(row, QFormLayout.ItemRole.LabelRole)
+                field = form.itemAt(row, QFormLayout.ItemRole.FieldRole)
+                if label and field and label.widget() and field.widget():
+                    field.widget().setAccessibleName(label.widget().text())
+                    for child in field.widget().findChildren(QLineEdit):
+                        child.setAccessibleName(label.widget().text())
 
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.accept)
@@ -101,6 +130,17 @@ class SettingsDialog(QDialog):
         layout = QVBoxLayout(self)
         layout.addWidget(tabs)
         layout.addWidget(buttons)
+        from .style import name_controls
+        name_controls(self)
+
+    def _find_models(self) -> None:
+        from .model_picker import ModelPicker
+        picker = ModelPicker(replace(self._orig, llm_model=self.llm_model.text().strip(),
+                                     image_model=self.image_model.text().strip(),
+                                     model_folders=self.model_folders.text().strip()), self)
+        picker.chosen.connect(lambda kind, path: (self.llm_model if kind == "chat" else self.image_model).setText(path))
+        picker.exec()
+        picker.shutdown()
 
     def _pick_gguf(self, edit: QLineEdit) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Choose a GGUF model", edit.text(), "GGUF models (*.gguf)")
@@ -124,4 +164,6 @@ class SettingsDialog(QDialog):
             n_gpu_layers=self.n_gpu_layers.value(), image_model=self.image_model.text().strip(),
             image_steps=self.image_steps.value(), image_cfg=self.image_cfg.value(),
             image_size=self.image_size.text().strip(), attention_slicing=self.attention_slicing.isChecked(),
-            cpu_offload=self.cpu_offload.isChecked(), preload_image_model=self.preload.isChecked())
+            cpu_offload=self.cpu_offload.isChecked(), preload_image_model=self.preload.isChecked(),
+            image_idle_unload_min=self.idle_unload.value(), theme=self.theme.currentData(),
+            model_folders=self.model_folders.text().strip())
