@@ -32,7 +32,7 @@ class IdleUnloader(QObject):
 
     def _restart(self, *_args) -> None:
         minutes = self.minutes()
-        if minutes and minutes > 0 and not self.jobs.jobs:
+        if minutes and minutes > 0 and not self.jobs.jobs and not self.jobs.worker.flags.all:  # not after shutdown
             self.timer.start(int(minutes * 60_000))
         else:
             self.timer.stop()

@@ -74,6 +74,8 @@ class ImageJobs(QObject):
             self.worker.request_unload()
 
     def _on_unloaded(self) -> None:
+        import gc
+        gc.collect()   # on the GUI thread: frees the pipeline if it sat in a reference cycle
         if not self._load_requested:
             self._set_state("idle", "unloaded while idle; loads again with the next picture")
 
@@ -111,6 +113,7 @@ class ImageJobs(QObject):
                 self.worker.cancel(rid)
 
     def shutdown_jobs(self) -> None:
+        self.idle.timer.stop()   # an active timer must not outlive the app into a GC pass on another thread
         for rid, job in list(self.jobs.items()):
             self.worker.cancel(rid)
             self._drop(rid)

@@ -163,9 +163,9 @@ class ImageWorker(_Worker):
 
     @Slot()
     def _unload(self) -> None:
-        import gc
-        self.engine = None   # the pipeline's tensors go with the last reference; torch stays imported
-        gc.collect()
+        # The pipeline goes with its last reference (torch stays imported). No gc.collect() here: it
+        # would also destroy unreachable GUI objects on this thread; the receiver collects instead.
+        self.engine = None
         self.unloaded.emit()
 
     def request_image(self, request_id: int, request: ImageRequest, out_dir: Path) -> None:

@@ -214,6 +214,7 @@ class MainWindow(QMainWindow):
         picker.chosen.connect(self._switch_model)
         picker.exec()
         picker.shutdown()
+        picker.deleteLater()   # here, on the GUI thread
 
     def _switch_model(self, kind: str, path: str) -> None:
         field = "llm_model" if kind == "chat" else "image_model"

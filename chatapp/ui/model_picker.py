@@ -45,8 +45,10 @@ class ModelPicker(QDialog):
             tree.setRootIsDecorated(False)
             tree.setAlternatingRowColors(True)
             tree.setAccessibleName(title)
-            tree.itemActivated.connect(lambda item, _col: self._choose(item))   # double-click or Enter
-            tree.currentItemChanged.connect(lambda *_: self._update_buttons())
+            # Bound methods, not lambdas: a lambda holding self makes a reference cycle, and a cycle
+            # may be collected on a worker thread, where destroying Qt objects with timers warns.
+            tree.itemActivated.connect(self._on_activated)   # double-click or Enter
+            tree.currentItemChanged.connect(self._update_buttons)
             self.lists[kind] = tree
             self.tabs.addTab(tree, title)
         self.status = QLabel("Looking for models…", self)
@@ -57,7 +59,7 @@ class ModelPicker(QDialog):
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, self)
         self.use_button = buttons.addButton("Use this model", QDialogButtonBox.ButtonRole.AcceptRole)
         self.use_button.setAccessibleName("Use the selected model")
-        self.use_button.clicked.connect(lambda: self._choose(self._current_list().currentItem()))
+        self.use_button.clicked.connect(self._use_current)
         buttons.rejected.connect(self.reject)
         row = QHBoxLayout()
         row.addWidget(self.status, 1)
@@ -150,7 +152,13 @@ class ModelPicker(QDialog):
     def _current_list(self) -> QTreeWidget:
         return self.tabs.currentWidget()
 
-    def _update_buttons(self) -> None:
+    def _on_activated(self, item, _column: int) -> None:
+        self._choose(item)
+
+    def _use_current(self) -> None:
+        self._choose(self._current_list().currentItem())
+
+    def _update_buttons(self, *_args) -> None:
         item = self._current_list().currentItem() if self.lists else None
         self.use_button.setEnabled(bool(item) and bool(item.flags() & Qt.ItemFlag.ItemIsEnabled))
 

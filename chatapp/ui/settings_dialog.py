@@ -138,9 +138,13 @@ class SettingsDialog(QDialog):
         picker = ModelPicker(replace(self._orig, llm_model=self.llm_model.text().strip(),
                                      image_model=self.image_model.text().strip(),
                                      model_folders=self.model_folders.text().strip()), self)
-        picker.chosen.connect(lambda kind, path: (self.llm_model if kind == "chat" else self.image_model).setText(path))
+        picker.chosen.connect(self._on_model_chosen)
         picker.exec()
         picker.shutdown()
+        picker.deleteLater()
+
+    def _on_model_chosen(self, kind: str, path: str) -> None:
+        (self.llm_model if kind == "chat" else self.image_model).setText(path)
 
     def _pick_gguf(self, edit: QLineEdit) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Choose a GGUF model", edit.text(), "GGUF models (*.gguf)")
