@@ -59,13 +59,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--quick", action="store_true", help="one short run of each (the test suite uses this)")
     ap.add_argument("--out", type=Path, default=Path("docs/PERFORMANCE.md"))
-    ap.add_argument("--only", nargs="*",
-                    help="chat, followup, startup, image, live, memory, scale, remote, hostile, tree, documents")
+    ap.add_argument("--only", nargs="*", help="chat, chatlong, followup, startup, image, live, memory, scale, "
+                    "remote, hostile, tree, documents")
     args = ap.parse_args()
     from bench import chat, documents, hostile_render, image, live, remote, scale, startup, tree
     q = args.quick
     suites = {
         "chat": lambda: chat.throughput(1 if q else 5, 32 if q else 256),
+        "chatlong": lambda: chat.throughput(1 if q else 5, 64 if q else 1500, bar=1.05),
         "followup": lambda: chat.follow_up(3 if q else 10),
         "startup": lambda: startup.startup(1 if q else 5),
         "image": lambda: image.image(1 if q else 9, 5 if q else 20),

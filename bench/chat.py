@@ -64,7 +64,12 @@ def _app_turn(parts, text):
     return events["first"] - sent, (events["tokens"] - 1) / (end - events["first"]), events["tokens"]
 
 
-def throughput(runs: int, max_tokens: int) -> list[Row]:
+def throughput(runs: int, max_tokens: int, bar: float = 0.97) -> list[Row]:
+    """Interleaved raw, app, raw, app...: load from other jobs on the machine hits both paths alike.
+
+    Greedy, the same sampling settings in both; this prompt runs to max_tokens on SmolLM2 (no EOS
+    before 1,500 tokens), so both paths produce the same, full-length replies without forcing.
+    """
     from chatapp.engines.defaults import default_llm_path
     import os
     path = default_llm_path()
@@ -81,8 +86,9 @@ def throughput(runs: int, max_tokens: int) -> list[Row]:
     finally:
         parts.session.shutdown()
     ratio = median(app) / median(raw)
-    return [Row("Chat throughput (app path)", median(app), "tok/s", median(raw), ratio, ">= 0.97", ratio >= 0.97,
-                f"{median(counts):.0f}-token replies, median of {runs}")]
+    return [Row(f"Chat throughput (app path), {max_tokens}-token replies", median(app), "tok/s", median(raw), ratio,
+                f">= {bar:.2f}", ratio >= bar, f"{median(counts):.0f}-token replies, median of {runs}, interleaved "
+                f"(app {', '.join(f'{x:.0f}' for x in app)}; raw {', '.join(f'{x:.0f}' for x in raw)})")]
 
 
 def follow_up(turns: int = 10) -> list[Row]:

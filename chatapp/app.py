@@ -90,6 +90,14 @@ def build(paths, settings, settings_note=None, *, llm_engine_factory=None, image
 HEAVY_MODULES = ("llama_cpp", "torch", "diffusers", "transformers")
 
 
+def _rss_mb() -> int | None:
+    try:
+        with open("/proc/self/status") as f:
+            return next(int(line.split()[1]) // 1024 for line in f if line.startswith("VmRSS:"))
+    except (OSError, StopIteration):
+        return None
+
+
 def _report_startup(app, parts, path: Path) -> None:
     """For the bench and tests: when the window is shown and the model ready, and what was imported."""
     import json
@@ -99,7 +107,9 @@ def _report_startup(app, parts, path: Path) -> None:
 
     def on_state(state, _detail):
         if state in ("ready", "error"):
-            path.write_text(json.dumps({**shown, "model_" + state: time.time()}))
+            # What a chat-only session holds once the model is ready: no torch, and its resident memory.
+            path.write_text(json.dumps({**shown, "model_" + state: time.time(), "rss_mb_at_ready": _rss_mb(),
+                                        "heavy_imported_at_ready": [m for m in HEAVY_MODULES if m in sys.modules]}))
             if os.environ.get("CHATAPP_QUIT_WHEN_READY"):
                 app.quit()
     parts.session.llm_state.connect(on_state)

@@ -10,6 +10,7 @@ from typing import Callable
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from .conversation import CANCELLED, DONE, ERROR, QUEUED, RENDERING, ImageRequest, Message
+from .image_idle import IdleUnloader
 from .image_progress import ImageStatus, ProgressTracker
 from .workers import ImageWorker
 
@@ -56,6 +57,8 @@ class ImageJobs(QObject):
         self.worker.finished.connect(self._on_finished)
         self.worker.cancelled.connect(self._on_cancelled)
         self.worker.failed.connect(self._on_failed)
+        self.worker.unloaded.connect(self._on_unloaded)
+        self.idle = IdleUnloader(self, lambda: session.settings.image_idle_unload_min)
 
     def _set_state(self, status: str, detail: str) -> None:
         self.status = status
@@ -77,6 +80,17 @@ class ImageJobs(QObject):
 
     def _waiting(self) -> list[tuple[int, _Job]]:
         return [(rid, job) for rid, job in self.jobs.items() if not job.started and not job.cancelling]
+    def unload(self) -> None:
+        """Free the image model (idle for a while); the next /image loads it again, with progress shown."""
+        if self._load_requested and not self.jobs:
+            self._load_requested = False
+            self.worker.request_unload()
+
+    def _on_unloaded(self) -> None:
+        import gc
+        gc.collect()   # on the GUI thread: frees the pipeline if it sat in a reference cycle
+        if not self._load_requested:
+            self._set_state("idle", "unloaded while idle; loads again with the next picture")
 
     def _on_loading(self) -> None:
         self._set_state("loading", "Loading image model…")
@@ -153,6 +167,7 @@ class ImageJobs(QObject):
             self.progress.emit(job.message.id, ImageStatus("Cancelling…", None, cancellable=False))
 
     def shutdown_jobs(self) -> None:
+        self.idle.timer.stop()   # an active timer must not outlive the app into a GC pass on another thread
         for rid, job in list(self.jobs.items()):
             self.worker.cancel(rid)
             self._drop(rid)

@@ -53,6 +53,9 @@ class Settings:
     image_threads: int = 0         # torch threads for pictures; 0: every core, half while a reply streams
     image_precision: str = "auto"  # "auto" | "float32" | "bfloat16"; auto: bfloat16 on a CPU only where faster
     vae_tiling: bool = False       # decode pictures in tiles: less memory for large pictures, a little slower
+    image_idle_unload_min: int = 10   # free the image model after this many idle minutes; 0: keep it loaded
+    model_folders: str = ""           # extra folders the model picker scans, separated by os.pathsep
+    theme: str = "system"             # "system" (follow the desktop), "light" or "dark"
 
     def gen_params(self) -> GenParams:
         return GenParams(**{f.name: getattr(self, f.name) for f in fields(GenParams)})

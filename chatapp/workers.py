@@ -153,13 +153,27 @@ class ImageWorker(_Worker):
     finished = Signal(int, list)                 # request id, [SavedImage]
     cancelled = Signal(int, list)                # request id, [SavedImage] finished before the cancel
     failed = Signal(int, str)
+    unloaded = Signal()                          # the model was freed (idle); a later load brings it back
     _generate_requested = Signal(int, object, object)
+    _unload_requested = Signal()
 
     def __init__(self):
         super().__init__("image-worker")
         self.chat_busy: threading.Event | None = None   # the chat worker's busy flag, when there is one
         self.threads: int | None = None                  # torch threads setting (0 auto); None: the engine's own
         self._generate_requested.connect(self._generate)
+        self._unload_requested.connect(self._unload)
+
+    def request_unload(self) -> None:
+        """Free the model on the worker thread, after whatever is queued before it."""
+        self._unload_requested.emit()
+
+    @Slot()
+    def _unload(self) -> None:
+        # The pipeline goes with its last reference (torch stays imported). No gc.collect() here: it
+        # would also destroy unreachable GUI objects on this thread; the receiver collects instead.
+        self.engine = None
+        self.unloaded.emit()
 
     def request_image(self, request_id: int, request: ImageRequest, out_dir: Path) -> None:
         self._generate_requested.emit(request_id, request, out_dir)
@@ -369,3 +383,47 @@ class DocumentWorker(QObject):
         except sqlite3.Error as exc:
             self.failed.emit(f"Files could not be indexed: {exc}. They will be indexed next time.")
             self.finished.emit(False)
+class ModelScanWorker(QObject):
+    """Looks for models on disk (chatapp.models.scan) on its own thread; progress and results as signals."""
+
+    progress = Signal(int, int, str)    # scan id, files looked at, folder
+    found = Signal(int, list)           # scan id, [ModelEntry]
+    cancelled = Signal(int)
+    failed = Signal(int, str)
+    _scan_requested = Signal(int, object)
+
+    def __init__(self):
+        super().__init__()
+        self.flags = _CancelFlags()
+        self._thread = QThread()
+        self._thread.setObjectName("model-scan")
+        self.moveToThread(self._thread)
+        self._scan_requested.connect(self._scan)
+        self._thread.start()
+
+    def request_scan(self, scan_id: int, make_sources: Callable[[], list]) -> None:
+        """make_sources runs on the worker thread too: even checking which folders exist is disk work."""
+        self._scan_requested.emit(scan_id, make_sources)
+
+    def cancel(self, scan_id: int) -> None:
+        self.flags.cancel(scan_id)
+
+    def shutdown(self, timeout_ms: int = 3000) -> bool:
+        self.flags.all = True
+        self._thread.quit()
+        return self._thread.wait(timeout_ms)
+
+    @Slot(int, object)
+    def _scan(self, scan_id: int, make_sources) -> None:
+        from .models import ScanCancelled, scan
+        try:
+            entries = scan(make_sources(), lambda: self.flags.is_set(scan_id),
+                           lambda n, where: self.progress.emit(scan_id, n, where))
+            self.found.emit(scan_id, entries)
+        except ScanCancelled:
+            self.cancelled.emit(scan_id)
+        except Exception as exc:  # a scan must never take the thread down
+            traceback.print_exc()
+            self.failed.emit(scan_id, f"Looking for models failed: {exc}")
+        finally:
+            self.flags.forget(scan_id)

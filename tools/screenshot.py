@@ -1,6 +1,6 @@
 """Makes docs/screenshot.png: the real app, offscreen, with the embedded models, mid-conversation.
 
-Usage: QT_QPA_PLATFORM=offscreen python tools/screenshot.py docs/screenshot.png
+Usage: QT_QPA_PLATFORM=offscreen python tools/screenshot.py docs/screenshot.png [light|dark]
 """
 from __future__ import annotations
 
@@ -23,14 +23,14 @@ def wait_until(app, predicate, timeout=120.0):
         time.sleep(0.01)
 
 
-def main(out: str) -> None:
+def main(out: str, theme: str = "system") -> None:
     from PySide6.QtWidgets import QApplication
 
     from chatapp.app import build, go_offline
     from chatapp.settings import Settings, resolve_paths
     go_offline()
     app = QApplication([])
-    parts = build(resolve_paths(tempfile.mkdtemp(prefix="chatapp-shot-")), Settings(temperature=0.0, seed=1))
+    parts = build(resolve_paths(tempfile.mkdtemp(prefix="chatapp-shot-")), Settings(temperature=0.0, seed=1, theme=theme))
     s, w = parts.session, parts.window
     w.resize(1180, 800)
     w.show()
@@ -65,4 +65,4 @@ def main(out: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else "docs/screenshot.png")
+    main(sys.argv[1] if len(sys.argv) > 1 else "docs/screenshot.png", sys.argv[2] if len(sys.argv) > 2 else "system")

@@ -1,8 +1,10 @@
 """GGUF chat through llama-cpp-python: load, warm up, stream with prefix re-use, stop between tokens."""
 from __future__ import annotations
 
+import codecs
 import os
 import stat
+import random
 import time
 from pathlib import Path
 from typing import Callable, Iterator
@@ -41,6 +43,57 @@ def check_gguf_file(path: Path) -> None:
                           "(for example from a llama.cpp conversion).")
 
 
+class _HandlerCapture:
+    """Stands in for the Llama object while the model's own chat handler formats a request.
+
+    The handler renders the chat template, tokenizes and then calls create_completion(); this
+    records those arguments instead of generating, so the prompt tokens, stop strings and stop
+    criteria are exactly what create_chat_completion would have used, for any chat format.
+    """
+
+    def __init__(self, llm):
+        self._llm = llm
+        self.completion_args: dict | None = None
+
+    def __getattr__(self, name):
+        return getattr(self._llm, name)
+
+    def create_completion(self, **kwargs):
+        self.completion_args = kwargs
+        return iter(())
+
+
+class _TextAssembler:
+    """Token pieces -> text, incrementally: incomplete UTF-8 and possible stop-string starts are held back."""
+
+    def __init__(self, stops: list[str]):
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="ignore")
+        self._stops = [s for s in stops if s]
+        self._held = ""
+        self.stopped = False
+
+    def feed(self, piece: bytes) -> str:
+        """What can be shown now; sets .stopped (and drops the stop string) when one appears."""
+        text = self._held + self._decoder.decode(piece)
+        for stop in self._stops:
+            at = text.find(stop)   # only the held tail plus the new piece: a stop can only start there
+            if at >= 0:
+                self.stopped, self._held = True, ""
+                return text[:at]
+        keep = 0
+        for stop in self._stops:  # the longest end of the text that could still become a stop string
+            for n in range(min(len(stop) - 1, len(text)), keep, -1):
+                if text.endswith(stop[:n]):
+                    keep = n
+                    break
+        self._held = text[len(text) - keep:] if keep else ""
+        return text[:len(text) - keep] if keep else text
+
+    def flush(self) -> str:
+        rest, self._held = self._held + self._decoder.decode(b"", final=True), ""
+        return rest
+
+
 class LlamaChatEngine:
     """Owns one llama_cpp.Llama; used by exactly one thread (the LLM worker) for its whole life."""
 
@@ -49,10 +102,12 @@ class LlamaChatEngine:
         self.model_path = Path(model_path)
         self.n_ctx, self.n_threads, self.n_gpu_layers, self.seed = n_ctx, n_threads, n_gpu_layers, seed
         self.llm = None
+        self._pieces: dict[int, bytes | None] = {}
 
     def load(self) -> ModelInfo:
         check_gguf_file(self.model_path)
         import llama_cpp  # heavy: imported here, on the worker thread
+        self._pieces = {}
         # Prompt batches default to one thread per core; when torch (the image worker) or
         # anything else is busy on those cores, ggml's spinning thread barrier slows prompt
         # processing ~100x (measured: 7.8 s instead of 0.08 s for 30 tokens on 2 cores).
@@ -99,23 +154,111 @@ class LlamaChatEngine:
 
     def stream(self, messages: list[dict], params: GenParams, should_stop: Callable[[], bool],
                stats: ChatStats) -> Iterator[str]:
+        """Stream a reply token by token: the same tokens create_chat_completion would produce, without
+        re-decoding the whole reply at every token (its per-token cost grows with the reply; this stays flat)."""
         if self.llm is None:
             raise EngineError("No language model is loaded.")
         n_ctx = self.llm.n_ctx()
         reserve = min(params.max_tokens, n_ctx // 2)
         fitted, stats.dropped_messages = fit_messages(messages, self.count_tokens, n_ctx, reserve)
         stats.n_ctx = n_ctx
-        p_eval0, eval0 = self._perf()
+        p_eval0, _ = self._perf()
         start = time.perf_counter()
+        args = self._completion_args(fitted, params)
+        if args is None:  # a handler that does not go through create_completion: let the library stream
+            yield from self._stream_library(fitted, params, should_stop, stats, start, p_eval0)
+            return
+        prompt = list(args["prompt"])
+        stats.prompt_tokens = len(prompt)
+        if len(prompt) >= n_ctx:
+            raise ContextOverflow(f"The conversation does not fit the model's context (Requested tokens "
+                                  f"({len(prompt)}) exceed context window of {n_ctx}).")
+        # The limits and seed exactly as Llama._create_completion sets them.
+        max_tokens = args.get("max_tokens")
+        if max_tokens is None or max_tokens <= 0:
+            max_tokens = n_ctx - len(prompt)
+        max_tokens = min(max_tokens, n_ctx - len(prompt))
+        seed = args.get("seed")
+        self.llm.set_seed(seed if seed is not None else random.Random(self.llm._seed).randint(0, 2**32))
+        stop = args.get("stop") or []
+        text = _TextAssembler([stop] if isinstance(stop, str) else list(stop))
+        tokens = self.llm.generate(
+            prompt, top_k=args["top_k"], top_p=args["top_p"], min_p=args["min_p"], typical_p=args["typical_p"],
+            temp=args["temperature"], tfs_z=args["tfs_z"], mirostat_mode=args["mirostat_mode"],
+            mirostat_tau=args["mirostat_tau"], mirostat_eta=args["mirostat_eta"],
+            frequency_penalty=args["frequency_penalty"], presence_penalty=args["presence_penalty"],
+            repeat_penalty=args["repeat_penalty"], stopping_criteria=args.get("stopping_criteria"))
         try:
-            chunks = self.llm.create_chat_completion(
-                messages=fitted, stream=True, max_tokens=params.max_tokens, temperature=params.temperature,
-                top_p=params.top_p, top_k=params.top_k, min_p=params.min_p,
-                repeat_penalty=params.repeat_penalty, seed=params.seed if params.seed >= 0 else None)
-        except ValueError as exc:  # prompt over the context after all (template overhead was larger)
+            for token in tokens:
+                piece = self._piece(token)
+                if piece is None:        # end of generation (EOS, <|im_end|>, ...)
+                    break
+                stats.completion_tokens += 1
+                shown = text.feed(piece)
+                if shown:
+                    if not stats.ttft_s:
+                        stats.ttft_s = time.perf_counter() - start
+                    yield shown
+                if text.stopped or stats.completion_tokens >= max_tokens:
+                    break
+                if should_stop():
+                    stats.stopped = True
+                    break
+            if not text.stopped and not stats.stopped:
+                rest = text.flush()
+                if rest:
+                    yield rest
+        except ValueError as exc:
             raise ContextOverflow(f"The conversation does not fit the model's context ({exc}).") from exc
+        finally:
+            tokens.close()
+            stats.total_s = time.perf_counter() - start
+            stats.evaluated_prompt_tokens = self._perf()[0] - p_eval0
+
+    def _completion_args(self, messages: list[dict], params: GenParams) -> dict | None:
+        """What create_chat_completion would pass to create_completion: from the model's own chat handler
+        (its GGUF template), so the prompt tokens are identical and prefix re-use keeps working."""
+        from llama_cpp import llama_chat_format
+        llm = self.llm
+        handler = (llm.chat_handler or llm._chat_handlers.get(llm.chat_format)
+                   or llama_chat_format.get_chat_completion_handler(llm.chat_format))
+        capture = _HandlerCapture(llm)
+        try:
+            handler(llama=capture, messages=messages, stream=True, stop=[], max_tokens=params.max_tokens,
+                    **self._sampling(params))
+        except ValueError as exc:  # the template's own raise_exception()
+            raise EngineError(f"This model's chat template refused the conversation ({exc}).") from exc
         except Exception as exc:
             raise EngineError(self._template_message(exc)) from exc
+        args = capture.completion_args
+        if args is None or any(args.get(k) is not None for k in ("grammar", "logits_processor", "logit_bias", "logprobs")):
+            return None
+        return args
+
+    @staticmethod
+    def _sampling(params: GenParams) -> dict:
+        # create_chat_completion's own defaults for everything GenParams does not set.
+        return dict(temperature=params.temperature, top_p=params.top_p, top_k=params.top_k, min_p=params.min_p,
+                    typical_p=1.0, repeat_penalty=params.repeat_penalty, presence_penalty=0.0,
+                    frequency_penalty=0.0, tfs_z=1.0, mirostat_mode=0, mirostat_tau=5.0, mirostat_eta=0.1,
+                    seed=params.seed if params.seed >= 0 else None)
+
+    def _piece(self, token: int) -> bytes | None:
+        """The token's bytes, or None for an end-of-generation token; cached (one FFI call per new token id)."""
+        try:
+            return self._pieces[token]
+        except KeyError:
+            import llama_cpp
+            model = self.llm._model
+            piece = None if llama_cpp.llama_vocab_is_eog(model.vocab, token) else model.detokenize([token])
+            self._pieces[token] = piece
+            return piece
+
+    def _stream_library(self, messages, params, should_stop, stats, start, p_eval0) -> Iterator[str]:
+        """The library's own streaming, for chat handlers this engine cannot drive itself."""
+        sampling = self._sampling(params)
+        chunks = self.llm.create_chat_completion(messages=messages, stream=True, max_tokens=params.max_tokens,
+                                                 **sampling)
         try:
             for chunk in chunks:
                 piece = chunk["choices"][0]["delta"].get("content")
@@ -132,6 +275,5 @@ class LlamaChatEngine:
         finally:
             chunks.close()
             stats.total_s = time.perf_counter() - start
-            p_eval1, _ = self._perf()
-            stats.evaluated_prompt_tokens = p_eval1 - p_eval0
+            stats.evaluated_prompt_tokens = self._perf()[0] - p_eval0
             stats.prompt_tokens = max(0, self.llm.n_tokens - stats.completion_tokens)

@@ -5,10 +5,10 @@ import shutil
 from dataclasses import replace
 from pathlib import Path
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QGuiApplication, QImage, QKeySequence, QPixmap
 from PySide6.QtWidgets import (QDialog, QFileDialog, QInputDialog, QLabel, QMainWindow, QMessageBox,
-                               QScrollArea, QSplitter, QVBoxLayout, QWidget)
+                               QScrollArea, QSplitter, QToolButton, QVBoxLayout, QWidget)
 
 from ..conversation import Message
 from ..session import OPEN_PAGE as PAGE  # messages shown when a conversation opens
@@ -18,6 +18,7 @@ from .conversation_view import ConversationView
 from .find_bar import FindBar
 from .settings_dialog import SettingsDialog
 from .sidebar import Sidebar
+from .style import apply_style, name_controls
 
 OLDER_PAGE = 12   # loaded each time the user scrolls to the top: small, so each load stays brief
 
@@ -49,11 +50,20 @@ class MainWindow(QMainWindow):
         split.setSizes([250, 930])
         split.setChildrenCollapsible(False)
         self.setCentralWidget(split)
-        self.model_label = QLabel("Starting…")
+        self.splitter = split
+        # The model name is a button: a click (or Tab + Space) opens the model picker.
+        self.model_label = QToolButton()
+        self.model_label.setText("Starting…")
+        self.model_label.setAutoRaise(True)
+        self.model_label.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.model_label.setAccessibleName("Chat model: choose another")
+        self.model_label.clicked.connect(self.open_model_picker)
         self.image_label = QLabel("")
         self.stats_label = QLabel("")
         for w in (self.model_label, self.image_label, self.stats_label):
             w.setObjectName("statusText")
+        self.image_label.setAccessibleName("Image model status")
+        self.stats_label.setAccessibleName("Last reply statistics")
         self.statusBar().addWidget(self.model_label)
         self.statusBar().addWidget(self.image_label)
         self.statusBar().addPermanentWidget(self.stats_label)
@@ -61,6 +71,12 @@ class MainWindow(QMainWindow):
         self._connect()
         attachments.install(self)   # paperclip, dropped files, library indexing progress
         self.refresh_sidebar()
+        self._theme = apply_style(session.settings.theme)
+        if self._theme is not None:
+            self._theme.changed.connect(self._on_scheme_changed)
+        self.settings_changed.connect(self._on_settings_saved)
+        self._restore_layout()
+        name_controls(self)
         self.composer.editor.setFocus()
 
     def _actions(self) -> None:
@@ -81,6 +97,7 @@ class MainWindow(QMainWindow):
         menu.addSeparator()
         self._add_store_actions(menu)
         menu.addAction(add("Settings…", "Ctrl+,", self.open_settings))
+        menu.addAction(add("Models on this computer…", "Ctrl+M", self.open_model_picker))
         menu.addAction(add("Quit", "Ctrl+Q", self.close))
         help_menu = self.menuBar().addMenu("&Help")
         help_menu.addAction("Commands", lambda: self.session.submit("/help"))
@@ -250,6 +267,44 @@ class MainWindow(QMainWindow):
         if dialog.exec() == QDialog.DialogCode.Accepted:
             self.settings_changed.emit(dialog.result_settings())
 
+    def open_model_picker(self) -> None:
+        from .model_picker import ModelPicker
+        picker = ModelPicker(self.session.settings, self)
+        picker.chosen.connect(self._switch_model)
+        picker.exec()
+        picker.shutdown()
+        picker.deleteLater()   # here, on the GUI thread
+
+    def _switch_model(self, kind: str, path: str) -> None:
+        field = "llm_model" if kind == "chat" else "image_model"
+        if getattr(self.session.settings, field) != path:
+            self.settings_changed.emit(replace(self.session.settings, **{field: path}))
+
+    def _on_settings_saved(self, new) -> None:
+        apply_style(new.theme)
+
+    def _on_scheme_changed(self, _scheme: str) -> None:
+        if self.session.current:   # code blocks are re-rendered in the new scheme's colours
+            self.session.open_conversation(self.session.current.id, PAGE)
+
+    # --- window layout, kept between runs --------------------------------------------------------
+    def _layout_store(self) -> QSettings:
+        return QSettings(str(self.session.paths.config_dir / "window.ini"), QSettings.Format.IniFormat)
+
+    def _restore_layout(self) -> None:
+        store = self._layout_store()
+        geometry, splitter = store.value("geometry"), store.value("splitter")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        if splitter is not None:
+            self.splitter.restoreState(splitter)
+
+    def save_layout(self) -> None:
+        store = self._layout_store()
+        store.setValue("geometry", self.saveGeometry())
+        store.setValue("splitter", self.splitter.saveState())
+        store.sync()
+
     # --- pictures -----------------------------------------------------------------------------
     def fill_from_png(self, path: str) -> None:
         """The session reads the recipe off the GUI thread, then fills the composer (or says why not)."""
@@ -292,9 +347,11 @@ class MainWindow(QMainWindow):
         dialog.setWindowTitle(message.meta.get("request", {}).get("prompt", "Picture"))
         image = QImage(message.image_path)
         label = QLabel()
-        side = max(512, image.width())
-        label.setPixmap(QPixmap.fromImage(image.scaled(side, side, Qt.AspectRatioMode.KeepAspectRatio,
-                                                       Qt.TransformationMode.SmoothTransformation)))
+        side, dpr = max(512, image.width()), self.devicePixelRatioF()
+        pixmap = QPixmap.fromImage(image.scaled(round(side * dpr), round(side * dpr), Qt.AspectRatioMode.KeepAspectRatio,
+                                                Qt.TransformationMode.SmoothTransformation))
+        pixmap.setDevicePixelRatio(dpr)   # crisp on high-DPI screens: device pixels, laid out in logical ones
+        label.setPixmap(pixmap)
         area = QScrollArea(dialog)
         area.setWidget(label)
         QVBoxLayout(dialog).addWidget(area)
@@ -302,6 +359,10 @@ class MainWindow(QMainWindow):
         dialog.show()
 
     def closeEvent(self, event) -> None:
+        if self._theme is not None:   # the app-wide theme outlives this window
+            self._theme.changed.disconnect(self._on_scheme_changed)
+            self._theme = None
+        self.save_layout()
         self.session.shutdown()
         super().closeEvent(event)
 

@@ -11,8 +11,18 @@ from pygments.formatters import HtmlFormatter
 from pygments.lexers import TextLexer, get_lexer_by_name
 from pygments.util import ClassNotFound
 
-_FORMATTER = HtmlFormatter(nowrap=True, noclasses=True, style="friendly")
-CODE_BG = "#f4f5f7"
+# Pygments style and code-block background for each colour scheme (ui/style.py switches them).
+CODE_STYLES = {"light": ("friendly", "#f4f5f7"), "dark": ("github-dark", "#0d1117")}
+CODE_STYLE, CODE_BG = CODE_STYLES["light"]
+_FORMATTER = HtmlFormatter(nowrap=True, noclasses=True, style=CODE_STYLE)
+
+
+def set_code_scheme(scheme: str) -> None:
+    global _FORMATTER, CODE_STYLE, CODE_BG
+    CODE_STYLE, CODE_BG = CODE_STYLES.get(scheme, CODE_STYLES["light"])
+    _FORMATTER = HtmlFormatter(nowrap=True, noclasses=True, style=CODE_STYLE)
+
+
 TABLE_OPEN = '<table border="1" cellspacing="0" cellpadding="5" style="border-color:#d0d7de; border-style:solid">'
 # Whatever the model writes, laying the result out must stay cheap on the GUI thread. Qt lays out
 # rich-text table cells, list items and code blocks at ~0.1 ms each (a 300-column table blocked it

@@ -339,11 +339,14 @@ class PictureLabel(QLabel):
         super().keyPressEvent(event)
 
 
-def scaled_for_display(image: QImage, longest: int = THUMB) -> QPixmap:
-    """Keep the aspect ratio; small native pictures are upscaled smoothly."""
-    size = QSize(image.width(), image.height()).scaled(longest, longest, Qt.AspectRatioMode.KeepAspectRatio)
-    return QPixmap.fromImage(image.scaled(size, Qt.AspectRatioMode.KeepAspectRatio,
-                                          Qt.TransformationMode.SmoothTransformation))
+def scaled_for_display(image: QImage, longest: int = THUMB, dpr: float = 1.0) -> QPixmap:
+    """Keep the aspect ratio; small native pictures are upscaled smoothly; dpr device pixels per logical one."""
+    side = round(longest * dpr)
+    size = QSize(image.width(), image.height()).scaled(side, side, Qt.AspectRatioMode.KeepAspectRatio)
+    pixmap = QPixmap.fromImage(image.scaled(size, Qt.AspectRatioMode.KeepAspectRatio,
+                                            Qt.TransformationMode.SmoothTransformation))
+    pixmap.setDevicePixelRatio(dpr)   # high-DPI screens get every device pixel, laid out at the logical size
+    return pixmap
 
 
 class ImageBubble(MessageWidget):
@@ -432,7 +435,7 @@ class ImageBubble(MessageWidget):
             if image.isNull():
                 self.picture.setText("The picture file is missing or damaged.")
             else:
-                self.picture.setPixmap(scaled_for_display(image))
+                self.picture.setPixmap(scaled_for_display(image, dpr=self.devicePixelRatioF()))
                 self.picture.setToolTip(m.meta.get("parameters", ""))
             self.picture.show()
         elif m.status not in (QUEUED, RENDERING):
@@ -454,5 +457,5 @@ class ImageBubble(MessageWidget):
             self.hint.show()
         preview = status.preview
         if preview is not None and not preview.isNull():
-            self.picture.setPixmap(scaled_for_display(preview))
+            self.picture.setPixmap(scaled_for_display(preview, dpr=self.devicePixelRatioF()))
             self.picture.show()

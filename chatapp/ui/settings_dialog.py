@@ -1,6 +1,7 @@
 """Settings dialog: models, system prompt, sampling, context and hardware, image defaults."""
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 
 from pathlib import Path
@@ -137,6 +138,10 @@ class SettingsDialog(QDialog):
         g.addRow(self.vae_tiling)
         g.addRow(self.cpu_offload)
         g.addRow(self.preload)
+        self.idle_unload = _spin(0, 24 * 60, s.image_idle_unload_min)
+        self.idle_unload.setSuffix(" min")
+        self.idle_unload.setSpecialValueText("never")
+        g.addRow("Free the image model when idle for", self.idle_unload)
         tabs.addTab(image, "Images")
         local_image_rows = (box, self.attention_slicing, self.cpu_offload)
         self.image_backend.currentIndexChanged.connect(
@@ -154,12 +159,51 @@ class SettingsDialog(QDialog):
         d.addRow(note)
         tabs.addTab(documents, "Documents")
 
+        look = QWidget()
+        h = QFormLayout(look)
+        self.theme = QComboBox()
+        for value, label in (("system", "Follow the system"), ("light", "Light"), ("dark", "Dark")):
+            self.theme.addItem(label, value)
+        self.theme.setCurrentIndex(max(0, self.theme.findData(s.theme)))
+        h.addRow("Theme", self.theme)
+        self.model_folders = QLineEdit(s.model_folders)
+        self.model_folders.setPlaceholderText(f"more folders with models, separated by '{os.pathsep}'")
+        h.addRow("Model folders", self.model_folders)
+        find = QPushButton("Find models on this computer…")
+        find.setAccessibleName("Find models on this computer")
+        find.clicked.connect(self._find_models)
+        h.addRow(find)
+        tabs.addTab(look, "Appearance && models")
+        for form in (f, g, h):   # screen readers read each field by its label
+            for row in range(form.rowCount()):
+                label = form.itemAt(row, QFormLayout.ItemRole.LabelRole)
+                field = form.itemAt(row, QFormLayout.ItemRole.FieldRole)
+                if label and field and label.widget() and field.widget():
+                    field.widget().setAccessibleName(label.widget().text())
+                    for child in field.widget().findChildren(QLineEdit):
+                        child.setAccessibleName(label.widget().text())
+
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
         layout.addWidget(tabs)
         layout.addWidget(buttons)
+        from .style import name_controls
+        name_controls(self)
+
+    def _find_models(self) -> None:
+        from .model_picker import ModelPicker
+        picker = ModelPicker(replace(self._orig, llm_model=self.llm_model.text().strip(),
+                                     image_model=self.image_model.text().strip(),
+                                     model_folders=self.model_folders.text().strip()), self)
+        picker.chosen.connect(self._on_model_chosen)
+        picker.exec()
+        picker.shutdown()
+        picker.deleteLater()
+
+    def _on_model_chosen(self, kind: str, path: str) -> None:
+        (self.llm_model if kind == "chat" else self.image_model).setText(path)
 
     @staticmethod
     def _show_backend(form: QFormLayout, combo: QComboBox, local_rows, remote: RemoteServerBox) -> None:
@@ -211,4 +255,6 @@ class SettingsDialog(QDialog):
             image_remote_timeout=self.image_remote_timeout.value(),
             library_folder=self.library_folder.text().strip(),
             image_threads=self.image_threads.value(), image_precision=self.image_precision.currentText(),
-            vae_tiling=self.vae_tiling.isChecked())
+            vae_tiling=self.vae_tiling.isChecked(),
+            image_idle_unload_min=self.idle_unload.value(), theme=self.theme.currentData(),
+            model_folders=self.model_folders.text().strip())
