@@ -1,9 +1,7 @@
 """Bad input, app level: a clear message in the UI, the app keeps running, nothing saved is lost."""
 import errno
-import sqlite3
 import subprocess
 import sys
-import time
 
 import pytest
 from PySide6.QtWidgets import QMessageBox

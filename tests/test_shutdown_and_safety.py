@@ -63,7 +63,8 @@ def test_real_process_quits_cleanly_mid_generation(tmp_path):
 ])
 def test_links_open_only_http_in_the_browser(monkeypatch, url, opened):
     calls = []
-    monkeypatch.setattr(message_widgets.QDesktopServices, "openUrl", lambda u: calls.append(u.toString()) or True)
+    from PySide6.QtGui import QDesktopServices
+    monkeypatch.setattr(QDesktopServices, "openUrl", lambda u: calls.append(u.toString()) or True)
     message_widgets.open_link(url)
     assert bool(calls) == opened
 

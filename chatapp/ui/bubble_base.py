@@ -1,0 +1,131 @@
+"""What every message bubble shares: the base widget, selectable rich labels, link buttons, the branch switcher."""
+from __future__ import annotations
+
+from PySide6.QtCore import QSize, Qt, QUrl, Signal
+from PySide6.QtGui import QDesktopServices
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QWidget
+
+from ..conversation import Message
+
+SAFE_SCHEMES = ("http", "https")
+THUMB = 320  # longest side of an inline picture, in pixels
+USER_MAX_WIDTH = 560
+# Laying out a 1 MB paste takes seconds on the GUI thread; past this many characters the bubble
+# shows the start and says how much more there is (the whole text is still saved and sent).
+DISPLAY_LIMIT = 20_000
+
+
+def clipped(text: str) -> tuple[str, str]:
+    if len(text) <= DISPLAY_LIMIT:
+        return text, ""
+    return text[:DISPLAY_LIMIT], f"… {len(text) - DISPLAY_LIMIT:,} more characters not shown (all of it was kept)"
+
+
+def open_link(url: str) -> bool:
+    """Links open only on click, only http(s), in the system browser."""
+    qurl = QUrl(url)
+    if qurl.scheme().lower() in SAFE_SCHEMES:
+        return QDesktopServices.openUrl(qurl)
+    return False
+
+
+class RichLabel(QLabel):
+    """Selectable rich text whose links never navigate by themselves."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setTextFormat(Qt.TextFormat.RichText)   # never Qt's AutoText guessing
+        self.setWordWrap(True)
+        self.setOpenExternalLinks(False)
+        self.setTextInteractionFlags(Qt.TextInteractionFlag.TextBrowserInteraction)
+        policy = QSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
+        policy.setHeightForWidth(True)  # with a shrinkable height, layouts use minimumSizeHint below
+        self.setSizePolicy(policy)
+
+    def setText(self, text: str) -> None:
+        self._heights = {}
+        self._size_hint = None
+        super().setText(text)
+
+    fills_width = False   # a bubble whose text takes the column's whole width (replies, notices)
+
+    def sizeHint(self) -> QSize:
+        # Every layout pass asks, and for rich text QLabel lays the whole text out again, twice,
+        # each time. A label that fills the width only needs its height at its width (cached).
+        hint = self.__dict__.get("_size_hint")
+        if hint is None:
+            if self.fills_width and self.width() > 0:
+                hint = QSize(self.width(), self.heightForWidth(self.width()))
+            else:
+                hint = super().sizeHint()
+            self._size_hint = hint
+        return hint
+
+    def resizeEvent(self, event) -> None:
+        self._size_hint = None
+        super().resizeEvent(event)
+
+    def heightForWidth(self, width: int) -> int:
+        # QLabel lays its rich text out anew on every call; a long conversation asks for every
+        # label's height (at a few widths) on each relayout, so remember them until the text changes.
+        heights = self.__dict__.setdefault("_heights", {})
+        if width not in heights:
+            if len(heights) > 8:
+                heights.clear()
+            heights[width] = super().heightForWidth(width)
+        return heights[width]
+
+    def minimumSizeHint(self) -> QSize:
+        # QLabel's own minimum height is that of its text wrapped at a narrow width, far taller
+        # than at the real width; summed over a conversation it left blank space at the bottom.
+        # The layout asks heightForWidth() for the real height instead.
+        return QSize(super().minimumSizeHint().width(), 0)
+
+
+def link_button(text: str, parent: QWidget, tip: str = "") -> QPushButton:
+    b = QPushButton(text, parent)
+    b.setObjectName("linkButton")
+    b.setAccessibleName(tip or text)
+    if tip:
+        b.setToolTip(tip)
+    return b
+
+
+class BranchSwitcher(QWidget):
+    """"< 2/3 >" under a message that has siblings (edits or regenerated replies)."""
+
+    def __init__(self, owner: "MessageWidget"):
+        super().__init__(owner)
+        row = QHBoxLayout(self)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.setSpacing(2)
+        self.prev = link_button("‹", self, "Previous version")
+        self.label = QLabel(self)
+        self.label.setObjectName("messageFooter")
+        self.next = link_button("›", self, "Next version")
+        self.prev.clicked.connect(lambda: owner.action.emit("branch_prev", owner.message))
+        self.next.clicked.connect(lambda: owner.action.emit("branch_next", owner.message))
+        for w in (self.prev, self.label, self.next):
+            row.addWidget(w)
+
+    def show_branch(self, branch: tuple[int, int]) -> None:
+        index, count = branch
+        self.setVisible(count > 1)
+        self.label.setText(f"{index}/{count}")
+        self.prev.setEnabled(index > 1)
+        self.next.setEnabled(index < count)
+
+
+class MessageWidget(QFrame):
+    """Base: knows its Message; the view updates it in place."""
+    action = Signal(str, object)   # action name, Message
+
+    def __init__(self, message: Message, parent=None):
+        super().__init__(parent)
+        self.message = message
+
+    def update_message(self, message: Message) -> None:
+        # Updates from the worker side do not know the message's place among its siblings.
+        if message.branch == (1, 1) and self.message.id == message.id:
+            message.branch = self.message.branch
+        self.message = message

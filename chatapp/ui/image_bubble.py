@@ -1,0 +1,153 @@
+"""The picture bubble: progress, live preview, the picture itself and its actions."""
+from __future__ import annotations
+
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QImage, QKeyEvent, QPixmap
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout
+
+from ..conversation import CANCELLED, DONE, ERROR, QUEUED, RENDERING, Message
+from .bubble_base import THUMB, MessageWidget, link_button  # noqa: F401
+
+
+class PictureLabel(QLabel):
+    """The inline picture: click or Enter opens it full size."""
+    activated = Signal()
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.setCursor(Qt.CursorShape.PointingHandCursor)
+        self.setObjectName("picture")
+
+    def mouseReleaseEvent(self, event) -> None:
+        if event.button() == Qt.MouseButton.LeftButton:
+            self.activated.emit()
+        super().mouseReleaseEvent(event)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter, Qt.Key.Key_Space):
+            self.activated.emit()
+            return
+        super().keyPressEvent(event)
+
+
+def scaled_for_display(image: QImage, longest: int = THUMB, dpr: float = 1.0) -> QPixmap:
+    """Keep the aspect ratio; small native pictures are upscaled smoothly; dpr device pixels per logical one."""
+    side = round(longest * dpr)
+    size = QSize(image.width(), image.height()).scaled(side, side, Qt.AspectRatioMode.KeepAspectRatio)
+    pixmap = QPixmap.fromImage(image.scaled(size, Qt.AspectRatioMode.KeepAspectRatio,
+                                            Qt.TransformationMode.SmoothTransformation))
+    pixmap.setDevicePixelRatio(dpr)   # high-DPI screens get every device pixel, laid out at the logical size
+    return pixmap
+
+
+class ImageBubble(MessageWidget):
+    ACTIONS = (("Save as…", "save"), ("Copy image", "copy_image"), ("Copy prompt", "copy_prompt"),
+               ("Re-run", "rerun"), ("Vary seed", "vary_seed"))
+
+    def __init__(self, message: Message, parent=None):
+        super().__init__(message, parent)
+        self.setObjectName("imageBubble")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(14, 10, 14, 10)
+        self.caption = QLabel(self)
+        self.caption.setTextFormat(Qt.TextFormat.PlainText)
+        self.caption.setWordWrap(True)
+        self.caption.setObjectName("imageCaption")
+        layout.addWidget(self.caption)
+        self.picture = PictureLabel(self)
+        self.picture.activated.connect(lambda: self.action.emit("open", self.message))
+        layout.addWidget(self.picture)
+        row = QHBoxLayout()
+        self.progress = QProgressBar(self)
+        self.progress.setTextVisible(False)
+        self.progress.setFixedHeight(8)
+        self.status = QLabel(self)
+        self.status.setObjectName("messageFooter")
+        self.cancel_button = QPushButton("Cancel", self)
+        self.cancel_button.clicked.connect(lambda: self.action.emit("cancel", self.message))
+        row.addWidget(self.progress, 1)
+        row.addWidget(self.status)
+        row.addWidget(self.cancel_button)
+        layout.addLayout(row)
+        # Below the bar: the expected total and faster settings while rendering; afterwards the
+        # picture's note (prompt cut short, batch cancelled).
+        self.hint = QLabel(self)
+        self.hint.setObjectName("messageFooter")
+        self.hint.setTextFormat(Qt.TextFormat.PlainText)
+        self.hint.setWordWrap(True)
+        self.hint.hide()
+        layout.addWidget(self.hint)
+        self.actions_row = QHBoxLayout()
+        self.action_buttons: dict[str, QPushButton] = {}
+        for text, name in self.ACTIONS:
+            b = QPushButton(text, self)
+            b.setObjectName("linkButton")
+            b.clicked.connect(lambda _=False, n=name: self.action.emit(n, self.message))
+            self.actions_row.addWidget(b)
+            self.action_buttons[name] = b
+        self.actions_row.addStretch(1)
+        layout.addLayout(self.actions_row)
+        self.update_message(message)
+
+    def _show_actions(self, status: str) -> None:
+        for name, button in self.action_buttons.items():
+            # A cancelled picture can still be asked for again.
+            button.setVisible(status == DONE or (status == CANCELLED and name == "rerun"))
+
+    def update_message(self, message: Message) -> None:
+        super().update_message(message)
+        m = message
+        rendering = m.status in (QUEUED, RENDERING)
+        self.progress.setVisible(rendering)
+        self.cancel_button.setVisible(rendering)
+        self.cancel_button.setEnabled(True)
+        self.status.setVisible(rendering or m.status in (ERROR, CANCELLED))
+        self._show_actions(m.status)
+        note = m.meta.get("note", "") if m.status == DONE else ""
+        self.hint.setText(note)
+        self.hint.setVisible(bool(note))
+        req = m.meta.get("request", {})
+        self.caption.setText(req.get("prompt", m.content))
+        if m.status == QUEUED:
+            self.status.setText("Queued")
+            self.progress.setRange(0, 1)   # still, not busy: nothing is happening to it yet
+            self.progress.setValue(0)
+        elif m.status == RENDERING:
+            self.status.setText("Starting…")
+            self.progress.setRange(0, 0)
+        elif m.status == ERROR:
+            self.status.setText(f"⚠ {m.content}")
+            self.status.setWordWrap(True)
+            self.picture.hide()
+        elif m.status == CANCELLED:
+            self.status.setText("Cancelled")
+        if m.status == DONE and m.image_path:
+            image = QImage(m.image_path)
+            if image.isNull():
+                self.picture.setText("The picture file is missing or damaged.")
+            else:
+                self.picture.setPixmap(scaled_for_display(image, dpr=self.devicePixelRatioF()))
+                self.picture.setToolTip(m.meta.get("parameters", ""))
+            self.picture.show()
+        elif m.status not in (QUEUED, RENDERING):
+            self.picture.setVisible(m.status == DONE)
+
+    def set_progress(self, status) -> None:
+        """Show an ImageStatus: its text, a bar (busy when there is no fraction), preview and hint."""
+        if self.message.status not in (QUEUED, RENDERING):
+            return
+        if status.fraction is None:
+            self.progress.setRange(0, 0)
+        else:
+            self.progress.setRange(0, 1000)
+            self.progress.setValue(int(status.fraction * 1000))
+        self.status.setText(status.text)
+        self.cancel_button.setEnabled(status.cancellable)
+        if status.hint:
+            self.hint.setText(status.hint)
+            self.hint.show()
+        preview = status.preview
+        if preview is not None and not preview.isNull():
+            self.picture.setPixmap(scaled_for_display(preview, dpr=self.devicePixelRatioF()))
+            self.picture.show()

@@ -1,0 +1,48 @@
+"""LlmWorker: owns the chat engine on its own thread; tokens out as signals, Stop as a flag."""
+from __future__ import annotations
+
+import threading
+import traceback
+
+from PySide6.QtCore import Signal, Slot
+
+from ..conversation import GenParams
+from ..engines.base import ChatStats, EngineError
+from .base import _Worker
+
+
+class LlmWorker(_Worker):
+    token = Signal(int, str)        # request id, text piece
+    finished = Signal(int, object)  # request id, ChatStats (stats.stopped tells a stop from an end)
+    failed = Signal(int, str)
+    _generate_requested = Signal(int, object, object)
+
+    def __init__(self):
+        super().__init__("llm-worker")
+        self.busy = threading.Event()   # set while a reply is computed; the image engine gives a core back
+        self._generate_requested.connect(self._generate)
+
+    def request_reply(self, request_id: int, messages: list[dict], params: GenParams) -> None:
+        self._generate_requested.emit(request_id, messages, params)
+
+    @Slot(int, object, object)
+    def _generate(self, request_id: int, messages: list[dict], params: GenParams) -> None:
+        stats = ChatStats()
+        try:
+            if self.flags.is_set(request_id):
+                stats.stopped = True
+            elif self.engine is None:
+                raise EngineError(self.no_engine_message())
+            else:
+                self.busy.set()
+                for piece in self.engine.stream(messages, params, lambda: self.flags.is_set(request_id), stats):
+                    self.token.emit(request_id, piece)
+            self.finished.emit(request_id, stats)
+        except EngineError as exc:
+            self.failed.emit(request_id, str(exc))
+        except Exception as exc:
+            traceback.print_exc()
+            self.failed.emit(request_id, f"The model stopped with an error: {exc}")
+        finally:
+            self.busy.clear()
+            self.flags.forget(request_id)
