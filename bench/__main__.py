@@ -72,7 +72,7 @@ def main() -> None:
         "chat": lambda: chat.throughput(1 if q else 5, 32 if q else 256),
         "chatlong": lambda: chat.throughput(1 if q else 5, 64 if q else 1500, bar=1.05),
         "chatengine": lambda: chat.engine_throughput(1 if q else 5, 64 if q else 1500),
-        "followup": lambda: chat.follow_up(3 if q else 10),
+        "followup": lambda: chat.follow_up(3 if q else 10, 1 if q else 5),
         "startup": lambda: startup.startup(1 if q else 5),
         "firstpicture": lambda: startup.first_picture(1 if q else 3),
         "image": lambda: image.image(1 if q else 9, 5 if q else 20),
