@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable, Iterator, Protocol
 
 from ..conversation import GenParams, ImageRequest
@@ -78,3 +79,13 @@ class ImageEngine(Protocol):
     def generate(self, request: ImageRequest, on_progress: Callable[[ImageProgress], None],
                  should_stop: Callable[[], bool]) -> list[ImageResult]:
         """All pictures; on a stop, those finished before it (possibly none)."""
+
+
+def stat_model_path(path: Path, missing: str, what: str = "model") -> int:
+    """The path's st_mode, or an EngineError in plain words (missing, unreadable, a NUL in it)."""
+    try:
+        return path.stat().st_mode
+    except FileNotFoundError:
+        raise EngineError(missing) from None
+    except (OSError, ValueError) as exc:   # ValueError: a NUL in the path
+        raise EngineError(f"The {what} path {path} cannot be used: {getattr(exc, 'strerror', None) or exc}.") from None

@@ -14,7 +14,7 @@ from typing import Callable
 
 from ..conversation import ImageRequest
 from . import torch_runtime as rt
-from .base import EngineError, ImageProgress, ImageResult, ModelInfo
+from .base import EngineError, ImageProgress, ImageResult, ModelInfo, stat_model_path
 from .schedulers import SCHEDULERS, flag_for_class
 
 PICKLE_SUFFIXES = {".ckpt", ".bin", ".pt", ".pth", ".pkl"}
@@ -44,12 +44,8 @@ def model_hash(path: Path) -> str:
 
 
 def check_image_model_path(path: Path) -> None:
-    try:
-        mode = path.stat().st_mode
-    except FileNotFoundError:
-        raise EngineError(f"Image model not found: {path}. Choose a diffusers folder or a .safetensors file in Settings.") from None
-    except (OSError, ValueError) as exc:   # ValueError: a NUL in the path
-        raise EngineError(f"The image model path {path} cannot be used: {getattr(exc, 'strerror', None) or exc}.") from None
+    mode = stat_model_path(path, f"Image model not found: {path}. Choose a diffusers folder or a .safetensors file "
+                                 "in Settings.", "image model")
     if path.suffix.lower() in PICKLE_SUFFIXES:
         raise EngineError(f"{path.name} is a pickle checkpoint, which can run hidden code when loaded. "
                           "chatapp only opens .safetensors files or diffusers folders; convert it first.")

@@ -3,14 +3,14 @@ from __future__ import annotations
 
 import codecs
 import os
-import stat
 import random
+import stat
 import time
 from pathlib import Path
 from typing import Callable, Iterator
 
 from ..conversation import GenParams
-from .base import ChatStats, ContextOverflow, EngineError, ModelInfo
+from .base import ChatStats, ContextOverflow, EngineError, ModelInfo, stat_model_path
 from .context import fit_messages
 
 GGUF_MAGIC = b"GGUF"
@@ -18,12 +18,7 @@ GGUF_MAGIC = b"GGUF"
 
 def check_gguf_file(path: Path) -> None:
     """Fail early, with words a user understands, before llama.cpp sees a bad file."""
-    try:
-        mode = path.stat().st_mode
-    except FileNotFoundError:
-        raise EngineError(f"Model file not found: {path}. Choose another in Settings.") from None
-    except (OSError, ValueError) as exc:   # ValueError: a NUL in the path
-        raise EngineError(f"The model path {path} cannot be used: {getattr(exc, 'strerror', None) or exc}.") from None
+    mode = stat_model_path(path, f"Model file not found: {path}. Choose another in Settings.")
     if stat.S_ISDIR(mode):
         raise EngineError(f"{path} is a folder, not a GGUF model file.")
     if not stat.S_ISREG(mode):
