@@ -12,7 +12,7 @@ from . import backends, commands
 from .conversation import DONE, ERROR, STOPPED, STREAMING, Conversation, Message
 from .document_jobs import DocumentJobs
 from .engines.base import ChatStats, ModelInfo
-from .image_jobs import ImageJobs
+from .pictures.jobs import ImageJobs
 from .message_log import MessageLog
 from .settings import Paths, Settings
 from .storage import Storage

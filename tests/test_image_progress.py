@@ -8,7 +8,7 @@ from chatapp.engines.base import ImageProgress
 from chatapp.engines.defaults import default_image_model_path
 from chatapp.engines.diffusion import DiffusionImageEngine
 from chatapp.engines.fake import FakeChatEngine, FakeImageEngine
-from chatapp.image_progress import ProgressTracker, duration, faster_settings
+from chatapp.pictures.progress import ProgressTracker, duration, faster_settings
 
 from .tiny_pipeline import build_random_pipeline
 

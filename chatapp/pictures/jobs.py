@@ -9,10 +9,10 @@ from typing import Callable
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from .conversation import CANCELLED, DONE, ERROR, QUEUED, RENDERING, ImageRequest, Message
-from .image_idle import IdleUnloader
-from .image_progress import ImageStatus, ProgressTracker
-from .workers import ImageWorker
+from ..conversation import CANCELLED, DONE, ERROR, QUEUED, RENDERING, ImageRequest, Message
+from .idle import IdleUnloader
+from .progress import ImageStatus, ProgressTracker
+from ..workers import ImageWorker
 
 _ids = itertools.count(1)
 
