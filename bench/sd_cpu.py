@@ -19,6 +19,7 @@ from pathlib import Path
 os.environ["HF_HUB_OFFLINE"] = "1"
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from bench.common import _status_mb  # noqa: E402  (/proc/self/status, one reader for every bench)
 CACHE = Path(os.environ.get("CHATAPP_BENCH_CACHE", Path.home() / ".cache" / "chatapp-bench"))
 SECTION = "## Stable Diffusion 1.5-shaped model on this CPU"
 PROMPT = "a red circle on a blue background"
@@ -58,14 +59,6 @@ def build_sd15(folder: Path) -> Path:
     pipe.save_pretrained(tmp, safe_serialization=True)
     tmp.rename(folder)
     return folder
-
-
-def _status_mb(key: str) -> float:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(key + ":"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def _reset_peak() -> None:
