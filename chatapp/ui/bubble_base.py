@@ -44,7 +44,7 @@ class RichLabel(QLabel):
 
     def setText(self, text: str) -> None:
         self._heights = {}
-        self._size_hint = None
+        self._size_hint = self._min_hint = None
         super().setText(text)
 
     fills_width = False   # a bubble whose text takes the column's whole width (replies, notices)
@@ -78,8 +78,12 @@ class RichLabel(QLabel):
     def minimumSizeHint(self) -> QSize:
         # QLabel's own minimum height is that of its text wrapped at a narrow width, far taller
         # than at the real width; summed over a conversation it left blank space at the bottom.
-        # The layout asks heightForWidth() for the real height instead.
-        return QSize(super().minimumSizeHint().width(), 0)
+        # The layout asks heightForWidth() for the real height instead. QLabel lays the whole text
+        # out to answer, and every layout pass asks: remember it until the text changes.
+        hint = self.__dict__.get("_min_hint")
+        if hint is None:
+            hint = self._min_hint = QSize(super().minimumSizeHint().width(), 0)
+        return hint
 
 
 def link_button(text: str, parent: QWidget, tip: str = "") -> QPushButton:
