@@ -2,6 +2,7 @@
 from chatapp.conversation import DONE, STREAMING, Message
 from chatapp.ui.conversation_view import ConversationView
 from chatapp.ui.markdown import StreamSplit
+from chatapp.ui.message_widgets import CHUNK_CHARS
 
 REPLY = ("Intro paragraph.\n\n1. one\n2. two\n\n```python\ndef f():\n\n    return 1\n```\n\n"
          "    indented code\n\nA paragraph.\n  still the same one\n\n- a\n\n  continued item\n\nLast words")
@@ -21,6 +22,14 @@ def test_split_points_are_block_starts_outside_fences_and_indents():
     assert REPLY.index("1. one") in cuts and REPLY.index("A paragraph") in cuts
 
 
+def test_a_closing_fence_ends_a_block_without_a_blank_line():
+    fences = "".join(f"```python\nx = {i}\n```\n" for i in range(5)) + "after"
+    split = StreamSplit()
+    assert fences[split.feed(fences):] == "after"
+    assert StreamSplit().feed(fences[:12]) == 0   # inside the first fence: nothing settled
+    assert StreamSplit().feed(fences[:21]) == 20   # the next block has begun: the first fence is settled
+
+
 def test_piece_by_piece_and_all_at_once_agree():
     one = StreamSplit()
     many = StreamSplit()
@@ -36,17 +45,22 @@ def test_finished_blocks_are_laid_out_once_while_the_tail_streams(qtbot):
     view.show()
     view.add_message(Message(id=1, conversation_id=1, role="assistant", content="", status=STREAMING))
     bubble = view.widgets[1]
-    texts_seen: dict[int, set] = {}
-    for i in range(1, len(REPLY) + 1):
-        bubble.set_text(REPLY[:i])
+    paragraphs = "".join(f"Paragraph {i} " + "with some words " * 20 + "\n\n" for i in range(30))
+    reply = REPLY.replace("Last words", paragraphs + "Last words")
+    once_full: dict[int, set] = {}   # label -> texts it showed once it held CHUNK_CHARS
+    for i in range(1, len(reply) + 1, 5):
+        bubble.set_text(reply[:i])
         for chunk in bubble._chunks:
-            texts_seen.setdefault(id(chunk), set()).add(chunk.text())
-    assert len(bubble._chunks) >= 5
-    assert all(len(seen) == 1 for seen in texts_seen.values())   # set once, never redone
+            if len(chunk.wanted) >= CHUNK_CHARS:
+                once_full.setdefault(id(chunk), set()).add(chunk.text())
+    bubble.set_text(reply)
+    assert len(bubble._chunks) >= 4 and len(once_full) >= 3
+    assert all(len(seen) == 1 for seen in once_full.values())   # a full label is laid out once, never redone
     shown = view.text_of(1)
     for words in ("Intro paragraph", "two", "return", "indented code", "still the same one", "continued item",
-                  "Last words"):
+                  "Paragraph 29", "Last words"):
         assert words in shown
-    bubble.update_message(Message(id=1, conversation_id=1, role="assistant", content=REPLY, status=DONE))
+    bubble.update_message(Message(id=1, conversation_id=1, role="assistant", content=reply, status=DONE))
     assert bubble.tail is None and not bubble._chunks and bubble.label.isVisibleTo(view)
-    assert "Last words" in view.text_of(1) and "<ol>" in bubble.label.text()
+    qtbot.waitUntil(lambda: "<ol>" in bubble.label.text(), timeout=30000)   # long: formatted on the thread pool
+    assert "Last words" in view.text_of(1)

@@ -13,6 +13,7 @@ USER_MAX_WIDTH = 560
 # Laying out a 1 MB paste takes seconds on the GUI thread; past this many characters the bubble
 # shows the start and says how much more there is (the whole text is still saved and sent).
 DISPLAY_LIMIT = 20_000
+MIN_FILL_WIDTH = 160   # narrowest a full-width text label lets the column get
 
 
 def clipped(text: str) -> tuple[str, str]:
@@ -80,6 +81,10 @@ class RichLabel(QLabel):
         # than at the real width; summed over a conversation it left blank space at the bottom.
         # The layout asks heightForWidth() for the real height instead. QLabel lays the whole text
         # out to answer, and every layout pass asks: remember it until the text changes.
+        if self.fills_width:
+            # QLabel finds its minimum width by laying the whole text out narrow: 62 ms for 20,000
+            # characters. A full-width label gets the column's width anyway; this is only a floor.
+            return QSize(MIN_FILL_WIDTH, 0)
         hint = self.__dict__.get("_min_hint")
         if hint is None:
             hint = self._min_hint = QSize(super().minimumSizeHint().width(), 0)

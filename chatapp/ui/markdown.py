@@ -157,8 +157,8 @@ class StreamSplit:
     """Where a streaming reply's finished blocks end: the text before that point no longer changes
     its rendering (much), so only the unfinished tail is rendered and laid out again per update.
 
-    A boundary is a blank line outside a code fence followed by a line that starts a new block
-    (not indented: an indented line may continue a list item or be indented code). Scanning is
+    A boundary is a blank line outside a code fence, or a closing fence, followed by a line that
+    starts a new block (not indented: an indented line may continue a list item or be indented code). Scanning is
     incremental: each call looks only at lines it has not seen.
     """
 
@@ -186,6 +186,7 @@ class StreamSplit:
         if self._fence:
             if stripped.startswith(self._fence) and not stripped.strip(self._fence[0]).strip():
                 self._fence = ""
+                self._blank_after = start + len(line) + 1   # a closed fence ends its block, blank line or not
             return
         if not line.strip():
             self._blank_after = start + len(line) + 1

@@ -13,6 +13,8 @@ from .image_bubble import ImageBubble, PictureLabel, scaled_for_display  # noqa:
 from .markdown_label import MarkdownLabel
 from .sources import SourceList, passages_note
 
+CHUNK_CHARS = 1_200   # while streaming, finished blocks join the last label until it holds this much
+
 class TextBubble(MessageWidget):
     def __init__(self, message: Message, parent=None):
         super().__init__(message, parent)
@@ -105,11 +107,16 @@ class TextBubble(MessageWidget):
         cut = self._split.feed(text)
         done = sum(len(c.wanted) for c in self._chunks)
         if cut > done:
-            chunk = self._part()
-            chunk.setContentsMargins(0, 0, 0, 8)   # with the layout's 4: the gap Qt puts between blocks
-            layout.insertWidget(layout.indexOf(self.tail), chunk)
-            chunk.show_markdown(text[done:cut], False)
-            self._chunks.append(chunk)
+            last = self._chunks[-1] if self._chunks else None
+            if last is not None and len(last.wanted) < CHUNK_CHARS:
+                # Short blocks share a label: a reply of 2,000 one-line blocks must not become 2,000 widgets.
+                last.show_markdown(last.wanted + text[done:cut], False)
+            else:
+                chunk = self._part()
+                chunk.setContentsMargins(0, 0, 0, 8)   # with the layout's 4: the gap Qt puts between blocks
+                layout.insertWidget(layout.indexOf(self.tail), chunk)
+                chunk.show_markdown(text[done:cut], False)
+                self._chunks.append(chunk)
         self.tail.show_markdown(text[cut:], False)
 
     def _part(self) -> MarkdownLabel:
