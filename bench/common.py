@@ -57,27 +57,33 @@ def wait_until(predicate, timeout=300.0):
 
 
 class LoopProbe:
-    """A 5 ms QTimer on the GUI thread; a late tick means the event loop was blocked."""
+    """A 5 ms QTimer on the GUI thread; a late tick means the event loop was blocked.
+
+    It also keeps the GUI thread's own CPU time between ticks: on a machine shared with other jobs
+    a wall-clock gap includes waiting for a core, the CPU part does not (cpu_ms)."""
 
     def __init__(self, interval_ms: int = 5):
         from PySide6.QtCore import Qt, QTimer
         self.interval = interval_ms / 1000
         self.stalls: list[float] = []
-        self._last = None
+        self.cpu: list[float] = []
+        self._last = self._cpu_last = None
         self.timer = QTimer()
         self.timer.setTimerType(Qt.TimerType.PreciseTimer)
         self.timer.setInterval(interval_ms)
         self.timer.timeout.connect(self._tick)
 
     def _tick(self):
-        now = time.perf_counter()
+        now, cpu = time.perf_counter(), time.thread_time()
         if self._last is not None:
             self.stalls.append(max(0.0, now - self._last - self.interval))
-        self._last = now
+            self.cpu.append(cpu - self._cpu_last)
+        self._last, self._cpu_last = now, cpu
 
     def start(self):
-        self._last = None
+        self._last = self._cpu_last = None
         self.stalls.clear()
+        self.cpu.clear()
         self.timer.start()
 
     def stop(self):
@@ -88,6 +94,10 @@ class LoopProbe:
             return float("nan"), float("nan")
         s = sorted(self.stalls)
         return s[-1] * 1000, s[min(len(s) - 1, int(len(s) * 0.99))] * 1000
+
+    def cpu_ms(self) -> float:
+        """The GUI thread's own CPU time in its longest gap between two ticks."""
+        return max(self.cpu, default=float("nan")) * 1000
 
 
 def _status_mb(key: str) -> float:

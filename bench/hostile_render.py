@@ -16,31 +16,6 @@ from .common import LoopProbe, Row, qapp, wait_until
 BAR_MS = 100
 
 
-class CpuProbe(LoopProbe):
-    """LoopProbe that also keeps the GUI thread's own CPU time between ticks: on a machine shared
-    with other jobs a wall-clock gap includes waiting for a core, this part does not."""
-
-    def __init__(self):
-        super().__init__()
-        self.cpu: list[float] = []
-        self._cpu_last = None
-
-    def _tick(self):
-        now = time.thread_time()
-        if self._cpu_last is not None:
-            self.cpu.append(now - self._cpu_last)
-        self._cpu_last = now
-        super()._tick()
-
-    def start(self):
-        self._cpu_last = None
-        self.cpu.clear()
-        super().start()
-
-    def cpu_ms(self) -> float:
-        return max(self.cpu, default=float("nan")) * 1000
-
-
 def payloads(quick: bool) -> dict[str, str]:
     rows = 4 if quick else 8   # 300 x 8: the 16 KB table the outside test found
     table = ("| " + " | ".join(f"c{i}" for i in range(300)) + " |\n" + "|" + "---|" * 300 + "\n" +
@@ -91,7 +66,7 @@ def hostile_render(quick: bool = False) -> list[Row]:
     try:
         for name, text in texts.items():
             s.new_conversation()
-            probe = CpuProbe()
+            probe = LoopProbe()
             probe.start()
             s.submit(f"show me {name}")
             wait_until(lambda: done and not s._replies, timeout=600)
@@ -123,7 +98,7 @@ def _paste_row(w, app) -> Row:
     from PySide6.QtCore import QMimeData
     from PySide6.QtWidgets import QPlainTextEdit
     text = "x" * 200_000
-    probe = CpuProbe()
+    probe = LoopProbe()
     probe.start()
     mime = QMimeData()
     mime.setText(text)

@@ -211,3 +211,23 @@ def test_v2_database_from_the_first_release_becomes_one_branch(tmp_path):
     assert [c.title for c in s.search_conversations("words")] == ["old"]
     s.add_message(1, "user", "new words")
     assert s.branch(1)[-1].content == "new words" and s.integrity_ok()
+
+
+def test_a_page_of_a_long_branch_costs_the_page_not_the_branch(tmp_path):
+    """Scrolling up a 10,000-message chat loads 12 at a time: the query must stop after 12, not walk to the root."""
+    storage = Storage(tmp_path / "db.sqlite")
+    cid = storage.create_conversation("long").id
+    ids = [storage.add_message(cid, "user", f"m{i}").id for i in range(3000)]
+
+    def vm_steps(leaf):
+        steps = [0]
+
+        def count():
+            steps[0] += 1
+        storage._db.set_progress_handler(count, 100)
+        page = storage.branch(cid, leaf, limit=12)
+        storage._db.set_progress_handler(None, 0)
+        assert [m.id for m in page] == ids[ids.index(leaf) - 11:ids.index(leaf) + 1]
+        return steps[0]
+    near_root, deep = vm_steps(ids[20]), vm_steps(ids[-1])
+    assert deep <= 2 * near_root + 5   # SQLite VM steps, not time: the same work at any depth

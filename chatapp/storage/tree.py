@@ -6,20 +6,21 @@ from ..conversation import Message
 # add_message's default parent: the conversation's current leaf.
 LEAF = object()
 
-# The path from a message up to its root, with each message's place among its siblings.
+# The path from a message up to its root, with each message's place among its siblings. The limit
+# stops the walk itself: as an outer LIMIT it walked all 10,000 messages of a long chat for a page of 12.
 _PATH_SQL = """
 WITH RECURSIVE up(id, depth) AS (
     SELECT ?, 0
     UNION ALL
     SELECT m.parent_id, up.depth + 1 FROM messages m JOIN up ON m.id = up.id
-    WHERE m.parent_id IS NOT NULL AND up.id IS NOT ?)
+    WHERE m.parent_id IS NOT NULL AND up.id IS NOT ? AND up.depth + 1 < ?)
 SELECT msg.*, up.depth AS depth,
     (SELECT COUNT(*) FROM messages s WHERE s.conversation_id = msg.conversation_id
         AND s.parent_id IS msg.parent_id) AS n_siblings,
     (SELECT COUNT(*) FROM messages s WHERE s.conversation_id = msg.conversation_id
         AND s.parent_id IS msg.parent_id AND s.id <= msg.id) AS sibling_index
 FROM up JOIN messages msg ON msg.id = up.id
-ORDER BY up.depth LIMIT ?"""
+ORDER BY up.depth"""
 
 _SUBTREE_SQL = """
 WITH RECURSIVE sub(id) AS (
@@ -50,9 +51,9 @@ class TreeQueries:
         if leaf_id is LEAF:
             conv = self.conversation(conversation_id)
             leaf_id = conv.current_leaf if conv else None
-        if leaf_id is None:
+        if leaf_id is None or limit == 0:
             return []
-        rows = self._run(_PATH_SQL, (leaf_id, stop_at, -1 if limit is None else limit)).fetchall()
+        rows = self._run(_PATH_SQL, (leaf_id, stop_at, 2**62 if limit is None else limit)).fetchall()
         return [self._to_message(r) for r in reversed(rows)
                 if r["conversation_id"] == conversation_id and r["id"] != stop_at]
 
