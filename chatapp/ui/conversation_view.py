@@ -18,7 +18,7 @@ RENDER_SHARE = 0.15      # ...and less often for long replies: re-rendering hold
 # was loaded before: at most MAX_LOADED bubbles exist (farther ones are dropped and built again when
 # scrolled back to), and a page is built a few bubbles per event-loop turn, so no turn stalls.
 MAX_LOADED = 150
-BUILD_PER_TICK = 3
+BUILD_PER_TICK = 2
 
 
 class ConversationView(QScrollArea):
