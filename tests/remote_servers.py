@@ -164,7 +164,7 @@ def build_remote_app(qtbot, data_dir, built: list, **fields):
 
 def isolate_keys(monkeypatch):
     """No test reads or writes the developer's real keychain or key variables."""
-    from chatapp import secrets
+    from chatapp.backends import secrets
     monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
     for name in secrets.ENV.values():
         monkeypatch.delenv(name, raising=False)

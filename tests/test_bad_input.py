@@ -7,7 +7,7 @@ import pytest
 from PySide6.QtWidgets import QMessageBox
 
 from chatapp.conversation import DONE, ERROR
-from chatapp.engine_factories import llm_factory
+from chatapp.backends.local import llm_factory
 from chatapp.engines.defaults import default_llm_path
 from chatapp.engines.diffusion import DiffusionImageEngine
 from chatapp.engines.fake import FakeChatEngine, FakeImageEngine

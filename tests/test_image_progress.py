@@ -149,7 +149,7 @@ def test_chat_worker_says_when_it_computes(make_app, qtbot):
 def test_settings_dialog_image_controls(make_app, monkeypatch):
     from PySide6.QtWidgets import QDialog
 
-    from chatapp.engine_factories import image_factory
+    from chatapp.backends.local import image_factory
     from chatapp.settings import load_settings
     from chatapp.ui.settings_dialog import SettingsDialog
     parts = make_app()

@@ -156,7 +156,7 @@ def test_cancel_drops_a_remote_picture(app, qtbot, fault):
 
 
 def test_settings_dialog_lists_models_and_keeps_the_key_out_of_settings(qtbot, fault, tmp_path, monkeypatch):
-    from chatapp import secrets
+    from chatapp.backends import secrets
     from chatapp.settings import Settings
     from chatapp.ui.settings_dialog import SettingsDialog
     isolate_keys(monkeypatch)

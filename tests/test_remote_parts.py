@@ -9,7 +9,8 @@ from dataclasses import replace
 import pytest
 
 from chatapp import __main__ as cli
-from chatapp import backends, secrets
+from chatapp import backends
+from chatapp.backends import secrets
 from chatapp.app import apply_remote_args
 from chatapp.engines.fake import FakeChatEngine
 from chatapp.settings import Settings

@@ -59,7 +59,7 @@ def main(argv: list[str]) -> int:
         return 2
     from ..app import go_offline
     go_offline()
-    from .. import engine_factories
+    from ..backends import local as engine_factories
     from ..engines.base import EngineError
     from ..settings import Settings
     settings = Settings(llm_model=args.llm_model or "", image_model=args.image_model or "", n_ctx=args.n_ctx,

@@ -5,7 +5,8 @@ from pathlib import Path
 
 from PySide6.QtWidgets import QCheckBox, QComboBox, QFormLayout, QLabel, QLineEdit, QPushButton, QWidget
 
-from .. import backends, secrets
+from .. import backends
+from ..backends import secrets
 from ..workers import BackgroundCall
 
 

