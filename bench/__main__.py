@@ -64,9 +64,10 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="one short run of each (the test suite uses this)")
     ap.add_argument("--out", type=Path, default=Path("docs/PERFORMANCE.md"))
     ap.add_argument("--only", nargs="*", help="chat, chatlong, chatengine, followup, startup, firstpicture, image, "
-                    "live, memory, scale, remote, hostile, tree, documents")
+                    "live, memory, scale, remote, hostile, tree, documents, img2img")
     args = ap.parse_args()
     from bench import chat, documents, hostile_render, image, live, remote, scale, startup, tree
+    from bench import img2img
     q = args.quick
     suites = {
         "chat": lambda: chat.throughput(1 if q else 5, 32 if q else 256),
@@ -84,6 +85,7 @@ def main() -> None:
         "hostile": lambda: hostile_render.hostile_render(q),
         "tree": lambda: tree.tree(2_000, 3 if q else 15) + tree.import_speed(20 if q else 200),
         "documents": lambda: documents.documents(q),
+        "img2img": lambda: img2img.img2img(1 if q else 7, 8 if q else 20),   # editing pictures (issue 12)
     }
     rows: list[Row] = []
     for name, run in suites.items():
