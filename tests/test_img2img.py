@@ -149,3 +149,26 @@ def test_nine_channel_inpainting_unet(nine_channel_folder, red_circle, tmp_path)
     assert out.image.size == (32, 32) and steps_seen(events) == [(i, 6) for i in range(1, 7)]
     assert np.abs(after - before)[~inside].max() <= 2
     assert np.abs(after - before)[inside].mean() > 5      # random weights: the corner is repainted (noise)
+
+
+def test_file_checks_refuse_fifos_and_huge_headers_without_decoding(tmp_path):
+    import os
+    import struct
+    import zlib
+
+    from chatapp.engines.img2img import check_files
+    fifo = tmp_path / "pipe.png"
+    os.mkfifo(fifo)
+    with pytest.raises(EngineError, match="not a regular file"):
+        check_files(str(fifo), None)          # would block forever if it were opened
+    small = tmp_path / "small.png"
+    Image.new("RGB", (1, 1)).save(small)
+    for side in (5000, 40000):   # over chatapp's limit; over PIL's own bomb limit too
+        data = bytearray(small.read_bytes())
+        ihdr = struct.pack(">II", side, side) + bytes(data[24:29])   # the header claims side x side
+        data[16:29] = ihdr
+        data[29:33] = struct.pack(">I", zlib.crc32(b"IHDR" + ihdr))
+        huge = tmp_path / f"huge{side}.png"
+        huge.write_bytes(bytes(data))
+        with pytest.raises(EngineError, match="too large to edit"):
+            check_files(str(huge), None)

@@ -42,6 +42,9 @@ def open_picture(path: str, what: str):
     from PIL import Image
     try:
         picture = Image.open(path)
+    except Image.DecompressionBombError:   # PIL's own limit, from the header
+        raise EngineError(f"The {what} {name} is too large to edit (at most {MAX_PIXELS // 1_000_000} "
+                          "megapixels).") from None
     except Exception:   # PIL raises UnidentifiedImageError, SyntaxError, struct.error, ... on junk
         raise EngineError(f"The {what} {name} is not a picture chatapp can read ({READABLE}).") from None
     if picture.width * picture.height > MAX_PIXELS:
