@@ -3,7 +3,7 @@ diffusers' StableDiffusionImg2ImgPipeline, at the same size and seed.
 
 `python -m bench.img2img [--quick] [--sd15]`: the figures are the median gap between step callbacks, so
 the one-off parts of a picture (text encoder, the VAE encode of the source, the decode) stay out of the
-per-step figure. --sd15 adds the SD 1.5-shaped random model bench.sd_cpu caches, at 256x256 (slow).
+per-step figure. --sd15 adds the SD 1.5-shaped random model bench.sd_cpu caches, at 64x64 (a few minutes).
 """
 from __future__ import annotations
 
@@ -111,7 +111,7 @@ def main() -> None:
         from bench.sd_cpu import CACHE
         folder = CACHE / "sd15-random-fp16"
         if folder.is_dir():
-            rows += img2img(3, 8, folder, 256, "SD 1.5-shaped random model (fp16 folder, run in float32)")
+            rows += img2img(2, 8, folder, 64, "SD 1.5-shaped random model (fp16 folder, run in float32)")
     print(table(rows))
 
 

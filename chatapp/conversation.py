@@ -79,7 +79,8 @@ class ImageRequest:
         if self.count != 1:
             parts += ["--n", str(self.count)]
         if self.init:   # an edit: the source picture, how much changes, and where
-            parts += ["--init", shlex.quote(self.init), "--strength", str(self.strength if self.strength is not None else 0.75)]
+            strength = self.strength if self.strength is not None else 0.75
+            parts += ["--init", shlex.quote(self.init), "--strength", str(strength)]
         if self.init and self.mask:
             parts += ["--mask", shlex.quote(self.mask)]
         return " ".join(parts)

@@ -45,7 +45,8 @@ def format_parameters(req: ImageRequest, model_name: str = "", model_hash: str =
     fields = [("Steps", req.steps), ("Sampler", sampler), ("CFG scale", req.cfg), ("Seed", req.seed),
               ("Size", f"{req.width}x{req.height}"), ("Model hash", model_hash), ("Model", model_name)]
     if req.init:   # an edit, as A1111 records img2img: how much was redrawn, and that a mask was used
-        fields += [("Denoising strength", req.strength), ("Mask blur", mask_blur(req.width or 512, req.height or 512) if req.mask else None)]
+        blur = mask_blur(req.width or 512, req.height or 512) if req.mask else None
+        fields += [("Denoising strength", req.strength), ("Mask blur", blur)]
     lines.append(", ".join(f"{k}: {v}" for k, v in fields if v not in (None, "")))
     return "\n".join(lines)
 

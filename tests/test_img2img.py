@@ -172,3 +172,19 @@ def test_file_checks_refuse_fifos_and_huge_headers_without_decoding(tmp_path):
         huge.write_bytes(bytes(data))
         with pytest.raises(EngineError, match="too large to edit"):
             check_files(str(huge), None)
+
+
+def test_edit_flags_parse_and_round_trip():
+    import os
+
+    from chatapp.commands import CommandError, parse_input
+    req = parse_input("/image a green circle --init LAST")
+    assert (req.init, req.strength, req.mask) == ("last", 0.75, None)
+    req = parse_input("/image a green circle --init '~/my pics/a.png' --mask ~/m.png --strength 0.3")
+    assert req.init == os.path.expanduser("~/my pics/a.png") and req.mask == os.path.expanduser("~/m.png")
+    again = parse_input(req.command())
+    assert (again.prompt, again.init, again.mask, again.strength) == ("a green circle", req.init, req.mask, 0.3)
+    for bad, words in (("--init #x", "not a picture number"), ("--init #1 --strength -0.1", "between 0 and 1"),
+                       ("--mask m.png", "need a picture to edit"), ("--init #1 --strength nan", "between 0 and 1")):
+        with pytest.raises(CommandError, match=words):
+            parse_input(f"/image a circle {bad}")

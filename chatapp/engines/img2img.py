@@ -115,7 +115,8 @@ def paste_back(source, drawn, mask, blur: int):
     hard = np.asarray(mask, dtype=np.float32) / 255.0
     soft = np.asarray(mask.filter(ImageFilter.GaussianBlur(blur)), dtype=np.float32) / 255.0
     alpha = np.minimum(hard, soft)[..., None]
-    out = np.asarray(source, dtype=np.float32) * (1 - alpha) + np.asarray(drawn.convert("RGB"), dtype=np.float32) * alpha
+    drawn = np.asarray(drawn.convert("RGB"), dtype=np.float32)
+    out = np.asarray(source, dtype=np.float32) * (1 - alpha) + drawn * alpha
     return Image.fromarray(np.clip(out + 0.5, 0, 255).astype(np.uint8), "RGB")
 
 
