@@ -188,3 +188,14 @@ def test_edit_flags_parse_and_round_trip():
                        ("--mask m.png", "need a picture to edit"), ("--init #1 --strength nan", "between 0 and 1")):
         with pytest.raises(CommandError, match=words):
             parse_input(f"/image a circle {bad}")
+
+
+def test_previews_and_cancel_work_on_edits_too(engine, red_circle, tmp_path):
+    events = []
+    engine.generate(ImageRequest("a green circle", steps=10, seed=1, init=str(red_circle), strength=0.8,
+                                 mask=str(corner_mask(tmp_path))), events.append, lambda: False)
+    assert [e.step for e in events if e.phase == "step" and e.preview is not None] == [3, 6]
+    seen = []
+    out = engine.generate(ImageRequest("a green circle", steps=20, seed=1, init=str(red_circle), strength=0.8),
+                          lambda e: seen.append(e.step) if e.phase == "step" else None, lambda: len(seen) >= 2)
+    assert out == [] and seen == [1, 2]
