@@ -85,7 +85,7 @@ def main() -> None:
         "hostile": lambda: hostile_render.hostile_render(q),
         "tree": lambda: tree.tree(2_000, 3 if q else 15) + tree.import_speed(20 if q else 200),
         "documents": lambda: documents.documents(q),
-        "img2img": lambda: img2img.img2img(1 if q else 7, 8 if q else 20),   # editing pictures (issue 12)
+        "img2img": lambda: img2img.img2img(1 if q else 9, 8 if q else 20),   # editing pictures (issue 12)
     }
     rows: list[Row] = []
     for name, run in suites.items():

@@ -22,8 +22,8 @@ PROMPT = "a green circle on a blue background"
 STRENGTH = 0.75
 
 
-def _gaps(stamps: list[float]) -> float:
-    return median([b - a for a, b in zip(stamps, stamps[1:])])
+def _gaps(stamps: list[float]) -> list[float]:
+    return [b - a for a, b in zip(stamps, stamps[1:])]
 
 
 class _App:
@@ -45,7 +45,7 @@ class _App:
 class _Raw:
     """diffusers' own img2img pipeline, loaded on its own, with the same threads as the app's engine."""
 
-    def __init__(self, path, threads):
+    def __init__(self, path, threads, dtype):
         import torch
         from diffusers import StableDiffusionImg2ImgPipeline
 
@@ -53,7 +53,7 @@ class _Raw:
         torch.set_num_threads(threads)
         self.pipe = StableDiffusionImg2ImgPipeline.from_pretrained(path, local_files_only=True, safety_checker=None,
                                                                    requires_safety_checker=False,
-                                                                   **{dtype_keyword(): torch.float32})
+                                                                   **{dtype_keyword(): dtype})
         self.pipe.set_progress_bar_config(disable=True)
 
     def run(self, steps, seed, init):
@@ -80,22 +80,24 @@ def img2img(runs: int, steps: int = 20, path=None, size=None, label="embedded ti
     from chatapp.conversation import ImageRequest
     app.engine.generate(ImageRequest("a red circle on a blue background", steps=steps, seed=1, width=size,
                                      height=size), lambda e: None, lambda: False)[0].image.save(source)
-    raw = _Raw(path, app.engine._threads_now or 1)
+    raw = _Raw(path, app.engine._threads_now or 1, app.engine.dtype)   # the app's own threads and dtype
     raw.cfg = cfg
     app.run(steps, 0, size, str(source))            # warm every path once
     raw.run(steps, 0, str(source))
     t2i, i2i, ref, counts = [], [], [], set()
     for i in range(runs):                           # interleaved, so drift on a shared machine hits all alike
-        t2i.append(app.run(steps, i + 1, size)[0])
-        gap, n = app.run(steps, i + 1, size, str(source))
-        i2i.append(gap)
+        t2i += app.run(steps, i + 1, size)[0]      # every step's gap, pooled: one median over all runs
+        gaps, n = app.run(steps, i + 1, size, str(source))
+        i2i += gaps
         counts.add(n)
-        ref.append(raw.run(steps, i + 1, str(source))[0])
+        ref += raw.run(steps, i + 1, str(source))[0]
     executed = int(steps * STRENGTH)
     r1, r2 = median(i2i) / median(t2i), median(i2i) / median(ref)
-    note = f"{label}, {size}x{size}, {steps} steps at strength {STRENGTH} = {executed} run, median of {runs}"
+    dtype = str(app.engine.dtype).replace("torch.", "")
+    note = (f"{label}, {dtype}, {size}x{size}, {steps} steps at strength {STRENGTH} (int(steps x strength) = "
+            f"{executed}), median of every step gap in {runs} runs")
     return [Row("img2img s/step / txt2img s/step (app engine, per executed step)", median(i2i), "s/step",
-                median(t2i), r1, "<= 1.05", r1 <= 1.05, note + f"; steps counted: {sorted(counts)}"),
+                median(t2i), r1, "<= 1.05", r1 <= 1.05, note + f"; steps the scheduler ran: {sorted(counts)}"),
             Row("img2img s/step: app engine vs raw StableDiffusionImg2ImgPipeline", median(i2i), "s/step",
                 median(ref), r2, "<= 1.05", r2 <= 1.05, note)]
 
@@ -106,12 +108,12 @@ def main() -> None:
     ap.add_argument("--sd15", action="store_true", help="also the SD 1.5-shaped model bench.sd_cpu caches")
     args = ap.parse_args()
     from bench.__main__ import table
-    rows = img2img(1 if args.quick else 7, 8 if args.quick else 20)
+    rows = img2img(1 if args.quick else 9, 8 if args.quick else 20)
     if args.sd15:
         from bench.sd_cpu import CACHE
         folder = CACHE / "sd15-random-fp16"
         if folder.is_dir():
-            rows += img2img(2, 8, folder, 64, "SD 1.5-shaped random model (fp16 folder, run in float32)")
+            rows += img2img(2, 8, folder, 64, "SD 1.5-shaped random model (fp16 folder)")
     print(table(rows))
 
 
