@@ -59,10 +59,32 @@ def table(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
+def header(section: str) -> str:
+    m = machine()
+    versions = ", ".join(f"{k} {v}" for k, v in m["versions"].items())
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else m["cores"]
+    return (f"Made by `python -m bench --section {section}` on {time.strftime('%Y-%m-%d %H:%M')}: {m['cores']} cores "
+            f"({cpus} allowed to this run), {m['memory_gib']} GiB memory, Python {m['python']}, {m['platform']}.\n"
+            f"Libraries: {versions}.")
+
+
+def with_section(doc: str, section: str, body: str) -> str:
+    """doc with the generated block `section` replaced by body (appended when new); hand-written parts kept."""
+    begin, end = f"<!-- bench:{section} -->", f"<!-- /bench:{section} -->"
+    block = f"{begin}\n{body}{end}"
+    if begin in doc and end in doc:
+        return doc[:doc.index(begin)] + block + doc[doc.index(end) + len(end):]
+    if not doc:
+        doc = "# Performance\n" + NOTES
+    return doc.rstrip("\n") + "\n\n" + block + "\n"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--quick", action="store_true", help="one short run of each (the test suite uses this)")
     ap.add_argument("--out", type=Path, default=Path("docs/PERFORMANCE.md"))
+    ap.add_argument("--section", default="main", help="which generated section of --out this run replaces "
+                    "(e.g. 'taskset' for a run under `taskset -c 0`); the rest of the file is kept")
     ap.add_argument("--only", nargs="*", help="chat, chatlong, chatengine, followup, startup, firstpicture, image, "
                     "live, memory, scale, remote, hostile, tree, documents, img2img")
     args = ap.parse_args()
@@ -101,17 +123,9 @@ def main() -> None:
     text = table(rows)
     print(text)
     if not q:
-        m = machine()
-        versions = ", ".join(f"{k} {v}" for k, v in m["versions"].items())
-        # bench.sd_cpu (heavy, run by hand) keeps its own section; carry it over.
-        from bench.sd_cpu import SECTION
-        old = args.out.read_text() if args.out.exists() else ""
-        kept = "\n" + old[old.find(SECTION):] if SECTION in old else ""
-        args.out.write_text(
-            "# Performance\n\nMade by `make bench` on "
-            f"{time.strftime('%Y-%m-%d')}: {m['cores']} cores, {m['memory_gib']} GiB memory, Python {m['python']}, "
-            f"{m['platform']}.\nLibraries: {versions}.\n\n" + text + "\n" + NOTES + kept)
-        print(f"wrote {args.out}")
+        args.out.write_text(with_section(args.out.read_text() if args.out.exists() else "", args.section,
+                                         f"{header(args.section)}\n\n{text}\n"))
+        print(f"wrote section {args.section!r} of {args.out}")
     failed = [r for r in rows if r.holds is False or r.name.endswith("(failed)")]
     sys.exit(1 if any(r.name.endswith("(failed)") for r in failed) else 0)
 

@@ -30,18 +30,13 @@ def llm_factory(settings: Settings) -> Callable[[], object]:
     return make
 
 
-# Settings the image pipeline is built with: changing one reloads it (image_threads applies live).
-IMAGE_RELOAD_FIELDS = ("image_model", "attention_slicing", "cpu_offload", "image_steps", "image_cfg", "image_size",
-                       "image_precision", "vae_tiling")
+# Settings the image pipeline is built with: changing one reloads it. image_threads applies live;
+# default steps, guidance and size are filled into each request (pictures/jobs.with_user_defaults).
+IMAGE_RELOAD_FIELDS = ("image_model", "attention_slicing", "cpu_offload", "image_precision", "vae_tiling")
 
 
 def image_factory(settings: Settings) -> Callable[[], object]:
     path = image_model_path(settings)
-    overrides = {"steps": settings.image_steps, "cfg": settings.image_cfg}
-    if "x" in settings.image_size:
-        w, _, h = settings.image_size.partition("x")
-        if w.isdigit() and h.isdigit():
-            overrides.update(width=int(w), height=int(h))
 
     def make():
         if path is None:
@@ -49,6 +44,5 @@ def image_factory(settings: Settings) -> Callable[[], object]:
         from .engines.diffusion import DiffusionImageEngine
         return DiffusionImageEngine(path, attention_slicing=settings.attention_slicing,
                                     cpu_offload=settings.cpu_offload, threads=settings.image_threads,
-                                    precision=settings.image_precision, vae_tiling=settings.vae_tiling,
-                                    overrides=overrides)
+                                    precision=settings.image_precision, vae_tiling=settings.vae_tiling)
     return make

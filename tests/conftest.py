@@ -1,6 +1,7 @@
 """Test set-up: offscreen Qt, offline, no network, and builders for the app with fake or real engines."""
 from __future__ import annotations
 
+import logging
 import os
 import socket
 
@@ -14,6 +15,20 @@ from chatapp.engines.fake import FakeChatEngine, FakeImageEngine  # noqa: E402
 from chatapp.settings import Settings, resolve_paths  # noqa: E402
 
 go_offline()
+
+
+class _LoggerRegistry(dict):
+    """pytest's log capture walks logging's registry of loggers at the start of every test phase
+    without logging's lock (pytest 9.2, catching_logs.__enter__). A worker thread that imports a
+    library then (torch, diffusers: each module registers a logger) changed the dict mid-walk:
+    "RuntimeError: dictionary changed size during iteration" at a teardown in a stress run.
+    values() here is a copy taken in one C call, which no other Python thread can interleave with."""
+
+    def values(self):
+        return list(super().values())
+
+
+logging.Logger.manager.loggerDict = _LoggerRegistry(logging.Logger.manager.loggerDict)
 
 
 class NetworkBlocked(RuntimeError):

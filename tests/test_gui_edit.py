@@ -220,3 +220,12 @@ def qimage_array(image):
     gray = image.convertToFormat(QImage.Format.Format_Grayscale8)
     row = gray.bytesPerLine()
     return np.frombuffer(bytes(gray.constBits()), np.uint8).reshape(gray.height(), row)[:, :gray.width()]
+
+
+def test_an_edit_keeps_its_pictures_size_whatever_the_settings_default(make_app, qtbot, red_circle):
+    from chatapp.settings import Settings
+    parts = make_app(image_engine=DiffusionImageEngine(default_image_model_path()),
+                     settings=Settings(image_size="64x64"))
+    done = draw(parts, qtbot, f"/image a green circle --init '{red_circle}' --strength 0.5 --steps 4 --seed 1")
+    assert Image.open(done.image_path).size == (32, 32)
+    assert (done.meta["request"]["width"], done.meta["request"]["height"]) == (32, 32)

@@ -1,6 +1,6 @@
 """The documents migration: attached files and the library, their chunks, and an FTS5 (BM25) index over them.
 
-Appended to storage.MIGRATIONS; it uses no migration number, so it may run as any step after the first.
+Appended to chatapp/storage/migrations.py MIGRATIONS; it uses no migration number, so it may run as any step after the first.
 """
 
 MIGRATION = """

@@ -4,7 +4,7 @@ from __future__ import annotations
 import itertools
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Callable
 
 from PySide6.QtCore import QObject, QTimer, Signal
@@ -16,6 +16,19 @@ from .progress import ImageStatus, ProgressTracker
 from ..workers import ImageWorker
 
 _ids = itertools.count(1)
+
+
+def with_user_defaults(request: ImageRequest, settings) -> ImageRequest:
+    """Settings' default steps, guidance and size fill in what the command left out. Per request,
+    so changing them in Settings reloads nothing (it used to rebuild the whole pipeline)."""
+    width = height = None
+    w, _, h = (getattr(settings, "image_size", "") or "").partition("x")
+    if w.isdigit() and h.isdigit() and not request.init:   # an edit is drawn at its picture's size
+        width, height = int(w), int(h)
+    steps, cfg = getattr(settings, "image_steps", 0), getattr(settings, "image_cfg", 0.0)
+    return replace(request, steps=request.steps or steps or None,
+                   cfg=request.cfg if request.cfg is not None else (cfg or None),
+                   width=request.width or width, height=request.height or height)
 
 
 @dataclass
@@ -133,6 +146,7 @@ class ImageJobs(QObject):
             if request is None:
                 return
         self.ensure_loaded()
+        request = with_user_defaults(request, self.session.settings)
         numbers = self.log.guard(number_meta, self.storage, conversation_id, request) or {}   # "#N", "edited from"
         msg = self.log.add(conversation_id, "assistant", request.prompt, kind="image", status=QUEUED,
                            meta={"request": asdict(request), **numbers}, parent_id=parent_id, make_current=True)

@@ -13,6 +13,7 @@ USER_MAX_WIDTH = 560
 # Laying out a 1 MB paste takes seconds on the GUI thread; past this many characters the bubble
 # shows the start and says how much more there is (the whole text is still saved and sent).
 DISPLAY_LIMIT = 20_000
+MIN_FILL_WIDTH = 160   # narrowest a full-width text label lets the column get
 
 
 def clipped(text: str) -> tuple[str, str]:
@@ -44,7 +45,7 @@ class RichLabel(QLabel):
 
     def setText(self, text: str) -> None:
         self._heights = {}
-        self._size_hint = None
+        self._size_hint = self._min_hint = None
         super().setText(text)
 
     fills_width = False   # a bubble whose text takes the column's whole width (replies, notices)
@@ -78,8 +79,16 @@ class RichLabel(QLabel):
     def minimumSizeHint(self) -> QSize:
         # QLabel's own minimum height is that of its text wrapped at a narrow width, far taller
         # than at the real width; summed over a conversation it left blank space at the bottom.
-        # The layout asks heightForWidth() for the real height instead.
-        return QSize(super().minimumSizeHint().width(), 0)
+        # The layout asks heightForWidth() for the real height instead. QLabel lays the whole text
+        # out to answer, and every layout pass asks: remember it until the text changes.
+        if self.fills_width:
+            # QLabel finds its minimum width by laying the whole text out narrow: 62 ms for 20,000
+            # characters. A full-width label gets the column's width anyway; this is only a floor.
+            return QSize(MIN_FILL_WIDTH, 0)
+        hint = self.__dict__.get("_min_hint")
+        if hint is None:
+            hint = self._min_hint = QSize(super().minimumSizeHint().width(), 0)
+        return hint
 
 
 def link_button(text: str, parent: QWidget, tip: str = "") -> QPushButton:

@@ -321,4 +321,4 @@ class ConversationView(QScrollArea):
     def text_of(self, message_id: int) -> str:
         """What a bubble shows now (tests and screenshots read it)."""
         w = self.widgets.get(message_id)
-        return w.label.text() if isinstance(w, TextBubble) else ""
+        return w.shown_html() if isinstance(w, TextBubble) else ""

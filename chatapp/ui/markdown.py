@@ -151,3 +151,49 @@ def _remember(text: str, result: tuple[str, list[str]]) -> None:
 def plain_html(text: str) -> str:
     """Text shown exactly as typed (user messages): escaped, line breaks kept."""
     return html.escape(text).replace("\n", "<br>")
+
+
+class StreamSplit:
+    """Where a streaming reply's finished blocks end: the text before that point no longer changes
+    its rendering (much), so only the unfinished tail is rendered and laid out again per update.
+
+    A boundary is a blank line outside a code fence, or a closing fence, followed by a line that
+    starts a new block (not indented: an indented line may continue a list item or be indented code). Scanning is
+    incremental: each call looks only at lines it has not seen.
+    """
+
+    def __init__(self):
+        self.settled = 0      # text[:settled] is finished blocks
+        self._pos = 0         # start of the first line not yet scanned
+        self._fence = ""      # the open fence's marker (``` or ~~~, maybe longer), "" outside one
+        self._blank_after = -1   # end of the last blank line seen outside a fence, waiting for its next line
+
+    def feed(self, text: str) -> int:
+        while True:
+            end = text.find("\n", self._pos)
+            if end < 0:
+                break
+            line = text[self._pos:end]
+            start, self._pos = self._pos, end + 1
+            self._line(line, start)
+        # The next block's first line may still be arriving; its first character is enough.
+        if self._blank_after >= 0 and self._pos < len(text) and text[self._pos] not in " \t\n":
+            self.settled, self._blank_after = self._pos, -1
+        return self.settled
+
+    def _line(self, line: str, start: int) -> None:
+        stripped = line.lstrip(" ")
+        if self._fence:
+            if stripped.startswith(self._fence) and not stripped.strip(self._fence[0]).strip():
+                self._fence = ""
+                self._blank_after = start + len(line) + 1   # a closed fence ends its block, blank line or not
+            return
+        if not line.strip():
+            self._blank_after = start + len(line) + 1
+            return
+        if self._blank_after >= 0 and line[0] not in " \t":
+            self.settled = start
+        self._blank_after = -1
+        if len(line) - len(stripped) < 4 and stripped[:3] in ("```", "~~~"):
+            marker = stripped[0]
+            self._fence = marker * (len(stripped) - len(stripped.lstrip(marker)))

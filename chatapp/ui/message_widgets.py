@@ -1,66 +1,26 @@
 """One widget per message: text bubbles (markdown, rendered off the GUI thread when long); the rest is re-exported."""
 from __future__ import annotations
 
-import time
-import weakref
-
-import shiboken6
-from PySide6.QtCore import QObject, Qt, QTimer
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication, QTextDocument
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QVBoxLayout
 
 from ..conversation import DONE, ERROR, STOPPED, STREAMING, Message
-from ..workers import PoolCalls
 from . import markdown
 from .bubble_base import (DISPLAY_LIMIT, SAFE_SCHEMES, THUMB, USER_MAX_WIDTH, BranchSwitcher, MessageWidget,  # noqa: F401
                           RichLabel, clipped, link_button, open_link)
 from .image_bubble import ImageBubble, PictureLabel, scaled_for_display  # noqa: F401
+from .markdown_label import MarkdownLabel
 from .sources import SourceList, passages_note
 
-# Markdown of up to this many characters is rendered on the spot (a few ms, ~35 ms for the worst
-# input known); longer text is rendered on the thread pool, as parsing 20,000 hostile characters
-# can take half a second. Only the (budgeted) layout of the result happens on the GUI thread.
-SYNC_CHARS = 2_000
-RENDER_SHARE = 0.15   # while a long reply streams, its layout takes at most ~15% of the GUI thread
-
-
-class _Renderer(QObject):
-    """Markdown for long texts rendered on the thread pool; each result goes to the bubble that asked."""
-
-    def __init__(self):
-        super().__init__()
-        self.calls = PoolCalls()
-        self.calls.done.connect(self._done)
-        self._asked: dict[int, tuple[weakref.ref, str]] = {}
-
-    def request(self, bubble: TextBubble, text: str, remember: bool) -> None:
-        call_id = self.calls.call(markdown.render, text, remember)
-        self._asked[call_id] = (weakref.ref(bubble), text)
-
-    def _done(self, call_id: int, result, error) -> None:
-        ref, text = self._asked.pop(call_id, (None, ""))
-        bubble = ref() if ref else None
-        if bubble is not None and shiboken6.isValid(bubble):
-            bubble.rendered(text, result if error is None else (markdown.plain_block(text), []))
-
-
-_renderer: _Renderer | None = None
-
-
-def _background() -> _Renderer:
-    global _renderer
-    if _renderer is None:
-        _renderer = _Renderer()
-    return _renderer
-
+CHUNK_CHARS = 1_200   # while streaming, finished blocks join the last label until it holds this much
 
 class TextBubble(MessageWidget):
     def __init__(self, message: Message, parent=None):
         super().__init__(message, parent)
-        self.code_blocks: list[str] = []
-        self._wanted = ""           # the newest text asked for
-        self._rendering = False     # a render of a long text is on the thread pool
-        self._shown = False
+        self._split: markdown.StreamSplit | None = None   # while streaming: where the finished blocks end
+        self.tail: MarkdownLabel | None = None   # while streaming: the unfinished last block, laid out alone
+        self._chunks: list[MarkdownLabel] = []   # while streaming: the finished blocks, a label each
         # The styled box sits in a full-width row: a user's box is pushed right by a stretch,
         # which (unlike layout alignment) still lets wrapped text grow in height.
         self.box = QFrame(self)
@@ -75,9 +35,9 @@ class TextBubble(MessageWidget):
         layout = QVBoxLayout(self.box)
         layout.setContentsMargins(14, 10, 14, 10)
         layout.setSpacing(4)
-        self.label = RichLabel(self.box)
+        self.label = MarkdownLabel(self.box)
         self.label.fills_width = message.role != "user"
-        self.label.linkActivated.connect(self._on_link)
+        self.label.linkActivated.connect(open_link)
         layout.addWidget(self.label)
         self.footer = QLabel(self.box)
         self.footer.setObjectName("messageFooter")
@@ -122,40 +82,62 @@ class TextBubble(MessageWidget):
             doc.setHtml(html)
             self.label.setMinimumWidth(min(int(doc.idealWidth()) + 4, USER_MAX_WIDTH))
             return
-        self._wanted = text
-        finished = self.message.status != STREAMING
-        hit = markdown.cached(text)
-        if hit is None and len(text) <= SYNC_CHARS:
-            hit = markdown.render(text, finished)
-        if hit is not None:
-            self._show(hit)
-        elif not self._rendering:
-            if not self._shown:
-                self._show((markdown.plain_block(text), []))   # readable at once; formatted when ready
-            self._rendering = True
-            _background().request(self, text, finished)
-        # else: the render in flight comes back to rendered(), which asks again for the newest text
+        if self.message.status == STREAMING and self.message.role == "assistant":
+            self._show_streaming(text)
+            return
+        if self.tail is not None:   # finished: one label again, so a selection can span the whole reply
+            for part in (*self._chunks, self.tail):
+                part.hide()
+                part.deleteLater()
+            self.tail, self._split, self._chunks = None, None, []
+        self.label.show()
+        self.label.show_markdown(text, True)
 
-    def rendered(self, text: str, result: tuple[str, list[str]]) -> None:
-        start = time.perf_counter()
-        self._show(result)
-        if self.label.isVisible():   # lay it out now, at its real width, to know what it cost
-            self.label.heightForWidth(self.label.width())
-        if text == self._wanted:
-            self._rendering = False
-        else:   # more text came meanwhile: render it, after a pause that keeps layout's share small
-            spent_ms = (time.perf_counter() - start) * 1000
-            QTimer.singleShot(int(spent_ms / RENDER_SHARE), self, self._render_newest)
+    def _show_streaming(self, text: str) -> None:
+        """Each finished block gets a label of its own, rendered and laid out once; only the
+        unfinished last block is redone per update. Laying out one label with the whole reply cost
+        50-140 ms per update at 5,000-14,000 characters of HTML; this way a long reply costs the
+        GUI thread the same per token as a short one."""
+        layout = self.box.layout()
+        if self.tail is None:
+            self._split = markdown.StreamSplit()
+            self.tail = self._part()
+            layout.insertWidget(layout.indexOf(self.label) + 1, self.tail)
+            self.label.hide()
+        cut = self._split.feed(text)
+        done = sum(len(c.wanted) for c in self._chunks)
+        if cut > done:
+            last = self._chunks[-1] if self._chunks else None
+            if last is not None and len(last.wanted) < CHUNK_CHARS:
+                # Short blocks share a label: a reply of 2,000 one-line blocks must not become 2,000 widgets.
+                last.show_markdown(last.wanted + text[done:cut], False)
+            else:
+                chunk = self._part()
+                chunk.setContentsMargins(0, 0, 0, 8)   # with the layout's 4: the gap Qt puts between blocks
+                layout.insertWidget(layout.indexOf(self.tail), chunk)
+                chunk.show_markdown(text[done:cut], False)
+                self._chunks.append(chunk)
+        self.tail.show_markdown(text[cut:], False)
 
-    def _render_newest(self) -> None:
-        self._rendering = False
-        self.set_text(self._wanted)
+    def _part(self) -> MarkdownLabel:
+        part = MarkdownLabel(self.box)
+        part.fills_width = True
+        part.linkActivated.connect(open_link)
+        return part
 
-    def _show(self, result: tuple[str, list[str]]) -> None:
-        body, self.code_blocks = result
-        self._shown = True
-        if body != self.label.text():   # a long plain text comes back from the pool unchanged
-            self.label.setText(body)
+    @property
+    def code_blocks(self) -> list[str]:
+        return [code for part in (self.label, *self._chunks, *filter(None, [self.tail])) for code in part.code_blocks]
+
+    @property
+    def _rendering(self) -> bool:
+        return any(part.rendering for part in (self.label, *self._chunks, *filter(None, [self.tail])))
+
+    def shown_html(self) -> str:
+        """What the bubble shows now, as rich text (tests and screenshots read it)."""
+        if self.tail is None:
+            return self.label.text()
+        return "".join(part.text() for part in (*self._chunks, self.tail))
 
     def update_message(self, message: Message) -> None:
         super().update_message(message)
@@ -189,11 +171,3 @@ class TextBubble(MessageWidget):
             self._actions.insertWidget(0, self.switcher)
         if self.switcher is not None:
             self.switcher.show_branch(m.branch)
-
-    def _on_link(self, url: str) -> None:
-        if url.startswith("copy:"):
-            index = int(url[5:])
-            if 0 <= index < len(self.code_blocks):
-                QGuiApplication.clipboard().setText(self.code_blocks[index])
-        else:
-            open_link(url)

@@ -7,66 +7,9 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from .conversation import Conversation, Message
-from .documents.schema import MIGRATION as DOCUMENTS_MIGRATION
-
-# Append-only: each entry moves the schema one version up. Never edit a released step.
-MIGRATIONS: list[str] = [
-    """
-    CREATE TABLE conversations (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,  -- ids are never reused: late signals cannot hit a newer row
-        title TEXT NOT NULL,
-        system_prompt TEXT,
-        created_at REAL NOT NULL,
-        updated_at REAL NOT NULL
-    );
-    CREATE TABLE messages (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        conversation_id INTEGER NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
-        role TEXT NOT NULL,
-        kind TEXT NOT NULL DEFAULT 'text',
-        content TEXT NOT NULL,
-        status TEXT NOT NULL DEFAULT 'done',
-        image_path TEXT,
-        meta TEXT NOT NULL DEFAULT '{}',
-        created_at REAL NOT NULL
-    );
-    CREATE INDEX messages_by_conversation ON messages(conversation_id, id);
-    """,
-    # 2: full-text search over message text, kept in step by triggers.
-    """
-    CREATE VIRTUAL TABLE messages_fts USING fts5(content, content='messages', content_rowid='id');
-    INSERT INTO messages_fts(rowid, content) SELECT id, content FROM messages;
-    CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages BEGIN
-        INSERT INTO messages_fts(rowid, content) VALUES (new.id, new.content);
-    END;
-    CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages BEGIN
-        INSERT INTO messages_fts(messages_fts, rowid, content) VALUES ('delete', old.id, old.content);
-    END;
-    CREATE TRIGGER messages_fts_update AFTER UPDATE OF content ON messages BEGIN
-        INSERT INTO messages_fts(messages_fts, rowid, content) VALUES ('delete', old.id, old.content);
-        INSERT INTO messages_fts(rowid, content) VALUES (new.id, new.content);
-    END;
-    """,
-    # 3: conversations become trees. Each message has a parent (NULL for the first one); a
-    # conversation remembers the leaf it shows. No foreign key on parent_id: a cascade down a
-    # long chain would hit SQLite's trigger depth limit, so subtrees are deleted by a recursive
-    # query instead. Existing flat chats become one branch: each message's parent is the one before.
-    """
-    ALTER TABLE messages ADD COLUMN parent_id INTEGER;
-    ALTER TABLE conversations ADD COLUMN current_leaf INTEGER;
-    UPDATE messages SET parent_id = (SELECT MAX(p.id) FROM messages p
-                                     WHERE p.conversation_id = messages.conversation_id AND p.id < messages.id);
-    UPDATE conversations SET current_leaf = (SELECT MAX(m.id) FROM messages m WHERE m.conversation_id = conversations.id);
-    CREATE INDEX messages_by_parent ON messages(conversation_id, parent_id);
-    CREATE INDEX messages_by_parent_id ON messages(parent_id);
-    """,
-    # Import keys: where an imported conversation came from (source + its id there), so a file imports once.
-    "CREATE TABLE IF NOT EXISTS imported (source TEXT NOT NULL, key TEXT NOT NULL, conversation_id INTEGER NOT NULL"
-    " REFERENCES conversations(id) ON DELETE CASCADE, PRIMARY KEY (source, key));",
-    DOCUMENTS_MIGRATION,  # attached files, library, chunks + FTS5 (chatapp/documents/schema.py)
-]
-
+from ..conversation import Conversation, Message
+from .migrations import MIGRATIONS
+from .tree import LEAF, TreeQueries
 
 def clean_text(text: str) -> str:
     """Text SQLite can store: lone surrogates (from broken UTF-8 or a bad paste) become U+FFFD."""
@@ -116,42 +59,7 @@ def _explain(exc: sqlite3.Error) -> StorageError:
     return StorageError(f"The database reported an error: {exc}")
 
 
-# add_message's default parent: the conversation's current leaf.
-LEAF = object()
-
-# The path from a message up to its root, with each message's place among its siblings.
-_PATH_SQL = """
-WITH RECURSIVE up(id, depth) AS (
-    SELECT ?, 0
-    UNION ALL
-    SELECT m.parent_id, up.depth + 1 FROM messages m JOIN up ON m.id = up.id
-    WHERE m.parent_id IS NOT NULL AND up.id IS NOT ?)
-SELECT msg.*, up.depth AS depth,
-    (SELECT COUNT(*) FROM messages s WHERE s.conversation_id = msg.conversation_id
-        AND s.parent_id IS msg.parent_id) AS n_siblings,
-    (SELECT COUNT(*) FROM messages s WHERE s.conversation_id = msg.conversation_id
-        AND s.parent_id IS msg.parent_id AND s.id <= msg.id) AS sibling_index
-FROM up JOIN messages msg ON msg.id = up.id
-ORDER BY up.depth LIMIT ?"""
-
-_SUBTREE_SQL = """
-WITH RECURSIVE sub(id) AS (
-    SELECT id FROM messages WHERE id = ?
-    UNION ALL
-    SELECT m.id FROM messages m JOIN sub ON m.parent_id = sub.id)
-SELECT id FROM sub"""
-
-# The most recent leaf of a subtree: where the user last was in it. Not simply its highest id: a
-# picture spliced into a branch is newer than the messages below it.
-_NEWEST_LEAF_SQL = """
-WITH RECURSIVE sub(id) AS (
-    SELECT id FROM messages WHERE id = ?
-    UNION ALL
-    SELECT m.id FROM messages m JOIN sub ON m.parent_id = sub.id)
-SELECT MAX(id) FROM sub WHERE NOT EXISTS (SELECT 1 FROM messages c WHERE c.parent_id = sub.id)"""
-
-
-class Storage:
+class Storage(TreeQueries):
     """All reads and writes of conversations; one connection, used on the GUI thread."""
 
     def __init__(self, path: Path):
@@ -324,66 +232,6 @@ class Storage:
             self._db.execute("DELETE FROM messages WHERE id=?", (message_id,))
             self._db.execute("UPDATE conversations SET current_leaf=? WHERE id=? AND current_leaf=?",
                              (parent, cid, message_id))
-
-    # --- the tree -----------------------------------------------------------------------------
-    def branch(self, conversation_id: int, leaf_id: int | None = LEAF, *, limit: int | None = None,
-               stop_at: int | None = None) -> list[Message]:
-        """The branch from the root down to leaf_id (default: the current leaf).
-
-        With limit, only its newest part; with stop_at, only the part below that message.
-        """
-        if leaf_id is LEAF:
-            conv = self.conversation(conversation_id)
-            leaf_id = conv.current_leaf if conv else None
-        if leaf_id is None:
-            return []
-        rows = self._run(_PATH_SQL, (leaf_id, stop_at, -1 if limit is None else limit)).fetchall()
-        return [self._to_message(r) for r in reversed(rows)
-                if r["conversation_id"] == conversation_id and r["id"] != stop_at]
-
-    def children(self, message_id: int | None, conversation_id: int) -> list[Message]:
-        rows = self._run("SELECT * FROM messages WHERE conversation_id=? AND parent_id IS ? ORDER BY id",
-                         (conversation_id, message_id)).fetchall()
-        return [self._to_message(r) for r in rows]
-
-    def subtree(self, message_id: int) -> list[Message]:
-        ids = [r[0] for r in self._run(_SUBTREE_SQL, (message_id,))]
-        rows = self._run(f"SELECT * FROM messages WHERE id IN ({','.join('?' * len(ids))}) ORDER BY id", ids).fetchall()
-        return [self._to_message(r) for r in rows]
-
-    def newest_leaf_under(self, message_id: int) -> int:
-        """The most recent leaf of a subtree (the message itself when it has no children)."""
-        return self._run(_NEWEST_LEAF_SQL, (message_id,)).fetchone()[0]
-
-    def set_current_leaf(self, conversation_id: int, leaf_id: int | None) -> None:
-        self._run("UPDATE conversations SET current_leaf=? WHERE id=?", (leaf_id, conversation_id))
-
-    def delete_subtree(self, message_id: int) -> list[str]:
-        """Delete a message and everything under it; returns the picture files they owned.
-
-        The conversation then shows the newest remaining leaf under the deleted message's parent.
-        """
-        with self._transaction():
-            row = self._db.execute("SELECT conversation_id, parent_id FROM messages WHERE id=?",
-                                   (message_id,)).fetchone()
-            if row is None:
-                return []
-            cid, parent = row
-            ids = [r[0] for r in self._db.execute(_SUBTREE_SQL, (message_id,))]
-            marks = ",".join("?" * len(ids))
-            paths = [r[0] for r in self._db.execute(
-                f"SELECT image_path FROM messages WHERE id IN ({marks}) AND image_path IS NOT NULL", ids)]
-            self._db.execute(f"DELETE FROM messages WHERE id IN ({marks})", ids)
-            leaf = self._db.execute("SELECT current_leaf FROM conversations WHERE id=?", (cid,)).fetchone()[0]
-            if leaf in ids or leaf is None:
-                if parent is not None:
-                    leaf = self._db.execute(_NEWEST_LEAF_SQL, (parent,)).fetchone()[0]
-                else:
-                    leaf = self._db.execute(
-                        "SELECT MAX(id) FROM messages m WHERE conversation_id=? AND NOT EXISTS "
-                        "(SELECT 1 FROM messages c WHERE c.parent_id = m.id)", (cid,)).fetchone()[0]
-                self._db.execute("UPDATE conversations SET current_leaf=? WHERE id=?", (leaf, cid))
-        return paths
 
     def message(self, message_id: int) -> Message | None:
         r = self._run("SELECT * FROM messages WHERE id=?", (message_id,)).fetchone()
