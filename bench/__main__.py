@@ -86,9 +86,10 @@ def main() -> None:
     ap.add_argument("--section", default="main", help="which generated section of --out this run replaces "
                     "(e.g. 'taskset' for a run under `taskset -c 0`); the rest of the file is kept")
     ap.add_argument("--only", nargs="*", help="chat, chatlong, chatengine, followup, startup, firstpicture, image, "
-                    "live, memory, scale, remote, hostile, tree, documents")
+                    "live, memory, scale, remote, hostile, tree, documents, img2img")
     args = ap.parse_args()
     from bench import chat, documents, hostile_render, image, live, remote, scale, startup, tree
+    from bench import img2img
     q = args.quick
     suites = {
         "chat": lambda: chat.throughput(1 if q else 5, 32 if q else 256),
@@ -106,6 +107,7 @@ def main() -> None:
         "hostile": lambda: hostile_render.hostile_render(q),
         "tree": lambda: tree.tree(2_000, 3 if q else 15) + tree.import_speed(20 if q else 200),
         "documents": lambda: documents.documents(q),
+        "img2img": lambda: img2img.img2img(1 if q else 9, 8 if q else 20),   # editing pictures (issue 12)
     }
     rows: list[Row] = []
     for name, run in suites.items():

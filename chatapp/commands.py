@@ -61,6 +61,9 @@ def _image_parser() -> _Parser:
     p.add_argument("--size", type=_size, metavar="WxH", help="width x height in pixels, multiples of 8")
     p.add_argument("--scheduler", metavar="NAME", help="one of: " + ", ".join(SCHEDULERS))
     p.add_argument("--n", type=int, default=1, metavar="COUNT", help=f"how many pictures, 1-{MAX_COUNT}")
+    p.add_argument("--init", metavar="#N|last|PATH", help="edit a picture: #N of this chat, the last one, or a file")
+    p.add_argument("--strength", type=float, metavar="F", help="with --init: how much is redrawn, 0-1 (default 0.75)")
+    p.add_argument("--mask", metavar="PATH", help="with --init: a PNG of the same size, white where it is repainted")
     return p
 
 
@@ -118,7 +121,27 @@ def parse_image(args_text: str, max_side: int = 2048) -> ImageRequest:
     scheduler = ns.scheduler.lower() if ns.scheduler else None
     if scheduler and scheduler not in SCHEDULERS:
         raise CommandError(f"Unknown scheduler {ns.scheduler!r}. Choose one of: {', '.join(SCHEDULERS)}.")
-    return ImageRequest(prompt, ns.negative, ns.steps, ns.cfg, ns.seed, width, height, scheduler, ns.n)
+    request = ImageRequest(prompt, ns.negative, ns.steps, ns.cfg, ns.seed, width, height, scheduler, ns.n)
+    return edit_flags(request, ns)
+
+
+DEFAULT_STRENGTH = 0.75   # AUTOMATIC1111's default denoising strength
+
+
+def edit_flags(request: ImageRequest, ns) -> ImageRequest:
+    """--init / --strength / --mask: checked here as far as text allows; the files are checked later."""
+    if ns.strength is not None and not 0.0 <= ns.strength <= 1.0:
+        raise CommandError(f"--strength must be between 0 and 1, not {ns.strength:g}.")
+    if (ns.strength is not None or ns.mask) and not ns.init:
+        raise CommandError("--strength and --mask need a picture to edit: add --init #N, --init last or --init PATH.")
+    if ns.init:
+        init = ns.init.strip()
+        if init.startswith("#") and not init[1:].isdigit():
+            raise CommandError(f"--init {init} is not a picture number; pictures are numbered #1, #2, ... in the chat.")
+        request.init = "last" if init.lower() == "last" else init if init.startswith("#") else os.path.expanduser(init)
+        request.strength = DEFAULT_STRENGTH if ns.strength is None else ns.strength
+        request.mask = os.path.expanduser(ns.mask) if ns.mask else None
+    return request
 
 
 def parse_attach(args_text: str) -> AttachRequest:

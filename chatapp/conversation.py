@@ -59,6 +59,10 @@ class ImageRequest:
     height: int | None = None
     scheduler: str | None = None
     count: int = 1
+    init: str | None = None      # --init: the picture to edit ("#N", "last" or a path; a path once resolved)
+    strength: float | None = None  # --strength: how much of the picture is redrawn, 0-1 (img2img's denoising)
+    mask: str | None = None      # --mask: a PNG of the picture's size, white where it is repainted
+    source_id: int | None = None  # the message of the picture edited (set when --init names one of ours)
 
     def command(self) -> str:
         """The /image command that reproduces this request."""
@@ -74,4 +78,9 @@ class ImageRequest:
             parts += ["--size", f"{self.width}x{self.height}"]
         if self.count != 1:
             parts += ["--n", str(self.count)]
+        if self.init:   # an edit: the source picture, how much changes, and where
+            strength = self.strength if self.strength is not None else 0.75
+            parts += ["--init", shlex.quote(self.init), "--strength", str(strength)]
+        if self.init and self.mask:
+            parts += ["--mask", shlex.quote(self.mask)]
         return " ".join(parts)

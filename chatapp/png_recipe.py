@@ -13,6 +13,7 @@ from pathlib import Path
 from PIL.PngImagePlugin import PngInfo
 
 from .conversation import ImageRequest
+from .engines.img2img import mask_blur
 from .engines.schedulers import SCHEDULERS, flag_for_sampler
 
 # A recipe is a prompt and a line of settings; a real one is a few KB. Anything longer is cut
@@ -43,6 +44,9 @@ def format_parameters(req: ImageRequest, model_name: str = "", model_hash: str =
     sampler = SCHEDULERS.get(req.scheduler or "", (None, req.scheduler or ""))[1]
     fields = [("Steps", req.steps), ("Sampler", sampler), ("CFG scale", req.cfg), ("Seed", req.seed),
               ("Size", f"{req.width}x{req.height}"), ("Model hash", model_hash), ("Model", model_name)]
+    if req.init:   # an edit, as A1111 records img2img: how much was redrawn, and that a mask was used
+        blur = mask_blur(req.width or 512, req.height or 512) if req.mask else None
+        fields += [("Denoising strength", req.strength), ("Mask blur", blur)]
     lines.append(", ".join(f"{k}: {v}" for k, v in fields if v not in (None, "")))
     return "\n".join(lines)
 
@@ -107,6 +111,7 @@ def parse_parameters(text: str) -> ImageRequest:
             req.width, req.height = int(w), int(h)
     if "Sampler" in values:
         req.scheduler = flag_for_sampler(values["Sampler"])
+    req.strength = number("Denoising strength", float)   # an edit's; its source picture is not in the file
     return req
 
 

@@ -213,8 +213,10 @@ class ChatSession(BranchActions, QObject):
             return True
         return self.submit_image(parsed, text.strip())
 
-    def submit_image(self, request, command: str | None = None) -> bool:
+    def submit_image(self, request, command: str | None = None, checked: bool = False) -> bool:
         """Queue a picture (from /image, or Re-run / Vary seed, which skip the parser)."""
+        if request.init and not checked:   # an edit: its files are checked off the GUI thread first (pictures/edits.py)
+            return self.images.edits.submit(request, command)
         conv = self._guard(self._ensure_conversation, request.prompt)
         user = conv and self.log.add(conv.id, "user", command or request.command())
         if not user:

@@ -2,6 +2,7 @@
 import threading
 import time
 
+import pytest
 from PySide6.QtCore import Qt
 
 from chatapp.conversation import CANCELLED, DONE
@@ -126,6 +127,7 @@ def test_vary_seed_and_rerun(make_app, qtbot):
     assert seeds[0] == seeds[1] == 5 and seeds[2] != 5
 
 
+@pytest.mark.qt_log_ignore("This plugin does not support")   # offscreen + a popup menu
 def test_png_dropped_on_the_composer(make_app, qtbot, tmp_path):
     from PIL import Image
     from PIL.PngImagePlugin import PngInfo
@@ -147,5 +149,8 @@ def test_png_dropped_on_the_composer(make_app, qtbot, tmp_path):
     drop = QDropEvent(QPointF(5, 5), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
                       Qt.KeyboardModifier.NoModifier)
     QApplication.sendEvent(editor.viewport(), drop)
+    # The recipe is read off the GUI thread; then a menu offers it (or an edit of the picture).
+    qtbot.waitUntil(lambda: parts.window.picture_drop.menu is not None, timeout=30000)
+    parts.window.picture_drop.menu.actions()[0].trigger()
     qtbot.waitUntil(lambda: editor.toPlainText() ==
                     "/image a blue square --steps 9 --cfg 3.0 --seed 4 --scheduler ddim --size 32x32", timeout=30000)

@@ -9,10 +9,12 @@ import random
 import stat
 import threading
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
 from ..conversation import ImageRequest
+from . import img2img
 from . import torch_runtime as rt
 from .base import EngineError, ImageProgress, ImageResult, ModelInfo, stat_model_path
 from .schedulers import SCHEDULERS, flag_for_class
@@ -202,6 +204,7 @@ class DiffusionImageEngine:
                                 req.cfg if req.cfg is not None else float(d["cfg"]), seed,
                                 req.width or int(d["width"]), req.height or int(d["height"]),
                                 req.scheduler or d["scheduler"], 1)
+        resolved = replace(resolved, **img2img.edit_fields(req))   # --init/--strength/--mask ride along
         # The parser only knew a generic limit before the model loaded: check the real one.
         largest = int(d.get("max_size", 2048))
         if resolved.width > largest or resolved.height > largest:
@@ -277,6 +280,9 @@ class DiffusionImageEngine:
         import torch
         if self.pipe is None:
             raise EngineError("No image model is loaded.")
+        edit = None
+        if request.init:   # --init: edit that picture instead of drawing from noise (img2img.py)
+            request, edit = img2img.prepare(request, self.defaults, self.model_name)
         base_seed = request.seed if request.seed is not None else random.randrange(2**32)
         count = request.count
         note = self.prompt_note(request.prompt)
@@ -300,9 +306,10 @@ class DiffusionImageEngine:
                     on_progress(ImageProgress("decoding", step, total, picture, count, None, req))
                 return kwargs
 
+            run = img2img.edit_call(self.pipe, edit) if edit else self.pipe   # same components, same hooks
             try:
                 with self._block_hooks(should_stop):
-                    out = self.pipe(req.prompt, negative_prompt=req.negative or None, num_inference_steps=req.steps,
+                    out = run(req.prompt, negative_prompt=req.negative or None, num_inference_steps=req.steps,
                                     guidance_scale=req.cfg, width=req.width, height=req.height,
                                     generator=torch.Generator("cpu").manual_seed(seed),
                                     callback_on_step_end=callback)

@@ -10,6 +10,7 @@ from typing import Callable
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from ..conversation import CANCELLED, DONE, ERROR, QUEUED, RENDERING, ImageRequest, Message
+from .edits import EditChecks, number_meta
 from .idle import IdleUnloader
 from .progress import ImageStatus, ProgressTracker
 from ..workers import ImageWorker
@@ -22,7 +23,7 @@ def with_user_defaults(request: ImageRequest, settings) -> ImageRequest:
     so changing them in Settings reloads nothing (it used to rebuild the whole pipeline)."""
     width = height = None
     w, _, h = (getattr(settings, "image_size", "") or "").partition("x")
-    if w.isdigit() and h.isdigit():
+    if w.isdigit() and h.isdigit() and not request.init:   # an edit is drawn at its picture's size
         width, height = int(w), int(h)
     steps, cfg = getattr(settings, "image_steps", 0), getattr(settings, "image_cfg", 0.0)
     return replace(request, steps=request.steps or steps or None,
@@ -72,6 +73,7 @@ class ImageJobs(QObject):
         self.worker.failed.connect(self._on_failed)
         self.worker.unloaded.connect(self._on_unloaded)
         self.idle = IdleUnloader(self, lambda: session.settings.image_idle_unload_min)
+        self.edits = EditChecks(session)   # --init: files checked off the GUI thread before queueing
 
     def _set_state(self, status: str, detail: str) -> None:
         self.status = status
@@ -139,10 +141,15 @@ class ImageJobs(QObject):
     # --- requests -----------------------------------------------------------------------------
     def enqueue(self, conversation_id: int, request: ImageRequest, parent_id: int | None = None) -> None:
         """Queue a picture; its message answers parent_id (the /image message) and becomes the leaf."""
+        if request.init and (request.init == "last" or request.init.startswith("#")):
+            request = self.edits.resolve_now(conversation_id, request)   # an edited message's /image ... --init #N
+            if request is None:
+                return
         self.ensure_loaded()
         request = with_user_defaults(request, self.session.settings)
+        numbers = self.log.guard(number_meta, self.storage, conversation_id, request) or {}   # "#N", "edited from"
         msg = self.log.add(conversation_id, "assistant", request.prompt, kind="image", status=QUEUED,
-                           meta={"request": asdict(request)}, parent_id=parent_id, make_current=True)
+                           meta={"request": asdict(request), **numbers}, parent_id=parent_id, make_current=True)
         if msg is None:
             return
         rid = next(_ids)
@@ -232,6 +239,11 @@ class ImageJobs(QObject):
         previous = job.message
         for n, image in enumerate(saved):
             meta = {"request": asdict(image.request), "parameters": image.parameters, "model": self.model_name}
+            keep = ("number", "source_id", "edited_from") if n == 0 else ("source_id", "edited_from")
+            meta.update({k: job.message.meta[k] for k in keep if k in job.message.meta})   # the number stays
+            if n > 0:
+                meta["number"] = (self.log.guard(number_meta, self.storage, job.message.conversation_id,
+                                                 image.request) or {}).get("number")
             notes = [*getattr(image, "notes", []), *([last_note] if last_note and n == len(saved) - 1 else [])]
             if notes:
                 meta["note"] = " ".join(notes)

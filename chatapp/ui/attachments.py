@@ -9,6 +9,7 @@ from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QProgressBar, Q
 
 from ..conversation import Message
 from ..documents.extract import human_size
+from .composer import PICTURE_SUFFIXES   # a dropped picture is not attached: recipe or edit
 from .message_widgets import USER_MAX_WIDTH, MessageWidget
 
 FILE_FILTER = ("Documents (*.txt *.md *.markdown *.rst *.pdf *.html *.htm *.docx *.csv *.json *.py *.js *.ts "
@@ -66,11 +67,11 @@ class AttachmentBubble(MessageWidget):
 
 
 def local_files(mime) -> list[str]:
-    """Dropped local files that are not PNGs (a dropped PNG fills in its /image recipe instead)."""
+    """Dropped local files that are not pictures (a dropped picture offers its recipe or an edit instead)."""
     if not mime.hasUrls():
         return []
     return [u.toLocalFile() for u in mime.urls()
-            if u.isLocalFile() and not u.toLocalFile().lower().endswith(".png")]
+            if u.isLocalFile() and not u.toLocalFile().lower().endswith(PICTURE_SUFFIXES)]
 
 
 class _DropFilter(QObject):

@@ -5,6 +5,7 @@ from PySide6.QtCore import QEvent, QKeyCombination, Qt, Signal
 from PySide6.QtGui import QKeyEvent, QTextCursor, QTextOption
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPlainTextEdit, QPushButton, QVBoxLayout, QWidget
 
+PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")   # dropped: use its recipe or edit it
 PLACEHOLDER = "Message chatapp…   (/image to draw a picture, /help for commands)"
 MAX_LINES = 8
 WINDOW_KEYS = (QKeyCombination(Qt.KeyboardModifier.ControlModifier, Qt.Key.Key_K),
@@ -58,7 +59,7 @@ class _Editor(QPlainTextEdit):
 
     def _png_path(self, mime) -> str | None:
         for url in mime.urls() if mime.hasUrls() else []:
-            if url.isLocalFile() and url.toLocalFile().lower().endswith(".png"):
+            if url.isLocalFile() and url.toLocalFile().lower().endswith(PICTURE_SUFFIXES):   # recipe or edit
                 return url.toLocalFile()
         return None
 

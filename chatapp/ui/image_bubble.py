@@ -41,9 +41,18 @@ def scaled_for_display(image: QImage, longest: int = THUMB, dpr: float = 1.0) ->
     return pixmap
 
 
+def caption_text(m: Message) -> str:
+    """The prompt, after the picture's number in this chat ("#3", what --init #3 names) and its source."""
+    text = m.meta.get("request", {}).get("prompt", m.content)
+    number, source = m.meta.get("number"), m.meta.get("edited_from")
+    if source:
+        text += f"  (edited from #{source})"
+    return f"#{number}  {text}" if number else text
+
+
 class ImageBubble(MessageWidget):
     ACTIONS = (("Save as…", "save"), ("Copy image", "copy_image"), ("Copy prompt", "copy_prompt"),
-               ("Re-run", "rerun"), ("Vary seed", "vary_seed"))
+               ("Re-run", "rerun"), ("Vary seed", "vary_seed"), ("Edit", "edit_picture"))
 
     def __init__(self, message: Message, parent=None):
         super().__init__(message, parent)
@@ -107,8 +116,7 @@ class ImageBubble(MessageWidget):
         note = m.meta.get("note", "") if m.status == DONE else ""
         self.hint.setText(note)
         self.hint.setVisible(bool(note))
-        req = m.meta.get("request", {})
-        self.caption.setText(req.get("prompt", m.content))
+        self.caption.setText(caption_text(m))
         if m.status == QUEUED:
             self.status.setText("Queued")
             self.progress.setRange(0, 1)   # still, not busy: nothing is happening to it yet

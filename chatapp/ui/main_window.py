@@ -6,9 +6,9 @@ from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QGuiApplication, QImage, QKeySequence, QPixmap
+from PySide6.QtGui import QAction, QGuiApplication, QImage, QKeySequence
 from PySide6.QtWidgets import (QDialog, QFileDialog, QInputDialog, QLabel, QMainWindow, QMessageBox,
-                               QScrollArea, QSplitter, QToolButton, QVBoxLayout, QWidget)
+                               QSplitter, QToolButton, QVBoxLayout, QWidget)
 
 from ..conversation import Message
 from ..session import OPEN_PAGE as PAGE  # messages shown when a conversation opens
@@ -118,7 +118,9 @@ class MainWindow(StoreActions, QMainWindow):
         self.sidebar.search_changed.connect(lambda _text: self._search_timer.start())
         self.composer.submitted.connect(self._submit)
         self.composer.stop_requested.connect(s.stop)
-        self.composer.png_dropped.connect(self.fill_from_png)
+        from .picture_drop import PictureDrop
+        self.picture_drop = PictureDrop(self)   # a dropped picture: use its recipe, or edit it
+        self.composer.png_dropped.connect(self.picture_drop.dropped)
         self.composer.edit_last_requested.connect(self.edit_last_message)
         s.recipe_ready.connect(self.composer.set_text)
         self.view.action.connect(self._on_message_action)
@@ -342,22 +344,18 @@ class MainWindow(StoreActions, QMainWindow):
             self.session.submit_image(request)
         elif name == "open" and message.image_path:
             self._show_full(message)
+        elif name == "edit_picture" and message.image_path:   # /image <prompt> --init #N --strength 0.6
+            from ..pictures.edits import edit_command
+            self.composer.set_text(edit_command(message))
 
     def _show_full(self, message: Message) -> None:
-        dialog = QDialog(self)
-        dialog.setWindowTitle(message.meta.get("request", {}).get("prompt", "Picture"))
-        image = QImage(message.image_path)
-        label = QLabel()
-        side, dpr = max(512, image.width()), self.devicePixelRatioF()
-        pixmap = QPixmap.fromImage(image.scaled(round(side * dpr), round(side * dpr), Qt.AspectRatioMode.KeepAspectRatio,
-                                                Qt.TransformationMode.SmoothTransformation))
-        pixmap.setDevicePixelRatio(dpr)   # crisp on high-DPI screens: device pixels, laid out in logical ones
-        label.setPixmap(pixmap)
-        area = QScrollArea(dialog)
-        area.setWidget(label)
-        QVBoxLayout(dialog).addWidget(area)
-        dialog.resize(min(side + 40, 1000), min(side + 40, 800))
-        dialog.show()
+        """The picture full size, with the mask painter (ui/mask_painter.py); Render sends its /image."""
+        from .mask_painter import PictureViewer
+        viewer = PictureViewer(message, self.session.paths.images, self)
+        viewer.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        viewer.render_requested.connect(self.session.submit)
+        self.viewer = viewer
+        viewer.show()
 
     def closeEvent(self, event) -> None:
         if self._theme is not None:   # the app-wide theme outlives this window

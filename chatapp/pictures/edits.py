@@ -1,0 +1,135 @@
+"""Editing a picture: picture numbers (#N), what --init names (#N, last, a path), file checks before queueing."""
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+
+from PySide6.QtCore import QObject
+
+from ..conversation import DONE, ImageRequest, Message
+from ..engines.base import EngineError
+from ..workers import PoolCalls
+
+
+class EditError(Exception):
+    """An --init / --mask that cannot be used; the message is for the user."""
+
+
+# Picture numbers live in each image message's meta ("number"), given when the message is made, so a
+# number never changes when other pictures are deleted. Older pictures without one are counted.
+_NEXT = ("SELECT MAX(CAST(json_extract(meta, '$.number') AS INTEGER)), COUNT(*) FROM messages "
+         "WHERE conversation_id=? AND kind='image'")
+_BY_NUMBER = ("SELECT id FROM messages WHERE conversation_id=? AND kind='image' "
+              "AND CAST(json_extract(meta, '$.number') AS INTEGER)=? ORDER BY id LIMIT 1")
+_LAST = ("SELECT id FROM messages WHERE conversation_id=? AND kind='image' AND status='done' "
+         "AND image_path IS NOT NULL ORDER BY id DESC LIMIT 1")
+
+
+def next_number(storage, conversation_id: int) -> int:
+    # Storage has no query for meta fields; this module owns the one it needs (read-only, GUI thread).
+    biggest, count = storage._run(_NEXT, (conversation_id,)).fetchone()
+    return (biggest if biggest is not None else count) + 1
+
+
+def find_picture(storage, conversation_id: int | None, ref: str) -> Message:
+    """The finished picture message that "#N" or "last" names in this conversation."""
+    if ref == "last":
+        row = storage._run(_LAST, (conversation_id,)).fetchone() if conversation_id else None
+        if row is None:
+            raise EditError("There is no picture in this chat yet to edit. Draw one first, or give --init a file path.")
+    else:
+        row = storage._run(_BY_NUMBER, (conversation_id, int(ref[1:]))).fetchone() if conversation_id else None
+        if row is None:
+            raise EditError(f"There is no picture {ref} in this chat; each picture's number is shown above it.")
+    message = storage.message(row[0])
+    if message is None or message.status != DONE or not message.image_path:
+        raise EditError(f"Picture {ref} is not finished, so it cannot be edited yet.")
+    return message
+
+
+def resolve(storage, conversation_id: int | None, request: ImageRequest) -> ImageRequest:
+    """#N / last -> that picture's file and message id; paths made absolute. DB look-ups only, no file reads."""
+    init, source_id = request.init or "", request.source_id
+    if init == "last" or init.startswith("#"):
+        source = find_picture(storage, conversation_id, init)
+        init, source_id = source.image_path, source.id
+    elif not init:
+        raise EditError("--init needs a picture: #N of this chat, last, or a file path.")
+    mask = os.path.abspath(request.mask) if request.mask else None
+    return replace(request, init=os.path.abspath(init), mask=mask, source_id=source_id)
+
+
+def number_meta(storage, conversation_id: int, request: ImageRequest) -> dict:
+    """A new picture's number and, for an edit of one of ours, the number it was edited from."""
+    meta = {"number": next_number(storage, conversation_id)}
+    if request.source_id is not None:
+        meta["source_id"] = request.source_id
+        source = storage.message(request.source_id)
+        if source is not None and source.meta.get("number"):
+            meta["edited_from"] = source.meta["number"]
+    return meta
+
+
+def edit_command(message: Message) -> str:
+    """What the Edit action puts in the message box for this picture."""
+    import shlex
+    prompt = message.meta.get("request", {}).get("prompt", message.content)
+    number = message.meta.get("number")
+    source = f"#{number}" if number else shlex.quote(message.image_path or "")
+    return f"/image {prompt} --init {source} --strength 0.6"
+
+
+class EditChecks(QObject):
+    """An /image with --init: resolved on the GUI thread (a DB look-up), its files' headers read on the
+    thread pool, and only then queued; a bad file is a notice and the command goes back in the box."""
+
+    def __init__(self, session):
+        super().__init__()
+        self.session = session
+        self.pool = PoolCalls()
+        self.pool.done.connect(self._checked)
+        self._pending: dict[int, tuple[ImageRequest, str | None, int | None]] = {}
+
+    def submit(self, request: ImageRequest, command: str | None) -> bool:
+        s = self.session
+        if getattr(s.settings, "image_backend", "local") != "local":
+            s.notice.emit("Editing a picture (--init) needs the local image model; the image server in "
+                          "Settings draws new pictures only.")
+            return False
+        conv_id = s.current.id if s.current else None
+        try:
+            resolved = resolve(s.storage, conv_id, request)
+        except EditError as exc:
+            s.notice.emit(str(exc))
+            return False
+        from ..engines.img2img import check_files   # PIL only when used
+        call = self.pool.call(check_files, resolved.init, resolved.mask)
+        self._pending[call] = (resolved, command, conv_id)
+        return True
+
+    def resolve_now(self, conversation_id: int, request: ImageRequest) -> ImageRequest | None:
+        """#N / last of a request that skipped submit (an edited message); None after a notice."""
+        try:
+            return resolve(self.session.storage, conversation_id, request)
+        except EditError as exc:
+            self.session.notice.emit(str(exc))
+            return None
+
+    def _checked(self, call_id: int, _size, error) -> None:
+        resolved, command, conv_id = self._pending.pop(call_id, (None, None, None))
+        if resolved is None:
+            return
+        s = self.session
+        if error is not None:
+            s.notice.emit(str(error) if isinstance(error, EngineError) else f"Could not read the picture: {error}")
+            s.recipe_ready.emit(command or resolved.command())   # back in the box, to fix
+            return
+        if conv_id is not None and (s.current is None or s.current.id != conv_id):
+            # Another chat was opened meanwhile: its picture does not belong there; the command goes back.
+            s.recipe_ready.emit(command or resolved.command())
+            return
+        s.submit_image(resolved, command, checked=True)
+
+    @property
+    def waiting(self) -> int:
+        return len(self._pending)
