@@ -64,9 +64,10 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="one short run of each (the test suite uses this)")
     ap.add_argument("--out", type=Path, default=Path("docs/PERFORMANCE.md"))
     ap.add_argument("--only", nargs="*", help="chat, chatlong, chatengine, followup, startup, firstpicture, image, "
-                    "live, memory, scale, remote, hostile, tree, documents")
+                    "live, memory, scale, remote, hostile, tree, documents, singlefile")
     args = ap.parse_args()
     from bench import chat, documents, hostile_render, image, live, remote, scale, startup, tree
+    from bench import single_file as singlefile_bench   # single-file checkpoints (issue 12)
     q = args.quick
     suites = {
         "chat": lambda: chat.throughput(1 if q else 5, 32 if q else 256),
@@ -84,6 +85,7 @@ def main() -> None:
         "hostile": lambda: hostile_render.hostile_render(q),
         "tree": lambda: tree.tree(2_000, 3 if q else 15) + tree.import_speed(20 if q else 200),
         "documents": lambda: documents.documents(q),
+        "singlefile": lambda: singlefile_bench.single_file(q),   # quick mode: the header read only
     }
     rows: list[Row] = []
     for name, run in suites.items():

@@ -200,13 +200,3 @@ def load_pipeline(path: Path, kind: CheckpointKind, **kwargs):
     cls = getattr(diffusers, kind.pipeline_class)
     with prepared_config(kind) as folder:
         return cls.from_single_file(str(path), **dict(kwargs, config=str(folder), local_files_only=True))
-
-
-def describe(path: Path) -> str:
-    """One line for a log or a notice: the kind found, or why it is not one (never raises)."""
-    try:
-        kind = detect(path)
-    except EngineError as exc:
-        return str(exc)
-    return f"{path.name}: {kind.label}" + (f" ({' '.join(kind.notes)})" if kind.notes else "")
-
