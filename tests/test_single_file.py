@@ -87,10 +87,11 @@ def test_v_pred_marker_and_inpainting_channels(tmp_path):
 def test_stored_dtype_is_reported(tmp_path):
     import torch
     from safetensors.torch import save_file
-    tensors = {k: torch.empty(s, dtype=torch.float16) for k, s in sd_shapes(768).items()}
-    save_file(tensors, str(tmp_path / "half.safetensors"))
-    kind = sf.detect(tmp_path / "half.safetensors")
-    assert kind.dtype == "float16" and kind.label == "Stable Diffusion 1.x, float16"
+    for dtype in ("float16", "bfloat16"):
+        tensors = {k: torch.empty(s, dtype=getattr(torch, dtype)) for k, s in sd_shapes(768).items()}
+        save_file(tensors, str(tmp_path / f"{dtype}.safetensors"))
+        kind = sf.detect(tmp_path / f"{dtype}.safetensors")
+        assert kind.dtype == dtype and kind.label == f"Stable Diffusion 1.x, {dtype}"
 
 
 def test_unknown_kinds_name_what_was_found(tmp_path):
@@ -232,18 +233,21 @@ def test_sd15_sized_random_checkpoint_loads_offline_and_draws_in_the_app(qtbot, 
     assert engine.kind.config == "sd1" and engine.kind.dtype == "float16" and engine.kind.in_channels == 4
     assert type(engine.pipe).__name__ == "StableDiffusionPipeline" and engine.pipe.unet.config.in_channels == 4
     assert parts.session.images.defaults["kind"] == "Stable Diffusion 1.x, float16"
+    assert sf.family_of(engine.pipe) == "sd1"
     assert parts.session.images.defaults["parameters"] > 1_000_000_000
     assert Image.open(parts.storage.message(pictures[0].id).image_path).size == (64, 64)
     close_app(parts)
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)   # the first run builds the 6.9 GB file (~3 min here)
 def test_sdxl_sized_random_checkpoint_loads_offline_and_draws(monkeypatch):
     path = mrc.build("sdxl", "float16")
     assert 6.5e9 < path.stat().st_size < 7.5e9
     # bfloat16 where the CPU has it: SDXL's 3.5 B parameters in float32 would take 14 GB.
     engine, info = render_offline(path, monkeypatch, "sdxl", 128, "bfloat16" if rt.cpu_bf16_supported() else "auto")
     assert engine.pipe.__class__.__name__ == "StableDiffusionXLPipeline" and info.details["width"] == 1024
+    assert sf.family_of(engine.pipe) == "sdxl"
 
 
 def test_interrupted_build_is_not_reused(tmp_path, monkeypatch):
@@ -265,3 +269,13 @@ def test_interrupted_build_is_not_reused(tmp_path, monkeypatch):
     assert loaded["b.bias"].abs().sum() == 0 and (loaded["c.weight"] == 1).all()
     assert json.loads(json.dumps(sf.read_header(small)[1])) == {"format": "pt"}
     assert os.path.getsize(small) % 2 == 0
+
+
+def test_family_of_a_loaded_pipeline():
+    from types import SimpleNamespace as NS
+
+    def pipe(width, second=None):
+        return NS(unet=NS(config=NS(cross_attention_dim=width)), text_encoder_2=second)
+    assert [sf.family_of(pipe(768)), sf.family_of(pipe(1024)), sf.family_of(pipe(2048, object()))] == \
+        ["sd1", "sd2", "sdxl"]
+    assert sf.family_of(pipe(32)) is None and sf.family_of(object()) is None   # e.g. tiny-shapes

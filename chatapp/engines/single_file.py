@@ -200,3 +200,12 @@ def load_pipeline(path: Path, kind: CheckpointKind, **kwargs):
     cls = getattr(diffusers, kind.pipeline_class)
     with prepared_config(kind) as folder:
         return cls.from_single_file(str(path), **dict(kwargs, config=str(folder), local_files_only=True))
+
+
+def family_of(pipe) -> str | None:
+    """"sd1" | "sd2" | "sdxl" for any loaded pipeline (a diffusers folder too), from its UNet's
+    cross-attention width; None for other shapes (e.g. the embedded tiny-shapes model)."""
+    width = getattr(getattr(getattr(pipe, "unet", None), "config", None), "cross_attention_dim", None)
+    if getattr(pipe, "text_encoder_2", None) is not None and width == 2048:
+        return "sdxl"
+    return {768: "sd1", 1024: "sd2"}.get(width)
