@@ -279,3 +279,19 @@ def test_family_of_a_loaded_pipeline():
     assert [sf.family_of(pipe(768)), sf.family_of(pipe(1024)), sf.family_of(pipe(2048, object()))] == \
         ["sd1", "sd2", "sdxl"]
     assert sf.family_of(pipe(32)) is None and sf.family_of(object()) is None   # e.g. tiny-shapes
+
+
+def test_model_search_lists_checkpoints_and_skips_other_safetensors(tmp_path):
+    from chatapp.models.entry import IMAGE
+    from chatapp.models.scan import Source, scan
+    write(tmp_path / "dreamshaper_8.safetensors", sd_shapes(768))
+    write(tmp_path / "sdxl_turbo.safetensors", sdxl_shapes())
+    write(tmp_path / "refiner.safetensors", dict(sd_shapes(1280), **{"conditioner.embedders.0.model.x": (0,)}))
+    write(tmp_path / "style_lora.safetensors", {"lora_unet_x.lora_up.weight": (0, 4)})
+    write(tmp_path / "model-00001-of-00002.safetensors", {"model.layers.0.mlp.up_proj.weight": (0, 8)})
+    entries = {e.name: e for e in scan([Source("~/models", tmp_path)])}
+    assert sorted(entries) == ["dreamshaper_8", "refiner", "sdxl_turbo"]
+    assert all(e.kind == IMAGE and e.path.endswith(".safetensors") for e in entries.values())
+    assert entries["dreamshaper_8"].architecture == "Stable Diffusion 1.x" and entries["dreamshaper_8"].usable
+    assert entries["sdxl_turbo"].architecture == "Stable Diffusion XL Turbo"
+    assert not entries["refiner"].usable and "SDXL refiner" in entries["refiner"].reason

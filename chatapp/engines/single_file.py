@@ -54,6 +54,12 @@ class CheckpointKind:
         return self.in_channels == 9
 
     @property
+    def short_label(self) -> str:
+        """Family and variant only, e.g. "Stable Diffusion XL Turbo" (what a model list shows)."""
+        extras = " ".join(e for e in ("Turbo" if self.turbo else "", "inpainting" if self.inpainting else "") if e)
+        return f"{FAMILY_NAMES[self.family]}{' ' + extras if extras else ''}"
+
+    @property
     def label(self) -> str:
         """In words, e.g. "Stable Diffusion 2.x (768, v-prediction), float16"."""
         extras = [e for e in ("Turbo" if self.turbo else "", "inpainting" if self.inpainting else "",
@@ -112,8 +118,10 @@ def _probe_std(path: Path) -> float | None:
         return None
 
 
-def detect(path: str | Path, header: dict | None = None, meta: dict | None = None) -> CheckpointKind:
-    """The kind of a single-file checkpoint. Raises EngineError naming what was found for anything else."""
+def detect(path: str | Path, header: dict | None = None, meta: dict | None = None, *,
+           probe: bool = True) -> CheckpointKind:
+    """The kind of a single-file checkpoint. Raises EngineError naming what was found for anything else.
+    probe=False never reads a tensor (no torch import): an SD 2.x file without metadata is then assumed 768-v."""
     path = Path(path)
     if header is None:
         header, meta = read_header(path)
@@ -140,7 +148,7 @@ def detect(path: str | Path, header: dict | None = None, meta: dict | None = Non
         elif "512" in arch:
             config = "sd2"
         else:
-            std = _probe_std(path)
+            std = _probe_std(path) if probe else None
             if std is None:
                 config = "sd2-v"
                 notes.append("Could not tell v-prediction from epsilon; assumed v-prediction (SD 2.x 768).")
