@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test install bench bench-quick screenshot train-image-model eval-image-model clean
+.PHONY: run test test-slow install bench bench-quick screenshot train-image-model eval-image-model clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,10 @@ run: install
 
 test: install
 	HF_HUB_OFFLINE=1 QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q
+
+# The SDXL-sized single-file checkpoint (~7 GB on disk, built once in ~/.cache/chatapp-test; minutes).
+test-slow: install
+	HF_HUB_OFFLINE=1 QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q -m slow
 
 bench: install
 	HF_HUB_OFFLINE=1 QT_QPA_PLATFORM=offscreen $(PY) -m bench

@@ -15,6 +15,7 @@ from typing import Callable
 
 from ..conversation import ImageRequest
 from . import img2img
+from . import single_file
 from . import torch_runtime as rt
 from .base import EngineError, ImageProgress, ImageResult, ModelInfo, stat_model_path
 from .schedulers import SCHEDULERS, flag_for_class
@@ -82,14 +83,17 @@ class DiffusionImageEngine:
         self._threads_now = 0
         self.params = 0            # parameter count, from the weights files' headers
         self._preview_map = None   # (factors, bias) tensors for cheap previews
+        self.kind: single_file.CheckpointKind | None = None   # a single file's kind (family, in_channels, ...)
 
     # --- loading ------------------------------------------------------------------------------
     def load(self) -> ModelInfo:
         check_image_model_path(self.model_path)
         os.environ["HF_HUB_OFFLINE"] = "1"
         import torch
-        from diffusers import DiffusionPipeline, StableDiffusionPipeline
+        from diffusers import DiffusionPipeline
         index = self._model_index()
+        if self.model_path.is_file():   # header only: an unknown kind is named before any weight is read
+            self.kind = single_file.detect(self.model_path)
         params = {k: v for k, v in rt.model_params(self.model_path).items() if k != "safety_checker"}
         self.params = sum(params.values())
         device, dtype = rt.choose_device_dtype(self.precision, self.params)
@@ -105,13 +109,11 @@ class DiffusionImageEngine:
             if self.model_path.is_dir():
                 pipe = DiffusionPipeline.from_pretrained(self.model_path, **kwargs)
             else:
-                pipe = StableDiffusionPipeline.from_single_file(self.model_path, **kwargs)
+                pipe = single_file.load_pipeline(self.model_path, self.kind, **kwargs)
         except Exception as exc:
             if self.model_path.is_file():
-                raise EngineError(
-                    f"Could not load {self.model_name} as a single-file checkpoint: {exc}. A single file "
-                    "does not say how it is built, and offline chatapp cannot look that up; use the "
-                    "model as a diffusers folder (model_index.json beside unet/, vae/, ...) instead.") from exc
+                raise EngineError(f"Could not load {self.model_name} ({self.kind.label}) as a single-file "
+                                  f"checkpoint: {rt.plain_error(exc) or exc}") from exc
             raise EngineError(rt.plain_error(exc) or f"Could not load the image model {self.model_name}: {exc}") from exc
         if not hasattr(pipe, "vae") or not hasattr(pipe, "unet"):
             raise EngineError(f"{self.model_name} is not a text-to-image Stable Diffusion model.")
@@ -137,6 +139,8 @@ class DiffusionImageEngine:
         self._hash_thread.start()
         details = dict(self.defaults, device=device, precision=str(dtype).replace("torch.", ""),
                        parameters=sum(params.values()), memory_warning=self.memory_warning)
+        if self.kind is not None:
+            details.update(kind=self.kind.label, kind_notes=list(self.kind.notes))
         return ModelInfo(name=self.model_name, path=str(self.model_path), details=details)
 
     @property
@@ -177,6 +181,8 @@ class DiffusionImageEngine:
         native = int(self.pipe.unet.config.sample_size) * scale
         defaults = {"steps": 25, "cfg": 7.0, "width": native, "height": native, "max_size": max(2048, native)}
         card = self.model_path / "chatapp.json" if self.model_path.is_dir() else None
+        if self.kind is not None:
+            defaults.update(single_file.defaults(self.kind))   # e.g. Turbo: 1 step, no CFG
         if card and card.is_file():
             try:
                 defaults.update(json.loads(card.read_text()))

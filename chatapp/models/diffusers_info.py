@@ -58,3 +58,26 @@ def read_diffusers(folder: Path, source: str, name: str | None = None) -> ModelE
 def _unusable(entry: ModelEntry, reason: str) -> ModelEntry:
     entry.usable, entry.reason = False, reason
     return entry
+
+
+def read_checkpoint(path: Path, source: str, name: str | None = None) -> ModelEntry | None:
+    """A single-file Stable Diffusion checkpoint as an entry; None for other .safetensors files (LoRAs,
+    LLM shards, a VAE alone): a model list is not the place to explain those. Header only."""
+    from ..engines.base import EngineError
+    from ..engines.single_file import UNET, detect, read_header
+    try:
+        header, meta = read_header(path)
+    except EngineError:
+        return None
+    if not any(k.startswith(UNET) for k in header):
+        return None
+    entry = ModelEntry(kind=IMAGE, path=str(path), name=name or path.stem, source=source)
+    try:
+        entry.size_bytes = path.stat().st_size
+        kind = detect(path, header, meta, probe=False)
+    except (EngineError, OSError) as exc:
+        return _unusable(entry, str(exc))
+    entry.architecture = kind.short_label
+    entry.details.update(single_file=kind.label, dtype=kind.dtype)
+    return entry
+

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Mapping
 
-from .diffusers_info import read_diffusers
+from .diffusers_info import read_checkpoint, read_diffusers
 from .entry import CHAT, ModelEntry
 from .gguf_info import read_gguf
 
@@ -103,6 +103,10 @@ def _walk_folder(walk: _Walk, source: Source, name_for: Callable[[Path, Path], s
                 path = here / f
                 name = name_for(here, path) if name_for else None
                 walk.add(read_gguf(path, source.label, name), _realpath(path))
+            elif f.lower().endswith(".safetensors"):   # a single-file SD checkpoint (header only)
+                entry = read_checkpoint(here / f, source.label, name_for(here, here / f) if name_for else None)
+                if entry is not None:
+                    walk.add(entry, _realpath(here / f))
 
 
 def _walk_hf(walk: _Walk, source: Source) -> None:

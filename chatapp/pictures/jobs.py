@@ -117,6 +117,8 @@ class ImageJobs(QObject):
         self._set_state("ready", info.name)
         if info.details.get("memory_warning"):
             self.session.notice.emit(info.details["memory_warning"])
+        for note in info.details.get("kind_notes", ()):   # a single file's kind guessed, e.g. SD 2 v-prediction
+            self.session.notice.emit(f"{info.name}: {note}")
         for rid, job in self._waiting():
             # The parser knew only a generic size limit before the model loaded.
             problem = self.size_problem(job.request)

@@ -37,7 +37,7 @@ class ModelPicker(QDialog):
         self._scan_id = 0
         self.tabs = QTabWidget(self)
         self.lists: dict[str, QTreeWidget] = {}
-        for kind, title in ((CHAT, "Chat models (GGUF)"), (IMAGE, "Image models (diffusers)")):
+        for kind, title in ((CHAT, "Chat models (GGUF)"), (IMAGE, "Image models (diffusers, .safetensors)")):
             if kind not in kinds:
                 continue
             tree = QTreeWidget(self)
