@@ -1,4 +1,4 @@
-"""User input -> ChatTurn, ImageRequest, HelpRequest, AttachRequest, LibraryRequest or CommandError. Pure functions: no Qt, no ML."""
+"""User input -> ChatTurn, ImageRequest, HelpRequest, AttachRequest, LibraryRequest, LorasRequest or CommandError. Pure functions: no Qt, no ML."""
 from __future__ import annotations
 
 import argparse
@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from urllib.parse import unquote
 
 from .conversation import ImageRequest
+from .engines.lora import MAX_LORAS, parse_weight, split_tags
 from .engines.schedulers import SCHEDULERS
 
 MAX_STEPS = 150
@@ -33,6 +34,11 @@ class AttachRequest:
 @dataclass
 class LibraryRequest:
     enabled: bool | None   # None: just say whether it is on
+
+
+@dataclass
+class LorasRequest:   # /loras: list the LoRA folder
+    pass
 
 
 class CommandError(Exception):
@@ -61,6 +67,9 @@ def _image_parser() -> _Parser:
     p.add_argument("--size", type=_size, metavar="WxH", help="width x height in pixels, multiples of 8")
     p.add_argument("--scheduler", metavar="NAME", help="one of: " + ", ".join(SCHEDULERS))
     p.add_argument("--n", type=int, default=1, metavar="COUNT", help=f"how many pictures, 1-{MAX_COUNT}")
+    p.add_argument("--lora", action="append", default=[], metavar="NAME[:WEIGHT]",
+                   help="apply a LoRA from the LoRA folder (/loras lists them), weight -2 to 2, default 1; "
+                        "repeatable; `<lora:NAME:WEIGHT>` in the prompt does the same")
     return p
 
 
@@ -76,6 +85,7 @@ def help_text() -> str:
             "- `/attach PATH...`: attach files to this chat (text, Markdown, code, PDF, HTML, .docx); "
             "answers then draw on them and cite them.\n"
             "- `/library on|off`: use the library folder (Settings) in this chat, or not.\n"
+            "- `/loras`: the LoRAs in the LoRA folder (Settings), with each one's base model.\n"
             "- `/help`: this list.\n\n"
             f"**`/image` flags**\n\n{flags}\n\n"
             "Example: `/image a red circle on a blue background --steps 20 --seed 7`")
@@ -118,7 +128,24 @@ def parse_image(args_text: str, max_side: int = 2048) -> ImageRequest:
     scheduler = ns.scheduler.lower() if ns.scheduler else None
     if scheduler and scheduler not in SCHEDULERS:
         raise CommandError(f"Unknown scheduler {ns.scheduler!r}. Choose one of: {', '.join(SCHEDULERS)}.")
-    return ImageRequest(prompt, ns.negative, ns.steps, ns.cfg, ns.seed, width, height, scheduler, ns.n)
+    request = ImageRequest(prompt, ns.negative, ns.steps, ns.cfg, ns.seed, width, height, scheduler, ns.n)
+    request.prompt, request.loras = parse_loras(prompt, ns.lora)
+    return request
+
+
+def parse_loras(prompt: str, flags: list[str]) -> tuple[str, list[tuple[str, float]]]:
+    """--lora NAME[:WEIGHT] flags and <lora:NAME:WEIGHT> tags -> (prompt without the tags, [(name, weight)])."""
+    text, tags = split_tags(prompt)
+    pairs = tags + [(v.rpartition(":")[0], v.rpartition(":")[2]) if ":" in v else (v, "") for v in flags]
+    try:
+        loras = [(name.strip(), parse_weight(name.strip(), weight.strip())) for name, weight in pairs]
+    except ValueError as exc:
+        raise CommandError(str(exc)[0].upper() + str(exc)[1:] + ".") from None
+    if len(loras) > MAX_LORAS:
+        raise CommandError(f"At most {MAX_LORAS} LoRAs at once, not {len(loras)}.")
+    if tags and not text:
+        raise CommandError("The picture needs a description besides its LoRAs: /image a red circle <lora:NAME:0.8>")
+    return text, loras
 
 
 def parse_attach(args_text: str) -> AttachRequest:
@@ -151,7 +178,7 @@ def pasted_paths(text: str) -> list[str]:
     return []
 
 
-def parse_input(text: str, max_image_side: int = 2048) -> ChatTurn | ImageRequest | HelpRequest | AttachRequest | LibraryRequest:
+def parse_input(text: str, max_image_side: int = 2048) -> ChatTurn | ImageRequest | HelpRequest | AttachRequest | LibraryRequest | LorasRequest:
     """Decide what the user asked for. Raises CommandError for a bad command."""
     stripped = text.strip()
     if not stripped:
@@ -171,4 +198,6 @@ def parse_input(text: str, max_image_side: int = 2048) -> ChatTurn | ImageReques
         return parse_attach(rest)
     if name == "/library":
         return parse_library(rest)
+    if name == "/loras":
+        return LorasRequest()
     raise CommandError(f"Unknown command {name}. Type /help to see the commands.")

@@ -59,6 +59,7 @@ class ImageRequest:
     height: int | None = None
     scheduler: str | None = None
     count: int = 1
+    loras: list = field(default_factory=list)   # [(name, weight)] LoRAs to apply; a rendered one adds each file's hash
 
     def command(self) -> str:
         """The /image command that reproduces this request."""
@@ -74,4 +75,6 @@ class ImageRequest:
             parts += ["--size", f"{self.width}x{self.height}"]
         if self.count != 1:
             parts += ["--n", str(self.count)]
+        for lora in self.loras:   # LoRAs as flags, one per LoRA (quoted: a name may have spaces)
+            parts += ["--lora", shlex.quote(f"{lora[0]}:{float(lora[1]):g}")]
         return " ".join(parts)

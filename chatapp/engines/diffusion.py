@@ -9,12 +9,14 @@ import random
 import stat
 import threading
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
 from ..conversation import ImageRequest
 from . import torch_runtime as rt
 from .base import EngineError, ImageProgress, ImageResult, ModelInfo, stat_model_path
+from .lora import LoraSet
 from .schedulers import SCHEDULERS, flag_for_class
 
 PICKLE_SUFFIXES = {".ckpt", ".bin", ".pt", ".pth", ".pkl"}
@@ -80,6 +82,8 @@ class DiffusionImageEngine:
         self._threads_now = 0
         self.params = 0            # parameter count, from the weights files' headers
         self._preview_map = None   # (factors, bias) tensors for cheap previews
+        self.loras = LoraSet()     # LoRAs applied to the pipeline, kept between renders that ask for them again
+        self.lora_dirs: list = []  # where LoRA names are looked up; the worker sets it from Settings
 
     # --- loading ------------------------------------------------------------------------------
     def load(self) -> ModelInfo:
@@ -202,6 +206,7 @@ class DiffusionImageEngine:
                                 req.cfg if req.cfg is not None else float(d["cfg"]), seed,
                                 req.width or int(d["width"]), req.height or int(d["height"]),
                                 req.scheduler or d["scheduler"], 1)
+        resolved.loras = [tuple(x) for x in req.loras]   # LoRAs: (name, weight, hash) once applied
         # The parser only knew a generic limit before the model loaded: check the real one.
         largest = int(d.get("max_size", 2048))
         if resolved.width > largest or resolved.height > largest:
@@ -277,6 +282,8 @@ class DiffusionImageEngine:
         import torch
         if self.pipe is None:
             raise EngineError("No image model is loaded.")
+        # LoRAs first: all are found and checked before any is applied, and nothing renders half-applied.
+        request = replace(request, loras=self.loras.apply(self.pipe, request.loras, self.lora_dirs, self.model_name))
         base_seed = request.seed if request.seed is not None else random.randrange(2**32)
         count = request.count
         note = self.prompt_note(request.prompt)
