@@ -249,7 +249,7 @@ class LoraSet:
     """The LoRAs applied to one pipeline; those asked for again are kept loaded between renders."""
 
     def __init__(self):
-        self.loaded: dict[str, tuple] = {}    # adapter name -> (path, size, mtime) of the file it came from
+        self.loaded: dict[str, tuple] = {}    # adapter name (from the path, size and mtime) -> (path,)
         self._hashes: dict[tuple, str] = {}
 
     @staticmethod
