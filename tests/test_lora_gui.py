@@ -54,3 +54,12 @@ def test_lora_from_the_settings_folder_and_a_missing_one(make_app, qtbot, tmp_pa
     assert f"No LoRA named 'nope' in {tmp_path} or {BUILTIN_DIR}" in failed.content
     assert done.status == DONE and "<lora:bright:1>" in read_parameters(done.image_path)
     assert done.meta["request"]["loras"][0][:2] == ["bright", 1.0] or done.meta["request"]["loras"][0][:2] == ("bright", 1.0)
+
+
+def test_settings_dialog_has_the_lora_folder_row(qtbot):
+    from chatapp.ui.settings_dialog import SettingsDialog
+    dialog = SettingsDialog(Settings(lora_folder="/data/loras"))
+    qtbot.addWidget(dialog)
+    assert dialog.lora_folder.text() == "/data/loras"
+    dialog.lora_folder.setText("  /other/loras ")
+    assert dialog.result_settings().lora_folder == "/other/loras"

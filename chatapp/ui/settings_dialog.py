@@ -199,8 +199,7 @@ class SettingsDialog(QDialog):
         from .model_picker import ModelPicker
         picker = ModelPicker(replace(self._orig, llm_model=self.llm_model.text().strip(),
                                      image_model=self.image_model.text().strip(),
-                                     model_folders=self.model_folders.text().strip(),
-            lora_folder=self.lora_folder.text().strip()), self)
+                                     model_folders=self.model_folders.text().strip()), self)
         picker.chosen.connect(self._on_model_chosen)
         picker.exec()
         picker.shutdown()
@@ -261,4 +260,5 @@ class SettingsDialog(QDialog):
             image_threads=self.image_threads.value(), image_precision=self.image_precision.currentText(),
             vae_tiling=self.vae_tiling.isChecked(),
             image_idle_unload_min=self.idle_unload.value(), theme=self.theme.currentData(),
-            model_folders=self.model_folders.text().strip())
+            model_folders=self.model_folders.text().strip(),
+            lora_folder=self.lora_folder.text().strip())
