@@ -128,3 +128,40 @@ def test_recipe_round_trip_through_a_rendered_png(engine, tmp_path):
     assert again.loras == [("white-background", 0.9)] and again.seed == 4
     redo = engine.generate(again, lambda e: None, lambda: False)[0]
     assert np.array_equal(pixels(redo), pixels(result))
+
+
+def write_both_formats(engine, folder):
+    """A random LoRA over the UNet's attention AND the text encoder, written in kohya format (rank 4, alpha 8:
+    scale 2) and in PEFT format (no metadata, so alpha = rank: the scale is folded into lora_B)."""
+    import torch
+    from safetensors.torch import save_file
+    g = torch.Generator().manual_seed(0)
+    kohya, peft = {}, {}
+    parts = [("unet", "lora_unet_", engine.pipe.unet, ("to_q", "to_k", "to_v", "to_out.0")),
+             ("text_encoder", "lora_te_", engine.pipe.text_encoder, ("q_proj", "k_proj", "v_proj", "out_proj", "fc1", "fc2"))]
+    for prefix, kprefix, model, leaves in parts:
+        for name, module in model.named_modules():
+            if not name.endswith(leaves) or not isinstance(module, torch.nn.Linear):
+                continue
+            down = torch.randn(4, module.in_features, generator=g) * 0.3
+            up = torch.randn(module.out_features, 4, generator=g) * 0.3
+            key = kprefix + name.replace(".", "_")
+            kohya.update({f"{key}.lora_down.weight": down, f"{key}.lora_up.weight": up, f"{key}.alpha": torch.tensor(8.0)})
+            peft.update({f"{prefix}.{name}.lora_A.weight": down, f"{prefix}.{name}.lora_B.weight": up * 2})
+    save_file(kohya, str(folder / "random-kohya.safetensors"))
+    save_file(peft, str(folder / "random-peft.safetensors"))
+
+
+def test_text_encoder_layers_and_kohya_alpha_load_in_both_formats(engine, tmp_path):
+    write_both_formats(engine, tmp_path)
+    engine.lora_dirs = [tmp_path]
+    try:
+        base = pixels(render(engine))
+        kohya = pixels(render(engine, loras=[("random-kohya", 1.0)]))
+        assert any("lora_A" in n for n, _ in engine.pipe.text_encoder.named_modules())   # the text encoder got its part
+        peft = pixels(render(engine, loras=[("random-peft", 1.0)]))
+        assert np.abs(kohya - base).max() > 30 and np.abs(kohya - peft).max() <= 2
+        assert np.array_equal(pixels(render(engine)), base)
+        assert not any("lora_A" in n for n, _ in engine.pipe.text_encoder.named_modules())
+    finally:
+        engine.lora_dirs = [BUILTIN_DIR]
