@@ -167,3 +167,12 @@ def test_a_fifo_never_blocks(tmp_path):
     os.mkfifo(tmp_path / "pipe.safetensors")
     with pytest.raises(LoraError, match="pipe.safetensors is not a regular file"):
         inspect(tmp_path / "pipe.safetensors")
+
+
+def test_a_big_folder_lists_the_first_ones(tmp_path, monkeypatch):
+    import chatapp.engines.lora as lora
+    monkeypatch.setattr(lora, "MAX_LISTED", 3)
+    for i in range(5):
+        shutil.copy(WHITE, tmp_path / f"w{i}.safetensors")
+    text = listing([tmp_path])
+    assert "(the first 3 of 5)" in text and "`w2`" in text and "`w3`" not in text

@@ -19,6 +19,7 @@ MIN_WEIGHT, MAX_WEIGHT = -2.0, 2.0
 MAX_LORAS = 8
 MAX_HEADER = 100 * 1024 * 1024          # safetensors' own limit for the JSON header
 MAX_FILES = 5000                        # files looked at when a folder is searched (a home folder by mistake)
+MAX_LISTED = 200                        # LoRAs /loras shows per folder
 # Width of the text features the UNet's cross-attention reads: it tells the base models apart.
 KINDS = {768: "SD 1.x", 1024: "SD 2.x", 2048: "SDXL", 128: "tiny-shapes"}
 TAG = re.compile(r"<lora:([^:>]*)(?::([^>]*))?>", re.IGNORECASE)
@@ -326,7 +327,9 @@ def listing(folders: list[Path]) -> str:
             continue
         lines.append(f"**{'Shipped with chatapp' if builtin else folder}**" + ("" if files else ": no LoRAs yet "
                      "(put .safetensors LoRAs here, or choose the LoRA folder in Settings)"))
-        for f in files:
+        if len(files) > MAX_LISTED:   # a notice, not a file manager: the first ones and a count
+            lines.append(f"(the first {MAX_LISTED} of {len(files)})")
+        for f in files[:MAX_LISTED]:
             try:
                 info = inspect(f)
                 what = f"{info.kind}, {info.format} format" if not info.problem else f"cannot be used: {info.problem}"
