@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-slow install bench bench-quick screenshot train-image-model eval-image-model clean
+.PHONY: run test test-slow install bench bench-quick screenshot train-image-model eval-image-model train-lora clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,9 @@ train-image-model: install
 
 eval-image-model: install
 	$(PY) tools/eval_image_model.py
+
+train-lora: install
+	$(PY) tools/train_lora.py && $(PY) tools/eval_lora.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

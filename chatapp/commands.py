@@ -1,4 +1,4 @@
-"""User input -> ChatTurn, ImageRequest, HelpRequest, AttachRequest, LibraryRequest or CommandError. Pure functions: no Qt, no ML."""
+"""User input -> ChatTurn, ImageRequest, HelpRequest, AttachRequest, LibraryRequest, LorasRequest or CommandError. Pure functions: no Qt, no ML."""
 from __future__ import annotations
 
 import argparse
@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from urllib.parse import unquote
 
 from .conversation import ImageRequest
+from .engines.lora import MAX_LORAS, parse_weight, split_tags
 from .engines.schedulers import SCHEDULERS
 
 MAX_STEPS = 150
@@ -33,6 +34,11 @@ class AttachRequest:
 @dataclass
 class LibraryRequest:
     enabled: bool | None   # None: just say whether it is on
+
+
+@dataclass
+class LorasRequest:   # /loras: list the LoRA folder
+    pass
 
 
 class CommandError(Exception):
@@ -64,6 +70,9 @@ def _image_parser() -> _Parser:
     p.add_argument("--init", metavar="#N|last|PATH", help="edit a picture: #N of this chat, the last one, or a file")
     p.add_argument("--strength", type=float, metavar="F", help="with --init: how much is redrawn, 0-1 (default 0.75)")
     p.add_argument("--mask", metavar="PATH", help="with --init: a PNG of the same size, white where it is repainted")
+    p.add_argument("--lora", action="append", default=[], metavar="NAME[:WEIGHT]",
+                   help="apply a LoRA from the LoRA folder (/loras lists them), weight -2 to 2, default 1; "
+                        "repeatable; `<lora:NAME:WEIGHT>` in the prompt does the same")
     return p
 
 
@@ -79,6 +88,7 @@ def help_text() -> str:
             "- `/attach PATH...`: attach files to this chat (text, Markdown, code, PDF, HTML, .docx); "
             "answers then draw on them and cite them.\n"
             "- `/library on|off`: use the library folder (Settings) in this chat, or not.\n"
+            "- `/loras`: the LoRAs in the LoRA folder (Settings), with each one's base model.\n"
             "- `/help`: this list.\n\n"
             f"**`/image` flags**\n\n{flags}\n\n"
             "Example: `/image a red circle on a blue background --steps 20 --seed 7`")
@@ -122,7 +132,23 @@ def parse_image(args_text: str, max_side: int = 2048) -> ImageRequest:
     if scheduler and scheduler not in SCHEDULERS:
         raise CommandError(f"Unknown scheduler {ns.scheduler!r}. Choose one of: {', '.join(SCHEDULERS)}.")
     request = ImageRequest(prompt, ns.negative, ns.steps, ns.cfg, ns.seed, width, height, scheduler, ns.n)
+    request.prompt, request.loras = parse_loras(prompt, ns.lora)
     return edit_flags(request, ns)
+
+
+def parse_loras(prompt: str, flags: list[str]) -> tuple[str, list[tuple[str, float]]]:
+    """--lora NAME[:WEIGHT] flags and <lora:NAME:WEIGHT> tags -> (prompt without the tags, [(name, weight)])."""
+    text, tags = split_tags(prompt)
+    pairs = tags + [(v.rpartition(":")[0], v.rpartition(":")[2]) if ":" in v else (v, "") for v in flags]
+    try:
+        loras = [(name.strip(), parse_weight(name.strip(), weight.strip())) for name, weight in pairs]
+    except ValueError as exc:
+        raise CommandError(str(exc)[0].upper() + str(exc)[1:] + ".") from None
+    if len(loras) > MAX_LORAS:
+        raise CommandError(f"At most {MAX_LORAS} LoRAs at once, not {len(loras)}.")
+    if tags and not text:
+        raise CommandError("The picture needs a description besides its LoRAs: /image a red circle <lora:NAME:0.8>")
+    return text, loras
 
 
 DEFAULT_STRENGTH = 0.75   # AUTOMATIC1111's default denoising strength
@@ -174,7 +200,7 @@ def pasted_paths(text: str) -> list[str]:
     return []
 
 
-def parse_input(text: str, max_image_side: int = 2048) -> ChatTurn | ImageRequest | HelpRequest | AttachRequest | LibraryRequest:
+def parse_input(text: str, max_image_side: int = 2048) -> ChatTurn | ImageRequest | HelpRequest | AttachRequest | LibraryRequest | LorasRequest:
     """Decide what the user asked for. Raises CommandError for a bad command."""
     stripped = text.strip()
     if not stripped:
@@ -194,4 +220,6 @@ def parse_input(text: str, max_image_side: int = 2048) -> ChatTurn | ImageReques
         return parse_attach(rest)
     if name == "/library":
         return parse_library(rest)
+    if name == "/loras":
+        return LorasRequest()
     raise CommandError(f"Unknown command {name}. Type /help to see the commands.")

@@ -63,6 +63,7 @@ class ImageRequest:
     strength: float | None = None  # --strength: how much of the picture is redrawn, 0-1 (img2img's denoising)
     mask: str | None = None      # --mask: a PNG of the picture's size, white where it is repainted
     source_id: int | None = None  # the message of the picture edited (set when --init names one of ours)
+    loras: list = field(default_factory=list)   # [(name, weight)] LoRAs to apply; a rendered one adds each file's hash
 
     def command(self) -> str:
         """The /image command that reproduces this request."""
@@ -83,4 +84,6 @@ class ImageRequest:
             parts += ["--init", shlex.quote(self.init), "--strength", str(strength)]
         if self.init and self.mask:
             parts += ["--mask", shlex.quote(self.mask)]
+        for lora in self.loras:   # LoRAs as flags, one per LoRA (quoted: a name may have spaces)
+            parts += ["--lora", shlex.quote(f"{lora[0]}:{float(lora[1]):g}")]
         return " ".join(parts)

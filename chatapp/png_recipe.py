@@ -1,6 +1,7 @@
 """PNG files with their recipe in an AUTOMATIC1111-style "parameters" text chunk: write and read back."""
 from __future__ import annotations
 
+import json
 import os
 import re
 import stat
@@ -14,6 +15,7 @@ from PIL.PngImagePlugin import PngInfo
 
 from .conversation import ImageRequest
 from .engines.img2img import mask_blur
+from .engines.lora import MAX_WEIGHT, MIN_WEIGHT, parse_weight, split_tags
 from .engines.schedulers import SCHEDULERS, flag_for_sampler
 
 # A recipe is a prompt and a line of settings; a real one is a few KB. Anything longer is cut
@@ -47,8 +49,20 @@ def format_parameters(req: ImageRequest, model_name: str = "", model_hash: str =
     if req.init:   # an edit, as A1111 records img2img: how much was redrawn, and that a mask was used
         blur = mask_blur(req.width or 512, req.height or 512) if req.mask else None
         fields += [("Denoising strength", req.strength), ("Mask blur", blur)]
+    fields += lora_fields(req, lines)
     lines.append(", ".join(f"{k}: {v}" for k, v in fields if v not in (None, "")))
     return "\n".join(lines)
+
+
+def lora_fields(req: ImageRequest, lines: list[str]) -> list[tuple[str, str]]:
+    """LoRAs as AUTOMATIC1111 records them: <lora:NAME:WEIGHT> in the prompt, and `Lora hashes: "NAME: HASH, ..."`
+    (the hash is A1111's: sha256 of the file after its header, 12 hex digits; ':' and ',' dropped from names)."""
+    loras = [tuple(x) for x in getattr(req, "loras", None) or []]
+    if not loras:
+        return []
+    lines[0] = " ".join([lines[0], *(f"<lora:{x[0]}:{float(x[1]):g}>" for x in loras)])
+    hashes = ", ".join(f"{x[0].replace(':', '').replace(',', '')}: {x[2]}" for x in loras if len(x) > 2 and x[2])
+    return [("Lora hashes", json.dumps(hashes, ensure_ascii=False))] if hashes else []
 
 
 def _fields(line: str) -> list[tuple[str, str]]:
@@ -98,6 +112,7 @@ def parse_parameters(text: str) -> ImageRequest:
             line = line[len("Negative prompt:"):].strip()
         (negative if in_negative else prompt).append(line)
     req = ImageRequest(prompt="\n".join(prompt).strip(), negative="\n".join(negative).strip())
+    req.prompt, req.loras = _loras(req.prompt)
 
     def number(key, kind):
         try:
@@ -113,6 +128,24 @@ def parse_parameters(text: str) -> ImageRequest:
         req.scheduler = flag_for_sampler(values["Sampler"])
     req.strength = number("Denoising strength", float)   # an edit's; its source picture is not in the file
     return req
+
+
+def _loras(prompt: str) -> tuple[str, list]:
+    """<lora:NAME:WEIGHT> tags out of a recipe's prompt. A1111's extra fields (a UNet weight, te=, dyn=) are
+    left out and a weight beyond chatapp's range is clamped, so the command it gives always parses."""
+    text, tags = split_tags(prompt)
+    loras = []
+    for name, weight in tags:
+        first = weight.split(":")[0].strip()
+        try:
+            value = float(first) if first else 1.0
+        except ValueError:
+            value = 1.0
+        try:
+            loras.append((name, parse_weight(name, f"{min(max(value, MIN_WEIGHT), MAX_WEIGHT):g}")))
+        except ValueError:
+            continue   # not a usable name (a path): the tag is dropped rather than break the recipe
+    return text, loras
 
 
 def _text_chunk(kind: bytes, data: bytes) -> str | None:

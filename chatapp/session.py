@@ -13,6 +13,7 @@ from .branch_actions import BranchActions
 from .conversation import DONE, ERROR, STOPPED, STREAMING, Conversation, Message
 from .document_jobs import DocumentJobs
 from .engines.base import ChatStats, ModelInfo
+from .engines.lora import listing as lora_listing
 from .pictures.jobs import ImageJobs
 from .message_log import MessageLog
 from .settings import Paths, Settings
@@ -201,6 +202,9 @@ class ChatSession(BranchActions, QObject):
             return accepted
         if isinstance(parsed, (commands.AttachRequest, commands.LibraryRequest)):
             return self.documents.handle(parsed)
+        if isinstance(parsed, commands.LorasRequest):   # the folder is read on the thread pool, like a dropped file
+            self._loras_call = self.files.call(lora_listing, self.images.lora_dirs())
+            return True
         if isinstance(parsed, commands.ChatTurn):
             if self._streaming_here():
                 self.notice.emit("A reply is still coming. Wait for it, or press Esc to stop it.")
@@ -231,6 +235,9 @@ class ChatSession(BranchActions, QObject):
         self._recipe_call = self.files.call(recipe_command, path)
 
     def _on_file_read(self, call_id: int, command, error) -> None:
+        if call_id == getattr(self, "_loras_call", None):   # /loras: the listing, or why there is none
+            self.notice.emit(command if error is None else f"Could not list the LoRAs: {error}")
+            return
         if call_id != self._recipe_call:
             return
         from .png_recipe import RecipeError

@@ -56,6 +56,7 @@ class Settings:
     image_idle_unload_min: int = 10   # free the image model after this many idle minutes; 0: keep it loaded
     model_folders: str = ""           # extra folders the model picker scans, separated by os.pathsep
     theme: str = "system"             # "system" (follow the desktop), "light" or "dark"
+    lora_folder: str = ""             # LoRAs for /image --lora; "" = <data dir>/loras (chatapp's own are found too)
 
     def gen_params(self) -> GenParams:
         return GenParams(**{f.name: getattr(self, f.name) for f in fields(GenParams)})

@@ -18,6 +18,7 @@ from . import img2img
 from . import single_file
 from . import torch_runtime as rt
 from .base import EngineError, ImageProgress, ImageResult, ModelInfo, stat_model_path
+from .lora import LoraSet
 from .schedulers import SCHEDULERS, flag_for_class
 
 PICKLE_SUFFIXES = {".ckpt", ".bin", ".pt", ".pth", ".pkl"}
@@ -84,6 +85,8 @@ class DiffusionImageEngine:
         self.params = 0            # parameter count, from the weights files' headers
         self._preview_map = None   # (factors, bias) tensors for cheap previews
         self.kind: single_file.CheckpointKind | None = None   # a single file's kind (family, in_channels, ...)
+        self.loras = LoraSet()     # LoRAs applied to the pipeline, kept between renders that ask for them again
+        self.lora_dirs: list = []  # where LoRA names are looked up; the worker sets it from Settings
 
     # --- loading ------------------------------------------------------------------------------
     def load(self) -> ModelInfo:
@@ -211,6 +214,7 @@ class DiffusionImageEngine:
                                 req.width or int(d["width"]), req.height or int(d["height"]),
                                 req.scheduler or d["scheduler"], 1)
         resolved = replace(resolved, **img2img.edit_fields(req))   # --init/--strength/--mask ride along
+        resolved.loras = [tuple(x) for x in req.loras]   # LoRAs: (name, weight, hash) once applied
         # The parser only knew a generic limit before the model loaded: check the real one.
         largest = int(d.get("max_size", 2048))
         if resolved.width > largest or resolved.height > largest:
@@ -286,6 +290,8 @@ class DiffusionImageEngine:
         import torch
         if self.pipe is None:
             raise EngineError("No image model is loaded.")
+        # LoRAs first: all are found and checked before any is applied, and nothing renders half-applied.
+        request = replace(request, loras=self.loras.apply(self.pipe, request.loras, self.lora_dirs, self.model_name))
         edit = None
         if request.init:   # --init: edit that picture instead of drawing from noise (img2img.py)
             request, edit = img2img.prepare(request, self.defaults, self.model_name)

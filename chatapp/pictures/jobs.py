@@ -11,6 +11,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 
 from ..conversation import CANCELLED, DONE, ERROR, QUEUED, RENDERING, ImageRequest, Message
 from .edits import EditChecks, number_meta
+from ..engines.lora import lora_folders
 from .idle import IdleUnloader
 from .progress import ImageStatus, ProgressTracker
 from ..workers import ImageWorker
@@ -159,7 +160,12 @@ class ImageJobs(QObject):
         if self.status == "loading":
             self.progress.emit(msg.id, ImageStatus("Loading image model…"))
         self.worker.threads = getattr(self.session.settings, "image_threads", None)
+        self.worker.lora_dirs = self.lora_dirs()   # read by the engine when the render starts
         self.worker.request_image(rid, request, self.session.paths.images)
+
+    def lora_dirs(self) -> list:
+        """Where LoRA names are looked up: the Settings folder (or <data dir>/loras), then chatapp's own."""
+        return lora_folders(getattr(self.session.settings, "lora_folder", ""), self.session.paths.data_dir)
 
     def cancel_message(self, message_id: int) -> None:
         for rid, job in list(self.jobs.items()):

@@ -142,6 +142,9 @@ class SettingsDialog(QDialog):
         self.idle_unload.setSuffix(" min")
         self.idle_unload.setSpecialValueText("never")
         g.addRow("Free the image model when idle for", self.idle_unload)
+        lora_box, self.lora_folder = _path_row(image, s.lora_folder, "Default: loras in the data folder", self._pick_folder)
+        lora_box.setToolTip("Where /image --lora NAME and <lora:NAME:WEIGHT> look for .safetensors LoRAs; /loras lists them")
+        g.addRow("LoRA folder", lora_box)
         tabs.addTab(image, "Images")
         local_image_rows = (box, self.attention_slicing, self.cpu_offload)
         self.image_backend.currentIndexChanged.connect(
@@ -257,4 +260,5 @@ class SettingsDialog(QDialog):
             image_threads=self.image_threads.value(), image_precision=self.image_precision.currentText(),
             vae_tiling=self.vae_tiling.isChecked(),
             image_idle_unload_min=self.idle_unload.value(), theme=self.theme.currentData(),
-            model_folders=self.model_folders.text().strip())
+            model_folders=self.model_folders.text().strip(),
+            lora_folder=self.lora_folder.text().strip())

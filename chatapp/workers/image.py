@@ -35,6 +35,7 @@ class ImageWorker(_Worker):
         super().__init__("image-worker")
         self.chat_busy: threading.Event | None = None   # the chat worker's busy flag, when there is one
         self.threads: int | None = None                  # torch threads setting (0 auto); None: the engine's own
+        self.lora_dirs: list = []                        # where LoRA names are looked up (from Settings)
         self._generate_requested.connect(self._generate)
         self._unload_requested.connect(self._unload)
 
@@ -72,6 +73,8 @@ class ImageWorker(_Worker):
                 self.engine.chat_busy = self.chat_busy.is_set
             if self.threads is not None and hasattr(self.engine, "threads"):
                 self.engine.threads = self.threads
+            if hasattr(self.engine, "lora_dirs"):
+                self.engine.lora_dirs = list(self.lora_dirs)
             self.started.emit(request_id)
 
             def on_progress(event) -> None:
