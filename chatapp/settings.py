@@ -56,6 +56,7 @@ class Settings:
     image_idle_unload_min: int = 10   # free the image model after this many idle minutes; 0: keep it loaded
     model_folders: str = ""           # extra folders the model picker scans, separated by os.pathsep
     theme: str = "system"             # "system" (follow the desktop), "light" or "dark"
+    embedding_model: str = ""         # documents: a GGUF for hybrid search (llama.cpp embedding mode); "" = BM25 only
 
     def gen_params(self) -> GenParams:
         return GenParams(**{f.name: getattr(self, f.name) for f in fields(GenParams)})

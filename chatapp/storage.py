@@ -9,6 +9,7 @@ from pathlib import Path
 
 from .conversation import Conversation, Message
 from .documents.schema import MIGRATION as DOCUMENTS_MIGRATION
+from .documents.schema import VECTORS_MIGRATION
 
 # Append-only: each entry moves the schema one version up. Never edit a released step.
 MIGRATIONS: list[str] = [
@@ -65,6 +66,7 @@ MIGRATIONS: list[str] = [
     "CREATE TABLE IF NOT EXISTS imported (source TEXT NOT NULL, key TEXT NOT NULL, conversation_id INTEGER NOT NULL"
     " REFERENCES conversations(id) ON DELETE CASCADE, PRIMARY KEY (source, key));",
     DOCUMENTS_MIGRATION,  # attached files, library, chunks + FTS5 (chatapp/documents/schema.py)
+    VECTORS_MIGRATION,  # chunk vectors for hybrid search, per embedding model (chatapp/documents/schema.py)
 ]
 
 

@@ -157,6 +157,13 @@ class SettingsDialog(QDialog):
                       "Turn it off for one chat with /library off.")
         note.setWordWrap(True)
         d.addRow(note)
+        box, self.embedding_model = _path_row(documents, s.embedding_model, "None: keyword search (BM25) only",
+                                              self._pick_gguf)
+        d.addRow("Embedding model", box)
+        note = QLabel("Optional: a GGUF embedding model (for example nomic-embed or bge) also finds passages by "
+                      "meaning, not only by their words. Changing it rebuilds the vectors in the background.")
+        note.setWordWrap(True)
+        d.addRow(note)
         tabs.addTab(documents, "Documents")
 
         look = QWidget()
@@ -196,7 +203,8 @@ class SettingsDialog(QDialog):
         from .model_picker import ModelPicker
         picker = ModelPicker(replace(self._orig, llm_model=self.llm_model.text().strip(),
                                      image_model=self.image_model.text().strip(),
-                                     model_folders=self.model_folders.text().strip()), self)
+                                     model_folders=self.model_folders.text().strip(),
+            embedding_model=self.embedding_model.text().strip()), self)
         picker.chosen.connect(self._on_model_chosen)
         picker.exec()
         picker.shutdown()
@@ -257,4 +265,5 @@ class SettingsDialog(QDialog):
             image_threads=self.image_threads.value(), image_precision=self.image_precision.currentText(),
             vae_tiling=self.vae_tiling.isChecked(),
             image_idle_unload_min=self.idle_unload.value(), theme=self.theme.currentData(),
-            model_folders=self.model_folders.text().strip())
+            model_folders=self.model_folders.text().strip(),
+            embedding_model=self.embedding_model.text().strip())
