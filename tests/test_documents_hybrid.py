@@ -188,3 +188,13 @@ def test_kill_while_filling_vectors_leaves_whole_vectors_and_resumes(tmp_path):
     assert Hybrid("concepts", make_engine=lambda: engine).fill(index, lambda: False) == 60 - have
     assert index._db.execute("SELECT COUNT(*) FROM chunk_vectors").fetchone()[0] == 60
     index.close()
+
+
+def test_settings_dialog_keeps_the_embedding_model(qtbot, tmp_path):
+    from chatapp.settings import Settings
+    from chatapp.ui.settings_dialog import SettingsDialog
+    dialog = SettingsDialog(Settings(embedding_model="/models/bge-small.gguf"), config_dir=tmp_path)
+    qtbot.addWidget(dialog)
+    assert dialog.result_settings().embedding_model == "/models/bge-small.gguf"
+    dialog.embedding_model.setText("  ")
+    assert dialog.result_settings().embedding_model == ""   # empty: BM25 only
