@@ -198,3 +198,36 @@ def test_settings_dialog_keeps_the_embedding_model(qtbot, tmp_path):
     assert dialog.result_settings().embedding_model == "/models/bge-small.gguf"
     dialog.embedding_model.setText("  ")
     assert dialog.result_settings().embedding_model == ""   # empty: BM25 only
+
+
+def test_a_question_is_answered_between_vector_batches_while_the_worker_is_busy(make_app, qtbot, tmp_path,
+                                                                                 monkeypatch):
+    from chatapp import document_jobs
+    from chatapp.engines.fake import FakeChatEngine
+    from chatapp.settings import Settings
+    calls: list[str] = []
+
+    class Recorded(ConceptEngine):
+        def embed(self, texts):
+            calls.append("query" if len(texts) == 1 and texts[0].endswith("?") else "batch")
+            return super().embed(texts)
+
+    monkeypatch.setattr(Hybrid, "_default_engine", lambda self: Recorded(delay=1.0))
+    monkeypatch.setattr(document_jobs, "HYBRID_WAIT_MS", 120_000)   # no fallback to BM25 in this test
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    (lib / "a-invoice.txt").write_text(DOCS["invoice.txt"])        # first in line for a vector
+    for i in range(40):
+        (lib / f"note{i:02}.txt").write_text(f"Note {i}: cats purr in the harbour garden.")
+    engine = FakeChatEngine(["ok"])
+    parts = make_app(engine, settings=Settings(library_folder=str(lib), embedding_model="concepts"))
+    index = parts.session.documents.index
+    count = lambda: index._db.execute("SELECT COUNT(*) FROM chunk_vectors").fetchone()[0]   # noqa: E731
+    qtbot.waitUntil(lambda: count() >= 1, timeout=60000)
+    s = parts.session
+    with qtbot.waitSignal(s.reply_finished, timeout=120000):
+        s.submit("When is payment of the bill due?")       # no word in common with the invoice
+    prompt = engine.received[-1][-1]["content"]
+    assert "[1] a-invoice.txt" in prompt and "settled within thirty days" in prompt
+    qtbot.waitUntil(lambda: count() == 41, timeout=120000)
+    assert "query" in calls and calls.index("query") < len(calls) - 1 - calls[::-1].index("batch"), calls
