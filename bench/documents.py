@@ -261,7 +261,7 @@ def _time_hybrid(db: Path, vocab: list[str], n_chunks: int, n_queries: int, dim:
     app_t, raw_t = [], []
     for q, v in zip(queries, qvecs):
         def rank(_q, conv, lib, limit, v=v):
-            cache.refresh(con)   # the fingerprint check each question pays
+            cache.refresh(con, check_removed=False)   # the check each question pays
             return cache.rank(v, index.scope(conv, library=lib), limit)
         t = time.perf_counter()
         retrieve(index, q, conv_id, library=True, vector_rank=rank)

@@ -39,7 +39,8 @@ class DocumentJobs(QObject):
         self.worker.finished.connect(self._on_finished)
         self.worker.failed.connect(session.notice)
         self.worker.sources_ready.connect(self._on_sources_ready)
-        self._waiting: dict[int, tuple] = {}   # question id -> (reply id, messages, question, send, library, budget)
+        # question id -> (reply id, messages, question, send, conversation id, library, budget)
+        self._waiting: dict[int, tuple] = {}
         self._embedding = session.settings.embedding_model
         session.reply_finished.connect(self._on_reply_finished)
         self.busy = False

@@ -1,4 +1,4 @@
-"""Hybrid search: chunk vectors stored per model, filled in batches (kill-safe), fused with BM25; bad models fall back."""
+"""Hybrid search: vectors stored per model, filled in batches (kill-safe), fused with BM25; bad models fall back."""
 from __future__ import annotations
 
 import os

@@ -1,4 +1,4 @@
-"""The embedding half of search, owned by the document worker's thread: lazy model, vectors filled in batches, ranking."""
+"""The embedding half of search, on the document worker's thread: lazy model, vectors filled in batches, ranking."""
 from __future__ import annotations
 
 from typing import Callable
@@ -59,6 +59,7 @@ class Hybrid:
             self._fail(str(exc))
             return 0
         vectors.forget_other_models(index._db, self.model)
+        self.cache.refresh(index._db)   # here, in the background, so a question finds the matrix ready
         return n
 
     def rank(self, index: DocumentIndex, question: str, conversation_id: int | None, library: bool,
@@ -71,7 +72,7 @@ class Hybrid:
         except EngineError as exc:
             self._fail(str(exc))
             return []
-        self.cache.refresh(index._db)
+        self.cache.refresh(index._db, check_removed=False)
         return self.cache.rank(query, index.scope(conversation_id, library=library), limit)
 
     def close(self) -> None:

@@ -6,7 +6,7 @@ from typing import Callable
 
 from .extract import Cancelled
 
-BATCH = 8        # chunks embedded per transaction: a kill loses at most this much work, a question waits at most this long
+BATCH = 8   # chunks embedded per transaction: a kill loses at most this much work, a question waits this long
 
 
 def model_id(db: sqlite3.Connection, identity: str, dim: int) -> int:
@@ -72,11 +72,10 @@ def forget_other_models(db: sqlite3.Connection, model: int) -> None:
 
 
 class VectorCache:
-    """One model's vectors in memory (a numpy matrix), kept in step with the table by a cheap fingerprint.
+    """One model's vectors in memory (a numpy matrix), kept in step with the table by cheap checks.
 
-    Reading 100,000 blobs takes a second; a question must take milliseconds. The table only grows by
-    new chunk ids (AUTOINCREMENT never reuses one), so (count, largest id) tells whether rows were
-    added (read only those) or removed (read all again).
+    Reading 100,000 blobs takes seconds; a question must take milliseconds. New vectors mostly come
+    with new chunk ids (AUTOINCREMENT never reuses one): those past the largest id read are added.
     """
 
     def __init__(self, model: int, dim: int):
@@ -87,16 +86,19 @@ class VectorCache:
         self.matrix = np.zeros((0, dim), dtype=np.float32)
         self._last = 0
 
-    def refresh(self, db: sqlite3.Connection) -> None:
-        count, last = db.execute("SELECT COUNT(*), COALESCE(MAX(chunk_id), 0) FROM chunk_vectors WHERE model_id=?",
-                                 (self.model,)).fetchone()
-        if count == len(self.ids) and last == self._last:
-            return
-        if count > len(self.ids) and last > self._last:
+    def refresh(self, db: sqlite3.Connection, check_removed: bool = True) -> None:
+        """Read new vectors (a MAX over the index: instant); with check_removed, also notice removed
+        ones (a COUNT: ~10 ms at 100,000, so the worker does it after each run, not per question).
+        Between those checks a removed chunk is harmless: its document is out of scope, or its id
+        is no longer found when the passages are read."""
+        last = db.execute("SELECT COALESCE(MAX(chunk_id), 0) FROM chunk_vectors WHERE model_id=?",
+                          (self.model,)).fetchone()[0]
+        if last > self._last:
             self._read(db, after=self._last)
-            if len(self.ids) == count:
-                return
-        self._read(db, after=0)   # rows went (or went as others came): read them all again
+        if check_removed:
+            count = db.execute("SELECT COUNT(*) FROM chunk_vectors WHERE model_id=?", (self.model,)).fetchone()[0]
+            if count != len(self.ids):
+                self._read(db, after=0)   # rows went (or a vector was replaced): read them all again
 
     def _read(self, db: sqlite3.Connection, after: int) -> None:
         import numpy as np
@@ -119,7 +121,8 @@ class VectorCache:
         import numpy as np
         if not len(self.ids) or not documents:
             return []
-        sims = self.matrix @ np.asarray(query, dtype=np.float32).reshape(self.dim)   # memory-bound: ~dim*4 bytes a chunk
+        # One pass over the matrix: memory-bound (dim * 4 bytes a chunk).
+        sims = self.matrix @ np.asarray(query, dtype=np.float32).reshape(self.dim)
         allowed = np.zeros(max(int(self.docs.max()), max(documents)) + 1, dtype=bool)   # a lookup table beats np.isin
         allowed[np.asarray(documents, dtype=np.int64)] = True
         sims[~allowed[self.docs]] = -np.inf

@@ -1,4 +1,4 @@
-"""Text -> unit-length float32 vectors through llama.cpp's embedding mode (any GGUF; mean pooling when it names none)."""
+"""Text -> unit-length float32 vectors via llama.cpp's embedding mode (any GGUF; mean pooling if it names none)."""
 from __future__ import annotations
 
 import hashlib

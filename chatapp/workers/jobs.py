@@ -94,7 +94,10 @@ class DocumentWorker(QObject):
         self._all_stop = True
         self._generation += 1
         self._thread.quit()
-        return self._thread.wait(timeout_ms)
+        ok = self._thread.wait(timeout_ms)
+        if ok and self._hybrid is not None:
+            self._hybrid.close()   # the thread has ended: nothing else can be using the model now
+        return ok
 
     def _open_index(self):
         from ..documents.index import DocumentIndex
