@@ -231,3 +231,37 @@ def test_a_question_is_answered_between_vector_batches_while_the_worker_is_busy(
     assert "[1] a-invoice.txt" in prompt and "settled within thirty days" in prompt
     qtbot.waitUntil(lambda: count() == 41, timeout=120000)
     assert "query" in calls and calls.index("query") < len(calls) - 1 - calls[::-1].index("batch"), calls
+
+
+def test_a_question_does_not_wait_long_for_a_busy_worker(make_app, qtbot, tmp_path, monkeypatch):
+    """The worker is stuck inside a batch: after HYBRID_WAIT_MS the reply goes with BM25's passages."""
+    from chatapp import document_jobs
+    from chatapp.engines.fake import FakeChatEngine
+    from chatapp.settings import Settings
+    release = threading.Event()
+    calls: list[str] = []
+
+    class Stuck(ConceptEngine):
+        def embed(self, texts):
+            calls.append("query" if len(texts) == 1 and texts[0].endswith("?") else "batch")
+            release.wait(120)   # until the test lets it go (shutdown must not find it stuck)
+            return super().embed(texts)
+
+    monkeypatch.setattr(Hybrid, "_default_engine", lambda self: Stuck())
+    monkeypatch.setattr(document_jobs, "HYBRID_WAIT_MS", 300)
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    for name, text in DOCS.items():
+        (lib / name).write_text(text)
+    engine = FakeChatEngine(["ok"])
+    parts = make_app(engine, settings=Settings(library_folder=str(lib), embedding_model="concepts"))
+    try:
+        qtbot.waitUntil(lambda: calls == ["batch"], timeout=60000)     # inside the first vector batch
+        s = parts.session
+        with qtbot.waitSignal(s.reply_finished, timeout=60000):
+            s.submit("When does the ferry leave the harbour?")
+        assert calls == ["batch"]                                      # the worker never got to the question
+        assert "[1] ferry.txt" in engine.received[-1][-1]["content"]   # BM25 answered it
+    finally:
+        release.set()
+    qtbot.waitUntil(lambda: "query" in calls, timeout=60000)           # the late answer is dropped quietly

@@ -147,7 +147,9 @@ class DocumentWorker(QObject):
                             self.failed.emit(self._hybrid.error)
                         return found
                 sources = select_sources(index, question, conversation_id, budget, library=library, vector_rank=rank)
-            except sqlite3.Error:
+            except Exception as exc:   # the GUI then searches with BM25 itself; the reply must not wait
+                if not isinstance(exc, sqlite3.Error):
+                    traceback.print_exc()
                 sources = None
             self.sources_ready.emit(qid, sources)
 
