@@ -48,19 +48,24 @@ def rrf(*rankings: list[int], k: int = RRF_K) -> list[int]:
     return sorted(score, key=lambda i: -score[i])
 
 
-# (question, conversation id, library on, limit) -> [(chunk id, cosine)], best first; the document worker's
-# embedding model answers it (documents/hybrid.py).
-VectorRank = Callable[[str, "int | None", bool, int], "list[tuple[int, float]]"]
+# (question, conversation id, library on, limit) -> [(chunk id, cosine)], best first, or a callable that
+# returns them (a ranking still running on another thread); the document worker's embedding model
+# answers it (documents/hybrid.py).
+VectorRank = Callable[[str, "int | None", bool, int], "list[tuple[int, float]] | Callable"]
 
 
 def retrieve(index: DocumentIndex, question: str, conversation_id: int | None, *, library: bool = True,
              limit: int = MAX_PASSAGES, vector_rank: VectorRank | None = None) -> list[Hit]:
     """BM25 hits, fused with vector similarity by reciprocal rank fusion when vector_rank is given (hybrid)."""
+    # Vectors first: their ranking may run on another thread (numpy) while SQLite runs BM25 here;
+    # both release the GIL.
+    ranked = vector_rank(question, conversation_id, library, limit) if vector_rank is not None else None
     hits = index.search(question, conversation_id, library=library, limit=limit * 3)
     if hits:
         best = hits[0].score
         hits = [h for h in hits if h.score >= best * RELATIVE_CUT]
-    ranked = vector_rank(question, conversation_id, library, limit) if vector_rank is not None else None
+    if callable(ranked):
+        ranked = ranked()
     if not ranked:
         return hits[:limit]
     # Passages much less alike than the best one are noise, as with BM25's relative cut.

@@ -75,6 +75,21 @@ class Hybrid:
         self.cache.refresh(index._db, check_removed=False)
         return self.cache.rank(query, index.scope(conversation_id, library=library), limit)
 
+    def rank_later(self, index: DocumentIndex, question: str, conversation_id: int | None, library: bool,
+                   limit: int, submit: Callable[..., Callable]):
+        """As rank, but the pass over the vectors goes to submit(fn, *args) (the worker's helper thread),
+        which returns a callable that waits for it. The question is embedded here (the model stays on
+        this thread); the caller runs BM25 meanwhile and calls the result before using this again."""
+        if not self.ready(index):
+            return []
+        try:
+            query = self.engine.embed([question])[0]
+        except EngineError as exc:
+            self._fail(str(exc))
+            return []
+        self.cache.refresh(index._db, check_removed=False)
+        return submit(self.cache.rank, query, index.scope(conversation_id, library=library), limit)
+
     def close(self) -> None:
         if self.engine is not None:
             self.engine.close()

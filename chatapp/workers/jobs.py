@@ -58,6 +58,7 @@ class DocumentWorker(QObject):
         self._db_path = str(db_path)
         self._index = None
         self._hybrid = None
+        self._helper = None   # a thread pool of one for _beside, made on first use
         self._generation = 0
         self._all_stop = False
         self._questions: queue.SimpleQueue = queue.SimpleQueue()
@@ -97,6 +98,8 @@ class DocumentWorker(QObject):
         ok = self._thread.wait(timeout_ms)
         if ok and self._hybrid is not None:
             self._hybrid.close()   # the thread has ended: nothing else can be using the model now
+        if self._helper is not None:
+            self._helper.shutdown(wait=ok)
         return ok
 
     def _open_index(self):
@@ -111,6 +114,14 @@ class DocumentWorker(QObject):
         if force or now - self._last_progress >= self.PROGRESS_EVERY_S:
             self._last_progress = now
             self.progress.emit(done, total, name)
+
+    def _beside(self, fn, *args):
+        """Run fn(*args) on a helper thread (numpy's pass over the vectors, while SQLite runs BM25 here;
+        both release the GIL); returns a callable that waits for its result."""
+        if self._helper is None:
+            from concurrent.futures import ThreadPoolExecutor
+            self._helper = ThreadPoolExecutor(1, thread_name_prefix="vector-rank")
+        return self._helper.submit(fn, *args).result
 
     @Slot(str)
     def _set_embedding(self, path: str) -> None:
@@ -142,7 +153,7 @@ class DocumentWorker(QObject):
                 rank = None
                 if self._hybrid_ready(index):
                     def rank(q, conv, lib, limit, index=index):
-                        found = self._hybrid.rank(index, q, conv, lib, limit)
+                        found = self._hybrid.rank_later(index, q, conv, lib, limit, self._beside)
                         if self._hybrid.error:
                             self.failed.emit(self._hybrid.error)
                         return found
