@@ -1,8 +1,10 @@
 """The session's documents half (GUI thread): attach files, library on/off, passages for each question, sources."""
 from __future__ import annotations
 
+import itertools
 import sqlite3
 from pathlib import Path
+from typing import Callable
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
@@ -12,6 +14,8 @@ from .documents.index import DocumentIndex, DocumentRow
 from .workers import DocumentWorker
 
 RESCAN_MS = 120_000   # the library folder is checked for new and changed files this often
+HYBRID_WAIT_MS = 5000  # a question waits this long for the worker's hybrid passages, then goes with BM25's
+_question_ids = itertools.count(1)
 
 
 def chip(row: DocumentRow) -> dict:
@@ -34,6 +38,10 @@ class DocumentJobs(QObject):
         self.worker.progress.connect(self._on_progress)
         self.worker.finished.connect(self._on_finished)
         self.worker.failed.connect(session.notice)
+        self.worker.sources_ready.connect(self._on_sources_ready)
+        # question id -> (reply id, messages, question, send, conversation id, library, budget)
+        self._waiting: dict[int, tuple] = {}
+        self._embedding = session.settings.embedding_model
         session.reply_finished.connect(self._on_reply_finished)
         self.busy = False
         self._sources: dict[int, list[dict]] = {}   # reply message id -> sources given to the model
@@ -42,6 +50,8 @@ class DocumentJobs(QObject):
         self._rescan.setInterval(RESCAN_MS)
         self._rescan.timeout.connect(self._rescan_library)
         if self.available:
+            if self._embedding:
+                self.worker.set_embedding_model(self._embedding)
             # Resume what a crash or a quit left pending, and bring the library up to date.
             self.worker.request_index(self._folder or None)
             self._rescan.start()
@@ -104,6 +114,13 @@ class DocumentJobs(QObject):
 
     # --- settings -----------------------------------------------------------------------------
     def apply_settings(self, settings) -> None:
+        if settings.embedding_model != self._embedding and self.available:
+            # A new model: its vectors are built in the background (the old ones serve no question now).
+            self._embedding = settings.embedding_model
+            self.worker.cancel()
+            self.worker.set_embedding_model(self._embedding)
+            if settings.library_folder == self._folder:
+                self.worker.request_index(None)
         if settings.library_folder != self._folder and self.available:
             self._folder = settings.library_folder
             self.worker.cancel()
@@ -114,10 +131,12 @@ class DocumentJobs(QObject):
             self.worker.request_index(self._folder)
 
     # --- questions ----------------------------------------------------------------------------
-    def augment(self, conversation, messages: list[dict], reply) -> list[dict]:
-        """The history with the question's sources put in front of it (if any were found)."""
+    def augment(self, conversation, messages: list[dict], reply, send: Callable[[list[dict]], None]) -> None:
+        """Call send(history with the question's sources put in front of it) now, or, with an
+        embedding model, once the document worker has found them (it owns that model)."""
         if not self.available or not messages or messages[-1]["role"] != "user":
-            return messages
+            send(messages)
+            return
         s = self.session
         n_ctx = (s.llm_info.n_ctx if s.llm_info else 0) or s.settings.n_ctx
         reserve = min(s.settings.max_tokens, n_ctx // 2)
@@ -130,14 +149,40 @@ class DocumentJobs(QObject):
         question = messages[-1]["content"]
         try:
             library = bool(self._folder) and self.index.library_enabled(conversation.id)
-            sources = select_sources(self.index, question, conversation.id, budget, library=library)
         except sqlite3.Error as exc:
             s.notice.emit(f"Your files could not be searched: {exc}.")
-            return messages
+            send(messages)
+            return
+        if self._embedding and budget >= MIN_BUDGET:
+            qid = next(_question_ids)
+            self._waiting[qid] = (reply.id, messages, question, send, conversation.id, library, budget)
+            self.worker.request_sources(qid, question, conversation.id, library, budget)
+            QTimer.singleShot(HYBRID_WAIT_MS, self, lambda: self._on_sources_ready(qid, None))
+            return
+        send(self._with_sources(reply.id, messages, question, self._bm25(question, conversation.id, library, budget)))
+
+    def _bm25(self, question: str, conversation_id: int, library: bool, budget: int) -> list | None:
+        try:
+            return select_sources(self.index, question, conversation_id, budget, library=library)
+        except sqlite3.Error as exc:
+            self.session.notice.emit(f"Your files could not be searched: {exc}.")
+            return None
+
+    def _with_sources(self, reply_id: int, messages: list[dict], question: str, sources) -> list[dict]:
         if not sources:
             return messages
-        self._sources[reply.id] = [src.as_meta() for src in sources]
+        self._sources[reply_id] = [src.as_meta() for src in sources]
         return messages[:-1] + [{"role": "user", "content": question_with_sources(question, sources)}]
+
+    def _on_sources_ready(self, qid: int, sources) -> None:
+        """The worker's hybrid passages, or (None) its failure or the wait running out: BM25's instead."""
+        waiting = self._waiting.pop(qid, None)
+        if waiting is None:
+            return   # answered already (late worker answer, or the timer after the answer)
+        reply_id, messages, question, send, conversation_id, library, budget = waiting
+        if sources is None:
+            sources = self._bm25(question, conversation_id, library, budget)
+        send(self._with_sources(reply_id, messages, question, sources))
 
     def _on_reply_finished(self, message_id: int) -> None:
         sources = self._sources.pop(message_id, None)

@@ -276,8 +276,8 @@ class ChatSession(BranchActions, QObject):
         self._replies[rid] = _Reply(reply)
         self.conversations_changed.emit()
         self.busy_changed.emit(True)
-        messages = self.documents.augment(conv, messages, reply)   # passages from attached files / library
-        self.llm.request_reply(rid, messages, self.settings.gen_params())
+        params = self.settings.gen_params()   # passages from attached files / library, then the reply
+        self.documents.augment(conv, messages, reply, lambda m: self.llm.request_reply(rid, m, params))
 
     def _reopen(self) -> None:
         if self.current:

@@ -57,6 +57,7 @@ class Settings:
     model_folders: str = ""           # extra folders the model picker scans, separated by os.pathsep
     theme: str = "system"             # "system" (follow the desktop), "light" or "dark"
     lora_folder: str = ""             # LoRAs for /image --lora; "" = <data dir>/loras (chatapp's own are found too)
+    embedding_model: str = ""         # documents: a GGUF for hybrid search (llama.cpp embedding mode); "" = BM25 only
 
     def gen_params(self) -> GenParams:
         return GenParams(**{f.name: getattr(self, f.name) for f in fields(GenParams)})

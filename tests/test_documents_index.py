@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from chatapp.documents.chunking import chunk_sections
-from chatapp.documents.context import rrf, select_sources, question_with_sources, vector_ranking
+from chatapp.documents.context import rrf, select_sources, question_with_sources
 from chatapp.documents.extract import Cancelled, extract
 from chatapp.documents.index import DocumentIndex, fts_query
 from chatapp.storage import Storage
@@ -135,9 +135,6 @@ def test_small_attachments_go_in_whole_and_big_ones_by_passage(db, tmp_path):
 
 def test_hybrid_fusion_helpers():
     assert rrf([1, 2, 3], [3, 1]) [:2] == [1, 3]
-    import numpy as np
-    stored = [(10, np.array([1, 0], np.float32).tobytes()), (11, np.array([0, 1], np.float32).tobytes())]
-    assert vector_ranking([0.1, 0.9], stored, 2) == [11, 10]
 
 
 def test_chunks_match_a_fresh_chunking(db, tmp_path):
@@ -258,28 +255,3 @@ def test_big_document_goes_in_batches_invisible_until_ready(db, tmp_path, monkey
     assert index.index_document(doc.id).status == "ready"
     assert [h.text for h in index.chunks_of(doc.id)] == [c.text for c in chunk_sections(extract(p).sections)]
     assert index.search("narwhal migration", conv.id)
-
-
-def test_hybrid_seam_fuses_vector_similarity_with_bm25(db, tmp_path):
-    """With an embedding function (here a toy bag of letters), a passage BM25 misses is found by meaning."""
-    import numpy as np
-
-    from chatapp.documents.context import retrieve
-
-    def embed_one(text: str) -> np.ndarray:
-        v = np.zeros(26, np.float32)
-        for ch in text.lower():
-            if "a" <= ch <= "z":
-                v[ord(ch) - 97] += 1
-        return v / (np.linalg.norm(v) or 1)
-
-    conv = db.create_conversation("c")
-    index = DocumentIndex(db.path)
-    for name, text in (("x.txt", "zzz zzz zzz quartz"), ("y.txt", "Apples and pears grow in the orchard.")):
-        (tmp_path / name).write_text(text)
-        index.index_document(index.add_attachment(conv.id, tmp_path / name).id,
-                             embed=lambda texts: [embed_one(t).tobytes() for t in texts])
-    assert len(index.vectors(conv.id)) == 2
-    assert [h.name for h in retrieve(index, "zzzz", conv.id)] == []            # no word in common
-    hybrid = retrieve(index, "zzzz", conv.id, embed_query=embed_one)
-    assert hybrid[0].name == "x.txt"

@@ -13,6 +13,7 @@ RELATIVE_CUT = 0.4          # passages scoring under this share of the best are 
 MAX_PASSAGES = 8
 MIN_BUDGET = 200            # below this many tokens there is no room worth filling
 RRF_K = 60                  # reciprocal rank fusion constant (Cormack et al. 2009)
+VECTOR_MARGIN = 0.1         # vector hits whose cosine is this far under the best are dropped
 
 # Sources first, the instruction and the question last: small models (SmolLM2-135M) follow what
 # they read last, and with this order they answer from the passage and cite it as "[1]".
@@ -47,39 +48,36 @@ def rrf(*rankings: list[int], k: int = RRF_K) -> list[int]:
     return sorted(score, key=lambda i: -score[i])
 
 
-def vector_ranking(query_vector, stored: list[tuple[int, bytes]], limit: int) -> list[int]:
-    """Chunk ids by cosine similarity to query_vector (float32 blobs ranked with numpy)."""
-    import numpy as np
-    if not stored:
-        return []
-    ids = np.fromiter((i for i, _ in stored), dtype=np.int64, count=len(stored))
-    matrix = np.stack([np.frombuffer(b, dtype=np.float32) for _, b in stored])
-    q = np.asarray(query_vector, dtype=np.float32)
-    sims = matrix @ q / (np.linalg.norm(matrix, axis=1) * (np.linalg.norm(q) or 1.0) + 1e-9)
-    top = np.argsort(-sims)[:limit]
-    return [int(ids[i]) for i in top]
+# (question, conversation id, library on, limit) -> [(chunk id, cosine)], best first, or a callable that
+# returns them (a ranking still running on another thread); the document worker's embedding model
+# answers it (documents/hybrid.py).
+VectorRank = Callable[[str, "int | None", bool, int], "list[tuple[int, float]] | Callable"]
 
 
 def retrieve(index: DocumentIndex, question: str, conversation_id: int | None, *, library: bool = True,
-             limit: int = MAX_PASSAGES, embed_query: Callable[[str], list[float]] | None = None) -> list[Hit]:
-    """BM25 hits, fused with vector similarity when an embedding function is given (hybrid)."""
+             limit: int = MAX_PASSAGES, vector_rank: VectorRank | None = None) -> list[Hit]:
+    """BM25 hits, fused with vector similarity by reciprocal rank fusion when vector_rank is given (hybrid)."""
+    # Vectors first: their ranking may run on another thread (numpy) while SQLite runs BM25 here;
+    # both release the GIL.
+    ranked = vector_rank(question, conversation_id, library, limit) if vector_rank is not None else None
     hits = index.search(question, conversation_id, library=library, limit=limit * 3)
-    if embed_query is not None:
-        stored = index.vectors(conversation_id, library=library)
-        if stored:
-            fused = rrf([h.chunk_id for h in hits], vector_ranking(embed_query(question), stored, limit * 3))
-            by_id = {h.chunk_id: h for h in hits}
-            extra = index.hits([i for i in fused if i not in by_id])
-            by_id.update({h.chunk_id: h for h in extra})
-            return [by_id[i] for i in fused if i in by_id][:limit]
     if hits:
         best = hits[0].score
         hits = [h for h in hits if h.score >= best * RELATIVE_CUT]
-    return hits[:limit]
+    if callable(ranked):
+        ranked = ranked()
+    if not ranked:
+        return hits[:limit]
+    # Passages much less alike than the best one are noise, as with BM25's relative cut.
+    ranked = [i for i, cos in ranked if cos >= ranked[0][1] - VECTOR_MARGIN]
+    fused = rrf([h.chunk_id for h in hits], ranked)[:limit]
+    by_id = {h.chunk_id: h for h in hits}
+    by_id.update({h.chunk_id: h for h in index.hits([i for i in fused if i not in by_id])})
+    return [by_id[i] for i in fused if i in by_id]
 
 
 def select_sources(index: DocumentIndex, question: str, conversation_id: int | None, budget_tokens: int, *,
-                   library: bool = True, embed_query=None) -> list[Source]:
+                   library: bool = True, vector_rank: VectorRank | None = None) -> list[Source]:
     """What goes into the prompt: small attachments whole, else the best passages that fit the budget."""
     if budget_tokens < MIN_BUDGET:
         return []
@@ -95,7 +93,7 @@ def select_sources(index: DocumentIndex, question: str, conversation_id: int | N
         conversation_id = None   # its attachments are in whole; passages come from the library only
         if not library:
             return sources
-    for h in retrieve(index, question, conversation_id, library=library, embed_query=embed_query):
+    for h in retrieve(index, question, conversation_id, library=library, vector_rank=vector_rank):
         cost = estimate_tokens(h.text) + 12
         if used + cost > budget_tokens:
             continue

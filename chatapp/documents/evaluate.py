@@ -32,11 +32,13 @@ def index_folder(db_path: Path, folder: Path) -> DocumentIndex:
     return index
 
 
-def evaluate(index: DocumentIndex, questions: list[dict], k: int = 5) -> Quality:
-    """A hit is correct when it comes from the question's document and contains its answer phrase."""
+def evaluate(index: DocumentIndex, questions: list[dict], k: int = 5, search=None) -> Quality:
+    """A hit is correct when it comes from the question's document and contains its answer phrase.
+
+    search(question, k) -> hits; BM25 (index.search over the library) unless given."""
     found, reciprocal, misses = 0, 0.0, []
     for item in questions:
-        hits = index.search(item["q"], None, library=True, limit=k)
+        hits = search(item["q"], k) if search else index.search(item["q"], None, library=True, limit=k)
         rank = next((i for i, h in enumerate(hits, 1) if h.name == item["doc"] and item["answer"] in h.text), None)
         if rank is None:
             misses.append(item["q"])

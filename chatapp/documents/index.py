@@ -149,8 +149,7 @@ class DocumentIndex:
         return default if r is None else bool(r[0])
 
     # --- indexing -----------------------------------------------------------------------------
-    def index_document(self, document_id: int, should_stop: Callable[[], bool] = lambda: False,
-                       embed: Callable[[list[str]], list[bytes]] | None = None) -> DocumentRow | None:
+    def index_document(self, document_id: int, should_stop: Callable[[], bool] = lambda: False) -> DocumentRow | None:
         """Extract, chunk and store one document; a crash leaves it whole and ready, or pending (unsearchable).
 
         Up to BATCH_CHARS of text this is one transaction; bigger documents go in batches.
@@ -173,10 +172,9 @@ class DocumentIndex:
                 else f"The file cannot be read: {exc.strerror or exc}."
         if should_stop():
             raise Cancelled()
-        vectors = embed([c.text for c in chunks]) if embed and chunks else [None] * len(chunks)
         chars = sum(len(c.text) for c in chunks)
-        rows = [(document_id, i, c.text, c.page, c.line_start, c.line_end, v)
-                for i, (c, v) in enumerate(zip(chunks, vectors))]
+        # Vectors (with an embedding model) are added afterwards by documents/vectors.fill, in batches.
+        rows = [(document_id, i, c.text, c.page, c.line_start, c.line_end) for i, c in enumerate(chunks)]
         # A big document is written in batches so the write lock is never held for long (the GUI
         # saves messages through the same file); its chunks stay invisible to search until the
         # last batch marks it ready in the same transaction. A crash in between leaves it pending,
@@ -193,8 +191,8 @@ class DocumentIndex:
                 with self._transaction():
                     if n == 0:
                         self._db.execute("DELETE FROM chunks WHERE document_id=?", (document_id,))
-                    self._db.executemany("INSERT INTO chunks(document_id, seq, text, page, line_start, line_end, "
-                                         "vector) VALUES (?,?,?,?,?,?,?)", batch)
+                    self._db.executemany("INSERT INTO chunks(document_id, seq, text, page, line_start, line_end) "
+                                         "VALUES (?,?,?,?,?,?)", batch)
                     if n == len(batches) - 1:
                         cur = self._db.execute(
                             "UPDATE documents SET status=?, error=?, kind=?, pages=?, chars=?, mtime=? WHERE id=?",
@@ -322,12 +320,11 @@ class DocumentIndex:
             "JOIN documents d ON d.id = c.document_id WHERE c.document_id=? ORDER BY c.seq", (document_id,))
         return [Hit(*r, score=0.0) for r in rows]
 
-    def vectors(self, conversation_id: int | None, *, library: bool = True) -> list[tuple[int, bytes]]:
-        """(chunk id, float32 blob) of every embedded chunk in scope, for hybrid ranking."""
-        scope = "d.status = 'ready' AND (d.conversation_id = ?" + (" OR d.conversation_id IS NULL)" if library else ")")
-        return self._db.execute(
-            "SELECT c.id, c.vector FROM chunks c JOIN documents d ON d.id = c.document_id "
-            f"WHERE c.vector IS NOT NULL AND {scope}", (-1 if conversation_id is None else conversation_id,)).fetchall()
+    def scope(self, conversation_id: int | None, *, library: bool = True) -> list[int]:
+        """Ids of the searchable documents for a question: the chat's attachments and, if on, the library."""
+        where = "conversation_id = ?" + (" OR conversation_id IS NULL" if library else "")
+        return [r[0] for r in self._db.execute(f"SELECT id FROM documents WHERE status = 'ready' AND ({where})",
+                                               (-1 if conversation_id is None else conversation_id,))]
 
     def hits(self, chunk_ids: list[int]) -> list[Hit]:
         """Chunks by id, in the order given."""

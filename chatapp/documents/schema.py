@@ -53,3 +53,20 @@ CREATE TABLE conversation_library (
     enabled INTEGER NOT NULL
 );
 """
+
+# Vectors for hybrid search (an embedding model set in Settings): one per chunk, from the model named
+# by model_id. Written in batches after the chunks (resumable: a kill leaves some chunks without a
+# vector, and the next run embeds them); a model change replaces them in the background.
+VECTORS_MIGRATION = """
+CREATE TABLE embedding_models (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    identity TEXT NOT NULL UNIQUE,       -- file name, size and a hash of its first MiB (llama_embed.model_identity)
+    dim INTEGER NOT NULL
+);
+CREATE TABLE chunk_vectors (
+    chunk_id INTEGER PRIMARY KEY REFERENCES chunks(id) ON DELETE CASCADE,
+    model_id INTEGER NOT NULL REFERENCES embedding_models(id) ON DELETE CASCADE,
+    vector BLOB NOT NULL CHECK (length(vector) > 0 AND length(vector) % 4 = 0)   -- float32, unit length
+);
+CREATE INDEX chunk_vectors_by_model ON chunk_vectors(model_id, chunk_id);
+"""

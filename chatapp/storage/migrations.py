@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from ..documents.schema import MIGRATION as DOCUMENTS_MIGRATION
+from ..documents.schema import VECTORS_MIGRATION
 
 # Append-only: each entry moves the schema one version up. Never edit a released step.
 MIGRATIONS: list[str] = [
@@ -58,4 +59,5 @@ MIGRATIONS: list[str] = [
     "CREATE TABLE IF NOT EXISTS imported (source TEXT NOT NULL, key TEXT NOT NULL, conversation_id INTEGER NOT NULL"
     " REFERENCES conversations(id) ON DELETE CASCADE, PRIMARY KEY (source, key));",
     DOCUMENTS_MIGRATION,  # attached files, library, chunks + FTS5 (chatapp/documents/schema.py)
+    VECTORS_MIGRATION,  # chunk vectors for hybrid search, per embedding model (chatapp/documents/schema.py)
 ]

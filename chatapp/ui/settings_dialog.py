@@ -160,6 +160,13 @@ class SettingsDialog(QDialog):
                       "Turn it off for one chat with /library off.")
         note.setWordWrap(True)
         d.addRow(note)
+        box, self.embedding_model = _path_row(documents, s.embedding_model, "None: keyword search (BM25) only",
+                                              self._pick_gguf)
+        d.addRow("Embedding model", box)
+        note = QLabel("Optional: a GGUF embedding model (for example nomic-embed or bge) also finds passages by "
+                      "meaning, not only by their words. Changing it rebuilds the vectors in the background.")
+        note.setWordWrap(True)
+        d.addRow(note)
         tabs.addTab(documents, "Documents")
 
         look = QWidget()
@@ -199,7 +206,8 @@ class SettingsDialog(QDialog):
         from .model_picker import ModelPicker
         picker = ModelPicker(replace(self._orig, llm_model=self.llm_model.text().strip(),
                                      image_model=self.image_model.text().strip(),
-                                     model_folders=self.model_folders.text().strip()), self)
+                                     model_folders=self.model_folders.text().strip(),
+            embedding_model=self.embedding_model.text().strip()), self)
         picker.chosen.connect(self._on_model_chosen)
         picker.exec()
         picker.shutdown()
@@ -261,4 +269,5 @@ class SettingsDialog(QDialog):
             vae_tiling=self.vae_tiling.isChecked(),
             image_idle_unload_min=self.idle_unload.value(), theme=self.theme.currentData(),
             model_folders=self.model_folders.text().strip(),
-            lora_folder=self.lora_folder.text().strip())
+            lora_folder=self.lora_folder.text().strip(),
+            embedding_model=self.embedding_model.text().strip())

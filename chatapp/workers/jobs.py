@@ -1,6 +1,8 @@
 """Long jobs that are not inference, each on a thread of its own: export/import, indexing files, scanning for models."""
 from __future__ import annotations
 
+import queue
+import time
 import traceback
 from pathlib import Path
 from typing import Callable
@@ -35,25 +37,38 @@ class DocumentWorker(QObject):
 
     Cancel bumps a generation number that the running job compares between pages and documents;
     whatever is left stays 'pending' in the database and is picked up by the next request (or the
-    next start, after a crash).
+    next start, after a crash). With an embedding model it also owns that model (documents/hybrid.py):
+    it fills chunk vectors after indexing and answers questions (passages by BM25 + vectors); a
+    question posted while a job runs is answered between pages, documents and vector batches.
     """
 
     progress = Signal(int, int, str)     # documents done, documents in this run, file being read
     document_done = Signal(object)       # DocumentRow: ready, or error with its reason
     finished = Signal(bool)              # True: nothing left pending; False: cancelled or failed
     failed = Signal(str)                 # the index itself could not be used (locked, disk full...)
+    sources_ready = Signal(int, object)  # question id, [Source] (None: the index could not be searched)
     _index_requested = Signal(object, int)
+    _embedding_requested = Signal(str)
+    _questions_posted = Signal()
+
+    PROGRESS_EVERY_S = 0.1   # progress reaches the GUI thread at most ~10 times a second
 
     def __init__(self, db_path):
         super().__init__()
         self._db_path = str(db_path)
         self._index = None
+        self._hybrid = None
+        self._helper = None   # a thread pool of one for _beside, made on first use
         self._generation = 0
         self._all_stop = False
+        self._questions: queue.SimpleQueue = queue.SimpleQueue()
+        self._last_progress = 0.0
         self._thread = QThread()
         self._thread.setObjectName("document-worker")
         self.moveToThread(self._thread)
         self._index_requested.connect(self._run)
+        self._embedding_requested.connect(self._set_embedding)
+        self._questions_posted.connect(self._answer_questions)
         # Normal priority on purpose: at IdlePriority (SCHED_IDLE on Linux) the OS parks the thread
         # while it holds the GIL, and the GUI thread waits for it (measured: 423 ms stalls, not 12).
         self._thread.start()
@@ -62,6 +77,17 @@ class DocumentWorker(QObject):
         """Index every pending document; with a folder, first sync the library with it ("" forgets it)."""
         self._index_requested.emit(library_folder, self._generation)
 
+    def set_embedding_model(self, path: str) -> None:
+        """Use this GGUF for vectors ("" = BM25 only); loaded lazily on the worker. Queued in order."""
+        self._embedding_requested.emit(path)
+
+    def request_sources(self, question_id: int, question: str, conversation_id: int | None, library: bool,
+                        budget_tokens: int) -> None:
+        """Find a question's passages (hybrid); the answer comes as sources_ready(question_id, ...)."""
+        # A queue, not only a queued signal: the worker's loop may be busy indexing and drains it between steps.
+        self._questions.put((question_id, question, conversation_id, library, budget_tokens))
+        self._questions_posted.emit()
+
     def cancel(self) -> None:
         self._generation += 1
 
@@ -69,29 +95,97 @@ class DocumentWorker(QObject):
         self._all_stop = True
         self._generation += 1
         self._thread.quit()
-        return self._thread.wait(timeout_ms)
+        ok = self._thread.wait(timeout_ms)
+        if ok and self._hybrid is not None:
+            self._hybrid.close()   # the thread has ended: nothing else can be using the model now
+        if self._helper is not None:
+            self._helper.shutdown(wait=ok)
+        return ok
+
+    def _open_index(self):
+        from ..documents.index import DocumentIndex
+        if self._index is None:
+            self._index = DocumentIndex(self._db_path)
+        return self._index
+
+    def _emit_progress(self, done: int, total: int, name: str, force: bool = False) -> None:
+        # Coalesced: 1,000 small files must not queue 1,000 status-bar updates on the GUI thread.
+        now = time.monotonic()
+        if force or now - self._last_progress >= self.PROGRESS_EVERY_S:
+            self._last_progress = now
+            self.progress.emit(done, total, name)
+
+    def _beside(self, fn, *args):
+        """Run fn(*args) on a helper thread (numpy's pass over the vectors, while SQLite runs BM25 here;
+        both release the GIL); returns a callable that waits for its result."""
+        if self._helper is None:
+            from concurrent.futures import ThreadPoolExecutor
+            self._helper = ThreadPoolExecutor(1, thread_name_prefix="vector-rank")
+        return self._helper.submit(fn, *args).result
+
+    @Slot(str)
+    def _set_embedding(self, path: str) -> None:
+        from ..documents.hybrid import Hybrid
+        if self._hybrid is not None:
+            self._hybrid.close()
+        self._hybrid = Hybrid(path) if path else None
+
+    def _hybrid_ready(self, index) -> bool:
+        h = self._hybrid
+        if h is None or h.error is not None:
+            return False
+        if h.ready(index):
+            return True
+        self.failed.emit(h.error)   # once: error stays set, so the next call returns above
+        return False
+
+    @Slot()
+    def _answer_questions(self) -> None:
+        import sqlite3
+
+        from ..documents.context import select_sources
+        while not self._questions.empty():
+            qid, question, conversation_id, library, budget = self._questions.get()
+            if self._all_stop:
+                continue
+            try:
+                index = self._open_index()
+                rank = None
+                if self._hybrid_ready(index):
+                    def rank(q, conv, lib, limit, index=index):
+                        found = self._hybrid.rank_later(index, q, conv, lib, limit, self._beside)
+                        if self._hybrid.error:
+                            self.failed.emit(self._hybrid.error)
+                        return found
+                sources = select_sources(index, question, conversation_id, budget, library=library, vector_rank=rank)
+            except Exception as exc:   # the GUI then searches with BM25 itself; the reply must not wait
+                if not isinstance(exc, sqlite3.Error):
+                    traceback.print_exc()
+                sources = None
+            self.sources_ready.emit(qid, sources)
 
     @Slot(object, int)
     def _run(self, folder, generation: int) -> None:
         import sqlite3
 
         from ..documents.extract import Cancelled
-        from ..documents.index import DocumentIndex
 
-        def should_stop() -> bool:
+        def stopped() -> bool:
             return self._all_stop or self._generation != generation
 
-        if should_stop():
+        def should_stop() -> bool:
+            self._answer_questions()   # a question waits at most one page, document or vector batch
+            return stopped()
+
+        if stopped():
             return
         try:
-            if self._index is None:
-                self._index = DocumentIndex(self._db_path)
-            index = self._index
+            index = self._open_index()
             if folder == "":
                 index.forget_library()
             elif folder is not None:
                 if Path(folder).expanduser().is_dir():
-                    index.sync_library(folder, should_stop)
+                    index.sync_library(folder, stopped)   # inside a transaction: no questions answered there
                 else:
                     self.failed.emit(f"The library folder {folder} is not there (unplugged drive?); "
                                      "its index is kept until it is back.")
@@ -102,7 +196,7 @@ class DocumentWorker(QObject):
                 doc = index.document(doc_id)
                 if doc is None:
                     continue
-                self.progress.emit(done, len(todo), doc.name)
+                self._emit_progress(done, len(todo), doc.name, force=done == 0)
                 try:
                     row = index.index_document(doc_id, should_stop)
                 except (Cancelled, sqlite3.Error):
@@ -110,17 +204,24 @@ class DocumentWorker(QObject):
                 except Exception as exc:   # a library bug on one odd file must not stop the rest
                     traceback.print_exc()
                     row = index.mark_failed(doc_id, f"The file could not be read ({type(exc).__name__}: {exc}).")
-                if row is not None:
-                    self.document_done.emit(row)
+                if row is not None and row.message_id is not None:
+                    self.document_done.emit(row)   # only attachments have a chip to update
             if todo or folder is not None:
                 index.refresh_common_terms()
-            self.progress.emit(len(todo), len(todo), "")
+            if self._hybrid_ready(index):
+                self._hybrid.fill(index, should_stop,
+                                  lambda n, total: self._emit_progress(n, total, "passages for meaning search"))
+                if self._hybrid.error:
+                    self.failed.emit(self._hybrid.error)
+            self._emit_progress(len(todo), len(todo), "", force=True)
             self.finished.emit(True)
         except Cancelled:
             self.finished.emit(False)
         except sqlite3.Error as exc:
             self.failed.emit(f"Files could not be indexed: {exc}. They will be indexed next time.")
             self.finished.emit(False)
+
+
 class ModelScanWorker(QObject):
     """Looks for models on disk (chatapp.models.scan) on its own thread; progress and results as signals."""
 
