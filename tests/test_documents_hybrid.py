@@ -13,7 +13,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from chatapp.documents import vectors
 from chatapp.documents.context import retrieve
 from chatapp.documents.hybrid import Hybrid
 from chatapp.documents.index import DocumentIndex

@@ -11,6 +11,7 @@ from ..conversation import Conversation, Message
 from .migrations import MIGRATIONS
 from .tree import LEAF, TreeQueries
 
+
 def clean_text(text: str) -> str:
     """Text SQLite can store: lone surrogates (from broken UTF-8 or a bad paste) become U+FFFD."""
     try:
