@@ -55,12 +55,16 @@ def open_storage(paths, parent=None):
 def build(paths, settings, settings_note=None, *, llm_engine_factory=None, image_engine_factory=None,
           open_last=True) -> AppParts:
     """Everything but the event loop; tests build the real app with this too."""
+    from PySide6.QtWidgets import QApplication
+
     from .session import ChatSession
     from .settings import save_settings
     from .ui.main_window import MainWindow
     from .ui.style import apply_style
+    from .workers.collector import collect_on_gui_thread
 
     apply_style()
+    collect_on_gui_thread(QApplication.instance())
     # Hand the GIL over every 1 ms instead of 5: the GUI and the two workers interleave short
     # Python stretches, and a token or a repaint should never wait 5 ms for its turn.
     sys.setswitchinterval(0.001)
