@@ -151,6 +151,20 @@ def test_nine_channel_inpainting_unet(nine_channel_folder, red_circle, tmp_path)
     assert np.abs(after - before)[inside].mean() > 5      # random weights: the corner is repainted (noise)
 
 
+def test_an_inpainting_checkpoint_also_draws_new_pictures_and_edits_without_a_mask(nine_channel_folder, red_circle):
+    """A1111's way: a plain /image on a 9-channel model paints a blank canvas with all of it masked."""
+    engine = DiffusionImageEngine(nine_channel_folder)
+    engine.load()
+    events = []
+    new = engine.generate(ImageRequest("a red circle", steps=4, seed=3, width=40, height=32), events.append,
+                          lambda: False)[0]
+    assert new.image.size == (40, 32) and steps_seen(events) == [(i, 4) for i in range(1, 5)]
+    assert new.request.init is None            # the recipe stays a plain text-to-image one
+    edited = engine.generate(ImageRequest("a red circle", steps=4, seed=3, init=str(red_circle), strength=0.5),
+                             lambda e: None, lambda: False)[0]
+    assert edited.image.size == (32, 32)
+
+
 def test_file_checks_refuse_fifos_and_huge_headers_without_decoding(tmp_path):
     import os
     import struct

@@ -64,3 +64,11 @@ def test_finished_blocks_are_laid_out_once_while_the_tail_streams(qtbot):
     assert bubble.tail is None and not bubble._chunks and bubble.label.isVisibleTo(view)
     qtbot.waitUntil(lambda: "<ol>" in bubble.label.text(), timeout=30000)   # long: formatted on the thread pool
     assert "Last words" in view.text_of(1)
+
+
+def test_thousands_of_brackets_are_shown_plain_without_parsing(monkeypatch):
+    from chatapp.ui import markdown
+    text = "[ " * 10_000 + "the end"
+    monkeypatch.setattr(markdown._MD, "parse", lambda *a, **k: (_ for _ in ()).throw(AssertionError("parsed")))
+    html, blocks = markdown.render(text, remember=False)
+    assert "Shown as plain text" in html and "the end" in html and blocks == []

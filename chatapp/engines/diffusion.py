@@ -295,6 +295,8 @@ class DiffusionImageEngine:
         edit = None
         if request.init:   # --init: edit that picture instead of drawing from noise (img2img.py)
             request, edit = img2img.prepare(request, self.defaults, self.model_name)
+        if self.pipe.unet.config.in_channels == 9:   # an inpainting checkpoint draws through its mask input
+            edit = img2img.for_inpainting_model(request, edit, self.defaults)
         base_seed = request.seed if request.seed is not None else random.randrange(2**32)
         count = request.count
         note = self.prompt_note(request.prompt)

@@ -102,6 +102,18 @@ def prepare(request: ImageRequest, defaults: dict, model_name: str) -> tuple[Ima
     return replace(request, width=size[0], height=size[1]), EditInputs(image, mask, strength, blur)
 
 
+def for_inpainting_model(request: ImageRequest, edit: EditInputs | None, defaults: dict) -> EditInputs:
+    """A dedicated inpainting checkpoint (9-channel UNet) has no plain text-to-image or img2img path:
+    like AUTOMATIC1111, draw with all of the picture masked (a blank canvas for a new picture)."""
+    from PIL import Image
+    if edit is None:
+        size = (request.width or int(defaults["width"]), request.height or int(defaults["height"]))
+        return EditInputs(Image.new("RGB", size, (127, 127, 127)), Image.new("L", size, 255), 1.0)
+    if edit.mask is None:
+        return replace(edit, mask=Image.new("L", edit.image.size, 255))
+    return edit
+
+
 def mask_blur(width: int, height: int) -> int:
     """The mask edge's feather in pixels: 4 at 512x512 (A1111's default "Mask blur"), at least 1."""
     return max(1, round(min(width, height) / 128))
