@@ -88,7 +88,8 @@ def throughput(runs: int, max_tokens: int, bar: float = 0.97) -> list[Row]:
     ratio = median(app) / median(raw)
     paired = median([a / r for a, r in zip(app, raw)])   # each pair ran back to back: steadier under shifting load
     return [Row(f"Chat throughput (app path), {max_tokens}-token replies", median(app), "tok/s", median(raw), ratio,
-                f">= {bar:.2f}", ratio >= bar, f"{median(counts):.0f}-token replies, median of {runs}, interleaved; "
+                f">= {bar:.2f}", ratio >= bar, f"{median(counts):.0f}-token replies, median of {runs}, interleaved; raw in the same process "
+                f"with the app open and idle (its workers waiting, as they are for the app's own reply); "
                 f"median of per-pair ratios {paired:.3f} "
                 f"(app {', '.join(f'{x:.0f}' for x in app)}; raw {', '.join(f'{x:.0f}' for x in raw)})")]
 
