@@ -64,6 +64,16 @@ def check_image_model_path(path: Path) -> None:
         raise EngineError(f"chatapp is not allowed to read {path}. Check its permissions, or choose another model.")
 
 
+def _quiet_libraries() -> None:
+    """Loading bars and library warnings went to the terminal the app was started from (tqdm bars per
+    load, peft's "No LoRA keys ... CLIPTextModel" per LoRA); the app says what matters in its window."""
+    from diffusers.utils import logging as diffusers_logging
+    from transformers.utils import logging as transformers_logging
+    for lib in (diffusers_logging, transformers_logging):
+        lib.set_verbosity_error()
+        lib.disable_progress_bar()
+
+
 class DiffusionImageEngine:
     """Owns one diffusers pipeline; used only on the image worker's thread."""
 
@@ -94,6 +104,7 @@ class DiffusionImageEngine:
         os.environ["HF_HUB_OFFLINE"] = "1"
         import torch
         from diffusers import DiffusionPipeline
+        _quiet_libraries()
         index = self._model_index()
         if self.model_path.is_file():   # header only: an unknown kind is named before any weight is read
             self.kind = single_file.detect(self.model_path)
