@@ -129,3 +129,15 @@ def machine() -> dict:
             versions[pkg] = "-"
     return {"cores": os.cpu_count(), "memory_gib": round(mem, 1), "python": sys.version.split()[0],
             "platform": platform.platform(), "versions": versions}
+
+
+def write_section(doc, heading: str, text: str) -> None:
+    """Replace (or append) the section that starts with heading; the rest of the file is left as it is."""
+    from pathlib import Path
+    doc = Path(doc)
+    old = doc.read_text() if doc.exists() else "# Performance\n"
+    start = old.find(heading)
+    if start >= 0:
+        end = old.find("\n## ", start + len(heading))
+        old = old[:start].rstrip() + "\n" + (old[end:] if end >= 0 else "")
+    doc.write_text(old.rstrip() + "\n\n" + text.rstrip() + "\n")

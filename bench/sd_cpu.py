@@ -19,7 +19,7 @@ from pathlib import Path
 os.environ["HF_HUB_OFFLINE"] = "1"
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bench.common import _status_mb  # noqa: E402  (/proc/self/status, one reader for every bench)
+from bench.common import _status_mb, write_section  # noqa: E402  (one /proc reader, one section writer)
 CACHE = Path(os.environ.get("CHATAPP_BENCH_CACHE", Path.home() / ".cache" / "chatapp-bench"))
 SECTION = "## Stable Diffusion 1.5-shaped model on this CPU"
 PROMPT = "a red circle on a blue background"
@@ -184,16 +184,6 @@ def table(results: list[tuple[str, dict]], size: int) -> str:
     return "\n".join(lines)
 
 
-def write_section(doc: Path, text: str) -> None:
-    """Replace (or append) this bench's own section; the rest of the file is left as it is."""
-    old = doc.read_text() if doc.exists() else "# Performance\n"
-    start = old.find(SECTION)
-    if start >= 0:
-        end = old.find("\n## ", start + len(SECTION))
-        old = old[:start].rstrip() + "\n" + (old[end:] if end >= 0 else "")
-    doc.write_text(old.rstrip() + "\n\n" + text.rstrip() + "\n")
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--quick", action="store_true", help="the small random model, three configurations")
@@ -210,7 +200,7 @@ def main() -> None:
             f"{size}x{size}, PNDM, CFG on; one fresh process per row.\n\n" + table(results, size))
     print(text)
     if args.write:
-        write_section(args.write, text)
+        write_section(args.write, SECTION, text)
     sys.exit(1 if any("error" in r for _, r in results) else 0)
 
 

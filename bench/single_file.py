@@ -20,7 +20,7 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tools"))
-from bench.common import Row, _status_mb, median  # noqa: E402
+from bench.common import Row, _status_mb, median, write_section  # noqa: E402
 
 SECTION = "## Single-file checkpoints (bench.single_file)"
 PROMPT = "a red circle on a blue background"
@@ -140,17 +140,7 @@ def main() -> None:
             "(shared with other jobs: ratios are what matter).\n\n" + table(single_file(args.quick)))
     print(text)
     if args.write:
-        write_section(args.write, text)
-
-
-def write_section(doc: Path, text: str) -> None:
-    """Replace (or append) this bench's own section; the rest of the file is left as it is."""
-    old = doc.read_text() if doc.exists() else "# Performance\n"
-    start = old.find(SECTION)
-    if start >= 0:
-        end = old.find("\n## ", start + len(SECTION))
-        old = old[:start].rstrip() + "\n" + (old[end:] if end >= 0 else "")
-    doc.write_text(old.rstrip() + "\n\n" + text.rstrip() + "\n")
+        write_section(args.write, SECTION, text)
 
 
 if __name__ == "__main__":

@@ -65,14 +65,9 @@ class Hybrid:
     def rank(self, index: DocumentIndex, question: str, conversation_id: int | None, library: bool,
              limit: int) -> list[tuple[int, float]]:
         """(chunk id, cosine) of the chunks in scope most like the question; [] when the model is unusable."""
-        if not self.ready(index):
+        query = self._query(index, question)
+        if query is None:
             return []
-        try:
-            query = self.engine.embed([question])[0]
-        except EngineError as exc:
-            self._fail(str(exc))
-            return []
-        self.cache.refresh(index._db, check_removed=False)
         return self.cache.rank(query, index.scope(conversation_id, library=library), limit)
 
     def rank_later(self, index: DocumentIndex, question: str, conversation_id: int | None, library: bool,
@@ -80,15 +75,22 @@ class Hybrid:
         """As rank, but the pass over the vectors goes to submit(fn, *args) (the worker's helper thread),
         which returns a callable that waits for it. The question is embedded here (the model stays on
         this thread); the caller runs BM25 meanwhile and calls the result before using this again."""
-        if not self.ready(index):
+        query = self._query(index, question)
+        if query is None:
             return []
+        return submit(self.cache.rank, query, index.scope(conversation_id, library=library), limit)
+
+    def _query(self, index: DocumentIndex, question: str):
+        """The question's vector, with the cache brought up to date; None when the model is unusable."""
+        if not self.ready(index):
+            return None
         try:
             query = self.engine.embed([question])[0]
         except EngineError as exc:
             self._fail(str(exc))
-            return []
+            return None
         self.cache.refresh(index._db, check_removed=False)
-        return submit(self.cache.rank, query, index.scope(conversation_id, library=library), limit)
+        return query
 
     def close(self) -> None:
         if self.engine is not None:
