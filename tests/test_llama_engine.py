@@ -72,6 +72,24 @@ def test_follow_up_evaluates_only_new_tokens(engine):
     assert second.evaluated_prompt_tokens < second.prompt_tokens / 2
 
 
+def test_warming_the_next_turn_leaves_only_the_question_to_evaluate(engine):
+    msgs = [{"role": "system", "content": "You are a helpful assistant."},
+            {"role": "user", "content": "Name a fruit."}]
+    pieces, _ = run(engine, msgs)
+    reply = "".join(pieces)
+    warmed = engine.warm_next_turn(reply)
+    assert warmed >= 2     # at least the reply's end-of-turn tokens, ahead of the question
+    question = [*msgs, {"role": "assistant", "content": reply}, {"role": "user", "content": "Name another one."}]
+    head = [*msgs, {"role": "assistant", "content": reply}]
+    a = engine._completion_args([*head, {"role": "user", "content": "A"}], GREEDY)["prompt"]
+    b = engine._completion_args([*head, {"role": "user", "content": "B"}], GREEDY)["prompt"]
+    common = next(i for i, (x, y) in enumerate(zip(a, b)) if x != y)
+    _, second = run(engine, question)
+    # the engine's own counter: nothing of the previous turn is evaluated again, only the question's tokens
+    assert second.evaluated_prompt_tokens == second.prompt_tokens - common
+    assert engine.warm_next_turn("") == 0
+
+
 def test_conversation_longer_than_context_is_trimmed_and_answered(engine):
     msgs = [{"role": "system", "content": "You are a helpful assistant."}]
     for i in range(40):

@@ -156,6 +156,7 @@ class LlamaChatEngine:
         n_ctx = self.llm.n_ctx()
         reserve = min(params.max_tokens, n_ctx // 2)
         fitted, stats.dropped_messages = fit_messages(messages, self.count_tokens, n_ctx, reserve)
+        self._last_turn = (fitted, params)
         stats.n_ctx = n_ctx
         p_eval0, _ = self._perf()
         start = time.perf_counter()
@@ -209,6 +210,51 @@ class LlamaChatEngine:
             tokens.close()
             stats.total_s = time.perf_counter() - start
             stats.evaluated_prompt_tokens = self._perf()[0] - p_eval0
+
+    def warm_next_turn(self, reply: str) -> int:
+        """After a reply, while the user reads it: evaluate what the next turn's prompt will start with.
+
+        That is the reply as the chat template tokenizes it (a few tokens differ from the ones generated)
+        and its end-of-turn tokens; the follow-up question then evaluates only itself (issue 16: turn 10
+        evaluated 23 tokens to turn 1's 17). Found by rendering two next turns that differ only in the
+        question: their common prefix is certain. Returns the tokens evaluated; any failure only costs
+        the next turn its head start.
+        """
+        last = getattr(self, "_last_turn", None)
+        if self.llm is None or last is None or not reply:
+            return 0
+        fitted, params = last
+        history = [*fitted, {"role": "assistant", "content": reply}]
+        try:
+            a = self._completion_args([*history, {"role": "user", "content": "A"}], params)
+            b = self._completion_args([*history, {"role": "user", "content": "B"}], params)
+            if a is None or b is None:
+                return 0
+            head = []
+            for x, y in zip(a["prompt"], b["prompt"]):
+                if x != y:
+                    break
+                head.append(x)
+            if not head or len(head) >= self.llm.n_ctx():
+                return 0
+            cached = self.llm.n_tokens
+            same = 0
+            for x, y in zip(self.llm._input_ids[:cached], head):
+                if x != y:
+                    break
+                same += 1
+            if same == len(head):
+                return 0
+            self.llm.n_tokens = same   # eval() drops the cache beyond this point first
+            self.llm.eval(head[same:])
+            import llama_cpp
+            # llama.cpp counts evaluated tokens at the next synchronisation: do it now, or the next
+            # reply's "evaluated prompt tokens" would include these.
+            llama_cpp.llama_synchronize(self.llm._ctx.ctx)
+            return len(head) - same
+        except Exception:
+            self.llm.n_tokens = 0      # a half-done eval must not be taken for a valid prefix
+            return 0
 
     def _completion_args(self, messages: list[dict], params: GenParams) -> dict | None:
         """What create_chat_completion would pass to create_completion: from the model's own chat handler

@@ -28,6 +28,7 @@ class LlmWorker(_Worker):
     @Slot(int, object, object)
     def _generate(self, request_id: int, messages: list[dict], params: GenParams) -> None:
         stats = ChatStats()
+        reply: list[str] = []
         try:
             if self.flags.is_set(request_id):
                 stats.stopped = True
@@ -36,8 +37,11 @@ class LlmWorker(_Worker):
             else:
                 self.busy.set()
                 for piece in self.engine.stream(messages, params, lambda: self.flags.is_set(request_id), stats):
+                    reply.append(piece)
                     self.token.emit(request_id, piece)
             self.finished.emit(request_id, stats)
+            if self.engine is not None and hasattr(self.engine, "warm_next_turn") and not stats.stopped:
+                self.engine.warm_next_turn("".join(reply))   # the user reads the reply meanwhile
         except EngineError as exc:
             self.failed.emit(request_id, str(exc))
         except Exception as exc:
