@@ -158,6 +158,9 @@ def follow_up(turns: int = 10, conversations: int = 5) -> list[Row]:
                 # Each chat opens with other words: the same opening in every chat let turn 1 re-use the
                 # previous chat's cached question (9 tokens evaluated instead of ~20), which no user's
                 # first question gets. The system prompt is still shared, as it is in the app.
+                # A user reads the reply and types for seconds; the worker's warm-up of the next turn
+                # (tens of ms) is done by then. Submitting at once would time the warm-up as well.
+                wait_until(lambda: not s.llm.busy.is_set())
                 t, _, _ = _app_turn(parts, f"{OPENERS[c % len(OPENERS)]} one short fact about the number "
                                            f"{c * turns + i + 1}.")
                 ttft.append(t * 1000)
