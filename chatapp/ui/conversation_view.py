@@ -11,7 +11,7 @@ from .attachments import AttachmentBubble
 from .message_widgets import ImageBubble, MessageWidget, TextBubble
 
 COLUMN_WIDTH = 780       # readable line length, like the chat apps people know
-REPAINT_MS = 33          # streaming text is re-rendered at most ~30 times a second...
+REPAINT_MS = 50          # streaming text is re-rendered at most 20 times a second (33 ms cost 18% of one CPU)
 RENDER_SHARE = 0.15      # ...and less often for long replies: re-rendering holds the GIL, which the
                          # LLM worker's Python loop needs between tokens. Keep the view's share small.
 # Scrolling through a long branch costs work in proportion to what is near the screen, not to what
