@@ -38,6 +38,16 @@ def check_gguf_file(path: Path) -> None:
                           "(for example from a llama.cpp conversion).")
 
 
+def _shared_prefix(a, b) -> int:
+    """How many leading tokens two token sequences share."""
+    n = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
 class _HandlerCapture:
     """Stands in for the Llama object while the model's own chat handler formats a request.
 
@@ -230,19 +240,10 @@ class LlamaChatEngine:
             b = self._completion_args([*history, {"role": "user", "content": "B"}], params)
             if a is None or b is None:
                 return 0
-            head = []
-            for x, y in zip(a["prompt"], b["prompt"]):
-                if x != y:
-                    break
-                head.append(x)
+            head = list(a["prompt"][:_shared_prefix(a["prompt"], b["prompt"])])
             if not head or len(head) >= self.llm.n_ctx():
                 return 0
-            cached = self.llm.n_tokens
-            same = 0
-            for x, y in zip(self.llm._input_ids[:cached], head):
-                if x != y:
-                    break
-                same += 1
+            same = _shared_prefix(self.llm._input_ids, head)
             if same == len(head):
                 return 0
             self.llm.n_tokens = same   # eval() drops the cache beyond this point first

@@ -12,6 +12,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from ..conversation import CANCELLED, DONE, ERROR, QUEUED, RENDERING, ImageRequest, Message
 from .edits import EditChecks, number_meta
 from ..engines.lora import lora_folders
+from ..settings import Settings
 from .idle import IdleUnloader
 from .progress import ImageStatus, ProgressTracker
 from ..workers import ImageWorker
@@ -19,16 +20,15 @@ from ..workers import ImageWorker
 _ids = itertools.count(1)
 
 
-def with_user_defaults(request: ImageRequest, settings) -> ImageRequest:
+def with_user_defaults(request: ImageRequest, settings: Settings) -> ImageRequest:
     """Settings' default steps, guidance and size fill in what the command left out. Per request,
     so changing them in Settings reloads nothing (it used to rebuild the whole pipeline)."""
     width = height = None
-    w, _, h = (getattr(settings, "image_size", "") or "").partition("x")
+    w, _, h = settings.image_size.partition("x")
     if w.isdigit() and h.isdigit() and not request.init:   # an edit is drawn at its picture's size
         width, height = int(w), int(h)
-    steps, cfg = getattr(settings, "image_steps", 0), getattr(settings, "image_cfg", 0.0)
-    return replace(request, steps=request.steps or steps or None,
-                   cfg=request.cfg if request.cfg is not None else (cfg or None),
+    return replace(request, steps=request.steps or settings.image_steps or None,
+                   cfg=request.cfg if request.cfg is not None else (settings.image_cfg or None),
                    width=request.width or width, height=request.height or height)
 
 
