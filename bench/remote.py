@@ -8,6 +8,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from chatapp.engines.cpu import default_llm_threads
+
 from .chat import PROMPT, SYSTEM, _app_turn
 from .common import Row, median, qapp, wait_until
 
@@ -78,7 +80,7 @@ def _llama_server(threads: int) -> tuple[subprocess.Popen, str]:
 def app_vs_client(runs: int, max_tokens: int) -> list[Row]:
     from chatapp.app import build
     from chatapp.settings import Settings, resolve_paths
-    threads = max(1, (os.cpu_count() or 2) // 2)
+    threads = default_llm_threads()
     proc, url = _llama_server(threads)
     qapp()
     settings = Settings(llm_backend="openai", llm_remote_url=url, max_tokens=max_tokens, system_prompt=SYSTEM,
@@ -105,7 +107,7 @@ def app_vs_client(runs: int, max_tokens: int) -> list[Row]:
 
 
 def serve_vs_llama_server(runs: int, max_tokens: int) -> list[Row]:
-    threads = max(1, (os.cpu_count() or 2) // 2)
+    threads = default_llm_threads()
     ours, theirs = [], []
     # Both servers stay up; only one generates at a time, so each measured run has the cores to itself.
     serve, serve_url = _start(["-m", "chatapp", "serve", "--no-image", "--threads", str(threads)])

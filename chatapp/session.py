@@ -14,8 +14,8 @@ from .conversation import DONE, ERROR, STOPPED, STREAMING, Conversation, Message
 from .document_jobs import DocumentJobs
 from .engines.base import ChatStats, ModelInfo
 from .engines.lora import listing as lora_listing
-from .pictures.jobs import ImageJobs
 from .message_log import MessageLog
+from .pictures.jobs import ImageJobs
 from .settings import Paths, Settings
 from .storage import Storage
 from .workers import LlmWorker, PoolCalls
@@ -348,6 +348,7 @@ class ChatSession(BranchActions, QObject):
         ok_img = self.images.worker.shutdown(timeout_ms)
         # Tokens and pictures the workers sent before they stopped are still queued for us: take
         # them in now, so a saved reply has every token and a late picture's file is removed.
+        self.llm.pump.deliver_posted()
         QCoreApplication.sendPostedEvents(self)
         QCoreApplication.sendPostedEvents(self.images)
         for rid, reply in list(self._replies.items()):

@@ -16,7 +16,8 @@ def last_messages(parts, n=None):
 
 
 def test_enter_sends_and_reply_streams_into_view(make_app, qtbot):
-    engine = FakeChatEngine(["Hello **there**, friend"], token_delay=0.01)
+    # Tokens further apart than the worker's batching window each reach the view on their own.
+    engine = FakeChatEngine(["Hello **there**, friend"], token_delay=0.05)
     parts = make_app(engine)
     w = parts.window
     qtbot.keyClicks(w.composer.editor, "Hi model")

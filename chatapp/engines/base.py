@@ -44,6 +44,7 @@ class ModelInfo:
     path: str
     n_ctx: int = 0
     details: dict = field(default_factory=dict)
+    cpu_threads: int = 0    # CPU threads decoding in this process (0: a server or the GPU does the work)
 
 
 class ChatEngine(Protocol):

@@ -15,8 +15,9 @@ class FakeChatEngine:
 
     def __init__(self, replies: list[str] | None = None, *, token_delay: float = 0.0,
                  load_delay: float = 0.0, fail_load: str | None = None, n_ctx: int = 2048,
-                 hold_after: int | None = None):
+                 hold_after: int | None = None, cpu_threads: int = 0):
         self.replies = list(replies or [])
+        self.cpu_threads = cpu_threads   # what load() reports as decoding on this machine's cores
         self.token_delay, self.load_delay, self.fail_load, self.n_ctx = token_delay, load_delay, fail_load, n_ctx
         # After `hold_after` tokens the reply pauses until it is stopped or `release` is set, so a
         # test can stop a reply mid-way on any machine, however slow, without racing its end.
@@ -34,7 +35,7 @@ class FakeChatEngine:
         time.sleep(self.load_delay)
         if self.fail_load:
             raise EngineError(self.fail_load)
-        return ModelInfo(name="Fake model", path="fake", n_ctx=self.n_ctx)
+        return ModelInfo(name="Fake model", path="fake", n_ctx=self.n_ctx, cpu_threads=self.cpu_threads)
 
     def stream(self, messages: list[dict], params: GenParams, should_stop: Callable[[], bool],
                stats: ChatStats) -> Iterator[str]:

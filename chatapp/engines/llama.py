@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import codecs
-import os
 import random
 import stat
 import time
@@ -12,6 +11,7 @@ from typing import Callable, Iterator
 from ..conversation import GenParams
 from .base import ChatStats, ContextOverflow, EngineError, ModelInfo, stat_model_path
 from .context import fit_messages
+from .cpu import default_llm_threads
 
 GGUF_MAGIC = b"GGUF"
 
@@ -117,7 +117,7 @@ class LlamaChatEngine:
         # anything else is busy on those cores, ggml's spinning thread barrier slows prompt
         # processing ~100x (measured: 7.8 s instead of 0.08 s for 30 tokens on 2 cores).
         # So batches use the same thread count as generation, which leaves a core free.
-        threads = self.n_threads or max(1, (os.cpu_count() or 2) // 2)
+        threads = self.n_threads or default_llm_threads()
         try:
             self.llm = llama_cpp.Llama(
                 model_path=str(self.model_path), n_ctx=self.n_ctx, n_threads=threads, n_threads_batch=threads,
@@ -129,7 +129,8 @@ class LlamaChatEngine:
         meta = self.llm.metadata
         name = self.model_path.stem  # what the user chose; general.name is often a build label
         return ModelInfo(name=name, path=str(self.model_path), n_ctx=self.llm.n_ctx(),
-                         details={"architecture": meta.get("general.architecture", "")})
+                         details={"architecture": meta.get("general.architecture", "")},
+                         cpu_threads=threads if self.n_gpu_layers == 0 else 0)
 
     def _warm_up(self) -> None:
         # The first completion after load pays a one-time cost (~4 s here); pay it now, off screen.

@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 
 from .base import EngineError
+from .cpu import default_llm_threads
 from .llama import check_gguf_file
 
 N_CTX = 512            # longest text embedded, in tokens (a ~1,000-character chunk is ~250); longer is cut
@@ -27,7 +27,7 @@ class EmbeddingEngine:
         self.path = Path(path).expanduser()
         # Half the cores: a reply may be streaming on the chat worker meanwhile (ggml's spinning
         # barrier crawls when two contexts want every core).
-        self.n_threads = n_threads or max(1, (os.cpu_count() or 2) // 2)
+        self.n_threads = n_threads or default_llm_threads()
         self._llm = None
         self.identity = ""
         self.dim = 0

@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import json
-import os
 import struct
 import time
 from pathlib import Path
 
 from .base import EngineError
+from .cpu import cores
 
 PRECISIONS = ("auto", "float32", "bfloat16")
 # bfloat16 and all cores pay off on big models only; small ones (the embedded 3.8 M one) stay in
@@ -16,13 +16,6 @@ BIG_MODEL_PARAMS = 100_000_000
 _BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1, "BOOL": 1,
           "F8_E4M3": 1, "F8_E5M2": 1}
 GIB = 1024 ** 3
-
-
-def cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
 
 
 def image_threads(setting: int, chat_busy: bool, params: int = 0) -> int:

@@ -12,8 +12,14 @@ from .message_widgets import ImageBubble, MessageWidget, TextBubble
 
 COLUMN_WIDTH = 780       # readable line length, like the chat apps people know
 REPAINT_MS = 50          # streaming text is re-rendered at most 20 times a second (33 ms cost 18% of one CPU)
-RENDER_SHARE = 0.15      # ...and less often for long replies: re-rendering holds the GIL, which the
-                         # LLM worker's Python loop needs between tokens. Keep the view's share small.
+SLOWEST_REPAINT_MS = 200 # ...and at least 5 times a second
+# ...and less often when a frame costs more: the GUI thread's time per frame (rendering, layout,
+# painting) is kept under this share of the time between frames. Rendering holds the GIL, which
+# the LLM worker's Python loop needs between tokens.
+RENDER_SHARE = 0.15
+# Where the GUI shares its cores with local decoding (one core, or every core decoding), each ms the
+# GUI spends is a ms less decoding: at 20 frames a second, ~1.5 ms a frame cost ~4% of the speed.
+SHARED_CORE_RENDER_SHARE = 0.025
 # Scrolling through a long branch costs work in proportion to what is near the screen, not to what
 # was loaded before: at most MAX_LOADED bubbles exist (farther ones are dropped and built again when
 # scrolled back to), and a page is built a few bubbles per event-loop turn, so no turn stalls.
@@ -25,6 +31,7 @@ class ConversationView(QScrollArea):
     action = Signal(str, object)          # forwarded from message widgets
     wants_older = Signal(int)             # first loaded message id: the user scrolled to the top
     wants_newer = Signal(int)             # last loaded message id: scrolled to the bottom of a trimmed view
+    frame_ms_changed = Signal(int)        # how often streaming text is shown now: no use sending it more often
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -56,8 +63,11 @@ class ConversationView(QScrollArea):
         self._pending_text: dict[int, str] = {}
         self._repaint = QTimer(self)
         self._repaint.setSingleShot(True)
-        self._repaint.setInterval(REPAINT_MS)
         self._repaint.timeout.connect(self._flush_text)
+        self._repaint_ms = REPAINT_MS
+        self._last_flush = float("-inf")
+        self._cpu_at_flush = time.thread_time()
+        self.render_share = RENDER_SHARE   # the window lowers it while decoding shares the GUI's cores
         self.follow = True
         self.has_older = False
         self.has_newer = False              # bubbles below were dropped (the user is far up)
@@ -163,7 +173,9 @@ class ConversationView(QScrollArea):
         self.widgets.clear()
         self._notices.clear()
         self._pending_text.clear()
-        self._repaint.setInterval(REPAINT_MS)
+        if self._repaint_ms != REPAINT_MS:
+            self._repaint_ms = REPAINT_MS
+            self.frame_ms_changed.emit(REPAINT_MS)
         self.empty.show()
 
     def set_messages(self, messages: list[Message], has_older: bool = False) -> None:
@@ -301,17 +313,31 @@ class ConversationView(QScrollArea):
         if message_id in self.widgets:
             self._pending_text[message_id] = text
             if not self._repaint.isActive():
-                self._repaint.start()
+                # Text that comes after a quiet spell (the first token, a frame's batch) shows at
+                # once; text that comes sooner waits for the rest of the frame.
+                wait_ms = self._repaint_ms - (time.perf_counter() - self._last_flush) * 1000
+                if wait_ms <= 0:
+                    self._flush_text()
+                else:
+                    self._repaint.start(max(1, round(wait_ms)))
 
     def _flush_text(self) -> None:
         pending, self._pending_text = self._pending_text, {}
-        start = time.perf_counter()
+        now, cpu = time.perf_counter(), time.thread_time()
+        # All the GUI thread did since the last frame: that frame's layout and painting as well as
+        # its rendering, which is most of the cost (1.5-2 ms a frame here, 0.3 of it rendering).
+        # After a quiet spell (a new reply) there is no last frame to go by.
+        recent = now - self._last_flush < 1.0
+        spent_ms = (cpu - self._cpu_at_flush) * 1000 if recent else 0.0
+        self._last_flush, self._cpu_at_flush = now, cpu
         for mid, text in pending.items():
             w = self.widgets.get(mid)
             if isinstance(w, TextBubble):
                 w.set_text(text)
-        spent_ms = (time.perf_counter() - start) * 1000
-        self._repaint.setInterval(max(REPAINT_MS, int(spent_ms / RENDER_SHARE)))
+        frame_ms = min(SLOWEST_REPAINT_MS, max(REPAINT_MS, int(spent_ms / self.render_share)))
+        if frame_ms != self._repaint_ms:
+            self._repaint_ms = frame_ms
+            self.frame_ms_changed.emit(frame_ms)
 
     def set_image_progress(self, message_id: int, status) -> None:
         w = self.widgets.get(message_id)

@@ -11,10 +11,11 @@ from PySide6.QtWidgets import (QDialog, QFileDialog, QInputDialog, QLabel, QMain
                                QSplitter, QToolButton, QVBoxLayout, QWidget)
 
 from ..conversation import Message
+from ..engines.cpu import cores
 from ..session import OPEN_PAGE as PAGE  # messages shown when a conversation opens
 from . import attachments
 from .composer import Composer
-from .conversation_view import ConversationView
+from .conversation_view import RENDER_SHARE, SHARED_CORE_RENDER_SHARE, ConversationView
 from .find_bar import FindBar
 from .settings_dialog import SettingsDialog
 from .sidebar import Sidebar
@@ -135,6 +136,7 @@ class MainWindow(StoreActions, QMainWindow):
         s.message_changed.connect(self.view.update_message)
         s.message_removed.connect(self.view.remove_message)
         s.reply_text.connect(self.view.set_reply_text)
+        self.view.frame_ms_changed.connect(lambda ms: setattr(s.llm.pump, "frame_s", ms / 1000))
         s.notice.connect(self.view.add_notice)
         s.llm_state.connect(self._on_llm_state)
         s.stats_changed.connect(self._on_stats)
@@ -187,6 +189,9 @@ class MainWindow(StoreActions, QMainWindow):
         elif state == "ready":
             self.model_label.setText(f"● {detail}")
             self.composer.set_placeholder(None)
+            info = self.session.llm_info
+            shares_core = info is not None and info.cpu_threads >= cores()
+            self.view.render_share = SHARED_CORE_RENDER_SHARE if shares_core else RENDER_SHARE
         else:
             self.model_label.setText("⚠ Chat model unavailable")
             self.model_label.setToolTip(detail)

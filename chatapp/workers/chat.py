@@ -1,4 +1,4 @@
-"""LlmWorker: owns the chat engine on its own thread; tokens out as signals, Stop as a flag."""
+"""LlmWorker: owns the chat engine on its own thread; text out through a TokenPump, Stop as a flag."""
 from __future__ import annotations
 
 import threading
@@ -9,16 +9,19 @@ from PySide6.QtCore import Signal, Slot
 from ..conversation import GenParams
 from ..engines.base import ChatStats, EngineError
 from .base import _Worker
+from .token_pump import TokenPump
 
 
 class LlmWorker(_Worker):
-    token = Signal(int, str)        # request id, text piece
-    finished = Signal(int, object)  # request id, ChatStats (stats.stopped tells a stop from an end)
-    failed = Signal(int, str)
     _generate_requested = Signal(int, object, object)
 
     def __init__(self):
         super().__init__("llm-worker")
+        # The reply's signals come from a pump on the GUI thread, at most one hand-over per frame:
+        # token(request id, text of one or more tokens), finished(request id, ChatStats; stats.stopped
+        # tells a stop from an end), failed(request id, message). All pieces come before the end.
+        self.pump = TokenPump()
+        self.token, self.finished, self.failed = self.pump.pieces, self.pump.finished, self.pump.failed
         self.busy = threading.Event()   # set while a reply is computed; the image engine gives a core back
         self._generate_requested.connect(self._generate)
 
@@ -38,15 +41,16 @@ class LlmWorker(_Worker):
                 self.busy.set()
                 for piece in self.engine.stream(messages, params, lambda: self.flags.is_set(request_id), stats):
                     reply.append(piece)
-                    self.token.emit(request_id, piece)
-            self.finished.emit(request_id, stats)
+                    self.pump.put(request_id, piece)
+            self.pump.finish(request_id, stats)
             if self.engine is not None and hasattr(self.engine, "warm_next_turn") and not stats.stopped:
                 self.engine.warm_next_turn("".join(reply))   # the user reads the reply meanwhile
         except EngineError as exc:
-            self.failed.emit(request_id, str(exc))
+            self.pump.fail(request_id, str(exc))
         except Exception as exc:
             traceback.print_exc()
-            self.failed.emit(request_id, f"The model stopped with an error: {exc}")
+            self.pump.fail(request_id, f"The model stopped with an error: {exc}")
         finally:
             self.busy.clear()
             self.flags.forget(request_id)
+
