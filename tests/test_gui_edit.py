@@ -160,6 +160,12 @@ def test_painter_render_repaints_only_the_painted_corner(app, qtbot):
     assert np.abs(after - before)[~mask].max() <= 2                 # outside the mask: as it was
     assert np.abs(after - before)[mask].mean() > 10                 # inside: redrawn
     assert done.meta["edited_from"] == 1 and "Mask blur" in read_parameters(done.image_path)
+    # Deleting the chat takes its pictures and the mask painted on them along.
+    unrelated = Path(app.paths.images) / "someone-elses-mask-1.png"
+    unrelated.write_bytes(b"not ours")
+    app.session.delete_conversation(first.conversation_id)
+    assert not any(Path(p).exists() for p in (first.image_path, done.image_path, mask_file))
+    assert unrelated.exists()
 
 
 def drop_on_composer(window, path):

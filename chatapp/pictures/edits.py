@@ -1,14 +1,30 @@
 """Editing a picture: picture numbers (#N), what --init names (#N, last, a path), file checks before queueing."""
 from __future__ import annotations
 
+import glob
 import os
 from dataclasses import replace
+from pathlib import Path
 
 from PySide6.QtCore import QObject
 
 from ..conversation import DONE, ImageRequest, Message
 from ..engines.base import EngineError
 from ..workers import PoolCalls
+
+
+def mask_path(images_dir: str | Path, picture_path: str) -> Path:
+    """A new mask file beside the pictures, named after its picture; earlier masks stay (recipes name them)."""
+    stem = Path(picture_path).stem
+    n = 1
+    while (path := Path(images_dir) / f"{stem}-mask-{n}.png").exists():
+        n += 1
+    return path
+
+
+def masks_of(picture_path: str, images_dir: str | Path) -> list[Path]:
+    """The masks painted on a picture: they go when the picture goes."""
+    return sorted(Path(images_dir).glob(f"{glob.escape(Path(picture_path).stem)}-mask-*.png"))
 
 
 class EditError(Exception):

@@ -10,7 +10,7 @@ from typing import Callable
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from ..conversation import CANCELLED, DONE, ERROR, QUEUED, RENDERING, ImageRequest, Message
-from .edits import EditChecks, number_meta
+from .edits import EditChecks, masks_of, number_meta
 from ..engines.lora import lora_folders
 from ..settings import Settings
 from .idle import IdleUnloader
@@ -210,11 +210,13 @@ class ImageJobs(QObject):
             self._tick.stop()
 
     def remove_files(self, paths: list[str]) -> None:
+        """Deleted pictures' files, and the masks painted on them (no other picture's recipe is left to use them)."""
         for p in paths:
-            try:
-                os.remove(p)
-            except OSError:
-                pass
+            for path in (p, *masks_of(p, self.session.paths.images)):
+                try:
+                    os.remove(path)
+                except OSError:
+                    pass
 
     # --- worker results -----------------------------------------------------------------------
     def _on_started(self, rid: int) -> None:

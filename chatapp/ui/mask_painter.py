@@ -10,6 +10,8 @@ from PySide6.QtGui import QColor, QImage, QKeySequence, QPainter, QPen, QPixmap,
 from PySide6.QtWidgets import (QButtonGroup, QDialog, QDoubleSpinBox, QHBoxLayout, QLabel, QLineEdit, QPushButton,
                                QScrollArea, QSlider, QVBoxLayout, QWidget)
 
+from ..pictures.edits import mask_path
+
 DISPLAY = 448          # small pictures (tiny-shapes draws 32x32) are shown enlarged to this side
 UNDO_DEPTH = 30
 OVERLAY = QColor(255, 40, 90)   # painted parts are tinted with this, half transparent
@@ -121,15 +123,6 @@ class MaskCanvas(QWidget):
 
     def mask_image(self) -> QImage:
         return self.mask.copy()
-
-
-def mask_path(images_dir: Path, picture_path: str) -> Path:
-    """A new mask file beside the pictures, named after its picture; earlier masks stay (recipes name them)."""
-    stem = Path(picture_path).stem
-    n = 1
-    while (path := Path(images_dir) / f"{stem}-mask-{n}.png").exists():
-        n += 1
-    return path
 
 
 def save_mask(mask: QImage, path: Path) -> None:
