@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Callable
 
 from ..engines.base import EngineError
+from ..engines.embed_prompts import NONE, EmbedPrompts
 from . import vectors
 from .index import DocumentIndex
 
@@ -54,7 +55,7 @@ class Hybrid:
         if not self.ready(index):
             return 0
         try:
-            n = vectors.fill(index._db, self.model, self.engine.embed, should_stop, progress)
+            n = vectors.fill(index._db, self.model, self._embed_passages, should_stop, progress)
         except EngineError as exc:
             self._fail(str(exc))
             return 0
@@ -85,12 +86,19 @@ class Hybrid:
         if not self.ready(index):
             return None
         try:
-            query = self.engine.embed([question])[0]
+            query = self.engine.embed([self._prompts().query + question])[0]
         except EngineError as exc:
             self._fail(str(exc))
             return None
         self.cache.refresh(index._db, check_removed=False)
         return query
+
+    def _prompts(self) -> EmbedPrompts:
+        return getattr(self.engine, "prompts", NONE)
+
+    def _embed_passages(self, texts: list[str]):
+        prefix = self._prompts().document
+        return self.engine.embed([prefix + t for t in texts] if prefix else texts)
 
     def close(self) -> None:
         if self.engine is not None:

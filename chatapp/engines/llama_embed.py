@@ -6,6 +6,7 @@ from pathlib import Path
 
 from .base import EngineError
 from .cpu import default_llm_threads
+from .embed_prompts import NONE, prompts_for
 from .llama import check_gguf_file
 
 N_CTX = 512            # longest text embedded, in tokens (a ~1,000-character chunk is ~250); longer is cut
@@ -31,6 +32,7 @@ class EmbeddingEngine:
         self._llm = None
         self.identity = ""
         self.dim = 0
+        self.prompts = NONE   # what the model expects before a query and before a passage
 
     def load(self) -> None:
         """Check the file, then load it on the calling (worker) thread; EngineError in plain words."""
@@ -51,6 +53,10 @@ class EmbeddingEngine:
             raise EngineError(f"{self.path.name} could not be loaded as an embedding model ({exc}).") from None
         self._llm = llm
         self.dim = llm.n_embd()
+        self.prompts = prompts_for(self.path.name, llm.metadata)
+        if self.prompts.name:
+            # Vectors made with the prompts are not comparable with vectors made without them.
+            self.identity += f":{self.prompts.name}"
 
     def _open(self, llama_cpp, pooling: int):
         return llama_cpp.Llama(model_path=str(self.path), embedding=True, pooling_type=pooling, n_ctx=N_CTX,
