@@ -16,20 +16,24 @@ def last_messages(parts, n=None):
 
 
 def test_enter_sends_and_reply_streams_into_view(make_app, qtbot):
-    # Tokens further apart than the worker's batching window each reach the view on their own.
-    engine = FakeChatEngine(["Hello **there**, friend"], token_delay=0.05)
+    # The model pauses after its first word: that word must be on screen while it thinks (no waiting
+    # for a batch). Later words may arrive joined (one hand-over per frame), never lost.
+    engine = FakeChatEngine(["Hello **there**, friend"], token_delay=0.01, hold_after=1)
     parts = make_app(engine)
     w = parts.window
     qtbot.keyClicks(w.composer.editor, "Hi model")
     seen = []
     parts.session.reply_text.connect(lambda mid, text: seen.append(text))
+    qtbot.keyClick(w.composer.editor, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: seen == ["Hello"], timeout=30000)
+    qtbot.waitUntil(lambda: "Hello" in w.view.text_of(max(w.view.widgets)), timeout=30000)
     with qtbot.waitSignal(parts.session.reply_finished, timeout=30000):
-        qtbot.keyClick(w.composer.editor, Qt.Key.Key_Return)
+        engine.release.set()
     assert w.composer.editor.toPlainText() == ""
     user, reply = last_messages(parts)
     assert (user.role, user.content) == ("user", "Hi model")
     assert (reply.role, reply.content, reply.status) == ("assistant", "Hello **there**, friend", DONE)
-    assert len(seen) == 3 and seen[0] == "Hello"          # token by token
+    assert len(seen) >= 2 and seen[-1] == "Hello **there**, friend"   # streamed, every word
     qtbot.waitUntil(lambda: "<strong>there</strong>" in w.view.text_of(reply.id), timeout=30000)
     assert engine.received[0][-1] == {"role": "user", "content": "Hi model"}
     assert engine.received[0][0]["role"] == "system"
