@@ -68,7 +68,34 @@ def test_image_decodes_to_the_requested_size(client):
     image = Image.open(io.BytesIO(base64.b64decode(result.data[0].b64_json)))
     assert image.format == "PNG" and image.size == (64, 32)
     assert result.data[0].model_extra["recipe"] == {"steps": 4, "cfg": 3.0, "seed": 7, "width": 64, "height": 32,
-                                                    "scheduler": "dpm++2m"}
+                                                    "scheduler": "dpm++2m", "loras": []}
+
+
+def _picture(result):
+    return Image.open(io.BytesIO(base64.b64decode(result.data[0].b64_json)))
+
+
+def test_a_lora_named_in_the_prompt_is_applied_and_reported(client):
+    """As AUTOMATIC1111's API: <lora:NAME:WEIGHT> in the prompt (here chatapp's own white-background LoRA)."""
+    from .test_lora_engine import white_border
+    scene, extra = "a red circle on a blue background", {"steps": 8, "seed": 3}
+    plain = client.images.generate(model="tiny-shapes", prompt=scene, extra_body=extra)
+    lora = client.images.generate(model="tiny-shapes", prompt=f"{scene} <lora:white-background:1>", extra_body=extra)
+    recipe = lora.data[0].model_extra["recipe"]
+    assert [(x["name"], x["weight"]) for x in recipe["loras"]] == [("white-background", 1.0)] and recipe["loras"][0]["hash"]
+    assert lora.data[0].revised_prompt == scene            # the tag is not part of the text the model reads
+    assert white_border(_picture(lora)) and not white_border(_picture(plain))
+
+
+@pytest.mark.parametrize("prompt, expected", [
+    ("a circle <lora:no-such-lora:1>", "No LoRA named 'no-such-lora'"),
+    ("a circle <lora:white-background:lots>", "must be a number"),
+    ("<lora:white-background:1>", "needs a description"),
+])
+def test_a_bad_lora_in_the_prompt_is_the_clients_error(client, prompt, expected):
+    with pytest.raises(openai.BadRequestError) as err:
+        client.images.generate(model="tiny-shapes", prompt=prompt, extra_body={"steps": 2})
+    assert expected in str(err.value)
 
 
 def test_eight_concurrent_clients_all_answered(client):
@@ -196,6 +223,14 @@ def test_the_app_draws_and_chats_through_chatapp_serve(served, qtbot, data_dir, 
         assert Image.open(picture.image_path).size == (32, 32)
         recipe = read_parameters(picture.image_path)
         assert "Seed: 11" in recipe and "Steps: 4" in recipe and "Sampler: DPM++ 2M" in recipe
+        # A LoRA asked for on this desktop is applied by the server, and the PNG says which (with its hash).
+        done.clear()
+        assert s.submit("/image a red circle on a blue background --steps 8 --seed 3 --lora white-background:1")
+        qtbot.waitUntil(lambda: any(m.kind == "image" for m in done), timeout=120000)
+        picture = next(m for m in done if m.kind == "image")
+        assert "Lora hashes: \"white-background: " in read_parameters(picture.image_path)
+        from .test_lora_engine import white_border
+        assert white_border(Image.open(picture.image_path))
         assert s.submit("Hello")
         qtbot.waitUntil(lambda: any(m.kind == "text" for m in done), timeout=120000)
     finally:

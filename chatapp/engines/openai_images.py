@@ -63,7 +63,10 @@ class OpenAIImageEngine:
         if self.client is None:
             raise EngineError("Not connected to the image server.")
         seed = request.seed if request.seed is not None else random.randrange(2**32)
-        kwargs = dict(prompt=request.prompt, n=request.count, response_format="b64_json",
+        # LoRAs travel as AUTOMATIC1111's prompt tags, which `chatapp serve` (and A1111-style servers)
+        # apply; dropping them silently would give a picture without what was asked for.
+        tags = "".join(f" <lora:{name}:{weight:g}>" for name, weight, *_ in request.loras)
+        kwargs = dict(prompt=request.prompt + tags, n=request.count, response_format="b64_json",
                       extra_body=recipe_fields(request, seed))
         if request.width and request.height:
             kwargs["size"] = f"{request.width}x{request.height}"
@@ -110,8 +113,16 @@ class OpenAIImageEngine:
                 prompt=request.prompt, negative=request.negative, steps=recipe.get("steps", request.steps),
                 cfg=recipe.get("cfg", request.cfg), seed=int(recipe.get("seed", (seed + n) % 2**32)),
                 width=image.width, height=image.height, scheduler=recipe.get("scheduler", request.scheduler),
-                count=1)
+                count=1, loras=_loras(recipe, request))
             results.append(ImageResult(image.convert("RGB"), resolved.seed, resolved))
         if not results:
             raise EngineError(f"The image server at {host_of(self.base_url)} answered without a picture.")
         return results
+
+
+def _loras(recipe: dict, request: ImageRequest) -> list:
+    """The LoRAs the server says it applied, with their hashes (ours does); else those asked for."""
+    if isinstance(recipe.get("loras"), list):
+        return [(x["name"], float(x["weight"]), x.get("hash", "")) for x in recipe["loras"]
+                if isinstance(x, dict) and "name" in x and "weight" in x]
+    return list(request.loras)

@@ -16,8 +16,10 @@ from fastapi.responses import JSONResponse
 from sse_starlette.sse import EventSourceResponse
 from starlette.exceptions import HTTPException
 
+from ..commands import CommandError, parse_loras
 from ..conversation import ImageRequest
 from ..engines.base import ChatStats, ContextOverflow, EngineError, ModelInfo
+from ..engines.lora import LoraError
 from .schemas import ApiError, ChatBody, ImageBody
 
 DISCONNECT_POLL_S = 0.25   # how often a non-streaming request checks that its client is still there
@@ -179,8 +181,13 @@ def create_app(slots: list[Slot]) -> FastAPI:
         limit = int(slot.info.details.get("max_size", 2048))
         if (width or 0) > limit or (height or 0) > limit:
             raise ApiError(400, f"size {body.size} is larger than this model's limit of {limit}.", param="size")
-        req = ImageRequest(prompt=body.prompt, negative=body.negative_prompt, steps=body.steps, cfg=body.cfg_scale,
-                           seed=body.seed, width=width, height=height, scheduler=body.scheduler, count=body.n)
+        try:   # AUTOMATIC1111's API takes LoRAs as <lora:NAME:WEIGHT> in the prompt; so does this one
+            prompt, loras = parse_loras(body.prompt, [])
+        except CommandError as exc:
+            raise ApiError(400, str(exc), param="prompt") from None
+        req = ImageRequest(prompt=prompt, negative=body.negative_prompt, steps=body.steps, cfg=body.cfg_scale,
+                           seed=body.seed, width=width, height=height, scheduler=body.scheduler, count=body.n,
+                           loras=loras)
         _note(request, model=slot.id)
         stop = threading.Event()
 
@@ -191,6 +198,8 @@ def create_app(slots: list[Slot]) -> FastAPI:
             return [_encoded(r) for r in results]
         try:
             data = await _wait(request, asyncio.wrap_future(slot.executor.submit(work)), stop)
+        except LoraError as exc:   # a LoRA the prompt names that is missing or does not fit this model
+            raise ApiError(400, str(exc), param="prompt") from exc
         except EngineError as exc:
             raise ApiError(500, str(exc), kind="server_error") from exc
         return {"created": int(time.time()), "data": data}
@@ -204,7 +213,8 @@ def _encoded(result) -> dict:
     r = result.request
     return {"b64_json": base64.b64encode(buf.getvalue()).decode("ascii"), "revised_prompt": r.prompt,
             "recipe": {"steps": r.steps, "cfg": r.cfg, "seed": r.seed, "width": r.width, "height": r.height,
-                       "scheduler": r.scheduler}}
+                       "scheduler": r.scheduler,
+                       "loras": [{"name": n, "weight": w, "hash": h[0] if h else ""} for n, w, *h in r.loras]}}
 
 
 def _finish(stats: ChatStats, params) -> str:

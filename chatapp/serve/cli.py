@@ -21,6 +21,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--llm-model", metavar="PATH", help="a GGUF chat model (default: the embedded SmolLM2-135M)")
     p.add_argument("--image-model", metavar="PATH", help="a diffusers folder or .safetensors checkpoint "
                                                          "(default: the embedded tiny-shapes model)")
+    p.add_argument("--lora-dir", metavar="PATH", default="",
+                   help="a folder of LoRA .safetensors files, used by <lora:NAME:WEIGHT> in image prompts "
+                        "(chatapp's own LoRAs are always found)")
     p.add_argument("--no-llm", action="store_true", help="serve no chat model")
     p.add_argument("--no-image", action="store_true", help="serve no image model (starts faster, no torch)")
     p.add_argument("--n-ctx", type=int, default=2048, help="chat context length (default 2048)")
@@ -61,6 +64,7 @@ def main(argv: list[str]) -> int:
     go_offline()
     from ..backends import local as engine_factories
     from ..engines.base import EngineError
+    from ..engines.lora import lora_folders
     from ..settings import Settings
     settings = Settings(llm_model=args.llm_model or "", image_model=args.image_model or "", n_ctx=args.n_ctx,
                         n_threads=args.threads, n_gpu_layers=args.n_gpu_layers)
@@ -69,7 +73,10 @@ def main(argv: list[str]) -> int:
         if not args.no_llm:
             slots.append(_load("chat", engine_factories.llm_factory(settings)(), log))
         if not args.no_image:
-            slots.append(_load("image", engine_factories.image_factory(settings)(), log))
+            image_engine = engine_factories.image_factory(settings)()
+            if hasattr(image_engine, "lora_dirs"):   # a local pipeline (a remote images server has none)
+                image_engine.lora_dirs = lora_folders(args.lora_dir, None)
+            slots.append(_load("image", image_engine, log))
     except EngineError as exc:
         print(f"chatapp serve: {exc}", file=sys.stderr)
         return 1
