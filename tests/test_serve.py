@@ -87,6 +87,46 @@ def test_a_lora_named_in_the_prompt_is_applied_and_reported(client):
     assert white_border(_picture(lora)) and not white_border(_picture(plain))
 
 
+def _png(image) -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def test_edit_redraws_only_inside_an_openai_style_mask(client):
+    """POST /v1/images/edits as the openai client sends it: picture and mask uploaded, mask transparent
+    where the picture is redrawn; outside it the picture comes back as it was."""
+    import numpy as np
+    source = _picture(client.images.generate(model="tiny-shapes", prompt="a red circle on a blue background",
+                                             extra_body={"steps": 8, "seed": 1}))
+    mask = Image.new("RGBA", source.size, (0, 0, 0, 255))
+    mask.paste((0, 0, 0, 0), (0, 0, source.width // 2, source.height // 2))   # redraw the top-left quarter
+    result = client.images.edit(model="tiny-shapes", image=("source.png", _png(source), "image/png"),
+                                mask=("mask.png", _png(mask), "image/png"), prompt="a yellow square",
+                                response_format="b64_json", extra_body={"steps": 8, "seed": 2, "strength": 1.0})
+    edited = _picture(result)
+    assert edited.size == source.size and result.data[0].model_extra["recipe"]["width"] == source.width
+    before, after = (np.asarray(p.convert("RGB"), dtype=np.int16) for p in (source, edited))
+    inside = np.zeros(before.shape[:2], bool)
+    inside[: source.height // 2, : source.width // 2] = True
+    assert np.abs(after - before)[~inside].max() <= 2      # outside the mask: as it was
+    assert np.abs(after - before)[inside].mean() > 10      # inside: redrawn
+
+
+@pytest.mark.parametrize("files, expected", [
+    ({"image": ("x.png", b"not a picture", "image/png")}, "not a picture"),
+    ({"image": "SOURCE", "mask": ("m.png", "SMALL_MASK", "image/png")}, "must be the picture's size"),
+    ({"note": ("a.txt", b"no picture here", "text/plain")}, "multipart file field 'image'"),
+])
+def test_bad_edit_uploads_are_the_clients_error(served, files, expected):
+    source = _png(Image.new("RGB", (32, 32), (0, 0, 255)))
+    small = _png(Image.new("L", (16, 16), 255))
+    files = {k: ("s.png", source, "image/png") if v == "SOURCE" else (v[0], small if v[1] == "SMALL_MASK" else v[1], v[2])
+             for k, v in files.items()}
+    r = httpx.post(f"{served[0]}/images/edits", data={"prompt": "a circle", "steps": "2"}, files=files, timeout=60)
+    assert r.status_code == 400 and expected in r.json()["error"]["message"]
+
+
 @pytest.mark.parametrize("prompt, expected", [
     ("a circle <lora:no-such-lora:1>", "No LoRA named 'no-such-lora'"),
     ("a circle <lora:white-background:lots>", "must be a number"),
@@ -231,6 +271,16 @@ def test_the_app_draws_and_chats_through_chatapp_serve(served, qtbot, data_dir, 
         assert "Lora hashes: \"white-background: " in read_parameters(picture.image_path)
         from .test_lora_engine import white_border
         assert white_border(Image.open(picture.image_path))
+        # Editing a picture through the server: it comes back edited (its recipe says how much), with
+        # the caption that names its source, instead of a new picture drawn from the words alone.
+        done.clear()
+        edits_before = len(_log_lines(served[1], "POST /v1/images/edits 200"))
+        assert s.submit("/image a green circle --init last --strength 0.8 --steps 8 --seed 4")
+        qtbot.waitUntil(lambda: any(m.kind == "image" for m in done), timeout=120000)
+        edited = next(m for m in done if m.kind == "image")
+        assert edited.meta.get("edited_from") and "Denoising strength: 0.8" in read_parameters(edited.image_path)
+        qtbot.waitUntil(lambda: len(_log_lines(served[1], "POST /v1/images/edits 200")) == edits_before + 1,
+                        timeout=30000)   # the server's edits endpoint did it
         assert s.submit("Hello")
         qtbot.waitUntil(lambda: any(m.kind == "text" for m in done), timeout=120000)
     finally:

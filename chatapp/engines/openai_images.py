@@ -1,8 +1,9 @@
-"""Pictures through the OpenAI images API (POST /images/generations, b64_json) of any compatible server."""
+"""Pictures through the OpenAI images API (POST /images/generations and /images/edits, b64_json) of any compatible server."""
 from __future__ import annotations
 
 import base64
 import io
+import os
 import queue
 import random
 import time
@@ -10,6 +11,8 @@ from typing import Callable
 
 from ..conversation import ImageRequest
 from .base import EngineError, ImageResult, ModelInfo
+from .img2img import edit_fields
+from .masks import openai_mask
 from .remote import RemoteCall, RemoteClient, check_url, describe_error, host_of
 
 MAX_SIDE = 2048
@@ -18,8 +21,22 @@ MAX_SIDE = 2048
 def recipe_fields(request: ImageRequest, seed: int) -> dict:
     """The recipe fields the OpenAI API lacks; `chatapp serve` honours them, other servers ignore them."""
     fields = {"negative_prompt": request.negative or None, "steps": request.steps, "cfg_scale": request.cfg,
-              "seed": seed, "scheduler": request.scheduler}
+              "seed": seed, "scheduler": request.scheduler,
+              "strength": request.strength if request.init else None}
     return {k: v for k, v in fields.items() if v is not None}
+
+
+def edit_uploads(request: ImageRequest) -> dict:
+    """The picture to edit and its mask as the edits endpoint takes them (OpenAI's mask: transparent =
+    redraw); `strength` goes with the recipe fields. Unreadable files are a plain message."""
+    from .img2img import open_picture
+    open_picture(request.init, "picture to edit").close()   # checked: EngineError says what is wrong
+    with open(request.init, "rb") as f:
+        uploads = {"image": (os.path.basename(request.init), f.read(), "image/png")}
+    if request.mask:
+        open_picture(request.mask, "mask").close()
+        uploads["mask"] = ("mask.png", openai_mask(request.mask), "image/png")
+    return uploads
 
 
 class OpenAIImageEngine:
@@ -74,7 +91,12 @@ class OpenAIImageEngine:
             kwargs["model"] = self.model
         call = RemoteCall()
         openai_client = self.client.openai
-        call.start(lambda: [openai_client.images.generate(**kwargs)])
+        if request.init:   # an edit: OpenAI's edits endpoint, the picture (and mask) as uploads
+            kwargs.update(edit_uploads(request))
+            kwargs.pop("size", None)   # an edit keeps its picture's size
+            call.start(lambda: [openai_client.images.edit(**kwargs)])
+        else:
+            call.start(lambda: [openai_client.images.generate(**kwargs)])
         start = time.perf_counter()
         try:
             while True:
@@ -113,7 +135,7 @@ class OpenAIImageEngine:
                 prompt=request.prompt, negative=request.negative, steps=recipe.get("steps", request.steps),
                 cfg=recipe.get("cfg", request.cfg), seed=int(recipe.get("seed", (seed + n) % 2**32)),
                 width=image.width, height=image.height, scheduler=recipe.get("scheduler", request.scheduler),
-                count=1, loras=_loras(recipe, request))
+                count=1, loras=_loras(recipe, request), **edit_fields(request))
             results.append(ImageResult(image.convert("RGB"), resolved.seed, resolved))
         if not results:
             raise EngineError(f"The image server at {host_of(self.base_url)} answered without a picture.")

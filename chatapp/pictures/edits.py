@@ -107,11 +107,9 @@ class EditChecks(QObject):
         self._pending: dict[int, tuple[ImageRequest, str | None, int | None]] = {}
 
     def submit(self, request: ImageRequest, command: str | None) -> bool:
+        # An image server edits through OpenAI's /images/edits (engines/openai_images.py); one without
+        # that endpoint answers with an error that the picture's bubble shows.
         s = self.session
-        if getattr(s.settings, "image_backend", "local") != "local":
-            s.notice.emit("Editing a picture (--init) needs the local image model; the image server in "
-                          "Settings draws new pictures only.")
-            return False
         conv_id = s.current.id if s.current else None
         try:
             resolved = resolve(s.storage, conv_id, request)

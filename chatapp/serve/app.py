@@ -5,21 +5,25 @@ import asyncio
 import base64
 import io
 import json
+import tempfile
 import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sse_starlette.sse import EventSourceResponse
+from starlette.datastructures import UploadFile as StarletteUpload
 from starlette.exceptions import HTTPException
 
 from ..commands import CommandError, parse_loras
 from ..conversation import ImageRequest
 from ..engines.base import ChatStats, ContextOverflow, EngineError, ModelInfo
 from ..engines.lora import LoraError
+from .edits import edit_body, save_mask, save_picture
 from .schemas import ApiError, ChatBody, ImageBody
 
 DISCONNECT_POLL_S = 0.25   # how often a non-streaming request checks that its client is still there
@@ -188,23 +192,52 @@ def create_app(slots: list[Slot]) -> FastAPI:
         req = ImageRequest(prompt=prompt, negative=body.negative_prompt, steps=body.steps, cfg=body.cfg_scale,
                            seed=body.seed, width=width, height=height, scheduler=body.scheduler, count=body.n,
                            loras=loras)
-        _note(request, model=slot.id)
-        stop = threading.Event()
+        return await _render(request, slot, req)
 
-        def work():
-            if stop.is_set():
-                return []
-            results = slot.engine.generate(req, lambda *_: None, stop.is_set)
-            return [_encoded(r) for r in results]
+    @app.post("/v1/images/edits")
+    async def image_edits(request: Request):
+        """OpenAI's edits endpoint (multipart): the picture, an optional mask, the prompt; chatapp's
+        recipe fields and `strength` ride along as form fields, as on generations."""
+        form = await request.form()
+        body = edit_body(form)
+        slot = _pick(slots, "image", body.model)
+        upload = form.get("image")
+        if not isinstance(upload, StarletteUpload):
+            raise ApiError(400, "Send the picture to edit as the multipart file field 'image'.", param="image")
         try:
-            data = await _wait(request, asyncio.wrap_future(slot.executor.submit(work)), stop)
-        except LoraError as exc:   # a LoRA the prompt names that is missing or does not fit this model
-            raise ApiError(400, str(exc), param="prompt") from exc
-        except EngineError as exc:
-            raise ApiError(500, str(exc), kind="server_error") from exc
-        return {"created": int(time.time()), "data": data}
+            prompt, loras = parse_loras(body.prompt, [])
+        except CommandError as exc:
+            raise ApiError(400, str(exc), param="prompt") from None
+        with tempfile.TemporaryDirectory(prefix="chatapp-serve-") as folder:   # this server keeps no files
+            init, size = save_picture(await upload.read(), Path(folder))
+            mask_upload = form.get("mask")
+            mask = save_mask(await mask_upload.read(), size, Path(folder)) if isinstance(mask_upload, StarletteUpload) else None
+            req = ImageRequest(prompt=prompt, negative=body.negative_prompt, steps=body.steps, cfg=body.cfg_scale,
+                               seed=body.seed, width=size[0], height=size[1], scheduler=body.scheduler,
+                               count=body.n, loras=loras, init=str(init), strength=body.strength,
+                               mask=str(mask) if mask else None)
+            return await _render(request, slot, req)
 
     return app
+
+
+async def _render(request: Request, slot: Slot, req: ImageRequest) -> dict:
+    """Run one image request on the model's thread; a client that leaves stops it."""
+    _note(request, model=slot.id)
+    stop = threading.Event()
+
+    def work():
+        if stop.is_set():
+            return []
+        results = slot.engine.generate(req, lambda *_: None, stop.is_set)
+        return [_encoded(r) for r in results]
+    try:
+        data = await _wait(request, asyncio.wrap_future(slot.executor.submit(work)), stop)
+    except LoraError as exc:   # a LoRA the prompt names that is missing or does not fit this model
+        raise ApiError(400, str(exc), param="prompt") from exc
+    except EngineError as exc:
+        raise ApiError(500, str(exc), kind="server_error") from exc
+    return {"created": int(time.time()), "data": data}
 
 
 def _encoded(result) -> dict:

@@ -8,6 +8,7 @@ import time
 
 log = logging.getLogger("chatapp.serve")
 MAX_BODY = 4 << 20   # 4 MB: a long conversation fits many times over; a flood does not
+MAX_UPLOAD = 32 << 20   # /v1/images/edits carries a picture and its mask: a 2048x2048 PNG pair fits
 
 
 async def _reply(send, status: int, message: str, kind: str = "invalid_request_error", extra_headers=()) -> None:
@@ -41,8 +42,8 @@ class Gate:
                              "authentication_error", [(b"www-authenticate", b"Bearer")])
             elif scope["method"] == "POST" and b"content-length" not in headers:
                 await _reply(send_seen, 411, "Send the request body with a Content-Length header.")
-            elif int(headers.get(b"content-length", b"0") or 0) > self.max_body:
-                await _reply(send_seen, 413, f"The request body is larger than {self.max_body >> 20} MB.")
+            elif int(headers.get(b"content-length", b"0") or 0) > (limit := self._limit(scope["path"])):
+                await _reply(send_seen, 413, f"The request body is larger than {limit >> 20} MB.")
             else:
                 await self.app(scope, receive, send_seen)
         except ValueError:
@@ -52,6 +53,9 @@ class Gate:
             extra = " ".join(f"{k}={v}" for k, v in facts.items())
             log.info("%s:%s %s %s %s %.2fs %s", client[0], client[1], scope["method"], scope["path"], status[0] or "-",
                      time.perf_counter() - start, extra)
+
+    def _limit(self, path: str) -> int:
+        return max(self.max_body, MAX_UPLOAD) if path.endswith("/images/edits") else self.max_body
 
     def _authorised(self, headers: dict) -> bool:
         given = headers.get(b"authorization", b"").decode("latin-1")
