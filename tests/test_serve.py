@@ -117,11 +117,12 @@ def test_edit_redraws_only_inside_an_openai_style_mask(client):
     ({"image": ("x.png", b"not a picture", "image/png")}, "not a picture"),
     ({"image": "SOURCE", "mask": ("m.png", "SMALL_MASK", "image/png")}, "must be the picture's size"),
     ({"note": ("a.txt", b"no picture here", "text/plain")}, "multipart file field 'image'"),
+    ({"image": ("big.png", "BIG", "image/png")}, "image 128x128 is larger than this model's limit of 64"),
 ])
 def test_bad_edit_uploads_are_the_clients_error(served, files, expected):
     source = _png(Image.new("RGB", (32, 32), (0, 0, 255)))
-    small = _png(Image.new("L", (16, 16), 255))
-    files = {k: ("s.png", source, "image/png") if v == "SOURCE" else (v[0], small if v[1] == "SMALL_MASK" else v[1], v[2])
+    stand_ins = {"SMALL_MASK": _png(Image.new("L", (16, 16), 255)), "BIG": _png(Image.new("RGB", (128, 128)))}
+    files = {k: ("s.png", source, "image/png") if v == "SOURCE" else (v[0], stand_ins.get(v[1], v[1]), v[2])
              for k, v in files.items()}
     r = httpx.post(f"{served[0]}/images/edits", data={"prompt": "a circle", "steps": "2"}, files=files, timeout=60)
     assert r.status_code == 400 and expected in r.json()["error"]["message"]

@@ -182,13 +182,8 @@ def create_app(slots: list[Slot]) -> FastAPI:
     async def images(body: ImageBody, request: Request):
         slot = _pick(slots, "image", body.model)
         width, height = body.width_height()
-        limit = int(slot.info.details.get("max_size", 2048))
-        if (width or 0) > limit or (height or 0) > limit:
-            raise ApiError(400, f"size {body.size} is larger than this model's limit of {limit}.", param="size")
-        try:   # AUTOMATIC1111's API takes LoRAs as <lora:NAME:WEIGHT> in the prompt; so does this one
-            prompt, loras = parse_loras(body.prompt, [])
-        except CommandError as exc:
-            raise ApiError(400, str(exc), param="prompt") from None
+        _check_size(slot, width, height, "size")
+        prompt, loras = _prompt_and_loras(body.prompt)
         req = ImageRequest(prompt=prompt, negative=body.negative_prompt, steps=body.steps, cfg=body.cfg_scale,
                            seed=body.seed, width=width, height=height, scheduler=body.scheduler, count=body.n,
                            loras=loras)
@@ -204,14 +199,15 @@ def create_app(slots: list[Slot]) -> FastAPI:
         upload = form.get("image")
         if not isinstance(upload, StarletteUpload):
             raise ApiError(400, "Send the picture to edit as the multipart file field 'image'.", param="image")
-        try:
-            prompt, loras = parse_loras(body.prompt, [])
-        except CommandError as exc:
-            raise ApiError(400, str(exc), param="prompt") from None
+        prompt, loras = _prompt_and_loras(body.prompt)
+        mask_upload = form.get("mask")
         with tempfile.TemporaryDirectory(prefix="chatapp-serve-") as folder:   # this server keeps no files
-            init, size = save_picture(await upload.read(), Path(folder))
-            mask_upload = form.get("mask")
-            mask = save_mask(await mask_upload.read(), size, Path(folder)) if isinstance(mask_upload, StarletteUpload) else None
+            # Decoding and re-encoding a big PNG takes a while: off the server's event loop.
+            init, size = await asyncio.to_thread(save_picture, await upload.read(), Path(folder))
+            _check_size(slot, *size, "image")
+            mask = None
+            if isinstance(mask_upload, StarletteUpload):
+                mask = await asyncio.to_thread(save_mask, await mask_upload.read(), size, Path(folder))
             req = ImageRequest(prompt=prompt, negative=body.negative_prompt, steps=body.steps, cfg=body.cfg_scale,
                                seed=body.seed, width=size[0], height=size[1], scheduler=body.scheduler,
                                count=body.n, loras=loras, init=str(init), strength=body.strength,
@@ -219,6 +215,20 @@ def create_app(slots: list[Slot]) -> FastAPI:
             return await _render(request, slot, req)
 
     return app
+
+
+def _check_size(slot: Slot, width: int | None, height: int | None, param: str) -> None:
+    limit = int(slot.info.details.get("max_size", 2048))
+    if (width or 0) > limit or (height or 0) > limit:
+        raise ApiError(400, f"{param} {width}x{height} is larger than this model's limit of {limit}.", param=param)
+
+
+def _prompt_and_loras(text: str) -> tuple[str, list]:
+    """AUTOMATIC1111's API takes LoRAs as <lora:NAME:WEIGHT> in the prompt; so does this one."""
+    try:
+        return parse_loras(text, [])
+    except CommandError as exc:
+        raise ApiError(400, str(exc), param="prompt") from None
 
 
 async def _render(request: Request, slot: Slot, req: ImageRequest) -> dict:
