@@ -3,21 +3,19 @@ from __future__ import annotations
 
 import difflib
 import hashlib
-import json
 import os
 import re
-import stat
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import safetensors_header
 from .base import EngineError
 from .defaults import RESOURCES
 
 BUILTIN_DIR = RESOURCES / "loras"       # ships white-background for the embedded tiny-shapes model
 MIN_WEIGHT, MAX_WEIGHT = -2.0, 2.0
 MAX_LORAS = 8
-MAX_HEADER = 100 * 1024 * 1024          # safetensors' own limit for the JSON header
 MAX_FILES = 5000                        # files looked at when a folder is searched (a home folder by mistake)
 MAX_LISTED = 200                        # LoRAs /loras shows per folder
 # Width of the text features the UNet's cross-attention reads: it tells the base models apart.
@@ -115,29 +113,16 @@ def find(name: str, folders: list[Path]) -> Path:
 
 
 def read_header(path: Path) -> dict:
-    """The JSON header of a .safetensors file (names, dtypes, shapes), without reading any tensor."""
+    """The JSON header of a LoRA (names, dtypes, shapes), without reading any tensor; LoraError in words."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)   # a FIFO must not block the render
+        return safetensors_header.read_header(path)
+    except safetensors_header.NotRegularFile:
+        raise LoraError(f"LoRA {path.name} is not a regular file.") from None
+    except safetensors_header.BadHeader as exc:
+        raise LoraError(f"LoRA {path.name} is not a readable .safetensors file ({exc}); "
+                        "it may be damaged or only partly downloaded.") from None
     except OSError as exc:
         raise LoraError(f"LoRA {path.name} cannot be opened: {exc.strerror or exc}.") from None
-    with os.fdopen(fd, "rb") as f:
-        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
-            raise LoraError(f"LoRA {path.name} is not a regular file.")
-        try:
-            head = f.read(8)
-            if len(head) < 8:
-                raise ValueError("the file is too short")
-            (length,) = struct.unpack("<Q", head)
-            size = os.fstat(f.fileno()).st_size
-            if not 2 <= length <= min(MAX_HEADER, size - 8):
-                raise ValueError("its header length is impossible")
-            header = json.loads(f.read(length))
-            if not isinstance(header, dict):
-                raise ValueError("its header is not a table of tensors")
-        except (OSError, ValueError, UnicodeDecodeError) as exc:
-            raise LoraError(f"LoRA {path.name} is not a readable .safetensors file ({exc}); "
-                            "it may be damaged or only partly downloaded.") from None
-    return header
 
 
 def _module(key: str) -> tuple[str, str, str] | None:

@@ -4,12 +4,12 @@ from __future__ import annotations
 import collections
 import json
 import shutil
-import struct
 import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import safetensors_header
 from .base import EngineError
 from .defaults import RESOURCES
 
@@ -19,7 +19,6 @@ CONV_IN = UNET + "input_blocks.0.0.weight"
 # ComfyUI's test for SD 2.x v-prediction: this LayerNorm's bias is spread wide only in v-models.
 V_PRED_PROBE = UNET + "output_blocks.11.1.transformer_blocks.0.norm1.bias"
 V_PRED_STD = 0.09
-MAX_HEADER = 100 * 1024 * 1024   # a real header is a few hundred KB; a larger one is not a checkpoint
 DTYPES = {"F16": "float16", "BF16": "bfloat16", "F32": "float32", "F64": "float64",
           "F8_E4M3": "float8_e4m3fn", "F8_E5M2": "float8_e5m2"}
 FAMILY_NAMES = {"sd1": "Stable Diffusion 1.x", "sd2": "Stable Diffusion 2.x", "sdxl": "Stable Diffusion XL"}
@@ -70,15 +69,9 @@ class CheckpointKind:
 def read_header(path: Path) -> tuple[dict, dict]:
     """(tensor name -> {"dtype", "shape", ...}, __metadata__) from a .safetensors header; no tensor is read."""
     try:
-        with open(path, "rb") as f:
-            (n,) = struct.unpack("<Q", f.read(8))
-            if not 2 <= n <= MAX_HEADER:
-                raise ValueError(f"header length {n}")
-            header = json.loads(f.read(n))
-    except (OSError, ValueError, struct.error) as exc:
+        header = safetensors_header.read_header(path)
+    except (OSError, ValueError) as exc:
         raise EngineError(f"{path.name} is not a readable .safetensors file ({exc}).") from exc
-    if not isinstance(header, dict):
-        raise EngineError(f"{path.name} is not a readable .safetensors file (its header is not a table).")
     meta = header.pop("__metadata__", None) or {}
     return header, meta if isinstance(meta, dict) else {}
 

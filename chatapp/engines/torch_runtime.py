@@ -1,13 +1,12 @@
 """Where and how a diffusion model runs: device, dtype, CPU threads, memory check, errors in plain words."""
 from __future__ import annotations
 
-import json
-import struct
 import time
 from pathlib import Path
 
 from .base import EngineError
 from .cpu import cores
+from .safetensors_header import read_header
 
 PRECISIONS = ("auto", "float32", "bfloat16")
 # bfloat16 and all cores pay off on big models only; small ones (the embedded 3.8 M one) stay in
@@ -97,9 +96,7 @@ def dtype_keyword() -> str:
 # --- memory ---------------------------------------------------------------------------------------
 def _safetensors_params(path: Path) -> int:
     """Parameter count from a .safetensors header (no tensor is read)."""
-    with open(path, "rb") as f:
-        (n,) = struct.unpack("<Q", f.read(8))
-        header = json.loads(f.read(n))
+    header = read_header(path)
     total = 0
     for name, info in header.items():
         if name != "__metadata__":
@@ -129,7 +126,7 @@ def model_params(model: Path) -> dict[str, int]:
     for part, files in weights_files(model).items():
         try:
             out[part] = sum(_safetensors_params(f) for f in files)
-        except (OSError, ValueError, struct.error):
+        except (OSError, ValueError):   # read_header: BadHeader and NotRegularFile are ValueErrors
             out[part] = 0
     return out
 
