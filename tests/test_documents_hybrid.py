@@ -1,11 +1,7 @@
 """Hybrid search: vectors stored per model, filled in batches (kill-safe), fused with BM25; bad models fall back."""
 from __future__ import annotations
 
-import os
-import signal
 import sqlite3
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -19,7 +15,7 @@ from chatapp.documents.index import DocumentIndex
 from chatapp.engines.base import EngineError
 from chatapp.storage import Storage
 
-ROOT = Path(__file__).resolve().parent.parent
+from .killed_child import run_and_kill
 
 # A toy embedding model: words mapped to concepts, so a paraphrase with no word in common lands
 # on the same vector while BM25 sees nothing in common.
@@ -149,20 +145,7 @@ def test_a_bad_embedding_model_gives_a_clear_message_and_bm25_goes_on(setup, tmp
 
 
 def _fill_and_kill(db: Path, after: int) -> list[str]:
-    proc = subprocess.Popen([sys.executable, "-m", "tests.vector_child", str(db)], cwd=ROOT,
-                            env=dict(os.environ, PYTHONUNBUFFERED="1"), stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, text=True)
-    lines: list[str] = []
-    reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)
-    reader.start()
-    deadline = time.monotonic() + 120
-    while (sum(line.startswith("BATCH") for line in lines) < after and "DONE\n" not in lines
-           and time.monotonic() < deadline and proc.poll() is None):
-        time.sleep(0.001)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(10)
-    reader.join(5)
-    return lines
+    return run_and_kill("tests.vector_child", [str(db)], "BATCH", after)
 
 
 def test_kill_while_filling_vectors_leaves_whole_vectors_and_resumes(tmp_path):

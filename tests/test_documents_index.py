@@ -1,12 +1,6 @@
 """The document index in the app's SQLite file: one transaction per document, BM25 search, cascades, kill -9."""
-import os
 import random
-import signal
 import sqlite3
-import subprocess
-import sys
-import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -17,9 +11,8 @@ from chatapp.documents.extract import Cancelled, extract
 from chatapp.documents.index import DocumentIndex, fts_query
 from chatapp.storage import Storage
 
+from .killed_child import run_and_kill
 from .pdf_maker import write_pdf
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
@@ -151,20 +144,7 @@ def test_chunks_match_a_fresh_chunking(db, tmp_path):
 
 def _run_and_kill(db: Path, folder: Path, after_docs: int) -> list[str]:
     """Start the indexer, SIGKILL it right after it reports `after_docs` more documents indexed."""
-    proc = subprocess.Popen([sys.executable, "-m", "tests.index_child", str(db), str(folder)], cwd=ROOT,
-                            env=dict(os.environ, PYTHONUNBUFFERED="1"), stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, text=True)
-    lines: list[str] = []
-    reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)
-    reader.start()
-    deadline = time.monotonic() + 120
-    while (sum(line.startswith("INDEXED") for line in lines) < after_docs and "DONE\n" not in lines
-           and time.monotonic() < deadline and proc.poll() is None):
-        time.sleep(0.002)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(10)
-    reader.join(5)
-    return lines
+    return run_and_kill("tests.index_child", [str(db), str(folder)], "INDEXED", after_docs)
 
 
 @pytest.mark.parametrize("seed", range(4))
