@@ -24,15 +24,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import shapes  # noqa: E402
 from image_model_parts import (build_text_encoder, build_tokenizer, build_train_scheduler,  # noqa: E402
                                build_unet, build_vae)
+from train_log import log  # noqa: E402
 
 HELD_OUT = {s.key for s in shapes.held_out_scenes()}
-
-
-def log(work: Path, msg: str) -> None:
-    line = f"{time.strftime('%H:%M:%S')} {msg}"
-    print(line, flush=True)
-    with open(work / "progress.log", "a") as f:
-        f.write(line + "\n")
 
 
 def training_batch(rng: random.Random, n: int, drop: float = 0.1):

@@ -24,16 +24,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import shapes  # noqa: E402
 from image_model_parts import build_train_scheduler  # noqa: E402
 from lora_to_kohya import convert  # noqa: E402
+from train_log import log  # noqa: E402
 
 HELD_OUT = {s.key for s in shapes.held_out_scenes()}
 TARGETS = ["to_q", "to_k", "to_v", "to_out.0"]   # the UNet's attention projections, as diffusers' LoRA script
-
-
-def log(work: Path, msg: str) -> None:
-    line = f"{time.strftime('%H:%M:%S')} {msg}"
-    print(line, flush=True)
-    with open(work / "progress.log", "a") as f:
-        f.write(line + "\n")
 
 
 def white_batch(rng: random.Random, n: int, drop: float = 0.1):
