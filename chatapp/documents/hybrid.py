@@ -16,9 +16,11 @@ class Hybrid:
     A model that cannot be used leaves `error` set; search then goes on with BM25 alone.
     """
 
-    def __init__(self, path: str, make_engine: Callable[[], object] | None = None):
+    def __init__(self, path: str, make_engine: Callable[[], object] | None = None,
+                 on_error: Callable[[str], None] | None = None):
         self.path = path
         self._make = make_engine or self._default_engine
+        self._on_error = on_error   # told once, when the model turns out unusable
         self.engine = None
         self.model: int | None = None
         self.cache: vectors.VectorCache | None = None
@@ -48,6 +50,8 @@ class Hybrid:
         self.error = (f"The embedding model cannot be used: {why} Your files are searched by keywords "
                       "only (BM25) until another is chosen in Settings.")
         self.close()
+        if self._on_error is not None:
+            self._on_error(self.error)
 
     def fill(self, index: DocumentIndex, should_stop: Callable[[], bool],
              progress: Callable[[int, int], None] | None = None) -> int:

@@ -165,7 +165,7 @@ class ImageJobs(QObject):
 
     def lora_dirs(self) -> list:
         """Where LoRA names are looked up: the Settings folder (or <data dir>/loras), then chatapp's own."""
-        return lora_folders(getattr(self.session.settings, "lora_folder", ""), self.session.paths.data_dir)
+        return lora_folders(self.session.settings.lora_folder, self.session.paths.data_dir)
 
     def cancel_message(self, message_id: int) -> None:
         for rid, job in list(self.jobs.items()):

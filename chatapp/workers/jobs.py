@@ -4,6 +4,7 @@ from __future__ import annotations
 import queue
 import time
 import traceback
+from functools import partial
 from pathlib import Path
 from typing import Callable
 
@@ -128,16 +129,11 @@ class DocumentWorker(QObject):
         from ..documents.hybrid import Hybrid
         if self._hybrid is not None:
             self._hybrid.close()
-        self._hybrid = Hybrid(path) if path else None
+        self._hybrid = Hybrid(path, on_error=self.failed.emit) if path else None
 
     def _hybrid_ready(self, index) -> bool:
-        h = self._hybrid
-        if h is None or h.error is not None:
-            return False
-        if h.ready(index):
-            return True
-        self.failed.emit(h.error)   # once: error stays set, so the next call returns above
-        return False
+        """A usable embedding model, loaded (a failure is reported once, by Hybrid's on_error)."""
+        return self._hybrid is not None and self._hybrid.ready(index)
 
     @Slot()
     def _answer_questions(self) -> None:
@@ -151,12 +147,8 @@ class DocumentWorker(QObject):
             try:
                 index = self._open_index()
                 rank = None
-                if self._hybrid_ready(index):
-                    def rank(q, conv, lib, limit, index=index):
-                        found = self._hybrid.rank_later(index, q, conv, lib, limit, self._beside)
-                        if self._hybrid.error:
-                            self.failed.emit(self._hybrid.error)
-                        return found
+                if self._hybrid_ready(index):   # vectors ranked on the helper thread while SQLite runs BM25
+                    rank = partial(self._hybrid.rank_later, index, submit=self._beside)
                 sources = select_sources(index, question, conversation_id, budget, library=library, vector_rank=rank)
             except Exception as exc:   # the GUI then searches with BM25 itself; the reply must not wait
                 if not isinstance(exc, sqlite3.Error):
@@ -211,8 +203,6 @@ class DocumentWorker(QObject):
             if self._hybrid_ready(index):
                 self._hybrid.fill(index, should_stop,
                                   lambda n, total: self._emit_progress(n, total, "passages for meaning search"))
-                if self._hybrid.error:
-                    self.failed.emit(self._hybrid.error)
             self._emit_progress(len(todo), len(todo), "", force=True)
             self.finished.emit(True)
         except Cancelled:
