@@ -15,7 +15,7 @@ from PIL.PngImagePlugin import PngInfo
 
 from .conversation import ImageRequest
 from .engines.img2img import mask_blur
-from .engines.lora import MAX_WEIGHT, MIN_WEIGHT, parse_weight, split_tags
+from .engines.lora import MAX_WEIGHT, MIN_WEIGHT, parse_weight, split_tags, with_tags
 from .engines.schedulers import SCHEDULERS, flag_for_sampler
 
 # A recipe is a prompt and a line of settings; a real one is a few KB. Anything longer is cut
@@ -57,10 +57,10 @@ def format_parameters(req: ImageRequest, model_name: str = "", model_hash: str =
 def lora_fields(req: ImageRequest, lines: list[str]) -> list[tuple[str, str]]:
     """LoRAs as AUTOMATIC1111 records them: <lora:NAME:WEIGHT> in the prompt, and `Lora hashes: "NAME: HASH, ..."`
     (the hash is A1111's: sha256 of the file after its header, 12 hex digits; ':' and ',' dropped from names)."""
-    loras = [tuple(x) for x in getattr(req, "loras", None) or []]
+    loras = [tuple(x) for x in req.loras]
     if not loras:
         return []
-    lines[0] = " ".join([lines[0], *(f"<lora:{x[0]}:{float(x[1]):g}>" for x in loras)])
+    lines[0] = with_tags(lines[0], loras)
     hashes = ", ".join(f"{x[0].replace(':', '').replace(',', '')}: {x[2]}" for x in loras if len(x) > 2 and x[2])
     return [("Lora hashes", json.dumps(hashes, ensure_ascii=False))] if hashes else []
 

@@ -64,6 +64,11 @@ def split_tags(prompt: str) -> tuple[str, list[tuple[str, str]]]:
     return re.sub(r"\s+,", ",", text).strip(" ,"), found
 
 
+def with_tags(prompt: str, loras) -> str:
+    """The prompt with AUTOMATIC1111's <lora:NAME:WEIGHT> tags after it, one per (name, weight, ...)."""
+    return " ".join([prompt, *(f"<lora:{x[0]}:{float(x[1]):g}>" for x in loras)])
+
+
 def parse_weight(name: str, text: str) -> float:
     """A LoRA's weight from text ("" is 1.0); ValueError says what is wrong, for the parser's message."""
     if not name or any(c in name for c in "/\\\0") or name in (".", ".."):

@@ -12,6 +12,7 @@ from typing import Callable
 from ..conversation import ImageRequest
 from .base import EngineError, ImageResult, ModelInfo
 from .img2img import edit_fields
+from .lora import with_tags
 from .masks import openai_mask
 from .remote import RemoteCall, RemoteClient, check_url, describe_error, host_of
 
@@ -82,10 +83,9 @@ class OpenAIImageEngine:
         seed = request.seed if request.seed is not None else random.randrange(2**32)
         # LoRAs travel as AUTOMATIC1111's prompt tags, which `chatapp serve` (and A1111-style servers)
         # apply; dropping them silently would give a picture without what was asked for.
-        tags = "".join(f" <lora:{name}:{weight:g}>" for name, weight, *_ in request.loras)
-        kwargs = dict(prompt=request.prompt + tags, n=request.count, response_format="b64_json",
+        kwargs = dict(prompt=with_tags(request.prompt, request.loras), n=request.count, response_format="b64_json",
                       extra_body=recipe_fields(request, seed))
-        if request.width and request.height:
+        if request.width and request.height and not request.init:   # an edit keeps its picture's size
             kwargs["size"] = f"{request.width}x{request.height}"
         if self.model:
             kwargs["model"] = self.model
@@ -93,7 +93,6 @@ class OpenAIImageEngine:
         openai_client = self.client.openai
         if request.init:   # an edit: OpenAI's edits endpoint, the picture (and mask) as uploads
             kwargs.update(edit_uploads(request))
-            kwargs.pop("size", None)   # an edit keeps its picture's size
             call.start(lambda: [openai_client.images.edit(**kwargs)])
         else:
             call.start(lambda: [openai_client.images.generate(**kwargs)])
