@@ -14,6 +14,13 @@ from .engines.schedulers import SCHEDULERS
 
 MAX_STEPS = 150
 MAX_COUNT = 8
+# A prompt's limit, and its negative's. The models read 77 tokens (about 300 characters of English) and
+# drop the rest, so 4,000 is over ten times what any of them uses, room for A1111-style prompts full of
+# weights and tags. It is checked before any pattern sees the text: a typed or dropped prompt of
+# 120,000 characters used to hold the window 24 s.
+MAX_PROMPT_CHARS = 4000
+MAX_COMMAND_CHARS = 2 * MAX_PROMPT_CHARS + 1000   # a prompt, a negative prompt and the flags
+_FLAG = re.compile(r"(^|\s)--\w")                 # constant width at each start: linear time
 
 
 @dataclass
@@ -94,11 +101,38 @@ def help_text() -> str:
             "Example: `/image a red circle on a blue background --steps 20 --seed 7`")
 
 
+def too_long(what: str, length: int) -> str:
+    """The message for a prompt over MAX_PROMPT_CHARS (the parser's and a dropped recipe's)."""
+    return (f"{what} is {length:,} characters long; /image takes at most {MAX_PROMPT_CHARS:,} for a prompt and "
+            f"as many for its negative. The model reads only the first 77 tokens (about 300 characters).")
+
+
+def split_prompt(args_text: str) -> tuple[str, str]:
+    """(prompt, flags) of /image's text. The prompt is everything before the first flag, taken verbatim
+    so apostrophes just work; or, when it opens with a quote, one shell-quoted word (what image_command
+    writes), so "--ar 16:9" inside it stays prompt text."""
+    text = args_text.lstrip()
+    if text[:1] in ("'", '"'):
+        lexer = shlex.shlex(text, posix=True)
+        lexer.whitespace_split, lexer.commenters = True, ""
+        try:
+            word = lexer.get_token()
+        except ValueError:   # no closing quote: an apostrophe, read verbatim below
+            word = None
+        rest = text[lexer.instream.tell():]
+        if word is not None and (not rest.strip() or _FLAG.match(rest.lstrip())):
+            return word, rest
+    m = _FLAG.search(args_text)
+    raw_prompt = (args_text[:m.start()] if m else args_text).strip()
+    if len(raw_prompt) > 1 and raw_prompt[0] == raw_prompt[-1] and raw_prompt[0] in "\"'":
+        raw_prompt = raw_prompt[1:-1]  # a wholly quoted prompt: drop the quotes, keep inner ones
+    return raw_prompt, args_text[m.start():] if m else ""
+
+
 def parse_image(args_text: str, max_side: int = 2048) -> ImageRequest:
-    # The prompt is everything before the first flag, taken verbatim so apostrophes just work;
-    # only the flags go through shlex.
-    m = re.search(r"(^|\s)--\w", args_text)
-    raw_prompt, rest = (args_text[:m.start()], args_text[m.start():]) if m else (args_text, "")
+    if len(args_text) > MAX_COMMAND_CHARS:   # before any pattern or the shell-word reader sees it
+        raise CommandError(too_long("This /image", len(args_text)))
+    raw_prompt, rest = split_prompt(args_text)
     try:
         tokens = shlex.split(rest)
     except ValueError as exc:
@@ -107,12 +141,12 @@ def parse_image(args_text: str, max_side: int = 2048) -> ImageRequest:
         ns = IMAGE_PARSER.parse_args(tokens)
     except argparse.ArgumentError as exc:
         raise CommandError(f"{exc}.") from exc
-    raw_prompt = raw_prompt.strip()
-    if len(raw_prompt) > 1 and raw_prompt[0] == raw_prompt[-1] and raw_prompt[0] in "\"'":
-        raw_prompt = raw_prompt[1:-1]  # a wholly quoted prompt: drop the quotes, keep inner ones
     prompt = " ".join([raw_prompt.strip(), *ns.prompt]).strip()
     if not prompt:
         raise CommandError("The picture needs a description: /image a red circle on a blue background")
+    for what, text in (("The prompt", prompt), ("The negative prompt", ns.negative)):
+        if len(text) > MAX_PROMPT_CHARS:
+            raise CommandError(too_long(what, len(text)))
     if ns.steps is not None and not 1 <= ns.steps <= MAX_STEPS:
         raise CommandError(f"--steps must be between 1 and {MAX_STEPS}, not {ns.steps}.")
     if ns.cfg is not None and not 0 <= ns.cfg <= 30:
@@ -149,6 +183,40 @@ def parse_loras(prompt: str, flags: list[str]) -> tuple[str, list[tuple[str, flo
     if tags and not text:
         raise CommandError("The picture needs a description besides its LoRAs: /image a red circle <lora:NAME:0.8>")
     return text, loras
+
+
+def _flag(flag: str, value) -> str:
+    """One flag with its value as a single shell word: a value that starts with "-" is joined with "="
+    (argparse would take "-blurry" or "--steps=5 x" alone for a flag), so text never becomes a flag."""
+    text = str(value)
+    return f"{flag}={shlex.quote(text)}" if text.startswith("-") else f"{flag} {shlex.quote(text)}"
+
+
+def image_command(req: ImageRequest) -> str:
+    """The /image command that parse_input reads back as exactly `req` (prompt, negative, every field).
+
+    Text that came from a user or a file is quoted wherever the parser would read it otherwise: a
+    dropped recipe's "--ar 16:9" or "--init /etc/passwd" stays prompt text; only fields become flags.
+    """
+    prompt = req.prompt if split_prompt(req.prompt) == (req.prompt, "") else shlex.quote(req.prompt)
+    parts = ["/image", prompt]
+    if req.negative:
+        parts.append(_flag("--negative", req.negative))
+    for flag, value in (("--steps", req.steps), ("--cfg", req.cfg), ("--seed", req.seed),
+                        ("--scheduler", req.scheduler)):
+        if value is not None:
+            parts.append(_flag(flag, value))
+    if req.width and req.height:
+        parts.append(f"--size {int(req.width)}x{int(req.height)}")
+    if req.count != 1:
+        parts.append(f"--n {int(req.count)}")
+    if req.init:   # an edit: the source picture, how much changes, and where
+        parts += [_flag("--init", req.init), _flag("--strength", req.strength if req.strength is not None
+                                                   else DEFAULT_STRENGTH)]
+        if req.mask:
+            parts.append(_flag("--mask", req.mask))
+    parts += [_flag("--lora", f"{x[0]}:{float(x[1]):g}") for x in req.loras]   # one per LoRA
+    return " ".join(parts)
 
 
 DEFAULT_STRENGTH = 0.75   # AUTOMATIC1111's default denoising strength

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from PIL.PngImagePlugin import PngInfo
 
+from .commands import MAX_PROMPT_CHARS, image_command, too_long
 from .conversation import ImageRequest
 from .engines.img2img import mask_blur
 from .engines.lora import MAX_WEIGHT, MIN_WEIGHT, parse_weight, split_tags, with_tags
@@ -29,6 +30,10 @@ MAX_CHUNKS = 10_000          # chunks looked at before giving up on finding the 
 
 class RecipeError(Exception):
     """A dropped file that cannot give a recipe; the message is for the user."""
+
+
+class NoRecipe(RecipeError):
+    """A picture with no recipe in it: nothing is wrong with it (it can still be edited)."""
 
 
 @dataclass
@@ -96,8 +101,12 @@ def _fields(line: str) -> list[tuple[str, str]]:
     return pairs
 
 
-def parse_parameters(text: str) -> ImageRequest:
-    """Read an A1111 parameters text (ours or another tool's) back into a request."""
+def parse_parameters(text: str, max_prompt: int | None = None) -> ImageRequest:
+    """Read an A1111 parameters text (ours or another tool's) back into a request.
+
+    With max_prompt, a prompt or negative prompt longer than that is a RecipeError, said before the
+    LoRA tags are looked for: what /image would refuse is not worked on first.
+    """
     lines = text[:MAX_RECIPE_CHARS].strip().split("\n")
     values: dict[str, str] = {}
     if lines:
@@ -112,6 +121,9 @@ def parse_parameters(text: str) -> ImageRequest:
             line = line[len("Negative prompt:"):].strip()
         (negative if in_negative else prompt).append(line)
     req = ImageRequest(prompt="\n".join(prompt).strip(), negative="\n".join(negative).strip())
+    for what, part in (("its prompt", req.prompt), ("its negative prompt", req.negative)):
+        if max_prompt is not None and len(part) > max_prompt:
+            raise RecipeError(too_long(what, len(part)))
     req.prompt, req.loras = _loras(req.prompt)
 
     def number(key, kind):
@@ -223,8 +235,12 @@ def recipe_command(path: str | Path) -> str:
     except RecipeError as exc:
         raise RecipeError(f"{name} cannot be used: {exc}.") from None
     if not text:
-        raise RecipeError(f"{name} has no generation parameters in it.")
-    return parse_parameters(text).command()
+        raise NoRecipe(f"{name} has no generation parameters in it.")
+    try:
+        recipe = parse_parameters(text, MAX_PROMPT_CHARS)
+    except RecipeError as exc:
+        raise RecipeError(f"{name} cannot be used: {exc}") from None
+    return image_command(recipe)   # the file's text stays text: only the recipe's fields become flags
 
 
 def save_png(result, out_dir: Path, model_name: str = "", model_hash: str = "") -> SavedImage:

@@ -20,7 +20,10 @@ MAX_FILES = 5000                        # files looked at when a folder is searc
 MAX_LISTED = 200                        # LoRAs /loras shows per folder
 # Width of the text features the UNet's cross-attention reads: it tells the base models apart.
 KINDS = {768: "SD 1.x", 1024: "SD 2.x", 2048: "SDXL", 128: "tiny-shapes"}
-TAG = re.compile(r"<lora:([^:>]*)(?::([^>]*))?>", re.IGNORECASE)
+# Where an A1111 <lora:NAME:WEIGHT> tag may start. Only the opening is a pattern: the old whole-tag
+# pattern retried at every "<lora:" and ran to the end of the text each time when no ">" followed
+# (quadratic: 32,000 characters of "<lora:" held the GIL 1.8 s). The rest is scanned in _tag_spans.
+TAG_OPEN = re.compile(r"<lora:", re.IGNORECASE)
 
 _KOHYA = re.compile(r"lora_(unet|te1|te2|te)_(.+)\.(lora_down|lora_up|alpha)(?:\.weight)?")
 _PEFT = re.compile(r"(?:(unet|text_encoder|text_encoder_2)\.)?(.+)\.lora_([AB])(?:\.[^.]+)?\.weight")
@@ -55,13 +58,37 @@ class LoraInfo:
         return KINDS.get(self.text_width, "unknown") if self.text_width else "unknown"
 
 
+def _tag_spans(prompt: str):
+    """(start, end, name, weight text) of each <lora:NAME[:WEIGHT]> tag, left to right, in one pass.
+
+    Linear time: each search starts where the last tag ended, and a tag opening with no ">" after it
+    ends the scan, as no later one can have one either. Same tags as A1111's <lora:([^:>]*)(?::([^>]*))?>.
+    """
+    pos = 0
+    while True:
+        opening = TAG_OPEN.search(prompt, pos)
+        if opening is None:
+            return
+        end = prompt.find(">", opening.end())
+        if end < 0:
+            return
+        name, _, weight = prompt[opening.end():end].partition(":")
+        yield opening.start(), end + 1, name, weight
+        pos = end + 1
+
+
 def split_tags(prompt: str) -> tuple[str, list[tuple[str, str]]]:
     """AUTOMATIC1111's <lora:NAME:WEIGHT> out of a prompt: (the prompt without them, [(name, weight text)])."""
-    found = [(m[1].strip(), (m[2] or "").strip()) for m in TAG.finditer(prompt)]
-    if not found:
+    spans = list(_tag_spans(prompt))
+    if not spans:
         return prompt, []
-    text = " ".join(TAG.sub(" ", prompt).split())
-    return re.sub(r"\s+,", ",", text).strip(" ,"), found
+    pieces, last = [], 0
+    for start, end, _, _ in spans:
+        pieces.append(prompt[last:start])
+        last = end
+    pieces.append(prompt[last:])
+    text = " ".join(" ".join(pieces).split())   # single spaces now, so " ," is the only space before a comma
+    return text.replace(" ,", ",").strip(" ,"), [(name.strip(), weight.strip()) for _, _, name, weight in spans]
 
 
 def with_tags(prompt: str, loras) -> str:

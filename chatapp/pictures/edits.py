@@ -8,6 +8,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject
 
+from ..commands import image_command
 from ..conversation import DONE, ImageRequest, Message
 from ..engines.base import EngineError
 from ..workers import PoolCalls
@@ -136,11 +137,11 @@ class EditChecks(QObject):
         s = self.session
         if error is not None:
             s.notice.emit(str(error) if isinstance(error, EngineError) else f"Could not read the picture: {error}")
-            s.recipe_ready.emit(command or resolved.command())   # back in the box, to fix
+            s.recipe_ready.emit(command or image_command(resolved))   # back in the box, to fix
             return
         if conv_id is not None and (s.current is None or s.current.id != conv_id):
             # Another chat was opened meanwhile: its picture does not belong there; the command goes back.
-            s.recipe_ready.emit(command or resolved.command())
+            s.recipe_ready.emit(command or image_command(resolved))
             return
         s.submit_image(resolved, command, checked=True)
 

@@ -12,13 +12,16 @@ from ..workers import PoolCalls
 
 
 
-def recipe_or_none(path: str) -> str | None:
-    """On the thread pool: the /image command in a PNG's recipe, or None (no recipe, not a PNG, unreadable)."""
-    from ..png_recipe import RecipeError, recipe_command
+def recipe_or_none(path: str) -> tuple[str | None, str]:
+    """On the thread pool: (the /image command in a PNG's recipe, or None; why its recipe cannot be used,
+    or "" when it has none at all)."""
+    from ..png_recipe import NoRecipe, RecipeError, recipe_command
     try:
-        return recipe_command(path)
-    except RecipeError:
-        return None
+        return recipe_command(path), ""
+    except NoRecipe:
+        return None, ""
+    except RecipeError as exc:   # too long, damaged, not a PNG: say so, editing is still offered
+        return None, str(exc)
 
 
 class PictureDrop(QObject):
@@ -34,9 +37,12 @@ class PictureDrop(QObject):
         self._path = path
         self._call = self.pool.call(recipe_or_none, path)   # the latest drop wins
 
-    def _read(self, call_id: int, command, _error) -> None:
+    def _read(self, call_id: int, result, _error) -> None:
         if call_id != self._call:
             return
+        command, problem = result if result else (None, "")
+        if problem:
+            self.window.view.add_notice(problem)
         path, editor = self._path, self.window.composer.editor
         menu = QMenu(self.window)
         menu.setAccessibleName("What to do with the dropped picture")
