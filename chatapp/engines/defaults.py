@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import importlib.util
+from importlib.resources import files
 from pathlib import Path
 
-RESOURCES = Path(__file__).resolve().parent.parent.parent / "resources"
+# chatapp's package data (resources/ in the source tree, mapped by pyproject.toml). A folder on disk:
+# diffusers, safetensors and Qt open these files by path, and pip installs packages unzipped.
+RESOURCES = Path(str(files("chatapp.resources")))
 DEFAULT_IMAGE_MODEL = RESOURCES / "models" / "tiny-shapes"
 
 

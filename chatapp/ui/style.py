@@ -1,6 +1,7 @@
 """The app's look: light and dark stylesheets, palettes and code colours; follows the system unless forced."""
 from __future__ import annotations
 
+from importlib.resources import files
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Qt, Signal
@@ -9,7 +10,7 @@ from PySide6.QtWidgets import QApplication
 
 from . import markdown
 
-RESOURCES = Path(__file__).resolve().parent.parent.parent / "resources"
+RESOURCES = Path(str(files("chatapp.resources")))   # package data: resources/ in the source tree
 STYLESHEETS = {"light": RESOURCES / "style.qss", "dark": RESOURCES / "style-dark.qss"}
 THEMES = ("system", "light", "dark")
 
