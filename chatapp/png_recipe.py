@@ -1,6 +1,7 @@
 """PNG files with their recipe in an AUTOMATIC1111-style "parameters" text chunk: write and read back."""
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -22,6 +23,7 @@ from .engines.schedulers import SCHEDULERS, flag_for_sampler
 # A recipe is a prompt and a line of settings; a real one is a few KB. Anything longer is cut
 # here, before parsing, so a hostile file cannot make reading it slow (it also caps memory).
 MAX_RECIPE_CHARS = 32_000
+DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)   # no space left; the user's quota used up
 _KEY = re.compile(r"[\w ]+")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 MAX_RECIPE_BYTES = MAX_RECIPE_CHARS * 4
@@ -202,7 +204,7 @@ def read_parameters(path: str | Path) -> str | None:
     with os.fdopen(fd, "rb") as f:
         try:
             if f.read(8) != PNG_SIGNATURE:
-                raise RecipeError("it is not a PNG picture")
+                raise NoRecipe("it is not a PNG picture")
             for _ in range(MAX_CHUNKS):
                 head = f.read(8)
                 if len(head) < 8:
@@ -233,7 +235,7 @@ def recipe_command(path: str | Path) -> str:
     try:
         text = read_parameters(path)
     except RecipeError as exc:
-        raise RecipeError(f"{name} cannot be used: {exc}.") from None
+        raise type(exc)(f"{name} cannot be used: {exc}.") from None
     if not text:
         raise NoRecipe(f"{name} has no generation parameters in it.")
     try:
@@ -261,7 +263,10 @@ def save_png(result, out_dir: Path, model_name: str = "", model_hash: str = "") 
         # compress_level 1: a few percent larger, several times faster on big pictures
         result.image.save(tmp, format="PNG", pnginfo=info, compress_level=1)
         os.replace(tmp, path)
-    except OSError:
+    except OSError as exc:
         tmp.unlink(missing_ok=True)
+        if exc.errno in DISK_FULL_ERRNOS:   # the worker shows strerror: say which disk and what to do
+            raise OSError(exc.errno, f"the disk holding your chats and pictures is full ({exc.strerror})", str(path)) \
+                from exc
         raise
     return SavedImage(str(path), result.request, text)

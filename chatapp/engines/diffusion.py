@@ -239,8 +239,9 @@ class DiffusionImageEngine:
         if type(self.pipe.scheduler).__name__ != cls_name:
             self.pipe.scheduler = getattr(diffusers, cls_name).from_config(self.pipe.scheduler.config)
 
-    def prompt_note(self, prompt: str) -> str:
-        """CLIP reads a fixed number of tokens and silently drops the rest: say what was dropped."""
+    def prompt_note(self, prompt: str, what: str = "prompt") -> str:
+        """CLIP reads a fixed number of tokens and silently drops the rest: say what was dropped
+        (of the prompt, or of the negative prompt: both go through the same text encoder)."""
         tok = getattr(self.pipe, "tokenizer", None)
         limit = getattr(tok, "model_max_length", 0) or 0
         if tok is None or not 0 < limit < 100_000:
@@ -250,7 +251,7 @@ class DiffusionImageEngine:
         if len(words) <= keep:
             return ""
         dropped = tok.decode(words[keep:]).strip()
-        return (f"The model read only the first {keep} of the prompt's {len(words)} tokens; "
+        return (f"The model read only the first {keep} of the {what}'s {len(words)} tokens; "
                 f"it ignored: \u201c{dropped}\u201d")
 
     def _denoised(self, latents):
@@ -310,7 +311,8 @@ class DiffusionImageEngine:
             edit = img2img.for_inpainting_model(request, edit, self.defaults)
         base_seed = request.seed if request.seed is not None else random.randrange(2**32)
         count = request.count
-        note = self.prompt_note(request.prompt)
+        notes = [n for n in (self.prompt_note(request.prompt),
+                             self.prompt_note(request.negative, "negative prompt") if request.negative else "") if n]
         results: list[ImageResult] = []
         self._apply_threads()
         for n in range(count):
@@ -347,6 +349,6 @@ class DiffusionImageEngine:
                 if plain:
                     raise EngineError(plain) from exc
                 raise
-            results.append(ImageResult(out.images[0], seed, req, [note] if note else []))
+            results.append(ImageResult(out.images[0], seed, req, list(notes)))
             on_progress(ImageProgress("done", 0, 0, n + 1, count, None, req))
         return results

@@ -40,6 +40,8 @@ class _Job:
     tracker: ProgressTracker | None = None
     cancelling: bool = False
     discarded: bool = False    # its conversation was deleted: keep nothing
+    closing: bool = False      # the app is closing: keep the pictures it finished, drop the rest
+    size_from_settings: bool = False   # no --size: the size is Settings' default (a size problem says so)
 
 
 class ImageJobs(QObject):
@@ -122,20 +124,25 @@ class ImageJobs(QObject):
             self.session.notice.emit(f"{info.name}: {note}")
         for rid, job in self._waiting():
             # The parser knew only a generic size limit before the model loaded.
-            problem = self.size_problem(job.request)
+            problem = self.size_problem(job.request, job.size_from_settings)
             if problem:
                 self.worker.cancel(rid)
                 self._on_failed(rid, problem)
             else:
                 self.progress.emit(job.message.id, ImageStatus("Queued", 0.0))
 
-    def size_problem(self, request: ImageRequest) -> str:
+    def size_problem(self, request: ImageRequest, from_settings: bool = False) -> str:
         largest = self.defaults.get("max_size")
         w, h = request.width or 0, request.height or 0
-        if largest and (w > largest or h > largest):
-            return (f"--size {w}x{h} is larger than {self.model_name} allows ({largest}x{largest} at most). "
-                    f"Try --size {self.defaults.get('width')}x{self.defaults.get('height')}.")
-        return ""
+        if not largest or (w <= largest and h <= largest):
+            return ""
+        fits = f"{self.defaults.get('width')}x{self.defaults.get('height')}"
+        if from_settings:   # the user typed no --size: say where the size came from, and how to change it
+            return (f"The default picture size in Settings ({w}x{h}) is larger than {self.model_name} allows "
+                    f"({largest}x{largest} at most). Change Size under Settings > Images (empty uses the "
+                    f"model's own, {fits}), or add --size {fits} to this /image.")
+        return (f"--size {w}x{h} is larger than {self.model_name} allows ({largest}x{largest} at most). "
+                f"Try --size {fits}.")
 
     def _on_load_failed(self, message: str) -> None:
         self._load_requested = False  # a later /image tries again (e.g. after fixing Settings)
@@ -149,14 +156,20 @@ class ImageJobs(QObject):
             if request is None:
                 return
         self.ensure_loaded()
+        from_settings = not (request.width and request.height)
         request = with_user_defaults(request, self.session.settings)
+        from_settings = from_settings and bool(request.width)
         numbers = self.log.guard(number_meta, self.storage, conversation_id, request) or {}   # "#N", "edited from"
         msg = self.log.add(conversation_id, "assistant", request.prompt, kind="image", status=QUEUED,
                            meta={"request": asdict(request), **numbers}, parent_id=parent_id, make_current=True)
         if msg is None:
             return
         rid = next(_ids)
-        self.jobs[rid] = _Job(msg, request)
+        self.jobs[rid] = _Job(msg, request, size_from_settings=from_settings)
+        problem = self.size_problem(request, from_settings) if self.status == "ready" else ""
+        if problem:   # the model is loaded, so its limit is known: the engine would refuse it anyway
+            self._on_failed(rid, problem)
+            return
         if self.status == "loading":
             self.progress.emit(msg.id, ImageStatus("Loading image model…"))
         self.worker.threads = getattr(self.session.settings, "image_threads", None)
@@ -196,10 +209,15 @@ class ImageJobs(QObject):
             self.progress.emit(job.message.id, ImageStatus("Cancelling…", None, cancellable=False))
 
     def shutdown_jobs(self) -> None:
+        """Closing: a job not started leaves nothing; a running one stops at its next block, and the
+        pictures of its batch already drawn are kept (the worker sends them while the session waits)."""
         self.idle.timer.stop()   # an active timer must not outlive the app into a GC pass on another thread
         for rid, job in list(self.jobs.items()):
             self.worker.cancel(rid)
-            self._drop(rid)
+            if job.started:
+                job.closing = True
+            else:
+                self._drop(rid)
         self._idle_tick()
 
     def _idle_tick(self) -> None:
@@ -264,6 +282,8 @@ class ImageJobs(QObject):
                 # conversation went on while it rendered.
                 extra = self.log.add(job.message.conversation_id, "assistant", image.request.prompt, kind="image",
                                      status=DONE, image_path=image.path, meta=meta, parent_id=previous.id, splice=True)
+                if extra is None:   # not saved (a full disk): its file would be an orphan nothing points to
+                    self.remove_files([image.path])
                 previous = extra or previous
 
     def _gone(self, job: _Job | None) -> bool:
@@ -292,7 +312,11 @@ class ImageJobs(QObject):
             self.remove_files([s.path for s in saved])
             return
         if saved:
-            self._persist(job, saved, f"Cancelled before picture {len(saved) + 1} of {job.request.count}.")
+            why = "chatapp was closed" if job.closing else "Cancelled"
+            self._persist(job, saved, f"{why} before picture {len(saved) + 1} of {job.request.count}.")
+            return
+        if job.closing:   # closed before its first picture: no half message
+            self.log.remove(job.message.id)
             return
         self.log.update(job.message, status=CANCELLED, meta={**job.message.meta, "note": "Cancelled"})
 
