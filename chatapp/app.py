@@ -159,6 +159,8 @@ def main(args) -> int:
     if args.image_model:
         settings.image_model = args.image_model
     apply_remote_args(settings, args)
+    for name, value in getattr(args, "overrides", None) or []:   # --set NAME=VALUE, checked by the schema already
+        setattr(settings, name, value)
     parts = build(paths, settings, note)
     lock.window = parts.window
     parts.window.show()

@@ -7,12 +7,16 @@ import os
 import re
 import types
 import typing
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
+from typing import Callable
 
 import platformdirs
 
 from .conversation import GenParams
+from .engines.cpu import cores
+from .engines.torch_runtime import PRECISIONS
 
 APP_NAME = "chatapp"
 DEFAULT_SYSTEM_PROMPT = "You are a helpful, concise assistant."
@@ -63,19 +67,103 @@ class Settings:
         return GenParams(**{f.name: getattr(self, f.name) for f in fields(GenParams)})
 
 
-# What a value loaded from settings.json may be, beyond its type (which comes from the field's
-# annotation, so a new field is type-checked with no extra line): (lowest, highest) for numbers,
-# a regular expression for text. The settings dialog uses the same ranges.
-LIMITS: dict[str, tuple | str] = {
-    "temperature": (0.0, 2.0), "top_p": (0.0, 1.0), "top_k": (0, 200), "min_p": (0.0, 1.0),
-    "repeat_penalty": (0.5, 2.0), "max_tokens": (1, 32768), "seed": (-1, 2**31 - 1),
-    "n_ctx": (256, 131072),
-    # More threads than cores makes llama.cpp's spinning barrier crawl (256 on 2 cores: a one-line
-    # reply took 33 s) and 100000 aborted the process inside libgomp.
-    "n_threads": (0, os.cpu_count() or 1),
-    "n_gpu_layers": (-1, 999), "image_steps": (0, 150), "image_cfg": (0.0, 30.0),
-    "image_size": r"(\d{1,5}x\d{1,5})?",
+def _backends(kind: str) -> tuple[str, ...]:
+    from . import backends        # imported late: backends imports this module
+    return tuple(backends.CHAT if kind == "chat" else backends.IMAGE)
+
+
+@dataclass(frozen=True)
+class Number:
+    """A number from low to high, both included; high may be a function (the cores this process may use)."""
+    low: float
+    high: float | Callable[[], float]
+
+    def bounds(self) -> tuple[float, float]:
+        return self.low, self.high() if callable(self.high) else self.high
+
+    def problem(self, value) -> str | None:
+        low, high = self.bounds()
+        return None if low <= value <= high else f"{value} is outside {low}–{high}"
+
+
+@dataclass(frozen=True)
+class Text:
+    """Text of at most max_chars; with a pattern the whole of it must match, with choices it must be one."""
+    pattern: str = ""
+    form: str = ""                # the pattern in words, for the message
+    choices: tuple[str, ...] | Callable[[], tuple[str, ...]] = ()
+    max_chars: int = 4096         # a path or a name; PATH_MAX is 4096 on Linux
+
+    def allowed(self) -> tuple[str, ...]:
+        return self.choices() if callable(self.choices) else self.choices
+
+    def problem(self, value: str) -> str | None:
+        if len(value) > self.max_chars:   # first, so a pattern only ever sees bounded text
+            return f"{len(value)} characters, at most {self.max_chars}"
+        if self.allowed() and value not in self.allowed():
+            return f"{json.dumps(value)[:40]} is not one of {', '.join(self.allowed())}"
+        if self.pattern and not re.fullmatch(self.pattern, value):
+            return f"{json.dumps(value)[:40]} is not {self.form or 'in the expected form'}"
+        return None
+
+
+@dataclass(frozen=True)
+class Flag:
+    """On or off: the type says it all."""
+
+    def problem(self, value) -> str | None:
+        return None
+
+
+PATH, NAME = Text(), Text(max_chars=512)
+URL = Text(r"((?i:https?)://[^\s/?#]+\S*)?", "an http(s) address such as http://gpu-box:8000/v1")
+# More threads than cores makes llama.cpp's spinning barrier crawl (256 on 2 cores: a one-line reply
+# took 33 s; 100000 aborted the process inside libgomp), and torch's too (256 image threads on
+# 2 cores: 35 s for a 0.8 s picture; 100000: "Cannot allocate memory"). 0 means automatic.
+THREADS = Number(0, lambda: cores())
+
+# The options schema: what each setting may be beyond its type (which comes from the field's
+# annotation). The settings file's loader, the Settings dialog's spin boxes and combos and the
+# command line's --set all read it, so each range is written once. Every field has an entry.
+OPTIONS: dict[str, Number | Text | Flag] = {
+    "llm_model": PATH, "image_model": PATH, "system_prompt": Text(max_chars=100_000),
+    "temperature": Number(0.0, 2.0), "top_p": Number(0.0, 1.0), "top_k": Number(0, 200),
+    "min_p": Number(0.0, 1.0), "repeat_penalty": Number(0.5, 2.0), "max_tokens": Number(1, 32768),
+    "seed": Number(-1, 2**31 - 1), "n_ctx": Number(256, 131072), "n_threads": THREADS,
+    "n_gpu_layers": Number(-1, 999), "image_steps": Number(0, 150), "image_cfg": Number(0.0, 30.0),
+    "image_size": Text(r"([1-9][0-9]{0,4}x[1-9][0-9]{0,4})?", "WIDTHxHEIGHT such as 512x768", max_chars=11),
+    "attention_slicing": Flag(), "cpu_offload": Flag(), "preload_image_model": Flag(),
+    "llm_backend": Text(choices=lambda: _backends("chat")), "llm_remote_url": URL, "llm_remote_model": NAME,
+    "llm_remote_ctx": Number(256, 1 << 20), "llm_remote_timeout": Number(1.0, 3600.0),
+    "image_backend": Text(choices=lambda: _backends("image")), "image_remote_url": URL,
+    "image_remote_model": NAME, "image_remote_timeout": Number(5.0, 3600.0),
+    "library_folder": PATH, "image_threads": THREADS,
+    "image_precision": Text(choices=PRECISIONS), "vae_tiling": Flag(),
+    "image_idle_unload_min": Number(0, 24 * 60),
+    "model_folders": Text(max_chars=16384), "theme": Text(choices=("system", "light", "dark")),
+    "lora_folder": PATH, "embedding_model": PATH,
 }
+
+
+class _Limits(Mapping):
+    """A read-only view for older callers: a number's (low, high) or a text's pattern, from OPTIONS."""
+
+    def __getitem__(self, name):
+        option = OPTIONS[name]
+        if isinstance(option, Number):
+            return option.bounds()
+        if isinstance(option, Text) and option.pattern:
+            return option.pattern
+        raise KeyError(name)
+
+    def __iter__(self):
+        return (n for n, o in OPTIONS.items() if isinstance(o, Number) or getattr(o, "pattern", ""))
+
+    def __len__(self):
+        return sum(1 for _ in self)
+
+
+LIMITS = _Limits()
 
 
 def _fits_type(hint, value) -> tuple[bool, object]:
@@ -111,12 +199,50 @@ def check_setting(name: str, value) -> tuple[object, str | None]:
     ok, value = _fits_type(hint, value)
     if not ok:
         return None, f"{name} ({json.dumps(value)[:40]} is not {getattr(hint, '__name__', str(hint))})"
-    limit = LIMITS.get(name) if value is not None else None
-    if isinstance(limit, tuple) and not limit[0] <= value <= limit[1]:
-        return None, f"{name} ({value} is outside {limit[0]}–{limit[1]})"
-    if isinstance(limit, str) and not re.fullmatch(limit, value):
-        return None, f"{name} ({json.dumps(value)[:40]} is not in the expected form)"
-    return value, None
+    option = OPTIONS.get(name)   # a field without one (a test's, a plugin's) is checked by its type alone
+    problem = option.problem(value) if option is not None and value is not None else None
+    return (None, f"{name} ({problem})") if problem else (value, None)
+
+
+_WORDS = {"true": True, "on": True, "yes": True, "1": True, "false": False, "off": False, "no": False, "0": False}
+
+
+def parse_text(name: str, text: str):
+    """A setting given as text (the command line): converted by its type, then checked like the file's."""
+    hint = typing.get_type_hints(Settings).get(name)
+    if hint is None:
+        raise ValueError(f"there is no setting called {name!r}")
+    try:
+        value = _WORDS[text.strip().lower()] if hint is bool else hint(text) if hint in (int, float) else text
+    except (KeyError, ValueError):
+        raise ValueError(f"{name} ({text[:40]!r} is not {getattr(hint, '__name__', hint)})") from None
+    value, problem = check_setting(name, value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+def arg_type(name: str) -> Callable[[str], object]:
+    """argparse's type= for a flag that sets one setting: the schema's check, in argparse's message."""
+    import argparse
+
+    def convert(text: str):
+        try:
+            return parse_text(name, text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+    convert.__name__ = name   # argparse names the type in its message
+    return convert
+
+
+def assignment(text: str) -> tuple[str, object]:
+    """argparse's type= for --set NAME=VALUE."""
+    import argparse
+    name, sep, value = text.partition("=")
+    if not sep:
+        raise argparse.ArgumentTypeError(f"{text[:40]!r} is not NAME=VALUE, e.g. image_threads=2")
+    name = name.strip().replace("-", "_")
+    return name, arg_type(name)(value)
 
 
 @dataclass

@@ -7,6 +7,7 @@ from PySide6.QtWidgets import QCheckBox, QComboBox, QFormLayout, QLabel, QLineEd
 
 from .. import backends
 from ..backends import secrets
+from ..settings import OPTIONS
 from ..workers import BackgroundCall
 
 
@@ -19,6 +20,7 @@ class RemoteServerBox(QWidget):
         self.form = form
         self.url = QLineEdit(url)
         self.url.setPlaceholderText("e.g. http://gpu-box:8000/v1")
+        self.url.setMaxLength(OPTIONS[f"{kind}_remote_url"].max_chars)   # the options schema's limit
         self.url.editingFinished.connect(self.fetch_models)
         self.model = QComboBox()
         self.model.setEditable(True)

@@ -2,16 +2,18 @@
 from __future__ import annotations
 
 import os
-from dataclasses import replace
+from dataclasses import fields, replace
 
 from pathlib import Path
 
+from PySide6.QtCore import QRegularExpression
+from PySide6.QtGui import QRegularExpressionValidator
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFileDialog, QLabel,
                                QFormLayout, QHBoxLayout, QLineEdit, QPlainTextEdit, QPushButton, QSpinBox,
                                QTabWidget, QVBoxLayout, QWidget)
 
 from .. import backends
-from ..settings import LIMITS, Settings
+from ..settings import OPTIONS, Settings, check_setting
 from .remote_box import RemoteServerBox
 
 
@@ -28,15 +30,35 @@ def _path_row(parent, value: str, placeholder: str, pick) -> tuple[QWidget, QLin
     return box, edit
 
 
-def _spin(lo, hi, value, decimals=None, step=None):
+def _spin(name: str, value, decimals=None, step=None):
+    """A spin box over the setting's range in the options schema (threads: the cores this process may use)."""
+    lo, hi = OPTIONS[name].bounds()
     box = QDoubleSpinBox() if decimals is not None else QSpinBox()
     if decimals is not None:
         box.setDecimals(decimals)
     box.setRange(lo, hi)
     if step:
         box.setSingleStep(step)
-    box.setValue(value)
+    box.setValue(min(max(value, lo), hi))   # a value from an older, looser file shows as the nearest allowed
     return box
+
+
+def _choices(name: str, current: str, labels: dict | None = None) -> QComboBox:
+    """A drop-down of the setting's choices in the options schema."""
+    combo = QComboBox()
+    for value in OPTIONS[name].allowed():
+        combo.addItem((labels or {}).get(value, value), value)
+    combo.setCurrentIndex(max(0, combo.findData(current)))
+    return combo
+
+
+def _checked_line(name: str, text: str) -> QLineEdit:
+    """A line edit that takes only what the setting's pattern in the options schema allows."""
+    edit = QLineEdit(text)
+    if OPTIONS[name].pattern:
+        edit.setValidator(QRegularExpressionValidator(QRegularExpression(OPTIONS[name].pattern), edit))
+    edit.setMaxLength(OPTIONS[name].max_chars)
+    return edit
 
 
 def _backend_combo(registry: dict, current: str) -> QComboBox:
@@ -63,28 +85,28 @@ class SettingsDialog(QDialog):
         box, self.llm_model = _path_row(chat, s.llm_model, "Embedded: SmolLM2-135M-Instruct", self._pick_gguf)
         f.addRow("Chat model (GGUF)", box)
         self.llm_remote = RemoteServerBox("llm", s.llm_remote_url, s.llm_remote_model, config_dir, chat)
-        self.llm_remote_ctx = _spin(256, 1 << 20, s.llm_remote_ctx)
+        self.llm_remote_ctx = _spin("llm_remote_ctx", s.llm_remote_ctx)
         self.llm_remote_ctx.setSingleStep(1024)
-        self.llm_remote_timeout = _spin(1.0, 3600.0, s.llm_remote_timeout, 0, 5)
+        self.llm_remote_timeout = _spin("llm_remote_timeout", s.llm_remote_timeout, 0, 5)
         self.llm_remote.form.addRow("Context length (if the server does not say)", self.llm_remote_ctx)
         self.llm_remote.form.addRow("Give up after silence of (s)", self.llm_remote_timeout)
         f.addRow(self.llm_remote)
         self.system_prompt = QPlainTextEdit(s.system_prompt)
         self.system_prompt.setFixedHeight(70)
         f.addRow("Default system prompt", self.system_prompt)
-        self.temperature = _spin(0.0, 2.0, s.temperature, 2, 0.05)
-        self.top_p = _spin(0.0, 1.0, s.top_p, 2, 0.05)
-        self.top_k = _spin(0, 200, s.top_k)
-        self.min_p = _spin(0.0, 1.0, s.min_p, 2, 0.01)
-        self.repeat_penalty = _spin(0.5, 2.0, s.repeat_penalty, 2, 0.05)
-        self.max_tokens = _spin(1, 32768, s.max_tokens)
-        self.seed = _spin(-1, 2**31 - 1, s.seed)
+        self.temperature = _spin("temperature", s.temperature, 2, 0.05)
+        self.top_p = _spin("top_p", s.top_p, 2, 0.05)
+        self.top_k = _spin("top_k", s.top_k)
+        self.min_p = _spin("min_p", s.min_p, 2, 0.01)
+        self.repeat_penalty = _spin("repeat_penalty", s.repeat_penalty, 2, 0.05)
+        self.max_tokens = _spin("max_tokens", s.max_tokens)
+        self.seed = _spin("seed", s.seed)
         self.seed.setSpecialValueText("random")
-        self.n_ctx = _spin(256, 131072, s.n_ctx)
+        self.n_ctx = _spin("n_ctx", s.n_ctx)
         self.n_ctx.setSingleStep(256)
-        self.n_threads = _spin(0, LIMITS["n_threads"][1], min(s.n_threads, LIMITS["n_threads"][1]))
+        self.n_threads = _spin("n_threads", s.n_threads)
         self.n_threads.setSpecialValueText("auto")
-        self.n_gpu_layers = _spin(-1, 999, s.n_gpu_layers)
+        self.n_gpu_layers = _spin("n_gpu_layers", s.n_gpu_layers)
         self.n_gpu_layers.setSpecialValueText("all")
         for label, w in (("Temperature", self.temperature), ("Top-p", self.top_p), ("Top-k", self.top_k),
                          ("Min-p", self.min_p), ("Repeat penalty", self.repeat_penalty),
@@ -105,14 +127,14 @@ class SettingsDialog(QDialog):
         box, self.image_model = _path_row(image, s.image_model, "Embedded: tiny-shapes", self._pick_image)
         g.addRow("Image model", box)
         self.image_remote = RemoteServerBox("image", s.image_remote_url, s.image_remote_model, config_dir, image)
-        self.image_remote_timeout = _spin(5.0, 3600.0, s.image_remote_timeout, 0, 10)
+        self.image_remote_timeout = _spin("image_remote_timeout", s.image_remote_timeout, 0, 10)
         self.image_remote.form.addRow("Wait for a picture up to (s)", self.image_remote_timeout)
         g.addRow(self.image_remote)
-        self.image_steps = _spin(0, 150, s.image_steps)
+        self.image_steps = _spin("image_steps", s.image_steps)
         self.image_steps.setSpecialValueText("model default")
-        self.image_cfg = _spin(0.0, 30.0, s.image_cfg, 1, 0.5)
+        self.image_cfg = _spin("image_cfg", s.image_cfg, 1, 0.5)
         self.image_cfg.setSpecialValueText("model default")
-        self.image_size = QLineEdit(s.image_size)
+        self.image_size = _checked_line("image_size", s.image_size)
         self.image_size.setPlaceholderText("model default, e.g. 512x512")
         self.attention_slicing = QCheckBox("Attention slicing (less memory, slower)")
         self.attention_slicing.setChecked(s.attention_slicing)
@@ -123,12 +145,10 @@ class SettingsDialog(QDialog):
         for label, w in (("Steps", self.image_steps), ("Guidance (CFG)", self.image_cfg), ("Size", self.image_size)):
             g.addRow(label, w)
         # Beside the chat's own CPU threads: a picture takes every core unless told otherwise.
-        self.image_threads = _spin(0, 256, s.image_threads)
+        self.image_threads = _spin("image_threads", s.image_threads)
         self.image_threads.setSpecialValueText("auto (all cores; half while a reply streams)")
         g.addRow("CPU threads", self.image_threads)
-        self.image_precision = QComboBox()
-        self.image_precision.addItems(["auto", "float32", "bfloat16"])
-        self.image_precision.setCurrentText(s.image_precision if s.image_precision in ("float32", "bfloat16") else "auto")
+        self.image_precision = _choices("image_precision", s.image_precision)
         self.image_precision.setToolTip("auto: float16 on a GPU; on a CPU float32, or bfloat16 where the processor "
                                         "supports it and it measures faster (large models only)")
         g.addRow("Precision", self.image_precision)
@@ -138,7 +158,7 @@ class SettingsDialog(QDialog):
         g.addRow(self.vae_tiling)
         g.addRow(self.cpu_offload)
         g.addRow(self.preload)
-        self.idle_unload = _spin(0, 24 * 60, s.image_idle_unload_min)
+        self.idle_unload = _spin("image_idle_unload_min", s.image_idle_unload_min)
         self.idle_unload.setSuffix(" min")
         self.idle_unload.setSpecialValueText("never")
         g.addRow("Free the image model when idle for", self.idle_unload)
@@ -171,10 +191,7 @@ class SettingsDialog(QDialog):
 
         look = QWidget()
         h = QFormLayout(look)
-        self.theme = QComboBox()
-        for value, label in (("system", "Follow the system"), ("light", "Light"), ("dark", "Dark")):
-            self.theme.addItem(label, value)
-        self.theme.setCurrentIndex(max(0, self.theme.findData(s.theme)))
+        self.theme = _choices("theme", s.theme, {"system": "Follow the system", "light": "Light", "dark": "Dark"})
         h.addRow("Theme", self.theme)
         self.model_folders = QLineEdit(s.model_folders)
         self.model_folders.setPlaceholderText(f"more folders with models, separated by '{os.pathsep}'")
@@ -196,8 +213,15 @@ class SettingsDialog(QDialog):
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
+        # What the options schema refuses (a URL that is not one, a half-typed size) is said here, and the
+        # dialog stays open with everything as typed.
+        self.problem = QLabel("")
+        self.problem.setObjectName("settingsProblem")
+        self.problem.setWordWrap(True)
+        self.problem.hide()
         layout = QVBoxLayout(self)
         layout.addWidget(tabs)
+        layout.addWidget(self.problem)
         layout.addWidget(buttons)
         from .style import name_controls
         name_controls(self)
@@ -225,7 +249,18 @@ class SettingsDialog(QDialog):
         if is_remote and remote.model.count() == 0:
             remote.fetch_models()   # off the GUI thread; fills the drop-down when the server answers
 
+    def problems(self) -> list[str]:
+        """Every field the options schema refuses, as the settings file's loader words it."""
+        chosen = self.result_settings()
+        found = (check_setting(f.name, getattr(chosen, f.name))[1] for f in fields(Settings))
+        return [p for p in found if p]
+
     def accept(self) -> None:
+        problems = self.problems()
+        if problems:
+            self.problem.setText("Not saved, please correct: " + "; ".join(problems) + ".")
+            self.problem.show()
+            return
         for box in (self.llm_remote, self.image_remote):
             box.save_key()
         super().accept()
@@ -265,7 +300,7 @@ class SettingsDialog(QDialog):
             image_remote_model=self.image_remote.model.currentText().strip(),
             image_remote_timeout=self.image_remote_timeout.value(),
             library_folder=self.library_folder.text().strip(),
-            image_threads=self.image_threads.value(), image_precision=self.image_precision.currentText(),
+            image_threads=self.image_threads.value(), image_precision=self.image_precision.currentData(),
             vae_tiling=self.vae_tiling.isChecked(),
             image_idle_unload_min=self.idle_unload.value(), theme=self.theme.currentData(),
             model_folders=self.model_folders.text().strip(),
