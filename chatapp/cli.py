@@ -91,8 +91,17 @@ def import_main(argv: list[str]) -> int:
 
 def describe_import(summary, path) -> str:
     text = f"Imported {summary.counts()} from {Path(path).name}"
+    if summary.updated:
+        text += (f"; {summary.updated} imported before got their new turns"
+                 if summary.updated > 1 else "; 1 imported before got its new turns")
     if summary.skipped:
         text += f"; {summary.skipped} already imported before, skipped"
+    if summary.damaged:
+        # Named one by one: the user can look for them in the other app.
+        shown = "; ".join(summary.damaged[:5]) + (f"; and {len(summary.damaged) - 5} more"
+                                                  if len(summary.damaged) > 5 else "")
+        text += f". {len(summary.damaged)} could not be read and {'was' if len(summary.damaged) == 1 else 'were'} " \
+                f"left out: {shown}"
     return text + "."
 
 

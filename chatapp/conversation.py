@@ -87,3 +87,12 @@ class ImageRequest:
         for lora in self.loras:   # LoRAs as flags, one per LoRA (quoted: a name may have spaces)
             parts += ["--lora", shlex.quote(f"{lora[0]}:{float(lora[1]):g}")]
         return " ".join(parts)
+
+
+def not_included_note(meta: dict) -> str:
+    """An imported message whose pictures its export only pointed to (ChatGPT's do): said, not hidden."""
+    pictures = meta.get("pictures_not_included") if isinstance(meta, dict) else None
+    if not isinstance(pictures, int) or isinstance(pictures, bool) or pictures < 1:
+        return ""
+    return "1 picture was not included in the export" if pictures == 1 else \
+        f"{pictures} pictures were not included in the export"

@@ -195,7 +195,8 @@ def test_chatgpt_export_imports_as_a_tree_with_the_right_leaf(tmp_path):
     assert [m.content for m in s.branch(hike.id, s.newest_leaf_under(first.id))][-1] == "About half a litre per hour of hiking."
     haiku = next(c for c in s.conversations() if c.title == "A haiku")
     q = s.branch(haiku.id)[0]
-    assert "Write a haiku" in q.content and "not included" in q.content
+    # The picture is not in conversations.json: the message says so beside its text, not inside it.
+    assert "Write a haiku" in q.content and "picture" not in q.content and q.meta["pictures_not_included"] == 1
     assert import_file(s, DATA / "chatgpt_conversations.json", tmp_path / "images").skipped == 2
     assert count(s) == (2, 8)
 
@@ -246,29 +247,52 @@ BAD = {
 }
 
 
-@pytest.mark.parametrize("case", sorted(BAD))
+# A broken file, or one whose only conversation is broken: nothing in it can be imported.
+WHOLE_FILE = ("truncated JSON", "wrong format", "foreign JSON", "newer version", "deeply nested",
+              "chatgpt cycle", "chatgpt odd shape", "chatgpt unknown role")
+
+
+def _with_a_good_conversation_first(bad_text: str) -> str:
+    """A good conversation before the bad one, so a half-done import would show up in the counts."""
+    good = json.loads(json.dumps(_ours([{"id": 1, "parent": None, "role": "user", "content": "fine"}])))
+    try:
+        bad = json.loads(bad_text)
+    except (ValueError, RecursionError):
+        return bad_text
+    if isinstance(bad, dict) and bad.get("format") == "chatapp" and bad.get("version") == 1:
+        bad["conversations"] = good["conversations"] + [dict(c, id=2, title="bad") for c in bad["conversations"]]
+        return json.dumps(bad)
+    return bad_text
+
+
+@pytest.mark.parametrize("case", WHOLE_FILE)
 def test_a_bad_file_gets_a_clear_message_and_imports_nothing(tmp_path, case):
     s = fill(tmp_path / "a")
     make, expected = BAD[case]
-    # A good conversation first, so a half-done import would show up in the counts.
-    good = json.loads(json.dumps(_ours([{"id": 1, "parent": None, "role": "user", "content": "fine"}])))
-    bad_text = make(tmp_path)
-    try:
-        bad = json.loads(bad_text)
-        if isinstance(bad, dict) and bad.get("format") == "chatapp" and bad.get("version") == 1:
-            bad["conversations"] = good["conversations"] + [dict(c, id=2, title="bad")
-                                                            for c in bad["conversations"]]
-            bad_text = json.dumps(bad)
-    except (ValueError, RecursionError):
-        pass
     f = tmp_path / "bad.json"
-    f.write_text(bad_text)
+    f.write_text(_with_a_good_conversation_first(make(tmp_path)))
     images = resolve_paths(str(tmp_path / "a")).images
     before, files = count(s), sorted(images.iterdir())
     with pytest.raises(StoreError) as err:
         import_file(s, f, images)
     assert expected in str(err.value) and "Nothing was imported" in str(err.value)
     assert count(s) == before and sorted(images.iterdir()) == files
+
+
+@pytest.mark.parametrize("case", sorted(set(BAD) - set(WHOLE_FILE)))
+def test_a_damaged_conversation_is_named_and_the_good_ones_import(tmp_path, case):
+    """A backup (or a ChatGPT export) with one damaged chat still brings back the others."""
+    s = fill(tmp_path / "a")
+    make, expected = BAD[case]
+    f = tmp_path / "bad.json"
+    f.write_text(_with_a_good_conversation_first(make(tmp_path)))
+    images = resolve_paths(str(tmp_path / "a")).images
+    before, files = count(s), sorted(images.iterdir())
+    got = import_file(s, f, images)
+    assert (got.conversations, got.messages, got.pictures) == (1, 1, 0)
+    assert len(got.damaged) == 1 and got.damaged[0].startswith("conversation 2 ('bad')") and expected in got.damaged[0]
+    assert count(s) == (before[0] + 1, before[1] + 1) and sorted(images.iterdir()) == files   # no picture of the bad one
+    assert [m.content for m in s.messages(next(c.id for c in s.conversations() if c.title == "x"))] == ["fine"]
 
 
 def test_a_huge_file_is_refused_before_it_is_read(tmp_path):

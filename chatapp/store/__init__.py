@@ -1,7 +1,7 @@
 """Conversations in and out of the app: export (JSON, Markdown, HTML) and import (ours, ChatGPT); Qt-free."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 FORMATS = ("json", "md", "html")
@@ -17,7 +17,9 @@ class Summary:
     conversations: int = 0
     messages: int = 0
     pictures: int = 0
-    skipped: int = 0          # import: conversations already imported earlier
+    skipped: int = 0          # import: conversations already imported earlier, with nothing new
+    updated: int = 0          # import: conversations imported earlier that got new turns (counted in messages)
+    damaged: list[str] = field(default_factory=list)   # import: 'conversation N ("Title"): why' for each left out
     warning: str = ""         # something the user should know although it worked
 
     def counts(self) -> str:

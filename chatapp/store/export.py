@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from urllib.parse import quote
 
-from ..conversation import Conversation, Message
+from ..conversation import Conversation, Message, not_included_note
 from . import FORMATS, StoreError, Summary
 from .html_render import Page, Shown, page
 from .importers import MAX_BYTES
@@ -106,6 +106,8 @@ def _md_message(m: Message, files: Path | None, summary: Summary) -> str:
         head += f" · branch {m.branch[0]} of {m.branch[1]}"
     if m.status in ("stopped", "error", "cancelled"):
         head += f" · {m.status}"
+    if not_included_note(m.meta):
+        head += f" · {not_included_note(m.meta)}"
     if m.kind != "image":
         return f"{head}\n\n{m.content}\n"
     pic = _picture(m)
@@ -143,7 +145,7 @@ def to_html(storage, convs: list[Conversation], out: Path) -> Summary:
     for conv in convs:
         shown = []
         for m in storage.branch(conv.id):
-            s = Shown(m.role, m.kind, m.status, m.content, m.created_at, m.branch)
+            s = Shown(m.role, m.kind, m.status, m.content, m.created_at, m.branch, note=not_included_note(m.meta))
             pic = _picture(m)
             if pic:
                 s.png, s.parameters = pic

@@ -62,6 +62,7 @@ class Shown:
     png: bytes | None = None
     size: tuple[int, int] | None = None
     parameters: str = ""
+    note: str = ""          # e.g. pictures an imported export did not include
 
 
 @dataclass
@@ -147,6 +148,8 @@ def _message(m: Shown) -> str:
         notes.append(f"branch {m.branch[0]} of {m.branch[1]}")
     if m.status in ("stopped", "error", "cancelled"):
         notes.append(m.status)
+    if m.note:
+        notes.append(m.note)
     return (f'<section class="msg {" ".join(classes)}"><div class="bubble">{body}</div>'
             f'<div class="footer">{html.escape(" · ".join(notes))}</div></section>')
 

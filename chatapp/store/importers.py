@@ -15,7 +15,6 @@ from . import StoreError
 MAX_BYTES = 128 * 2**20       # checked before reading: a bigger file is refused, not loaded into memory
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 OUR_ROLES = ("user", "assistant", "notice")
-CHATGPT_SKIPPED_ROLES = ("system", "tool")   # not part of the conversation a person saw
 # A render or reply that was running when the file was written cannot continue here.
 _LIVE_STATUS = {"streaming": "stopped", "queued": "cancelled", "rendering": "cancelled"}
 _STATUSES = ("done", "stopped", "error", "cancelled")
@@ -50,8 +49,24 @@ class BadFile(StoreError):
     pass
 
 
-def read_file(path: Path) -> list[InConversation]:
-    """Every conversation in the file, checked; BadFile (nothing imported) for anything broken or foreign."""
+class _Damaged(BadFile):
+    """One conversation that cannot be read; the others in the file still can."""
+
+    def __init__(self, where: str, reason: str):
+        super().__init__(f"{where}: {reason}. Nothing was imported.")
+        self.where, self.reason = where, reason
+
+
+@dataclass
+class ReadFile:
+    """What an import file holds: the conversations that could be read, and why the others could not."""
+    conversations: list[InConversation]
+    damaged: list[str] = field(default_factory=list)   # 'conversation 2 ("Title"): why', one per conversation left out
+
+
+def read_file(path: Path) -> ReadFile:
+    """Every conversation in the file, checked; a damaged one is left out and named, and BadFile (nothing
+    imported) when the file itself is broken or foreign, or holds no conversation that can be read."""
     path = Path(path)
     try:
         size = path.stat().st_size
@@ -78,24 +93,48 @@ def read_file(path: Path) -> list[InConversation]:
     return parse(doc, path.name)
 
 
-def parse(doc, name: str = "the file") -> list[InConversation]:
+def parse(doc, name: str = "the file") -> ReadFile:
     try:
-        return _parse(doc, name)
+        reader, items = _conversations(doc, name)
     except (TypeError, AttributeError, KeyError, ValueError, RecursionError) as exc:
-        # A field of an unexpected type somewhere the checks above did not look: still a clear no.
-        raise BadFile(f"{name} has an unexpected shape ({type(exc).__name__}: {str(exc)[:80]}). "
-                      "Nothing was imported.") from exc
+        raise _unexpected(name, exc) from exc
+    result = ReadFile([])
+    for n, item in enumerate(items, 1):
+        try:
+            result.conversations.append(reader(item, n, name))
+        except _Damaged as exc:
+            result.damaged.append(f"{exc.where.removeprefix(name + ', ')}: {exc.reason}")
+        except (TypeError, AttributeError, KeyError, ValueError, RecursionError) as exc:
+            # A field of an unexpected type somewhere the checks did not look: that conversation is left out.
+            result.damaged.append(f"conversation {n} ({_title(item)!r}): it has an unexpected shape "
+                                  f"({type(exc).__name__}: {str(exc)[:80]})")
+    if result.damaged and not result.conversations:
+        shown = "; ".join(result.damaged[:3]) + (f"; and {len(result.damaged) - 3} more" if len(result.damaged) > 3 else "")
+        raise BadFile(f"{name}: no conversation in it could be read ({shown}). Nothing was imported.")
+    return result
 
 
-def _parse(doc, name: str) -> list[InConversation]:
+def _unexpected(name: str, exc: Exception) -> BadFile:
+    return BadFile(f"{name} has an unexpected shape ({type(exc).__name__}: {str(exc)[:80]}). Nothing was imported.")
+
+
+def _title(item) -> str:
+    title = item.get("title") if isinstance(item, dict) else None
+    return title[:40] if isinstance(title, str) else "untitled"
+
+
+def _conversations(doc, name: str):
+    """(the reader for one conversation, the conversations) of a file, or BadFile for a foreign one."""
     if isinstance(doc, dict) and "format" in doc:
         if doc["format"] != "chatapp":
             raise BadFile(f"{name} is a {str(doc['format'])[:40]!r} file, not a chatapp export. Nothing was imported.")
-        return _ours(doc, name)
+        return _our_conversation, _ours(doc, name)
     if isinstance(doc, dict) and "mapping" in doc:
         doc = [doc]
-    if isinstance(doc, list) and all(isinstance(c, dict) and "mapping" in c for c in doc):
-        return [_chatgpt(c, n, name) for n, c in enumerate(doc, 1)]
+    # ChatGPT's list: one entry without a mapping is a damaged conversation, not a foreign file.
+    if isinstance(doc, list) and any(isinstance(c, dict) and "mapping" in c for c in doc):
+        from .chatgpt import read_conversation   # here: chatgpt.py builds on this module's records and checks
+        return read_conversation, doc
     raise BadFile(f"{name} is neither a chatapp export nor a ChatGPT conversations.json. Nothing was imported.")
 
 
@@ -107,7 +146,7 @@ class _Where:
 
     def fail(self, text: str, message=None) -> BadFile:
         where = self.prefix if message is None else f"{self.prefix}, message {str(message)[:40]}"
-        return BadFile(f"{where}: {text}. Nothing was imported.")
+        return _Damaged(where, text)
 
 
 def _number(value, default: float) -> float:
@@ -132,7 +171,7 @@ def _png(value, where: _Where, key) -> bytes:
     return data
 
 
-def _ours(doc: dict, name: str) -> list[InConversation]:
+def _ours(doc: dict, name: str) -> list:
     version = doc.get("version")
     if not isinstance(version, int) or version < 1:
         raise BadFile(f"{name} has no valid format version. Nothing was imported.")
@@ -141,12 +180,12 @@ def _ours(doc: dict, name: str) -> list[InConversation]:
     convs = doc.get("conversations", [doc["conversation"]] if "conversation" in doc else None)
     if not isinstance(convs, list):
         raise BadFile(f"{name} has no list of conversations. Nothing was imported.")
-    return [_our_conversation(c, n, name) for n, c in enumerate(convs, 1)]
+    return convs
 
 
 def _our_conversation(c, n: int, name: str) -> InConversation:
     if not isinstance(c, dict):
-        raise BadFile(f"{name}, conversation {n}: not a JSON object. Nothing was imported.")
+        raise _Damaged(f"{name}, conversation {n}", "not a JSON object")
     title = c.get("title") if isinstance(c.get("title"), str) and c.get("title").strip() else "Imported chat"
     where = _Where(name, n, title)
     created = _number(c.get("created"), time.time())
@@ -211,74 +250,6 @@ def _check_tree(messages: list[InMessage], where: _Where) -> None:
             path.add(node)
             node = parent[node]
         done |= path
-
-
-def _chatgpt_text(message: dict) -> str:
-    content = message.get("content") or {}
-    kind = content.get("content_type")
-    if kind == "code":
-        lang = content.get("language") if content.get("language") not in (None, "unknown") else ""
-        return f"```{lang}\n{content.get('text', '')}\n```" if content.get("text") else ""
-    if kind not in ("text", "multimodal_text"):
-        return ""   # tool output, browsing, hidden reasoning: not what the conversation showed
-    out = []
-    for part in content.get("parts") or []:
-        if isinstance(part, str):
-            out.append(part)
-        elif isinstance(part, dict) and "asset_pointer" in str(part.get("content_type", "")):
-            out.append("*[a picture from the ChatGPT export, not included]*")
-    return "\n\n".join(p for p in out if p).strip()
-
-
-def _chatgpt(c: dict, n: int, name: str) -> InConversation:
-    title = c.get("title") if isinstance(c.get("title"), str) and c.get("title").strip() else "ChatGPT chat"
-    where = _Where(name, n, title)
-    mapping = c.get("mapping")
-    if not isinstance(mapping, dict):
-        raise where.fail("its mapping is not an object")
-    created = _number(c.get("create_time"), time.time())
-    nodes = []
-    for key, node in mapping.items():
-        if not isinstance(node, dict):
-            raise where.fail("a node is not an object", key)
-        parent = node.get("parent")
-        if parent is not None and not isinstance(parent, str):
-            raise where.fail("its parent is not an id", key)
-        nodes.append(InMessage(str(key), parent, "", "", created))
-    _check_tree(nodes, where)
-    parent_of = {m.key: m.parent for m in nodes}
-    kept: dict[str, InMessage] = {}
-    for m in nodes:
-        msg = mapping[m.key].get("message")
-        if not isinstance(msg, dict):
-            continue   # the empty root node
-        role = (msg.get("author") or {}).get("role")
-        if role in CHATGPT_SKIPPED_ROLES:
-            continue
-        if role not in ("user", "assistant"):
-            raise where.fail(f"unknown role {str(role)[:30]!r}", m.key)
-        meta = msg.get("metadata") or {}
-        if meta.get("is_visually_hidden_from_conversation") or msg.get("recipient") not in (None, "all"):
-            continue
-        text = _chatgpt_text(msg)
-        if text:
-            model = meta.get("model_slug")
-            kept[m.key] = InMessage(m.key, None, role, text, _number(msg.get("create_time"), 0.0),
-                                    meta={"chatgpt_id": m.key, **({"model": model} if model else {})})
-
-    def kept_ancestor(key):
-        while key is not None and key not in kept:
-            key = parent_of.get(key)
-        return key
-    for m in kept.values():
-        m.parent = kept_ancestor(parent_of[m.key])   # hidden nodes drop out; their children move up
-    _fill_times(kept, created)
-    current = c.get("current_node")
-    current = kept_ancestor(current) if isinstance(current, str) and current in parent_of else None
-    key = c.get("conversation_id") or c.get("id") or \
-        "sha1:" + hashlib.sha1(json.dumps(c, sort_keys=True, default=str).encode()).hexdigest()
-    return InConversation("chatgpt", str(key), title, created, _number(c.get("update_time"), created), None,
-                          current, list(kept.values()))
 
 
 def _fill_times(kept: dict[str, InMessage], created: float) -> None:

@@ -9,11 +9,11 @@ from pathlib import Path
 
 from ..storage import StorageError, clean_text
 from . import StoreError, Summary
-from .importers import InConversation, InMessage, read_file
+from .importers import InConversation, InMessage, ReadFile, read_file
 
 
 def _already(db, conv: InConversation) -> bool:
-    if db.execute("SELECT 1 FROM imported WHERE source=? AND key=?", (conv.source, conv.key)).fetchone():
+    if _imported_as(db, conv) is not None:
         return True
     if conv.source == "chatapp":
         # Our own export coming back into the database it came from: the conversation is still here.
@@ -24,12 +24,35 @@ def _already(db, conv: InConversation) -> bool:
     return False
 
 
-def _in_order(messages: list[InMessage]) -> list[InMessage]:
+def _imported_as(db, conv: InConversation) -> int | None:
+    row = db.execute("SELECT conversation_id FROM imported WHERE source=? AND key=?", (conv.source, conv.key)).fetchone()
+    return row[0] if row else None
+
+
+def _new_turns(db, conv: InConversation) -> tuple[int, dict[str, int], list[InMessage]] | None:
+    """A ChatGPT conversation imported before, from a later export: (its id here, its messages here by
+    ChatGPT id, the messages not here yet). None when it was not imported before or nothing is new."""
+    cid = _imported_as(db, conv) if conv.source == "chatgpt" else None
+    if cid is None:
+        return None
+    here = {}
+    for mid, meta in db.execute("SELECT id, meta FROM messages WHERE conversation_id=?", (cid,)):
+        key = json.loads(meta or "{}").get("chatgpt_id")
+        if key:
+            here[str(key)] = mid
+    # Only what hangs under a message here (or under another new one) is added: a turn whose parent
+    # was deleted here has nowhere to go, and stays out with everything under it.
+    new = _in_order([m for m in conv.messages if m.key not in here], set(here))
+    return (cid, here, new) if new else None
+
+
+def _in_order(messages: list[InMessage], present: set[str] = frozenset()) -> list[InMessage]:
     """Parents before children, otherwise oldest first: new ids then grow down every branch,
-    which the app relies on (the newest message under a fork is a leaf)."""
+    which the app relies on (the newest message under a fork is a leaf). `present`: keys already
+    in the database, under which new messages may hang."""
     children: dict[str | None, list[tuple]] = {}
     for n, m in enumerate(messages):
-        children.setdefault(m.parent, []).append((m.created, n, m))
+        children.setdefault(None if m.parent in present else m.parent, []).append((m.created, n, m))
     ready = list(children.get(None, []))
     heapq.heapify(ready)
     out = []
@@ -62,15 +85,7 @@ def _insert(db, conv: InConversation, files: dict[int, Path]) -> int:
     cur = db.execute("INSERT INTO conversations(title, system_prompt, created_at, updated_at) VALUES (?,?,?,?)",
                      (conv.title, conv.system_prompt, conv.created, max(conv.updated, conv.created)))
     cid = cur.lastrowid
-    ids: dict[str, int] = {}
-    for m in _in_order(conv.messages):
-        path = files.get(id(m))
-        cur = db.execute(
-            "INSERT INTO messages(conversation_id, role, kind, content, status, image_path, meta, created_at, parent_id)"
-            " VALUES (?,?,?,?,?,?,?,?,?)",
-            (cid, m.role, m.kind, m.content, m.status, str(path) if path else None, json.dumps(m.meta), m.created,
-             ids[m.parent] if m.parent is not None else None))
-        ids[m.key] = cur.lastrowid
+    ids = _insert_messages(db, cid, conv.messages, {}, files)
     leaf = ids.get(conv.current) if conv.current is not None else None
     if leaf is None and ids:
         leaf = max(ids.values())
@@ -79,22 +94,50 @@ def _insert(db, conv: InConversation, files: dict[int, Path]) -> int:
     return cid
 
 
-def import_conversations(storage, convs: list[InConversation], images: Path) -> Summary:
-    """All of convs or nothing; those imported before are skipped."""
-    summary = Summary()
+def _add_turns(db, conv: InConversation, cid: int, here: dict[str, int], new: list[InMessage]) -> None:
+    """New turns of a conversation imported before hang under the messages already here. The shown branch
+    moves to the export's only while the chat still shows an imported message (not one added here since)."""
+    ids = _insert_messages(db, cid, new, here, {})
+    leaf = ids.get(conv.current) if conv.current is not None else None
+    row = db.execute("SELECT current_leaf, updated_at FROM conversations WHERE id=?", (cid,)).fetchone()
+    shows_imported = row[0] is None or row[0] in here.values()
+    db.execute("UPDATE conversations SET current_leaf=?, updated_at=? WHERE id=?",
+               (leaf if leaf is not None and shows_imported else row[0], max(row[1], conv.updated), cid))
+
+
+def _insert_messages(db, cid: int, messages: list[InMessage], ids: dict[str, int],
+                     files: dict[int, Path]) -> dict[str, int]:
+    """Rows for messages (parents first); ids maps keys already in the database. Returns the new keys' ids."""
+    ids, added = dict(ids), {}
+    for m in _in_order(messages, set(ids)):
+        path = files.get(id(m))
+        cur = db.execute(
+            "INSERT INTO messages(conversation_id, role, kind, content, status, image_path, meta, created_at, parent_id)"
+            " VALUES (?,?,?,?,?,?,?,?,?)",
+            (cid, m.role, m.kind, m.content, m.status, str(path) if path else None, json.dumps(m.meta), m.created,
+             ids[m.parent] if m.parent is not None else None))
+        ids[m.key] = added[m.key] = cur.lastrowid
+    return added
+
+
+def import_conversations(storage, read: ReadFile, images: Path) -> Summary:
+    """All of the file's readable conversations or nothing; those imported before are skipped, or get
+    the turns a later ChatGPT export added to them."""
+    summary = Summary(damaged=list(read.damaged))
     db = storage._db   # store/ is the storage family: one transaction over many rows needs the connection
-    todo, keys = [], set()
-    for conv in convs:
+    todo, again, keys = [], [], set()
+    for conv in read.conversations:
         # Lone surrogates (legal in JSON, not in SQLite's UTF-8) become U+FFFD, as the app does.
         conv.title, conv.source, conv.key = clean_text(conv.title), clean_text(conv.source), clean_text(conv.key)
         conv.system_prompt = None if conv.system_prompt is None else clean_text(conv.system_prompt)
-        if (conv.source, conv.key) in keys or _already(db, conv):
+        for m in conv.messages:
+            m.content = clean_text(m.content)
+        if (conv.source, conv.key) in keys:
             summary.skipped += 1
             continue
         keys.add((conv.source, conv.key))
-        for m in conv.messages:
-            m.content = clean_text(m.content)
-        todo.append(conv)
+        # Imported before: a later export may hold new turns (looked at inside the transaction).
+        (again if _already(db, conv) else todo).append(conv)
     files: dict[int, Path] = {}
     late: list[Path] = []    # pictures of conversations another import added first
     try:
@@ -106,13 +149,21 @@ def import_conversations(storage, convs: list[InConversation], images: Path) -> 
         with storage._transaction():
             for conv in todo:
                 if _already(db, conv):   # another import finished meanwhile
-                    summary.skipped += 1
+                    again.append(conv)
                     late.extend(files.pop(id(m)) for m in conv.messages if id(m) in files)
                     continue
                 _insert(db, conv, files)
                 summary.conversations += 1
                 summary.messages += len(conv.messages)
                 summary.pictures += sum(1 for m in conv.messages if m.png is not None)
+            for conv in again:
+                turns = _new_turns(db, conv)
+                if turns is None:
+                    summary.skipped += 1
+                    continue
+                _add_turns(db, conv, *turns)
+                summary.updated += 1
+                summary.messages += len(turns[2])
     except BaseException as exc:
         for path in [*files.values(), *late]:
             path.unlink(missing_ok=True)

@@ -1,0 +1,134 @@
+"""ChatGPT's conversations.json: one conversation's tree as chatapp messages, its citations made readable."""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import time
+
+from .importers import InConversation, InMessage, _check_tree, _fill_times, _number, _Where
+
+SKIPPED_ROLES = ("system", "tool")       # not part of the conversation a person saw
+# Web-search replies mark citations with private-use characters: U+E200 opens an entity, U+E202
+# separates its fields, U+E201 closes it ("\ue200cite\ue202turn0search3\ue201"). Anywhere else they
+# show as boxes and break every code fence after them. Bounded and without nesting: linear time.
+_ENTITY = re.compile(" ?\ue200[^\ue200\ue201]{0,400}\ue201")
+_PRIVATE_USE = re.compile("[\ue200-\ue2ff]")
+# Older browsing replies: 【3:0†source】 or 【12†Title†host】.
+_OLD_MARK = re.compile(r" ?【\d{1,4}(?::\d{1,4})?†[^【】\n]{0,300}】")
+_STOPPED = ("interrupted", "max_tokens")  # finish_details of a reply that did not come to its end
+MAX_REFERENCES = 1000                    # per message: a hostile file cannot make the import quadratic
+
+
+def read_conversation(c: dict, n: int, name: str) -> InConversation:
+    """One entry of conversations.json, checked; a damaged one raises (the file's other entries still import)."""
+    title = c.get("title") if isinstance(c.get("title"), str) and c.get("title").strip() else "ChatGPT chat"
+    where = _Where(name, n, title)
+    mapping = c.get("mapping")
+    if not isinstance(mapping, dict):
+        raise where.fail("it has no messages (no mapping)" if mapping is None else "its mapping is not an object")
+    created = _number(c.get("create_time"), time.time())
+    nodes = []
+    for key, node in mapping.items():
+        if not isinstance(node, dict):
+            raise where.fail("a node is not an object", key)
+        parent = node.get("parent")
+        if parent is not None and not isinstance(parent, str):
+            raise where.fail("its parent is not an id", key)
+        nodes.append(InMessage(str(key), parent, "", "", created))
+    _check_tree(nodes, where)
+    parent_of = {m.key: m.parent for m in nodes}
+    kept: dict[str, InMessage] = {}
+    for m in nodes:
+        msg = mapping[m.key].get("message")
+        if not isinstance(msg, dict):
+            continue   # the empty root node
+        role = (msg.get("author") or {}).get("role")
+        if role in SKIPPED_ROLES:
+            continue
+        if role not in ("user", "assistant"):
+            raise where.fail(f"unknown role {str(role)[:30]!r}", m.key)
+        meta = msg.get("metadata") or {}
+        if meta.get("is_visually_hidden_from_conversation") or msg.get("recipient") not in (None, "all"):
+            continue
+        text, pictures = message_text(msg)
+        if not text and not pictures:
+            continue
+        model = meta.get("model_slug")
+        finish = (meta.get("finish_details") or {}).get("type") if isinstance(meta.get("finish_details"), dict) else None
+        kept[m.key] = InMessage(
+            m.key, None, role, text, _number(msg.get("create_time"), 0.0),
+            status="stopped" if role == "assistant" and finish in _STOPPED else "done",
+            meta={"chatgpt_id": m.key, **({"model": model} if model else {}),
+                  **({"pictures_not_included": pictures} if pictures else {})})
+
+    def kept_ancestor(key):
+        while key is not None and key not in kept:
+            key = parent_of.get(key)
+        return key
+    for m in kept.values():
+        m.parent = kept_ancestor(parent_of[m.key])   # hidden nodes drop out; their children move up
+    _fill_times(kept, created)
+    current = c.get("current_node")
+    current = kept_ancestor(current) if isinstance(current, str) and current in parent_of else None
+    key = c.get("conversation_id") or c.get("id") or \
+        "sha1:" + hashlib.sha1(json.dumps(c, sort_keys=True, default=str).encode()).hexdigest()
+    return InConversation("chatgpt", str(key), title, created, _number(c.get("update_time"), created), None,
+                          current, list(kept.values()))
+
+
+def message_text(message: dict) -> tuple[str, int]:
+    """(the text the conversation showed, how many pictures the export only points to)."""
+    content = message.get("content") or {}
+    kind = content.get("content_type")
+    if kind == "code":
+        lang = content.get("language") if content.get("language") not in (None, "unknown") else ""
+        return (f"```{lang}\n{content.get('text', '')}\n```" if content.get("text") else ""), 0
+    if kind not in ("text", "multimodal_text"):
+        return "", 0   # tool output, browsing, hidden reasoning: not what the conversation showed
+    out, pictures = [], 0
+    for part in content.get("parts") or []:
+        if isinstance(part, str):
+            out.append(part)
+        elif isinstance(part, dict) and "asset_pointer" in str(part.get("content_type", "")):
+            pictures += 1   # the file is not in conversations.json: the bubble says so, the text stays clean
+    text = "\n\n".join(p for p in out if p).strip()
+    return readable_citations(text, message.get("metadata") or {}), pictures
+
+
+def readable_citations(text: str, meta: dict) -> str:
+    """Citation markers replaced by links to their sources where the export names them, else removed."""
+    # Older exports: positions into the text. From the end, so earlier positions stay valid.
+    cites = [c for c in (meta.get("citations") or [])[:MAX_REFERENCES]
+             if isinstance(c, dict) and isinstance(c.get("start_ix"), int) and isinstance(c.get("end_ix"), int)]
+    for c in sorted(cites, key=lambda c: c["start_ix"], reverse=True):
+        start, end = c["start_ix"], c["end_ix"]
+        if 0 <= start < end <= len(text) and _OLD_MARK.fullmatch(text[start:end]):
+            source = c.get("metadata") if isinstance(c.get("metadata"), dict) else {}
+            start -= text[start - 1:start] == " "     # the link brings its own space
+            text = text[:start] + _link(source.get("title"), source.get("url")) + text[end:]
+    # Newer exports: each reference names the exact text it stands for.
+    for ref in (meta.get("content_references") or [])[:MAX_REFERENCES]:
+        matched = ref.get("matched_text") if isinstance(ref, dict) else None
+        if isinstance(matched, str) and matched.strip() and matched in text:
+            link = _reference(ref)   # brings its own space, so the one before the marker goes
+            text = text.replace(" " + matched, link).replace(matched, link)
+    # Markers the export does not explain are dropped rather than shown as boxes or raw brackets.
+    return _PRIVATE_USE.sub("", _ENTITY.sub("", _OLD_MARK.sub("", text)))
+
+
+def _reference(ref: dict) -> str:
+    """The sources a content reference names (its items, or the reference itself), as links; '' for none
+    (a "hidden" reference, an attribution span's end mark)."""
+    items = [i for i in ref.get("items") or [] if isinstance(i, dict)] or [ref]
+    return "".join(_link(i.get("title") or i.get("attribution"), i.get("url")) for i in items[:3])
+
+
+def _link(title, url) -> str:
+    """' [title](url)' for a web source, '' for anything else (a file: or javascript: link is not kept)."""
+    if not isinstance(url, str) or not url.startswith(("https://", "http://")) or len(url) > 2000:
+        return ""
+    label = " ".join(str(title or "").replace("[", "(").replace("]", ")").split())[:80]
+    label = label or url.split("/")[2]
+    target = url.replace(" ", "%20").replace("(", "%28").replace(")", "%29")
+    return f" [{label}]({target})"
