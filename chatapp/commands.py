@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from urllib.parse import unquote
 
 from .conversation import ImageRequest
+from .documents.readers import kinds_label
 from .engines.lora import MAX_LORAS, parse_weight, split_tags
 from .engines.schedulers import SCHEDULERS
 
@@ -92,7 +93,7 @@ def help_text() -> str:
     return ("**Commands**\n\n"
             "- Any text: ask the language model.\n"
             "- `/image <prompt> [flags]`: draw a picture in this conversation.\n"
-            "- `/attach PATH...`: attach files to this chat (text, Markdown, code, PDF, HTML, .docx); "
+            f"- `/attach PATH...`: attach files to this chat ({kinds_label()}); "
             "answers then draw on them and cite them.\n"
             "- `/library on|off`: use the library folder (Settings) in this chat, or not.\n"
             "- `/loras`: the LoRAs in the LoRA folder (Settings), with each one's base model.\n"

@@ -1,4 +1,7 @@
-"""Text out of a file, with where each piece came from (PDF page, line number); bad files get a clear reason."""
+"""Text out of a file, with where each piece came from (PDF page, line number); bad files get a clear reason.
+
+Each file type has one reader (documents/readers.py: suffix -> reader); this module holds what they share.
+"""
 from __future__ import annotations
 
 import io
@@ -8,19 +11,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from .html_text import html_to_text
-
 MAX_FILE_BYTES = 64 * 1024 * 1024        # bigger files are refused, not read into memory
-MAX_DOCX_UNPACKED = 256 * 1024 * 1024    # a .docx that unpacks to more is treated as a zip bomb
-MAX_DOCX_RATIO = 200                     # ...and so is one that compresses better than this
-
-TEXT_SUFFIXES = {".txt", ".md", ".markdown", ".rst", ".csv", ".tsv", ".log", ".json", ".yaml", ".yml",
-                 ".toml", ".ini", ".cfg", ".conf", ".xml", ".tex", ".org"}
-CODE_SUFFIXES = {".py", ".pyi", ".c", ".h", ".cc", ".cpp", ".hpp", ".cs", ".java", ".kt", ".go", ".rs",
-                 ".js", ".jsx", ".ts", ".tsx", ".rb", ".php", ".swift", ".m", ".scala", ".sh", ".bash",
-                 ".zsh", ".ps1", ".sql", ".lua", ".pl", ".r", ".jl", ".dart", ".css", ".scss", ".vue"}
-HTML_SUFFIXES = {".html", ".htm", ".xhtml"}
-SUPPORTED = TEXT_SUFFIXES | CODE_SUFFIXES | HTML_SUFFIXES | {".pdf", ".docx"}
+MAX_ZIP_UNPACKED = 256 * 1024 * 1024     # a zip-based file (.docx, .epub, .xlsx...) that unpacks to more is a zip bomb
+MAX_ZIP_RATIO = 200                      # ...and so is one that compresses better than this
+MAX_ZIP_MEMBERS = 10_000
+MAX_DOCX_UNPACKED, MAX_DOCX_RATIO = MAX_ZIP_UNPACKED, MAX_ZIP_RATIO   # the names before other zip formats came
 
 
 class DocumentError(Exception):
@@ -41,7 +36,7 @@ class Section:
 
 @dataclass
 class Extracted:
-    kind: str                              # "text" | "code" | "pdf" | "html" | "docx"
+    kind: str                              # the reader's kind: "text" | "code" | "pdf" | "html" | "docx" | ...
     sections: list[Section] = field(default_factory=list)
     pages: int | None = None
 
@@ -59,7 +54,8 @@ def human_size(n: int) -> str:
 
 
 def is_supported(path: Path) -> bool:
-    return path.suffix.lower() in SUPPORTED
+    from .readers import reader_for
+    return reader_for(Path(path)) is not None
 
 
 def read_limited(path: Path, max_bytes: int = MAX_FILE_BYTES) -> bytes:
@@ -94,6 +90,27 @@ def read_limited(path: Path, max_bytes: int = MAX_FILE_BYTES) -> bytes:
     return data
 
 
+def _mostly_beyond_latin(text: str) -> bool:
+    letters = [ch for ch in text[:8192] if ch.isalpha()]
+    return bool(letters) and sum(ord(ch) > 0x24F for ch in letters) > len(letters) * 0.3
+
+
+def decode_legacy(data: bytes) -> str:
+    """Bytes that are not UTF-8: a CJK or Cyrillic (etc.) code page if charset-normalizer finds one whose
+    text is in that script; else cp1252, which maps nearly every byte and is right for most Latin text
+    (on short Latin text the detector often picks a neighbouring code page: cp1250 turns è into č)."""
+    from charset_normalizer import from_bytes
+    guess = from_bytes(data[:262144]).best()
+    if guess is not None and guess.encoding not in ("ascii", "utf_8"):
+        try:
+            text = data.decode(guess.encoding)
+        except (UnicodeDecodeError, LookupError):
+            text = ""
+        if text and _mostly_beyond_latin(text):
+            return text
+    return data.decode("cp1252", "replace")
+
+
 def decode_text(data: bytes) -> str:
     """Bytes that should be text -> str; binary data gets a DocumentError."""
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
@@ -107,93 +124,41 @@ def decode_text(data: bytes) -> str:
         pass
     text = data.decode("utf-8", "replace")
     if text.count("\ufffd") > len(text) // 20:
-        # Not UTF-8: a legacy single-byte encoding is the common case; cp1252 maps nearly every byte.
-        text = data.decode("cp1252", "replace")
+        text = decode_legacy(data)
     control = sum(1 for ch in text[:8192] if ord(ch) < 32 and ch not in "\t\n\r\f")
     if control > len(text[:8192]) // 50:
         raise DocumentError("This looks like a binary file, not text.")
     return text
 
 
-def extract(path: str | Path, *, max_bytes: int = MAX_FILE_BYTES,
-            should_stop: Callable[[], bool] = lambda: False) -> Extracted:
-    """Read and extract one file. Raises DocumentError (bad file) or Cancelled."""
-    path = Path(path)
-    suffix = path.suffix.lower()
-    data = read_limited(path, max_bytes)
-    if suffix == ".pdf":
-        return _pdf(data, should_stop)
-    if suffix == ".docx":
-        return _docx(data)
-    text = decode_text(data)
-    if suffix in HTML_SUFFIXES:
-        return _non_empty(Extracted("html", [Section(html_to_text(text))]))
-    return _non_empty(Extracted("code" if suffix in CODE_SUFFIXES else "text", [Section(text)]))
+def open_zip(data: bytes, what: str) -> zipfile.ZipFile:
+    """A zip-based document (.docx, .epub, .odt, .pptx, .xlsx), checked against zip bombs before any
+    member is decompressed: the sizes its directory declares, and how well it claims to compress."""
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        infos = archive.infolist()
+        unpacked = sum(info.file_size for info in infos)
+        packed = sum(info.compress_size for info in infos) or 1
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+        raise DocumentError(f"This {what} file is damaged (it is not a valid zip package).") from None
+    if unpacked > MAX_ZIP_UNPACKED or unpacked / packed > MAX_ZIP_RATIO or len(infos) > MAX_ZIP_MEMBERS:
+        raise DocumentError(f"This {what} would unpack to {human_size(unpacked)}; refused as a possible zip bomb.")
+    return archive
 
 
-def _non_empty(doc: Extracted) -> Extracted:
+def non_empty(doc: Extracted, what: str = "file") -> Extracted:
     if not any(s.text.strip() for s in doc.sections):
-        raise DocumentError("The file has no text in it.")
+        raise DocumentError(f"The {what} has no text in it.")
     return doc
 
 
-def _pdf(data: bytes, should_stop: Callable[[], bool]) -> Extracted:
-    if not data.lstrip()[:5] == b"%PDF-":
-        raise DocumentError("This is not a PDF file (it does not start like one).")
-    import logging
-
-    from pypdf import PdfReader
-    from pypdf.errors import DependencyError, FileNotDecryptedError, PdfReadError
-    logging.getLogger("pypdf").setLevel(logging.ERROR)   # damaged-but-readable files log warnings per object
-    try:
-        reader = PdfReader(io.BytesIO(data))
-        if reader.is_encrypted:
-            try:
-                # Many PDFs are "encrypted" with an empty user password only to set permissions.
-                if not reader.decrypt(""):
-                    raise DocumentError("This PDF is password-protected; chatapp cannot read it.")
-            except (DependencyError, FileNotDecryptedError, NotImplementedError):
-                raise DocumentError("This PDF is password-protected; chatapp cannot read it.") from None
-        pages = reader.pages
-        sections = []
-        for number, page in enumerate(pages, start=1):
-            if should_stop():
-                raise Cancelled()
-            try:
-                text = page.extract_text() or ""
-            except Exception:  # one damaged page should not lose the rest of the document
-                text = ""
-            sections.append(Section(text, page=number, first_line=None))
-        count = len(pages)
-    except (DocumentError, Cancelled):
-        raise
-    except FileNotDecryptedError:
-        raise DocumentError("This PDF is password-protected; chatapp cannot read it.") from None
-    except (PdfReadError, ValueError, KeyError, TypeError, AttributeError, IndexError, RecursionError) as exc:
-        raise DocumentError(f"This PDF is damaged and cannot be read ({type(exc).__name__}).") from None
-    if sum(len(s.text.strip()) for s in sections) < 16:
-        raise DocumentError(f"This PDF has no text layer ({count} pages of images, e.g. a scan); "
-                            "chatapp cannot read text in pictures.")
-    return Extracted("pdf", sections, pages=count)
-
-
-def _docx(data: bytes) -> Extracted:
-    try:
-        archive = zipfile.ZipFile(io.BytesIO(data))
-        # Check what it would unpack to before anything is decompressed (zip bombs).
-        unpacked = sum(info.file_size for info in archive.infolist())
-        packed = sum(info.compress_size for info in archive.infolist()) or 1
-    except (zipfile.BadZipFile, OSError, ValueError):
-        raise DocumentError("This .docx file is damaged (it is not a valid Word document).") from None
-    if unpacked > MAX_DOCX_UNPACKED or unpacked / packed > MAX_DOCX_RATIO or len(archive.infolist()) > 10_000:
-        raise DocumentError(f"This .docx would unpack to {human_size(unpacked)}; refused as a possible zip bomb.")
-    try:
-        import docx
-        document = docx.Document(io.BytesIO(data))
-        lines = [p.text for p in document.paragraphs]
-        for table in document.tables:
-            for row in table.rows:
-                lines.append(" | ".join(cell.text for cell in row.cells))
-    except Exception as exc:  # python-docx raises KeyError, ValueError, lxml errors... for bad files
-        raise DocumentError(f"This .docx file is damaged and cannot be read ({type(exc).__name__}).") from None
-    return _non_empty(Extracted("docx", [Section("\n".join(lines))]))
+def extract(path: str | Path, *, max_bytes: int = MAX_FILE_BYTES,
+            should_stop: Callable[[], bool] = lambda: False) -> Extracted:
+    """Read and extract one file. Raises DocumentError (bad file) or Cancelled."""
+    from .readers import reader_for
+    path = Path(path)
+    reader = reader_for(path)
+    data = read_limited(path, max_bytes)
+    if reader is None:   # attached by name although no reader claims it: try it as text
+        return non_empty(Extracted("text", [Section(decode_text(data))]))
+    return reader.read(data, should_stop)

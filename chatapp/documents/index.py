@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
+from . import cjk
 from .chunking import Chunk, chunk_sections
 from .extract import Cancelled, DocumentError, extract, is_supported
 
@@ -269,10 +270,13 @@ class DocumentIndex:
     def search(self, query: str, conversation_id: int | None, *, library: bool = True, limit: int = 8) -> list[Hit]:
         """The best chunks for query (BM25) among this conversation's attachments and, if on, the library."""
         match = fts_query(self._informative(query_words(query)))
-        if not match:
-            return []
         scope = "d.status = 'ready' AND (d.conversation_id = ?" + (" OR d.conversation_id IS NULL)" if library else ")")
         owner = -1 if conversation_id is None else conversation_id
+        # Chinese/Japanese words sit inside unspaced runs that unicode61 keeps whole: the trigram
+        # index finds them (documents/cjk.py); its hits lead, the word index's follow.
+        found = cjk.search(self._db, query, scope, owner, limit) if cjk.runs(query) else []
+        if not match:
+            return [Hit(*r[:8], score=-r[8]) for r in found]
         # FTS5 ranks fastest on its own (ORDER BY rank LIMIT n inside the virtual table); the join and
         # the scope filter then run on those few rows. Only if too few are in scope, rank them all.
         inner = max(200, limit * 10)
@@ -287,6 +291,8 @@ class DocumentIndex:
             if self._db.execute("SELECT COUNT(*) FROM (SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH ? "
                                 "LIMIT ?)", (match, cap)).fetchone()[0] < cap:
                 break   # the inner query already saw every match
+        seen = {r[0] for r in found}
+        rows = (found + [r for r in rows if r[0] not in seen])[:limit]
         return [Hit(*r[:8], score=-r[8]) for r in rows]
 
     def _informative(self, words: list[str]) -> list[str]:

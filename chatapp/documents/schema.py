@@ -70,3 +70,25 @@ CREATE TABLE chunk_vectors (
 );
 CREATE INDEX chunk_vectors_by_model ON chunk_vectors(model_id, chunk_id);
 """
+
+# CJK search (issue 25): unicode61 keeps a run of Chinese or Japanese characters (no spaces between
+# words) as ONE token, so no word inside it could be found. A second FTS5 index with SQLite's trigram
+# tokenizer finds any substring of three or more characters; only chunks with CJK (or Hangul) text
+# go in it, so it costs nothing for other languages. The chunks already indexed are added here.
+CJK_CHARS = "[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]"
+CJK_MIGRATION = f"""
+CREATE VIRTUAL TABLE chunks_cjk USING fts5(text, content='chunks', content_rowid='id', tokenize='trigram');
+CREATE TRIGGER chunks_cjk_insert AFTER INSERT ON chunks WHEN new.text GLOB '*{CJK_CHARS}*' BEGIN
+    INSERT INTO chunks_cjk(rowid, text) VALUES (new.id, new.text);
+END;
+CREATE TRIGGER chunks_cjk_delete AFTER DELETE ON chunks WHEN old.text GLOB '*{CJK_CHARS}*' BEGIN
+    INSERT INTO chunks_cjk(chunks_cjk, rowid, text) VALUES ('delete', old.id, old.text);
+END;
+CREATE TRIGGER chunks_cjk_update_old AFTER UPDATE OF text ON chunks WHEN old.text GLOB '*{CJK_CHARS}*' BEGIN
+    INSERT INTO chunks_cjk(chunks_cjk, rowid, text) VALUES ('delete', old.id, old.text);
+END;
+CREATE TRIGGER chunks_cjk_update_new AFTER UPDATE OF text ON chunks WHEN new.text GLOB '*{CJK_CHARS}*' BEGIN
+    INSERT INTO chunks_cjk(rowid, text) VALUES (new.id, new.text);
+END;
+INSERT INTO chunks_cjk(rowid, text) SELECT id, text FROM chunks WHERE text GLOB '*{CJK_CHARS}*';
+"""

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..documents.schema import MIGRATION as DOCUMENTS_MIGRATION
-from ..documents.schema import VECTORS_MIGRATION
+from ..documents.schema import CJK_MIGRATION, VECTORS_MIGRATION
 
 # Append-only: each entry moves the schema one version up. Never edit a released step.
 MIGRATIONS: list[str] = [
@@ -60,4 +60,5 @@ MIGRATIONS: list[str] = [
     " REFERENCES conversations(id) ON DELETE CASCADE, PRIMARY KEY (source, key));",
     DOCUMENTS_MIGRATION,  # attached files, library, chunks + FTS5 (chatapp/documents/schema.py)
     VECTORS_MIGRATION,  # chunk vectors for hybrid search, per embedding model (chatapp/documents/schema.py)
+    CJK_MIGRATION,  # a trigram index over chunks with CJK text: words inside a run found (chatapp/documents/schema.py)
 ]

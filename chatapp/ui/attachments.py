@@ -8,12 +8,12 @@ from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QProgressBar, Q
                                QWidget)
 
 from ..conversation import Message
+from ..documents import readers
 from ..documents.extract import human_size
 from .composer import PICTURE_SUFFIXES   # a dropped picture is not attached: recipe or edit
 from .message_widgets import USER_MAX_WIDTH, MessageWidget
 
-FILE_FILTER = ("Documents (*.txt *.md *.markdown *.rst *.pdf *.html *.htm *.docx *.csv *.json *.py *.js *.ts "
-               "*.c *.h *.cpp *.java *.go *.rs *.rb *.sh *.sql *.yaml *.yml *.toml *.xml);;All files (*)")
+FILE_FILTER = readers.file_filter()   # every suffix a reader claims: one registry for dialog, help and index
 
 
 def chip_text(c: dict) -> str:
@@ -100,7 +100,7 @@ def install(window) -> None:
     docs = window.session.documents
     clip = QPushButton("Attach", window.composer)   # text, not an emoji: not every system has the font
     clip.setObjectName("attachButton")
-    clip.setToolTip("Attach files (text, Markdown, code, PDF, HTML, .docx)")
+    clip.setToolTip(f"Attach files ({readers.kinds_label()})")
     clip.setAccessibleName("Attach files")
 
     def pick() -> None:
