@@ -193,14 +193,18 @@ def _flag(flag: str, value) -> str:
     return f"{flag}={shlex.quote(text)}" if text.startswith("-") else f"{flag} {shlex.quote(text)}"
 
 
+def prompt_word(prompt: str) -> str:
+    """A prompt as /image's first word: as it is when the parser reads it back unchanged, else shell-quoted."""
+    return prompt if split_prompt(prompt) == (prompt, "") else shlex.quote(prompt)
+
+
 def image_command(req: ImageRequest) -> str:
     """The /image command that parse_input reads back as exactly `req` (prompt, negative, every field).
 
     Text that came from a user or a file is quoted wherever the parser would read it otherwise: a
     dropped recipe's "--ar 16:9" or "--init /etc/passwd" stays prompt text; only fields become flags.
     """
-    prompt = req.prompt if split_prompt(req.prompt) == (req.prompt, "") else shlex.quote(req.prompt)
-    parts = ["/image", prompt]
+    parts = ["/image", prompt_word(req.prompt)]
     if req.negative:
         parts.append(_flag("--negative", req.negative))
     for flag, value in (("--steps", req.steps), ("--cfg", req.cfg), ("--seed", req.seed),

@@ -141,6 +141,15 @@ def test_every_request_reads_back_from_its_command(prompt, negative):
         assert image_command(req).startswith("/image a plain prompt --steps 12")
 
 
+def test_editing_a_picture_keeps_its_prompt_text():
+    """The Edit action puts the stored prompt back in the box: a quoted one with "--ar 16:9" stays text."""
+    from chatapp.conversation import Message
+    from chatapp.pictures.edits import edit_command
+    m = Message(5, 1, "assistant", "x", kind="image", meta={"request": {"prompt": "a castle --ar 16:9"}, "number": 2})
+    req = parse_input(edit_command(m))
+    assert (req.prompt, req.init, req.strength, req.count) == ("a castle --ar 16:9", "#2", 0.6, 1)
+
+
 def test_a_recipe_over_the_limit_says_so_before_its_tags_are_read(monkeypatch, tmp_path):
     """The issue's drop: a PNG whose prompt is 32,000 characters of "<lora:" froze the window 2.5 s."""
     png = recipe_png(tmp_path / "hostile.png", "<lora:" * 5000 + "\nSteps: 20, Seed: 1, Size: 64x64")
@@ -222,7 +231,9 @@ def test_closing_mid_batch_keeps_the_pictures_already_drawn(make_app, qtbot):
     parts = make_app(image_engine=engine)
     s = parts.session
     assert s.submit("/image a red circle --n 3")
-    qtbot.waitUntil(engine.in_second.is_set, timeout=30000)
+    # The worker is in picture 2, and the GUI thread has heard that the job started (a queued signal).
+    qtbot.waitUntil(lambda: engine.in_second.is_set() and all(j.started for j in s.images.jobs.values()),
+                    timeout=30000)
     conv = s.current.id
     parts.window.close()   # closeEvent -> session.shutdown(): the worker stops, and sends what it drew
     qtbot.waitUntil(lambda: not s.images.worker.thread_running, timeout=30000)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject
 
-from ..commands import image_command
+from ..commands import image_command, prompt_word
 from ..conversation import DONE, ImageRequest, Message
 from ..engines.base import EngineError
 from ..workers import PoolCalls
@@ -93,7 +93,7 @@ def edit_command(message: Message) -> str:
     prompt = message.meta.get("request", {}).get("prompt", message.content)
     number = message.meta.get("number")
     source = f"#{number}" if number else shlex.quote(message.image_path or "")
-    return f"/image {prompt} --init {source} --strength 0.6"
+    return f"/image {prompt_word(prompt)} --init {source} --strength 0.6"   # its text stays text
 
 
 class EditChecks(QObject):
