@@ -4,10 +4,12 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+import unicodedata
 from contextlib import contextmanager
 from pathlib import Path
 
 from ..conversation import Conversation, Message
+from ..search_words import search_words
 from .migrations import MIGRATIONS
 from .tree import LEAF, TreeQueries
 
@@ -19,6 +21,23 @@ def clean_text(text: str) -> str:
         return text
     except UnicodeEncodeError:
         return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+
+
+VS16 = "\ufe0f"       # "show as emoji": "❤️" and "❤" are the same heart
+
+
+def fold(text: str) -> str:
+    """Text compared without case or accents, as the messages' FTS5 index (unicode61) does:
+    "Ärger", "ärger" and "arger" are one word."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).replace(VS16, "")
+
+
+def _implied(words: list[str]) -> set[str]:
+    """Words that another word of the query starts with: a chat with "apples" has "app" too, in its
+    title and as a prefix in its messages; looking for those again costs a query each."""
+    folded = sorted({fold(w) for w in words if w.isalnum()})
+    return {a for a, b in zip(folded, folded[1:]) if b.startswith(a)}
 
 
 class StorageError(Exception):
@@ -132,30 +151,46 @@ class Storage(TreeQueries):
     def search_conversations(self, query: str) -> list[Conversation]:
         """Conversations in which every word of query appears (as a prefix in the messages, anywhere in
         the title), each word anywhere in the conversation: "apples bananas" finds the two in
-        different messages. Bounded: at most 12 words of at most 64 characters are looked for."""
-        words = [w[:64] for w in "".join(c if c.isprintable() else " " for c in query[:1000]).split()][:12]
+        different messages. The first MAX_WORDS words are used; the search box says which were not."""
+        words, _left_out = search_words(query)
         if not words:
             return self.conversations()
-        clauses, args = [], []
-        for w in words:
-            # Title: a plain substring test (instr), so % and _ are just characters. Messages: the
-            # word quoted as an FTS5 phrase, so user text is never FTS5 syntax; a word with no
-            # letters or digits makes no FTS5 token and matches titles only.
-            # SQLite's lower() folds ASCII only, so the word as typed is tried as well.
-            title = "instr(lower(title), ?) > 0 OR instr(title, ?) > 0"
-            if any(c.isalnum() for c in w):
-                clauses.append(f"({title} OR id IN (SELECT m.conversation_id FROM messages_fts JOIN messages m "
-                               "ON m.id = messages_fts.rowid WHERE messages_fts MATCH ?))")
-                args += [w.lower(), w, '"' + w.replace('"', '""') + '"*']
-            else:
-                clauses.append(f"({title})")
-                args += [w.lower(), w]
         try:
-            rows = self._db.execute(f"SELECT * FROM conversations WHERE {' AND '.join(clauses)} "
-                                    "ORDER BY updated_at DESC, id DESC", args).fetchall()
+            rows = self._db.execute("SELECT * FROM conversations ORDER BY updated_at DESC, id DESC").fetchall()
+            # Titles are compared in Python: SQLite's lower() folds ASCII only ("Ärger" vs "ärger").
+            titles = {r["id"]: fold(r["title"]) for r in rows}
+            left = set(titles)
+            implied = _implied(words)
+            # The most selective words first; once nothing is left, the rest cost nothing.
+            for w in sorted(words, key=len, reverse=True):
+                key = fold(w)
+                if not left:
+                    break
+                if key in implied and w.isalnum():
+                    continue
+                found = {cid for cid in left if key in titles[cid]}
+                left = found | (self._messages_with(w, left - found) if left - found else set())
         except sqlite3.Error as exc:
             raise StorageError(f"Search failed: {_explain(exc)}") from exc
-        return [self._to_conversation(r) for r in rows]
+        return [self._to_conversation(r) for r in rows if r["id"] in left]
+
+    def _messages_with(self, word: str, among: set[int]) -> set[int]:
+        """Which of these conversations have a message containing word."""
+        if any(c.isalnum() for c in word):
+            # Quoted as an FTS5 phrase, so user text is never FTS5 syntax; the index's tokenizer
+            # (unicode61) folds case and diacritics of every script.
+            sql = ("SELECT DISTINCT m.conversation_id FROM messages_fts JOIN messages m ON m.id = messages_fts.rowid "
+                   "WHERE messages_fts MATCH ?")
+            hits = {r[0] for r in self._db.execute(sql, ('"' + word.replace('"', '""') + '"*',))}
+        else:
+            # Emoji and other symbols make no FTS5 token: look for them in the text itself, in the
+            # conversations still in question only. U+FE0F (emoji presentation) is ignored both sides.
+            key = word.replace(VS16, "")
+            ids = sorted(among) if len(among) <= 5000 else []   # SQLite takes up to 32,766 parameters
+            where = f"conversation_id IN ({','.join('?' * len(ids))}) AND " if ids else ""
+            sql = f"SELECT DISTINCT conversation_id FROM messages WHERE {where}instr(replace(content, ?, ''), ?) > 0"
+            hits = {r[0] for r in self._db.execute(sql, (*ids, VS16, key))}
+        return hits & among
 
     def conversation(self, conversation_id: int) -> Conversation | None:
         r = self._run("SELECT * FROM conversations WHERE id=?", (conversation_id,)).fetchone()

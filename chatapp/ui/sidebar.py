@@ -3,9 +3,10 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QLineEdit, QListWidget, QListWidgetItem, QMenu, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QLabel, QLineEdit, QListWidget, QListWidgetItem, QMenu, QPushButton, QVBoxLayout, QWidget
 
 from ..conversation import Conversation
+from ..search_words import MAX_WORDS, SEARCH_CHARS, search_words
 
 
 class Sidebar(QWidget):
@@ -30,8 +31,18 @@ class Sidebar(QWidget):
         self.search.setObjectName("searchBox")
         self.search.setPlaceholderText("Search chats")
         self.search.setClearButtonEnabled(True)
+        # The search reads this many characters and MAX_WORDS words of them: the box takes no more
+        # characters, and says which words were left out, so nothing typed is ignored unseen.
+        self.search.setMaxLength(SEARCH_CHARS)
         self.search.textChanged.connect(self.search_changed)
+        self.search.textChanged.connect(self._note_left_out)
         layout.addWidget(self.search)
+        self.search_note = QLabel(self)
+        self.search_note.setObjectName("messageFooter")
+        self.search_note.setTextFormat(Qt.TextFormat.PlainText)
+        self.search_note.setWordWrap(True)
+        self.search_note.hide()
+        layout.addWidget(self.search_note)
         self.list = QListWidget(self)
         self.list.setObjectName("conversationList")
         self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
@@ -60,6 +71,14 @@ class Sidebar(QWidget):
             if c.id == current_id:
                 self.list.setCurrentItem(item)
         self._quiet = False
+
+    def _note_left_out(self, text: str) -> None:
+        _used, left_out = search_words(text)
+        if left_out:
+            shown = " ".join(left_out)
+            shown = shown if len(shown) <= 80 else shown[:79] + "…"
+            self.search_note.setText(f"Only the first {MAX_WORDS} words are searched. Left out: {shown}")
+        self.search_note.setVisible(bool(left_out))
 
     def current_id(self) -> int | None:
         item = self.list.currentItem()
