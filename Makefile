@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-slow install bench bench-quick screenshot train-image-model eval-image-model train-lora icon clean
+.PHONY: run test test-slow test-soak install bench bench-quick screenshot train-image-model eval-image-model train-lora icon clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,10 @@ test: install
 # The SDXL-sized single-file checkpoint (~7 GB on disk, built once in ~/.cache/chatapp-test; minutes).
 test-slow: install
 	HF_HUB_OFFLINE=1 QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q -m slow
+
+# The soak: 500 chat turns and 50 pictures in one session, memory flat (a few minutes; CI runs it too).
+test-soak: install
+	HF_HUB_OFFLINE=1 QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q -m soak
 
 bench: install
 	HF_HUB_OFFLINE=1 QT_QPA_PLATFORM=offscreen $(PY) -m bench

@@ -79,9 +79,9 @@ class ChatSession(BranchActions, QObject):
         self.llm.failed.connect(self._on_reply_failed)
         self.images = ImageJobs(self, image_engine_factory or backends.image_factory(settings, paths))
         self.documents = DocumentJobs(self)   # attached files + library: indexing, passages, sources
-        self.files = PoolCalls()                 # dropped files are read off the GUI thread
+        self.files = PoolCalls()                 # the LoRA folder is listed off the GUI thread
         self.files.done.connect(self._on_file_read)
-        self._recipe_call = 0
+        self._loras_call = 0
 
     # --- models -------------------------------------------------------------------------------
     def load_models(self) -> None:
@@ -229,22 +229,9 @@ class ChatSession(BranchActions, QObject):
         self.conversations_changed.emit()
         return True
 
-    def read_png_recipe(self, path: str) -> None:
-        """A dropped PNG: its recipe is read on the thread pool; the latest drop wins."""
-        from .png_recipe import recipe_command
-        self._recipe_call = self.files.call(recipe_command, path)
-
-    def _on_file_read(self, call_id: int, command, error) -> None:
-        if call_id == getattr(self, "_loras_call", None):   # /loras: the listing, or why there is none
-            self.notice.emit(command if error is None else f"Could not list the LoRAs: {error}")
-            return
-        if call_id != self._recipe_call:
-            return
-        from .png_recipe import RecipeError
-        if error is None:
-            self.recipe_ready.emit(command)
-        else:
-            self.notice.emit(str(error) if isinstance(error, RecipeError) else f"Could not read that file: {error}")
+    def _on_file_read(self, call_id: int, listing, error) -> None:
+        if call_id == self._loras_call:   # /loras: the listing, or why there is none
+            self.notice.emit(listing if error is None else f"Could not list the LoRAs: {error}")
 
     def history_for_model(self, conversation: Conversation, up_to: int | None = None) -> list[dict]:
         """What the model sees: the system prompt and the branch from the root down to message up_to.

@@ -12,6 +12,8 @@ from chatapp.engines.llama import check_gguf_file
 from chatapp.png_recipe import parse_parameters, read_parameters
 from chatapp.settings import Settings, load_settings
 
+from .gui_drops import drop_on_composer, dropped_menu
+
 A1111_PARAM = re.compile(r'\s*([\w ]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)')   # AUTOMATIC1111's own
 
 
@@ -103,18 +105,22 @@ def test_settings_line_parser_matches_a1111_and_is_linear():
     assert len(req.prompt) <= MAX_RECIPE_CHARS
 
 
+@pytest.mark.qt_log_ignore("This plugin does not support")   # the offscreen platform and a popup menu
 def test_dropping_a_hostile_file_gives_a_notice_and_the_gui_keeps_running(make_app, qtbot, tmp_path):
     parts = make_app()
-    seen = []
-    parts.session.notice.connect(seen.append)
     fifo = tmp_path / "pipe.png"
     os.mkfifo(fifo)
-    parts.window.fill_from_png(str(fifo))
-    qtbot.waitUntil(lambda: bool(seen), timeout=30000)
-    assert "pipe.png cannot be used: it is not a regular file" in seen[-1]
+    drop_on_composer(parts.window, fifo)    # the real drop path: read on the thread pool, then a menu
+    dropped_menu(parts.window, qtbot)
+    notices = [n.message.content for n in parts.window.view._notices]
+    assert any("pipe.png cannot be used: it is not a regular file" in n for n in notices), notices
+    parts.window.picture_drop.menu = None
     good = png(tmp_path, chunk(b"tEXt", b"parameters\0" + RECIPE.encode()), name="good.png")
-    parts.window.fill_from_png(str(good))
-    qtbot.waitUntil(lambda: parts.window.composer.editor.toPlainText().startswith("/image a castle"), timeout=30000)
+    drop_on_composer(parts.window, good)
+    use = dropped_menu(parts.window, qtbot)[0]
+    assert use.text() == "Use its recipe"
+    use.trigger()
+    assert parts.window.composer.editor.toPlainText().startswith("/image a castle")
 
 
 # --- model paths -----------------------------------------------------------------------------------

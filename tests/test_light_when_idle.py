@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from PySide6.QtCore import QObject, Slot
 
 from chatapp.engines.fake import FakeImageEngine
 from chatapp.settings import Settings
@@ -56,10 +57,25 @@ def test_idle_image_model_is_unloaded_and_reloaded_on_demand(qtbot, make_app):
     assert [m.status for m in pictures] == ["done", "done"]
 
 
-def test_zero_minutes_keeps_the_model(qtbot, make_app):
-    parts = make_app(settings=Settings(image_idle_unload_min=0))
+class TimerAfterFinish(QObject):
+    """Connected to the worker's `finished` after the idle unloader: a queued slot runs after the
+    unloader's own, so it sees the timer exactly as the picture's end left it."""
+
+    def __init__(self, images):
+        super().__init__()
+        self.images, self.seen = images, []
+        images.worker.finished.connect(self.record)
+
+    @Slot(int, list)
+    def record(self, _request_id, _saved):
+        self.seen.append(self.images.idle.timer.isActive())
+
+
+@pytest.mark.parametrize("minutes, armed", [(0, False), (10, True)])
+def test_zero_minutes_keeps_the_model(qtbot, make_app, minutes, armed):
+    parts = make_app(settings=Settings(image_idle_unload_min=minutes))
     images = parts.session.images
+    spy = TimerAfterFinish(images)
     parts.session.submit("/image a red square")
-    qtbot.waitUntil(lambda: not images.jobs and images.status == "ready", timeout=30_000)
-    qtbot.wait(50)
-    assert not images.idle.timer.isActive() and images.worker.engine is not None
+    qtbot.waitUntil(lambda: bool(spy.seen), timeout=30_000)
+    assert spy.seen == [armed] and images.worker.engine is not None   # 10 minutes: the control case

@@ -27,7 +27,8 @@ def test_closing_mid_reply_and_mid_render_is_quick_and_clean(make_app, qtbot, ra
     reply = parts.storage.message(reply_id)
     assert reply.status == STOPPED and reply.content.startswith("token token")
     assert [m for m in parts.storage.messages(s.current.id) if m.kind == "image"] == []   # no half picture
-    assert not list(parts.paths.images.glob("*")) if parts.paths.images.exists() else True
+    # Wherever a picture or its half-written .part would go under the data folder, there is none.
+    assert [p for p in parts.paths.data_dir.rglob("*") if p.suffix in (".png", ".part")] == []
 
 
 def test_real_process_quits_cleanly_mid_generation(tmp_path):
@@ -95,9 +96,24 @@ def test_outgoing_connections_fail_in_tests():
         socket.socket().connect(("198.51.100.7", 443))
 
 
-def test_app_sets_offline_mode_itself():
+def test_app_sets_offline_mode_itself(tmp_path):
+    """With none of the hub's variables set by the user, go_offline() makes the hub library refuse a
+    download from its empty cache without opening a single socket."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "TRANSFORMERS_", "DIFFUSERS_"))}
-    out = subprocess.run([sys.executable, "-c", "import os; from chatapp.app import go_offline; go_offline(); "
-                          "print(os.environ['HF_HUB_OFFLINE'], os.environ['HF_HUB_DISABLE_TELEMETRY'])"],
-                         env=env, capture_output=True, text=True, check=True)
-    assert out.stdout.split() == ["1", "1"]
+    script = (
+        "import socket, sys\n"
+        "tried = []\n"
+        "def refuse(self, address):\n"
+        "    tried.append(address)\n"
+        "    raise OSError('a socket was opened')\n"
+        "socket.socket.connect = refuse\n"
+        "from chatapp.app import go_offline\n"
+        "go_offline()\n"
+        "from huggingface_hub import hf_hub_download\n"
+        "from huggingface_hub.errors import LocalEntryNotFoundError\n"
+        "try:\n"
+        f"    hf_hub_download('someone/model', 'config.json', cache_dir={str(tmp_path / 'cache')!r})\n"
+        "except LocalEntryNotFoundError:\n"
+        "    print('offline', tried)\n")
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["offline", "[]"], out.stderr

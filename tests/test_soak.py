@@ -3,6 +3,8 @@ import gc
 import sys
 from pathlib import Path
 
+import pytest
+
 from chatapp.conversation import DONE
 from chatapp.engines.defaults import default_image_model_path
 from chatapp.engines.diffusion import DiffusionImageEngine
@@ -12,6 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import LoopProbe, rss_mb  # noqa: E402
 
 
+@pytest.mark.soak   # minutes of CPU: not in every `make test`
 def test_500_turns_and_50_pictures(make_app, qtbot, random_sd_folder):
     model = default_image_model_path() or random_sd_folder
     chat = FakeChatEngine()

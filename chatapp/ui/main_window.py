@@ -314,10 +314,6 @@ class MainWindow(StoreActions, QMainWindow):
         store.sync()
 
     # --- pictures -----------------------------------------------------------------------------
-    def fill_from_png(self, path: str) -> None:
-        """The session reads the recipe off the GUI thread, then fills the composer (or says why not)."""
-        self.session.read_png_recipe(path)
-
     def _on_message_action(self, name: str, message: Message) -> None:
         req = message.meta.get("request", {})
         if name == "regenerate":

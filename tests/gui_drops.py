@@ -1,0 +1,25 @@
+"""Drop a file on the message box the way a desktop's drag and drop does (drag enter, then drop)."""
+from __future__ import annotations
+
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
+from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtWidgets import QApplication
+
+
+def drop_on_composer(window, path) -> None:
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(path))])
+    target = window.composer.editor.viewport()
+    enter = QDragEnterEvent(QPoint(5, 5), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                            Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(target, enter)
+    assert enter.isAccepted()
+    drop = QDropEvent(QPointF(5, 5), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                      Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(target, drop)
+
+
+def dropped_menu(window, qtbot) -> list:
+    """The actions of the menu a dropped picture opens, once its recipe has been read off the GUI thread."""
+    qtbot.waitUntil(lambda: window.picture_drop.menu is not None, timeout=30000)
+    return window.picture_drop.menu.actions()
