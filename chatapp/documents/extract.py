@@ -91,8 +91,9 @@ def read_limited(path: Path, max_bytes: int = MAX_FILE_BYTES) -> bytes:
 
 
 def _mostly_beyond_latin(text: str) -> bool:
-    letters = [ch for ch in text[:8192] if ch.isalpha()]
-    return bool(letters) and sum(ord(ch) > 0x24F for ch in letters) > len(letters) * 0.3
+    # Only non-ASCII letters count: markup and numbers are ASCII in every one of these code pages.
+    letters = [ch for ch in text[:65536] if ord(ch) > 127 and ch.isalpha()]
+    return bool(letters) and sum(ord(ch) > 0x24F for ch in letters) > len(letters) * 0.5
 
 
 def decode_legacy(data: bytes) -> str:

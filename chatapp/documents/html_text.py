@@ -133,6 +133,7 @@ def html_to_text(html: str, *, main_content: bool = False) -> str:
                                        deduplicate=False) or ""
         except Exception:  # an extractor bug must not lose the page: the whole text is still there
             main = ""
+        main = _tidy(main)
         if len(main) >= len(full) * MIN_MAIN_SHARE:
             full = main
     title = " ".join(title.split())
