@@ -30,7 +30,12 @@ def open_storage(paths, parent=None):
 
     from .storage import CorruptDatabase, Storage, StorageError
     try:
-        return Storage(paths.database), None
+        storage = Storage(paths.database)
+        if storage.read_only:
+            return storage, (f"The data folder {paths.data_dir} is read-only: your chats are shown, but nothing new "
+                             "can be saved, so messages are not sent. Make the folder writable (or start chatapp "
+                             "with another --data-dir) and start chatapp again.")
+        return storage, None
     except CorruptDatabase:
         aside = paths.database.with_name(f"{paths.database.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
         answer = QMessageBox.question(
@@ -59,6 +64,7 @@ def build(paths, settings, settings_note=None, *, llm_engine_factory=None, image
 
     from .session import ChatSession
     from .settings import save_settings
+    from .storage import StorageError
     from .ui.icon import app_icon
     from .ui.main_window import MainWindow
     from .ui.style import apply_style
@@ -70,7 +76,10 @@ def build(paths, settings, settings_note=None, *, llm_engine_factory=None, image
     # Python stretches, and a token or a repaint should never wait 5 ms for its turn.
     sys.setswitchinterval(0.001)
     storage, storage_note = open_storage(paths)
-    storage.mark_interrupted()
+    try:
+        storage.mark_interrupted()
+    except StorageError as exc:   # a full disk at start-up: the chats still open, the notice says why
+        storage_note = storage_note or str(exc)
     session = ChatSession(storage, settings, paths, llm_engine_factory=llm_engine_factory,
                           image_engine_factory=image_engine_factory)
     window = MainWindow(session)
@@ -181,7 +190,7 @@ def main(args) -> int:
         clean = parts.session.shutdown()
     app.aboutToQuit.connect(on_quit)
     code = app.exec()
-    signals.close()
+    signals.close(restore=False)   # a Ctrl+C from now on would only cut the exit short: ignored
     parts.storage.close()
     lock.release()
     if not clean:

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import signal
 import socket
+import stat
 import sys
 from pathlib import Path
 
@@ -78,11 +80,25 @@ class InstanceLock(QObject):
         self.window = None
 
     def acquire(self) -> bool:
-        """True when this process may use the data folder (it holds the lock, or none can be made)."""
+        """True when this process may use the data folder (it holds the lock, or none can be made).
+
+        False with self.problem set: the lock's name is taken by something that is not a lock file."""
+        self.problem = lock_problem(self.data_dir / LOCK_NAME)
+        if self.problem:
+            return False
         if not self.lock.tryLock(200):
             # Only a lock held by a live process means another chatapp; a read-only folder cannot
             # hold a lock file at all, and the app runs there anyway (unsaved, and says so).
-            return self.lock.error() != QLockFile.LockError.LockFailedError
+            if self.lock.error() != QLockFile.LockError.LockFailedError:
+                return True
+            # Qt calls a lock stale only when no process has its PID; after a crash and a reboot
+            # another program (often another Python) may have that PID. A live chatapp keeps an
+            # flock on its lock file, so a lock nobody holds is stale, whoever has the PID now.
+            if held(self.data_dir / LOCK_NAME) is not False:
+                return False
+            self.took_over = self.owner()
+            if not (self.lock.removeStaleLockFile() and self.lock.tryLock(200)):
+                return False
         name = _server_name(self.data_dir)
         QLocalServer.removeServer(name)  # a socket left by a crashed instance (we hold the lock)
         self.server = QLocalServer(self)
@@ -100,6 +116,9 @@ class InstanceLock(QObject):
                 self.window.showNormal()
                 self.window.raise_()
                 self.window.activateWindow()
+
+    problem: str | None = None
+    took_over: str | None = None   # whose stale lock this process took over (for the record)
 
     def owner(self) -> str:
         info = self.lock.getLockInfo()     # PySide6: (pid, hostname, appname), or a bool first
@@ -127,8 +146,48 @@ class InstanceLock(QObject):
             self.lock.unlock()
 
 
+def lock_problem(path: Path) -> str | None:
+    """Why the lock file's name cannot be used (None when it can): something else has it."""
+    try:
+        mode = os.lstat(path).st_mode
+    except OSError:
+        return None
+    if stat.S_ISREG(mode):
+        return None
+    kind = "a folder" if stat.S_ISDIR(mode) else "a link" if stat.S_ISLNK(mode) else "not a plain file"
+    return (f"{path} is {kind}. chatapp keeps a small lock file under that name so that only one chatapp "
+            f"uses the data folder {path.parent} at a time. Move or rename it (chatapp does not touch it), "
+            "then start chatapp again.")
+
+
+def held(path: Path) -> bool | None:
+    """Whether a live process holds the lock file (Qt keeps an flock on it while locked); None: cannot tell."""
+    try:
+        import fcntl
+    except ImportError:     # not on this system: leave it to Qt's own judgement
+        return None
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return None
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    finally:
+        os.close(fd)
+
+
 def already_running(lock: InstanceLock) -> int:
     """The second start: bring the first window forward, or say why this one cannot run."""
+    if lock.problem:
+        QMessageBox.critical(None, "chatapp cannot start", lock.problem)
+        return 1
     if lock.wake_other():
         print(f"chatapp is already running with the data folder {lock.data_dir} ({lock.owner()}); "
               "its window was brought forward.", file=sys.stderr)
@@ -143,6 +202,10 @@ def already_running(lock: InstanceLock) -> int:
 class SignalQuit(QObject):
     """SIGTERM (logout, shutdown, kill), SIGINT (Ctrl+C) and SIGHUP quit like closing the window:
     the partial reply is saved, workers stop, exit code 0.
+
+    A second signal (Ctrl+C pressed twice) asks for the quit already under way: it changes nothing,
+    and the exit code is 0 still, as for closing the window; 130 would tell a shell or a service
+    manager the app was cut short, when everything was saved.
 
     Python runs signal handlers only when the interpreter gets control, which an idle Qt loop
     never gives it; the C-level handler writes the signal number to a socket (set_wakeup_fd) and
@@ -171,10 +234,15 @@ class SignalQuit(QObject):
         if data:
             self._on_signal(data[-1])
 
-    def close(self) -> None:
+    def close(self, restore: bool = True) -> None:
+        """Stop listening. restore=False (the app is exiting): the signals stay ignored until the process
+        ends; restored, Python's Ctrl+C handler (and at interpreter exit SIG_DFL) would cut the exit
+        short with status 130 after the data was saved."""
         self.notifier.setEnabled(False)
         signal.set_wakeup_fd(self._old_fd)
         for sig, handler in self._old.items():
+            if not restore:
+                handler = signal.SIG_IGN     # Python leaves SIG_IGN alone at exit; it resets its own handlers
             signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
         self._read.close()
         self._write.close()

@@ -10,10 +10,14 @@ from PySide6.QtCore import QObject, QTimer, Signal
 
 from . import commands
 from .documents.context import MIN_BUDGET, estimate_tokens, question_with_sources, select_sources
-from .documents.index import DocumentIndex, DocumentRow
+from .documents.index import DISK_FULL_TEXT, DocumentIndex, DocumentRow, is_disk_full
 from .workers import DocumentWorker
 
 RESCAN_MS = 120_000   # the library folder is checked for new and changed files this often
+INDEX_FULL = ("The disk holding your chats is full, so your files could not be indexed. Free some space: "
+              "indexing goes on by itself within two minutes.")
+ATTACH_FULL = ("The disk holding your chats is full, so the files were not attached; the command is still in "
+               "the box. Free some space, then press Enter again.")
 HYBRID_WAIT_MS = 5000  # a question waits this long for the worker's hybrid passages, then goes with BM25's
 _question_ids = itertools.count(1)
 
@@ -31,13 +35,14 @@ class DocumentJobs(QObject):
     def __init__(self, session):
         super().__init__()
         self.session = session
-        self.available = str(session.storage.path) != ":memory:"   # a throw-away database has no second connection
+        # A throw-away database has no second connection; a read-only one cannot take an index.
+        self.available = str(session.storage.path) != ":memory:" and not getattr(session.storage, "read_only", False)
         self.index = DocumentIndex(session.storage.path) if self.available else None
         self.worker = DocumentWorker(session.storage.path)
         self.worker.document_done.connect(self._on_document_done)
         self.worker.progress.connect(self._on_progress)
         self.worker.finished.connect(self._on_finished)
-        self.worker.failed.connect(session.notice)
+        self.worker.failed.connect(self._on_failed)
         self.worker.sources_ready.connect(self._on_sources_ready)
         # question id -> (reply id, messages, question, send, conversation id, library, budget)
         self._waiting: dict[int, tuple] = {}
@@ -46,6 +51,7 @@ class DocumentJobs(QObject):
         self.busy = False
         self._sources: dict[int, list[dict]] = {}   # reply message id -> sources given to the model
         self._folder = session.settings.library_folder
+        self._retry = False   # indexing stopped on a full disk: the next timer tick tries again
         self._rescan = QTimer(self)
         self._rescan.setInterval(RESCAN_MS)
         self._rescan.timeout.connect(self._rescan_library)
@@ -59,7 +65,9 @@ class DocumentJobs(QObject):
     # --- commands -----------------------------------------------------------------------------
     def handle(self, request) -> bool:
         if not self.available:
-            self.session.notice.emit("Files cannot be attached: the database is not saved in this session.")
+            why = "the data folder is read-only" if getattr(self.session.storage, "read_only", False) else \
+                "the database is not saved in this session"
+            self.session.notice.emit(f"Files cannot be attached: {why}.")
             return False
         if isinstance(request, commands.AttachRequest):
             return self.attach(request.paths)
@@ -71,14 +79,15 @@ class DocumentJobs(QObject):
             return False
         s = self.session
         names = [Path(p).name or p for p in paths]
-        conv = s._guard(s._ensure_conversation, "Files: " + ", ".join(names))
-        msg = conv and s._guard(s.storage.add_message, conv.id, "user", "Attached: " + ", ".join(names), kind="attachment")
+        conv = s._guard(s._ensure_conversation, "Files: " + ", ".join(names), when_full=ATTACH_FULL)
+        msg = conv and s._guard(s.storage.add_message, conv.id, "user", "Attached: " + ", ".join(names),
+                                kind="attachment", when_full=ATTACH_FULL)
         if not msg:
             return False
         try:
             rows = [self.index.add_attachment(conv.id, p, msg.id) for p in paths]
         except sqlite3.Error as exc:
-            s.notice.emit(f"The files could not be attached: {exc}.")
+            s.notice.emit(ATTACH_FULL if is_disk_full(exc) else f"The files could not be attached: {exc}.")
             s._guard(s.storage.delete_message, msg.id)
             return False
         msg.meta = {"attachments": [chip(r) for r in rows]}
@@ -127,8 +136,16 @@ class DocumentJobs(QObject):
             self.worker.request_index(self._folder or "")
 
     def _rescan_library(self) -> None:
-        if self._folder and not self.busy:
-            self.worker.request_index(self._folder)
+        if (self._folder or self._retry) and not self.busy:
+            self._retry = False
+            self.worker.request_index(self._folder or None)
+
+    def _on_failed(self, message: str) -> None:
+        """The worker's words, except for a full disk: what to do, and a retry without a restart."""
+        if DISK_FULL_TEXT in message:
+            self._retry = True
+            message = INDEX_FULL
+        self.session.notice.emit(message)
 
     # --- questions ----------------------------------------------------------------------------
     def augment(self, conversation, messages: list[dict], reply, send: Callable[[list[dict]], None]) -> None:

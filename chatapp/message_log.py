@@ -2,14 +2,17 @@
 
 Both halves of the session (chat replies and /image jobs) write through it, so every change to a
 conversation is saved first and announced second, and a storage problem becomes a notice, never
-a crash.
+a crash. On a full disk, changes to messages already on screen are kept here and written as soon
+as a later write gets through (the user freed space): no restart needed.
 """
 from __future__ import annotations
 
 from PySide6.QtCore import QObject, Signal
 
 from .conversation import Message
-from .storage import Storage, StorageError
+from .storage import DiskFull, Storage, StorageError
+
+SPACE_AGAIN = "There is space on the disk again: your chats are being saved again."
 
 
 class MessageLog(QObject):
@@ -21,28 +24,67 @@ class MessageLog(QObject):
     def __init__(self, storage: Storage):
         super().__init__()
         self.storage = storage
+        self.disk_full = False
+        self._unsaved: dict[int, dict] = {}   # message id -> changes a full disk refused
 
-    def guard(self, fn, *args, **kwargs):
-        """Run a storage call; a storage problem becomes a notice and the call returns None."""
+    def guard(self, fn, *args, when_full: str | None = None, **kwargs):
+        """Run a storage call; a storage problem becomes a notice and the call returns None.
+
+        when_full: what to say if the disk is full (an action the user took, e.g. sending); without
+        it, a full disk is reported once until there is space again, not at every background save.
+        """
+        return self._try(fn, *args, when_full=when_full, **kwargs)[1]
+
+    def _try(self, fn, *args, when_full: str | None = None, write: bool = False, **kwargs) -> tuple[bool, object]:
         try:
-            return fn(*args, **kwargs)
+            result = fn(*args, **kwargs)
+        except DiskFull as exc:
+            if when_full or not self.disk_full:
+                self.notice.emit(when_full or str(exc))
+            self.disk_full = True
+            return False, None
         except StorageError as exc:
             self.notice.emit(str(exc))
-            return None
+            return False, None
+        if write and self.disk_full:   # a write got through, so space was freed: what was refused goes now
+            self.disk_full = not self.save_unsaved()
+            if not self.disk_full:
+                self.notice.emit(SPACE_AGAIN)
+        return True, result
 
-    def add(self, conversation_id: int, role: str, content: str, **kwargs) -> Message | None:
-        message = self.guard(self.storage.add_message, conversation_id, role, content, **kwargs)
+    def save_unsaved(self) -> bool:
+        """Write the changes a full disk refused (a write just got through; or at quit). True when none are left."""
+        for message_id, changes in list(self._unsaved.items()):
+            try:
+                self.storage.update_message(message_id, **changes)
+            except StorageError:
+                return False
+            del self._unsaved[message_id]
+        return True
+
+    def add(self, conversation_id: int, role: str, content: str, *, when_full: str | None = None,
+            **kwargs) -> Message | None:
+        _, message = self._try(self.storage.add_message, conversation_id, role, content, when_full=when_full,
+                               write=True, **kwargs)
         if message is not None:
             self.message_added.emit(message)
         return message
 
-    def update(self, message: Message, **changes) -> None:
-        """Save changed fields of message (content, status, image_path, meta) and announce it."""
+    def update(self, message: Message, **changes) -> bool:
+        """Save changed fields of message (content, status, image_path, meta) and announce it.
+
+        Returns whether they reached the disk; refused by a full disk, they are kept and written
+        with the next write that gets through."""
         for name, value in changes.items():
             setattr(message, name, value)
-        self.guard(self.storage.update_message, message.id, **changes)
+        pending = {**self._unsaved.pop(message.id, {}), **changes}   # older refused changes go first, in one write
+        saved, _ = self._try(self.storage.update_message, message.id, write=True, **pending)
+        if not saved and self.disk_full:
+            self._unsaved[message.id] = pending
         self.message_changed.emit(message)
+        return saved
 
     def remove(self, message_id: int) -> None:
+        self._unsaved.pop(message_id, None)
         self.guard(self.storage.delete_message, message_id)
         self.message_removed.emit(message_id)

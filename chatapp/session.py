@@ -21,6 +21,10 @@ from .storage import Storage
 from .workers import LlmWorker, PoolCalls
 
 _request_ids = itertools.count(1)
+# A full disk while sending: what was typed stays in the box (submit returns False), and this says what to do.
+SEND_AGAIN = ("The disk holding your chats is full, so your message was not sent; it is still in the box. "
+              "Free some space, then press Enter again.")
+NO_REPLY = "The disk holding your chats is full, so no reply was started. Free some space, then use Regenerate."
 OPEN_PAGE = 30       # messages shown when a conversation opens (two screens); older ones load on scrolling up
 FLUSH_EVERY_S = 2.0  # partial replies reach the database this often, so a crash keeps most of one
 
@@ -209,8 +213,8 @@ class ChatSession(BranchActions, QObject):
             if self._streaming_here():
                 self.notice.emit("A reply is still coming. Wait for it, or press Esc to stop it.")
                 return False
-            conv = self._guard(self._ensure_conversation, text)
-            user = conv and self.log.add(conv.id, "user", text)
+            conv = self._guard(self._ensure_conversation, text, when_full=SEND_AGAIN)
+            user = conv and self.log.add(conv.id, "user", text, when_full=SEND_AGAIN)
             if not user:
                 return False
             self._start_reply(conv, user)
@@ -221,8 +225,8 @@ class ChatSession(BranchActions, QObject):
         """Queue a picture (from /image, or Re-run / Vary seed, which skip the parser)."""
         if request.init and not checked:   # an edit: its files are checked off the GUI thread first (pictures/edits.py)
             return self.images.edits.submit(request, command)
-        conv = self._guard(self._ensure_conversation, request.prompt)
-        user = conv and self.log.add(conv.id, "user", command or request.command())
+        conv = self._guard(self._ensure_conversation, request.prompt, when_full=SEND_AGAIN)
+        user = conv and self.log.add(conv.id, "user", command or request.command(), when_full=SEND_AGAIN)
         if not user:
             return False
         self.images.enqueue(conv.id, request, parent_id=user.id)
@@ -256,7 +260,7 @@ class ChatSession(BranchActions, QObject):
             self.llm.request_load(backends.chat_factory(self.settings, self.paths))
         waiting = self.llm_status != "ready"
         reply = self.log.add(conv.id, "assistant", "", status=STREAMING, meta={"waiting": waiting} if waiting else {},
-                             parent_id=question.id, make_current=True)
+                             parent_id=question.id, make_current=True, when_full=NO_REPLY)
         if reply is None:
             return
         rid = next(_request_ids)
@@ -344,4 +348,5 @@ class ChatSession(BranchActions, QObject):
             else:
                 self._drop_reply(rid)
         ok_docs = self.documents.shutdown(timeout_ms)
+        self.log.save_unsaved()   # space freed since a full disk refused them, and no write since
         return ok_llm and ok_img and ok_docs

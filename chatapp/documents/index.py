@@ -1,6 +1,7 @@
 """The document index in the app's SQLite file: rows per file, chunks per document (one transaction each), BM25 search."""
 from __future__ import annotations
 
+import errno
 import os
 import re
 import sqlite3
@@ -20,6 +21,22 @@ PRUNE_FROM = 2000       # with more chunks than this, words found in over COMMON
 COMMON_SHARE = 0.1      # their BM25 weight is near zero, but scoring every chunk they match is not
 MAX_QUERY_WORDS = 16
 BATCH_CHARS = 2_000_000   # chunk text written per transaction (a few hundred ms of the write lock)
+DISK_FULL_TEXT = "the disk holding your chats is full"
+
+
+class DiskFull(sqlite3.OperationalError):
+    """No space for the index (SQLITE_FULL, or ENOSPC while reading a file): the document stays
+    pending, not failed, and is indexed once there is space. A sqlite3 error, so every caller that
+    handles a database error handles this one."""
+
+    def __init__(self):
+        super().__init__(DISK_FULL_TEXT)
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    return isinstance(exc, DiskFull) or (code is not None and code & 0xFF == sqlite3.SQLITE_FULL) or \
+        getattr(exc, "errno", None) in (errno.ENOSPC, errno.EDQUOT)
 
 # Words that match nearly every chunk: left out of the query so BM25 ranks on what the question is about.
 STOPWORDS = frozenset("""
@@ -105,10 +122,15 @@ class DocumentIndex:
         self._db.execute("BEGIN IMMEDIATE")
         try:
             yield
-        except BaseException:
-            self._db.execute("ROLLBACK")
+            self._db.execute("COMMIT")
+        except BaseException as exc:
+            # After SQLITE_FULL SQLite has rolled back already: a second ROLLBACK would only say
+            # "cannot rollback - no transaction is active" instead of what went wrong.
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            if is_disk_full(exc) and not isinstance(exc, DiskFull):
+                raise DiskFull() from exc
             raise
-        self._db.execute("COMMIT")
 
     # --- documents ----------------------------------------------------------------------------
     def add_attachment(self, conversation_id: int, path: str | Path, message_id: int | None = None) -> DocumentRow:
@@ -169,6 +191,8 @@ class DocumentIndex:
         except DocumentError as exc:
             error = str(exc)
         except OSError as exc:
+            if is_disk_full(exc):
+                raise DiskFull() from exc   # not the file's fault: it stays pending
             error = "The file is gone (moved or deleted)." if isinstance(exc, FileNotFoundError) \
                 else f"The file cannot be read: {exc.strerror or exc}."
         if should_stop():

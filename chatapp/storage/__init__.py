@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import stat
 import time
 import unicodedata
 from contextlib import contextmanager
@@ -48,6 +50,13 @@ class CorruptDatabase(StorageError):
     pass
 
 
+class DiskFull(StorageError):
+    """SQLITE_FULL: nothing was written (SQLite rolled the transaction back itself); free space, try again."""
+
+
+DISK_FULL = "The disk holding your chats is full, so this could not be saved. Free some space, then try again."
+
+
 # By SQLite's primary result code (sqlite3 errors carry it since Python 3.11), never by message
 # text: "unable to open database file" is a read-only folder, not a failed save.
 _BY_CODE = {
@@ -56,7 +65,7 @@ _BY_CODE = {
     "SQLITE_READONLY": "The data folder is read-only, so nothing new can be saved.",
     "SQLITE_CANTOPEN": "The database could not be opened: the data folder is read-only, missing or not a folder.",
     "SQLITE_PERM": "chatapp has no permission to use the database file in the data folder.",
-    "SQLITE_FULL": "The disk is full, so this could not be saved. Free some space and try again.",
+    "SQLITE_FULL": DISK_FULL,
     "SQLITE_IOERR": "The disk reported an error while reading or writing the database.",
     "SQLITE_NOMEM": "The computer ran out of memory while using the database.",
     "SQLITE_TOOBIG": "That is too large for the database.",
@@ -74,9 +83,34 @@ def _explain(exc: sqlite3.Error) -> StorageError:
         # The chat was deleted while something was still being written to it (another window).
         return StorageError("That chat was deleted, so this could not be saved in it.")
     primary = _PRIMARY.get(code & 0xFF) if code is not None else None
+    if primary == "SQLITE_FULL":
+        return DiskFull(DISK_FULL)
     if primary:
         return StorageError(_BY_CODE[primary])
     return StorageError(f"The database reported an error: {exc}")
+
+
+_KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISSOCK, "a socket"),
+          (stat.S_ISCHR, "a device"), (stat.S_ISBLK, "a device"))
+
+
+def not_a_file(path: Path) -> str | None:
+    """What is wrong when the database (or its -wal / -shm companion) is something other than a file."""
+    for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        try:
+            mode = os.stat(p).st_mode
+        except OSError:
+            continue          # missing (made on first use) or unreadable: SQLite says which
+        kind = next((words for test, words in _KINDS if test(mode)), None)
+        if kind:
+            return (f"The chat database {p} is {kind}, not a file, so chatapp cannot open it. "
+                    f"Move or rename it (nothing in it is touched), then start chatapp again.")
+    return None
+
+
+def _read_only_folder(path: Path) -> bool:
+    """A database that is there, in a folder this process may not write (a read-only disk, a mode)."""
+    return path.is_file() and not os.access(path.parent, os.W_OK)
 
 
 class Storage(TreeQueries):
@@ -84,6 +118,10 @@ class Storage(TreeQueries):
 
     def __init__(self, path: Path):
         self.path = Path(path)
+        self.read_only = False   # a read-only data folder: the chats are shown, nothing new is saved
+        problem = not_a_file(self.path) if str(path) != ":memory:" else None
+        if problem:
+            raise StorageError(problem)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(self.path, timeout=2.0, isolation_level=None)
@@ -95,7 +133,31 @@ class Storage(TreeQueries):
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._migrate()
         except sqlite3.Error as exc:
-            raise _explain(exc) from exc
+            if not _read_only_folder(self.path):
+                raise _explain(exc) from exc
+            self._open_read_only(exc)
+
+    def _open_read_only(self, first: sqlite3.Error) -> None:
+        """Chats in a read-only folder are shown, not hidden. A WAL database needs its -shm file, which
+        such a folder cannot make; immutable=1 reads the file as it is (nothing can write it anyway)."""
+        if getattr(self, "_db", None) is not None:
+            self._db.close()
+        uri = self.path.resolve().as_uri()
+        for query in ("?mode=ro", "?mode=ro&immutable=1"):
+            try:
+                self._db = sqlite3.connect(uri + query, uri=True, timeout=2.0, isolation_level=None)
+                self._db.row_factory = sqlite3.Row
+                version = self.schema_version
+                break
+            except sqlite3.Error:
+                self._db.close()
+        else:
+            raise _explain(first) from first
+        if version != len(MIGRATIONS):
+            self._db.close()
+            raise StorageError("The data folder is read-only and its database was written by another version "
+                               "of chatapp, so it cannot be shown. Make the folder writable and start again.")
+        self.read_only = True
 
     # --- schema -------------------------------------------------------------------------------
     @property
@@ -127,7 +189,10 @@ class Storage(TreeQueries):
                 yield
                 self._db.execute("COMMIT")
             except BaseException:
-                self._db.execute("ROLLBACK")
+                # After SQLITE_FULL (and some I/O errors) SQLite has already rolled the transaction
+                # back; a second ROLLBACK would replace the real error with "no transaction is active".
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
                 raise
         except sqlite3.Error as exc:
             raise _explain(exc) from exc
@@ -291,6 +356,8 @@ class Storage(TreeQueries):
 
     def mark_interrupted(self) -> int:
         """After a crash: replies left 'streaming' become 'stopped', renders left running become 'cancelled'."""
+        if self.read_only:
+            return 0   # shown as they are; nothing can be written
         n = self._run("UPDATE messages SET status='stopped' WHERE status='streaming'").rowcount
         n += self._run("UPDATE messages SET status='cancelled' WHERE status IN ('rendering','queued')").rowcount
         return n
