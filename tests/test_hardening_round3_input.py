@@ -16,7 +16,7 @@ from chatapp.engines.fake import FakeImageEngine
 from chatapp import png_recipe
 from chatapp.png_recipe import RecipeError, parse_parameters, recipe_command
 
-from .test_gui_edit import drop_on_composer
+from .gui_drops import drop_on_composer
 
 # What the issue found (32,000 characters of "<lora:" held the window 1.8 s), and two of ours that the
 # old whole-tag pattern also ran to the end of the text for, at every opening: an empty name with a
@@ -167,7 +167,10 @@ def test_dropping_a_hostile_recipe_says_why_and_still_offers_edit(make_app, qtbo
     parts = make_app()
     drop_on_composer(parts.window, png)
     qtbot.waitUntil(lambda: parts.window.picture_drop.menu is not None, timeout=30000)
-    assert [a.text() for a in parts.window.picture_drop.menu.actions()] == ["Edit this picture"]
+    menu = parts.window.picture_drop.menu
+    assert [a.text() for a in menu.actions()] == ["Edit this picture"]
+    menu.close()   # an open popup would warn about its keyboard grab during the next test
+    qtbot.waitUntil(lambda: not menu.isVisible())
     notices = [n.message.content for n in parts.window.view._notices]
     assert any("hostile.png cannot be used: its prompt is 30,000 characters long" in n for n in notices)
 

@@ -32,6 +32,7 @@ class PictureDrop(QObject):
         self.pool.done.connect(self._read)
         self._call, self._path = 0, ""
         self.menu: QMenu | None = None
+        self._shown: QMenu | None = None   # the last menu opened, closed when a new drop's opens
 
     def dropped(self, path: str) -> None:
         self._path = path
@@ -44,12 +45,15 @@ class PictureDrop(QObject):
         if problem:
             self.window.view.add_notice(problem)
         path, editor = self._path, self.window.composer.editor
+        if self._shown is not None:   # one menu at a time: an older popup left open keeps its keyboard grab
+            self._shown.close()
+            self._shown.deleteLater()
         menu = QMenu(self.window)
         menu.setAccessibleName("What to do with the dropped picture")
         if command:
             menu.addAction("Use its recipe", lambda: self.window.composer.set_text(command))
         menu.addAction("Edit this picture", lambda: self.fill_edit(path))
-        self.menu = menu
+        self.menu = self._shown = menu
         menu.popup(editor.mapToGlobal(editor.cursorRect().bottomLeft()))
 
     def fill_edit(self, path: str) -> None:
