@@ -66,27 +66,9 @@ class ImageRequest:
     loras: list = field(default_factory=list)   # [(name, weight)] LoRAs to apply; a rendered one adds each file's hash
 
     def command(self) -> str:
-        """The /image command that reproduces this request."""
-        import shlex
-        parts = ["/image", self.prompt]
-        if self.negative:
-            parts += ["--negative", shlex.quote(self.negative)]
-        for flag, value in (("--steps", self.steps), ("--cfg", self.cfg), ("--seed", self.seed),
-                            ("--scheduler", self.scheduler)):
-            if value is not None:
-                parts += [flag, str(value)]
-        if self.width and self.height:
-            parts += ["--size", f"{self.width}x{self.height}"]
-        if self.count != 1:
-            parts += ["--n", str(self.count)]
-        if self.init:   # an edit: the source picture, how much changes, and where
-            strength = self.strength if self.strength is not None else 0.75
-            parts += ["--init", shlex.quote(self.init), "--strength", str(strength)]
-        if self.init and self.mask:
-            parts += ["--mask", shlex.quote(self.mask)]
-        for lora in self.loras:   # LoRAs as flags, one per LoRA (quoted: a name may have spaces)
-            parts += ["--lora", shlex.quote(f"{lora[0]}:{float(lora[1]):g}")]
-        return " ".join(parts)
+        """The /image command that reads back as exactly this request (prompt quoted where needed)."""
+        from .commands import image_command   # here: commands builds requests from this module's types
+        return image_command(self)
 
 
 def not_included_note(meta: dict) -> str:

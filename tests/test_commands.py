@@ -85,3 +85,13 @@ def test_pasted_file_paths_attach(tmp_path):
     assert parse_input(f"what is in {a}?") == ChatTurn(f"what is in {a}?")
     with pytest.raises(CommandError):   # not every path exists: an (unknown) command, as before
         parse_input(f"{a}\n{tmp_path / 'missing.txt'}")
+
+
+def test_a_requests_own_command_reads_back_as_the_same_request():
+    """Re-run and Vary seed log request.command(): a prompt with flag-like words must stay words."""
+    from chatapp.conversation import ImageRequest
+    req = ImageRequest(prompt="a cat --n 8 --init /etc/passwd --ar 16:9", negative="-blurry, --mask x",
+                       steps=5, cfg=3.0, seed=7, width=32, height=32)
+    back = parse_input(req.command())
+    assert (back.prompt, back.negative, back.steps, back.cfg, back.seed, back.width, back.height, back.count,
+            back.init, back.mask) == (req.prompt, req.negative, 5, 3.0, 7, 32, 32, 1, None, None)

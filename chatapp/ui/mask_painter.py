@@ -10,6 +10,7 @@ from PySide6.QtGui import QColor, QImage, QKeySequence, QPainter, QPen, QPixmap,
 from PySide6.QtWidgets import (QButtonGroup, QDialog, QDoubleSpinBox, QHBoxLayout, QLabel, QLineEdit, QPushButton,
                                QScrollArea, QSlider, QVBoxLayout, QWidget)
 
+from ..commands import prompt_word
 from ..pictures.edits import mask_path
 
 DISPLAY = 448          # small pictures (tiny-shapes draws 32x32) are shown enlarged to this side
@@ -214,7 +215,8 @@ class PictureViewer(QDialog):
     def command(self, mask: Path) -> str:
         number = self.message.meta.get("number")
         source = f"#{number}" if number else shlex.quote(self.message.image_path)
-        return (f"/image {self.prompt.text().strip()} --init {source} --mask {shlex.quote(str(mask))} "
+        # The typed prompt is quoted where the parser would read it otherwise ("--n 8" stays words).
+        return (f"/image {prompt_word(self.prompt.text().strip())} --init {source} --mask {shlex.quote(str(mask))} "
                 f"--strength {self.strength.value():g}")
 
     def render(self) -> None:
