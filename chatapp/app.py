@@ -92,13 +92,13 @@ def build(paths, settings, settings_note=None, *, llm_engine_factory=None, image
             window.view.add_notice(f"Settings could not be saved: {exc}")
         session.apply_settings(new)   # the session (through backends.py) decides what to reload
     window.settings_changed.connect(on_settings)
-    for note in (settings_note, storage_note):
-        if note:
-            window.view.add_notice(note)
     if open_last:
         conversations = session.conversations()
         if conversations:
             session.open_conversation(conversations[0].id)
+    for note in (settings_note, storage_note):   # after opening: opening a chat clears the notices
+        if note:
+            window.view.add_notice(note)
     return AppParts(session, window, storage, paths)
 
 

@@ -186,7 +186,7 @@ def held(path: Path) -> bool | None:
 def already_running(lock: InstanceLock) -> int:
     """The second start: bring the first window forward, or say why this one cannot run."""
     if lock.problem:
-        QMessageBox.critical(None, "chatapp cannot start", lock.problem)
+        QMessageBox(QMessageBox.Icon.Critical, "chatapp cannot start", lock.problem).exec()
         return 1
     if lock.wake_other():
         print(f"chatapp is already running with the data folder {lock.data_dir} ({lock.owner()}); "

@@ -136,6 +136,10 @@ class Storage(TreeQueries):
             if not _read_only_folder(self.path):
                 raise _explain(exc) from exc
             self._open_read_only(exc)
+            return
+        # Opened, but on a read-only disk (its -wal and -shm were there, e.g. after a crash): say so now,
+        # rather than at the first refused save.
+        self.read_only = _read_only_folder(self.path) and not os.access(self.path, os.W_OK)
 
     def _open_read_only(self, first: sqlite3.Error) -> None:
         """Chats in a read-only folder are shown, not hidden. A WAL database needs its -shm file, which
