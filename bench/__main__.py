@@ -86,12 +86,13 @@ def main() -> None:
     ap.add_argument("--section", default="main", help="which generated section of --out this run replaces "
                     "(e.g. 'taskset' for a run under `taskset -c 0`); the rest of the file is kept")
     ap.add_argument("--only", nargs="*", help="chat, chatlong, chatengine, followup, startup, firstpicture, image, "
-                    "live, memory, scale, remote, hostile, hostileinput, tree, documents, img2img, singlefile")
+                    "live, memory, scale, remote, hostile, hostileinput, tree, documents, img2img, singlefile, speculative, threads")
     args = ap.parse_args()
     from bench import chat, documents, hostile_render, image, live, remote, scale, startup, tree
     from bench import img2img
     from bench import hostile_input
     from bench import single_file as singlefile_bench   # single-file checkpoints (issue 12)
+    from bench import speculative, threads   # drafting, chat threads (issue 27)
     q = args.quick
     suites = {
         "chat": lambda: chat.throughput(1 if q else 5, 32 if q else 256),
@@ -112,6 +113,8 @@ def main() -> None:
         "documents": lambda: documents.documents(q),
         "img2img": lambda: img2img.img2img(1 if q else 9, 8 if q else 20),   # editing pictures (issue 12)
         "singlefile": lambda: singlefile_bench.single_file(q),   # quick mode: the header read only
+        "speculative": lambda: speculative.speculative(1 if q else 5, 48 if q else 300),   # issue 27
+        "threads": lambda: threads.threads(1 if q else 3, 32 if q else 128, ("quiet",) if q else threads.CASES),
     }
     rows: list[Row] = []
     for name, run in suites.items():

@@ -81,8 +81,11 @@ def _run(engine, text, max_tokens, draft):
                                lambda: False, stats):
         pieces.append(piece)
         if first is None:
-            first = time.perf_counter()
-    end = time.perf_counter()
+            first, cpu0 = time.perf_counter(), time.thread_time()
+    end, cpu1 = time.perf_counter(), time.thread_time()
+    # Tokens per CPU-second of the decoding thread (one llama.cpp thread computes on it): what other
+    # programs' load on the machine stretches least.
+    _run.cpu = (stats.completion_tokens - 1) / (cpu1 - cpu0)
     return (stats.completion_tokens - 1) / (end - first), stats.completion_tokens, "".join(pieces), engine.draft_stats
 
 
@@ -94,10 +97,12 @@ def speculative(runs: int, max_tokens: int) -> list[Row]:
     engine.load()
     rows = []
     for key, (label, text) in WORKLOADS.items():
-        on, off, counts, acceptance, batches, same = [], [], [], [], [], True
+        on, off, counts, acceptance, batches, cpu, same = [], [], [], [], [], [], True
         for _ in range(runs):
             tps_off, n_off, text_off, _ = _run(engine, text, max_tokens, False)
+            cpu_off = _run.cpu
             tps_on, n_on, text_on, ds = _run(engine, text, max_tokens, True)
+            cpu.append(_run.cpu / cpu_off)
             off.append(tps_off)
             on.append(tps_on)
             counts.append(n_on)
@@ -111,6 +116,7 @@ def speculative(runs: int, max_tokens: int) -> list[Row]:
                         ratio >= bar and same,
                         f"reference: the same loop without drafting; {median(counts):.0f}-token greedy replies, "
                         f"median of {runs}, interleaved; acceptance {median(acceptance):.0%}; "
-                        f"{median(batches):.0f} decode calls; per-pair ratio {paired:.3f}; "
+                        f"{median(batches):.0f} decode calls; per-pair ratio {paired:.3f}; per CPU-second "
+                        f"{median(cpu):.3f}; batch cost r={engine._draft_costs.r:.2f}; "
                         f"replies identical: {'yes' if same else 'NO'}"))
     return rows

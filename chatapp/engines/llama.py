@@ -12,7 +12,7 @@ from ..conversation import GenParams
 from .base import ChatStats, ContextOverflow, EngineError, ModelInfo, stat_model_path
 from .context import fit_messages
 from .cpu import default_llm_threads
-from .speculative import DraftStats, decode
+from .speculative import Costs, DraftStats, decode
 
 GGUF_MAGIC = b"GGUF"
 
@@ -109,6 +109,7 @@ class LlamaChatEngine:
         # Prompt-lookup drafting (speculative.py): never changes the reply, only how fast it comes.
         self.prompt_lookup = prompt_lookup
         self.draft_stats = DraftStats()
+        self._draft_costs = Costs()    # what a drafted batch costs on this machine, measured as replies run
         self.n_ctx, self.n_threads, self.n_gpu_layers, self.seed = n_ctx, n_threads, n_gpu_layers, seed
         self.llm = None
         self._pieces: dict[int, bytes | None] = {}
@@ -205,7 +206,7 @@ class LlamaChatEngine:
             repeat_penalty=args["repeat_penalty"])
         self.draft_stats = DraftStats()
         tokens = decode(self.llm, prompt, sampler, limit=max_tokens, draft=self.prompt_lookup,
-                        stats=self.draft_stats, stopping_criteria=args.get("stopping_criteria"))
+                        stats=self.draft_stats, stopping_criteria=args.get("stopping_criteria"), costs=self._draft_costs)
         try:
             for token in tokens:
                 piece = self._piece(token)

@@ -1,10 +1,12 @@
 """Prompt-lookup speculative decoding: draft from n-grams already in the context, verify in one batch."""
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 MIN_N, MAX_N = 2, 4        # n-gram sizes looked up, longest first: a longer match is a surer draft
 MAX_DRAFT = 16             # more rarely pays on a CPU: a batch's cost grows with its length
+MIN_MATCH = 3              # a proposal needs the context's last 3 tokens to match where it comes from
 
 
 class PromptLookup:
@@ -29,46 +31,82 @@ class PromptLookup:
                 if end >= n:
                     index[tuple(toks[end - n:end])] = end
 
-    def draft(self, k: int) -> list[int]:
+    def draft(self, k: int, min_match: int = MIN_N) -> list[int]:
+        """Up to k tokens, from a place whose preceding tokens match the context's last min_match or more."""
         toks = self.tokens
         size = len(toks)
         for n in range(MAX_N, MIN_N - 1, -1):
             if size > n:
                 at = self._at[n].get(tuple(toks[size - n:]))
                 if at is not None:
-                    return toks[at:min(at + k, size)]
+                    match = n     # how far back the match goes: a long one is text being copied
+                    while match < min_match and at - 1 - match >= 0 and toks[at - 1 - match] == toks[size - 1 - match]:
+                        match += 1
+                    return toks[at:min(at + k, size)] if match >= min_match else []
         return []
 
 
-class DraftLength:
-    """How many tokens to draft, from how the last drafts fared.
+class Costs:
+    """What a decode of m tokens costs here, as t1 * (1 + r * (m - 1)), measured from the decode calls.
 
-    A draft that was taken whole doubles the next one (a quote goes on); a rejected one shrinks to
-    what was accepted plus one. Drafts in a reply that does not quote are mostly rejected at once,
-    so they shrink to one token, whose verification costs a batch of two instead of one; after
-    several misses in a row drafting pauses for a while, so such replies run as fast as without it.
+    r differs tenfold between machines: about 0.8 on one CPU core with the embedded Q4_1 model (ggml
+    has no batched kernel for Q4_1 on x86, so each drafted token costs most of a token), near 0 where
+    weights are read once per batch (a GPU, or a CPU kernel that repacks them). Kept by the engine,
+    so each reply starts from what the last ones measured.
     """
 
-    def __init__(self, start: int = 4, longest: int = MAX_DRAFT, patience: int = 3, pause: int = 16):
-        self.k, self.longest, self.patience, self.pause = start, longest, patience, pause
-        self._misses = 0
-        self._paused = 0
+    PRIOR = 0.5
 
-    def next(self) -> int:
-        """Draft length for this step (0: do not draft)."""
-        if self._paused:
-            self._paused -= 1
-            return 0
-        return self.k
+    def __init__(self, r: float = PRIOR):
+        self.r, self.t1 = r, 0.0
 
-    def update(self, drafted: int, accepted: int) -> None:
-        if accepted == drafted:
-            self.k = min(self.longest, self.k * 2)
-        else:
-            self.k = max(1, accepted + 1)
-        self._misses = self._misses + 1 if accepted == 0 else 0
-        if self._misses >= self.patience:
-            self._misses, self._paused = 0, self.pause
+    def fresh(self) -> None:
+        """At a reply's start: a figure from a busy spell (another program, a picture) must not keep
+        drafting off for good. At 0.9 a draft the reply's quoting makes likely is tried, and measured."""
+        self.r = min(self.r, 0.9)
+
+    def timed(self, m: int, seconds: float) -> None:
+        if m == 1:
+            self.t1 = seconds if not self.t1 else 0.9 * self.t1 + 0.1 * seconds
+        elif self.t1:
+            r = max(0.0, min(1.5, (seconds / self.t1 - 1) / (m - 1)))
+            self.r = 0.8 * self.r + 0.2 * r
+
+
+class DraftPlanner:
+    """How many tokens to draft now: the length that gives the most tokens per second of decoding.
+
+    A draft of k tokens, each kept with chance a after the one before, yields sum(a^i, i=0..k) tokens
+    for 1 + r*k tokens' time (Costs); not drafting yields 1 for 1. a is learnt from this reply: from
+    the drafts made, and, while not drafting, from whether the lookup's proposal was what came next
+    (known for free once the token is sampled), so a reply that starts quoting is noticed at once and
+    one that does not quote pays nothing.
+    """
+
+    LENGTHS = (1, 2, 3, 4, 6, 8, 12, MAX_DRAFT)
+
+    def __init__(self, costs: Costs, kept: float = 2.0, lost: float = 1.0):
+        self.costs, self.kept, self.lost = costs, kept, lost    # a prior of a = 2/3, soon outweighed
+
+    @property
+    def acceptance(self) -> float:
+        return self.kept / (self.kept + self.lost)
+
+    def length(self, available: int) -> int:
+        a, r = self.acceptance, self.costs.r
+        best_k, best = 0, 1.0
+        gain, p = 1.0, 1.0
+        for k in range(1, min(available, MAX_DRAFT) + 1):
+            p *= a
+            gain += p
+            if k in self.LENGTHS and gain / (1 + r * k) > best * 1.01:
+                best_k, best = k, gain / (1 + r * k)
+        return best_k
+
+    def observe(self, tried: int, kept: int) -> None:
+        """tried tokens were (or would have been) drafted; the first `kept` matched the model's."""
+        self.kept = 0.9 * self.kept + kept
+        self.lost = 0.9 * self.lost + (kept < tried)
 
 
 @dataclass
@@ -84,7 +122,8 @@ class DraftStats:
         return self.accepted / self.drafted if self.drafted else 0.0
 
 
-def decode(llm, prompt: list[int], sampler, *, limit: int, draft: bool, stats: DraftStats, stopping_criteria=None):
+def decode(llm, prompt: list[int], sampler, *, limit: int, draft: bool, stats: DraftStats, stopping_criteria=None,
+           costs: Costs | None = None):
     """Yield the reply's tokens from `prompt` (prefix already in llm's cache re-used), at most `limit`.
 
     stopping_criteria (the chat handler's, e.g. its stop token ids) is asked after each token, with the
@@ -123,7 +162,8 @@ def decode(llm, prompt: list[int], sampler, *, limit: int, draft: bool, stats: D
     stats.prompt_evaluated = len(prompt) - same
     llm.eval(prompt[same:])           # logits for the last position only
     lookup = PromptLookup(prompt) if draft else None
-    length = DraftLength()
+    planner = DraftPlanner(costs or Costs())
+    planner.costs.fresh()
     token = llama_cpp.llama_sampler_sample(sampler.sampler, ctx.ctx, -1)
     produced = 0
     try:
@@ -132,21 +172,27 @@ def decode(llm, prompt: list[int], sampler, *, limit: int, draft: bool, stats: D
             yield token
             if produced >= limit or stop_after(token):
                 return
-            pending = [token]
+            pending, shadow = [token], None
             if lookup is not None:
                 lookup.extend(pending)
-                k = min(length.next(), limit - produced, llm._n_ctx - llm.n_tokens - 1)
-                guess = lookup.draft(k) if k > 0 else []
-                pending += guess
+                room = min(MAX_DRAFT, limit - produced, llm.n_ctx() - llm.n_tokens - 1)
+                guess = lookup.draft(room, MIN_MATCH) if room > 0 else []
+                k = planner.length(len(guess)) if guess else 0
+                pending += guess[:k]
+                shadow = guess[0] if guess and not k else None
             n_past = llm.n_tokens
             batch.set_batch(batch=pending, n_past=n_past, logits_all=True)
+            t = time.perf_counter()
             ctx.decode(batch)
+            planner.costs.timed(len(pending), time.perf_counter() - t)
             llm.input_ids[n_past:n_past + len(pending)] = pending
             llm.n_tokens = n_past + len(pending)
             stats.batches += 1
             # Position 0's logits give the next token; it stands while it equals the draft.
             kept = 0
             token = llama_cpp.llama_sampler_sample(sampler.sampler, ctx.ctx, 0)
+            if shadow is not None:
+                planner.observe(1, int(token == shadow))
             while kept < len(pending) - 1 and token == pending[kept + 1]:
                 kept += 1
                 produced += 1
@@ -159,7 +205,7 @@ def decode(llm, prompt: list[int], sampler, *, limit: int, draft: bool, stats: D
                 drafted = len(pending) - 1
                 stats.drafted += drafted
                 stats.accepted += kept
-                length.update(drafted, kept)
+                planner.observe(drafted, kept)
                 if kept < drafted:     # drop the rejected tail from the cache
                     llm.n_tokens = n_past + 1 + kept
                     ctx.kv_cache_seq_rm(-1, llm.n_tokens, -1)

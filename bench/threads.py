@@ -1,0 +1,94 @@
+"""Chat threads measured (issue 27): decode and prompt tok/s with 1 and all threads, quiet, while a picture
+renders, and on one core (as `taskset -c 0`). Each case runs in its own process, so affinity and load stay put."""
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+
+from .common import Row
+
+CASES = ("quiet", "picture", "one core")
+
+
+def _measure(case: str, threads: int, runs: int, tokens: int) -> dict:
+    if case == "one core":
+        os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})   # what `taskset -c 0` does
+    from chatapp.conversation import GenParams
+    from chatapp.engines.base import ChatStats
+    from chatapp.engines.defaults import default_llm_path
+
+    from chatapp.engines.llama import LlamaChatEngine
+    from .speculative import CODE, DOCUMENT
+    engine = LlamaChatEngine(default_llm_path(), n_ctx=2048, n_threads=threads, prompt_lookup=False)
+    engine.load()
+    stop = threading.Event()
+    pictures = []
+    if case == "picture":      # the app's own image engine, drawing pictures one after another
+        from chatapp.conversation import ImageRequest
+        from chatapp.engines.defaults import default_image_model_path
+        from chatapp.engines.diffusion import DiffusionImageEngine
+        image = DiffusionImageEngine(default_image_model_path())
+        image.load()
+        image.chat_busy = lambda: True      # as in the app while a reply streams
+
+        def draw():
+            while not stop.is_set():
+                image.generate(ImageRequest("a red circle on a blue background", steps=20, seed=len(pictures)),
+                               lambda progress: None, stop.is_set)
+                pictures.append(1)
+        threading.Thread(target=draw, daemon=True).start()
+        while not pictures:
+            time.sleep(0.1)     # measure while one is surely in progress, not during the model load
+    prompt = engine.llm.tokenize((DOCUMENT + "\n\n" + CODE).encode())
+    params = GenParams(temperature=0.0, top_p=0.9, top_k=40, min_p=0.05, repeat_penalty=1.1, max_tokens=tokens, seed=1)
+    evals, decodes = [], []
+    try:
+        for _ in range(runs):
+            engine.llm.reset()
+            t = time.perf_counter()
+            engine.llm.eval(prompt)
+            evals.append(len(prompt) / (time.perf_counter() - t))
+            engine.llm.reset()
+            stats, first = ChatStats(), None
+            for _ in engine.stream([{"role": "user", "content": "Write a long story about a storm at sea."}],
+                                   params, lambda: False, stats):
+                first = first or time.perf_counter()
+            decodes.append((stats.completion_tokens - 1) / (time.perf_counter() - first))
+    finally:
+        stop.set()
+    return {"prompt": statistics.median(evals), "decode": statistics.median(decodes), "prompt_tokens": len(prompt)}
+
+
+def threads(runs: int = 3, tokens: int = 128, cases=CASES) -> list[Row]:
+    from chatapp.engines.cpu import cores
+    n = cores()
+    counts = sorted({1, n})
+    load = os.getloadavg()[0]
+    results = {}
+    for case in cases:
+        for t in counts:
+            out = subprocess.run([sys.executable, "-m", "bench.threads", case, str(t), str(runs), str(tokens)],
+                                 capture_output=True, text=True, timeout=900)
+            if out.returncode != 0:
+                raise RuntimeError(out.stderr[-2000:])
+            results[case, t] = json.loads(out.stdout.strip().splitlines()[-1])
+    rows = []
+    for case in cases:
+        one, every = results[case, 1], results[case, n]
+        for what in ("decode", "prompt"):
+            rows.append(Row(f"Chat threads, {case}: {what} tok/s with {n} threads vs 1", every[what], "tok/s",
+                            one[what], every[what] / one[what], "", None,
+                            f"{counts} threads on {n} cores; median of {runs}; load average {load:.1f} at the start"
+                            + (f"; {one['prompt_tokens']}-token prompt" if what == "prompt" else
+                               f"; {tokens}-token greedy replies")))
+    return rows
+
+
+if __name__ == "__main__":
+    case, t, runs, tokens = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+    print(json.dumps(_measure(case, t, runs, tokens)))
