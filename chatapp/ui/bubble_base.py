@@ -1,7 +1,11 @@
 """What every message bubble shares: the base widget, selectable rich labels, link buttons, the branch switcher."""
 from __future__ import annotations
 
-from PySide6.QtCore import QSize, Qt, QUrl, Signal
+import time
+from collections import deque
+from typing import Callable
+
+from PySide6.QtCore import QObject, QSize, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QWidget
 
@@ -16,10 +20,65 @@ DISPLAY_LIMIT = 20_000
 MIN_FILL_WIDTH = 160   # narrowest a full-width text label lets the column get
 
 
-def clipped(text: str) -> tuple[str, str]:
+# ...and a paste of 100,000 short lines made a 30,000-px bubble that cost 0.6 s to lay out and
+# paint on every send and reopen: a user's text shows at most this many lines.
+DISPLAY_LINES = 400
+
+
+def clipped(text: str, lines: int | None = None) -> tuple[str, str]:
+    """The part of text a bubble shows, and a note on the rest (empty when all of it is shown)."""
+    if lines is not None and text.count("\n") >= lines:
+        cut = -1
+        for _ in range(lines):
+            cut = text.index("\n", cut + 1)
+        if cut < DISPLAY_LIMIT:
+            return text[:cut], f"… {text.count(chr(10), cut) :,} more lines not shown (all of it was kept)"
     if len(text) <= DISPLAY_LIMIT:
         return text, ""
     return text[:DISPLAY_LIMIT], f"… {len(text) - DISPLAY_LIMIT:,} more characters not shown (all of it was kept)"
+
+
+SLICE_MS = 15   # no further job starts in an event-loop turn that took this long (one is ~10-50 ms)
+
+
+class Slices(QObject):
+    """Bounded GUI-thread jobs (a bubble's text laid out), a few per event-loop turn, one queue for
+    all: two queues each taking its share could still fill one frame between them."""
+
+    def __init__(self):
+        super().__init__()
+        self._jobs: deque[Callable[[], bool]] = deque()
+        self._timer = QTimer(self)
+        self._timer.setInterval(0)   # a true zero timer: input, painting and other timers run between turns
+        self._timer.timeout.connect(self._run)
+
+    def add(self, job: Callable[[], bool]) -> None:
+        """job does one piece of work and returns whether it has more (it is then queued again)."""
+        if job not in self._jobs:
+            self._jobs.append(job)
+        self._timer.start()
+
+    def _run(self) -> None:
+        start = time.perf_counter()
+        while self._jobs and (time.perf_counter() - start) * 1000 < SLICE_MS:
+            job = self._jobs.popleft()
+            if job():
+                self._jobs.append(job)
+        if not self._jobs:
+            self._timer.stop()
+
+    def busy(self) -> bool:
+        return bool(self._jobs)
+
+
+_slices: Slices | None = None
+
+
+def slices() -> Slices:
+    global _slices
+    if _slices is None:
+        _slices = Slices()
+    return _slices
 
 
 def open_link(url: str) -> bool:
@@ -49,6 +108,7 @@ class RichLabel(QLabel):
         super().setText(text)
 
     fills_width = False   # a bubble whose text takes the column's whole width (replies, notices)
+    hint_width = 0        # a user's bubble: its width, known from its text (QLabel's own hints lay it all out, twice)
 
     def sizeHint(self) -> QSize:
         # Every layout pass asks, and for rich text QLabel lays the whole text out again, twice,
@@ -57,6 +117,8 @@ class RichLabel(QLabel):
         if hint is None:
             if self.fills_width and self.width() > 0:
                 hint = QSize(self.width(), self.heightForWidth(self.width()))
+            elif self.hint_width:
+                hint = QSize(self.hint_width, self.heightForWidth(self.hint_width))
             else:
                 hint = super().sizeHint()
             self._size_hint = hint
@@ -81,6 +143,8 @@ class RichLabel(QLabel):
         # than at the real width; summed over a conversation it left blank space at the bottom.
         # The layout asks heightForWidth() for the real height instead. QLabel lays the whole text
         # out to answer, and every layout pass asks: remember it until the text changes.
+        if self.hint_width:
+            return QSize(self.minimumWidth(), 0)
         if self.fills_width:
             # QLabel finds its minimum width by laying the whole text out narrow: 62 ms for 20,000
             # characters. A full-width label gets the column's width anyway; this is only a floor.

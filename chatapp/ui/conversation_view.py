@@ -8,6 +8,8 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QScrollArea, QVBoxLayout, QWi
 
 from ..conversation import Message
 from .attachments import AttachmentBubble
+from .markdown_label import render_shown
+from .near_screen import NearScreen
 from .message_widgets import ImageBubble, MessageWidget, TextBubble
 
 COLUMN_WIDTH = 780       # readable line length, like the chat apps people know
@@ -27,7 +29,7 @@ MAX_LOADED = 150
 BUILD_PER_TICK = 2
 
 
-class ConversationView(QScrollArea):
+class ConversationView(NearScreen, QScrollArea):
     action = Signal(str, object)          # forwarded from message widgets
     wants_older = Signal(int)             # first loaded message id: the user scrolled to the top
     wants_newer = Signal(int)             # last loaded message id: scrolled to the bottom of a trimmed view
@@ -77,12 +79,15 @@ class ConversationView(QScrollArea):
         self._pending: list[Message] = []   # a page still being built, a few bubbles per turn
         self._pending_at_top = True
         self._pending_more = False
+        self.realized_count = 0               # bubbles given their whole text since the last set_messages (tests read it)
+        render_shown().connect(self._realize_near)   # a bubble near the screen got its height: look again
         bar = self.verticalScrollBar()
         bar.rangeChanged.connect(self._on_range)
         bar.valueChanged.connect(self._on_scrolled)
 
     # --- scrolling: follow the bottom unless the user scrolled up --------------------------------
     def _on_range(self, _min: int, maximum: int) -> None:
+        self._realize_near()
         if self._anchor is not None:
             self._apply_anchor()
         elif self.follow and not self.has_newer:
@@ -90,6 +95,7 @@ class ConversationView(QScrollArea):
 
     def _on_scrolled(self, value: int) -> None:
         bar = self.verticalScrollBar()
+        self._realize_near()
         if self._anchor is not None and not self._anchoring and not self._pending:
             self._anchor = None           # the user scrolled: from now on their position rules
         self.follow = value >= bar.maximum() - 8 and not self.has_newer
@@ -183,11 +189,13 @@ class ConversationView(QScrollArea):
         self.setUpdatesEnabled(False)
         self.clear()
         self._pending, self._anchor, self.has_newer = [], None, False
+        self.realized_count = 0
         for m in messages:
-            self.add_message(m, scroll=False)
+            self.add_message(m, scroll=False, deferred=True)
         self.has_older = has_older
         self.setUpdatesEnabled(True)
         self.follow = True
+        self._realize_near()
         QTimer.singleShot(0, self._settle)
 
     def _settle(self) -> None:
@@ -217,11 +225,11 @@ class ConversationView(QScrollArea):
         if self._pending_at_top:     # nearest the current top first: the newest of the page
             batch, self._pending = self._pending[-BUILD_PER_TICK:], self._pending[:-BUILD_PER_TICK]
             for m in reversed(batch):
-                self._insert(m, 1)
+                self._insert(m, 1, deferred=True)
         else:
             batch, self._pending = self._pending[:BUILD_PER_TICK], self._pending[BUILD_PER_TICK:]
             for m in batch:
-                self._insert(m, self._after_last_message())
+                self._insert(m, self._after_last_message(), deferred=True)
         if self._anchor is not None:
             self._apply_anchor()
         if self._pending:
@@ -258,14 +266,14 @@ class ConversationView(QScrollArea):
         shown = self._message_widgets()
         return self.column_layout.indexOf(shown[-1]) + 1 if shown else self.column_layout.count() - 1
 
-    def _make(self, m: Message) -> MessageWidget:
+    def _make(self, m: Message, deferred: bool = False) -> MessageWidget:
         w = ImageBubble(m, self.column) if m.kind == "image" else \
-            AttachmentBubble(m, self.column) if m.kind == "attachment" else TextBubble(m, self.column)
+            AttachmentBubble(m, self.column) if m.kind == "attachment" else TextBubble(m, self.column, deferred)
         w.action.connect(self.action)
         return w
 
-    def _insert(self, m: Message, index: int) -> MessageWidget:
-        w = self._make(m)
+    def _insert(self, m: Message, index: int, deferred: bool = False) -> MessageWidget:
+        w = self._make(m, deferred)
         self.column_layout.insertWidget(index, w)
         # A child added to a shown widget is shown by a queued call, and until then the layout
         # leaves it out; show it now, so positions (and the scroll anchor) are right at once.
@@ -279,13 +287,13 @@ class ConversationView(QScrollArea):
         """Whether m continues what is shown (a message on another branch is not shown)."""
         return m.parent_id in self.widgets if m.parent_id is not None else not self.widgets
 
-    def add_message(self, m: Message, scroll: bool = True) -> None:
+    def add_message(self, m: Message, scroll: bool = True, deferred: bool = False) -> None:
         if m.id in self.widgets:
             return
         parent = self.widgets.get(m.parent_id) if m.parent_id is not None else None
         # Right under its parent (a picture of a batch spliced in), else at the end.
         index = self.column_layout.indexOf(parent) + 1 if parent is not None else self.column_layout.count() - 1
-        self._insert(m, min(index, self.column_layout.count() - 1))
+        self._insert(m, min(index, self.column_layout.count() - 1), deferred)
         if scroll and m.role == "user":
             self.follow = True   # sending a message always brings the bottom back into view
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import html
+import re
 import threading
 from collections import OrderedDict
 
@@ -34,6 +35,20 @@ DEEPEST = MAX_NESTING - 8  # token levels (a nested list adds two per level)
 LONG_RUN = 1000            # wrapping a paragraph with no space in 20,000 characters took 0.3 s
 MOST_BRACKETS = 1000       # markdown-it's link parsing: ~40 us per "[", 0.4 s for 10,000 with the GIL held
 _BLOCK_COST = {"td_open": 1, "th_open": 1, "list_item_open": 1, "fence": 2, "code_block": 2, "blockquote_open": 1}
+# Qt indents each list level by 40 px and each quote by 40 px on both sides, without limit: past
+# ~18 list levels (11 at 800 px) or 20 quotes the text had no width left and was not drawn at
+# all. Deeper levels are indented no further: every character stays visible at any window width.
+LIST_LEVELS_SHOWN = 5      # list levels indented (Qt's -qt-list-indent, 40 px each)
+QUOTE_LEVELS_SHOWN = 6     # quote levels indented, QUOTE_STEP px each, on the left only
+QUOTE_STEP = 14
+# QLabel wraps rich text at spaces only: a longer run without one (a URL, a hash, a code line)
+# ran past the label's right edge, unseen. Where it is shown, such a run gets an invisible break
+# point (U+200B) every RUN_BREAK characters; what Copy copies (the message, a code block) is the
+# text as written. Linear: at most RUN_BREAK steps per character; an entity counts as one.
+RUN_BREAK = 32
+_RUN = re.compile(r"\S{%d}(?=\S)" % RUN_BREAK)
+_TEXT_NODE = re.compile(r">([^<]+)")
+_HTML_RUN = re.compile(r"(?:&#?\w{1,8};|[^\s&]){%d}(?=[^\s<])" % RUN_BREAK)
 PLAIN_NOTE = ('<p style="color:#6b7280;font-size:small">Shown as plain text: it has more {what} than can be '
               'laid out quickly.</p>')
 
@@ -54,7 +69,7 @@ def _fence(self, tokens, idx, options, env):
     return (f'<table width="100%" cellspacing="0" cellpadding="6" bgcolor="{CODE_BG}" class="code">'
             f'<tr><td><span style="color:#6b7280;font-size:small">{label}</span>'
             f'&nbsp;&nbsp;<a href="copy:{len(blocks) - 1}" style="font-size:small">Copy</a></td></tr>'
-            f'<tr><td><pre style="margin:0">{body}</pre></td></tr></table>')
+            f'<tr><td><pre style="margin:0; white-space:pre-wrap">{body}</pre></td></tr></table>')
 
 
 def _make() -> MarkdownIt:
@@ -91,6 +106,34 @@ def _too_complex(tokens) -> str | None:
     return None
 
 
+def breakable(text: str) -> str:
+    """text with a zero-width space after every RUN_BREAK characters of a longer run without spaces."""
+    return _RUN.sub(lambda m: m.group(0) + "\u200b", text)
+
+
+def wrappable(body: str) -> str:
+    """HTML (as render() makes it) whose text nodes' long runs may wrap; tags are left as they are."""
+    return _TEXT_NODE.sub(lambda m: ">" + _HTML_RUN.sub(lambda r: r.group(0) + "\u200b", m.group(1)), body)
+
+
+def _cap_indents(tokens) -> None:
+    """Indent lists and quotes with absolute, capped values instead of Qt's unbounded sums."""
+    lists = quotes = 0
+    for t in tokens:
+        if t.type in ("bullet_list_open", "ordered_list_open"):
+            lists += 1
+            if lists > LIST_LEVELS_SHOWN:   # up to there, Qt's own indent is the same
+                t.attrSet("style", f"-qt-list-indent: {LIST_LEVELS_SHOWN}")
+        elif t.type in ("bullet_list_close", "ordered_list_close"):
+            lists -= 1
+        elif t.type == "blockquote_open":
+            quotes += 1
+            step = QUOTE_STEP if quotes <= QUOTE_LEVELS_SHOWN else 0   # Qt adds each quote's margin to its parents'
+            t.attrSet("style", f"margin-left: {step}px; margin-right: 0px")
+        elif t.type == "blockquote_close":
+            quotes -= 1
+
+
 def plain_block(text: str, note: str = "") -> str:
     """Text as written, spaces and line breaks kept, wrapped: cheap for Qt at any structure."""
     return f'{note}<div style="white-space:pre-wrap">{html.escape(text)}</div>'
@@ -118,6 +161,7 @@ def render(text: str, remember: bool = True) -> tuple[str, list[str]]:
     if why:
         result = plain_block(text, PLAIN_NOTE.format(what=why)), []
     else:
+        _cap_indents(tokens)
         # Qt draws no cell borders unless the table asks for them.
         body = _MD.renderer.render(tokens, _MD.options, env).replace("<table>", TABLE_OPEN)
         result = body, env.get("code_blocks", [])
@@ -156,7 +200,7 @@ def _remember(text: str, result: tuple[str, list[str]]) -> None:
 
 def plain_html(text: str) -> str:
     """Text shown exactly as typed (user messages): escaped, line breaks kept."""
-    return html.escape(text).replace("\n", "<br>")
+    return html.escape(breakable(text)).replace("\n", "<br>")
 
 
 class StreamSplit:

@@ -5,12 +5,12 @@ import time
 import weakref
 
 import shiboken6
-from PySide6.QtCore import QObject, QTimer
+from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QGuiApplication
 
 from ..workers import PoolCalls
 from . import markdown
-from .bubble_base import RichLabel
+from .bubble_base import RichLabel, slices
 
 # Markdown of up to this many characters is rendered on the spot (a few ms, ~35 ms for the worst
 # input known); longer text is rendered on the thread pool, as parsing 20,000 hostile characters
@@ -21,22 +21,30 @@ RENDER_SHARE = 0.15   # while a long reply streams, its layout takes at most ~15
 
 class _Renderer(QObject):
     """Markdown for long texts rendered on the thread pool; each result goes to the label that asked."""
+    shown = Signal()    # a result was shown: a label's height changed
 
     def __init__(self):
         super().__init__()
         self.calls = PoolCalls()
         self.calls.done.connect(self._done)
         self._asked: dict[int, tuple[weakref.ref, str]] = {}
+        # Results are shown a few per event-loop turn: each is laid out at once (10-50 ms for a
+        # hostile reply), and 15 that came back together held one frame for half a second.
 
     def request(self, label: MarkdownLabel, text: str, remember: bool) -> None:
         call_id = self.calls.call(markdown.render, text, remember)
         self._asked[call_id] = (weakref.ref(label), text)
 
     def _done(self, call_id: int, result, error) -> None:
+        slices().add(lambda: self._show_one(call_id, result, error))
+
+    def _show_one(self, call_id: int, result, error) -> None:
         ref, text = self._asked.pop(call_id, (None, ""))
         label = ref() if ref else None
         if label is not None and shiboken6.isValid(label):
             label.rendered(text, result if error is None else (markdown.plain_block(text), []))
+            self.shown.emit()
+        return False
 
 
 _renderer: _Renderer | None = None
@@ -47,6 +55,11 @@ def _background() -> _Renderer:
     if _renderer is None:
         _renderer = _Renderer()
     return _renderer
+
+
+def render_shown() -> Signal:
+    """Emitted whenever a long text's render has been shown (the conversation view listens)."""
+    return _background().shown
 
 
 class MarkdownLabel(RichLabel):
@@ -76,6 +89,11 @@ class MarkdownLabel(RichLabel):
             _background().request(self, text, finished)
         # else: the render in flight comes back to rendered(), which asks again for the newest text
 
+    def preview_shown(self) -> None:
+        """The label shows the start of its text: a long one stays so until its render is ready,
+        rather than being laid out twice (plain, then formatted: ~50 ms each for 20,000 characters)."""
+        self._shown = True
+
     def rendered(self, text: str, result: tuple[str, list[str]]) -> None:
         start = time.perf_counter()
         self._show(result)
@@ -94,8 +112,9 @@ class MarkdownLabel(RichLabel):
     def _show(self, result: tuple[str, list[str]]) -> None:
         body, self.code_blocks = result
         self._shown = True
-        if body != self.text():   # a long plain text comes back from the pool unchanged
-            self.setText(body)
+        shown = markdown.wrappable(body)
+        if shown != self.text():   # a long plain text comes back from the pool unchanged
+            self.setText(shown)
 
     def _copy_link(self, url: str) -> None:
         if url.startswith("copy:"):

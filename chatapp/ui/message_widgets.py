@@ -2,22 +2,35 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QGuiApplication, QTextDocument
+from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QVBoxLayout
 
 from ..conversation import DONE, ERROR, STOPPED, STREAMING, Message
 from . import markdown
-from .bubble_base import (DISPLAY_LIMIT, SAFE_SCHEMES, THUMB, USER_MAX_WIDTH, BranchSwitcher, MessageWidget,  # noqa: F401
+from .bubble_base import (DISPLAY_LIMIT, DISPLAY_LINES, SAFE_SCHEMES, THUMB, USER_MAX_WIDTH, BranchSwitcher, MessageWidget,  # noqa: F401
                           RichLabel, clipped, link_button, open_link)
 from .image_bubble import ImageBubble, PictureLabel, scaled_for_display  # noqa: F401
 from .markdown_label import MarkdownLabel
 from .sources import SourceList, passages_note
 
 CHUNK_CHARS = 1_200   # while streaming, finished blocks join the last label until it holds this much
+WIDEST_LINES = 64     # a user bubble's width is that of its longest lines, by characters
+PREVIEW_CHARS = 120   # what a bubble far from the screen shows until it comes near (cheap to lay out)
+
+
+def ideal_width(text: str, metrics) -> int:
+    """How wide a plain text is unwrapped. A QTextDocument laid out just to ask (idealWidth) cost
+    ~0.1 s for a paste of 100,000 short lines; the longest lines by characters decide it."""
+    lines = sorted(set(text.split("\n")), key=len, reverse=True)[:WIDEST_LINES]
+    return max((metrics.horizontalAdvance(line) for line in lines), default=0)
+
 
 class TextBubble(MessageWidget):
-    def __init__(self, message: Message, parent=None):
+    def __init__(self, message: Message, parent=None, deferred: bool = False):
         super().__init__(message, parent)
+        # A bubble of an opened page shows its start, plain, until the view brings it near the
+        # screen (realize()): opening a chat of long hostile replies lays out only what is seen.
+        self.deferred = deferred and message.status != STREAMING
         self._split: markdown.StreamSplit | None = None   # while streaming: where the finished blocks end
         self.tail: MarkdownLabel | None = None   # while streaming: the unfinished last block, laid out alone
         self._chunks: list[MarkdownLabel] = []   # while streaming: the finished blocks, a label each
@@ -66,8 +79,20 @@ class TextBubble(MessageWidget):
             layout.addLayout(row)
         self.update_message(message)
 
+    def realize(self) -> None:
+        """Show the whole text (rendered), if it was deferred."""
+        if self.deferred:
+            self.deferred = False
+            self.set_text(self.message.content)
+
     def set_text(self, text: str) -> None:
-        text, more = clipped(text)
+        if self.deferred and self.message.status != STREAMING:
+            # One short line: made before the bubble has its width, it is laid out ~100 px wide.
+            self.label.setText(markdown.plain_html(" ".join(text[:PREVIEW_CHARS].split())))
+            self.label.preview_shown()
+            return
+        self.deferred = False
+        text, more = clipped(text, DISPLAY_LINES if self.message.role == "user" else None)
         if more:
             self.footer.setText(more)
             self.footer.show()
@@ -77,10 +102,8 @@ class TextBubble(MessageWidget):
             # A right-aligned bubble gets only its size hint, which for wrapped rich text is
             # narrow: ask for the text's natural width, up to a readable maximum.
             self.label.ensurePolished()  # the stylesheet's font size applies from here on
-            doc = QTextDocument()
-            doc.setDefaultFont(self.label.font())
-            doc.setHtml(html)
-            self.label.setMinimumWidth(min(int(doc.idealWidth()) + 4, USER_MAX_WIDTH))
+            self.label.hint_width = min(ideal_width(text, self.label.fontMetrics()) + 4, USER_MAX_WIDTH)
+            self.label.setMinimumWidth(self.label.hint_width)
             return
         if self.message.status == STREAMING and self.message.role == "assistant":
             self._show_streaming(text)
@@ -134,10 +157,10 @@ class TextBubble(MessageWidget):
         return any(part.rendering for part in (self.label, *self._chunks, *filter(None, [self.tail])))
 
     def shown_html(self) -> str:
-        """What the bubble shows now, as rich text (tests and screenshots read it)."""
-        if self.tail is None:
-            return self.label.text()
-        return "".join(part.text() for part in (*self._chunks, self.tail))
+        """What the bubble shows (tests and screenshots read it): the whole text, so a deferred bubble is realized."""
+        self.realize()
+        parts = [self.label] if self.tail is None else [*self._chunks, self.tail]
+        return "".join(part.text() for part in parts).replace("\u200b", "")   # break points are not text
 
     def update_message(self, message: Message) -> None:
         super().update_message(message)
@@ -150,7 +173,7 @@ class TextBubble(MessageWidget):
         dropped = m.meta.get("dropped")
         footer = " · ".join(part for part in (
             {STOPPED: "Stopped", ERROR: "⚠ Could not answer"}.get(m.status, ""),
-            clipped(m.content)[1],
+            clipped(m.content, DISPLAY_LINES if m.role == "user" else None)[1],
             f"{dropped} older messages were left out to fit the model's context" if dropped else "",
             passages_note(m.meta)) if part)
         if m.meta.get("sources") and self.sources is None:
