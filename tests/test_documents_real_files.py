@@ -30,10 +30,14 @@ def test_pdf_words_hyphenated_at_line_ends_are_whole():
     assert "adip-\n" not in text and "consectetuer adipiscing" in text
 
 
-def test_pdf_pypdf_cannot_read_is_not_called_damaged_or_a_scan():
-    # A LibreOffice PDF whose page tree points at a missing object: pypdf finds no pages' text,
-    # pdfminer.six reads the page all the same.
-    doc = extract(DATA / "libre-office-link-broken-page-tree.pdf")
+@pytest.mark.parametrize("name", [
+    "libre-office-link-missing-page-root.pdf",   # pypdf raises (was: "damaged (PdfReadError)")
+    "libre-office-link-broken-page-tree.pdf",    # pypdf finds no text (was: "no text layer")
+])
+def test_pdf_pypdf_cannot_read_is_not_called_damaged_or_a_scan(name):
+    # A LibreOffice PDF whose page tree points at a missing object: pdfminer.six finds the page
+    # among the file's objects and reads it all the same.
+    doc = extract(DATA / name)
     assert "This is a link to an awesome blog." in doc.sections[0].text
 
 
