@@ -1,5 +1,6 @@
 """Hostile model output and pastes: the event loop's longest stall and p99 while they stream in,
-when their conversation is reopened, and for a 200,000-character paste without spaces.
+when their conversation is reopened, and for a 200,000-character paste without spaces; and many at
+once (issue 28): reopening a chat of 15 hostile replies, deep nesting, 100,000 short lines.
 
 The reference column is the raw libraries doing what the view did before its budget: markdown-it
 + Pygments to HTML and a Qt rich-text label laying it out, on the GUI thread, same payload, same
@@ -87,6 +88,7 @@ def hostile_render(quick: bool = False) -> list[Row]:
                             longest, "ms", raw, round(longest / raw, 3) if raw else None, f"<= {BAR_MS} ms",
                             longest <= BAR_MS, f"p99 {p99:.1f} ms; GUI-thread CPU {probe.cpu_ms():.0f} ms; reference: one raw render on the GUI thread"))
         rows.append(_paste_row(w, app))
+        rows += _many_at_once_rows(w, s, parts.storage, app, quick)
     finally:
         s.shutdown()
         parts.storage.close()
@@ -120,3 +122,80 @@ def _paste_row(w, app) -> Row:
     return Row("200,000-character paste without spaces, then 5 keys: longest stall", longest, "ms", raw,
                round(longest / raw, 3) if raw else None, f"<= {BAR_MS} ms", longest <= BAR_MS,
                f"p99 {p99:.1f} ms; GUI-thread CPU {probe.cpu_ms():.0f} ms; reference: the paste alone into a plain QPlainTextEdit")
+
+
+def _deep_nesting() -> str:
+    lists = "".join("  " * i + f"- level {i}\n" for i in range(25))
+    quotes = "".join("> " * 30 + f"quoted line {i}\n" for i in range(3))
+    return lists + "\n" + quotes + "\nAfter the quotes.\n"
+
+
+def _timed_open(s, app, conv: int, settled) -> tuple[float, float, float]:
+    """Open conv from a running event loop (a probe tick comes first) until the view settles."""
+    from PySide6.QtCore import QTimer
+    s.new_conversation()
+    app.processEvents()
+    probe = LoopProbe()
+    probe.start()
+    QTimer.singleShot(20, lambda: s.open_conversation(conv))
+    wait_until(lambda: s.current is not None and s.current.id == conv and settled())
+    for _ in range(10):
+        app.processEvents()
+    probe.stop()
+    return (*probe.summary_ms(), probe.cpu_ms())
+
+
+def _raw_layout_ms(texts: list[str]) -> float:
+    """What the view did before: every reply's HTML laid out in its label on the GUI thread, at once."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QLabel
+
+    from chatapp.ui import markdown
+    t = time.perf_counter()
+    for text in texts:
+        label = QLabel()
+        label.setTextFormat(Qt.TextFormat.RichText)
+        label.setWordWrap(True)
+        label.setText(markdown.render(text[:20_000])[0])
+        label.heightForWidth(740)
+    return (time.perf_counter() - t) * 1000
+
+
+def _many_at_once_rows(w, s, storage, app, quick: bool) -> list[Row]:
+    """Issue 28 item 3 and 4: a chat of 15 hostile replies reopened (the second time from the render
+    cache), deep nesting at 800 px, and a paste of 100,000 short lines reopened."""
+    from chatapp.ui.bubble_base import slices
+    view = w.view
+
+    def settled():
+        return not slices().busy() and not view._pending and \
+            not any(getattr(b, "_rendering", False) for b in view.widgets.values())
+    hostile = (list(payloads(quick).values()) * 4)[:15]
+    cases = [("a chat of 15 hostile replies", hostile, 1180),
+             ("deep nesting (25-level list, 30 nested quotes) x 15", [_deep_nesting()] * 15, 800),
+             ("a paste of 100,000 short lines", None, 1180)]
+    rows = []
+    for name, replies, width in cases:
+        w.resize(width, 800)
+        conv = storage.create_conversation(name)
+        if replies is None:
+            lines = "\n".join(f"line {i}" for i in range(100_000))
+            storage.add_message(conv.id, "user", lines)
+            storage.add_message(conv.id, "assistant", "ok")
+            raw_texts = [lines]
+        else:
+            for i, text in enumerate(replies):
+                storage.add_message(conv.id, "user", f"question {i}")
+                storage.add_message(conv.id, "assistant", text)
+            raw_texts = replies
+        first = _timed_open(s, app, conv.id, settled)
+        again = _timed_open(s, app, conv.id, settled)
+        longest = max(first[0], again[0])
+        raw = _raw_layout_ms(raw_texts)
+        rows.append(Row(f"Reopen {name}: longest stall (first open, then cached)", longest, "ms", raw,
+                        round(longest / raw, 3) if raw else None, f"<= {BAR_MS} ms", longest <= BAR_MS,
+                        f"{first[0]:.0f} / {again[0]:.0f} ms; p99 {max(first[1], again[1]):.1f} ms; GUI-thread CPU "
+                        f"{max(first[2], again[2]):.0f} ms; {view.realized_count} of {len(view.widgets)} bubbles laid out "
+                        f"whole at {width} px; reference: every reply's HTML laid out on the GUI thread at once"))
+    w.resize(1180, 800)
+    return rows
