@@ -46,9 +46,12 @@ def test_the_settings_file_refuses_values_out_of_range(tmp_path, field, value):
     assert note and field in note
 
 
-@pytest.mark.parametrize("field, value", [("image_threads", 0), ("image_threads", cores()), ("theme", "dark"),
-                                          ("image_precision", "bfloat16"), ("llm_remote_url", "HTTPS://box:8/v1"),
-                                          ("llm_remote_url", ""), ("image_idle_unload_min", 0), ("llm_remote_ctx", 8192)])
+GOOD = [("image_threads", 0), ("image_threads", cores()), ("theme", "dark"), ("image_precision", "bfloat16"),
+        ("llm_remote_url", "HTTPS://box:8/v1"), ("llm_remote_url", ""), ("image_idle_unload_min", 0),
+        ("llm_remote_ctx", 8192)]
+
+
+@pytest.mark.parametrize("field, value", GOOD)
 def test_values_in_range_are_kept(field, value):
     assert check_setting(field, value) == (value, None)
 
