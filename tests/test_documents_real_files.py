@@ -96,6 +96,10 @@ def test_html_in_legacy_encodings_is_read(name, expected):
     assert expected in text_of(name)
 
 
+def test_text_file_in_a_legacy_encoding_is_read():
+    assert "В гимназии он не был в числе первых учеников" in text_of("chardet-windows-1251.txt")
+
+
 def test_html_hidden_text_is_not_indexed():
     text = text_of("readability-visibility-hidden.html")
     assert "Tempor incididunt ut labore" in text and "sed do eiusmod" not in text   # visibility:hidden
