@@ -27,19 +27,21 @@ class MessageLog(QObject):
         self.disk_full = False
         self._unsaved: dict[int, dict] = {}   # message id -> changes a full disk refused
 
-    def guard(self, fn, *args, when_full: str | None = None, **kwargs):
+    def guard(self, fn, *args, when_full: str | None = None, background: bool = False, **kwargs):
         """Run a storage call; a storage problem becomes a notice and the call returns None.
 
-        when_full: what to say if the disk is full (an action the user took, e.g. sending); without
-        it, a full disk is reported once until there is space again, not at every background save.
+        when_full: what to say if the disk is full (e.g. sending: the text stays, press Enter again).
+        background: a save nobody asked for just now (a streaming reply's flush, a status change):
+        a full disk is then reported once until there is space again, not at every such save.
         """
-        return self._try(fn, *args, when_full=when_full, **kwargs)[1]
+        return self._try(fn, *args, when_full=when_full, background=background, **kwargs)[1]
 
-    def _try(self, fn, *args, when_full: str | None = None, write: bool = False, **kwargs) -> tuple[bool, object]:
+    def _try(self, fn, *args, when_full: str | None = None, background: bool = False, write: bool = False,
+             **kwargs) -> tuple[bool, object]:
         try:
             result = fn(*args, **kwargs)
         except DiskFull as exc:
-            if when_full or not self.disk_full:
+            if not (background and self.disk_full):
                 self.notice.emit(when_full or str(exc))
             self.disk_full = True
             return False, None
@@ -78,7 +80,7 @@ class MessageLog(QObject):
         for name, value in changes.items():
             setattr(message, name, value)
         pending = {**self._unsaved.pop(message.id, {}), **changes}   # older refused changes go first, in one write
-        saved, _ = self._try(self.storage.update_message, message.id, write=True, **pending)
+        saved, _ = self._try(self.storage.update_message, message.id, background=True, write=True, **pending)
         if not saved and self.disk_full:
             self._unsaved[message.id] = pending
         self.message_changed.emit(message)

@@ -291,7 +291,7 @@ class ChatSession(BranchActions, QObject):
         self.reply_text.emit(reply.message.id, reply.text)
         if time.monotonic() - reply.last_flush > FLUSH_EVERY_S:
             reply.last_flush = time.monotonic()
-            self._guard(self.storage.update_message, reply.message.id, content=reply.text)
+            self._guard(self.storage.update_message, reply.message.id, content=reply.text, background=True)
 
     def _end_reply(self, rid: int, status: str, content: str, meta: dict) -> None:
         reply = self._replies.pop(rid, None)

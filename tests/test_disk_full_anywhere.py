@@ -60,6 +60,8 @@ def test_a_reply_finished_while_the_disk_is_full_is_saved_once_there_is_space(ma
         pass
     assert parts.storage.message(reply_id).status == "streaming"       # the end was refused...
     assert seen.count(seen[0]) == 1 and FULL in seen[0] and "rollback" not in seen[0]   # ...and said once
+    parts.session.set_system_prompt(parts.session.current.id, "Be brief. " * 20_000)
+    assert seen[-1] == seen[0] and len(seen) == 2          # something the user did is always answered
     typed = "next " * 20_000
     assert not parts.session.submit(typed)                              # a send now says so, text kept
     assert "press Enter again" in seen[-1]
