@@ -21,6 +21,7 @@ _BLOCK = {"p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "pre
 _SKIP = {"script", "style", "noscript", "template", "svg", "head", "iframe", "object", "button", "select"}
 _HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.I)
 MIN_MAIN_SHARE = 0.2   # main content shorter than this share of the whole page's text is not trusted
+MAIN_MAX_CHARS = 2_000_000   # bigger pages (a saved mail archive, a book) are all content: no extractor run
 
 
 def decode_html(data: bytes) -> str:
@@ -126,7 +127,7 @@ def html_to_text(html: str, *, main_content: bool = False) -> str:
     _drop_hidden(root)
     body = root.find("body")
     full = _block_text(body if body is not None else root)
-    if main_content and len(full) > 500:
+    if main_content and 500 < len(full) <= MAIN_MAX_CHARS:
         import trafilatura
         try:
             main = trafilatura.extract(root, include_tables=True, include_comments=False, favor_recall=True,
