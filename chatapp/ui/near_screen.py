@@ -2,6 +2,7 @@
 show only the start of their text until the user comes near them (a ConversationView mixin)."""
 from __future__ import annotations
 
+import shiboken6
 from PySide6.QtCore import QCoreApplication, QEvent
 
 from .bubble_base import MessageWidget, slices
@@ -27,7 +28,7 @@ class NearScreen:
     def _realize_one(self) -> bool:
         """Give one deferred bubble in or near the viewport its whole text; True while there may be
         more (the shared GUI slices call it again, within their budget per event-loop turn)."""
-        if not self.isVisible() or (w := self._next_to_realize()) is None:
+        if not shiboken6.isValid(self) or not self.isVisible() or (w := self._next_to_realize()) is None:
             return False
         if not self.follow:
             self._hold_anchor()           # what the user reads stays where it is while bubbles above grow
