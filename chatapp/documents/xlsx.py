@@ -8,6 +8,10 @@ from typing import Callable
 from .extract import Cancelled, DocumentError, Extracted, Section, non_empty, open_zip
 
 MAX_CELLS = 2_000_000   # a sheet of millions of formatted-but-empty cells must not take minutes
+# openpyxl warns (UserWarning) about every extension, validation or style it drops, also lazily while
+# rows are read: nothing a user could act on, so once for the process rather than around each call
+# (catch_warnings is not thread-safe, and rows are read outside it).
+warnings.filterwarnings("ignore", category=UserWarning, module=r"openpyxl(\.|$)")
 
 
 def read(data: bytes, should_stop: Callable[[], bool]) -> Extracted:
@@ -15,10 +19,7 @@ def read(data: bytes, should_stop: Callable[[], bool]) -> Extracted:
     sections, cells_seen = [], 0
     try:
         from openpyxl import load_workbook
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")   # openpyxl warns about data validation, styles it drops...
-            book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-        warnings.filterwarnings("ignore", module="openpyxl")   # ...also while rows are read (lazily)
+        book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
         try:
             for sheet in book.worksheets:
                 lines = [f"Sheet: {sheet.title}"]
