@@ -15,6 +15,7 @@ from .engines.schedulers import SCHEDULERS
 
 MAX_STEPS = 150
 MAX_COUNT = 8
+MAX_SEED = 2**64
 # A prompt's limit, and its negative's. The models read 77 tokens (about 300 characters of English) and
 # drop the rest, so 4,000 is over ten times what any of them uses, room for A1111-style prompts full of
 # weights and tags. It is checked before any pattern sees the text: a typed or dropped prompt of
@@ -152,8 +153,8 @@ def parse_image(args_text: str, max_side: int = 2048) -> ImageRequest:
         raise CommandError(f"--steps must be between 1 and {MAX_STEPS}, not {ns.steps}.")
     if ns.cfg is not None and not 0 <= ns.cfg <= 30:
         raise CommandError(f"--cfg must be between 0 and 30, not {ns.cfg}.")
-    if ns.seed is not None and not 0 <= ns.seed < 2**32:
-        raise CommandError("--seed must be between 0 and 4294967295.")
+    if ns.seed is not None and not 0 <= ns.seed < MAX_SEED:   # 64-bit, as ComfyUI's: torch's generator takes them
+        raise CommandError(f"--seed must be between 0 and {MAX_SEED - 1}.")
     if not 1 <= ns.n <= MAX_COUNT:
         raise CommandError(f"--n must be between 1 and {MAX_COUNT}, not {ns.n}.")
     width = height = None

@@ -19,7 +19,7 @@ from . import single_file
 from . import torch_runtime as rt
 from .base import EngineError, ImageProgress, ImageResult, ModelInfo, stat_model_path
 from .lora import LoraSet
-from .schedulers import SCHEDULERS, flag_for_class
+from .schedulers import SCHEDULERS, flag_for_class, sigma_options
 
 PICKLE_SUFFIXES = {".ckpt", ".bin", ".pt", ".pth", ".pkl"}
 PREVIEW_EVERY = 3  # steps between live previews
@@ -203,7 +203,7 @@ class DiffusionImageEngine:
             except ValueError:
                 pass
         defaults.update({k: v for k, v in self.overrides.items() if v})
-        defaults["scheduler"] = flag_for_class(type(self.pipe.scheduler).__name__) or type(self.pipe.scheduler).__name__
+        defaults["scheduler"] = flag_for_class(type(self.pipe.scheduler).__name__, self.pipe.scheduler.config) or type(self.pipe.scheduler).__name__
         self._preview_map = self._preview_tensors(
             defaults.get("latent_rgb") or (SD_LATENT_RGB if self.pipe.unet.config.in_channels == 4 else None))
         return defaults
@@ -236,8 +236,10 @@ class DiffusionImageEngine:
     def _set_scheduler(self, flag: str) -> None:
         import diffusers
         cls_name = SCHEDULERS.get(flag, (flag, ""))[0]
-        if type(self.pipe.scheduler).__name__ != cls_name:
-            self.pipe.scheduler = getattr(diffusers, cls_name).from_config(self.pipe.scheduler.config)
+        sigmas = sigma_options(flag)   # "-karras"/"-exponential": the same class on another noise schedule
+        config = self.pipe.scheduler.config
+        if type(self.pipe.scheduler).__name__ != cls_name or any(config.get(k) != v for k, v in sigmas.items()):
+            self.pipe.scheduler = getattr(diffusers, cls_name).from_config(config, **sigmas)
 
     def prompt_note(self, prompt: str, what: str = "prompt") -> str:
         """CLIP reads a fixed number of tokens and silently drops the rest: say what was dropped
@@ -316,7 +318,7 @@ class DiffusionImageEngine:
         results: list[ImageResult] = []
         self._apply_threads()
         for n in range(count):
-            seed = (base_seed + n) % 2**32
+            seed = (base_seed + n) % 2**64   # torch's generator takes 64-bit seeds (ComfyUI's are)
             req = self.resolve(request, seed)
             self._set_scheduler(req.scheduler)
 

@@ -12,16 +12,23 @@ from ..workers import PoolCalls
 
 
 
-def recipe_or_none(path: str) -> tuple[str | None, str]:
-    """On the thread pool: (the /image command in a PNG's recipe, or None; why its recipe cannot be used,
-    or "" when it has none at all)."""
-    from ..png_recipe import NoRecipe, RecipeError, recipe_command
+def recipe_or_none(path: str) -> tuple[str | None, str, bool]:
+    """On the thread pool: (the /image command in a picture's recipe, or None; a notice for the user: why its
+    recipe cannot be used, or which tool wrote it and what did not carry over; whether it can be edited)."""
+    from ..png_recipe import EmptyFile, NoRecipe, RecipeError, read_recipe
     try:
-        return recipe_command(path), ""
-    except NoRecipe:
-        return None, ""
-    except RecipeError as exc:   # too long, damaged, not a PNG: say so, editing is still offered
-        return None, str(exc)
+        recipe = read_recipe(path)
+    except EmptyFile as exc:   # 0 bytes: no recipe and no picture to edit either
+        return None, str(exc), False
+    except NoRecipe as exc:    # a picture without a recipe: say so, editing is still offered
+        return None, str(exc), True
+    except RecipeError as exc:   # too long, damaged, not a picture: say so, editing is still offered
+        return None, str(exc), True
+    notice = ""
+    if recipe.tool != "AUTOMATIC1111" or recipe.notes:
+        name = path.replace("\\", "/").rpartition("/")[2]
+        notice = f"{name}: a {recipe.tool} recipe" + ("; " + "; ".join(recipe.notes) + "." if recipe.notes else ".")
+    return recipe.command(), notice, True
 
 
 class PictureDrop(QObject):
@@ -41,7 +48,7 @@ class PictureDrop(QObject):
     def _read(self, call_id: int, result, _error) -> None:
         if call_id != self._call:
             return
-        command, problem = result if result else (None, "")
+        command, problem, editable = result if result else (None, "", True)
         if problem:
             self.window.view.add_notice(problem)
         path, editor = self._path, self.window.composer.editor
@@ -52,7 +59,12 @@ class PictureDrop(QObject):
         menu.setAccessibleName("What to do with the dropped picture")
         if command:
             menu.addAction("Use its recipe", lambda: self.window.composer.set_text(command))
-        menu.addAction("Edit this picture", lambda: self.fill_edit(path))
+        if editable:
+            menu.addAction("Edit this picture", lambda: self.fill_edit(path))
+        if menu.isEmpty():   # an empty file: nothing to offer, and the notice above says why
+            menu.deleteLater()
+            self.menu = self._shown = None
+            return
         self.menu = self._shown = menu
         menu.popup(editor.mapToGlobal(editor.cursorRect().bottomLeft()))
 
