@@ -96,6 +96,12 @@ def test_html_in_legacy_encodings_is_read(name, expected):
     assert expected in text_of(name)
 
 
+def test_html_with_a_wrong_charset_label_is_read(tmp_path):
+    page = (DATA / "chardet-gb2312.html").read_bytes()   # GB2312 bytes, labelled UTF-8 here
+    (tmp_path / "mislabelled.html").write_bytes(b'<meta charset="utf-8">\n' + page)
+    assert "搜狐在线国庆免费大酬宾" in extract(tmp_path / "mislabelled.html").sections[0].text
+
+
 def test_text_file_in_a_legacy_encoding_is_read():
     assert "В гимназии он не был в числе первых учеников" in text_of("chardet-windows-1251.txt")
 

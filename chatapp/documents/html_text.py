@@ -38,7 +38,11 @@ def decode_html(data: bytes) -> str:
         try:
             if codecs.lookup(enc).name.startswith("utf-16"):
                 enc = "utf-8"   # a page that reached the parser as bytes is not UTF-16 after all
-            return data.decode(enc, "replace")
+            text = data.decode(enc, "replace")
+            # A wrong label (a GBK page saved as "utf-8" by an old editor) shows as many undecodable
+            # bytes: then the bytes decide, as if there were no label. A stray bad byte does not.
+            if text.count("\ufffd") <= len(text) // 200:
+                return text
         except LookupError:
             pass   # an unknown label: as if there were none
     try:
