@@ -135,3 +135,31 @@ def test_indexing_on_a_full_disk_says_so_and_goes_on_by_itself(make_app, qtbot, 
     parts.session.documents._rescan_library()    # what the two-minute timer does
     qtbot.waitUntil(lambda: index.document(row.id).status == "ready", timeout=120000)
     assert index.search("quarterly figures", parts.session.current.id)
+
+
+def test_filling_vectors_on_a_full_disk_says_full_not_cannot_rollback(data_dir):
+    """SQLite rolls a transaction back itself on a full disk; a second ROLLBACK would fail with
+    'cannot rollback - no transaction is active' and hide the real error."""
+    import sqlite3
+
+    import numpy as np
+
+    from chatapp.documents import vectors
+    from chatapp.documents.index import DocumentIndex
+    from chatapp.storage import Storage
+    storage = Storage(data_dir / "chatapp.sqlite3")
+    conv = storage.create_conversation("c")
+    index = DocumentIndex(storage.path)
+    for n in range(8):
+        (data_dir / f"{n}.txt").write_text(f"Passage number {n} about ferries and harbours.")
+        index.index_document(index.add_attachment(conv.id, data_dir / f"{n}.txt").id)
+    model = vectors.model_id(index._db, "big-vectors", 65536)
+    disk = Disk(data_dir)
+    disk.fill()
+    with pytest.raises(sqlite3.OperationalError) as err:   # 8 x 256 KB of vectors on a full disk
+        vectors.fill(index._db, model, lambda texts: np.ones((len(texts), 65536), np.float32))
+    assert "full" in str(err.value) and "rollback" not in str(err.value)
+    disk.free()
+    assert vectors.fill(index._db, model, lambda texts: np.ones((len(texts), 4), np.float32)) == 8
+    index.close()
+    storage.close()

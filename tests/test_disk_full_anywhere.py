@@ -138,3 +138,31 @@ def test_the_documents_half_says_what_to_do_and_retries_by_itself(make_app, qtbo
     assert asked == [None]
     parts.session.documents._rescan_library()                  # once only
     assert asked == [None]
+
+
+def test_a_batch_whose_third_picture_cannot_be_written_leaves_no_files_behind(tmp_path, monkeypatch):
+    """Pictures 1-2 of a batch written, picture 3 hits a full disk: no file is left that no message names."""
+    import errno
+    from types import SimpleNamespace
+
+    from PIL import Image
+
+    from chatapp import png_recipe
+    from chatapp.conversation import ImageRequest
+    from chatapp.workers.image import ImageWorker
+    real, calls = png_recipe.save_png, []
+
+    def save_png(result, folder, *args):
+        calls.append(result)
+        if len(calls) == 3:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(result, folder, *args)
+    monkeypatch.setattr(png_recipe, "save_png", save_png)
+    results = [SimpleNamespace(image=Image.new("RGB", (8, 8)), seed=s,
+                               request=ImageRequest(prompt="x", steps=1, cfg=1.0, seed=s, width=8, height=8))
+               for s in (1, 2, 3)]
+    worker = SimpleNamespace(engine=SimpleNamespace(model_name="m", model_hash=""))
+    with pytest.raises(OSError):
+        ImageWorker._save(worker, results, tmp_path)
+    assert len(calls) == 3 and list(tmp_path.iterdir()) == []
+

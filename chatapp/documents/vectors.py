@@ -56,7 +56,8 @@ def fill(db: sqlite3.Connection, model: int, embed: Callable[[list[str]], object
             db.executemany("INSERT OR REPLACE INTO chunk_vectors(model_id, vector, chunk_id) "
                            "SELECT ?, ?, ? WHERE EXISTS (SELECT 1 FROM chunks WHERE id = ?)", rows)
         except BaseException:
-            db.execute("ROLLBACK")
+            if db.in_transaction:   # SQLite already rolled back after SQLITE_FULL: a second ROLLBACK would fail
+                db.execute("ROLLBACK")
             raise
         db.execute("COMMIT")
         done += len(todo)

@@ -56,9 +56,16 @@ class ImageWorker(_Worker):
     def _save(self, results, out_dir: Path) -> list:
         from ..png_recipe import save_png  # pillow only; cheap
         saved = []
-        for r in results:
-            s = save_png(r, out_dir, getattr(self.engine, "model_name", ""), getattr(self.engine, "model_hash", ""))
-            saved.append(replace(s, notes=list(getattr(r, "notes", []))))
+        try:
+            for r in results:
+                s = save_png(r, out_dir, getattr(self.engine, "model_name", ""), getattr(self.engine, "model_hash", ""))
+                saved.append(replace(s, notes=list(getattr(r, "notes", []))))
+        except BaseException:
+            # Picture k of a batch failed to write (a full disk): the ones before it would be files no
+            # message points to, so they go too; the error says what happened.
+            for s in saved:
+                Path(s.path).unlink(missing_ok=True)
+            raise
         return saved
 
     @Slot(int, object, object)
