@@ -54,7 +54,8 @@ def hostile_render(quick: bool = False) -> list[Row]:
     app = qapp()
     texts = payloads(quick)
     chat = FakeChatEngine(list(texts.values()), token_delay=0.0005)
-    parts = build(resolve_paths(tempfile.mkdtemp(prefix="chatapp-hostile-")), Settings(),
+    paths = resolve_paths(tempfile.mkdtemp(prefix="chatapp-hostile-"))
+    parts = build(paths, Settings(),
                   llm_engine_factory=lambda: chat, image_engine_factory=FakeImageEngine, open_last=False)
     w, s = parts.window, parts.session
     w.resize(1180, 800)
@@ -89,6 +90,7 @@ def hostile_render(quick: bool = False) -> list[Row]:
                             longest <= BAR_MS, f"p99 {p99:.1f} ms; GUI-thread CPU {probe.cpu_ms():.0f} ms; reference: one raw render on the GUI thread"))
         rows.append(_paste_row(w, app))
         rows += _many_at_once_rows(w, s, parts.storage, app, quick)
+        rows.append(_start_up_row(paths, parts.storage, app))
     finally:
         s.shutdown()
         parts.storage.close()
@@ -122,6 +124,9 @@ def _paste_row(w, app) -> Row:
     return Row("200,000-character paste without spaces, then 5 keys: longest stall", longest, "ms", raw,
                round(longest / raw, 3) if raw else None, f"<= {BAR_MS} ms", longest <= BAR_MS,
                f"p99 {p99:.1f} ms; GUI-thread CPU {probe.cpu_ms():.0f} ms; reference: the paste alone into a plain QPlainTextEdit")
+
+
+HOSTILE_CHAT = "a chat of 15 hostile replies"
 
 
 def _deep_nesting() -> str:
@@ -167,7 +172,7 @@ def _many_at_once_rows(w, s, storage, app, quick: bool) -> list[Row]:
         return not slices().busy() and not view._pending and \
             not any(getattr(b, "_rendering", False) for b in view.widgets.values())
     hostile = (list(payloads(quick).values()) * 4)[:15]
-    cases = [("a chat of 15 hostile replies", hostile, 1180),
+    cases = [(HOSTILE_CHAT, hostile, 1180),
              ("deep nesting (25-level list, 30 nested quotes) x 15", [_deep_nesting()] * 15, 800),
              ("a paste of 100,000 short lines", None, 1180)]
     rows = []
@@ -194,3 +199,45 @@ def _many_at_once_rows(w, s, storage, app, quick: bool) -> list[Row]:
                         f"whole at {width} px; reference: the same reopen (cached) with every bubble given its whole text at once, as before"))
     w.resize(1180, 800)
     return rows
+
+
+def _start_up_row(paths, storage, app) -> Row:
+    """Start-up with the chat of 15 hostile replies open last: from showing the window until the
+    view settles (building the window itself is the "startup" bench's business)."""
+    from PySide6.QtCore import QTimer
+
+    from chatapp.app import build
+    from chatapp.engines.fake import FakeChatEngine, FakeImageEngine
+    from chatapp.settings import Settings
+    from chatapp.ui.bubble_base import slices
+    conv = next(c for c in storage.conversations() if c.title == HOSTILE_CHAT)
+    storage.touch(conv.id)       # the chat open last
+    rows = []
+    for undeferred in (False, True):
+        from chatapp.ui.conversation_view import ConversationView
+        add = ConversationView.add_message
+        if undeferred:   # the reference: every bubble given its whole text at once, as before
+            ConversationView.add_message = lambda self, m, scroll=True, deferred=False: add(self, m, scroll, False)
+        try:
+            parts = build(paths, Settings(), llm_engine_factory=FakeChatEngine, image_engine_factory=FakeImageEngine)
+        finally:
+            ConversationView.add_message = add
+        view = parts.window.view
+        parts.window.resize(1180, 800)
+        probe = LoopProbe()
+        probe.start()
+        QTimer.singleShot(20, parts.window.show)
+        wait_until(lambda: view.isVisible() and not slices().busy() and not view._pending and
+                   not any(getattr(b, "_rendering", False) for b in view.widgets.values()))
+        for _ in range(10):
+            app.processEvents()
+        probe.stop()
+        rows.append((*probe.summary_ms(), probe.cpu_ms()))
+        parts.session.shutdown()
+        parts.window.close()
+        parts.storage.close()
+    (longest, p99, cpu), (raw, _, _) = rows
+    return Row("Start-up with a chat of 15 hostile replies open last: longest stall once the window shows", longest,
+               "ms", raw, round(longest / raw, 3) if raw else None, f"<= {BAR_MS} ms", longest <= BAR_MS,
+               f"p99 {p99:.1f} ms; GUI-thread CPU {cpu:.0f} ms; reference: the same start-up with every bubble "
+               "given its whole text at once, as before")
