@@ -117,6 +117,7 @@ def speculative(runs: int, max_tokens: int) -> list[Row]:
                         f"reference: the same loop without drafting; {median(counts):.0f}-token greedy replies, "
                         f"median of {runs}, interleaved; acceptance {median(acceptance):.0%}; "
                         f"{median(batches):.0f} decode calls; per-pair ratio {paired:.3f}; per CPU-second "
-                        f"{median(cpu):.3f}; batch cost r={engine._draft_costs.r:.2f}; "
+                        f"{median(cpu):.3f}; a batch of 1+k costs 1+{engine._draft_costs.line()[0]:.2f}+"
+                        f"{engine._draft_costs.line()[1]:.2f}k tokens' time (measured); "
                         f"replies identical: {'yes' if same else 'NO'}"))
     return rows

@@ -206,7 +206,8 @@ class LlamaChatEngine:
             repeat_penalty=args["repeat_penalty"])
         self.draft_stats = DraftStats()
         tokens = decode(self.llm, prompt, sampler, limit=max_tokens, draft=self.prompt_lookup,
-                        stats=self.draft_stats, stopping_criteria=args.get("stopping_criteria"), costs=self._draft_costs)
+                        stats=self.draft_stats, stopping_criteria=args.get("stopping_criteria"), costs=self._draft_costs,
+                        clock=time.thread_time if self.llm.n_threads == 1 else time.perf_counter)
         try:
             for token in tokens:
                 piece = self._piece(token)

@@ -47,37 +47,54 @@ class PromptLookup:
 
 
 class Costs:
-    """What a decode of m tokens costs here, as t1 * (1 + r * (m - 1)), measured from the decode calls.
+    """What a decode of k+1 tokens (one plus a k-token draft) costs, in single-token decodes:
+    1 + extra(k) = 1 + fixed + slope * k, fitted to the decode calls' own times.
 
-    r differs tenfold between machines: about 0.8 on one CPU core with the embedded Q4_1 model (ggml
-    has no batched kernel for Q4_1 on x86, so each drafted token costs most of a token), near 0 where
-    weights are read once per batch (a GPU, or a CPU kernel that repacks them). Kept by the engine,
-    so each reply starts from what the last ones measured.
+    Machines differ tenfold here: on one CPU core with the embedded Q4_1 model (ggml has no batched
+    kernel for Q4_1 on x86) a batch of 2 costs 1.9 tokens and each further token 0.66 of one; where
+    weights are read once per batch (a GPU, a CPU kernel that repacks them) far less. So it is
+    measured: a weighted least-squares line through (k, time / single-token time - 1), recent calls
+    weighing most, two light prior points keeping the line defined before any drafts.
     """
 
-    PRIOR = 0.5
+    PRIOR = ((1, 0.9), (16, 10.9))     # (k, extra): as measured on one core of a 2-core x86 VM, Q4_1
+    PRIOR_WEIGHT = 0.2                 # against ~10 for the recent calls
 
-    def __init__(self, r: float = PRIOR):
-        self.r, self.t1 = r, 0.0
-
-    def fresh(self) -> None:
-        """At a reply's start: a figure from a busy spell (another program, a picture) must not keep
-        drafting off for good. At 0.9 a draft the reply's quoting makes likely is tried, and measured."""
-        self.r = min(self.r, 0.9)
+    def __init__(self):
+        self.t1 = 0.0
+        self._sums = [0.0] * 5         # recent calls: sum of w, w*k, w*k*k, w*y, w*k*y
 
     def timed(self, m: int, seconds: float) -> None:
         if m == 1:
             self.t1 = seconds if not self.t1 else 0.9 * self.t1 + 0.1 * seconds
         elif self.t1:
-            r = max(0.0, min(1.5, (seconds / self.t1 - 1) / (m - 1)))
-            self.r = 0.8 * self.r + 0.2 * r
+            k, y = m - 1, seconds / self.t1 - 1
+            self._sums = [0.9 * v + d for v, d in zip(self._sums, (1, k, k * k, y, k * y))]
+
+    def fresh(self) -> None:
+        """At a reply's start, older figures (maybe from a busy spell) weigh less, so a drafting
+        that measured badly then is tried again now."""
+        self._sums = [0.5 * v for v in self._sums]
+
+    def line(self) -> tuple[float, float]:
+        w, wk, wkk, wy, wky = self._sums
+        for k, y in self.PRIOR:
+            p = self.PRIOR_WEIGHT
+            w, wk, wkk, wy, wky = w + p, wk + p * k, wkk + p * k * k, wy + p * y, wky + p * k * y
+        slope = max(0.0, min(1.5, (w * wky - wk * wy) / (w * wkk - wk * wk)))
+        fixed = max(0.0, min(2.0, (wy - slope * wk) / w))
+        return fixed, slope
+
+    def extra(self, k: int) -> float:
+        fixed, slope = self.line()
+        return fixed + slope * k
 
 
 class DraftPlanner:
     """How many tokens to draft now: the length that gives the most tokens per second of decoding.
 
     A draft of k tokens, each kept with chance a after the one before, yields sum(a^i, i=0..k) tokens
-    for 1 + r*k tokens' time (Costs); not drafting yields 1 for 1. a is learnt from this reply: from
+    for 1 + extra(k) tokens' time (Costs); not drafting yields 1 for 1. a is learnt from this reply: from
     the drafts made, and, while not drafting, from whether the lookup's proposal was what came next
     (known for free once the token is sampled), so a reply that starts quoting is noticed at once and
     one that does not quote pays nothing.
@@ -93,14 +110,16 @@ class DraftPlanner:
         return self.kept / (self.kept + self.lost)
 
     def length(self, available: int) -> int:
-        a, r = self.acceptance, self.costs.r
+        a = self.acceptance
+        fixed, slope = self.costs.line()
         best_k, best = 0, 1.0
         gain, p = 1.0, 1.0
         for k in range(1, min(available, MAX_DRAFT) + 1):
             p *= a
             gain += p
-            if k in self.LENGTHS and gain / (1 + r * k) > best * 1.01:
-                best_k, best = k, gain / (1 + r * k)
+            rate = gain / (1 + fixed + slope * k)
+            if k in self.LENGTHS and rate > best * 1.01:
+                best_k, best = k, rate
         return best_k
 
     def observe(self, tried: int, kept: int) -> None:
@@ -123,11 +142,13 @@ class DraftStats:
 
 
 def decode(llm, prompt: list[int], sampler, *, limit: int, draft: bool, stats: DraftStats, stopping_criteria=None,
-           costs: Costs | None = None):
+           costs: Costs | None = None, clock=time.perf_counter):
     """Yield the reply's tokens from `prompt` (prefix already in llm's cache re-used), at most `limit`.
 
     stopping_criteria (the chat handler's, e.g. its stop token ids) is asked after each token, with the
-    tokens up to it, as Llama.generate asks it before sampling the next one.
+    tokens up to it, as Llama.generate asks it before sampling the next one. clock times the decode
+    calls for Costs: with one llama.cpp thread, the calling thread's CPU time, which other programs'
+    load on the machine does not stretch (wall-clock figures there were mostly noise).
 
     Each step evaluates the last token plus a draft in one batch with logits at every position and
     samples each position with the normal sampler, keeping drafted tokens while they equal the
@@ -182,9 +203,9 @@ def decode(llm, prompt: list[int], sampler, *, limit: int, draft: bool, stats: D
                 shadow = guess[0] if guess and not k else None
             n_past = llm.n_tokens
             batch.set_batch(batch=pending, n_past=n_past, logits_all=True)
-            t = time.perf_counter()
+            t = clock()
             ctx.decode(batch)
-            planner.costs.timed(len(pending), time.perf_counter() - t)
+            planner.costs.timed(len(pending), clock() - t)
             llm.input_ids[n_past:n_past + len(pending)] = pending
             llm.n_tokens = n_past + len(pending)
             stats.batches += 1
