@@ -36,6 +36,10 @@ class MessageLog(QObject):
         """
         return self._try(fn, *args, when_full=when_full, background=background, **kwargs)[1]
 
+    def saved(self, fn, *args, **kwargs) -> bool:
+        """Like guard(), for a caller that must know whether the write happened (a problem is a notice)."""
+        return self._try(fn, *args, **kwargs)[0]
+
     def _try(self, fn, *args, when_full: str | None = None, background: bool = False, write: bool = False,
              **kwargs) -> tuple[bool, object]:
         try:

@@ -161,8 +161,10 @@ class ChatSession(BranchActions, QObject):
             self.conversations_changed.emit()
 
     def set_system_prompt(self, conversation_id: int, prompt: str | None) -> None:
-        self._guard(self.storage.set_system_prompt, conversation_id, prompt or None)
-        if self.current and self.current.id == conversation_id:
+        saved = self.log.saved(self.storage.set_system_prompt, conversation_id, prompt or None)
+        # Not saved (a full disk, a locked database): the notice says so, and the chat keeps the prompt
+        # it really has, rather than one that would be gone after a restart.
+        if saved and self.current and self.current.id == conversation_id:
             self.current.system_prompt = prompt or None
 
     def delete_conversation(self, conversation_id: int) -> None:

@@ -166,3 +166,21 @@ def test_a_batch_whose_third_picture_cannot_be_written_leaves_no_files_behind(tm
         ImageWorker._save(worker, results, tmp_path)
     assert len(calls) == 3 and list(tmp_path.iterdir()) == []
 
+
+
+def test_a_system_prompt_that_cannot_be_saved_is_not_used_as_if_it_were(make_app, qtbot):
+    engine = FakeChatEngine(["one", "two"])
+    parts = make_app(engine)
+    with qtbot.waitSignal(parts.session.reply_finished, timeout=30000):
+        parts.session.submit("first")
+    seen = notices(parts)
+    cid = parts.session.current.id
+    cap(parts.storage._db)
+    parts.session.set_system_prompt(cid, "Be brief. " * 20_000)   # 200 KB: needs pages the disk does not have
+    assert seen and FULL in seen[-1]
+    uncap(parts.storage._db)
+    with qtbot.waitSignal(parts.session.reply_finished, timeout=30000):
+        parts.session.submit("second")
+    # The model got the prompt the chat really has (the default), not the one that was never saved.
+    assert "Be brief." not in engine.received[-1][0]["content"]
+    assert parts.storage.conversation(cid).system_prompt is None
