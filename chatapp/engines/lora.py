@@ -12,6 +12,7 @@ from pathlib import Path
 from . import safetensors_header
 from .base import EngineError
 from .defaults import RESOURCES
+from .lora_formats import adapter_task, applied_layers, processor_state_dict
 
 BUILTIN_DIR = RESOURCES / "loras"       # ships white-background for the embedded tiny-shapes model
 MIN_WEIGHT, MAX_WEIGHT = -2.0, 2.0
@@ -27,8 +28,15 @@ TAG_OPEN = re.compile(r"<lora:", re.IGNORECASE)
 
 _KOHYA = re.compile(r"lora_(unet|te1|te2|te)_(.+)\.(lora_down|lora_up|alpha)(?:\.weight)?")
 _PEFT = re.compile(r"(?:(unet|text_encoder|text_encoder_2)\.)?(.+)\.lora_([AB])(?:\.[^.]+)?\.weight")
-_OLD_DIFFUSERS = re.compile(r"(?:(unet|text_encoder|text_encoder_2)\.)?(.+?)\.(?:lora_linear_layer|lora)\.(down|up)\.weight")
-_PROCESSOR = re.compile(r"(.+)\.processor\.(to_q|to_k|to_v|to_out)_lora")
+# diffusers' older formats: ".lora_linear_layer.down", ".lora.down", and the attention-processor one,
+# "attn1.processor.to_q_lora.down.weight" (its "_lora" joined to the layer's name).
+_OLD_DIFFUSERS = re.compile(r"(?:(unet|text_encoder|text_encoder_2)\.)?(.+?)(?:\.lora_linear_layer|\.lora|_lora)\.(down|up)\.weight")
+_PROCESSOR = re.compile(r"(.+)\.processor\.(to_q|to_k|to_v|to_out)(?:_lora)?")
+# A PEFT adapter for a language model (its decoder layers), not for a Stable Diffusion UNet/CLIP.
+_LM_MODULE = re.compile(r"(?:^|\.)model\.layers\.\d+\.|(?:^|\.)embed_tokens|(?:^|\.)lm_head")
+LM_TASKS = {"CAUSAL_LM", "SEQ_2_SEQ_LM", "TOKEN_CLS", "SEQ_CLS", "QUESTION_ANS", "FEATURE_EXTRACTION"}
+NOT_SD = "it is not a Stable Diffusion LoRA (a language-model adapter)"
+PROCESSOR = "diffusers attention-processor"
 _LYCORIS = (".hada_", ".lokr_", ".oft_", ".dora_scale", ".b1.", ".w_norm")
 
 
@@ -183,13 +191,16 @@ def inspect(path: Path, name: str | None = None) -> LoraInfo:
         if any(mark in key for mark in _LYCORIS):
             info.problem = "it is a LyCORIS network (LoHa/LoKr/OFT), not a plain LoRA"
             return info
+        if _LM_MODULE.search(key) and "text_model" not in key:
+            info.problem = NOT_SD
+            return info
         parsed = _module(key)
         shape = spec.get("shape") if isinstance(spec, dict) else None
         if parsed is None or not isinstance(shape, list):
             unknown += 1
             continue
         comp, module, part = parsed
-        kinds.add("kohya" if key.startswith("lora_") else "diffusers")
+        kinds.add("kohya" if key.startswith("lora_") else PROCESSOR if ".processor." in key else "diffusers")
         if comp == "text_encoder_2":
             info.sdxl = True
         if part == "down" and len(shape) >= 2:
@@ -203,7 +214,9 @@ def inspect(path: Path, name: str | None = None) -> LoraInfo:
                 info.shapes.setdefault(module, [int(shape[1]), None])[0] = int(shape[1])
         elif part == "up" and comp == "unet" and len(shape) >= 2:
             info.shapes.setdefault(module, [None, None])[1] = int(shape[0])
-    if not info.layers:
+    if adapter_task(path) in LM_TASKS:   # PEFT's adapter_config.json beside it says what it adapts
+        info.problem = NOT_SD
+    elif not info.layers:
         info.problem = (f"it has no LoRA layers chatapp recognises ({unknown} other tensors)" if header
                         else "it holds no tensors")
     elif len(kinds) > 1:
@@ -302,10 +315,15 @@ class LoraSet:
                     self.loaded.pop(k)
             for key, info in infos.items():
                 if key not in self.loaded:
+                    source = processor_state_dict(info.path) if info.format == PROCESSOR else str(info.path)
                     try:
-                        pipe.load_lora_weights(str(info.path), adapter_name=key)
+                        pipe.load_lora_weights(source, adapter_name=key)
                     except Exception as exc:
                         raise LoraError(f"LoRA {info.name} could not be applied to {model_name}: {_plain(exc)}") from exc
+                    self.loaded[key] = (info.path,)
+                    if not applied_layers(pipe, key):   # diffusers may load a file it does not understand as nothing
+                        raise LoraError(f"LoRA {info.name} could not be applied to {model_name}: none of its "
+                                        f"{info.layers} layers matched a layer of the model, so it would change nothing.")
                     self.loaded[key] = (info.path,)
             pipe.set_adapters(list(infos), adapter_weights=[weights[k] for k in infos])
         except Exception:
