@@ -6,6 +6,7 @@ import os
 import re
 import shlex
 from dataclasses import dataclass
+from itertools import islice
 from urllib.parse import unquote
 
 from .conversation import ImageRequest
@@ -265,7 +266,8 @@ def parse_library(args_text: str) -> LibraryRequest:
 
 def pasted_paths(text: str) -> list[str]:
     """A message that is nothing but paths of existing files (pasted from a file manager) attaches them."""
-    lines = [line.strip().strip("'\"") for line in text.splitlines() if line.strip()]
+    # At most 21 lines are looked at: a paste of 100,000 lines must not cost a pass over all of them.
+    lines = list(islice((line.strip().strip("'\"") for line in text.splitlines() if line.strip()), 21))
     if not 0 < len(lines) <= 20:
         return []
     paths = [unquote(line[7:]) if line.startswith("file://") else os.path.expanduser(line) for line in lines]

@@ -37,7 +37,8 @@ class _Reply:
 
 
 def title_from(text: str, limit: int = 48) -> str:
-    line = " ".join(text.strip().split())
+    # The title needs the first few words: a pasted megabyte is not split whole for them.
+    line = " ".join(text.strip()[: limit * 8].split())
     return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"
 
 

@@ -1,7 +1,7 @@
 """The composer: Enter sends, Shift+Enter adds a line, Esc stops; a dropped PNG fills in its /image recipe."""
 from __future__ import annotations
 
-from PySide6.QtCore import QEvent, QKeyCombination, Qt, Signal
+from PySide6.QtCore import QEvent, QKeyCombination, Qt, QTimer, Signal
 from PySide6.QtGui import QKeyEvent, QTextCursor, QTextOption
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPlainTextEdit, QPushButton, QVBoxLayout, QWidget
 
@@ -14,6 +14,9 @@ WINDOW_KEYS = (QKeyCombination(Qt.KeyboardModifier.ControlModifier, Qt.Key.Key_K
 # seconds (a 200,000-character paste: 1.4 s, again on every keystroke after it).
 # Text with such a run wraps anywhere instead (33 ms for the same paste).
 LONG_RUN = 1000
+# A paste bigger than this goes in in slices of it, one per event-loop turn: 100,000 short lines took
+# 0.2-0.6 s in one call, a frozen window; a slice takes a few tens of milliseconds.
+PASTE_SLICE = 64_000
 
 
 class _Editor(QPlainTextEdit):
@@ -34,7 +37,7 @@ class _Editor(QPlainTextEdit):
         if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
             if event.modifiers() & Qt.KeyboardModifier.ShiftModifier:
                 self.insertPlainText("\n")
-            else:
+            elif not self.pasting:   # half a paste is not the message the user meant
                 self.send.emit()
             return
         if event.key() == Qt.Key.Key_Escape:
@@ -45,10 +48,46 @@ class _Editor(QPlainTextEdit):
             return
         super().keyPressEvent(event)
 
+    pasting = False   # a big paste is still going in: Enter waits for it
+
     def insertFromMimeData(self, source) -> None:
         if source.hasText():
-            self.fit_wrapping(source.text())
+            text = source.text()
+            self.fit_wrapping(text)
+            if len(text) > PASTE_SLICE:
+                self._paste_in_slices(text)
+                return
         super().insertFromMimeData(source)
+
+    def _paste_in_slices(self, text: str) -> None:
+        """The paste as one undo step, a slice per event-loop turn, each cut at a line end when there is one."""
+        cursor = self.textCursor()   # moves along as its own insertions grow the text
+        pieces, start = [], 0
+        while start < len(text):
+            end = start + PASTE_SLICE
+            if end < len(text):
+                cut = text.rfind("\n", start, end)
+                end = cut + 1 if cut > start else end
+            pieces.append(text[start:end])
+            start = end
+        self.pasting = True
+        self.setReadOnly(True)   # keys typed meanwhile would land in the middle of the paste
+
+        def insert(n: int = 0) -> None:
+            if n == 0:
+                cursor.beginEditBlock()
+            else:
+                cursor.joinPreviousEditBlock()   # so one Undo takes the whole paste away
+            cursor.insertText(pieces[n])
+            cursor.endEditBlock()
+            if n + 1 < len(pieces):
+                QTimer.singleShot(0, self, lambda: insert(n + 1))
+            else:
+                self.pasting = False
+                self.setReadOnly(False)
+                self.setTextCursor(cursor)
+                self.ensureCursorVisible()
+        insert()
 
     def fit_wrapping(self, added: str) -> None:
         """Wrap anywhere once text holds a very long run without spaces; back to words when cleared."""
@@ -191,7 +230,7 @@ class Composer(QWidget):
 
     def _send(self) -> None:
         text = self.editor.toPlainText()
-        if text.strip():
+        if text.strip() and not self.editor.pasting:
             self.submitted.emit(text)
 
     def clear(self) -> None:
