@@ -1,4 +1,4 @@
-"""How many CPU cores this process may use, and how many threads the chat engine takes of them by default."""
+"""How many CPU cores this process may use, and how many threads the chat engine takes of them (measured)."""
 from __future__ import annotations
 
 import os
@@ -16,3 +16,60 @@ def default_llm_threads() -> int:
     """Half the cores: decoding gets most of its speed from the first few, and the GUI, the image
     worker and the rest of the system keep a core to themselves."""
     return max(1, cores() // 2)
+
+
+class ThreadChoice:
+    """The chat's llama.cpp threads, chosen by measuring: single-token decode times under each option.
+
+    Measured on 2 cores (docs/PERFORMANCE.md): with both threads decoding ran 1.33x and prompts 1.64x
+    faster than with one while nothing else ran, but 0.39x while a picture rendered (ggml's spinning
+    thread barrier waits for a thread the OS has given to torch) and 0.71x on one core. So the faster
+    option is used, the other re-timed for a few tokens every PROBE_EVERY, and a picture, a compile or
+    any other program taking a core moves the choice within a few tokens, and back when it is gone.
+    """
+
+    PROBE_EVERY, PROBE_TOKENS = 48, 2
+
+    def __init__(self, options: tuple[int, ...]):
+        self.options = tuple(sorted(set(options)))
+        self._time: dict[int, float] = {}
+        self._step = 0
+
+    def best(self) -> int:
+        timed = [n for n in self.options if n in self._time]
+        return min(timed, key=self._time.get) if timed else self.options[0]
+
+    def next(self) -> int:
+        """Threads for the next single-token decode."""
+        if len(self.options) == 1:
+            return self.options[0]
+        self._step += 1
+        untimed = [n for n in self.options if n not in self._time]
+        if untimed:
+            return untimed[0]
+        if self._step % self.PROBE_EVERY < self.PROBE_TOKENS:   # re-time the options not in use
+            others = [n for n in self.options if n != self.best()]
+            return others[(self._step // self.PROBE_EVERY) % len(others)]
+        return self.best()
+
+    def timed(self, threads: int, seconds: float) -> None:
+        old = self._time.get(threads)
+        self._time[threads] = seconds if old is None else 0.5 * old + 0.5 * seconds
+
+    def apply(self, ctx, threads: int) -> bool:
+        """Give llama.cpp this many threads (decode and batches); True if that changed anything. The
+        first decode after a change also starts threads, so it is not timed."""
+        if threads == getattr(self, "current", None):
+            return False
+        import llama_cpp
+        llama_cpp.llama_set_n_threads(ctx, threads, threads)
+        self.current = threads
+        return True
+
+
+def chat_thread_options(setting: int) -> tuple[int, ...]:
+    """A fixed setting, or (half the cores, all of them) to choose from by measurement."""
+    if setting > 0:
+        return (setting,)
+    n = cores()
+    return (default_llm_threads(), n)

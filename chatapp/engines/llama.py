@@ -11,7 +11,7 @@ from typing import Callable, Iterator
 from ..conversation import GenParams
 from .base import ChatStats, ContextOverflow, EngineError, ModelInfo, stat_model_path
 from .context import fit_messages
-from .cpu import default_llm_threads
+from .cpu import ThreadChoice, chat_thread_options
 from .speculative import Costs, DraftStats, decode
 
 GGUF_MAGIC = b"GGUF"
@@ -122,7 +122,10 @@ class LlamaChatEngine:
         # anything else is busy on those cores, ggml's spinning thread barrier slows prompt
         # processing ~100x (measured: 7.8 s instead of 0.08 s for 30 tokens on 2 cores).
         # So batches use the same thread count as generation, which leaves a core free.
-        threads = self.n_threads or default_llm_threads()
+        # Starts with half the cores; replies then use whichever of the options decodes faster now
+        # (cpu.ThreadChoice: all cores help on a quiet machine and hurt while a picture renders).
+        self._threads = ThreadChoice(chat_thread_options(self.n_threads))
+        threads = self._threads.current = self._threads.options[0]
         try:
             # Flash attention: on the CPU it computes a drafted batch's attention with the same sums as
             # one token at a time (without it, logits differed by up to 0.7 from the 11th token on), so
@@ -207,7 +210,8 @@ class LlamaChatEngine:
         self.draft_stats = DraftStats()
         tokens = decode(self.llm, prompt, sampler, limit=max_tokens, draft=self.prompt_lookup,
                         stats=self.draft_stats, stopping_criteria=args.get("stopping_criteria"), costs=self._draft_costs,
-                        clock=time.thread_time if self.llm.n_threads == 1 else time.perf_counter)
+                        clock=time.thread_time if self._threads.options == (1,) else time.perf_counter,
+                        threads=self._threads)
         try:
             for token in tokens:
                 piece = self._piece(token)

@@ -142,13 +142,14 @@ class DraftStats:
 
 
 def decode(llm, prompt: list[int], sampler, *, limit: int, draft: bool, stats: DraftStats, stopping_criteria=None,
-           costs: Costs | None = None, clock=time.perf_counter):
+           costs: Costs | None = None, clock=time.perf_counter, threads=None):
     """Yield the reply's tokens from `prompt` (prefix already in llm's cache re-used), at most `limit`.
 
     stopping_criteria (the chat handler's, e.g. its stop token ids) is asked after each token, with the
     tokens up to it, as Llama.generate asks it before sampling the next one. clock times the decode
     calls for Costs: with one llama.cpp thread, the calling thread's CPU time, which other programs'
-    load on the machine does not stretch (wall-clock figures there were mostly noise).
+    load on the machine does not stretch (wall-clock figures there were mostly noise). threads (a
+    cpu.ThreadChoice) picks llama.cpp's thread count by timing single-token decodes.
 
     Each step evaluates the last token plus a draft in one batch with logits at every position and
     samples each position with the normal sampler, keeping drafted tokens while they equal the
@@ -181,6 +182,8 @@ def decode(llm, prompt: list[int], sampler, *, limit: int, draft: bool, stats: D
         same = 0
     llm.n_tokens = same
     stats.prompt_evaluated = len(prompt) - same
+    if threads is not None:
+        threads.apply(ctx.ctx, threads.best())
     llm.eval(prompt[same:])           # logits for the last position only
     lookup = PromptLookup(prompt) if draft else None
     planner = DraftPlanner(costs or Costs())
@@ -203,9 +206,14 @@ def decode(llm, prompt: list[int], sampler, *, limit: int, draft: bool, stats: D
                 shadow = guess[0] if guess and not k else None
             n_past = llm.n_tokens
             batch.set_batch(batch=pending, n_past=n_past, logits_all=True)
-            t = clock()
+            if threads is not None:
+                n = threads.next() if len(pending) == 1 else threads.best()
+                changed = threads.apply(ctx.ctx, n)
+            t, wall = clock(), time.perf_counter()
             ctx.decode(batch)
             planner.costs.timed(len(pending), clock() - t)
+            if threads is not None and len(pending) == 1 and not changed:
+                threads.timed(n, time.perf_counter() - wall)
             llm.input_ids[n_past:n_past + len(pending)] = pending
             llm.n_tokens = n_past + len(pending)
             stats.batches += 1
