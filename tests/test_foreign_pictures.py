@@ -211,6 +211,16 @@ def test_hostile_graphs_are_bounded(tmp_path):
     huge = {str(i): {"class_type": "Note", "inputs": {}} for i in range(3000)}
     with pytest.raises(RecipeError, match="not one chatapp can read"):
         read_recipe(png_with(tmp_path, "huge.png", prompt=json.dumps(huge), workflow="{}"))
+    # sd-parsers walks the graph once per sampler (300 chained samplers took 1.2 s, 2,000 took 2 minutes)
+    chain = {str(i): {"class_type": "KSampler", "inputs": {"steps": 1, "latent_image": [str(i - 1), 0]}}
+             for i in range(1, 300)}
+    links = [[i, i - 1, 0, i, 0, "LATENT"] for i in range(2, 300)]
+    with pytest.raises(RecipeError, match=r"too large to read here \(299 nodes, 299 samplers\)"):
+        read_recipe(png_with(tmp_path, "chain.png", prompt=json.dumps(chain), workflow=json.dumps({"links": links})))
+    # InvokeAI 2's Dream line: its reader's patterns backtrack on long runs of quotes or spaces (32,000: 2-5 s)
+    dream = read_recipe(png_with(tmp_path, "dream.png", Dream='"a cat' + " " * 5000 + 'on a mat [blurry]" -s 9 -S 4 -A k_euler'))
+    req = dream.request
+    assert (req.prompt, req.negative, req.steps, req.seed, req.scheduler) == ("a cat on a mat", "blurry", 9, 4, "euler")
     with pytest.raises(RecipeError, match="damaged"):   # nested past Python's stack: a message, not a crash
         read_recipe(png_with(tmp_path, "deep.png", prompt="[" * 100_000, workflow="{}"))
     with pytest.raises(RecipeError, match="damaged"):
