@@ -185,7 +185,10 @@ def _is_sampler(node) -> bool:
 
 def _from_sd_parsers(parser_name: str, texts: dict, notes: list, fooocus: dict | None = None) -> ImageRequest:
     """ComfyUI, InvokeAI, NovelAI and Fooocus through sd-parsers (the well-kept reader), mapped onto ours."""
-    import sd_parsers.parsers as parsers
+    try:
+        import sd_parsers.parsers as parsers
+    except ImportError:
+        raise ForeignError("reading its recipe needs the sd-parsers package (pip install sd-parsers)") from None
     if parser_name == "ComfyUIParser":
         try:
             graph = json.loads(texts["prompt"])
