@@ -1,6 +1,7 @@
 """LoRA files in the formats other tools save (issue 25), on the real embedded tiny-shapes model: diffusers'
 attention-processor layout is applied (or refused when nothing of it applies), a language model's PEFT adapter
 is named for what it is; and Karras/exponential schedules run as scheduler flags."""
+import importlib.util
 import shutil
 from pathlib import Path
 
@@ -117,3 +118,12 @@ def test_seeds_above_32_bits_are_kept_and_draw_as_comfyui_does(engine):
     assert [r.seed for r in out] == [2**40 + 3, 2**40 + 4] and "Seed: 1099511627779," in format_parameters(out[0].request)
     small = engine.generate(ImageRequest(big.prompt, steps=2, seed=3), lambda e: None, lambda: False)[0]
     assert np.array_equal(pixels(out[0]), pixels(small))
+
+
+@pytest.mark.skipif(importlib.util.find_spec("scipy") is not None, reason="scipy is installed: LMS works here")
+def test_lms_without_scipy_says_so(engine):
+    """InvokeAI's and NovelAI's k_lms maps to lms, which diffusers builds only with scipy (not a chatapp
+    dependency): a message, and the next picture with another scheduler draws."""
+    with pytest.raises(EngineError, match=r"The lms scheduler cannot be used here: it needs scipy"):
+        render(engine, scheduler="lms")
+    assert render(engine, scheduler="euler").request.scheduler == "euler"

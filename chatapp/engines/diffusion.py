@@ -239,7 +239,13 @@ class DiffusionImageEngine:
         sigmas = sigma_options(flag)   # "-karras"/"-exponential": the same class on another noise schedule
         config = self.pipe.scheduler.config
         if type(self.pipe.scheduler).__name__ != cls_name or any(config.get(k) != v for k, v in sigmas.items()):
-            self.pipe.scheduler = getattr(diffusers, cls_name).from_config(config, **sigmas)
+            try:
+                self.pipe.scheduler = getattr(diffusers, cls_name).from_config(config, **sigmas)
+            except ImportError as exc:   # diffusers' LMS needs scipy, which chatapp does not install
+                why = "it needs scipy (pip install scipy)" if "scipy" in str(exc) else \
+                    (str(exc).strip().splitlines() or ["a package is missing"])[0]
+                raise EngineError(f"The {flag} scheduler cannot be used here: {why}. "
+                                  "Choose another --scheduler, e.g. euler.") from None
 
     def prompt_note(self, prompt: str, what: str = "prompt") -> str:
         """CLIP reads a fixed number of tokens and silently drops the rest: say what was dropped
