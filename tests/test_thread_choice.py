@@ -39,3 +39,10 @@ def test_a_fixed_setting_is_kept():
 
 def test_auto_offers_half_and_all_cores():
     assert chat_thread_options(0) == tuple(sorted({max(1, cores() // 2), cores()}))
+
+
+def test_a_far_slower_option_is_probed_seldom():
+    choice = ThreadChoice((1, 2))
+    used = drive(choice, {1: 0.010, 2: 0.050}.get, 2000)   # two threads stall (another program's load)
+    slow = used[10:].count(2)
+    assert choice.best() == 1 and slow <= 2 * ThreadChoice.PROBE_TOKENS   # ~0.1% of the tokens, not 4%
