@@ -214,3 +214,18 @@ def test_a_big_paste_goes_in_by_slices_as_one_undo_step_and_enter_waits_for_it(m
     assert editor.textCursor().position() == len("Summarise this: " + text)
     editor.undo()
     assert editor.toPlainText() == "Summarise this: "
+
+
+def test_a_view_closed_right_after_a_chat_opened_leaves_no_timer_behind(qtbot):
+    """Its settle and page-building timers have the view as context: none fires into a deleted view."""
+    from PySide6.QtCore import QCoreApplication, QEvent
+
+    from chatapp.conversation import Message
+    from chatapp.ui.conversation_view import ConversationView
+    view = ConversationView()
+    view.set_messages([Message(n, 1, "user" if n % 2 else "assistant", f"message {n}") for n in range(1, 40)],
+                      has_older=True)
+    view.prepend_messages([Message(n, 1, "user", f"older {n}") for n in range(100, 140)], has_older=False)
+    view.deleteLater()
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    qtbot.wait(1)   # one turn of the event loop: where the timers would fire (pytest-qt fails on their errors)

@@ -196,7 +196,7 @@ class ConversationView(NearScreen, QScrollArea):
         self.setUpdatesEnabled(True)
         self.follow = True
         self._realize_near()
-        QTimer.singleShot(0, self._settle)
+        QTimer.singleShot(0, self, self._settle)   # with self as context: no call once the view is gone
 
     def _settle(self) -> None:
         self.scroll_to_bottom()
@@ -233,7 +233,7 @@ class ConversationView(NearScreen, QScrollArea):
         if self._anchor is not None:
             self._apply_anchor()
         if self._pending:
-            QTimer.singleShot(0, self._build_tick)
+            QTimer.singleShot(0, self, self._build_tick)
         else:
             self._finish_page()
 
