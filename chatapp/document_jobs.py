@@ -25,7 +25,7 @@ _question_ids = itertools.count(1)
 def chip(row: DocumentRow) -> dict:
     """What an attachment chip shows; kept in the message's meta so a chat reopens as it was."""
     return {"id": row.id, "name": row.name, "path": row.path, "size": row.size, "status": row.status,
-            "pages": row.pages, "error": row.error}
+            "pages": row.pages, "kind": row.kind, "error": row.error}
 
 
 class DocumentJobs(QObject):

@@ -149,3 +149,11 @@ def test_cancel_leaves_the_rest_pending_and_delete_while_indexing_is_safe(make_a
     parts.session.delete_conversation(parts.session.current.id)
     docs.worker.request_index(None)
     qtbot.waitUntil(lambda: not docs.index.pending() or docs.busy, timeout=30000)
+
+
+def test_a_chip_counts_a_presentations_slides_and_a_pdfs_pages():
+    from chatapp.ui.attachments import chip_text
+    base = {"name": "deck.pptx", "size": 2048, "status": "ready"}
+    assert chip_text({**base, "pages": 12, "kind": "pptx"}) == "deck.pptx · 2 KB · 12 slides"
+    assert chip_text({**base, "name": "paper.pdf", "pages": 1, "kind": "pdf"}) == "paper.pdf · 2 KB · 1 page"
+    assert chip_text({**base, "name": "old.pdf", "pages": 3}) == "old.pdf · 2 KB · 3 pages"   # a chip saved before kinds

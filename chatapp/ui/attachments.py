@@ -20,7 +20,8 @@ def chip_text(c: dict) -> str:
     """name · size · pages, or the reason the file could not be read."""
     parts = [c.get("name", "?"), human_size(c.get("size") or 0)]
     if c.get("status") == "ready" and c.get("pages"):
-        parts.append(f"{c['pages']} pages")
+        unit = "slide" if c.get("kind") == "pptx" else "page"   # a presentation's "pages" are its slides
+        parts.append(f"{c['pages']} {unit}{'' if c['pages'] == 1 else 's'}")
     elif c.get("status") == "pending":
         parts.append("indexing…")
     if c.get("status") == "error":
