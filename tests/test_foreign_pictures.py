@@ -255,3 +255,10 @@ def test_drop_menu_on_an_empty_file_offers_nothing_and_says_why(make_app, qtbot,
     notices = [n.message.content for n in parts.window.view._notices]
     assert any("empty_image.png has no generation parameters in it." in n for n in notices)
     parts.window.picture_drop.menu.close()
+
+
+def test_text_chunks_in_latin_1_stay_latin_1():
+    """tEXt is Latin-1 by the spec: bytes that are not UTF-8 (0xE9 alone) are read as Latin-1, not replaced."""
+    from chatapp.png_recipe import decode_text
+    assert decode_text("café".encode("latin-1")) == "café"
+    assert decode_text("café ☕".encode("utf-8")) == "café ☕"
