@@ -107,3 +107,18 @@ def test_picker_scans_a_10000_file_tree_without_stalling_the_gui(qtbot, tmp_path
     assert [e.name for e in picker.entries] == ["needle"]
     assert max(progress) >= 10_000 - PROGRESS_EVERY
     assert picker.lists["chat"].topLevelItemCount() == 1
+
+
+@pytest.mark.parametrize("make, words", [
+    (lambda p: write_gguf(p, tensors=0), "holds no weights (a vocabulary-only file)"),
+    (lambda p: write_gguf(p, arch="bert", template=False), "an embedding model, not a chat model"),
+    (lambda p: write_gguf(p, arch="clip", template=False), "a vision projector"),
+])
+def test_loading_what_cannot_chat_as_the_chat_model_says_what_it_is(tmp_path, make, words):
+    """Not llama.cpp's 'may be truncated or of an unsupported architecture': the header says what the file is."""
+    from chatapp.engines.base import EngineError
+    from chatapp.engines.llama import LlamaChatEngine
+    path = make(tmp_path / "model.gguf")
+    with pytest.raises(EngineError) as err:
+        LlamaChatEngine(path).load()
+    assert f"model.gguf cannot be used as the chat model ({words}" in str(err.value) and "truncated" not in str(err.value)

@@ -17,6 +17,17 @@ from .speculative import Costs, DraftStats, decode
 GGUF_MAGIC = b"GGUF"
 
 
+def refuse_what_cannot_chat(path: Path) -> None:
+    """The model picker's reading of the header (no weights loaded) says why a file cannot be the chat
+    model (an embedding model, a vision projector, a vocabulary-only file) better than llama.cpp's
+    failure can, which only says the file may be truncated or of an unsupported architecture."""
+    from ..models.gguf_info import read_gguf
+    entry = read_gguf(path, "settings")
+    if not entry.usable:
+        raise EngineError(f"{path.name} cannot be used as the chat model ({entry.reason}). Choose a chat "
+                          "model in Settings or the model picker (Ctrl+M).")
+
+
 def check_gguf_file(path: Path) -> None:
     """Fail early, with words a user understands, before llama.cpp sees a bad file."""
     mode = stat_model_path(path, f"Model file not found: {path}. Choose another in Settings.")
@@ -116,6 +127,7 @@ class LlamaChatEngine:
 
     def load(self) -> ModelInfo:
         check_gguf_file(self.model_path)
+        refuse_what_cannot_chat(self.model_path)
         import llama_cpp  # heavy: imported here, on the worker thread
         self._pieces = {}
         # Prompt batches default to one thread per core; when torch (the image worker) or
