@@ -132,7 +132,7 @@ class OpenAIImageEngine:
             # What was really used, where the server says so (ours does); else what was asked for.
             resolved = ImageRequest(
                 prompt=request.prompt, negative=request.negative, steps=recipe.get("steps", request.steps),
-                cfg=recipe.get("cfg", request.cfg), seed=int(recipe.get("seed", (seed + n) % 2**32)),
+                cfg=recipe.get("cfg", request.cfg), seed=int(recipe.get("seed", (seed + n) % 2**64)),   # 64-bit seeds, as the local engine
                 width=image.width, height=image.height, scheduler=recipe.get("scheduler", request.scheduler),
                 count=1, loras=_loras(recipe, request), **edit_fields(request))
             results.append(ImageResult(image.convert("RGB"), resolved.seed, resolved))
