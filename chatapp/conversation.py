@@ -43,8 +43,14 @@ class GenParams:
     top_k: int = 40
     min_p: float = 0.05
     repeat_penalty: float = 1.1
-    max_tokens: int = 512
+    max_tokens: int = 512      # 0: to the end of the reply or of the context
     seed: int = -1             # -1: a new random seed each reply
+    # What `chatapp serve` passes on from OpenAI's request (the desktop leaves them as they are).
+    stop: tuple[str, ...] = ()
+    presence_penalty: float = 0.0
+    frequency_penalty: float = 0.0
+    grammar: str = ""          # a llama.cpp GBNF grammar the reply must follow ("": free text)
+    fit_context: bool = True   # False: a conversation over the context is an error, not trimmed (an API's rule)
 
 
 @dataclass

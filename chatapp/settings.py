@@ -64,7 +64,8 @@ class Settings:
     embedding_model: str = ""         # documents: a GGUF for hybrid search (llama.cpp embedding mode); "" = BM25 only
 
     def gen_params(self) -> GenParams:
-        return GenParams(**{f.name: getattr(self, f.name) for f in fields(GenParams)})
+        # GenParams' API-only fields (stop, grammar, ...) are no settings: they keep their defaults here.
+        return GenParams(**{f.name: getattr(self, f.name) for f in fields(GenParams) if hasattr(self, f.name)})
 
 
 def _backends(kind: str) -> tuple[str, ...]:

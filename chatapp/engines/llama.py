@@ -189,7 +189,11 @@ class LlamaChatEngine:
             raise EngineError("No language model is loaded.")
         n_ctx = self.llm.n_ctx()
         reserve = min(params.max_tokens, n_ctx // 2)
-        fitted, stats.dropped_messages = fit_messages(messages, self.count_tokens, n_ctx, reserve)
+        self.last_finish = "stop"   # "length" when the reply ends at max_tokens or the context's end
+        if params.fit_context:
+            fitted, stats.dropped_messages = fit_messages(messages, self.count_tokens, n_ctx, reserve)
+        else:   # an API's caller trims (or is told): ContextOverflow below if it does not fit
+            fitted = messages
         self._last_turn = (fitted, params)
         stats.n_ctx = n_ctx
         p_eval0, _ = self._perf()
@@ -211,16 +215,21 @@ class LlamaChatEngine:
         seed = args.get("seed")
         self.llm.set_seed(seed if seed is not None else random.Random(self.llm._seed).randint(0, 2**32))
         stop = args.get("stop") or []
-        text = _TextAssembler([stop] if isinstance(stop, str) else list(stop))
+        text = _TextAssembler(([stop] if isinstance(stop, str) else list(stop)) + list(params.stop))
+        grammar = None
+        if params.grammar:
+            from llama_cpp import LlamaGrammar
+            grammar = LlamaGrammar.from_string(params.grammar, verbose=False)
         # The sampler exactly as Llama.generate builds it; the loop is ours (speculative.decode).
         sampler = self.llm._init_sampler(
             top_k=args["top_k"], top_p=args["top_p"], min_p=args["min_p"], typical_p=args["typical_p"],
             temp=args["temperature"], tfs_z=args["tfs_z"], mirostat_mode=args["mirostat_mode"],
             mirostat_tau=args["mirostat_tau"], mirostat_eta=args["mirostat_eta"],
             frequency_penalty=args["frequency_penalty"], presence_penalty=args["presence_penalty"],
-            repeat_penalty=args["repeat_penalty"])
+            repeat_penalty=args["repeat_penalty"], grammar=grammar)
         self.draft_stats = DraftStats()
-        tokens = decode(self.llm, prompt, sampler, limit=max_tokens, draft=self.prompt_lookup,
+        # A grammar's state moves with each accepted token: no drafting beside it (simplest sure rule).
+        tokens = decode(self.llm, prompt, sampler, limit=max_tokens, draft=self.prompt_lookup and grammar is None,
                         stats=self.draft_stats, stopping_criteria=args.get("stopping_criteria"), costs=self._draft_costs,
                         clock=time.thread_time if self._threads.options == (1,) else time.perf_counter,
                         threads=self._threads)
@@ -235,7 +244,10 @@ class LlamaChatEngine:
                     if not stats.ttft_s:
                         stats.ttft_s = time.perf_counter() - start
                     yield shown
-                if text.stopped or stats.completion_tokens >= max_tokens:
+                if text.stopped:
+                    break
+                if stats.completion_tokens >= max_tokens:
+                    self.last_finish = "length"
                     break
                 if should_stop():
                     stats.stopped = True
@@ -287,6 +299,11 @@ class LlamaChatEngine:
             self.llm.n_tokens = 0      # a half-done eval must not be taken for a valid prefix
             return 0
 
+    def prompt_tokens(self, messages: list[dict], params: GenParams) -> int | None:
+        """How many tokens the conversation's prompt is, untrimmed (None: this chat handler cannot say)."""
+        args = self._completion_args(messages, params)
+        return None if args is None else len(args["prompt"])
+
     def _completion_args(self, messages: list[dict], params: GenParams) -> dict | None:
         """What create_chat_completion would pass to create_completion: from the model's own chat handler
         (its GGUF template), so the prompt tokens are identical and prefix re-use keeps working."""
@@ -311,8 +328,8 @@ class LlamaChatEngine:
     def _sampling(params: GenParams) -> dict:
         # create_chat_completion's own defaults for everything GenParams does not set.
         return dict(temperature=params.temperature, top_p=params.top_p, top_k=params.top_k, min_p=params.min_p,
-                    typical_p=1.0, repeat_penalty=params.repeat_penalty, presence_penalty=0.0,
-                    frequency_penalty=0.0, tfs_z=1.0, mirostat_mode=0, mirostat_tau=5.0, mirostat_eta=0.1,
+                    typical_p=1.0, repeat_penalty=params.repeat_penalty, presence_penalty=params.presence_penalty,
+                    frequency_penalty=params.frequency_penalty, tfs_z=1.0, mirostat_mode=0, mirostat_tau=5.0, mirostat_eta=0.1,
                     seed=params.seed if params.seed >= 0 else None)
 
     def _piece(self, token: int) -> bytes | None:
@@ -329,10 +346,15 @@ class LlamaChatEngine:
     def _stream_library(self, messages, params, should_stop, stats, start, p_eval0) -> Iterator[str]:
         """The library's own streaming, for chat handlers this engine cannot drive itself."""
         sampling = self._sampling(params)
+        if params.grammar:
+            from llama_cpp import LlamaGrammar
+            sampling["grammar"] = LlamaGrammar.from_string(params.grammar, verbose=False)
         chunks = self.llm.create_chat_completion(messages=messages, stream=True, max_tokens=params.max_tokens,
-                                                 **sampling)
+                                                 stop=list(params.stop), **sampling)
         try:
             for chunk in chunks:
+                if chunk["choices"][0].get("finish_reason") == "length":
+                    self.last_finish = "length"
                 piece = chunk["choices"][0]["delta"].get("content")
                 if piece:
                     if stats.completion_tokens == 0:

@@ -4,25 +4,23 @@ from __future__ import annotations
 import asyncio
 import base64
 import io
-import json
 import tempfile
 import threading
 import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sse_starlette.sse import EventSourceResponse
 from starlette.datastructures import UploadFile as StarletteUpload
 from starlette.exceptions import HTTPException
 
 from ..commands import CommandError, parse_loras
 from ..conversation import ImageRequest
-from ..engines.base import ChatStats, ContextOverflow, EngineError, ModelInfo
+from ..engines.base import EngineError, ModelInfo
 from ..engines.lora import LoraError
+from .chat import complete
 from .edits import edit_body, save_mask, save_picture
 from .schemas import ApiError, ChatBody, ImageBody
 
@@ -55,6 +53,12 @@ def _pick(slots: list[Slot], kind: str, name: str | None) -> Slot:
     for s in mine:
         if s.id == name:
             return s
+    for s in slots:
+        if s.id == name:   # served, but for the other endpoint
+            raise ApiError(404, f"'{name}' is an image model; chat needs a chat model "
+                                f"({', '.join(m.id for m in mine)})." if s.kind == "image" else
+                                f"'{name}' is a chat model; pictures need an image model "
+                                f"({', '.join(m.id for m in mine)}).", param="model", code="model_not_found")
     raise ApiError(404, f"The model '{name}' does not exist here; GET /v1/models lists "
                         f"{', '.join(s.id for s in slots)}.", param="model", code="model_not_found")
 
@@ -87,6 +91,10 @@ def create_app(slots: list[Slot]) -> FastAPI:
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError):
         first = exc.errors()[0] if exc.errors() else {}
+        if first.get("type") == "json_invalid":   # its loc is a character offset, not a field
+            why = (first.get("ctx") or {}).get("error", "")
+            return await _api_error(request, ApiError(400, f"The request body is not valid JSON ({why})."
+                                                      if why else "The request body is not valid JSON."))
         where = ".".join(str(p) for p in first.get("loc", ())[1:]) or None
         message = f"{where}: {first.get('msg', 'invalid')}" if where else str(first.get("msg", "invalid request"))
         return await _api_error(request, ApiError(400, message, param=where))
@@ -103,80 +111,22 @@ def create_app(slots: list[Slot]) -> FastAPI:
     async def models():
         return {"object": "list", "data": [s.card() for s in slots]}
 
+    @app.get("/v1/models/{model_id:path}")
+    async def model(model_id: str):
+        for s in slots:
+            if s.id == model_id:
+                return s.card()
+        raise ApiError(404, f"The model '{model_id}' does not exist here; GET /v1/models lists "
+                            f"{', '.join(s.id for s in slots)}.", param="model", code="model_not_found")
+
     @app.post("/v1/chat/completions")
     async def chat(body: ChatBody, request: Request):
         slot = _pick(slots, "chat", body.model)
-        messages, params = body.dict_messages(), body.params()
         _note(request, model=slot.id, stream=body.stream)
-        cid, created = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time())
-        if body.stream:
-            return EventSourceResponse(_stream_chat(request, slot, messages, params, cid, created),
-                                       ping=10, sep="\n")
-        stop, stats = threading.Event(), ChatStats()
-        pieces: list[str] = []
 
-        def work():
-            if stop.is_set():   # its client left while it was queued
-                return
-            pieces.extend(slot.engine.stream(messages, params, stop.is_set, stats))
-        try:
-            await _wait(request, asyncio.wrap_future(slot.executor.submit(work)), stop)
-        except ContextOverflow as exc:
-            raise ApiError(400, str(exc), param="messages", code="context_length_exceeded") from exc
-        except EngineError as exc:
-            raise ApiError(500, str(exc), kind="server_error") from exc
-        _note(request, tokens=stats.completion_tokens)
-        return {"id": cid, "object": "chat.completion", "created": created, "model": slot.id,
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": "".join(pieces)},
-                             "finish_reason": _finish(stats, params)}],
-                "usage": _usage(stats)}
-
-    async def _stream_chat(request: Request, slot: Slot, messages, params, cid: str, created: int):
-        loop = asyncio.get_running_loop()
-        queue: asyncio.Queue = asyncio.Queue()
-        stop, stats = threading.Event(), ChatStats()
-
-        def put(item):
-            loop.call_soon_threadsafe(queue.put_nowait, item)
-
-        def work():
-            try:
-                if not stop.is_set():
-                    for piece in slot.engine.stream(messages, params, stop.is_set, stats):
-                        put(("piece", piece))
-                put(("end", None))
-            except Exception as exc:   # sent to the client as an error event
-                put(("error", exc))
-
-        def chunk(delta: dict, finish=None) -> str:
-            return json.dumps({"id": cid, "object": "chat.completion.chunk", "created": created, "model": slot.id,
-                               "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
-        slot.executor.submit(work)
-        ended = False
-        try:
-            yield {"data": chunk({"role": "assistant", "content": ""})}
-            while True:
-                kind, value = await queue.get()
-                if kind == "piece":
-                    yield {"data": chunk({"content": value})}
-                    continue
-                ended = True
-                if kind == "end":
-                    yield {"data": chunk({}, _finish(stats, params))}
-                    yield {"data": "[DONE]"}
-                    break
-                else:
-                    status = 400 if isinstance(value, ContextOverflow) else 500
-                    error = ApiError(status, str(value), kind="invalid_request_error" if status == 400 else "server_error")
-                    _note(request, error=error.message)
-                    yield {"data": json.dumps(error.body())}
-                    break
-        finally:
-            # Client gone (the generator is cancelled) or done: either way the model is freed at once.
-            if not ended:
-                _note(request, client_gone=True)
-            stop.set()
-            _note(request, tokens=stats.completion_tokens)
+        def wait(future, stop: threading.Event | None = None):
+            return _wait(request, future, stop or threading.Event())
+        return await complete(request, slot, body, wait, _note)
 
     @app.post("/v1/images/generations")
     async def images(body: ImageBody, request: Request):
@@ -258,12 +208,3 @@ def _encoded(result) -> dict:
             "recipe": {"steps": r.steps, "cfg": r.cfg, "seed": r.seed, "width": r.width, "height": r.height,
                        "scheduler": r.scheduler,
                        "loras": [{"name": n, "weight": w, "hash": h[0] if h else ""} for n, w, *h in r.loras]}}
-
-
-def _finish(stats: ChatStats, params) -> str:
-    return "length" if stats.completion_tokens >= params.max_tokens else "stop"
-
-
-def _usage(stats: ChatStats) -> dict:
-    return {"prompt_tokens": stats.prompt_tokens, "completion_tokens": stats.completion_tokens,
-            "total_tokens": stats.prompt_tokens + stats.completion_tokens}

@@ -8,6 +8,8 @@ import os
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
+from ..settings import arg_type
+
 KEY_ENV = "CHATAPP_SERVE_API_KEY"
 
 
@@ -26,9 +28,15 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         "(chatapp's own LoRAs are always found)")
     p.add_argument("--no-llm", action="store_true", help="serve no chat model")
     p.add_argument("--no-image", action="store_true", help="serve no image model (starts faster, no torch)")
-    p.add_argument("--n-ctx", type=int, default=2048, help="chat context length (default 2048)")
-    p.add_argument("--n-gpu-layers", type=int, default=0, help="layers of the chat model on the GPU (-1: all)")
-    p.add_argument("--threads", type=int, default=0, help="CPU threads for the chat model (0: half the cores)")
+    # Checked as the settings file and --set are (settings.OPTIONS): 100000 threads would abort llama.cpp.
+    p.add_argument("--n-ctx", type=arg_type("n_ctx"), default=2048, help="chat context length (default 2048)")
+    p.add_argument("--n-gpu-layers", type=arg_type("n_gpu_layers"), default=0,
+                   help="layers of the chat model on the GPU (-1: all)")
+    p.add_argument("--threads", type=arg_type("n_threads"), default=0,
+                   help="CPU threads for the chat model (0: half the cores)")
+    p.add_argument("--cors-origin", metavar="ORIGIN", action="append", default=[],
+                   help="let web pages from ORIGIN (e.g. http://localhost:3000; '*' for any) call this server "
+                        "from a browser; repeatable. Off by default: a page you visit cannot use your models")
     return p.parse_args(argv)
 
 
@@ -48,6 +56,20 @@ def _load(kind: str, engine, log):
     info = executor.submit(engine.load).result()
     log.info("%s model ready: %s", kind, info.name)
     return Slot(kind, engine, info, executor)
+
+
+def asgi_app(slots: list, key: str = "", cors_origins: list[str] = ()):
+    """The served app: FastAPI inside the gate; browsers' CORS only for the origins asked for."""
+    from .app import create_app
+    from .gate import Gate
+    app = Gate(create_app(slots), api_key=key)
+    if cors_origins:
+        # Outside the gate: a browser's preflight (OPTIONS) carries no API key, and the gate's own
+        # refusals (401, 413) need the CORS headers for the page to read them.
+        from starlette.middleware.cors import CORSMiddleware
+        app = CORSMiddleware(app, allow_origins=list(cors_origins), allow_methods=["GET", "POST", "OPTIONS"],
+                             allow_headers=["*"], max_age=600)
+    return app
 
 
 def main(argv: list[str]) -> int:
@@ -85,9 +107,7 @@ def main(argv: list[str]) -> int:
         return 2
     import uvicorn
 
-    from .app import create_app
-    from .gate import Gate
-    app = Gate(create_app(slots), api_key=key)
+    app = asgi_app(slots, key, args.cors_origin)
     log.info("serving on http://%s:%d/v1%s", args.host, args.port, " (API key required)" if key else "")
     # Our gate writes one line per request when it ends; uvicorn's access log would add a second.
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)

@@ -19,6 +19,30 @@ async def _reply(send, status: int, message: str, kind: str = "invalid_request_e
     await send({"type": "http.response.body", "body": body})
 
 
+class _TooLarge(Exception):
+    pass
+
+
+async def _buffered(receive, limit: int):
+    """A body sent without Content-Length (chunked) read whole, up to limit, and handed on as one message."""
+    parts, size = [], 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":   # the client left
+            return None
+        size += len(message.get("body", b""))
+        if size > limit:
+            raise _TooLarge
+        parts.append(message.get("body", b""))
+        if not message.get("more_body"):
+            break
+    pending = [{"type": "http.request", "body": b"".join(parts), "more_body": False}]
+
+    async def replay():
+        return pending.pop() if pending else await receive()   # then whatever comes: a disconnect
+    return replay
+
+
 class Gate:
     """Pure ASGI middleware, outermost: it sees every request before FastAPI does."""
 
@@ -41,13 +65,17 @@ class Gate:
                 await _reply(send_seen, 401, "Missing or wrong API key: send 'Authorization: Bearer <key>'.",
                              "authentication_error", [(b"www-authenticate", b"Bearer")])
             elif scope["method"] == "POST" and b"content-length" not in headers:
-                await _reply(send_seen, 411, "Send the request body with a Content-Length header.")
+                replay = await _buffered(receive, self._limit(scope["path"]))
+                if replay is not None:
+                    await self.app(scope, replay, send_seen)
             elif int(headers.get(b"content-length", b"0") or 0) > (limit := self._limit(scope["path"])):
                 await _reply(send_seen, 413, f"The request body is larger than {limit >> 20} MB.")
             else:
                 await self.app(scope, receive, send_seen)
         except ValueError:
             await _reply(send_seen, 400, "Bad Content-Length header.")
+        except _TooLarge:
+            await _reply(send_seen, 413, f"The request body is larger than {self._limit(scope['path']) >> 20} MB.")
         finally:
             client = scope.get("client") or ("?", 0)
             extra = " ".join(f"{k}={v}" for k, v in facts.items())

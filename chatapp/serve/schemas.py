@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ..conversation import GenParams
 from ..engines.schedulers import SCHEDULERS
@@ -29,15 +29,40 @@ class ChatMessage(BaseModel):
     role: Literal["system", "user", "assistant", "developer"]
     content: str | list[dict] | None = ""
 
+    @field_validator("content")
+    @classmethod
+    def _parts(cls, value):
+        """Text parts only: a picture or sound part would be dropped unseen, so it is refused instead."""
+        for part in value if isinstance(value, list) else ():
+            kind = part.get("type")
+            if kind != "text":
+                raise ValueError(f"content parts of type {kind!r} are not supported here (only 'text': "
+                                 "the chat model reads no pictures, sound or files)")
+            if not isinstance(part.get("text"), str):
+                raise ValueError("a text content part needs its 'text' as a string")
+        return value
+
     def text(self) -> str:
-        """OpenAI allows content as a list of parts; the text parts are what a chat model reads."""
+        """OpenAI allows content as a list of parts; joined with a line break between parts, as llama.cpp's
+        server does (no separator ran "What is" + "the best book" together)."""
         if isinstance(self.content, list):
-            return "".join(str(p.get("text", "")) for p in self.content if p.get("type") == "text")
+            return "\n".join(p["text"] for p in self.content)
         return self.content or ""
 
 
+class StreamOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    include_usage: bool = False
+
+
+RESPONSE_FORMATS = ("text", "json_object", "json_schema")
+# Fields of OpenAI's chat API this server does not do: a request that sets one gets a 400 naming it
+# (a client relying on one must not get a reply that silently lacks it).
+UNSUPPORTED = ("tools", "functions", "logit_bias", "audio", "modalities", "prediction", "web_search_options")
+
+
 class ChatBody(BaseModel):
-    model_config = ConfigDict(extra="ignore")   # other clients' fields (n, stop, tools, ...) are ignored
+    model_config = ConfigDict(extra="ignore")   # unknown fields; the known ones not done here: UNSUPPORTED
     model: str | None = None
     messages: list[ChatMessage] = Field(min_length=1)
     stream: bool = False
@@ -49,12 +74,78 @@ class ChatBody(BaseModel):
     min_p: float = Field(_DEFAULTS.min_p, ge=0, le=1)
     repeat_penalty: float = Field(_DEFAULTS.repeat_penalty, gt=0, le=4)
     seed: int | None = None
+    stop: str | list[str] | None = None
+    n: int = Field(1, ge=1, le=16)
+    stream_options: StreamOptions | None = None
+    presence_penalty: float = Field(0.0, ge=-2, le=2)
+    frequency_penalty: float = Field(0.0, ge=-2, le=2)
+    logprobs: bool | None = None
+    top_logprobs: int | None = Field(None, ge=0, le=20)
+    response_format: dict | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _not_done_here(cls, data):
+        if isinstance(data, dict):
+            for name in UNSUPPORTED:
+                if data.get(name):   # an empty list or null asks for nothing
+                    raise ApiError(400, f"'{name}' is not supported by this server; send the request without it.",
+                                   param=name, code="unsupported_parameter")
+            if data.get("logprobs") or data.get("top_logprobs"):
+                name = "logprobs" if data.get("logprobs") else "top_logprobs"
+                raise ApiError(400, f"'{name}' is not supported by this server; send the request without it.",
+                               param=name, code="unsupported_parameter")
+        return data
+
+    @field_validator("stop")
+    @classmethod
+    def _stop(cls, value):
+        stops = [value] if isinstance(value, str) else list(value or [])
+        if len(stops) > 4:
+            raise ValueError(f"at most 4 stop sequences, not {len(stops)}")
+        return [s for s in stops if s]
+
+    @field_validator("response_format")
+    @classmethod
+    def _response_format(cls, value):
+        if value is None:
+            return None
+        kind = value.get("type")
+        if kind not in RESPONSE_FORMATS:
+            raise ValueError(f"unknown type {kind!r}; one of {', '.join(RESPONSE_FORMATS)}")
+        if kind == "json_schema":
+            spec = value.get("json_schema")
+            if not isinstance(spec, dict) or not isinstance(spec.get("schema", {}), dict):
+                raise ValueError("json_schema needs {'name': ..., 'schema': {...}}")
+        return value
 
     def params(self) -> GenParams:
+        # No max_tokens: to the end of the reply or of the context (0), as OpenAI and llama-server do.
         return GenParams(temperature=self.temperature, top_p=self.top_p, top_k=self.top_k, min_p=self.min_p,
                          repeat_penalty=self.repeat_penalty,
-                         max_tokens=self.max_completion_tokens or self.max_tokens or _DEFAULTS.max_tokens,
-                         seed=self.seed if self.seed is not None and self.seed >= 0 else -1)
+                         max_tokens=self.max_completion_tokens or self.max_tokens or 0,
+                         seed=self.seed if self.seed is not None and self.seed >= 0 else -1,
+                         stop=tuple(self.stop or ()), presence_penalty=self.presence_penalty,
+                         frequency_penalty=self.frequency_penalty, fit_context=False,
+                         grammar=self.grammar())
+
+    def grammar(self) -> str:
+        """response_format as a llama.cpp GBNF grammar ("" for plain text)."""
+        fmt = self.response_format or {}
+        if fmt.get("type") == "json_object":
+            from llama_cpp.llama_grammar import JSON_GBNF
+            return JSON_GBNF
+        if fmt.get("type") == "json_schema":
+            import json
+
+            from llama_cpp.llama_grammar import json_schema_to_gbnf
+            schema = fmt["json_schema"].get("schema") or {"type": "object"}
+            try:
+                return json_schema_to_gbnf(json.dumps(schema))
+            except Exception as exc:   # the converter raises plain Exceptions on what it cannot express
+                raise ApiError(400, f"response_format.json_schema cannot be turned into a grammar: {exc}",
+                               param="response_format") from None
+        return ""
 
     def dict_messages(self) -> list[dict]:
         # "developer" is OpenAI's newer name for the system role.
