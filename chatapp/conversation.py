@@ -50,6 +50,7 @@ class GenParams:
     presence_penalty: float = 0.0
     frequency_penalty: float = 0.0
     grammar: str = ""          # a llama.cpp GBNF grammar the reply must follow ("": free text)
+    logit_bias: tuple[tuple[int, float], ...] = ()   # (token id, bias added to its logit), OpenAI's logit_bias
     fit_context: bool = True   # False: a conversation over the context is an error, not trimmed (an API's rule)
 
 

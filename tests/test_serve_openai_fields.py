@@ -182,7 +182,7 @@ def test_penalties_change_a_repetitive_reply(client, field):
 
 
 @pytest.mark.parametrize("body, param", [
-    ({"logit_bias": {"42": 5}}, "logit_bias"), ({"logprobs": True}, "logprobs"),
+    ({"logprobs": True}, "logprobs"),
     ({"logprobs": True, "top_logprobs": 3}, "logprobs"), ({"top_logprobs": 2}, "top_logprobs"),
     ({"tools": [{"type": "function", "function": {"name": "f"}}]}, "tools"),
 ])
@@ -190,6 +190,17 @@ def test_fields_not_done_here_are_refused_by_name(served, body, param):
     r = post(served, {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 2, **body})
     error = r.json()["error"]
     assert r.status_code == 400 and error["param"] == param and f"'{param}'" in error["message"]
+
+
+def test_logit_bias_steers_the_sampler(client, served):
+    plain = ask(client, "Say hello.", max_tokens=5).choices[0].message.content
+    forced = ask(client, "Say hello.", max_tokens=5, logit_bias={"1000": 100})
+    text = forced.choices[0].message.content
+    assert forced.usage.completion_tokens == 5 and text == text[:len(text) // 5] * 5 and text != plain
+    r = post(served, {"messages": [{"role": "user", "content": "hi"}], "logit_bias": {"99999999": 1}})
+    assert r.status_code == 400 and "vocabulary" in r.json()["error"]["message"]
+    r = post(served, {"messages": [{"role": "user", "content": "hi"}], "logit_bias": {"5": 500}})
+    assert r.status_code == 400 and r.json()["error"]["param"].startswith("logit_bias")
 
 
 def test_logprobs_false_and_empty_logit_bias_ask_for_nothing(client):

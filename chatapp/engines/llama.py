@@ -111,6 +111,18 @@ class _TextAssembler:
         return rest
 
 
+def _bias_first(sampler, n_vocab: int, bias: dict[int, float]):
+    """OpenAI's logit_bias ahead of the chain Llama._init_sampler built: appended after its final pick
+    (greedy or dist) a bias would change nothing."""
+    import llama_cpp
+    from llama_cpp._internals import LlamaSampler
+    chain = LlamaSampler()
+    chain.add_logit_bias(n_vocab, bias)
+    while llama_cpp.llama_sampler_chain_n(sampler.sampler):   # moved, not copied: each is freed once
+        llama_cpp.llama_sampler_chain_add(chain.sampler, llama_cpp.llama_sampler_chain_remove(sampler.sampler, 0))
+    return chain
+
+
 class LlamaChatEngine:
     """Owns one llama_cpp.Llama; used by exactly one thread (the LLM worker) for its whole life."""
 
@@ -152,7 +164,8 @@ class LlamaChatEngine:
         meta = self.llm.metadata
         name = self.model_path.stem  # what the user chose; general.name is often a build label
         return ModelInfo(name=name, path=str(self.model_path), n_ctx=self.llm.n_ctx(),
-                         details={"architecture": meta.get("general.architecture", "")},
+                         details={"architecture": meta.get("general.architecture", ""),
+                                  "n_vocab": self.llm.n_vocab()},
                          cpu_threads=threads if self.n_gpu_layers == 0 else 0)
 
     def _warm_up(self) -> None:
@@ -227,6 +240,8 @@ class LlamaChatEngine:
             mirostat_tau=args["mirostat_tau"], mirostat_eta=args["mirostat_eta"],
             frequency_penalty=args["frequency_penalty"], presence_penalty=args["presence_penalty"],
             repeat_penalty=args["repeat_penalty"], grammar=grammar)
+        if params.logit_bias:
+            sampler = _bias_first(sampler, self.llm.n_vocab(), dict(params.logit_bias))
         self.draft_stats = DraftStats()
         # A grammar's state moves with each accepted token: no drafting beside it (simplest sure rule).
         tokens = decode(self.llm, prompt, sampler, limit=max_tokens, draft=self.prompt_lookup and grammar is None,
@@ -349,6 +364,8 @@ class LlamaChatEngine:
         if params.grammar:
             from llama_cpp import LlamaGrammar
             sampling["grammar"] = LlamaGrammar.from_string(params.grammar, verbose=False)
+        if params.logit_bias:
+            sampling["logit_bias"] = dict(params.logit_bias)
         chunks = self.llm.create_chat_completion(messages=messages, stream=True, max_tokens=params.max_tokens,
                                                  stop=list(params.stop), **sampling)
         try:

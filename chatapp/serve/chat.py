@@ -58,6 +58,11 @@ async def check_fits(slot, messages: list[dict], params: GenParams, wait) -> Non
 async def complete(request: Request, slot, body: ChatBody, wait, note):
     messages, params = body.dict_messages(), body.params()
     cid, created = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time())
+    n_vocab = slot.info.details.get("n_vocab")
+    unknown = [t for t, _ in params.logit_bias if n_vocab and t >= n_vocab]
+    if unknown:
+        raise ApiError(400, f"logit_bias names token {unknown[0]}, but this model's vocabulary has {n_vocab} tokens.",
+                       param="logit_bias")
     await check_fits(slot, messages, params, wait)
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)

@@ -58,7 +58,7 @@ class StreamOptions(BaseModel):
 RESPONSE_FORMATS = ("text", "json_object", "json_schema")
 # Fields of OpenAI's chat API this server does not do: a request that sets one gets a 400 naming it
 # (a client relying on one must not get a reply that silently lacks it).
-UNSUPPORTED = ("tools", "functions", "logit_bias", "audio", "modalities", "prediction", "web_search_options")
+UNSUPPORTED = ("tools", "functions", "audio", "modalities", "prediction", "web_search_options")
 
 
 class ChatBody(BaseModel):
@@ -82,6 +82,15 @@ class ChatBody(BaseModel):
     logprobs: bool | None = None
     top_logprobs: int | None = Field(None, ge=0, le=20)
     response_format: dict | None = None
+    logit_bias: dict[int, float] | None = None
+
+    @field_validator("logit_bias")
+    @classmethod
+    def _bias(cls, value):
+        for token, bias in (value or {}).items():
+            if token < 0 or not -100 <= bias <= 100:
+                raise ValueError(f"token ids are 0 or more and biases between -100 and 100, not {token}: {bias}")
+        return value
 
     @model_validator(mode="before")
     @classmethod
@@ -127,7 +136,7 @@ class ChatBody(BaseModel):
                          seed=self.seed if self.seed is not None and self.seed >= 0 else -1,
                          stop=tuple(self.stop or ()), presence_penalty=self.presence_penalty,
                          frequency_penalty=self.frequency_penalty, fit_context=False,
-                         grammar=self.grammar())
+                         grammar=self.grammar(), logit_bias=tuple((self.logit_bias or {}).items()))
 
     def grammar(self) -> str:
         """response_format as a llama.cpp GBNF grammar ("" for plain text)."""
