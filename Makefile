@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-slow test-soak install bench bench-quick screenshot train-image-model eval-image-model train-lora icon clean
+.PHONY: run test test-slow test-soak install bench bench-quick screenshot train-image-model eval-image-model train-lora dist icon clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -54,9 +54,16 @@ eval-image-model: install
 train-lora: install
 	$(PY) tools/train_lora.py && $(PY) tools/eval_lora.py
 
+# A folder that starts without Python (PyInstaller): dist/chatapp/, both embedded models and the icon
+# inside; `dist/chatapp/chatapp install-desktop` adds it to the menu. CPU-heavy, so niced; not in `make test`.
+dist: install
+	$(PIP) install --quiet "pyinstaller>=6.10,<7"
+	nice -n 19 $(VENV)/bin/pyinstaller --noconfirm --log-level WARN --distpath dist --workpath build/pyinstaller packaging/chatapp.spec
+	$(PY) tools/check_dist.py dist/chatapp   # starts it with no Python around: times, a reply, a picture, the menu entry
+
 # The icon's PNGs from resources/icons/chatapp.svg (committed; run after editing the SVG).
 icon: install
 	QT_QPA_PLATFORM=offscreen $(PY) tools/render_icon.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build dist *.egg-info
