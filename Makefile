@@ -16,6 +16,8 @@ $(PY):
 # Without an NVIDIA GPU take the CPU build of torch first: a plain requirement pulls a multi-GB CUDA build.
 $(STAMP): pyproject.toml $(PY)
 	@if ! command -v nvidia-smi >/dev/null 2>&1; then $(PIP) install --quiet "torch==2.13.0"; fi
+	# llama.cpp compiles here (first time only): just the libraries chatapp loads, with progress shown.
+	$(PY) tools/build_llama.py
 	$(PIP) install --quiet -e ".[test]"
 	touch $(STAMP)
 
