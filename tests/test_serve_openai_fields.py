@@ -229,6 +229,26 @@ def test_streamed_json_object_is_json(client):
     assert isinstance(json.loads("".join(c.choices[0].delta.content or "" for c in chunks)), dict)
 
 
+@pytest.mark.parametrize("extra", [
+    {"grammar": 'root ::= "a"{5,5}'},                                      # llama.cpp server's own fields,
+    {"json_schema": {"const": "aaaaa"}},                                   # which its clients send
+    {"response_format": {"type": "json_object", "schema": {"const": "aaaaa"}}},
+])
+def test_llama_cpp_constraint_fields_are_honoured(served, extra):
+    r = post(served, {"messages": [{"role": "user", "content": "Write a poem."}], "max_tokens": 12, "temperature": 0,
+                      **extra})
+    assert r.status_code == 200 and r.json()["choices"][0]["message"]["content"].strip('"') == "aaaaa"
+
+
+@pytest.mark.parametrize("extra, param", [
+    ({"grammar": "root ::= ", "json_schema": {"type": "string"}}, "json_schema"),
+    ({"grammar": "root ::= nothing-defined"}, "grammar"),
+])
+def test_conflicting_or_broken_constraints_are_a_400(served, extra, param):
+    r = post(served, {"messages": [{"role": "user", "content": "hi"}], **extra})
+    assert r.status_code == 400 and r.json()["error"]["param"] == param
+
+
 @pytest.mark.parametrize("fmt, words", [({"type": "sound"}, "'sound'"), ({"type": "json_schema"}, "json_schema")])
 def test_unknown_response_format_is_a_400_naming_it(served, fmt, words):
     r = post(served, {"messages": [{"role": "user", "content": "hi"}], "response_format": fmt})

@@ -231,6 +231,9 @@ class LlamaChatEngine:
         text = _TextAssembler(([stop] if isinstance(stop, str) else list(stop)) + list(params.stop))
         grammar = None
         if params.grammar:
+            problem = self.grammar_problem(params.grammar)
+            if problem:
+                raise EngineError(f"The reply's grammar cannot be used: {problem}.")
             from llama_cpp import LlamaGrammar
             grammar = LlamaGrammar.from_string(params.grammar, verbose=False)
         # The sampler exactly as Llama.generate builds it; the loop is ours (speculative.decode).
@@ -314,6 +317,16 @@ class LlamaChatEngine:
             self.llm.n_tokens = 0      # a half-done eval must not be taken for a valid prefix
             return 0
 
+    def grammar_problem(self, gbnf: str) -> str | None:
+        """Why llama.cpp cannot use a GBNF grammar, or None. Asked first: a grammar that does not parse
+        gives a null sampler, which would crash the process once added to the chain."""
+        import llama_cpp
+        probe = llama_cpp.llama_sampler_init_grammar(self.llm._model.vocab, gbnf.encode("utf-8"), b"root")
+        if not probe:
+            return "llama.cpp could not parse the grammar (a syntax error or an undefined rule)"
+        llama_cpp.llama_sampler_free(probe)
+        return None
+
     def prompt_tokens(self, messages: list[dict], params: GenParams) -> int | None:
         """How many tokens the conversation's prompt is, untrimmed (None: this chat handler cannot say)."""
         args = self._completion_args(messages, params)
@@ -362,6 +375,9 @@ class LlamaChatEngine:
         """The library's own streaming, for chat handlers this engine cannot drive itself."""
         sampling = self._sampling(params)
         if params.grammar:
+            problem = self.grammar_problem(params.grammar)
+            if problem:
+                raise EngineError(f"The reply's grammar cannot be used: {problem}.")
             from llama_cpp import LlamaGrammar
             sampling["grammar"] = LlamaGrammar.from_string(params.grammar, verbose=False)
         if params.logit_bias:

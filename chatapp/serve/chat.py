@@ -64,6 +64,11 @@ async def complete(request: Request, slot, body: ChatBody, wait, note):
         raise ApiError(400, f"logit_bias names token {unknown[0]}, but this model's vocabulary has {n_vocab} tokens.",
                        param="logit_bias")
     await check_fits(slot, messages, params, wait)
+    checker = getattr(slot.engine, "grammar_problem", None)
+    if params.grammar and checker is not None:
+        problem = await wait(asyncio.wrap_future(slot.executor.submit(checker, params.grammar)))
+        if problem:
+            raise ApiError(400, f"{body.constraint_field()}: {problem}.", param=body.constraint_field())
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
         return EventSourceResponse(_stream(request, slot, messages, params, body.n, include_usage, cid, created,

@@ -82,6 +82,9 @@ class ChatBody(BaseModel):
     logprobs: bool | None = None
     top_logprobs: int | None = Field(None, ge=0, le=20)
     response_format: dict | None = None
+    # llama.cpp server's own constraint fields, honoured the same way (clients written for it send them).
+    grammar: str | None = Field(None, max_length=100_000)
+    json_schema: dict | None = None
     logit_bias: dict[int, float] | None = None
 
     @field_validator("logit_bias")
@@ -136,29 +139,43 @@ class ChatBody(BaseModel):
                          seed=self.seed if self.seed is not None and self.seed >= 0 else -1,
                          stop=tuple(self.stop or ()), presence_penalty=self.presence_penalty,
                          frequency_penalty=self.frequency_penalty, fit_context=False,
-                         grammar=self.grammar(), logit_bias=tuple((self.logit_bias or {}).items()))
+                         grammar=self.gbnf(), logit_bias=tuple((self.logit_bias or {}).items()))
 
-    def grammar(self) -> str:
-        """response_format as a llama.cpp GBNF grammar ("" for plain text)."""
+    def gbnf(self) -> str:
+        """response_format (or llama.cpp's grammar / json_schema fields) as a llama.cpp GBNF grammar ("": free text)."""
         fmt = self.response_format or {}
+        asked = [n for n, v in (("response_format", fmt.get("type") not in (None, "text")), ("grammar", self.grammar),
+                                ("json_schema", self.json_schema is not None)) if v]
+        if len(asked) > 1:
+            raise ApiError(400, f"Send one of {' and '.join(asked)}, not both.", param=asked[1])
+        if fmt.get("type") == "json_schema":
+            return _from_schema(fmt["json_schema"].get("schema") or {"type": "object"}, "response_format")
         if fmt.get("type") == "json_object":
+            if isinstance(fmt.get("schema"), dict):   # llama.cpp's extension: a schema inside json_object
+                return _from_schema(fmt["schema"], "response_format")
             from llama_cpp.llama_grammar import JSON_GBNF
             return JSON_GBNF
-        if fmt.get("type") == "json_schema":
-            import json
+        if self.json_schema is not None:
+            return _from_schema(self.json_schema, "json_schema")
+        return self.grammar or ""   # parsed by the engine before the reply starts (engine.grammar_problem)
 
-            from llama_cpp.llama_grammar import json_schema_to_gbnf
-            schema = fmt["json_schema"].get("schema") or {"type": "object"}
-            try:
-                return json_schema_to_gbnf(json.dumps(schema))
-            except Exception as exc:   # the converter raises plain Exceptions on what it cannot express
-                raise ApiError(400, f"response_format.json_schema cannot be turned into a grammar: {exc}",
-                               param="response_format") from None
-        return ""
+    def constraint_field(self) -> str:
+        """Which field a grammar came from, to name it when llama.cpp cannot read the grammar."""
+        return "grammar" if self.grammar else "json_schema" if self.json_schema is not None else "response_format"
 
     def dict_messages(self) -> list[dict]:
         # "developer" is OpenAI's newer name for the system role.
         return [{"role": "system" if m.role == "developer" else m.role, "content": m.text()} for m in self.messages]
+
+
+def _from_schema(schema: dict, param: str) -> str:
+    import json
+
+    from llama_cpp.llama_grammar import json_schema_to_gbnf
+    try:
+        return json_schema_to_gbnf(json.dumps(schema))
+    except Exception as exc:   # the converter raises plain Exceptions on what it cannot express
+        raise ApiError(400, f"{param}: this JSON schema cannot be turned into a grammar ({exc}).", param=param) from None
 
 
 class ImageBody(BaseModel):
