@@ -249,7 +249,9 @@ def test_conflicting_or_broken_constraints_are_a_400(served, extra, param):
     assert r.status_code == 400 and r.json()["error"]["param"] == param
 
 
-@pytest.mark.parametrize("fmt, words", [({"type": "sound"}, "'sound'"), ({"type": "json_schema"}, "json_schema")])
+@pytest.mark.parametrize("fmt, words", [({"type": "sound"}, "'sound'"), ({"type": "json_schema"}, "json_schema"),
+                                        ({"type": "json_object", "schema": 123}, "schema"),
+                                        ({"type": "json_object", "schema": {"type": "hiccup"}}, "hiccup")])
 def test_unknown_response_format_is_a_400_naming_it(served, fmt, words):
     r = post(served, {"messages": [{"role": "user", "content": "hi"}], "response_format": fmt})
     assert r.status_code == 400 and words in r.json()["error"]["message"]

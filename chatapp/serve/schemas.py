@@ -125,6 +125,8 @@ class ChatBody(BaseModel):
         kind = value.get("type")
         if kind not in RESPONSE_FORMATS:
             raise ValueError(f"unknown type {kind!r}; one of {', '.join(RESPONSE_FORMATS)}")
+        if kind == "json_object" and "schema" in value and not isinstance(value["schema"], dict):
+            raise ValueError("json_object's schema (llama.cpp's extension) must be a JSON schema object")
         if kind == "json_schema":
             spec = value.get("json_schema")
             if not isinstance(spec, dict) or not isinstance(spec.get("schema", {}), dict):
