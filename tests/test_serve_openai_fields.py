@@ -112,6 +112,14 @@ def test_no_max_tokens_runs_to_the_end_of_the_context_not_512(client):
     assert r.usage.completion_tokens == N_CTX - r.usage.prompt_tokens > 512
 
 
+def test_a_64_bit_image_seed_is_used_as_given(client, served):
+    seed = 2**40 + 7   # ComfyUI-style seeds go past 2^32
+    result = client.images.generate(model=IMAGE, prompt="a red circle", extra_body={"steps": 2, "seed": seed})
+    assert result.data[0].model_extra["recipe"]["seed"] == seed
+    r = httpx.post(served + "/images/generations", json={"prompt": "a circle", "seed": 2**64}, trust_env=False)
+    assert r.status_code == 400 and r.json()["error"]["param"] == "seed"
+
+
 # -- item 2: a conversation over the context is refused before anything streams --
 
 def _long_history():

@@ -229,13 +229,7 @@ class LlamaChatEngine:
         self.llm.set_seed(seed if seed is not None else random.Random(self.llm._seed).randint(0, 2**32))
         stop = args.get("stop") or []
         text = _TextAssembler(([stop] if isinstance(stop, str) else list(stop)) + list(params.stop))
-        grammar = None
-        if params.grammar:
-            problem = self.grammar_problem(params.grammar)
-            if problem:
-                raise EngineError(f"The reply's grammar cannot be used: {problem}.")
-            from llama_cpp import LlamaGrammar
-            grammar = LlamaGrammar.from_string(params.grammar, verbose=False)
+        grammar = self._grammar(params)
         # The sampler exactly as Llama.generate builds it; the loop is ours (speculative.decode).
         sampler = self.llm._init_sampler(
             top_k=args["top_k"], top_p=args["top_p"], min_p=args["min_p"], typical_p=args["typical_p"],
@@ -327,6 +321,15 @@ class LlamaChatEngine:
         llama_cpp.llama_sampler_free(probe)
         return None
 
+    def _grammar(self, params: GenParams):
+        if not params.grammar:
+            return None
+        problem = self.grammar_problem(params.grammar)
+        if problem:
+            raise EngineError(f"The reply's grammar cannot be used: {problem}.")
+        from llama_cpp import LlamaGrammar
+        return LlamaGrammar.from_string(params.grammar, verbose=False)
+
     def prompt_tokens(self, messages: list[dict], params: GenParams) -> int | None:
         """How many tokens the conversation's prompt is, untrimmed (None: this chat handler cannot say)."""
         args = self._completion_args(messages, params)
@@ -374,14 +377,7 @@ class LlamaChatEngine:
     def _stream_library(self, messages, params, should_stop, stats, start, p_eval0) -> Iterator[str]:
         """The library's own streaming, for chat handlers this engine cannot drive itself."""
         sampling = self._sampling(params)
-        if params.grammar:
-            problem = self.grammar_problem(params.grammar)
-            if problem:
-                raise EngineError(f"The reply's grammar cannot be used: {problem}.")
-            from llama_cpp import LlamaGrammar
-            sampling["grammar"] = LlamaGrammar.from_string(params.grammar, verbose=False)
-        if params.logit_bias:
-            sampling["logit_bias"] = dict(params.logit_bias)
+        sampling.update(grammar=self._grammar(params), logit_bias=dict(params.logit_bias) or None)
         chunks = self.llm.create_chat_completion(messages=messages, stream=True, max_tokens=params.max_tokens,
                                                  stop=list(params.stop), **sampling)
         try:

@@ -191,7 +191,7 @@ class ImageBody(BaseModel):
     negative_prompt: str = Field("", max_length=4000)
     steps: int | None = Field(None, ge=1, le=150)
     cfg_scale: float | None = Field(None, ge=0, le=30)
-    seed: int | None = Field(None, ge=0, lt=2**32)
+    seed: int | None = Field(None, ge=0, lt=2**64)   # torch's generator takes 64-bit seeds (ComfyUI's are)
     scheduler: str | None = None
 
     @field_validator("size")
