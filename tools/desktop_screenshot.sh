@@ -6,7 +6,7 @@
 # Usage: tools/desktop_screenshot.sh [OUT.png]   (run from the checkout, after `make install`)
 set -euo pipefail
 out=${1:-docs/desktop-window.png}
-display=:77
+n=90; while [ -e /tmp/.X11-unix/X$n ] || [ -e /tmp/.X$n-lock ]; do n=$((n + 1)); done; display=:$n   # a free one
 work=$(mktemp -d)
 Xvfb "$display" -screen 0 1280x820x24 -nolisten tcp & xvfb=$!
 app= panel= wm=
