@@ -1,5 +1,5 @@
 # Set-up on a fresh machine with only Python 3.11+ and make:
-#   make run    install everything (first time: ~10 min, llama.cpp compiles) and start the app
+#   make run    install everything (first time: ~6-8 min quiet, llama.cpp compiles) and start the app
 #   make test   install everything and run the whole test suite
 PYTHON ?= python3
 VENV   := .venv
