@@ -265,14 +265,20 @@ def _with_a_good_conversation_first(bad_text: str) -> str:
     return bad_text
 
 
-@pytest.mark.parametrize("case", WHOLE_FILE)
-def test_a_bad_file_gets_a_clear_message_and_imports_nothing(tmp_path, case):
+def _bad_import(tmp_path, case):
+    """A data folder with chats in it, and BAD[case] written after a good conversation: (storage, file,
+    images folder, expected words, (conversations, messages) before, picture files before)."""
     s = fill(tmp_path / "a")
     make, expected = BAD[case]
     f = tmp_path / "bad.json"
     f.write_text(_with_a_good_conversation_first(make(tmp_path)))
     images = resolve_paths(str(tmp_path / "a")).images
-    before, files = count(s), sorted(images.iterdir())
+    return s, f, images, expected, count(s), sorted(images.iterdir())
+
+
+@pytest.mark.parametrize("case", WHOLE_FILE)
+def test_a_bad_file_gets_a_clear_message_and_imports_nothing(tmp_path, case):
+    s, f, images, expected, before, files = _bad_import(tmp_path, case)
     with pytest.raises(StoreError) as err:
         import_file(s, f, images)
     assert expected in str(err.value) and "Nothing was imported" in str(err.value)
@@ -282,12 +288,7 @@ def test_a_bad_file_gets_a_clear_message_and_imports_nothing(tmp_path, case):
 @pytest.mark.parametrize("case", sorted(set(BAD) - set(WHOLE_FILE)))
 def test_a_damaged_conversation_is_named_and_the_good_ones_import(tmp_path, case):
     """A backup (or a ChatGPT export) with one damaged chat still brings back the others."""
-    s = fill(tmp_path / "a")
-    make, expected = BAD[case]
-    f = tmp_path / "bad.json"
-    f.write_text(_with_a_good_conversation_first(make(tmp_path)))
-    images = resolve_paths(str(tmp_path / "a")).images
-    before, files = count(s), sorted(images.iterdir())
+    s, f, images, expected, before, files = _bad_import(tmp_path, case)
     got = import_file(s, f, images)
     assert (got.conversations, got.messages, got.pictures) == (1, 1, 0)
     assert len(got.damaged) == 1 and got.damaged[0].startswith("conversation 2 ('bad')") and expected in got.damaged[0]
