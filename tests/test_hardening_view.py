@@ -83,6 +83,7 @@ def test_a_long_paste_without_spaces_wraps_anywhere(make_app, qtbot):
     editor.insertFromMimeData(mime)
     # Word-boundary wrapping of one 200,000-character run took 1.4 s, and again on every key.
     assert editor.wordWrapMode() == QTextOption.WrapMode.WrapAnywhere
+    qtbot.waitUntil(lambda: not editor.pasting, timeout=30000)   # a big paste goes in by slices
     assert editor.toPlainText() == "y" * 200_000
     with qtbot.waitSignal(parts.session.reply_finished, timeout=30000):
         parts.window._submit(editor.toPlainText())
