@@ -93,7 +93,7 @@ def speculative(runs: int, max_tokens: int) -> list[Row]:
     """Per workload: drafting on vs off, interleaved, greedy, same engine; the replies must be identical."""
     from chatapp.engines.defaults import default_llm_path
     from chatapp.engines.llama import LlamaChatEngine
-    engine = LlamaChatEngine(default_llm_path(), n_ctx=2048, n_threads=default_llm_threads(), prompt_lookup=True)
+    engine = LlamaChatEngine(default_llm_path(), n_ctx=2048, n_threads=default_llm_threads())
     engine.load()
     rows = []
     for key, (label, text) in WORKLOADS.items():

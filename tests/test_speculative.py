@@ -82,7 +82,7 @@ class FreeBatches(Costs):
 def engine():
     # One thread: the sums are then the same whether a token is evaluated alone or in a drafted batch
     # (docs/PERFORMANCE.md); that is what makes "identical" a fair thing to demand bit for bit.
-    e = LlamaChatEngine(default_llm_path(), n_ctx=1024, n_threads=1, prompt_lookup=True)   # with flash attention
+    e = LlamaChatEngine(default_llm_path(), n_ctx=1024, n_threads=1)
     e.load()
     e._draft_costs = FreeBatches()
     return e

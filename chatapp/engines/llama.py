@@ -127,7 +127,7 @@ class LlamaChatEngine:
     """Owns one llama_cpp.Llama; used by exactly one thread (the LLM worker) for its whole life."""
 
     def __init__(self, model_path: str | Path, *, n_ctx: int = 2048, n_threads: int = 0,
-                 n_gpu_layers: int = 0, seed: int = 0, prompt_lookup: bool = False):
+                 n_gpu_layers: int = 0, seed: int = 0, prompt_lookup: bool = True):
         self.model_path = Path(model_path)
         # Prompt-lookup drafting (speculative.py): never changes the reply, only how fast it comes.
         self.prompt_lookup = prompt_lookup
@@ -153,12 +153,10 @@ class LlamaChatEngine:
         try:
             # Flash attention: on the CPU it computes a drafted batch's attention with the same sums as
             # one token at a time (without it, logits differed by up to 0.7 from the 11th token on), so
-            # drafting keeps greedy replies identical. Only with drafting: it makes a follow-up's prompt
-            # at position ~450 cost 1.4x what it costs at 0 on one thread (flat without it), which broke
-            # the follow-up time-to-first-token bar (docs/PERFORMANCE.md).
+            # drafting keeps greedy replies identical; measured no slower (docs/PERFORMANCE.md).
             self.llm = llama_cpp.Llama(
                 model_path=str(self.model_path), n_ctx=self.n_ctx, n_threads=threads, n_threads_batch=threads,
-                n_gpu_layers=self.n_gpu_layers, seed=self.seed, flash_attn=self.prompt_lookup, verbose=False)
+                n_gpu_layers=self.n_gpu_layers, seed=self.seed, flash_attn=True, verbose=False)
         except (ValueError, RuntimeError, OSError) as exc:
             raise EngineError(f"llama.cpp could not load {self.model_path.name}: the file may be truncated "
                               f"or of an unsupported architecture ({exc}).") from exc
