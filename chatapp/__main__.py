@@ -12,8 +12,8 @@ SUBCOMMANDS = {
     "serve": ("chatapp.serve.cli", "main"),   # the OpenAI-compatible server
     "export": ("chatapp.cli", "export_main"),  # conversations to JSON / Markdown / HTML, no window
     "import": ("chatapp.cli", "import_main"),  # our JSON or a ChatGPT export, no window
-    "install-desktop": ("chatapp.desktop_entry", "install_main"),     # menu entry + icon (XDG data home)
-    "uninstall-desktop": ("chatapp.desktop_entry", "uninstall_main"),
+    "install-desktop": ("chatapp.desktop.menu_entry", "install_main"),     # menu entry + icon (XDG data home)
+    "uninstall-desktop": ("chatapp.desktop.menu_entry", "uninstall_main"),
 }
 
 

@@ -145,7 +145,7 @@ def main(args) -> int:
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
-    from .desktop import InstanceLock, SignalQuit, already_running, choose_data_dir, data_dir_problem
+    from .desktop.session import InstanceLock, SignalQuit, already_running, choose_data_dir, data_dir_problem
     from .settings import load_settings, resolve_paths
     from .ui.icon import app_icon
 

@@ -252,7 +252,7 @@ def read_texts(path: str | Path) -> dict[str, str]:
         try:
             head = f.read(8)
             if head[:3] == b"\xff\xd8\xff":
-                from .recipes_foreign import jpeg_texts
+                from .recipes.foreign import jpeg_texts
                 return jpeg_texts(f)
             if head != PNG_SIGNATURE:
                 raise NoRecipe("it is not a PNG or JPEG picture")
@@ -298,7 +298,7 @@ class Recipe:
 
 def read_recipe(path: str | Path) -> Recipe:
     """A picture's recipe, whichever tool wrote it; RecipeError (NoRecipe, EmptyFile) says why there is none."""
-    from .recipes_foreign import ForeignError, foreign_request
+    from .recipes.foreign import ForeignError, foreign_request
     name = Path(path).name
     try:
         texts = read_texts(path)

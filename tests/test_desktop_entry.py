@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from chatapp.desktop_entry import APP_ID, ICON_SIZES, entry_text, exec_value
+from chatapp.desktop.menu_entry import APP_ID, ICON_SIZES, entry_text, exec_value
 
 
 def validate(path: Path) -> str:

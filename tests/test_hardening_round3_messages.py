@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from chatapp.app import open_storage
-from chatapp.desktop import LOCK_NAME, InstanceLock
+from chatapp.desktop.session import LOCK_NAME, InstanceLock
 from chatapp.settings import resolve_paths
 from chatapp.storage import Storage
 
@@ -174,7 +174,7 @@ def test_ctrl_c_twice_50_ms_apart_exits_0_with_the_reply_saved(tmp_path):
 # The app's own main(), with a pause right after the event loop ended and the signals were closed:
 # exactly where a second Ctrl+C used to land. The pause waits for the test, not for a time.
 PAUSE_AFTER_CLOSE = """
-from chatapp import desktop
+from chatapp.desktop import session as desktop
 _close = desktop.SignalQuit.close
 def close(self, *a, **k):
     _close(self, *a, **k)
@@ -206,7 +206,7 @@ def test_a_ctrl_c_after_the_loop_ended_changes_nothing(tmp_path):
 
 def test_the_signal_closer_still_restores_handlers_when_asked(qtbot):
     """Tests and embedders get the old handlers back; only the exiting app keeps them ignored."""
-    from chatapp.desktop import SignalQuit
+    from chatapp.desktop.session import SignalQuit
     before = signal.getsignal(signal.SIGINT)
     quit_ = SignalQuit(lambda _s: None)
     quit_.close()

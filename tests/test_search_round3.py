@@ -1,7 +1,7 @@
 """Chat search, third round (issue 28 item 8): any script's capitals, emoji, and every word typed."""
 import pytest
 
-from chatapp.search_words import MAX_WORDS, SEARCH_CHARS, search_words
+from chatapp.conversation import MAX_WORDS, SEARCH_CHARS, search_words
 from chatapp.storage import Storage
 
 

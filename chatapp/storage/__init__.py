@@ -10,8 +10,7 @@ import unicodedata
 from contextlib import contextmanager
 from pathlib import Path
 
-from ..conversation import Conversation, Message
-from ..search_words import search_words
+from ..conversation import Conversation, Message, search_words
 from .migrations import MIGRATIONS
 from .tree import LEAF, TreeQueries
 

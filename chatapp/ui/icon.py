@@ -5,7 +5,7 @@ from importlib.resources import files
 
 from PySide6.QtGui import QIcon
 
-from ..desktop_entry import APP_ID, ICON_SIZES
+from ..desktop.menu_entry import APP_ID, ICON_SIZES
 
 
 def app_icon() -> QIcon:

@@ -5,8 +5,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QLabel, QLineEdit, QListWidget, QListWidgetItem, QMenu, QPushButton, QVBoxLayout, QWidget
 
-from ..conversation import Conversation
-from ..search_words import MAX_WORDS, SEARCH_CHARS, search_words
+from ..conversation import MAX_WORDS, SEARCH_CHARS, Conversation, search_words
 
 
 class Sidebar(QWidget):

@@ -5,10 +5,10 @@ import ast
 import json
 import struct
 
-from .commands import MAX_PROMPT_CHARS, too_long
-from .conversation import ImageRequest
-from .engines.lora import MAX_LORAS, parse_weight
-from .engines.schedulers import sampler_match
+from ..commands import MAX_PROMPT_CHARS, too_long
+from ..conversation import ImageRequest
+from ..engines.lora import MAX_LORAS, parse_weight
+from ..engines.schedulers import sampler_match
 
 MAX_APP_SEGMENTS = 64        # a JPEG's segments looked at before its pixels; real files have a handful
 MAX_GRAPH_NODES = 2_000      # a ComfyUI graph larger than this is not walked (the reader recurses)
@@ -140,15 +140,15 @@ def _number(value, kind):
 
 
 def _request(prompt, negative, steps, cfg, seed, width, height, notes: list) -> ImageRequest:
-    from .png_recipe import checked_seed
+    from ..png_recipe import checked_seed
     prompt, negative = _text(prompt), _text(negative)
     for what, part in (("its prompt", prompt), ("its negative prompt", negative)):
         if len(part) > MAX_PROMPT_CHARS:   # before anything else looks at the text
             raise ForeignError(too_long(what, len(part)))
     if not prompt:
         raise ForeignError("its recipe has no prompt")
-    req = ImageRequest(prompt, negative, _number(steps, int), _number(cfg, float),
-                       checked_seed(_number(seed, int), notes))
+    req = ImageRequest(prompt=prompt, negative=negative, steps=_number(steps, int), cfg=_number(cfg, float),
+                       seed=checked_seed(_number(seed, int), notes))
     w, h = _number(width, int), _number(height, int)
     if w and h and w > 0 and h > 0:
         req.width, req.height = w, h

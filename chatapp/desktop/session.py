@@ -14,7 +14,7 @@ from PySide6.QtCore import QLockFile, QObject, QSocketNotifier
 from PySide6.QtNetwork import QLocalServer, QLocalSocket
 from PySide6.QtWidgets import QMessageBox
 
-from .settings import APP_NAME, Paths
+from ..settings import APP_NAME, Paths
 
 LOCK_NAME = "chatapp.lock"
 
