@@ -168,8 +168,9 @@ def parse_image(args_text: str, max_side: int = 2048) -> ImageRequest:
     scheduler = ns.scheduler.lower() if ns.scheduler else None
     if scheduler and scheduler not in SCHEDULERS:
         raise CommandError(f"Unknown scheduler {ns.scheduler!r}. Choose one of: {', '.join(SCHEDULERS)}.")
-    request = ImageRequest(prompt, ns.negative, ns.steps, ns.cfg, ns.seed, width, height, scheduler, ns.n)
-    request.prompt, request.loras = parse_loras(prompt, ns.lora)
+    text, loras = parse_loras(prompt, ns.lora)
+    request = ImageRequest(prompt=text, negative=ns.negative, steps=ns.steps, cfg=ns.cfg, seed=ns.seed, width=width,
+                           height=height, scheduler=scheduler, count=ns.n, loras=loras)
     return edit_flags(request, ns)
 
 

@@ -220,12 +220,13 @@ class DiffusionImageEngine:
     # --- generating ---------------------------------------------------------------------------
     def resolve(self, req: ImageRequest, seed: int) -> ImageRequest:
         d = self.defaults
-        resolved = ImageRequest(req.prompt, req.negative, req.steps or int(d["steps"]),
-                                req.cfg if req.cfg is not None else float(d["cfg"]), seed,
-                                req.width or int(d["width"]), req.height or int(d["height"]),
-                                req.scheduler or d["scheduler"], 1)
-        resolved = replace(resolved, **img2img.edit_fields(req))   # --init/--strength/--mask ride along
-        resolved.loras = [tuple(x) for x in req.loras]   # LoRAs: (name, weight, hash) once applied
+        resolved = ImageRequest(
+            prompt=req.prompt, negative=req.negative, steps=req.steps or int(d["steps"]),
+            cfg=req.cfg if req.cfg is not None else float(d["cfg"]), seed=seed,
+            width=req.width or int(d["width"]), height=req.height or int(d["height"]),
+            scheduler=req.scheduler or d["scheduler"], count=1,
+            loras=[tuple(x) for x in req.loras],   # LoRAs: (name, weight, hash) once applied
+            **img2img.edit_fields(req))            # --init/--strength/--mask ride along
         # The parser only knew a generic limit before the model loaded: check the real one.
         largest = int(d.get("max_size", 2048))
         if resolved.width > largest or resolved.height > largest:

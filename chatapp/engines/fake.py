@@ -80,8 +80,9 @@ class FakeImageEngine:
         for n in range(request.count):
             seed = (request.seed if request.seed is not None else random.randrange(2**32)) + n
             w, h = request.width or self.size, request.height or self.size
-            resolved = ImageRequest(request.prompt, request.negative, steps, request.cfg or 4.0, seed, w, h,
-                                    request.scheduler or "fake", 1)
+            resolved = ImageRequest(prompt=request.prompt, negative=request.negative, steps=steps,
+                                    cfg=request.cfg or 4.0, seed=seed, width=w, height=h,
+                                    scheduler=request.scheduler or "fake", count=1)
             for step in range(1, steps + 1):
                 if should_stop():
                     return results
