@@ -8,7 +8,7 @@ import zlib
 import pytest
 
 from chatapp.engines.base import EngineError
-from chatapp.engines.llama import check_gguf_file
+from chatapp.engines.gguf_file import check_gguf_file
 from chatapp.png_recipe import parse_parameters, read_parameters
 from chatapp.settings import Settings, load_settings
 

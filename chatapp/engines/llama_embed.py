@@ -7,7 +7,7 @@ from pathlib import Path
 from .base import EngineError
 from .cpu import default_llm_threads
 from .embed_prompts import NONE, prompts_for
-from .llama import check_gguf_file
+from .gguf_file import check_gguf_file
 
 N_CTX = 512            # longest text embedded, in tokens (a ~1,000-character chunk is ~250); longer is cut
 IDENTITY_BYTES = 1 << 20   # the identity hashes the header's first MiB: a moved file keeps its vectors
