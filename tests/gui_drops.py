@@ -1,4 +1,4 @@
-"""Drop a file on the message box the way a desktop's drag and drop does (drag enter, then drop)."""
+"""Drop files on a widget the way a desktop's drag and drop does (drag enter, then drop)."""
 from __future__ import annotations
 
 from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
@@ -7,9 +7,13 @@ from PySide6.QtWidgets import QApplication
 
 
 def drop_on_composer(window, path) -> None:
+    drop_files(window.composer.editor.viewport(), path)
+
+
+def drop_files(target, *paths) -> None:
+    """Qt delivers a drop only to a widget that accepted the drag's entry, as in a real drag."""
     mime = QMimeData()
-    mime.setUrls([QUrl.fromLocalFile(str(path))])
-    target = window.composer.editor.viewport()
+    mime.setUrls([QUrl.fromLocalFile(str(path)) for path in paths])
     enter = QDragEnterEvent(QPoint(5, 5), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
                             Qt.KeyboardModifier.NoModifier)
     QApplication.sendEvent(target, enter)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 import json
 import os
@@ -51,6 +52,20 @@ def stop_process(proc: subprocess.Popen) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait(10)
+
+
+@contextlib.contextmanager
+def serving(args_for_port, log: Path, env: dict | None = None, headers=None):
+    """An OpenAI-compatible server process on a free loopback port (args_for_port(port) are its arguments):
+    yields its /v1 URL once /v1/models answers, and stops it after."""
+    port = free_port()
+    proc = start_process(args_for_port(port), log, env=env)
+    url = f"http://127.0.0.1:{port}/v1"
+    try:
+        wait_ready(proc, url + "/models", log, headers=headers)
+        yield url
+    finally:
+        stop_process(proc)
 
 
 def _chunk(text: str | None, finish: str | None = None) -> bytes:

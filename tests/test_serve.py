@@ -17,21 +17,16 @@ from PIL import Image
 from chatapp.conversation import DONE
 from chatapp.png_recipe import read_parameters
 
-from .remote_servers import ROOT, build_remote_app, free_port, isolate_keys, start_process, stop_process, wait_ready
+from .remote_servers import ROOT, build_remote_app, free_port, isolate_keys, serving
 
 pytestmark = pytest.mark.real
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
-    port, log = free_port(), tmp_path_factory.mktemp("serve") / "serve.log"
-    proc = start_process(["-m", "chatapp", "serve", "--port", str(port)], log)
-    url = f"http://127.0.0.1:{port}/v1"
-    try:
-        wait_ready(proc, url + "/models", log)
+    log = tmp_path_factory.mktemp("serve") / "serve.log"
+    with serving(lambda port: ["-m", "chatapp", "serve", "--port", str(port)], log) as url:
         yield url, log
-    finally:
-        stop_process(proc)
 
 
 @pytest.fixture
@@ -227,12 +222,8 @@ def test_non_loopback_bind_without_a_key_refuses_to_start():
 
 
 def test_api_key_checked_on_every_request(tmp_path):
-    port, log = free_port(), tmp_path / "keyed.log"
-    proc = start_process(["-m", "chatapp", "serve", "--port", str(port), "--no-image"], log,
-                         env={"CHATAPP_SERVE_API_KEY": "s3cret"})
-    url = f"http://127.0.0.1:{port}/v1"
-    try:
-        wait_ready(proc, url + "/models", log, headers={"Authorization": "Bearer s3cret"})
+    with serving(lambda port: ["-m", "chatapp", "serve", "--port", str(port), "--no-image"], tmp_path / "keyed.log",
+                 env={"CHATAPP_SERVE_API_KEY": "s3cret"}, headers={"Authorization": "Bearer s3cret"}) as url:
         for headers in ({}, {"Authorization": "Bearer wrong"}):
             r = httpx.get(url + "/models", headers=headers, trust_env=False)
             assert r.status_code == 401 and "API key" in r.json()["error"]["message"]
@@ -242,8 +233,6 @@ def test_api_key_checked_on_every_request(tmp_path):
         good = openai.OpenAI(base_url=url, api_key="s3cret", max_retries=0)
         assert good.chat.completions.create(model="SmolLM2-135M-Instruct.Q4_1", max_tokens=3,
                                             messages=[{"role": "user", "content": "hi"}]).choices[0].message.content
-    finally:
-        stop_process(proc)
 
 
 def test_the_app_draws_and_chats_through_chatapp_serve(served, qtbot, data_dir, monkeypatch):

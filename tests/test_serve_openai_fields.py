@@ -10,7 +10,7 @@ import httpx
 import openai
 import pytest
 
-from .remote_servers import ROOT, free_port, start_process, stop_process, wait_ready
+from .remote_servers import ROOT, free_port, serving
 
 pytestmark = pytest.mark.real
 
@@ -21,15 +21,9 @@ ORIGIN = "http://app.example"
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
-    port, log = free_port(), tmp_path_factory.mktemp("serve-fields") / "serve.log"
-    proc = start_process(["-m", "chatapp", "serve", "--port", str(port), "--n-ctx", str(N_CTX),
-                          "--cors-origin", ORIGIN], log)
-    url = f"http://127.0.0.1:{port}/v1"
-    try:
-        wait_ready(proc, url + "/models", log)
+    with serving(lambda port: ["-m", "chatapp", "serve", "--port", str(port), "--n-ctx", str(N_CTX),
+                               "--cors-origin", ORIGIN], tmp_path_factory.mktemp("serve-fields") / "serve.log") as url:
         yield url
-    finally:
-        stop_process(proc)
 
 
 @pytest.fixture

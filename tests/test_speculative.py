@@ -2,10 +2,11 @@
 import pytest
 
 from chatapp.conversation import GenParams
-from chatapp.engines.base import ChatStats
 from chatapp.engines.defaults import default_llm_path
 from chatapp.engines.llama import LlamaChatEngine
 from chatapp.engines.speculative import Costs, DraftPlanner, PromptLookup
+
+from .test_llama_stream import engine_run
 
 DOCUMENT = (
     "In the winter of 1899 a storm cut the rock off from the mainland for six weeks. The keeper, Thomas "
@@ -90,19 +91,7 @@ def engine():
 
 def run(engine, messages, params, draft, should_stop=lambda stats: False):
     engine.prompt_lookup = draft
-    engine.llm.reset()
-    seen, real = [], engine._piece
-
-    def piece(token):
-        seen.append(token)
-        return real(token)
-    engine._piece = piece
-    stats = ChatStats()
-    try:
-        text = "".join(engine.stream(messages, params, lambda: should_stop(stats), stats))
-    finally:
-        del engine._piece
-    return seen, text, stats
+    return engine_run(engine, params, messages, should_stop)
 
 
 @pytest.mark.real
