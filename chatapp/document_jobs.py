@@ -1,4 +1,7 @@
-"""The session's documents half (GUI thread): attach files, library on/off, passages for each question, sources."""
+"""The session's documents part (GUI thread): attach files, library on/off, passages for each question, sources.
+
+It is given the message log (its only way to write or read messages), a read-only settings view, a notice
+sink and a way to get the open conversation; never the session."""
 from __future__ import annotations
 
 import itertools
@@ -9,8 +12,11 @@ from typing import Callable
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from . import commands
+from .conversation import Conversation
 from .documents.context import MIN_BUDGET, estimate_tokens, question_with_sources, select_sources
 from .documents.index import DISK_FULL_TEXT, DocumentIndex, DocumentRow, is_disk_full
+from .message_log import MessageLog
+from .parts import Notice, SettingsView
 from .workers import DocumentWorker
 
 RESCAN_MS = 120_000   # the library folder is checked for new and changed files this often
@@ -32,13 +38,18 @@ class DocumentJobs(QObject):
     progress = Signal(int, int, str)    # done, total, file name (status bar)
     finished = Signal(bool)             # an indexing run ended: True complete, False cancelled
 
-    def __init__(self, session):
+    def __init__(self, log: MessageLog, settings: SettingsView, notice: Notice,
+                 open_chat: Callable[[str, str | None], Conversation | None]):
+        """open_chat(title, when_full): the open conversation, made with that title if none is open
+        (None after a notice)."""
         super().__init__()
-        self.session = session
+        self.log, self.settings, self.notice, self._open_chat = log, settings, notice, open_chat
+        database = log.storage.path
+        self.read_only = bool(getattr(log.storage, "read_only", False))
         # A throw-away database has no second connection; a read-only one cannot take an index.
-        self.available = str(session.storage.path) != ":memory:" and not getattr(session.storage, "read_only", False)
-        self.index = DocumentIndex(session.storage.path) if self.available else None
-        self.worker = DocumentWorker(session.storage.path)
+        self.available = str(database) != ":memory:" and not self.read_only
+        self.index = DocumentIndex(database) if self.available else None
+        self.worker = DocumentWorker(database)
         self.worker.document_done.connect(self._on_document_done)
         self.worker.progress.connect(self._on_progress)
         self.worker.finished.connect(self._on_finished)
@@ -46,11 +57,10 @@ class DocumentJobs(QObject):
         self.worker.sources_ready.connect(self._on_sources_ready)
         # question id -> (reply id, messages, question, send, conversation id, library, budget)
         self._waiting: dict[int, tuple] = {}
-        self._embedding = session.settings.embedding_model
-        session.reply_finished.connect(self._on_reply_finished)
+        self._embedding = settings.embedding_model
         self.busy = False
         self._sources: dict[int, list[dict]] = {}   # reply message id -> sources given to the model
-        self._folder = session.settings.library_folder
+        self._folder = settings.library_folder
         self._retry = False   # indexing stopped on a full disk: the next timer tick tries again
         self._rescan = QTimer(self)
         self._rescan.setInterval(RESCAN_MS)
@@ -65,9 +75,8 @@ class DocumentJobs(QObject):
     # --- commands -----------------------------------------------------------------------------
     def handle(self, request) -> bool:
         if not self.available:
-            why = "the data folder is read-only" if getattr(self.session.storage, "read_only", False) else \
-                "the database is not saved in this session"
-            self.session.notice.emit(f"Files cannot be attached: {why}.")
+            why = "the data folder is read-only" if self.read_only else "the database is not saved in this session"
+            self.notice(f"Files cannot be attached: {why}.")
             return False
         if isinstance(request, commands.AttachRequest):
             return self.attach(request.paths)
@@ -77,33 +86,30 @@ class DocumentJobs(QObject):
         """Attach files to the open conversation (creating it); they are indexed in the background."""
         if not paths or not self.available:
             return False
-        s = self.session
         names = [Path(p).name or p for p in paths]
-        conv = s._guard(s._ensure_conversation, "Files: " + ", ".join(names), when_full=ATTACH_FULL)
-        msg = conv and s._guard(s.storage.add_message, conv.id, "user", "Attached: " + ", ".join(names),
-                                kind="attachment", when_full=ATTACH_FULL)
+        conv = self._open_chat("Files: " + ", ".join(names), ATTACH_FULL)
+        # Announced once its chips are known: the bubble never shows a bare file list.
+        msg = conv and self.log.add(conv.id, "user", "Attached: " + ", ".join(names), kind="attachment",
+                                    when_full=ATTACH_FULL, announce=False)
         if not msg:
             return False
         try:
             rows = [self.index.add_attachment(conv.id, p, msg.id) for p in paths]
         except sqlite3.Error as exc:
-            s.notice.emit(ATTACH_FULL if is_disk_full(exc) else f"The files could not be attached: {exc}.")
-            s._guard(s.storage.delete_message, msg.id)
+            self.notice(ATTACH_FULL if is_disk_full(exc) else f"The files could not be attached: {exc}.")
+            self.log.remove(msg.id, announce=False)
             return False
-        msg.meta = {"attachments": [chip(r) for r in rows]}
-        s._guard(s.storage.update_message, msg.id, meta=msg.meta)
-        s.message_added.emit(msg)
-        s.conversations_changed.emit()
+        self.log.update(msg, meta={"attachments": [chip(r) for r in rows]}, announce=False)
+        self.log.added(msg)
         self.worker.request_index(None)
         return True
 
     def set_library(self, enabled: bool | None) -> bool:
-        s = self.session
-        folder = s.settings.library_folder
+        folder = self.settings.library_folder
         if not folder:
-            s.notice.emit("No library folder is set. Choose one in Settings (Library folder).")
+            self.notice("No library folder is set. Choose one in Settings (Library folder).")
             return enabled is None
-        conv = s._guard(s._ensure_conversation, "Library")
+        conv = self._open_chat("Library", None)
         if conv is None:
             return False
         try:
@@ -112,10 +118,10 @@ class DocumentJobs(QObject):
             on = self.index.library_enabled(conv.id)
             ready, pending = self.index.library_size()
         except sqlite3.Error as exc:
-            s.notice.emit(f"The library setting could not be saved: {exc}.")
+            self.notice(f"The library setting could not be saved: {exc}.")
             return False
         more = f", {pending} still being indexed" if pending else ""
-        s.notice.emit(f"Library {'on' if on else 'off'} in this chat: {folder} ({ready} files{more}).")
+        self.notice(f"Library {'on' if on else 'off'} in this chat: {folder} ({ready} files{more}).")
         return True
 
     def cancel(self) -> None:
@@ -145,18 +151,19 @@ class DocumentJobs(QObject):
         if DISK_FULL_TEXT in message:
             self._retry = True
             message = INDEX_FULL
-        self.session.notice.emit(message)
+        self.notice(message)
 
     # --- questions ----------------------------------------------------------------------------
-    def augment(self, conversation, messages: list[dict], reply, send: Callable[[list[dict]], None]) -> None:
+    def augment(self, conversation, messages: list[dict], reply, send: Callable[[list[dict]], None],
+                n_ctx: int = 0) -> None:
         """Call send(history with the question's sources put in front of it) now, or, with an
-        embedding model, once the document worker has found them (it owns that model)."""
+        embedding model, once the document worker has found them (it owns that model).
+        n_ctx: the loaded chat model's context (0: Settings' n_ctx)."""
         if not self.available or not messages or messages[-1]["role"] != "user":
             send(messages)
             return
-        s = self.session
-        n_ctx = (s.llm_info.n_ctx if s.llm_info else 0) or s.settings.n_ctx
-        reserve = min(s.settings.max_tokens, n_ctx // 2)
+        n_ctx = n_ctx or self.settings.n_ctx
+        reserve = min(self.settings.max_tokens, n_ctx // 2)
         room = n_ctx - reserve - 64
         budget = room - sum(estimate_tokens(m["content"]) + 8 for m in messages)
         if budget < MIN_BUDGET:
@@ -167,7 +174,7 @@ class DocumentJobs(QObject):
         try:
             library = bool(self._folder) and self.index.library_enabled(conversation.id)
         except sqlite3.Error as exc:
-            s.notice.emit(f"Your files could not be searched: {exc}.")
+            self.notice(f"Your files could not be searched: {exc}.")
             send(messages)
             return
         if self._embedding and budget >= MIN_BUDGET:
@@ -182,7 +189,7 @@ class DocumentJobs(QObject):
         try:
             return select_sources(self.index, question, conversation_id, budget, library=library)
         except sqlite3.Error as exc:
-            self.session.notice.emit(f"Your files could not be searched: {exc}.")
+            self.notice(f"Your files could not be searched: {exc}.")
             return None
 
     def _with_sources(self, reply_id: int, messages: list[dict], question: str, sources) -> list[dict]:
@@ -201,17 +208,15 @@ class DocumentJobs(QObject):
             sources = self._bm25(question, conversation_id, library, budget)
         send(self._with_sources(reply_id, messages, question, sources))
 
-    def _on_reply_finished(self, message_id: int) -> None:
+    def reply_finished(self, message_id: int) -> None:
+        """A reply ended: the sources it was given go into its meta (shown under it, kept on reopening)."""
         sources = self._sources.pop(message_id, None)
         if not sources:
             return
-        s = self.session
-        msg = s._guard(s.storage.message, message_id)
+        msg = self.log.message(message_id)
         if msg is None or msg.status not in ("done", "stopped"):
             return
-        msg.meta = {**msg.meta, "sources": sources}
-        s._guard(s.storage.update_message, msg.id, meta=msg.meta)
-        s.message_changed.emit(msg)
+        self.log.update(msg, meta={**msg.meta, "sources": sources})
 
     # --- worker results -----------------------------------------------------------------------
     def _on_progress(self, done: int, total: int, name: str) -> None:
@@ -225,14 +230,11 @@ class DocumentJobs(QObject):
     def _on_document_done(self, row: DocumentRow) -> None:
         if row.message_id is None:
             return
-        s = self.session
-        msg = s._guard(s.storage.message, row.message_id)
+        msg = self.log.message(row.message_id)
         if msg is None:
             return
         chips = [chip(row) if c.get("id") == row.id else c for c in msg.meta.get("attachments", [])]
-        msg.meta = {**msg.meta, "attachments": chips}
-        s._guard(s.storage.update_message, msg.id, meta=msg.meta)
-        s.message_changed.emit(msg)
+        self.log.update(msg, meta={**msg.meta, "attachments": chips})
 
     def shutdown(self, timeout_ms: int = 1500) -> bool:
         self._rescan.stop()

@@ -1,6 +1,6 @@
 """MessageLog: the one place messages are written, and the signals that tell the window about it.
 
-Both halves of the session (chat replies and /image jobs) write through it, so every change to a
+Every part of the session (chat replies, /image jobs, attached documents) writes through it, so every change to a
 conversation is saved first and announced second, and a storage problem becomes a notice, never
 a crash. On a full disk, changes to messages already on screen are kept here and written as soon
 as a later write gets through (the user freed space): no restart needed.
@@ -68,15 +68,25 @@ class MessageLog(QObject):
             del self._unsaved[message_id]
         return True
 
+    def message(self, message_id: int) -> Message | None:
+        """A saved message as it is now (None if it is gone, or after a notice)."""
+        return self.guard(self.storage.message, message_id)
+
     def add(self, conversation_id: int, role: str, content: str, *, when_full: str | None = None,
-            **kwargs) -> Message | None:
+            announce: bool = True, **kwargs) -> Message | None:
+        """Save a new message and announce it; announce=False: the caller completes it first (update())
+        and announces it with added()."""
         _, message = self._try(self.storage.add_message, conversation_id, role, content, when_full=when_full,
                                write=True, **kwargs)
-        if message is not None:
+        if message is not None and announce:
             self.message_added.emit(message)
         return message
 
-    def update(self, message: Message, **changes) -> bool:
+    def added(self, message: Message) -> None:
+        """Announce a message saved with add(..., announce=False), now complete."""
+        self.message_added.emit(message)
+
+    def update(self, message: Message, *, announce: bool = True, **changes) -> bool:
         """Save changed fields of message (content, status, image_path, meta) and announce it.
 
         Returns whether they reached the disk; refused by a full disk, they are kept and written
@@ -87,10 +97,12 @@ class MessageLog(QObject):
         saved, _ = self._try(self.storage.update_message, message.id, background=True, write=True, **pending)
         if not saved and self.disk_full:
             self._unsaved[message.id] = pending
-        self.message_changed.emit(message)
+        if announce:
+            self.message_changed.emit(message)
         return saved
 
-    def remove(self, message_id: int) -> None:
+    def remove(self, message_id: int, *, announce: bool = True) -> None:
         self._unsaved.pop(message_id, None)
         self.guard(self.storage.delete_message, message_id)
-        self.message_removed.emit(message_id)
+        if announce:
+            self.message_removed.emit(message_id)

@@ -15,6 +15,7 @@ from .document_jobs import DocumentJobs
 from .engines.base import ChatStats, ModelInfo
 from .engines.lora import listing as lora_listing
 from .message_log import MessageLog
+from .parts import SettingsView
 from .pictures.jobs import ImageJobs
 from .settings import Paths, Settings
 from .storage import Storage
@@ -55,6 +56,10 @@ class ChatSession(BranchActions, QObject):
     busy_changed = Signal(bool)                  # a reply is streaming in the open conversation
     reply_finished = Signal(int)                 # message id: the reply ended (done, stopped, failed or dropped)
     recipe_ready = Signal(str)                   # the /image command read from a dropped PNG
+    picture_progress = Signal(int, object)       # message id, ImageStatus (text, bar, preview, hint)
+    image_state = Signal(str, str)               # "idle" | "loading" | "ready" | "error", detail
+    indexing_progress = Signal(int, int, str)    # done, total, file name: attached/library files being indexed
+    indexing_finished = Signal(bool)             # an indexing run ended: True complete, False cancelled
 
     def __init__(self, storage: Storage, settings: Settings, paths: Paths, *,
                  llm_engine_factory: Callable[[], object] | None = None,
@@ -83,7 +88,14 @@ class ChatSession(BranchActions, QObject):
         self.llm.finished.connect(self._on_reply_finished)
         self.llm.failed.connect(self._on_reply_failed)
         self.images = ImageJobs(self, image_engine_factory or backends.image_factory(settings, paths))
-        self.documents = DocumentJobs(self)   # attached files + library: indexing, passages, sources
+        self.images.progress.connect(self.picture_progress)
+        self.images.state.connect(self.image_state)
+        # The parts see the settings read-only, say things through the notice signal, and write through the log.
+        view = SettingsView(lambda: self.settings)
+        self.documents = DocumentJobs(self.log, view, self.notice.emit, self._open_chat)   # attached files + library
+        self.reply_finished.connect(self.documents.reply_finished)
+        self.documents.progress.connect(self.indexing_progress)
+        self.documents.finished.connect(self.indexing_finished)
         self.files = PoolCalls()                 # the LoRA folder is listed off the GUI thread
         self.files.done.connect(self._on_file_read)
         self._loras_call = 0
@@ -185,6 +197,10 @@ class ChatSession(BranchActions, QObject):
             self.conversations_changed.emit()
         return self.current
 
+    def _open_chat(self, title: str, when_full: str | None = None) -> Conversation | None:
+        """The open conversation, made with this title if none is open (None after a notice)."""
+        return self._guard(self._ensure_conversation, title, when_full=when_full)
+
     def _guard(self, fn, *args, **kwargs):
         """Run a storage call; a storage problem becomes a notice, never a crash."""
         return self.log.guard(fn, *args, **kwargs)
@@ -208,7 +224,10 @@ class ChatSession(BranchActions, QObject):
         if parsed is None:
             return accepted
         if isinstance(parsed, (commands.AttachRequest, commands.LibraryRequest)):
-            return self.documents.handle(parsed)
+            accepted = self.documents.handle(parsed)
+            if accepted and isinstance(parsed, commands.AttachRequest):
+                self.conversations_changed.emit()
+            return accepted
         if isinstance(parsed, commands.LorasRequest):   # the folder is read on the thread pool, like a dropped file
             self._loras_call = self.files.call(lora_listing, self.images.lora_dirs())
             return True
@@ -271,7 +290,8 @@ class ChatSession(BranchActions, QObject):
         self.conversations_changed.emit()
         self.busy_changed.emit(True)
         params = self.settings.gen_params()   # passages from attached files / library, then the reply
-        self.documents.augment(conv, messages, reply, lambda m: self.llm.request_reply(rid, m, params))
+        n_ctx = self.llm_info.n_ctx if self.llm_info else 0
+        self.documents.augment(conv, messages, reply, lambda m: self.llm.request_reply(rid, m, params), n_ctx)
 
     def _reopen(self) -> None:
         if self.current:
@@ -331,6 +351,29 @@ class ChatSession(BranchActions, QObject):
             if reply.text:   # the partial reply is kept as Stopped; say why
                 self.notice.emit(message)
             self._end_reply(rid, ERROR if not reply.text else STOPPED, reply.text or message, {"error": message})
+
+    # --- for the window (its only way in) --------------------------------------------------------
+    def conversation(self, conversation_id: int) -> Conversation | None:
+        """A conversation's title and system prompt, as saved (None if it is gone, or after a notice)."""
+        return self._guard(self.storage.conversation, conversation_id)
+
+    def attach_files(self, paths: list[str]) -> bool:
+        """Attach files to the open conversation (creating it); they are indexed in the background."""
+        attached = self.documents.attach(paths)
+        if attached:
+            self.conversations_changed.emit()
+        return attached
+
+    def cancel_indexing(self) -> None:
+        self.documents.cancel()
+
+    def cancel_picture(self, message_id: int) -> None:
+        """Stop the picture that message id shows (queued or rendering)."""
+        self.images.cancel_message(message_id)
+
+    def set_reply_frame_ms(self, ms: float) -> None:
+        """How often streamed reply text reaches the view (the view's measured frame time)."""
+        self.llm.pump.frame_s = ms / 1000
 
     # --- shutdown -----------------------------------------------------------------------------
     def shutdown(self, timeout_ms: int = 1500) -> bool:

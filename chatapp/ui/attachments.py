@@ -91,14 +91,14 @@ class _DropFilter(QObject):
             files = local_files(event.mimeData())
             if files:
                 event.acceptProposedAction()
-                self.window.session.documents.attach(files)
+                self.window.session.attach_files(files)
                 return True
         return False
 
 
 def install(window) -> None:
     """Wire attachments into the main window: paperclip, drops, library progress in the status bar."""
-    docs = window.session.documents
+    session = window.session
     clip = QPushButton("Attach", window.composer)   # text, not an emoji: not every system has the font
     clip.setObjectName("attachButton")
     clip.setToolTip(f"Attach files ({readers.kinds_label()})")
@@ -107,7 +107,7 @@ def install(window) -> None:
     def pick() -> None:
         paths, _ = QFileDialog.getOpenFileNames(window, "Attach files", str(Path.home()), FILE_FILTER)
         if paths:
-            docs.attach(paths)
+            session.attach_files(paths)
     clip.clicked.connect(pick)
     window.composer.add_leading_button(clip)
     window.attach_button = clip
@@ -126,7 +126,7 @@ def install(window) -> None:
     label.setObjectName("statusText")
     cancel = QPushButton("Cancel", window)
     cancel.setObjectName("linkButton")
-    cancel.clicked.connect(docs.cancel)
+    cancel.clicked.connect(session.cancel_indexing)
     for w in (label, bar, cancel):
         window.statusBar().addWidget(w)
         w.hide()
@@ -143,5 +143,5 @@ def install(window) -> None:
     def on_finished(_complete: bool) -> None:
         for w in (label, bar, cancel):
             w.hide()
-    docs.progress.connect(on_progress)
-    docs.finished.connect(on_finished)
+    session.indexing_progress.connect(on_progress)
+    session.indexing_finished.connect(on_finished)

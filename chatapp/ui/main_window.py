@@ -136,13 +136,13 @@ class MainWindow(StoreActions, QMainWindow):
         s.message_changed.connect(self.view.update_message)
         s.message_removed.connect(self.view.remove_message)
         s.reply_text.connect(self.view.set_reply_text)
-        self.view.frame_ms_changed.connect(lambda ms: setattr(s.llm.pump, "frame_s", ms / 1000))
+        self.view.frame_ms_changed.connect(s.set_reply_frame_ms)
         s.notice.connect(self.view.add_notice)
         s.llm_state.connect(self._on_llm_state)
         s.stats_changed.connect(self._on_stats)
         s.busy_changed.connect(self.composer.set_busy)
-        s.images.progress.connect(self.view.set_image_progress)
-        s.images.state.connect(self._on_image_state)
+        s.picture_progress.connect(self.view.set_image_progress)
+        s.image_state.connect(self._on_image_state)
 
     # --- session -> widgets --------------------------------------------------------------------
     def refresh_sidebar(self) -> None:
@@ -243,7 +243,7 @@ class MainWindow(StoreActions, QMainWindow):
 
     # --- conversations -------------------------------------------------------------------------
     def rename_conversation(self, cid: int) -> None:
-        conv = self.session.storage.conversation(cid)
+        conv = self.session.conversation(cid)
         if conv is None:
             return
         title, ok = QInputDialog.getText(self, "Rename chat", "Title:", text=conv.title)
@@ -251,7 +251,7 @@ class MainWindow(StoreActions, QMainWindow):
             self.session.rename_conversation(cid, title)
 
     def delete_conversation(self, cid: int) -> None:
-        conv = self.session.storage.conversation(cid)
+        conv = self.session.conversation(cid)
         if conv is None:
             return
         answer = QMessageBox.question(self, "Delete chat", f"Delete “{conv.title}” and its pictures? This cannot be undone.",
@@ -261,7 +261,7 @@ class MainWindow(StoreActions, QMainWindow):
             self.session.delete_conversation(cid)
 
     def edit_system_prompt(self, cid: int) -> None:
-        conv = self.session.storage.conversation(cid)
+        conv = self.session.conversation(cid)
         if conv is None:
             return
         text, ok = QInputDialog.getMultiLineText(
@@ -325,7 +325,7 @@ class MainWindow(StoreActions, QMainWindow):
         elif name == "delete_branch":
             self.delete_branch(message)
         elif name == "cancel":
-            self.session.images.cancel_message(message.id)
+            self.session.cancel_picture(message.id)
         elif name == "copy_prompt":
             QGuiApplication.clipboard().setText(req.get("prompt", message.content))
         elif name == "copy_image" and message.image_path:

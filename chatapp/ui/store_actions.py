@@ -21,7 +21,7 @@ class StoreActions:
         if ids == []:
             self.view.add_notice("Open a chat to export it, or use Export all chats.")
             return
-        conv = self.session.storage.conversation(ids[0]) if ids else None
+        conv = self.session.conversation(ids[0]) if ids else None
         name = "".join(ch if ch.isalnum() or ch in " -_" else "_" for ch in conv.title)[:60] if conv else "chats"
         filters = {"HTML page (*.html)": "html", "Markdown (*.md)": "md", "JSON, every branch (*.json)": "json"}
         target, chosen = QFileDialog.getSaveFileName(self, "Export", f"{name.strip() or 'chat'}.html", ";;".join(filters))

@@ -1,0 +1,57 @@
+"""Each part of the session is built and driven alone: a MessageLog, a read-only settings view and a notice sink, no session."""
+from __future__ import annotations
+
+import pytest
+
+from chatapp.document_jobs import DocumentJobs
+from chatapp.message_log import MessageLog
+from chatapp.parts import SettingsView
+from chatapp.settings import Settings
+from chatapp.storage import Storage
+
+
+@pytest.fixture
+def log(tmp_path):
+    storage = Storage(tmp_path / "chats.db")
+    yield MessageLog(storage)
+    storage.close()
+
+
+def test_settings_view_reads_the_latest_and_refuses_writes():
+    current = {"s": Settings(library_folder="/a")}
+    view = SettingsView(lambda: current["s"])
+    current["s"] = Settings(library_folder="/b")
+    assert view.library_folder == "/b"
+    with pytest.raises(AttributeError):
+        view.library_folder = "/c"
+
+
+def test_document_part_attaches_and_indexes_with_a_log_a_view_and_a_notice_sink(log, qtbot, tmp_path):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("The spare key is under the blue flowerpot.\n", encoding="utf-8")
+    notices: list[str] = []
+    chats = []
+
+    def open_chat(title, _when_full):
+        if not chats:
+            chats.append(log.storage.create_conversation(title))
+        return chats[0]
+    docs = DocumentJobs(log, SettingsView.of(Settings()), notices.append, open_chat)
+    added, changed = [], []
+    log.message_added.connect(added.append)
+    log.message_changed.connect(changed.append)
+    try:
+        assert docs.attach([str(notes)])
+        # Announced once, already with its chip; then the worker's result updates it through the log.
+        assert [m.meta["attachments"][0]["name"] for m in added] == ["notes.txt"]
+        message_id = added[0].id
+        qtbot.waitUntil(lambda: any(m.id == message_id and m.meta["attachments"][0]["status"] == "ready"
+                                    for m in changed), timeout=30000)
+        saved = log.storage.message(message_id)
+        assert saved.kind == "attachment" and saved.meta["attachments"][0]["status"] == "ready"
+        assert chats[0].title == "Files: notes.txt"
+        # The library needs a folder: the part says so through its sink, and creates no chat for it.
+        assert docs.set_library(True) is False
+        assert notices == ["No library folder is set. Choose one in Settings (Library folder)."]
+    finally:
+        assert docs.shutdown()
