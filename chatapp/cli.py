@@ -15,18 +15,18 @@ def _paths(data_dir: str | None):
 
 
 def export_main(argv: list[str]) -> int:
-    from .store import FORMATS, StoreError, open_storage
+    from .store import StoreError, exporters, open_storage
     from .store.export import export
     from .storage import StorageError
-    p = argparse.ArgumentParser(prog="chatapp export", description="Write conversations to a JSON, Markdown or "
-                                "HTML file. Works while the app is running.")
+    p = argparse.ArgumentParser(prog="chatapp export", description="Write conversations to a file in one of the "
+                                "formats --format lists. Works while the app is running.")
     p.add_argument("--data-dir", metavar="DIR", help="where chats are kept (env CHATAPP_DATA_DIR)")
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--all", action="store_true", help="every conversation")
     which.add_argument("--conversation", metavar="ID", type=int, action="append",
                        help="one conversation by id (may be given more than once; --list shows the ids)")
     which.add_argument("--list", action="store_true", help="list the conversations with their ids and stop")
-    p.add_argument("--format", choices=FORMATS, help="json: every branch, re-importable; md / html: the branch shown")
+    p.add_argument("--format", choices=exporters.KEYS, help=exporters.help_text())
     p.add_argument("--out", metavar="PATH", type=Path, help="the file to write")
     args = p.parse_args(argv)
     if not args.list and (args.format is None or args.out is None):
@@ -61,7 +61,7 @@ def export_main(argv: list[str]) -> int:
 
 
 def import_main(argv: list[str]) -> int:
-    from .store import StoreError, open_storage
+    from .store import StoreError, describe_import, open_storage
     from .store.ingest import import_file
     from .storage import StorageError
     p = argparse.ArgumentParser(prog="chatapp import", description="Add conversations from a chatapp JSON export or "
@@ -87,22 +87,6 @@ def import_main(argv: list[str]) -> int:
         storage.close()
     print(describe_import(summary, args.file))
     return 0
-
-
-def describe_import(summary, path) -> str:
-    text = f"Imported {summary.counts()} from {Path(path).name}"
-    if summary.updated:
-        text += (f"; {summary.updated} imported before got their new turns"
-                 if summary.updated > 1 else "; 1 imported before got its new turns")
-    if summary.skipped:
-        text += f"; {summary.skipped} already imported before, skipped"
-    if summary.damaged:
-        # Named one by one: the user can look for them in the other app.
-        shown = "; ".join(summary.damaged[:5]) + (f"; and {len(summary.damaged) - 5} more"
-                                                  if len(summary.damaged) > 5 else "")
-        text += f". {len(summary.damaged)} could not be read and {'was' if len(summary.damaged) == 1 else 'were'} " \
-                f"left out: {shown}"
-    return text + "."
 
 
 COMMANDS = {"export": export_main, "import": import_main}

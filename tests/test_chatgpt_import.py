@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from chatapp.cli import describe_import
+from chatapp.store import describe_import
 from chatapp.storage import Storage
 from chatapp.store import StoreError
 from chatapp.store.export import export

@@ -1,10 +1,8 @@
-"""Conversations in and out of the app: export (JSON, Markdown, HTML) and import (ours, ChatGPT); Qt-free."""
+"""Conversations in and out of the app: export (exporters.EXPORTERS) and import (ours, ChatGPT); Qt-free at import."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-
-FORMATS = ("json", "md", "html")
 
 
 class StoreError(Exception):
@@ -26,6 +24,23 @@ class Summary:
         def n(k, word):
             return f"{k} {word}{'' if k == 1 else 's'}"
         return f"{n(self.conversations, 'conversation')} ({n(self.messages, 'message')}, {n(self.pictures, 'picture')})"
+
+
+def describe_import(summary: Summary, path) -> str:
+    """What an import did, in one sentence for the command line and the window."""
+    text = f"Imported {summary.counts()} from {Path(path).name}"
+    if summary.updated:
+        text += (f"; {summary.updated} imported before got their new turns"
+                 if summary.updated > 1 else "; 1 imported before got its new turns")
+    if summary.skipped:
+        text += f"; {summary.skipped} already imported before, skipped"
+    if summary.damaged:
+        # Named one by one: the user can look for them in the other app.
+        shown = "; ".join(summary.damaged[:5]) + (f"; and {len(summary.damaged) - 5} more"
+                                                  if len(summary.damaged) > 5 else "")
+        text += f". {len(summary.damaged)} could not be read and {'was' if len(summary.damaged) == 1 else 'were'} " \
+                f"left out: {shown}"
+    return text + "."
 
 
 def open_storage(database: Path, busy_ms: int = 10_000):

@@ -11,7 +11,8 @@ from pathlib import Path
 from urllib.parse import quote
 
 from ..conversation import Conversation, Message, not_included_note
-from . import FORMATS, StoreError, Summary
+from . import StoreError, Summary
+from .exporters import exporter
 from .html_render import Page, Shown, page
 from .importers import MAX_BYTES
 
@@ -96,6 +97,9 @@ def to_json(storage, convs: list[Conversation], out: Path) -> Summary:
     doc = {"format": FORMAT_NAME, "version": VERSION, "exported": time.time(),
            "conversations": [conversation_record(storage, c, summary) for c in convs]}
     _write_atomically(out, json.dumps(doc, ensure_ascii=False, indent=1))
+    if out.stat().st_size > MAX_BYTES:
+        summary.warning = (f"{out.name} is {out.stat().st_size / 2**20:.0f} MB, more than chatapp imports "
+                           f"({MAX_BYTES // 2**20} MB); export fewer conversations per file to import them again.")
     return summary
 
 
@@ -137,8 +141,8 @@ def to_markdown(storage, convs: list[Conversation], out: Path) -> Summary:
     return summary
 
 
-def to_html(storage, convs: list[Conversation], out: Path) -> Summary:
-    """One file that opens offline in any browser: pictures inline, no script, nothing fetched."""
+def html_page(storage, convs: list[Conversation]) -> tuple[str, Summary]:
+    """The shown branch of each conversation as one page, pictures inline: the HTML and the PDF exports' text."""
     from PIL import Image
     summary = Summary()
     pages = []
@@ -160,24 +164,25 @@ def to_html(storage, convs: list[Conversation], out: Path) -> Summary:
         summary.conversations += 1
         summary.messages += len(shown)
     title = pages[0].title if len(pages) == 1 else f"{len(pages)} conversations"
-    _write_atomically(out, page(pages, title))
+    return page(pages, title), summary
+
+
+def to_html(storage, convs: list[Conversation], out: Path) -> Summary:
+    """One file that opens offline in any browser: pictures inline, no script, nothing fetched."""
+    text, summary = html_page(storage, convs)
+    _write_atomically(out, text)
     return summary
 
 
 def export(storage, ids: list[int] | None, fmt: str, out: Path) -> Summary:
-    """Write conversations `ids` (None: all) to out in fmt ("json", "md" or "html")."""
-    if fmt not in FORMATS:
-        raise StoreError(f"Unknown export format {fmt!r}; use one of {', '.join(FORMATS)}.")
+    """Write conversations `ids` (None: all) to out in fmt, a key of exporters.EXPORTERS."""
+    chosen = exporter(fmt)
     out = Path(out)
     if out.is_dir():
         raise StoreError(f"{out} is a folder; give a file name to write.")
     convs = _selected(storage, ids)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        summary = {"json": to_json, "md": to_markdown, "html": to_html}[fmt](storage, convs, out)
-        if fmt == "json" and out.stat().st_size > MAX_BYTES:
-            summary.warning = (f"{out.name} is {out.stat().st_size / 2**20:.0f} MB, more than chatapp imports "
-                               f"({MAX_BYTES // 2**20} MB); export fewer conversations per file to import them again.")
-        return summary
+        return chosen.write(storage, convs, out)
     except OSError as exc:
         raise StoreError(f"Could not write {out}: {exc.strerror or exc}") from exc

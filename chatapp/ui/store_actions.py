@@ -6,6 +6,8 @@ from pathlib import Path
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QFileDialog
 
+from ..store import exporters
+
 
 class StoreActions:
     """MainWindow's File menu export/import; uses its session and view."""
@@ -17,18 +19,20 @@ class StoreActions:
         menu.addSeparator()
 
     def export_chats(self, ids: list[int] | None) -> None:
-        """Ask where, then write conversations `ids` (None: all) as JSON, Markdown or HTML."""
+        """Ask where, then write conversations `ids` (None: all) in a format of the exporters' registry."""
         if ids == []:
             self.view.add_notice("Open a chat to export it, or use Export all chats.")
             return
         conv = self.session.conversation(ids[0]) if ids else None
         name = "".join(ch if ch.isalnum() or ch in " -_" else "_" for ch in conv.title)[:60] if conv else "chats"
-        filters = {"HTML page (*.html)": "html", "Markdown (*.md)": "md", "JSON, every branch (*.json)": "json"}
-        target, chosen = QFileDialog.getSaveFileName(self, "Export", f"{name.strip() or 'chat'}.html", ";;".join(filters))
+        filters = exporters.dialog_filters()   # the first is the default
+        first = exporters.EXPORTERS[0]
+        target, chosen = QFileDialog.getSaveFileName(self, "Export", f"{name.strip() or 'chat'}{first.suffixes[0]}",
+                                                     ";;".join(filters))
         if not target:
             return
-        by_suffix = {".html": "html", ".htm": "html", ".md": "md", ".markdown": "md", ".json": "json"}
-        fmt = by_suffix.get(Path(target).suffix.lower()) or filters.get(chosen, "html")
+        by_name = exporters.for_path(target)   # a typed suffix wins over the filter left selected
+        fmt = by_name.key if by_name else filters.get(chosen, first.key)
         paths = self.session.paths
 
         def job() -> str:
@@ -50,8 +54,7 @@ class StoreActions:
         paths = self.session.paths
 
         def job() -> str:
-            from ..cli import describe_import
-            from ..store import open_storage
+            from ..store import describe_import, open_storage
             from ..store.ingest import import_file
             storage = open_storage(paths.database)
             try:
