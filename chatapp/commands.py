@@ -1,4 +1,4 @@
-"""User input -> ChatTurn, ImageRequest, HelpRequest, AttachRequest, LibraryRequest, LorasRequest or CommandError. Pure functions: no Qt, no ML."""
+"""User input -> ChatTurn or a registered command's request (COMMANDS: /image, /attach, /library, /loras, /help) or CommandError; no Qt, no ML."""
 from __future__ import annotations
 
 import argparse
@@ -7,6 +7,7 @@ import re
 import shlex
 from dataclasses import dataclass
 from itertools import islice
+from typing import Callable
 from urllib.parse import unquote
 
 from .conversation import ImageRequest
@@ -90,16 +91,13 @@ IMAGE_PARSER = _image_parser()
 
 
 def help_text() -> str:
+    """/help: one line per registered command, then /image's flags (read from its parser)."""
     flags = "\n".join(f"- `{' '.join(a.option_strings)} {a.metavar}`: {a.help}"
                       for a in IMAGE_PARSER._actions if a.option_strings)
+    lines = "\n".join(f"- `{c.usage}`: {c.about}" for c in COMMANDS)
     return ("**Commands**\n\n"
             "- Any text: ask the language model.\n"
-            "- `/image <prompt> [flags]`: draw a picture in this conversation.\n"
-            f"- `/attach PATH...`: attach files to this chat ({kinds_label()}); "
-            "answers then draw on them and cite them.\n"
-            "- `/library on|off`: use the library folder (Settings) in this chat, or not.\n"
-            "- `/loras`: the LoRAs in the LoRA folder (Settings), with each one's base model.\n"
-            "- `/help`: this list.\n\n"
+            f"{lines}\n\n"
             f"**`/image` flags**\n\n{flags}\n\n"
             "Example: `/image a red circle on a blue background --steps 20 --seed 7`")
 
@@ -277,6 +275,28 @@ def pasted_paths(text: str) -> list[str]:
     return []
 
 
+@dataclass(frozen=True)
+class Command:
+    """A chat command: /help lists it, parse_input sends its text (after the name) to parse."""
+    name: str                                 # "/image", matched case-insensitively
+    usage: str                                # how /help shows it
+    about: str                                # what it does, for /help
+    parse: Callable[[str, int], object]       # (text after the name, the image model's largest side) -> a request
+
+
+COMMANDS: tuple[Command, ...] = (
+    Command("/image", "/image <prompt> [flags]", "draw a picture in this conversation.", parse_image),
+    Command("/attach", "/attach PATH...", f"attach files to this chat ({kinds_label()}); answers then draw on "
+            "them and cite them.", lambda rest, _side: parse_attach(rest)),
+    Command("/library", "/library on|off", "use the library folder (Settings) in this chat, or not.",
+            lambda rest, _side: parse_library(rest)),
+    Command("/loras", "/loras", "the LoRAs in the LoRA folder (Settings), with each one's base model.",
+            lambda _rest, _side: LorasRequest()),
+    Command("/help", "/help", "this list.", lambda _rest, _side: HelpRequest()),
+)
+_BY_NAME = {c.name: c for c in COMMANDS}
+
+
 def parse_input(text: str, max_image_side: int = 2048) -> ChatTurn | ImageRequest | HelpRequest | AttachRequest | LibraryRequest | LorasRequest:
     """Decide what the user asked for. Raises CommandError for a bad command."""
     stripped = text.strip()
@@ -288,15 +308,7 @@ def parse_input(text: str, max_image_side: int = 2048) -> ChatTurn | ImageReques
     if not stripped.startswith("/") or stripped.startswith("//"):
         return ChatTurn(text)
     name, _, rest = stripped.partition(" ")
-    name = name.lower()
-    if name == "/image":
-        return parse_image(rest, max_image_side)
-    if name == "/help":
-        return HelpRequest()
-    if name == "/attach":
-        return parse_attach(rest)
-    if name == "/library":
-        return parse_library(rest)
-    if name == "/loras":
-        return LorasRequest()
-    raise CommandError(f"Unknown command {name}. Type /help to see the commands.")
+    command = _BY_NAME.get(name.lower())
+    if command is None:
+        raise CommandError(f"Unknown command {name.lower()}. Type /help to see the commands.")
+    return command.parse(rest, max_image_side)

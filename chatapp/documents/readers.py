@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from importlib import import_module
 from pathlib import Path
 from typing import Callable
 
-from . import epub, html_text, odt, pdf, pptx, tables, word, xlsx
 from .extract import Extracted, Section, decode_text, non_empty
 
 TEXT_SUFFIXES = (".txt", ".md", ".markdown", ".rst", ".log", ".json", ".yaml", ".yml",
@@ -23,6 +23,13 @@ class Reader:
     read: Callable[[bytes, Callable[[], bool]], Extracted]   # bytes, should_stop -> Extracted or DocumentError
 
 
+def _in(module: str) -> Callable[[bytes, Callable[[], bool]], Extracted]:
+    """read() of chatapp.documents.<module>, imported on first use: a new type is a module plus one row below."""
+    def read(data: bytes, should_stop: Callable[[], bool]) -> Extracted:
+        return import_module(f".{module}", __package__).read(data, should_stop)
+    return read
+
+
 def _plain(kind: str) -> Callable[[bytes, Callable[[], bool]], Extracted]:
     def read(data: bytes, _should_stop: Callable[[], bool]) -> Extracted:
         return non_empty(Extracted(kind, [Section(decode_text(data))]))
@@ -32,14 +39,14 @@ def _plain(kind: str) -> Callable[[bytes, Callable[[], bool]], Extracted]:
 READERS: tuple[Reader, ...] = (
     Reader("text", "text", TEXT_SUFFIXES, _plain("text")),
     Reader("code", "code", CODE_SUFFIXES, _plain("code")),
-    Reader("pdf", "PDF", (".pdf",), pdf.read),
-    Reader("html", "web pages", (".html", ".htm", ".xhtml"), html_text.read),
-    Reader("docx", "Word", (".docx",), word.read),
-    Reader("odt", "OpenDocument text", (".odt",), odt.read),
-    Reader("epub", "EPUB", (".epub",), epub.read),
-    Reader("pptx", "PowerPoint", (".pptx",), pptx.read),
-    Reader("xlsx", "Excel", (".xlsx", ".xlsm"), xlsx.read),
-    Reader("csv", "CSV", (".csv", ".tsv"), tables.read),
+    Reader("pdf", "PDF", (".pdf",), _in("pdf")),
+    Reader("html", "web pages", (".html", ".htm", ".xhtml"), _in("html_text")),
+    Reader("docx", "Word", (".docx",), _in("word")),
+    Reader("odt", "OpenDocument text", (".odt",), _in("odt")),
+    Reader("epub", "EPUB", (".epub",), _in("epub")),
+    Reader("pptx", "PowerPoint", (".pptx",), _in("pptx")),
+    Reader("xlsx", "Excel", (".xlsx", ".xlsm"), _in("xlsx")),
+    Reader("csv", "CSV", (".csv", ".tsv"), _in("tables")),
 )
 _BY_SUFFIX = {suffix: r for r in READERS for suffix in r.suffixes}
 SUPPORTED = frozenset(_BY_SUFFIX)

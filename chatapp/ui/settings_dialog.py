@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, 
                                QTabWidget, QVBoxLayout, QWidget)
 
 from .. import backends
+from ..documents import readers
 from ..settings import OPTIONS, Settings, check_setting
 from .remote_box import RemoteServerBox
 
@@ -175,7 +176,7 @@ class SettingsDialog(QDialog):
         d = QFormLayout(documents)
         box, self.library_folder = _path_row(documents, s.library_folder, "No library folder", self._pick_folder)
         d.addRow("Library folder", box)
-        note = QLabel("Every text, Markdown, code, PDF, HTML and .docx file under this folder is indexed in the "
+        note = QLabel(f"Every file under this folder that chatapp reads ({readers.kinds_label()}) is indexed in the "
                       "background (in the app's database, on this computer) so answers can use it. "
                       "Turn it off for one chat with /library off.")
         note.setWordWrap(True)
