@@ -3,19 +3,20 @@ from __future__ import annotations
 
 import itertools
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 from PySide6.QtCore import QCoreApplication, QObject, Signal
 
 from . import backends, commands
 from .branch_actions import BranchActions
-from .conversation import DONE, ERROR, STOPPED, STREAMING, Conversation, Message
+from .conversation import DONE, ERROR, STOPPED, STREAMING, Conversation, ImageRequest, Message
 from .document_jobs import DocumentJobs
 from .engines.base import ChatStats, ModelInfo
 from .engines.lora import listing as lora_listing
 from .message_log import MessageLog
 from .parts import SettingsView
+from .pictures.edits import edit_command
 from .pictures.jobs import ImageJobs
 from .settings import Paths, Settings
 from .storage import Storage
@@ -370,6 +371,18 @@ class ChatSession(BranchActions, QObject):
     def cancel_picture(self, message_id: int) -> None:
         """Stop the picture that message id shows (queued or rendering)."""
         self.images.cancel_message(message_id)
+
+    def redraw(self, picture: Message, new_seed: bool = False) -> bool:
+        """Re-run a picture's recipe (Re-run), or the same with a new random seed (Vary seed)."""
+        recipe = picture.meta.get("request")
+        if not recipe:
+            return False
+        request = ImageRequest(**recipe)
+        return self.submit_image(replace(request, seed=None) if new_seed else request)
+
+    def picture_edit_command(self, picture: Message) -> str:
+        """What the Edit action puts in the message box: /image <prompt> --init #N --strength 0.6."""
+        return edit_command(picture)
 
     def set_reply_frame_ms(self, ms: float) -> None:
         """How often streamed reply text reaches the view (the view's measured frame time)."""

@@ -10,6 +10,7 @@ from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QWidget
 
 from ..conversation import Message
+from . import bubble_actions
 
 SAFE_SCHEMES = ("http", "https")
 THUMB = 320  # longest side of an inline picture, in pixels
@@ -191,11 +192,24 @@ class BranchSwitcher(QWidget):
 
 class MessageWidget(QFrame):
     """Base: knows its Message; the view updates it in place."""
-    action = Signal(str, object)   # action name, Message
+    action = Signal(str, object)   # action name (in bubble_actions.ACTIONS), Message
 
     def __init__(self, message: Message, parent=None):
         super().__init__(parent)
         self.message = message
+        self.action_buttons: dict[str, QPushButton] = {}
+
+    def add_action_buttons(self, kind: str, parent: QWidget, row: QHBoxLayout) -> None:
+        """A button for each registered action this kind of bubble shows (bubble_actions.ACTIONS)."""
+        for name, act in bubble_actions.buttons_for(kind):
+            b = link_button(act.label, parent, act.tip)
+            b.clicked.connect(lambda _=False, n=name: self.action.emit(n, self.message))
+            row.addWidget(b)
+            self.action_buttons[name] = b
+
+    def show_action_buttons(self, message: Message) -> None:
+        for name, button in self.action_buttons.items():
+            button.setVisible(bubble_actions.shown(name, message))
 
     def update_message(self, message: Message) -> None:
         # Updates from the worker side do not know the message's place among its siblings.

@@ -6,6 +6,7 @@ from PySide6.QtGui import QImage, QKeyEvent, QPixmap
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout
 
 from ..conversation import CANCELLED, DONE, ERROR, QUEUED, RENDERING, Message
+from .bubble_actions import PICTURE
 from .bubble_base import THUMB, MessageWidget, link_button  # noqa: F401
 
 
@@ -51,9 +52,6 @@ def caption_text(m: Message) -> str:
 
 
 class ImageBubble(MessageWidget):
-    ACTIONS = (("Save as…", "save"), ("Copy image", "copy_image"), ("Copy prompt", "copy_prompt"),
-               ("Re-run", "rerun"), ("Vary seed", "vary_seed"), ("Edit", "edit_picture"))
-
     def __init__(self, message: Message, parent=None):
         super().__init__(message, parent)
         self.setObjectName("imageBubble")
@@ -88,21 +86,10 @@ class ImageBubble(MessageWidget):
         self.hint.hide()
         layout.addWidget(self.hint)
         self.actions_row = QHBoxLayout()
-        self.action_buttons: dict[str, QPushButton] = {}
-        for text, name in self.ACTIONS:
-            b = QPushButton(text, self)
-            b.setObjectName("linkButton")
-            b.clicked.connect(lambda _=False, n=name: self.action.emit(n, self.message))
-            self.actions_row.addWidget(b)
-            self.action_buttons[name] = b
+        self.add_action_buttons(PICTURE, self, self.actions_row)   # Save as…, Copy image, Re-run...: bubble_actions
         self.actions_row.addStretch(1)
         layout.addLayout(self.actions_row)
         self.update_message(message)
-
-    def _show_actions(self, status: str) -> None:
-        for name, button in self.action_buttons.items():
-            # A cancelled picture can still be asked for again.
-            button.setVisible(status == DONE or (status == CANCELLED and name == "rerun"))
 
     def update_message(self, message: Message) -> None:
         super().update_message(message)
@@ -112,7 +99,7 @@ class ImageBubble(MessageWidget):
         self.cancel_button.setVisible(rendering)
         self.cancel_button.setEnabled(True)
         self.status.setVisible(rendering or m.status in (ERROR, CANCELLED))
-        self._show_actions(m.status)
+        self.show_action_buttons(m)
         note = m.meta.get("note", "") if m.status == DONE else ""
         self.hint.setText(note)
         self.hint.setVisible(bool(note))

@@ -1,19 +1,17 @@
 """The main window: sidebar | conversation + composer, status line, shortcuts, menus, dialogs."""
 from __future__ import annotations
 
-import shutil
 from dataclasses import replace
-from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QGuiApplication, QImage, QKeySequence
-from PySide6.QtWidgets import (QDialog, QFileDialog, QInputDialog, QLabel, QMainWindow, QMessageBox,
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (QDialog, QInputDialog, QLabel, QMainWindow, QMessageBox,
                                QSplitter, QToolButton, QVBoxLayout, QWidget)
 
 from ..conversation import Message
 from ..engines.cpu import cores
 from ..session import OPEN_PAGE as PAGE  # messages shown when a conversation opens
-from . import attachments
+from . import attachments, bubble_actions
 from .composer import Composer
 from .conversation_view import RENDER_SHARE, SHARED_CORE_RENDER_SHARE, ConversationView
 from .find_bar import FindBar
@@ -313,43 +311,11 @@ class MainWindow(StoreActions, QMainWindow):
         store.setValue("splitter", self.splitter.saveState())
         store.sync()
 
-    # --- pictures -----------------------------------------------------------------------------
+    # --- bubble actions -------------------------------------------------------------------------
     def _on_message_action(self, name: str, message: Message) -> None:
-        req = message.meta.get("request", {})
-        if name == "regenerate":
-            self.session.regenerate(message)
-        elif name == "edit":
-            self.composer.start_edit(message)
-        elif name in ("branch_prev", "branch_next"):
-            self.session.switch_branch(message, -1 if name == "branch_prev" else 1)
-        elif name == "delete_branch":
-            self.delete_branch(message)
-        elif name == "cancel":
-            self.session.cancel_picture(message.id)
-        elif name == "copy_prompt":
-            QGuiApplication.clipboard().setText(req.get("prompt", message.content))
-        elif name == "copy_image" and message.image_path:
-            QGuiApplication.clipboard().setImage(QImage(message.image_path))
-        elif name == "save" and message.image_path:
-            target, _ = QFileDialog.getSaveFileName(self, "Save picture", Path(message.image_path).name, "PNG (*.png)")
-            if target:
-                try:
-                    shutil.copyfile(message.image_path, target)
-                except OSError as exc:
-                    self.view.add_notice(f"Could not save the picture: {exc}")
-        elif name in ("rerun", "vary_seed") and req:
-            from ..conversation import ImageRequest
-            request = ImageRequest(**req)
-            if name == "vary_seed":
-                request = replace(request, seed=None)
-            self.session.submit_image(request)
-        elif name == "open" and message.image_path:
-            self._show_full(message)
-        elif name == "edit_picture" and message.image_path:   # /image <prompt> --init #N --strength 0.6
-            from ..pictures.edits import edit_command
-            self.composer.set_text(edit_command(message))
+        bubble_actions.run(name, self, message)   # each action's handler is registered there
 
-    def _show_full(self, message: Message) -> None:
+    def show_picture(self, message: Message) -> None:
         """The picture full size, with the mask painter (ui/mask_painter.py); Render sends its /image."""
         from .mask_painter import PictureViewer
         viewer = PictureViewer(message, self.session.paths.images, self)

@@ -2,10 +2,9 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QVBoxLayout
 
-from ..conversation import DONE, ERROR, STOPPED, STREAMING, Message, not_included_note
+from ..conversation import ERROR, STOPPED, STREAMING, Message, not_included_note
 from . import markdown
 from .bubble_base import (DISPLAY_LIMIT, DISPLAY_LINES, SAFE_SCHEMES, THUMB, USER_MAX_WIDTH, BranchSwitcher, MessageWidget,  # noqa: F401
                           RichLabel, clipped, link_button, open_link)
@@ -57,26 +56,15 @@ class TextBubble(MessageWidget):
         self.footer.setTextFormat(Qt.TextFormat.PlainText)
         layout.addWidget(self.footer)
         self.sources = None         # passages from the user's files this reply was given (made when there are some)
-        self.regenerate_button = self.edit_button = self.switcher = self._actions = None
-        if message.role in ("user", "assistant"):
+        self.switcher = self._actions = None
+        if message.role in ("user", "assistant"):   # Copy, Regenerate / Edit, Delete: bubble_actions
             row = self._actions = QHBoxLayout()
             row.setContentsMargins(0, 0, 0, 0)
-            if message.role == "assistant":
-                copy = link_button("Copy", self.box, "Copy the reply")
-                copy.clicked.connect(lambda: QGuiApplication.clipboard().setText(self.message.content))
-                self.regenerate_button = link_button("Regenerate", self.box, "Another answer, keeping this one")
-                self.regenerate_button.clicked.connect(lambda: self.action.emit("regenerate", self.message))
-                row.addWidget(copy)
-                row.addWidget(self.regenerate_button)
-            else:
-                self.edit_button = link_button("Edit", self.box, "Edit and resend (the old version is kept)")
-                self.edit_button.clicked.connect(lambda: self.action.emit("edit", self.message))
-                row.addWidget(self.edit_button)
-            delete = link_button("Delete", self.box, "Delete this message and everything after it")
-            delete.clicked.connect(lambda: self.action.emit("delete_branch", self.message))
-            row.addWidget(delete)
+            self.add_action_buttons(message.role, self.box, row)
             row.addStretch(1)
             layout.addLayout(row)
+        self.regenerate_button = self.action_buttons.get("regenerate")
+        self.edit_button = self.action_buttons.get("edit")
         self.update_message(message)
 
     def realize(self) -> None:
@@ -186,8 +174,7 @@ class TextBubble(MessageWidget):
             self.sources.set_sources(m.meta.get("sources"))
         self.footer.setText(footer)
         self.footer.setVisible(bool(footer))
-        if self.regenerate_button is not None:
-            self.regenerate_button.setVisible(m.status in (DONE, STOPPED, ERROR))
+        self.show_action_buttons(m)
         if self.switcher is None and m.branch[1] > 1 and self._actions is not None:
             # Made only when needed: most messages have no other versions, and a long chat
             # builds many bubbles.

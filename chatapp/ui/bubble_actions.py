@@ -1,0 +1,115 @@
+"""Bubble actions, one registered entry each (label, which bubbles show it and when, handler): bubbles draw
+their buttons from ACTIONS and the window runs an action's handler by its name; a new action is one register() call."""
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from PySide6.QtGui import QGuiApplication, QImage
+from PySide6.QtWidgets import QFileDialog
+
+from ..conversation import CANCELLED, DONE, ERROR, STOPPED, Message
+from ..registry import Registry
+
+PICTURE, USER, ASSISTANT = "picture", "user", "assistant"   # the kinds of bubble
+
+
+def _always(_message: Message) -> bool:
+    return True
+
+
+def _drawn(message: Message) -> bool:
+    return message.status == DONE
+
+
+@dataclass(frozen=True)
+class BubbleAction:
+    label: str                               # the button's text; "" for an action with its own trigger
+    bubbles: frozenset[str]                  # which bubbles show it: PICTURE, USER, ASSISTANT
+    run: Callable[[object, Message], None]   # handler(window, message): the window's widgets, the session's public methods
+    shown: Callable[[Message], bool] = _always   # shown for the message as it is now (its status)
+    tip: str = ""
+
+
+ACTIONS: Registry[BubbleAction] = Registry("bubble action")
+
+
+def buttons_for(kind: str) -> list[tuple[str, BubbleAction]]:
+    """The actions a bubble of this kind shows as buttons, in registration order."""
+    return [(name, a) for name, a in ACTIONS.items() if a.label and kind in a.bubbles]
+
+
+def shown(name: str, message: Message) -> bool:
+    action = ACTIONS.get(name)
+    return action is not None and action.shown(message)
+
+
+def run(name: str, window, message: Message) -> bool:
+    """Run the action called name on message; False if no such action is registered (any more)."""
+    action = ACTIONS.get(name)
+    if action is None:
+        return False
+    action.run(window, message)
+    return True
+
+
+# --- the built-in actions ---------------------------------------------------------------------------
+def _save_picture(window, message: Message) -> None:
+    if not message.image_path:
+        return
+    target, _ = QFileDialog.getSaveFileName(window, "Save picture", Path(message.image_path).name, "PNG (*.png)")
+    if target:
+        try:
+            shutil.copyfile(message.image_path, target)
+        except OSError as exc:
+            window.view.add_notice(f"Could not save the picture: {exc}")
+
+
+def _copy_image(_window, message: Message) -> None:
+    if message.image_path:
+        QGuiApplication.clipboard().setImage(QImage(message.image_path))
+
+
+def _copy_prompt(_window, message: Message) -> None:
+    QGuiApplication.clipboard().setText(message.meta.get("request", {}).get("prompt", message.content))
+
+
+def _edit_picture(window, message: Message) -> None:
+    if message.image_path:   # /image <prompt> --init #N --strength 0.6
+        window.composer.set_text(window.session.picture_edit_command(message))
+
+
+def _open(window, message: Message) -> None:
+    if message.image_path:
+        window.show_picture(message)
+
+
+_TEXT = frozenset({USER, ASSISTANT})
+for _name, _action in (
+        ("save", BubbleAction("Save as…", frozenset({PICTURE}), _save_picture, _drawn)),
+        ("copy_image", BubbleAction("Copy image", frozenset({PICTURE}), _copy_image, _drawn)),
+        ("copy_prompt", BubbleAction("Copy prompt", frozenset({PICTURE}), _copy_prompt, _drawn)),
+        # A cancelled picture can still be asked for again.
+        ("rerun", BubbleAction("Re-run", frozenset({PICTURE}), lambda w, m: w.session.redraw(m),
+                               lambda m: m.status in (DONE, CANCELLED))),
+        ("vary_seed", BubbleAction("Vary seed", frozenset({PICTURE}),
+                                   lambda w, m: w.session.redraw(m, new_seed=True), _drawn)),
+        ("edit_picture", BubbleAction("Edit", frozenset({PICTURE}), _edit_picture, _drawn)),
+        ("open", BubbleAction("", frozenset({PICTURE}), _open)),   # a click (or Enter) on the picture
+        ("cancel", BubbleAction("", frozenset({PICTURE}), lambda w, m: w.session.cancel_picture(m.id))),  # its bar's Cancel
+        ("copy", BubbleAction("Copy", frozenset({ASSISTANT}),
+                              lambda _w, m: QGuiApplication.clipboard().setText(m.content), tip="Copy the reply")),
+        ("regenerate", BubbleAction("Regenerate", frozenset({ASSISTANT}), lambda w, m: w.session.regenerate(m),
+                                    lambda m: m.status in (DONE, STOPPED, ERROR),
+                                    tip="Another answer, keeping this one")),
+        ("edit", BubbleAction("Edit", frozenset({USER}), lambda w, m: w.composer.start_edit(m),
+                              tip="Edit and resend (the old version is kept)")),
+        ("delete_branch", BubbleAction("Delete", _TEXT, lambda w, m: w.delete_branch(m),
+                                       tip="Delete this message and everything after it")),
+        # The branch switcher's ‹ and › (bubble_base.BranchSwitcher).
+        ("branch_prev", BubbleAction("", _TEXT, lambda w, m: w.session.switch_branch(m, -1))),
+        ("branch_next", BubbleAction("", _TEXT, lambda w, m: w.session.switch_branch(m, 1))),
+):
+    ACTIONS.register(_name, _action)
