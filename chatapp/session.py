@@ -358,6 +358,10 @@ class ChatSession(BranchActions, QObject):
         """A conversation's title and system prompt, as saved (None if it is gone, or after a notice)."""
         return self._guard(self.storage.conversation, conversation_id)
 
+    def conversations_came_in(self) -> None:
+        """Conversations were added from outside the session (an import on its own connection): list them."""
+        self.conversations_changed.emit()
+
     def attach_files(self, paths: list[str]) -> bool:
         """Attach files to the open conversation (creating it); they are indexed in the background."""
         attached = self.documents.attach(paths)

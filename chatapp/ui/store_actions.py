@@ -1,12 +1,10 @@
 """Export and import from the window: ask where, run the work on a StoreJob thread with its own connection, say what happened (a MainWindow mixin)."""
 from __future__ import annotations
 
-from pathlib import Path
-
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QFileDialog
 
-from ..store import exporters
+from .. import transfer
 
 
 class StoreActions:
@@ -25,26 +23,13 @@ class StoreActions:
             return
         conv = self.session.conversation(ids[0]) if ids else None
         name = "".join(ch if ch.isalnum() or ch in " -_" else "_" for ch in conv.title)[:60] if conv else "chats"
-        filters = exporters.dialog_filters()   # the first is the default
-        first = exporters.EXPORTERS[0]
-        target, chosen = QFileDialog.getSaveFileName(self, "Export", f"{name.strip() or 'chat'}{first.suffixes[0]}",
+        filters, suffix = transfer.save_choices()   # the exporters' registry; the first filter is the default
+        target, chosen = QFileDialog.getSaveFileName(self, "Export", f"{name.strip() or 'chat'}{suffix}",
                                                      ";;".join(filters))
         if not target:
             return
-        by_name = exporters.for_path(target)   # a typed suffix wins over the filter left selected
-        fmt = by_name.key if by_name else filters.get(chosen, first.key)
         paths = self.session.paths
-
-        def job() -> str:
-            from ..store import open_storage
-            from ..store.export import export
-            storage = open_storage(paths.database)
-            try:
-                summary = export(storage, ids, fmt, Path(target))
-                return f"Exported {summary.counts()} to {Path(target).name}. {summary.warning}".strip()
-            finally:
-                storage.close()
-        self._run_store_job(job)
+        self._run_store_job(transfer.export_job(paths.database, ids, transfer.format_for(target, chosen), target))
 
     def import_chats(self) -> None:
         """Ask for a chatapp JSON export or a ChatGPT conversations.json and add its conversations."""
@@ -52,16 +37,7 @@ class StoreActions:
         if not source:
             return
         paths = self.session.paths
-
-        def job() -> str:
-            from ..store import describe_import, open_storage
-            from ..store.ingest import import_file
-            storage = open_storage(paths.database)
-            try:
-                return describe_import(import_file(storage, Path(source), paths.images), source)
-            finally:
-                storage.close()
-        self._run_store_job(job, refresh=True)
+        self._run_store_job(transfer.import_job(paths.database, paths.images, source), refresh=True)
 
     def _run_store_job(self, job, refresh: bool = False) -> None:
         from ..workers import StoreJob
@@ -76,4 +52,4 @@ class StoreActions:
 
     def _on_import_done(self, text: str) -> None:
         self.view.add_notice(text)
-        self.session.conversations_changed.emit()   # the sidebar lists what came in
+        self.session.conversations_came_in()   # the sidebar lists them
