@@ -26,7 +26,7 @@ def export_main(argv: list[str]) -> int:
     which.add_argument("--conversation", metavar="ID", type=int, action="append",
                        help="one conversation by id (may be given more than once; --list shows the ids)")
     which.add_argument("--list", action="store_true", help="list the conversations with their ids and stop")
-    p.add_argument("--format", choices=exporters.KEYS, help=exporters.help_text())
+    p.add_argument("--format", choices=list(exporters.EXPORTERS), help=exporters.help_text())
     p.add_argument("--out", metavar="PATH", type=Path, help="the file to write")
     args = p.parse_args(argv)
     if not args.list and (args.format is None or args.out is None):

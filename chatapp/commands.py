@@ -14,6 +14,7 @@ from .conversation import ImageRequest
 from .documents.readers import kinds_label
 from .engines.lora import MAX_LORAS, parse_weight, split_tags
 from .engines.schedulers import SCHEDULERS
+from .registry import Registry
 
 MAX_STEPS = 150
 MAX_COUNT = 8
@@ -94,7 +95,7 @@ def help_text() -> str:
     """/help: one line per registered command, then /image's flags (read from its parser)."""
     flags = "\n".join(f"- `{' '.join(a.option_strings)} {a.metavar}`: {a.help}"
                       for a in IMAGE_PARSER._actions if a.option_strings)
-    lines = "\n".join(f"- `{c.usage}`: {c.about}" for c in COMMANDS)
+    lines = "\n".join(f"- `{c.usage}`: {c.about() if callable(c.about) else c.about}" for c in COMMANDS.values())
     return ("**Commands**\n\n"
             "- Any text: ask the language model.\n"
             f"{lines}\n\n"
@@ -278,23 +279,21 @@ def pasted_paths(text: str) -> list[str]:
 @dataclass(frozen=True)
 class Command:
     """A chat command: /help lists it, parse_input sends its text (after the name) to parse."""
-    name: str                                 # "/image", matched case-insensitively
     usage: str                                # how /help shows it
-    about: str                                # what it does, for /help
+    about: str | Callable[[], str]            # what it does, for /help (a callable: read when /help is asked)
     parse: Callable[[str, int], object]       # (text after the name, the image model's largest side) -> a request
 
 
-COMMANDS: tuple[Command, ...] = (
-    Command("/image", "/image <prompt> [flags]", "draw a picture in this conversation.", parse_image),
-    Command("/attach", "/attach PATH...", f"attach files to this chat ({kinds_label()}); answers then draw on "
-            "them and cite them.", lambda rest, _side: parse_attach(rest)),
-    Command("/library", "/library on|off", "use the library folder (Settings) in this chat, or not.",
-            lambda rest, _side: parse_library(rest)),
-    Command("/loras", "/loras", "the LoRAs in the LoRA folder (Settings), with each one's base model.",
-            lambda _rest, _side: LorasRequest()),
-    Command("/help", "/help", "this list.", lambda _rest, _side: HelpRequest()),
-)
-_BY_NAME = {c.name: c for c in COMMANDS}
+# The name is what the user types ("/image", any case); the order is /help's.
+COMMANDS: Registry[Command] = Registry("chat command")
+COMMANDS.register("/image", Command("/image <prompt> [flags]", "draw a picture in this conversation.", parse_image))
+COMMANDS.register("/attach", Command("/attach PATH...", lambda: f"attach files to this chat ({kinds_label()}); answers "
+                                     "then draw on them and cite them.", lambda rest, _side: parse_attach(rest)))
+COMMANDS.register("/library", Command("/library on|off", "use the library folder (Settings) in this chat, or not.",
+                                      lambda rest, _side: parse_library(rest)))
+COMMANDS.register("/loras", Command("/loras", "the LoRAs in the LoRA folder (Settings), with each one's base model.",
+                                    lambda _rest, _side: LorasRequest()))
+COMMANDS.register("/help", Command("/help", "this list.", lambda _rest, _side: HelpRequest()))
 
 
 def parse_input(text: str, max_image_side: int = 2048) -> ChatTurn | ImageRequest | HelpRequest | AttachRequest | LibraryRequest | LorasRequest:
@@ -308,7 +307,7 @@ def parse_input(text: str, max_image_side: int = 2048) -> ChatTurn | ImageReques
     if not stripped.startswith("/") or stripped.startswith("//"):
         return ChatTurn(text)
     name, _, rest = stripped.partition(" ")
-    command = _BY_NAME.get(name.lower())
+    command = COMMANDS.get(name.lower())
     if command is None:
         raise CommandError(f"Unknown command {name.lower()}. Type /help to see the commands.")
     return command.parse(rest, max_image_side)

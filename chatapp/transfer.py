@@ -10,13 +10,13 @@ from .store import exporters
 
 def save_choices() -> tuple[dict[str, str], str]:
     """The save dialog's filters ('HTML page (*.html *.htm)' -> key, the first the default) and a new file's suffix."""
-    return exporters.dialog_filters(), exporters.EXPORTERS[0].suffixes[0]
+    first = next(iter(exporters.EXPORTERS.values()))
+    return exporters.dialog_filters(), first.suffixes[0]
 
 
 def format_for(target: str, chosen_filter: str) -> str:
     """The format to write: the typed suffix wins over the filter left selected."""
-    by_name = exporters.for_path(target)
-    return by_name.key if by_name else exporters.dialog_filters().get(chosen_filter, exporters.EXPORTERS[0].key)
+    return exporters.for_path(target) or exporters.dialog_filters().get(chosen_filter, next(iter(exporters.EXPORTERS)))
 
 
 def export_job(database: Path, ids: list[int] | None, fmt: str, target: str) -> Callable[[], str]:

@@ -369,20 +369,21 @@ def test_a_picture_deleted_outside_the_app_does_not_stop_an_export(tmp_path):
     assert import_file(dst, tmp_path / "x.json", tmp_path / "img").messages == 10   # kept as text, no picture
 
 
-def test_the_registry_is_what_export_the_cli_and_the_dialog_read(tmp_path, monkeypatch, capsys):
+def test_the_registry_is_what_export_the_cli_and_the_dialog_read(tmp_path, capsys):
     from chatapp import cli
     from chatapp.store import exporters
     s = fill(tmp_path / "a")
     with pytest.raises(StoreError, match="Unknown export format 'txt'; use one of html, md, json"):
         export(s, None, "txt", tmp_path / "x.txt")
     # A format added to the registry alone is written by export(), offered by the CLI and the save dialog.
-    row = exporters.Exporter("txt", "Plain text", (".txt",), "export:to_markdown", "the branch shown as text")
-    monkeypatch.setattr(exporters, "EXPORTERS", (*exporters.EXPORTERS, row))
-    monkeypatch.setattr(exporters, "KEYS", (*exporters.KEYS, "txt"))
-    assert export(s, None, "txt", tmp_path / "x.txt").conversations == 2 and "**You**" in (tmp_path / "x.txt").read_text()
-    assert exporters.dialog_filters()["Plain text (*.txt)"] == "txt"
-    assert exporters.for_path("notes.TXT") is row and exporters.for_path("notes.html").key == "html"
-    with pytest.raises(SystemExit):
-        cli.export_main(["--help"])
+    row = exporters.Exporter("Plain text", (".txt",), "export:to_markdown", "the branch shown as text")
+    with exporters.EXPORTERS.registered("txt", row):
+        assert export(s, None, "txt", tmp_path / "x.txt").conversations == 2
+        assert "**You**" in (tmp_path / "x.txt").read_text()
+        assert exporters.dialog_filters()["Plain text (*.txt)"] == "txt"
+        assert exporters.for_path("notes.TXT") == "txt" and exporters.for_path("notes.html") == "html"
+        choices = "{" + ",".join(exporters.EXPORTERS) + "}"
+        with pytest.raises(SystemExit):
+            cli.export_main(["--help"])
     out = capsys.readouterr().out
-    assert "{html,md,json,txt}" in out and "the branch shown as text" in out
+    assert choices.endswith(",txt}") and choices in out and "the branch shown as text" in out

@@ -6,6 +6,7 @@ from importlib import import_module
 from pathlib import Path
 from typing import Callable
 
+from ..registry import Registry
 from .extract import Extracted, Section, decode_text, non_empty
 
 TEXT_SUFFIXES = (".txt", ".md", ".markdown", ".rst", ".log", ".json", ".yaml", ".yml",
@@ -17,14 +18,13 @@ CODE_SUFFIXES = (".py", ".pyi", ".c", ".h", ".cc", ".cpp", ".hpp", ".cs", ".java
 
 @dataclass(frozen=True)
 class Reader:
-    kind: str                  # stored with the document ("pdf", "docx"...)
     label: str                 # what users call it, for help text and tooltips
     suffixes: tuple[str, ...]
     read: Callable[[bytes, Callable[[], bool]], Extracted]   # bytes, should_stop -> Extracted or DocumentError
 
 
 def _in(module: str) -> Callable[[bytes, Callable[[], bool]], Extracted]:
-    """read() of chatapp.documents.<module>, imported on first use: a new type is a module plus one row below."""
+    """read() of chatapp.documents.<module>, imported on first use: a new type is a module plus one line below."""
     def read(data: bytes, should_stop: Callable[[], bool]) -> Extracted:
         return import_module(f".{module}", __package__).read(data, should_stop)
     return read
@@ -36,31 +36,33 @@ def _plain(kind: str) -> Callable[[bytes, Callable[[], bool]], Extracted]:
     return read
 
 
-READERS: tuple[Reader, ...] = (
-    Reader("text", "text", TEXT_SUFFIXES, _plain("text")),
-    Reader("code", "code", CODE_SUFFIXES, _plain("code")),
-    Reader("pdf", "PDF", (".pdf",), _in("pdf")),
-    Reader("html", "web pages", (".html", ".htm", ".xhtml"), _in("html_text")),
-    Reader("docx", "Word", (".docx",), _in("word")),
-    Reader("odt", "OpenDocument text", (".odt",), _in("odt")),
-    Reader("epub", "EPUB", (".epub",), _in("epub")),
-    Reader("pptx", "PowerPoint", (".pptx",), _in("pptx")),
-    Reader("xlsx", "Excel", (".xlsx", ".xlsm"), _in("xlsx")),
-    Reader("csv", "CSV", (".csv", ".tsv"), _in("tables")),
-)
-_BY_SUFFIX = {suffix: r for r in READERS for suffix in r.suffixes}
-SUPPORTED = frozenset(_BY_SUFFIX)
+# The name is the kind stored with each document ("pdf", "docx"...); the order is the help's and the tooltip's.
+READERS: Registry[Reader] = Registry("document reader")
+READERS.register("text", Reader("text", TEXT_SUFFIXES, _plain("text")))
+READERS.register("code", Reader("code", CODE_SUFFIXES, _plain("code")))
+READERS.register("pdf", Reader("PDF", (".pdf",), _in("pdf")))
+READERS.register("html", Reader("web pages", (".html", ".htm", ".xhtml"), _in("html_text")))
+READERS.register("docx", Reader("Word", (".docx",), _in("word")))
+READERS.register("odt", Reader("OpenDocument text", (".odt",), _in("odt")))
+READERS.register("epub", Reader("EPUB", (".epub",), _in("epub")))
+READERS.register("pptx", Reader("PowerPoint", (".pptx",), _in("pptx")))
+READERS.register("xlsx", Reader("Excel", (".xlsx", ".xlsm"), _in("xlsx")))
+READERS.register("csv", Reader("CSV", (".csv", ".tsv"), _in("tables")))
+
+
+def _by_suffix() -> dict[str, Reader]:
+    return {suffix: r for r in READERS.values() for suffix in r.suffixes}
 
 
 def reader_for(path: str | Path) -> Reader | None:
-    return _BY_SUFFIX.get(Path(path).suffix.lower())
+    return _by_suffix().get(Path(path).suffix.lower())
 
 
 def kinds_label() -> str:
     """'text, code, PDF, web pages, Word, ...': the readers in the order above."""
-    return ", ".join(r.label for r in READERS)
+    return ", ".join(r.label for r in READERS.values())
 
 
 def file_filter() -> str:
     """The file dialog's filter: every suffix a reader claims, then all files."""
-    return f"Documents ({' '.join('*' + s for s in _BY_SUFFIX)});;All files (*)"
+    return f"Documents ({' '.join('*' + s for s in _by_suffix())});;All files (*)"

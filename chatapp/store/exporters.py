@@ -5,12 +5,12 @@ from dataclasses import dataclass
 from importlib import import_module
 from pathlib import Path
 
+from ..registry import Registry
 from . import StoreError
 
 
 @dataclass(frozen=True)
 class Exporter:
-    key: str                    # `chatapp export --format KEY`
     label: str                  # the save dialog's filter name
     suffixes: tuple[str, ...]   # the first is the one a new file gets
     writer: str                 # "module:function" in chatapp.store, imported when used (the PDF one needs Qt)
@@ -22,32 +22,30 @@ class Exporter:
         return getattr(import_module(f".{module}", __package__), name)(storage, convs, out)
 
 
-EXPORTERS: tuple[Exporter, ...] = (
-    Exporter("html", "HTML page", (".html", ".htm"), "export:to_html", "the branch shown, one page, pictures inside"),
-    Exporter("md", "Markdown", (".md", ".markdown"), "export:to_markdown", "the branch shown, pictures beside it"),
-    Exporter("json", "JSON, every branch", (".json",), "export:to_json", "every branch, re-importable"),
-)
-KEYS = tuple(e.key for e in EXPORTERS)
+# The name is `--format NAME`; the first format is the save dialog's default.
+EXPORTERS: Registry[Exporter] = Registry("export format")
+EXPORTERS.register("html", Exporter("HTML page", (".html", ".htm"), "export:to_html", "the branch shown, pictures inside"))
+EXPORTERS.register("md", Exporter("Markdown", (".md", ".markdown"), "export:to_markdown", "the branch shown, pictures beside"))
+EXPORTERS.register("json", Exporter("JSON, every branch", (".json",), "export:to_json", "every branch, re-importable"))
 
 
 def exporter(key: str) -> Exporter:
-    for e in EXPORTERS:
-        if e.key == key:
-            return e
-    raise StoreError(f"Unknown export format {key!r}; use one of {', '.join(KEYS)}.")
+    if key not in EXPORTERS:
+        raise StoreError(f"Unknown export format {key!r}; use one of {', '.join(EXPORTERS)}.")
+    return EXPORTERS[key]
 
 
-def for_path(path: str | Path) -> Exporter | None:
+def for_path(path: str | Path) -> str | None:
     """The format a file name asks for by its suffix, if any."""
     suffix = Path(path).suffix.lower()
-    return next((e for e in EXPORTERS if suffix in e.suffixes), None)
+    return next((key for key, e in EXPORTERS.items() if suffix in e.suffixes), None)
 
 
 def dialog_filters() -> dict[str, str]:
-    """'HTML page (*.html *.htm)' -> 'html', in the registry's order (the first is the dialog's default)."""
-    return {f"{e.label} ({' '.join('*' + s for s in e.suffixes)})": e.key for e in EXPORTERS}
+    """'HTML page (*.html *.htm)' -> 'html', in the registry's order."""
+    return {f"{e.label} ({' '.join('*' + s for s in e.suffixes)})": key for key, e in EXPORTERS.items()}
 
 
 def help_text() -> str:
     """'html: the branch shown, ...; md: ...' for the --format flag."""
-    return "; ".join(f"{e.key}: {e.about}" for e in EXPORTERS)
+    return "; ".join(f"{key}: {e.about}" for key, e in EXPORTERS.items())

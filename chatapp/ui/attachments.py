@@ -13,8 +13,6 @@ from ..documents.extract import human_size
 from .composer import PICTURE_SUFFIXES   # a dropped picture is not attached: recipe or edit
 from .message_widgets import USER_MAX_WIDTH, MessageWidget
 
-FILE_FILTER = readers.file_filter()   # every suffix a reader claims: one registry for dialog, help and index
-
 
 def chip_text(c: dict) -> str:
     """name · size · pages, or the reason the file could not be read."""
@@ -105,7 +103,8 @@ def install(window) -> None:
     clip.setAccessibleName("Attach files")
 
     def pick() -> None:
-        paths, _ = QFileDialog.getOpenFileNames(window, "Attach files", str(Path.home()), FILE_FILTER)
+        # Every suffix a reader claims, read when asked: one registry for the dialog, the help and the index.
+        paths, _ = QFileDialog.getOpenFileNames(window, "Attach files", str(Path.home()), readers.file_filter())
         if paths:
             session.attach_files(paths)
     clip.clicked.connect(pick)
