@@ -27,6 +27,7 @@ EXPORTERS: Registry[Exporter] = Registry("export format")
 EXPORTERS.register("html", Exporter("HTML page", (".html", ".htm"), "export:to_html", "the branch shown, pictures inside"))
 EXPORTERS.register("md", Exporter("Markdown", (".md", ".markdown"), "export:to_markdown", "the branch shown, pictures beside"))
 EXPORTERS.register("json", Exporter("JSON, every branch", (".json",), "export:to_json", "every branch, re-importable"))
+EXPORTERS.register("pdf", Exporter("PDF document", (".pdf",), "pdf:to_pdf", "the branch shown, printable, pictures inside"))
 
 
 def exporter(key: str) -> Exporter:
