@@ -88,11 +88,14 @@ class ChatSession(BranchActions, QObject):
         self.llm.token.connect(self._on_token)
         self.llm.finished.connect(self._on_reply_finished)
         self.llm.failed.connect(self._on_reply_failed)
-        self.images = ImageJobs(self, image_engine_factory or backends.image_factory(settings, paths))
-        self.images.progress.connect(self.picture_progress)
-        self.images.state.connect(self.image_state)
         # The parts see the settings read-only, say things through the notice signal, and write through the log.
         view = SettingsView(lambda: self.settings)
+        self.images = ImageJobs(self.log, view, paths, self.notice.emit,
+                                image_engine_factory or backends.image_factory(settings, paths), self.llm.busy)
+        self.images.progress.connect(self.picture_progress)
+        self.images.state.connect(self.image_state)
+        self.images.edits.checked.connect(self._on_edit_checked)
+        self.images.edits.refused.connect(self.recipe_ready)
         self.documents = DocumentJobs(self.log, view, self.notice.emit, self._open_chat)   # attached files + library
         self.reply_finished.connect(self.documents.reply_finished)
         self.documents.progress.connect(self.indexing_progress)
@@ -247,7 +250,7 @@ class ChatSession(BranchActions, QObject):
     def submit_image(self, request, command: str | None = None, checked: bool = False) -> bool:
         """Queue a picture (from /image, or Re-run / Vary seed, which skip the parser)."""
         if request.init and not checked:   # an edit: its files are checked off the GUI thread first (pictures/edits.py)
-            return self.images.edits.submit(request, command)
+            return self.images.edits.submit(self.current.id if self.current else None, request, command)
         conv = self._guard(self._ensure_conversation, request.prompt, when_full=SEND_AGAIN)
         user = conv and self.log.add(conv.id, "user", command or request.command(), when_full=SEND_AGAIN)
         if not user:
@@ -255,6 +258,13 @@ class ChatSession(BranchActions, QObject):
         self.images.enqueue(conv.id, request, parent_id=user.id)
         self.conversations_changed.emit()
         return True
+
+    def _on_edit_checked(self, request, command: str | None, conversation_id: int | None) -> None:
+        if conversation_id is not None and (self.current is None or self.current.id != conversation_id):
+            # Another chat was opened meanwhile: its picture does not belong there; the command goes back.
+            self.recipe_ready.emit(command or commands.image_command(request))
+            return
+        self.submit_image(request, command, checked=True)
 
     def _on_file_read(self, call_id: int, listing, error) -> None:
         if call_id == self._loras_call:   # /loras: the listing, or why there is none

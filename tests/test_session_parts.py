@@ -3,10 +3,15 @@ from __future__ import annotations
 
 import pytest
 
+from pathlib import Path
+
+from chatapp.conversation import DONE, ImageRequest
 from chatapp.document_jobs import DocumentJobs
+from chatapp.engines.fake import FakeImageEngine
 from chatapp.message_log import MessageLog
 from chatapp.parts import SettingsView
-from chatapp.settings import Settings
+from chatapp.pictures.jobs import ImageJobs
+from chatapp.settings import Settings, resolve_paths
 from chatapp.storage import Storage
 
 
@@ -55,3 +60,28 @@ def test_document_part_attaches_and_indexes_with_a_log_a_view_and_a_notice_sink(
         assert notices == ["No library folder is set. Choose one in Settings (Library folder)."]
     finally:
         assert docs.shutdown()
+
+
+def test_picture_part_draws_and_saves_with_a_log_a_view_and_a_notice_sink(log, qtbot, tmp_path):
+    paths = resolve_paths(str(tmp_path / "data"))
+    paths.images.mkdir(parents=True, exist_ok=True)
+    notices: list[str] = []
+    images = ImageJobs(log, SettingsView.of(Settings(image_size="48x40")), paths, notices.append,
+                       lambda: FakeImageEngine())
+    chat = log.storage.create_conversation("pictures")
+    changed = []
+    log.message_changed.connect(changed.append)
+    try:
+        images.enqueue(chat.id, ImageRequest(prompt="a red square", seed=7))
+        qtbot.waitUntil(lambda: any(m.status == DONE for m in changed), timeout=30000)
+        picture = log.storage.messages(chat.id)[-1]
+        assert picture.kind == "image" and picture.status == DONE and Path(picture.image_path).is_file()
+        # Settings' default size reached the request through the read-only view; the number is the chat's first.
+        assert (picture.meta["request"]["width"], picture.meta["request"]["height"]) == (48, 40)
+        assert picture.meta["number"] == 1 and notices == []
+        # An edit naming a picture the chat does not have: the part says so through its sink.
+        assert images.edits.submit(chat.id, ImageRequest(prompt="x", init="#9"), None) is False
+        assert notices and "There is no picture #9" in notices[-1]
+    finally:
+        images.shutdown_jobs()
+        assert images.worker.shutdown(3000)

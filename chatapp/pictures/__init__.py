@@ -1,1 +1,1 @@
-"""The /image half of a session: queue and persist pictures, progress in words, unload when idle."""
+"""The /image part of a session: queue and persist pictures, progress in words, unload when idle."""

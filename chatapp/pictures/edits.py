@@ -6,7 +6,7 @@ import os
 from dataclasses import replace
 from pathlib import Path
 
-from PySide6.QtCore import QObject
+from PySide6.QtCore import QObject, Signal
 
 from ..commands import image_command, prompt_word
 from ..conversation import DONE, ImageRequest, Message
@@ -98,24 +98,25 @@ def edit_command(message: Message) -> str:
 
 class EditChecks(QObject):
     """An /image with --init: resolved on the GUI thread (a DB look-up), its files' headers read on the
-    thread pool, and only then queued; a bad file is a notice and the command goes back in the box."""
+    thread pool, and only then queued (checked); a bad file is a notice and the command goes back in the box."""
+    checked = Signal(object, object, object)   # resolved ImageRequest, command typed (or None), conversation id
+    refused = Signal(str)                      # the /image command to put back in the box, to fix
 
-    def __init__(self, session):
+    def __init__(self, log, notice):
         super().__init__()
-        self.session = session
+        self.storage, self.notice = log.storage, notice   # reads only: the pictures #N and last name
         self.pool = PoolCalls()
-        self.pool.done.connect(self._checked)
+        self.pool.done.connect(self._on_checked)
         self._pending: dict[int, tuple[ImageRequest, str | None, int | None]] = {}
 
-    def submit(self, request: ImageRequest, command: str | None) -> bool:
+    def submit(self, conv_id: int | None, request: ImageRequest, command: str | None) -> bool:
+        """Check an edit for conversation conv_id (None: a new one); the answer is checked or refused."""
         # An image server edits through OpenAI's /images/edits (engines/openai_images.py); one without
         # that endpoint answers with an error that the picture's bubble shows.
-        s = self.session
-        conv_id = s.current.id if s.current else None
         try:
-            resolved = resolve(s.storage, conv_id, request)
+            resolved = resolve(self.storage, conv_id, request)
         except EditError as exc:
-            s.notice.emit(str(exc))
+            self.notice(str(exc))
             return False
         from ..engines.img2img import check_files   # PIL only when used
         call = self.pool.call(check_files, resolved.init, resolved.mask)
@@ -125,25 +126,20 @@ class EditChecks(QObject):
     def resolve_now(self, conversation_id: int, request: ImageRequest) -> ImageRequest | None:
         """#N / last of a request that skipped submit (an edited message); None after a notice."""
         try:
-            return resolve(self.session.storage, conversation_id, request)
+            return resolve(self.storage, conversation_id, request)
         except EditError as exc:
-            self.session.notice.emit(str(exc))
+            self.notice(str(exc))
             return None
 
-    def _checked(self, call_id: int, _size, error) -> None:
+    def _on_checked(self, call_id: int, _size, error) -> None:
         resolved, command, conv_id = self._pending.pop(call_id, (None, None, None))
         if resolved is None:
             return
-        s = self.session
         if error is not None:
-            s.notice.emit(str(error) if isinstance(error, EngineError) else f"Could not read the picture: {error}")
-            s.recipe_ready.emit(command or image_command(resolved))   # back in the box, to fix
+            self.notice(str(error) if isinstance(error, EngineError) else f"Could not read the picture: {error}")
+            self.refused.emit(command or image_command(resolved))   # back in the box, to fix
             return
-        if conv_id is not None and (s.current is None or s.current.id != conv_id):
-            # Another chat was opened meanwhile: its picture does not belong there; the command goes back.
-            s.recipe_ready.emit(command or image_command(resolved))
-            return
-        s.submit_image(resolved, command, checked=True)
+        self.checked.emit(resolved, command, conv_id)
 
     @property
     def waiting(self) -> int:

@@ -1,4 +1,7 @@
-"""ImageJobs: the session's half for /image. Queues requests, tracks progress, persists pictures."""
+"""ImageJobs: the session's part for /image. Queues requests, tracks progress, persists pictures.
+
+It is given the message log (its only way to write messages), a read-only settings view, the data paths, a
+notice sink and its engine factory; never the session."""
 from __future__ import annotations
 
 import itertools
@@ -12,7 +15,9 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from ..conversation import CANCELLED, DONE, ERROR, QUEUED, RENDERING, ImageRequest, Message
 from .edits import EditChecks, masks_of, number_meta
 from ..engines.lora import lora_folders
-from ..settings import Settings
+from ..message_log import MessageLog
+from ..parts import Notice, SettingsView
+from ..settings import Paths, Settings
 from .idle import IdleUnloader
 from .progress import ImageStatus, ProgressTracker
 from ..workers import ImageWorker
@@ -20,7 +25,7 @@ from ..workers import ImageWorker
 _ids = itertools.count(1)
 
 
-def with_user_defaults(request: ImageRequest, settings: Settings) -> ImageRequest:
+def with_user_defaults(request: ImageRequest, settings: Settings | SettingsView) -> ImageRequest:
     """Settings' default steps, guidance and size fill in what the command left out. Per request,
     so changing them in Settings reloads nothing (it used to rebuild the whole pipeline)."""
     width = height = None
@@ -48,10 +53,12 @@ class ImageJobs(QObject):
     progress = Signal(int, object)    # message id, ImageStatus (text, bar, preview, hint)
     state = Signal(str, str)          # "idle" | "loading" | "ready" | "error", detail
 
-    def __init__(self, session, factory: Callable[[], object]):
+    def __init__(self, log: MessageLog, settings: SettingsView, paths: Paths, notice: Notice,
+                 factory: Callable[[], object], chat_busy=None):
+        """chat_busy: the chat worker's busy flag (a picture's CPU threads give way to a reply)."""
         super().__init__()
-        # Messages are written through the session's message log (save first, then announce).
-        self.session, self.log, self.storage = session, session.log, session.storage
+        # Messages are written through the message log (save first, then announce); reads go to its storage.
+        self.log, self.storage, self.settings, self.paths, self.notice = log, log.storage, settings, paths, notice
         self._factory = factory
         self._load_requested = False
         self.status = "idle"
@@ -60,7 +67,7 @@ class ImageJobs(QObject):
         self.jobs: dict[int, _Job] = {}
         self.calibration: dict = {}   # measured decode speed, shared by later jobs' estimates
         self.worker = ImageWorker()
-        self.worker.chat_busy = getattr(getattr(session, "llm", None), "busy", None)
+        self.worker.chat_busy = chat_busy
         # Steps of a big model take ~20 s on a CPU: the estimate counts down between them.
         self._tick = QTimer(self)
         self._tick.setInterval(1000)
@@ -75,8 +82,8 @@ class ImageJobs(QObject):
         self.worker.cancelled.connect(self._on_cancelled)
         self.worker.failed.connect(self._on_failed)
         self.worker.unloaded.connect(self._on_unloaded)
-        self.idle = IdleUnloader(self, lambda: session.settings.image_idle_unload_min)
-        self.edits = EditChecks(session)   # --init: files checked off the GUI thread before queueing
+        self.idle = IdleUnloader(self, lambda: settings.image_idle_unload_min)
+        self.edits = EditChecks(log, notice)   # --init: files checked off the GUI thread before queueing
 
     def _set_state(self, status: str, detail: str) -> None:
         self.status = status
@@ -119,9 +126,9 @@ class ImageJobs(QObject):
         self.defaults, self.model_name = info.details, info.name
         self._set_state("ready", info.name)
         if info.details.get("memory_warning"):
-            self.session.notice.emit(info.details["memory_warning"])
+            self.notice(info.details["memory_warning"])
         for note in info.details.get("kind_notes", ()):   # a single file's kind guessed, e.g. SD 2 v-prediction
-            self.session.notice.emit(f"{info.name}: {note}")
+            self.notice(f"{info.name}: {note}")
         for rid, job in self._waiting():
             # The parser knew only a generic size limit before the model loaded.
             problem = self.size_problem(job.request, job.size_from_settings)
@@ -157,7 +164,7 @@ class ImageJobs(QObject):
                 return
         self.ensure_loaded()
         from_settings = not (request.width and request.height)
-        request = with_user_defaults(request, self.session.settings)
+        request = with_user_defaults(request, self.settings)
         from_settings = from_settings and bool(request.width)
         numbers = self.log.guard(number_meta, self.storage, conversation_id, request) or {}   # "#N", "edited from"
         msg = self.log.add(conversation_id, "assistant", request.prompt, kind="image", status=QUEUED,
@@ -172,13 +179,13 @@ class ImageJobs(QObject):
             return
         if self.status == "loading":
             self.progress.emit(msg.id, ImageStatus("Loading image model…"))
-        self.worker.threads = getattr(self.session.settings, "image_threads", None)
+        self.worker.threads = getattr(self.settings, "image_threads", None)
         self.worker.lora_dirs = self.lora_dirs()   # read by the engine when the render starts
-        self.worker.request_image(rid, request, self.session.paths.images)
+        self.worker.request_image(rid, request, self.paths.images)
 
     def lora_dirs(self) -> list:
         """Where LoRA names are looked up: the Settings folder (or <data dir>/loras), then chatapp's own."""
-        return lora_folders(self.session.settings.lora_folder, self.session.paths.data_dir)
+        return lora_folders(self.settings.lora_folder, self.paths.data_dir)
 
     def cancel_message(self, message_id: int) -> None:
         for rid, job in list(self.jobs.items()):
@@ -230,7 +237,7 @@ class ImageJobs(QObject):
     def remove_files(self, paths: list[str]) -> None:
         """Deleted pictures' files, and the masks painted on them (no other picture's recipe is left to use them)."""
         for p in paths:
-            for path in (p, *masks_of(p, self.session.paths.images)):
+            for path in (p, *masks_of(p, self.paths.images)):
                 try:
                     os.remove(path)
                 except OSError:
@@ -288,7 +295,7 @@ class ImageJobs(QObject):
 
     def _gone(self, job: _Job | None) -> bool:
         """Cancelled for good, or its chat (or branch) was deleted just as it finished."""
-        return job is None or job.discarded or self.log.guard(self.storage.message, job.message.id) is None
+        return job is None or job.discarded or self.log.message(job.message.id) is None
 
     def _on_finished(self, rid: int, saved: list) -> None:
         job = self.jobs.pop(rid, None)
