@@ -48,6 +48,7 @@ READERS.register("epub", Reader("EPUB", (".epub",), _in("epub")))
 READERS.register("pptx", Reader("PowerPoint", (".pptx",), _in("pptx")))
 READERS.register("xlsx", Reader("Excel", (".xlsx", ".xlsm"), _in("xlsx")))
 READERS.register("csv", Reader("CSV", (".csv", ".tsv"), _in("tables")))
+READERS.register("ipynb", Reader("Jupyter notebooks", (".ipynb",), _in("notebook")))
 
 
 def _by_suffix() -> dict[str, Reader]:
