@@ -17,6 +17,25 @@ SUBCOMMANDS = {
 }
 
 
+def add_backend_flags(p: argparse.ArgumentParser) -> None:
+    """--chat-backend / --image-backend NAME, and each backend's own flags, from the backend registries."""
+    from .backends import KINDS, option_name
+    from .backends.secrets import env_name
+    from .settings import arg_type
+    for kind, registry in KINDS.items():
+        p.add_argument(f"--{kind}-backend", choices=tuple(registry), dest=f"{kind}_backend",
+                       help=f"the {kind} backend for this run: " + ", ".join(f"{n} ({b.label})" for n, b in registry.items()))
+        for backend in registry.values():
+            for i, (flag, name) in enumerate(backend.flags):
+                meta = backend.options.__dataclass_fields__[name].metadata
+                words = f"{backend.label}: {meta.get('help') or meta['label']}"
+                if i == 0:
+                    key = f"; API key from the environment variable {env_name(backend.secret)}" if backend.secret else ""
+                    words += f" (chooses this backend{key})"
+                p.add_argument(flag, metavar=name.upper(), type=arg_type(option_name(kind, backend, name)),
+                               help=words)
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     from .settings import arg_type, assignment   # the options schema checks each flag's value
     p = argparse.ArgumentParser(
@@ -26,19 +45,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="a GGUF chat model (default: the embedded SmolLM2-135M)")
     p.add_argument("--image-model", metavar="PATH", type=arg_type("image_model"),
                    help="a diffusers folder or .safetensors checkpoint (default: the embedded tiny-shapes model)")
-    p.add_argument("--llm-url", metavar="URL", type=arg_type("llm_remote_url"),
-                   help="chat through an OpenAI-compatible server at this base URL, e.g. http://gpu-box:8000/v1 "
-                        "(API key from the environment variable CHATAPP_LLM_API_KEY)")
-    p.add_argument("--llm-remote-model", metavar="NAME", type=arg_type("llm_remote_model"),
-                   help="the model to ask that server for (default: its first)")
-    p.add_argument("--image-url", metavar="URL", type=arg_type("image_remote_url"),
-                   help="draw through an OpenAI images API server at this base URL "
-                        "(API key from the environment variable CHATAPP_IMAGE_API_KEY)")
-    p.add_argument("--image-remote-model", metavar="NAME", type=arg_type("image_remote_model"),
-                   help="the image model to ask that server for")
+    add_backend_flags(p)
     p.add_argument("--set", metavar="NAME=VALUE", type=assignment, action="append", default=[], dest="overrides",
                    help="a setting for this run, checked like the settings file, e.g. --set image_threads=2 "
-                        "(names as in settings.json)")
+                        "(names as in settings.json; a backend's options as KIND.BACKEND.OPTION, e.g. chat.openai.timeout=120)")
     p.add_argument("--data-dir", metavar="DIR", help="where chats and pictures are kept (env CHATAPP_DATA_DIR)")
     p.add_argument("--config-dir", metavar="DIR", help="where settings are kept (env CHATAPP_CONFIG_DIR)")
     p.add_argument("--version", action="version", version=f"chatapp {__version__}")

@@ -130,14 +130,20 @@ def _report_startup(app, parts, path: Path) -> None:
     parts.session.llm_state.connect(on_state)
 
 
-def apply_remote_args(settings, args) -> None:
-    """--llm-url / --image-url choose a server for this run; keys come from the environment only."""
-    if getattr(args, "llm_url", None):
-        settings.llm_backend, settings.llm_remote_url = "openai", args.llm_url
-        settings.llm_remote_model = args.llm_remote_model or ""
-    if getattr(args, "image_url", None):
-        settings.image_backend, settings.image_remote_url = "openai", args.image_url
-        settings.image_remote_model = args.image_remote_model or ""
+def apply_backend_args(settings, args):
+    """--chat-backend / --image-backend and each backend's flags (whose first chooses it) for this run; keys
+    come from the environment only. Returns the new settings."""
+    from . import backends
+    for kind, registry in backends.KINDS.items():
+        if getattr(args, f"{kind}_backend", None):
+            settings = backends.choose(settings, kind, getattr(args, f"{kind}_backend"))
+        for backend in registry.values():
+            given = {name: getattr(args, flag.lstrip("-").replace("-", "_"), None) for flag, name in backend.flags}
+            if backend.flags and given[backend.flags[0][1]]:
+                defaults = backend.options()
+                settings = backends.choose(settings, kind, backend.name, **{
+                    name: getattr(defaults, name) if value is None else value for name, value in given.items()})
+    return settings
 
 
 def main(args) -> int:
@@ -146,7 +152,7 @@ def main(args) -> int:
     from PySide6.QtWidgets import QApplication
 
     from .desktop.session import InstanceLock, SignalQuit, already_running, choose_data_dir, data_dir_problem
-    from .settings import load_settings, resolve_paths
+    from .settings import load_settings, resolve_paths, with_setting
     from .ui.icon import app_icon
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
@@ -167,9 +173,9 @@ def main(args) -> int:
         settings.llm_model = args.llm_model
     if args.image_model:
         settings.image_model = args.image_model
-    apply_remote_args(settings, args)
+    settings = apply_backend_args(settings, args)
     for name, value in getattr(args, "overrides", None) or []:   # --set NAME=VALUE, checked by the schema already
-        setattr(settings, name, value)
+        settings = with_setting(settings, name, value)
     parts = build(paths, settings, note)
     lock.window = parts.window
     parts.window.show()

@@ -2,21 +2,17 @@
 from __future__ import annotations
 
 import json
-import math
 import os
-import re
-import types
 import typing
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import platformdirs
 
+from .checks import NAME, PATH, THREADS, URL, Flag, Number, Text, fits_type, option  # noqa: F401 (settings' API)
 from .conversation import GenParams
-from .engines.cpu import cores
-from .engines.torch_runtime import PRECISIONS
 
 APP_NAME = "chatapp"
 DEFAULT_SYSTEM_PROMPT = "You are a helpful, concise assistant."
@@ -24,6 +20,8 @@ DEFAULT_SYSTEM_PROMPT = "You are a helpful, concise assistant."
 
 @dataclass
 class Settings:
+    # The local backends' options (backends/local.py) keep their historic top-level names: the model
+    # picker, `chatapp serve` and the documents read them too.
     llm_model: str = ""            # "" means the embedded default GGUF
     image_model: str = ""          # "" means the embedded default diffusers folder
     system_prompt: str = DEFAULT_SYSTEM_PROMPT
@@ -44,15 +42,11 @@ class Settings:
     attention_slicing: bool = False
     cpu_offload: bool = False
     preload_image_model: bool = False
-    llm_backend: str = "local"        # "local" (a GGUF file) | "openai" (an OpenAI-compatible server); see backends.py
-    llm_remote_url: str = ""          # base URL of that server, e.g. http://gpu-box:8000/v1
-    llm_remote_model: str = ""        # "" means the first model the server lists
-    llm_remote_ctx: int = 4096        # context length to trim to when the server does not report one
-    llm_remote_timeout: float = 60.0  # seconds without a byte from the server before a reply is given up
-    image_backend: str = "local"      # "local" (diffusers) | "openai" (an OpenAI images API server)
-    image_remote_url: str = ""        # base URL of the image server
-    image_remote_model: str = ""      # "" means the server's default
-    image_remote_timeout: float = 300.0  # seconds to wait for one picture
+    llm_backend: str = "local"        # a name in backends.CHAT ("local": a GGUF file, "openai": a server)
+    image_backend: str = "local"      # a name in backends.IMAGE
+    # Every other backend's options, as its own dataclass under "KIND.NAME" ("chat.openai"); a backend
+    # that is not installed now keeps its plain dict, so its options survive a save.
+    backend_options: dict[str, Any] = field(default_factory=dict)
     library_folder: str = ""       # documents: every supported file under it is indexed ("" = no library)
     image_threads: int = 0         # torch threads for pictures; 0: every core, half while a reply streams
     image_precision: str = "auto"  # "auto" | "float32" | "bfloat16"; auto: bfloat16 on a CPU only where faster
@@ -70,80 +64,52 @@ class Settings:
 
 def _backends(kind: str) -> tuple[str, ...]:
     from . import backends        # imported late: backends imports this module
-    return tuple(backends.CHAT if kind == "chat" else backends.IMAGE)
+    return tuple(backends.KINDS[kind])
 
-
-@dataclass(frozen=True)
-class Number:
-    """A number from low to high, both included; high may be a function (the cores this process may use)."""
-    low: float
-    high: float | Callable[[], float]
-
-    def bounds(self) -> tuple[float, float]:
-        return self.low, self.high() if callable(self.high) else self.high
-
-    def problem(self, value) -> str | None:
-        low, high = self.bounds()
-        return None if low <= value <= high else f"{value} is outside {low}–{high}"
-
-
-@dataclass(frozen=True)
-class Text:
-    """Text of at most max_chars; with a pattern the whole of it must match, with choices it must be one."""
-    pattern: str = ""
-    form: str = ""                # the pattern in words, for the message
-    choices: tuple[str, ...] | Callable[[], tuple[str, ...]] = ()
-    max_chars: int = 4096         # a path or a name; PATH_MAX is 4096 on Linux
-
-    def allowed(self) -> tuple[str, ...]:
-        return self.choices() if callable(self.choices) else self.choices
-
-    def problem(self, value: str) -> str | None:
-        if len(value) > self.max_chars:   # first, so a pattern only ever sees bounded text
-            return f"{len(value)} characters, at most {self.max_chars}"
-        if self.allowed() and value not in self.allowed():
-            return f"{json.dumps(value)[:40]} is not one of {', '.join(self.allowed())}"
-        if self.pattern and not re.fullmatch(self.pattern, value):
-            return f"{json.dumps(value)[:40]} is not {self.form or 'in the expected form'}"
-        return None
-
-
-@dataclass(frozen=True)
-class Flag:
-    """On or off: the type says it all."""
-
-    def problem(self, value) -> str | None:
-        return None
-
-
-PATH, NAME = Text(), Text(max_chars=512)
-URL = Text(r"((?i:https?)://[^\s/?#]+\S*)?", "an http(s) address such as http://gpu-box:8000/v1")
-# More threads than cores makes llama.cpp's spinning barrier crawl (256 on 2 cores: a one-line reply
-# took 33 s; 100000 aborted the process inside libgomp), and torch's too (256 image threads on
-# 2 cores: 35 s for a 0.8 s picture; 100000: "Cannot allocate memory"). 0 means automatic.
-THREADS = Number(0, lambda: cores())
 
 # The options schema: what each setting may be beyond its type (which comes from the field's
-# annotation). The settings file's loader, the Settings dialog's spin boxes and combos and the
-# command line's --set all read it, so each range is written once. Every field has an entry.
-OPTIONS: dict[str, Number | Text | Flag] = {
-    "llm_model": PATH, "image_model": PATH, "system_prompt": Text(max_chars=100_000),
+# annotation). The settings file's loader, the Settings dialog and the command line's --set all read
+# it, so each range is written once. The settings below are the app's own; each backend's options
+# join them from its options dataclass (checks.option fields): under their own names for a backend
+# whose options are Settings fields (the local ones), else as "KIND.BACKEND.FIELD" ("chat.openai.url").
+_OWN: dict[str, Number | Text | Flag] = {
+    "system_prompt": Text(max_chars=100_000),
     "temperature": Number(0.0, 2.0), "top_p": Number(0.0, 1.0), "top_k": Number(0, 200),
     "min_p": Number(0.0, 1.0), "repeat_penalty": Number(0.5, 2.0), "max_tokens": Number(1, 32768),
-    "seed": Number(-1, 2**31 - 1), "n_ctx": Number(256, 131072), "n_threads": THREADS,
-    "n_gpu_layers": Number(-1, 999), "image_steps": Number(0, 150), "image_cfg": Number(0.0, 30.0),
+    "seed": Number(-1, 2**31 - 1), "image_steps": Number(0, 150), "image_cfg": Number(0.0, 30.0),
     "image_size": Text(r"([1-9][0-9]{0,4}x[1-9][0-9]{0,4})?", "WIDTHxHEIGHT such as 512x768", max_chars=11),
-    "attention_slicing": Flag(), "cpu_offload": Flag(), "preload_image_model": Flag(),
-    "llm_backend": Text(choices=lambda: _backends("chat")), "llm_remote_url": URL, "llm_remote_model": NAME,
-    "llm_remote_ctx": Number(256, 1 << 20), "llm_remote_timeout": Number(1.0, 3600.0),
-    "image_backend": Text(choices=lambda: _backends("image")), "image_remote_url": URL,
-    "image_remote_model": NAME, "image_remote_timeout": Number(5.0, 3600.0),
-    "library_folder": PATH, "image_threads": THREADS,
-    "image_precision": Text(choices=PRECISIONS), "vae_tiling": Flag(),
-    "image_idle_unload_min": Number(0, 24 * 60),
+    "preload_image_model": Flag(),
+    "llm_backend": Text(choices=lambda: _backends("chat")),
+    "image_backend": Text(choices=lambda: _backends("image")),
+    "library_folder": PATH, "image_threads": THREADS, "image_idle_unload_min": Number(0, 24 * 60),
     "model_folders": Text(max_chars=16384), "theme": Text(choices=("system", "light", "dark")),
     "lora_folder": PATH, "embedding_model": PATH,
 }
+
+
+def _backend_fields() -> dict[str, tuple[type, Any]]:
+    """Every registered backend's options: setting name -> (its options dataclass, its field)."""
+    from . import backends        # imported late: backends imports this module
+    return {name: (cls, f) for name, cls, f in backends.option_fields()}
+
+
+class _Schema(Mapping):
+    """OPTIONS: the app's own settings' checks, then every registered backend's (read when asked, so a
+    backend registered later, a plugin's or a test's, is in it)."""
+
+    def __getitem__(self, name):
+        if name in _OWN:
+            return _OWN[name]
+        return _backend_fields()[name][1].metadata["check"]
+
+    def __iter__(self):
+        return iter([*_OWN, *_backend_fields()])
+
+    def __len__(self):
+        return len(_OWN) + len(_backend_fields())
+
+
+OPTIONS = _Schema()
 
 
 class _Limits(Mapping):
@@ -167,37 +133,18 @@ class _Limits(Mapping):
 LIMITS = _Limits()
 
 
-def _fits_type(hint, value) -> tuple[bool, object]:
-    """Does a JSON value fit a type annotation? Returns (fits, value converted). Never coerces text."""
-    origin = typing.get_origin(hint)
-    if origin in (typing.Union, types.UnionType):
-        for arg in typing.get_args(hint):
-            ok, converted = _fits_type(arg, value)
-            if ok:
-                return True, converted
-        return False, value
-    if hint is type(None):
-        return value is None, value
-    if hint is bool:
-        return isinstance(value, bool), value            # "false" is not False
-    if hint is int:
-        if isinstance(value, float) and value.is_integer():
-            value = int(value)
-        return isinstance(value, int) and not isinstance(value, bool), value
-    if hint is float:
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-        return ok, float(value) if ok else value
-    if hint is str:
-        return isinstance(value, str) and "\x00" not in value, value   # null is not "None"
-    if isinstance(origin or hint, type):
-        return isinstance(value, origin or hint), value  # lists, dicts: their container type
-    return True, value                                   # Any and friends: nothing to check
+def _hint(name: str):
+    """The type a setting's value must have: its Settings field's, or its backend options field's."""
+    if "." in name:
+        found = _backend_fields().get(name)
+        return typing.get_type_hints(found[0]).get(found[1].name) if found else None
+    return typing.get_type_hints(Settings).get(name)
 
 
 def check_setting(name: str, value) -> tuple[object, str | None]:
     """The value to use for a setting read from a file, or (None, why not) when it is unusable."""
-    hint = typing.get_type_hints(Settings).get(name)
-    ok, value = _fits_type(hint, value)
+    hint = _hint(name)
+    ok, value = fits_type(hint, value)
     if not ok:
         return None, f"{name} ({json.dumps(value)[:40]} is not {getattr(hint, '__name__', str(hint))})"
     option = OPTIONS.get(name)   # a field without one (a test's, a plugin's) is checked by its type alone
@@ -210,8 +157,8 @@ _WORDS = {"true": True, "on": True, "yes": True, "1": True, "false": False, "off
 
 def parse_text(name: str, text: str):
     """A setting given as text (the command line): converted by its type, then checked like the file's."""
-    hint = typing.get_type_hints(Settings).get(name)
-    if hint is None:
+    hint = _hint(name)
+    if hint is None or name == "backend_options":
         raise ValueError(f"there is no setting called {name!r}")
     try:
         value = _WORDS[text.strip().lower()] if hint is bool else hint(text) if hint in (int, float) else text
@@ -244,6 +191,83 @@ def assignment(text: str) -> tuple[str, object]:
         raise argparse.ArgumentTypeError(f"{text[:40]!r} is not NAME=VALUE, e.g. image_threads=2")
     name = name.strip().replace("-", "_")
     return name, arg_type(name)(value)
+
+
+def with_setting(settings: Settings, name: str, value) -> Settings:
+    """A copy with one setting changed: a field, or a backend option by its "KIND.BACKEND.FIELD" name."""
+    if "." not in name:
+        return replace(settings, **{name: value})
+    kind, backend, option_name = name.split(".", 2)
+    key = f"{kind}.{backend}"
+    cls = _backend_fields()[name][0]
+    current = settings.backend_options.get(key)
+    current = current if isinstance(current, cls) else cls()
+    # A new dict: a copy made with replace() shares the old one, and the old settings must stay as they were.
+    return replace(settings, backend_options={**settings.backend_options, key: replace(current, **{option_name: value})})
+
+
+def setting_value(settings: Settings, name: str):
+    """A setting's value by its schema name, a backend option's too ("chat.openai.url")."""
+    if "." not in name:
+        return getattr(settings, name)
+    cls, f = _backend_fields()[name]
+    value = settings.backend_options.get(name.rsplit(".", 1)[0])
+    return getattr(value if isinstance(value, cls) else cls(), f.name)
+
+
+def setting_problems(settings: Settings) -> list[str]:
+    """Every value the options schema refuses, worded as the settings file's loader words it."""
+    found = [check_setting(name, getattr(settings, name))[1] for name in (*_OWN, *(
+        n for n, (cls, _f) in _backend_fields().items() if "." not in n))]
+    for name, (cls, f) in _backend_fields().items():
+        if "." in name:
+            value = settings.backend_options.get(name.rsplit(".", 1)[0])
+            if isinstance(value, cls):
+                found.append(check_setting(name, getattr(value, f.name))[1])
+    return [p for p in found if p]
+
+
+# Old settings files (before the backend registry) kept the server backends' options flat.
+RENAMED = {"llm_remote_url": "chat.openai.url", "llm_remote_model": "chat.openai.model",
+           "llm_remote_ctx": "chat.openai.ctx", "llm_remote_timeout": "chat.openai.timeout",
+           "image_remote_url": "image.openai.url", "image_remote_model": "image.openai.model",
+           "image_remote_timeout": "image.openai.timeout"}
+
+
+def settings_from(raw: Mapping) -> tuple[Settings, list[str]]:
+    """Settings from a settings file's object (old flat names included); each bad value falls back to
+    its default on its own and is named in the problems."""
+    settings, problems = Settings(), []
+    for f in fields(Settings):
+        if f.name in raw and f.name != "backend_options":
+            value, problem = check_setting(f.name, raw[f.name])
+            if problem:
+                problems.append(problem)
+            else:
+                setattr(settings, f.name, value)
+    nested = raw.get("backend_options", {})
+    if not isinstance(nested, dict):
+        problems.append("backend_options (not a JSON object)")
+        nested = {}
+    flat = {new: raw[old] for old, new in RENAMED.items() if old in raw}
+    known = _backend_fields()
+    for key, values in nested.items():
+        if not isinstance(values, dict):
+            problems.append(f"backend_options.{key} (not a JSON object)")
+        elif not any(n.startswith(key + ".") for n in known):
+            settings.backend_options[key] = values      # a backend not installed now: kept as it was
+        else:
+            flat.update({f"{key}.{k}": v for k, v in values.items()})
+    for name, value in flat.items():
+        if name not in known:
+            problems.append(f"{name} (no such backend option)")
+            continue
+        value, problem = check_setting(name, value)
+        if problem:
+            problems.append(problem)
+        else:
+            settings = with_setting(settings, name, value)
+    return settings, problems
 
 
 @dataclass
@@ -297,15 +321,7 @@ def load_settings(path: Path) -> tuple[Settings, str | None]:
         except OSError:
             where = ""
         return Settings(), f"Settings file could not be read ({exc}); using defaults.{where}"
-    settings, problems = Settings(), []
-    for f in fields(Settings):
-        if f.name not in raw:
-            continue
-        value, problem = check_setting(f.name, raw[f.name])
-        if problem:   # each bad field falls back to its default on its own
-            problems.append(problem)
-        else:
-            setattr(settings, f.name, value)
+    settings, problems = settings_from(raw)
     note = f"Ignored bad values in settings, using the defaults instead: {'; '.join(problems)}." if problems else None
     return settings, note
 

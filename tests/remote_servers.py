@@ -164,11 +164,17 @@ class FaultServer:
         self.httpd.server_close()
 
 
-def build_remote_app(qtbot, data_dir, built: list, **fields):
-    """The real app, its backends chosen by Settings through the registry (no engine injected)."""
+def build_remote_app(qtbot, data_dir, built: list, chat: dict | None = None, image: dict | None = None, **fields):
+    """The real app, its backends chosen by Settings through the registry (no engine injected); chat/image:
+    that kind through the OpenAI-compatible backend, with these of its options."""
+    from chatapp import backends
     from chatapp.app import build
     from chatapp.settings import Settings, resolve_paths
-    parts = build(resolve_paths(str(data_dir)), Settings(**fields))
+    settings = Settings(**fields)
+    for kind, options in (("chat", chat), ("image", image)):
+        if options is not None:
+            settings = backends.choose(settings, kind, "openai", **options)
+    parts = build(resolve_paths(str(data_dir)), settings)
     qtbot.addWidget(parts.window)
     parts.window.show()
     parts.session.load_models()

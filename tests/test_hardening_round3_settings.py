@@ -9,11 +9,14 @@ from PySide6.QtWidgets import QDialog
 from chatapp.__main__ import parse_args
 from chatapp.engines import torch_runtime as rt
 from chatapp.engines.cpu import cores
-from chatapp.settings import OPTIONS, Number, Settings, Text, check_setting, load_settings
+from chatapp.settings import OPTIONS, Number, Settings, Text, check_setting, load_settings, setting_value
 
 
 def test_every_field_has_an_option():
-    assert set(OPTIONS) == {f.name for f in fields(Settings)}
+    from chatapp import backends
+    nested = {name for name, _cls, _f in backends.option_fields()}
+    assert "chat.openai.url" in nested and "n_ctx" in nested      # a server's option, a local one (a Settings field)
+    assert set(OPTIONS) == ({f.name for f in fields(Settings)} - {"backend_options"}) | nested
 
 
 def test_the_schema_names_what_the_app_really_offers():
@@ -28,27 +31,29 @@ def test_the_schema_names_what_the_app_really_offers():
 
 # The issue's values first (256 and 100000 image threads), then the other fields it named, then more.
 BAD = [("image_threads", 256), ("image_threads", 100_000), ("image_threads", -1),
-       ("image_idle_unload_min", -5), ("image_idle_unload_min", 10**9), ("llm_remote_ctx", 0),
-       ("llm_remote_ctx", 10**12), ("llm_remote_timeout", 0.0), ("llm_remote_timeout", 1e9),
-       ("image_remote_timeout", -1), ("theme", "blue"), ("image_precision", "float16"),
-       ("llm_backend", "magic"), ("image_backend", ""), ("llm_remote_url", "ftp://gpu-box/v1"),
-       ("image_remote_url", "gpu-box:8000"), ("image_size", "0x512"), ("llm_remote_model", "m" * 5000),
+       ("image_idle_unload_min", -5), ("image_idle_unload_min", 10**9), ("chat.openai.ctx", 0),
+       ("chat.openai.ctx", 10**12), ("chat.openai.timeout", 0.0), ("chat.openai.timeout", 1e9),
+       ("image.openai.timeout", -1), ("theme", "blue"), ("image_precision", "float16"),
+       ("llm_backend", "magic"), ("image_backend", ""), ("chat.openai.url", "ftp://gpu-box/v1"),
+       ("image.openai.url", "gpu-box:8000"), ("image_size", "0x512"), ("chat.openai.model", "m" * 5000),
        ("n_threads", cores() + 1), ("llm_model", "/x" * 3000)]
 
 
 @pytest.mark.parametrize("field, value", BAD)
 def test_the_settings_file_refuses_values_out_of_range(tmp_path, field, value):
     path = tmp_path / "settings.json"
-    path.write_text(json.dumps({field: value, "top_k": 7}))
+    kind, _, option = field.rpartition(".")
+    path.write_text(json.dumps({"backend_options": {kind: {option: value}}, "top_k": 7} if kind else
+                               {field: value, "top_k": 7}))
     loaded, note = load_settings(path)
-    assert getattr(loaded, field) == getattr(Settings(), field)      # the default instead
+    assert setting_value(loaded, field) == setting_value(Settings(), field)      # the default instead
     assert loaded.top_k == 7                                         # the good field beside it stays
     assert note and field in note
 
 
 GOOD = [("image_threads", 0), ("image_threads", cores()), ("theme", "dark"), ("image_precision", "bfloat16"),
-        ("llm_remote_url", "HTTPS://box:8/v1"), ("llm_remote_url", ""), ("image_idle_unload_min", 0),
-        ("llm_remote_ctx", 8192)]
+        ("chat.openai.url", "HTTPS://box:8/v1"), ("chat.openai.url", ""), ("image_idle_unload_min", 0),
+        ("chat.openai.ctx", 8192)]
 
 
 @pytest.mark.parametrize("field, value", GOOD)
@@ -66,12 +71,9 @@ def test_the_dialog_offers_no_more_threads_than_this_process_has_cores(qtbot):
     assert dlg.result_settings().image_threads == cores()
 
 
-SPINS = {"temperature": "temperature", "top_p": "top_p", "top_k": "top_k", "min_p": "min_p",
-         "repeat_penalty": "repeat_penalty", "max_tokens": "max_tokens", "seed": "seed", "n_ctx": "n_ctx",
-         "n_threads": "n_threads", "n_gpu_layers": "n_gpu_layers", "image_steps": "image_steps",
-         "image_cfg": "image_cfg", "image_threads": "image_threads", "idle_unload": "image_idle_unload_min",
-         "llm_remote_ctx": "llm_remote_ctx", "llm_remote_timeout": "llm_remote_timeout",
-         "image_remote_timeout": "image_remote_timeout"}
+SPINS = {"temperature", "top_p", "top_k", "min_p", "repeat_penalty", "max_tokens", "seed", "n_ctx", "n_threads",
+         "n_gpu_layers", "image_steps", "image_cfg", "image_threads", "image_idle_unload_min", "chat.openai.ctx",
+         "chat.openai.timeout", "image.openai.timeout"}
 
 
 def test_every_spin_box_and_combo_reads_its_range_from_the_schema(qtbot):
@@ -79,12 +81,12 @@ def test_every_spin_box_and_combo_reads_its_range_from_the_schema(qtbot):
     dlg = SettingsDialog(Settings())
     qtbot.addWidget(dlg)
     numbers = {name for name, o in OPTIONS.items() if isinstance(o, Number)}
-    assert set(SPINS.values()) == numbers        # a new number field needs its spin box here
-    for attr, name in SPINS.items():
-        box = getattr(dlg, attr)
+    assert SPINS == numbers        # a new number field needs its spin box here
+    for name in SPINS:
+        box = dlg.widget(name)
         assert (box.minimum(), box.maximum()) == pytest.approx(OPTIONS[name].bounds()), name
-    for attr, name in (("theme", "theme"), ("image_precision", "image_precision")):
-        combo = getattr(dlg, attr)
+    for name in ("theme", "image_precision"):
+        combo = dlg.widget(name)
         assert tuple(combo.itemData(i) for i in range(combo.count())) == OPTIONS[name].allowed()
 
 
@@ -101,12 +103,12 @@ def test_the_dialog_refuses_a_server_url_that_is_not_one_and_stays_open(qtbot, u
     from chatapp.ui.settings_dialog import SettingsDialog
     dlg = SettingsDialog(Settings())
     qtbot.addWidget(dlg)
-    dlg.llm_remote.url.setText(url)
+    dlg.widget("chat.openai.url").setText(url)
     dlg.accept()
     assert dlg.result() != QDialog.DialogCode.Accepted
-    assert not dlg.problem.isHidden() and "llm_remote_url" in dlg.problem.text()
-    assert dlg.llm_remote.url.text() == url                 # what was typed stays, to be corrected
-    dlg.llm_remote.url.setText("http://gpu-box:8000/v1")
+    assert not dlg.problem.isHidden() and "chat.openai.url" in dlg.problem.text()
+    assert dlg.widget("chat.openai.url").text() == url                 # what was typed stays, to be corrected
+    dlg.widget("chat.openai.url").setText("http://gpu-box:8000/v1")
     dlg.accept()
     assert dlg.result() == QDialog.DialogCode.Accepted
 
@@ -142,4 +144,4 @@ def test_the_engine_never_takes_more_threads_than_cores():
 def test_text_patterns_see_only_bounded_text():
     """The length is checked before any pattern runs, so a hostile value costs nothing to refuse."""
     long = "http://" + "a" * 1_000_000
-    assert "at most" in Text(OPTIONS["llm_remote_url"].pattern, max_chars=4096).problem(long)
+    assert "at most" in Text(OPTIONS["chat.openai.url"].pattern, max_chars=4096).problem(long)

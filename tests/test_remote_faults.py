@@ -5,6 +5,7 @@ import pytest
 from PIL import Image
 from PySide6.QtCore import QTimer
 
+from chatapp import backends
 from chatapp.conversation import CANCELLED, DONE, ERROR, RENDERING, STOPPED
 from chatapp.png_recipe import read_parameters
 
@@ -39,7 +40,7 @@ def chat(qtbot, parts, text="hi", timeout=30000):
 
 
 def test_stall_mid_stream_times_out_and_keeps_the_partial_reply_as_stopped(app, qtbot, fault):
-    parts = app(llm_backend="openai", llm_remote_url=fault.base("stall"), llm_remote_timeout=1.5)
+    parts = app(chat=dict(url=fault.base("stall"), timeout=1.5))
     assert parts.session.llm_status == "ready"
     reply, notices = chat(qtbot, parts)
     assert reply.status == STOPPED and reply.content == "Hello there friend"
@@ -48,7 +49,7 @@ def test_stall_mid_stream_times_out_and_keeps_the_partial_reply_as_stopped(app, 
 
 
 def test_stop_closes_the_stream_at_once_and_the_gui_keeps_running(app, qtbot, fault):
-    parts = app(llm_backend="openai", llm_remote_url=fault.base("stall"), llm_remote_timeout=600)
+    parts = app(chat=dict(url=fault.base("stall"), timeout=600))
     ticks = []
     timer = QTimer()
     timer.timeout.connect(lambda: ticks.append(1))
@@ -71,14 +72,14 @@ def test_stop_closes_the_stream_at_once_and_the_gui_keeps_running(app, qtbot, fa
 
 
 def test_401_shows_a_clear_message(app, fault):
-    parts = app(llm_backend="openai", llm_remote_url=fault.base("auth"))
+    parts = app(chat=dict(url=fault.base("auth")))
     assert parts.session.llm_status == "error"
     assert "401" in parts.window.model_label.toolTip() and "API key" in parts.window.model_label.toolTip()
 
 
 def test_refused_then_the_server_comes_up(app, qtbot):
     port = free_port()
-    parts = app(llm_backend="openai", llm_remote_url=f"http://127.0.0.1:{port}/ok/v1", llm_remote_timeout=5)
+    parts = app(chat=dict(url=f"http://127.0.0.1:{port}/ok/v1", timeout=5))
     assert parts.session.llm_status == "error"
     assert "Could not reach" in parts.window.model_label.toolTip()
     server = FaultServer(port)   # the server comes up: the next message connects again by itself
@@ -93,7 +94,7 @@ def test_refused_then_the_server_comes_up(app, qtbot):
 
 def test_server_down_after_connecting(app, qtbot):
     server = FaultServer()
-    parts = app(llm_backend="openai", llm_remote_url=server.base("ok"), llm_remote_timeout=5)
+    parts = app(chat=dict(url=server.base("ok"), timeout=5))
     assert parts.session.llm_status == "ready"
     server.close()
     reply, _ = chat(qtbot, parts)
@@ -101,31 +102,31 @@ def test_server_down_after_connecting(app, qtbot):
 
 
 def test_unknown_model_404(app, qtbot, fault):
-    parts = app(llm_backend="openai", llm_remote_url=fault.base("nomodel"), llm_remote_model="m1")
+    parts = app(chat=dict(url=fault.base("nomodel"), model="m1"))
     reply, _ = chat(qtbot, parts)
     assert reply.status == ERROR and "404" in reply.content and "m1" in reply.content
 
 
 def test_model_missing_from_the_servers_list(app, fault):
-    parts = app(llm_backend="openai", llm_remote_url=fault.base("ok"), llm_remote_model="not-there")
+    parts = app(chat=dict(url=fault.base("ok"), model="not-there"))
     assert parts.session.llm_status == "error" and "not-there" in parts.window.model_label.toolTip()
 
 
 @pytest.mark.parametrize("mode, words", [("malformed", "could not read"), ("cut", "closed the stream")])
 def test_malformed_or_cut_stream_keeps_what_arrived(app, qtbot, fault, mode, words):
-    parts = app(llm_backend="openai", llm_remote_url=fault.base(mode))
+    parts = app(chat=dict(url=fault.base(mode)))
     reply, notices = chat(qtbot, parts)
     assert reply.status == STOPPED and reply.content.startswith("Hello")
     assert any(words in n for n in notices)
 
 
 def test_bad_url_is_explained(app):
-    parts = app(llm_backend="openai", llm_remote_url="ftp://gpu-box/v1")
+    parts = app(chat=dict(url="ftp://gpu-box/v1"))
     assert "http(s)" in parts.window.model_label.toolTip()
 
 
 def test_remote_picture_carries_its_recipe(app, qtbot, fault):
-    parts = app(image_backend="openai", image_remote_url=fault.base("ok"))
+    parts = app(image=dict(url=fault.base("ok")))
     done = []
     parts.session.message_changed.connect(lambda m: m.status == DONE and m.kind == "image" and done.append(m))
     assert parts.session.submit("/image a red square --seed 5 --steps 7 --negative blurry")
@@ -139,7 +140,7 @@ def test_remote_picture_carries_its_recipe(app, qtbot, fault):
 
 
 def test_cancel_drops_a_remote_picture(app, qtbot, fault):
-    parts = app(image_backend="openai", image_remote_url=fault.base("stall"))
+    parts = app(image=dict(url=fault.base("stall")))
     removed = []
     parts.session.message_removed.connect(removed.append)
     parts.session.submit("/image a blue circle")
@@ -160,14 +161,15 @@ def test_settings_dialog_lists_models_and_keeps_the_key_out_of_settings(qtbot, f
     from chatapp.settings import Settings
     from chatapp.ui.settings_dialog import SettingsDialog
     isolate_keys(monkeypatch)
-    dialog = SettingsDialog(Settings(llm_backend="openai", llm_remote_url=fault.base("ok"), image_backend="openai",
-                                     image_remote_url=fault.base("auth")), config_dir=tmp_path)
+    settings = backends.choose(Settings(), "chat", "openai", url=fault.base("ok"))
+    dialog = SettingsDialog(backends.choose(settings, "image", "openai", url=fault.base("auth")), config_dir=tmp_path)
     qtbot.addWidget(dialog)
-    qtbot.waitUntil(lambda: dialog.llm_remote.model.count() == 1, timeout=30000)
-    assert dialog.llm_remote.model.itemText(0) == "m1" and dialog.llm_model.parentWidget().isHidden()
-    qtbot.waitUntil(lambda: "401" in dialog.image_remote.status.text(), timeout=30000)
-    dialog.llm_remote.key.setText("sk-typed")
+    chat_server, image_server = dialog.forms["chat"]["openai"].remote, dialog.forms["image"]["openai"].remote
+    qtbot.waitUntil(lambda: chat_server.model.count() == 1, timeout=30000)
+    assert chat_server.model.itemText(0) == "m1" and not dialog.llm_model.isVisibleTo(dialog)
+    qtbot.waitUntil(lambda: "401" in image_server.status.text(), timeout=30000)
+    chat_server.key.setText("sk-typed")
     dialog.accept()
     result = dialog.result_settings()
-    assert result.llm_remote_model == "" and result.image_backend == "openai"
+    assert result.backend_options["chat.openai"].model == "" and result.image_backend == "openai"
     assert secrets.get_key("llm", tmp_path) == "sk-typed" and "sk-typed" not in repr(result)

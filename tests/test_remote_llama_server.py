@@ -28,8 +28,8 @@ def llama_server(tmp_path_factory):
 def app(qtbot, data_dir, monkeypatch, llama_server):
     isolate_keys(monkeypatch)
     built = []
-    yield lambda **fields: build_remote_app(qtbot, data_dir, built, llm_backend="openai", llm_remote_url=llama_server,
-                                            temperature=0.0, seed=1, **fields)
+    yield lambda chat=None, **fields: build_remote_app(qtbot, data_dir, built, chat={"url": llama_server, **(chat or {})},
+                                                       temperature=0.0, seed=1, **fields)
     for parts in built:
         parts.session.shutdown()
         parts.storage.close()
@@ -39,14 +39,15 @@ def test_model_list_from_the_server(llama_server, qtbot, tmp_path, monkeypatch):
     isolate_keys(monkeypatch)
     assert backends.list_model_ids(llama_server, "") == ["smollm2"]
     from chatapp.ui.settings_dialog import SettingsDialog
-    dialog = SettingsDialog(Settings(llm_backend="openai", llm_remote_url=llama_server), config_dir=tmp_path)
+    dialog = SettingsDialog(backends.choose(Settings(), "chat", "openai", url=llama_server), config_dir=tmp_path)
+    server = dialog.forms["chat"]["openai"].remote
     qtbot.addWidget(dialog)
     # The drop-down fills itself when the dialog opens, from a pool thread, while the dialog stays live.
-    qtbot.waitUntil(lambda: dialog.llm_remote.model.count() == 1, timeout=30000)
-    assert dialog.llm_remote.model.itemText(0) == "smollm2"
-    qtbot.waitUntil(lambda: "No system keychain" in dialog.llm_remote.key_note.text(), timeout=30000)
+    qtbot.waitUntil(lambda: server.model.count() == 1, timeout=30000)
+    assert server.model.itemText(0) == "smollm2"
+    qtbot.waitUntil(lambda: "No system keychain" in server.key_note.text(), timeout=30000)
     result = dialog.result_settings()
-    assert result.llm_backend == "openai" and result.llm_remote_url == llama_server
+    assert result.llm_backend == "openai" and result.backend_options["chat.openai"].url == llama_server
 
 
 def test_stream_stop_and_regenerate_through_llama_server(app, qtbot):
@@ -82,7 +83,7 @@ def test_stream_stop_and_regenerate_through_llama_server(app, qtbot):
 
 def test_context_trimming_uses_the_settings_value(app, qtbot):
     # llama_cpp.server does not report its context length, so the Settings value is what trims.
-    parts = app(max_tokens=16, llm_remote_ctx=300)
+    parts = app(max_tokens=16, chat=dict(ctx=300))
     s = parts.session
     finished = []
     s.reply_finished.connect(finished.append)

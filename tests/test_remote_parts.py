@@ -11,7 +11,7 @@ import pytest
 from chatapp import __main__ as cli
 from chatapp import backends
 from chatapp.backends import secrets
-from chatapp.app import apply_remote_args
+from chatapp.app import apply_backend_args
 from chatapp.engines.fake import FakeChatEngine
 from chatapp.settings import Settings
 
@@ -23,7 +23,7 @@ def test_registry_decides_what_needs_a_reload():
     assert not backends.chat_needs_reload(local, replace(local, temperature=0.9))
     assert backends.chat_needs_reload(local, replace(local, llm_model="/x.gguf"))
     assert not backends.image_needs_reload(local, replace(local, llm_model="/x.gguf"))
-    remote = replace(local, llm_backend="openai", llm_remote_url="http://h:1/v1")
+    remote = backends.choose(local, "chat", "openai", url="http://h:1/v1")
     assert backends.chat_needs_reload(local, remote)        # the backend changed
     assert backends.chat_needs_reload(remote, remote)       # a server reconnects on every save (key, server back)
     assert backends.chat_backend(replace(local, llm_backend="bogus")).name == "local"
@@ -44,12 +44,11 @@ def test_command_line_picks_servers_and_keys_come_from_the_environment(monkeypat
     isolate_keys(monkeypatch)
     args = cli.parse_args(["--llm-url", "http://gpu-box:8000/v1", "--llm-remote-model", "qwen",
                            "--image-url", "http://gpu-box:8080/v1"])
-    settings = Settings()
-    apply_remote_args(settings, args)
-    assert (settings.llm_backend, settings.llm_remote_url, settings.llm_remote_model) == \
-        ("openai", "http://gpu-box:8000/v1", "qwen")
-    assert (settings.image_backend, settings.image_remote_url, settings.image_remote_model) == \
-        ("openai", "http://gpu-box:8080/v1", "")
+    settings = apply_backend_args(Settings(), args)
+    chat, image = backends.options_of("chat", backends.CHAT["openai"], settings), \
+        backends.options_of("image", backends.IMAGE["openai"], settings)
+    assert (settings.llm_backend, chat.url, chat.model) == ("openai", "http://gpu-box:8000/v1", "qwen")
+    assert (settings.image_backend, image.url, image.model) == ("openai", "http://gpu-box:8080/v1", "")
     monkeypatch.setenv("CHATAPP_LLM_API_KEY", "from-env")
     assert secrets.get_key("llm", tmp_path) == "from-env" and secrets.get_key("image", tmp_path) == ""
     with pytest.raises(SystemExit):   # never a key on the command line, where `ps` shows it

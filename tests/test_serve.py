@@ -238,8 +238,8 @@ def test_api_key_checked_on_every_request(tmp_path):
 def test_the_app_draws_and_chats_through_chatapp_serve(served, qtbot, data_dir, monkeypatch):
     isolate_keys(monkeypatch)
     built = []
-    parts = build_remote_app(qtbot, data_dir, built, llm_backend="openai", llm_remote_url=served[0],
-                             image_backend="openai", image_remote_url=served[0], max_tokens=8, seed=1)
+    parts = build_remote_app(qtbot, data_dir, built, chat=dict(url=served[0]), image=dict(url=served[0]),
+                             max_tokens=8, seed=1)
     try:
         s = parts.session
         assert s.llm_status == "ready" and "SmolLM2" in parts.window.model_label.text()

@@ -1,12 +1,40 @@
-"""Turn Settings into engine factories: callables the workers run on their own threads."""
+"""The local backends: a GGUF file through llama.cpp, a diffusers model; their options and factories."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from ..checks import PATH, THREADS, Flag, Number, Text, option
 from ..engines.base import EngineError
 from ..engines.defaults import default_image_model_path, default_llm_path
+from ..engines.torch_runtime import PRECISIONS
 from ..settings import Settings
+from .base import Backend
+
+
+@dataclass(frozen=True)
+class LocalChatOptions:
+    """Named as the Settings fields that keep them (Backend.flat)."""
+    llm_model: str = option("", PATH, "Chat model (GGUF)", browse="gguf",
+                            placeholder="Embedded: SmolLM2-135M-Instruct")
+    n_ctx: int = option(2048, Number(256, 131072), "Context length", step=256)
+    n_threads: int = option(0, THREADS, "CPU threads", special="auto")   # 0: let llama.cpp choose
+    n_gpu_layers: int = option(0, Number(-1, 999), "GPU layers", special="all")
+
+
+@dataclass(frozen=True)
+class LocalImageOptions:
+    """Named as the Settings fields that keep them (Backend.flat). The pipeline is built with them: a
+    change reloads it (image_threads applies live; steps, guidance, size fill each request)."""
+    image_model: str = option("", PATH, "Image model", browse="image", placeholder="Embedded: tiny-shapes")
+    image_precision: str = option(
+        "auto", Text(choices=PRECISIONS), "Precision",
+        help="auto: float16 on a GPU; on a CPU float32, or bfloat16 where the processor supports it and it "
+             "measures faster (large models only)")
+    attention_slicing: bool = option(False, Flag(), "Attention slicing (less memory, slower)")
+    vae_tiling: bool = option(False, Flag(), "Decode in tiles (less memory for large pictures, a little slower)")
+    cpu_offload: bool = option(False, Flag(), "CPU offload (for small GPUs)")
 
 
 def llm_path(settings: Settings) -> Path | None:
@@ -30,11 +58,6 @@ def llm_factory(settings: Settings) -> Callable[[], object]:
     return make
 
 
-# Settings the image pipeline is built with: changing one reloads it. image_threads applies live;
-# default steps, guidance and size are filled into each request (pictures/jobs.with_user_defaults).
-IMAGE_RELOAD_FIELDS = ("image_model", "attention_slicing", "cpu_offload", "image_precision", "vae_tiling")
-
-
 def image_factory(settings: Settings) -> Callable[[], object]:
     path = image_model_path(settings)
 
@@ -46,3 +69,7 @@ def image_factory(settings: Settings) -> Callable[[], object]:
                                     cpu_offload=settings.cpu_offload, threads=settings.image_threads,
                                     precision=settings.image_precision, vae_tiling=settings.vae_tiling)
     return make
+
+
+CHAT = Backend("local", "Local GGUF file", LocalChatOptions, lambda _o, s, _p: llm_factory(s), flat=True)
+IMAGE = Backend("local", "Local diffusers model", LocalImageOptions, lambda _o, s, _p: image_factory(s), flat=True)

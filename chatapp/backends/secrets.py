@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 SERVICE = "chatapp"
-ENV = {"llm": "CHATAPP_LLM_API_KEY", "image": "CHATAPP_IMAGE_API_KEY"}
+ENV = {"llm": "CHATAPP_LLM_API_KEY", "image": "CHATAPP_IMAGE_API_KEY"}   # the built-in backends' keys (Backend.secret)
 FILE_NAME = "secrets.json"
 _keychain: object | None = None   # the keyring backend, once found; False when there is none
 
@@ -35,10 +35,15 @@ def where(config_dir: Path) -> str:
             "readable by your user account only.")
 
 
+def env_name(name: str) -> str:
+    """The environment variable that holds a key: CHATAPP_<NAME>_API_KEY."""
+    return ENV.get(name) or f"CHATAPP_{name.upper()}_API_KEY"
+
+
 def get_key(name: str, config_dir: Path) -> str:
     """The environment beats the keychain beats the file; "" when there is no key."""
-    if os.environ.get(ENV[name]):
-        return os.environ[ENV[name]]
+    if os.environ.get(env_name(name)):
+        return os.environ[env_name(name)]
     kr = _backend()
     if kr is not None:
         try:

@@ -1,30 +1,34 @@
-"""Settings rows for one OpenAI-compatible server: URL, model (listed by the server), API key."""
+"""Settings rows for a server backend: its URL, its model (listed by the server), its API key."""
 from __future__ import annotations
 
 from pathlib import Path
 
 from PySide6.QtWidgets import QCheckBox, QComboBox, QFormLayout, QLabel, QLineEdit, QPushButton, QWidget
 
-from .. import backends
 from ..backends import secrets
-from ..settings import OPTIONS
 from ..workers import BackgroundCall
 
 
 class RemoteServerBox(QWidget):
-    def __init__(self, kind: str, url: str, model: str, config_dir: Path | None, parent=None):
+    """The rows of a backend's options with role "url" and "model" (backends/openai.py), and its key's."""
+
+    def __init__(self, backend, url_field, model_field, url: str, model: str, config_dir: Path | None, parent=None):
         super().__init__(parent)
-        self.kind, self.config_dir = kind, config_dir   # kind: "llm" | "image" (the key's name)
+        self.backend, self.config_dir = backend, config_dir
+        self.kind = backend.secret     # the key's name in backends.secrets ("" = the backend takes none)
+        self._url_name = url_field.name
         form = QFormLayout(self)
         form.setContentsMargins(0, 0, 0, 0)
         self.form = form
         self.url = QLineEdit(url)
-        self.url.setPlaceholderText("e.g. http://gpu-box:8000/v1")
-        self.url.setMaxLength(OPTIONS[f"{kind}_remote_url"].max_chars)   # the options schema's limit
+        self.url.setPlaceholderText(url_field.metadata["ui"].get("placeholder", "e.g. http://gpu-box:8000/v1"))
+        self.url.setMaxLength(url_field.metadata["check"].max_chars)   # the options schema's limit
         self.url.editingFinished.connect(self.fetch_models)
         self.model = QComboBox()
         self.model.setEditable(True)
-        self.model.lineEdit().setPlaceholderText("the server's first model" if kind == "llm" else "the server's default")
+        if model_field is not None:
+            self.model.lineEdit().setPlaceholderText(model_field.metadata["ui"].get("placeholder", ""))
+            self.model.lineEdit().setMaxLength(model_field.metadata["check"].max_chars)
         self.model.setCurrentText(model)
         self.fetch = QPushButton("Refresh list")
         self.fetch.clicked.connect(self.fetch_models)
@@ -38,18 +42,20 @@ class RemoteServerBox(QWidget):
         note.setWordWrap(True)
         note.setObjectName("keyNote")
         self.key_note = note
-        form.addRow("Server URL", self.url)
-        form.addRow("Model", self.model)
-        form.addRow("", self.fetch)
-        form.addRow("", self.status)
-        form.addRow("API key", self.key)
-        form.addRow("", self.forget_key)
-        form.addRow("", note)
+        form.addRow(url_field.metadata["label"], self.url)
+        if model_field is not None:
+            form.addRow(model_field.metadata["label"], self.model)
+            form.addRow("", self.fetch)
+            form.addRow("", self.status)
+        if self.kind:
+            form.addRow("API key", self.key)
+            form.addRow("", self.forget_key)
+            form.addRow("", note)
         self._caller = BackgroundCall(self)
         self._caller.done.connect(self._on_models)
         self._caller.failed.connect(self._on_failed)
         self._pending = 0
-        if config_dir is not None:
+        if config_dir is not None and self.kind:
             # Finding the keychain imports keyring and may ask D-Bus: not on the GUI thread.
             self._note_call = BackgroundCall(self)
             self._note_call.done.connect(self._on_note)   # a bound method: runs on the GUI thread
@@ -58,12 +64,14 @@ class RemoteServerBox(QWidget):
     def fetch_models(self) -> None:
         """GET /models off the GUI thread; the list fills the drop-down when it arrives."""
         url, typed, config_dir, kind = self.url.text().strip(), self.key.text().strip(), self.config_dir, self.kind
-        if not url:
+        if not url or self.backend.list_models is None:
             return
+        options = self.backend.options(**{self._url_name: url})
+        list_models = self.backend.list_models
 
         def look_up():
-            key = typed or (secrets.get_key(kind, config_dir) if config_dir else "")
-            return backends.list_model_ids(url, key)
+            key = typed or (secrets.get_key(kind, config_dir) if config_dir and kind else "")
+            return list_models(options, key)
         self._pending = self._caller.run(look_up)
         self.status.setText("Asking the server for its models…")
 
@@ -84,7 +92,7 @@ class RemoteServerBox(QWidget):
             self.status.setText(f"⚠ {message}")
 
     def save_key(self) -> None:
-        if self.config_dir is None:
+        if self.config_dir is None or not self.kind:
             return
         if self.key.text().strip():
             secrets.set_key(self.kind, self.key.text().strip(), self.config_dir)

@@ -2,72 +2,33 @@
 from __future__ import annotations
 
 import os
-from dataclasses import fields, replace
+from dataclasses import replace
 
 from pathlib import Path
 
-from PySide6.QtCore import QRegularExpression
-from PySide6.QtGui import QRegularExpressionValidator
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFileDialog, QLabel,
-                               QFormLayout, QHBoxLayout, QLineEdit, QPlainTextEdit, QPushButton, QSpinBox,
-                               QTabWidget, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QLabel,
+                               QLineEdit, QPlainTextEdit, QPushButton, QStackedWidget, QTabWidget, QVBoxLayout, QWidget)
 
 from .. import backends
 from ..documents import readers
-from ..settings import OPTIONS, Settings, check_setting
-from .remote_box import RemoteServerBox
-
-
-def _path_row(parent, value: str, placeholder: str, pick) -> tuple[QWidget, QLineEdit]:
-    box = QWidget(parent)
-    row = QHBoxLayout(box)
-    row.setContentsMargins(0, 0, 0, 0)
-    edit = QLineEdit(value, box)
-    edit.setPlaceholderText(placeholder)
-    button = QPushButton("Browse…", box)
-    button.clicked.connect(lambda: pick(edit))
-    row.addWidget(edit, 1)
-    row.addWidget(button)
-    return box, edit
+from ..settings import OPTIONS, Settings, setting_problems
+from .options_form import OptionsForm, checked_line, choices, label_fields, path_row, spin
 
 
 def _spin(name: str, value, decimals=None, step=None):
-    """A spin box over the setting's range in the options schema (threads: the cores this process may use)."""
-    lo, hi = OPTIONS[name].bounds()
-    box = QDoubleSpinBox() if decimals is not None else QSpinBox()
-    if decimals is not None:
-        box.setDecimals(decimals)
-    box.setRange(lo, hi)
-    if step:
-        box.setSingleStep(step)
-    box.setValue(min(max(value, lo), hi))   # a value from an older, looser file shows as the nearest allowed
-    return box
+    """A spin box over the setting's range in the options schema."""
+    return spin(OPTIONS[name], value, decimals, step)
 
 
 def _choices(name: str, current: str, labels: dict | None = None) -> QComboBox:
-    """A drop-down of the setting's choices in the options schema."""
-    combo = QComboBox()
-    for value in OPTIONS[name].allowed():
-        combo.addItem((labels or {}).get(value, value), value)
-    combo.setCurrentIndex(max(0, combo.findData(current)))
-    return combo
+    return choices(OPTIONS[name], current, labels)
 
 
 def _checked_line(name: str, text: str) -> QLineEdit:
-    """A line edit that takes only what the setting's pattern in the options schema allows."""
-    edit = QLineEdit(text)
-    if OPTIONS[name].pattern:
-        edit.setValidator(QRegularExpressionValidator(QRegularExpression(OPTIONS[name].pattern), edit))
-    edit.setMaxLength(OPTIONS[name].max_chars)
-    return edit
+    return checked_line(OPTIONS[name], text)
 
 
-def _backend_combo(registry: dict, current: str) -> QComboBox:
-    combo = QComboBox()
-    for name, backend in registry.items():
-        combo.addItem(backend.label, name)
-    combo.setCurrentIndex(max(0, combo.findData(current)))
-    return combo
+_path_row = path_row
 
 
 class SettingsDialog(QDialog):
@@ -81,17 +42,9 @@ class SettingsDialog(QDialog):
 
         chat = QWidget()
         f = QFormLayout(chat)
-        self.llm_backend = _backend_combo(backends.CHAT, s.llm_backend)
-        f.addRow("Chat backend", self.llm_backend)
-        box, self.llm_model = _path_row(chat, s.llm_model, "Embedded: SmolLM2-135M-Instruct", self._pick_gguf)
-        f.addRow("Chat model (GGUF)", box)
-        self.llm_remote = RemoteServerBox("llm", s.llm_remote_url, s.llm_remote_model, config_dir, chat)
-        self.llm_remote_ctx = _spin("llm_remote_ctx", s.llm_remote_ctx)
-        self.llm_remote_ctx.setSingleStep(1024)
-        self.llm_remote_timeout = _spin("llm_remote_timeout", s.llm_remote_timeout, 0, 5)
-        self.llm_remote.form.addRow("Context length (if the server does not say)", self.llm_remote_ctx)
-        self.llm_remote.form.addRow("Give up after silence of (s)", self.llm_remote_timeout)
-        f.addRow(self.llm_remote)
+        self._pickers = {"gguf": self._pick_gguf, "image": self._pick_image, "folder": self._pick_folder}
+        self.forms: dict[str, dict[str, OptionsForm]] = {}    # kind -> backend name -> its rows
+        self.llm_backend = self._backend_rows("chat", f, s, config_dir)
         self.system_prompt = QPlainTextEdit(s.system_prompt)
         self.system_prompt.setFixedHeight(70)
         f.addRow("Default system prompt", self.system_prompt)
@@ -103,44 +56,21 @@ class SettingsDialog(QDialog):
         self.max_tokens = _spin("max_tokens", s.max_tokens)
         self.seed = _spin("seed", s.seed)
         self.seed.setSpecialValueText("random")
-        self.n_ctx = _spin("n_ctx", s.n_ctx)
-        self.n_ctx.setSingleStep(256)
-        self.n_threads = _spin("n_threads", s.n_threads)
-        self.n_threads.setSpecialValueText("auto")
-        self.n_gpu_layers = _spin("n_gpu_layers", s.n_gpu_layers)
-        self.n_gpu_layers.setSpecialValueText("all")
         for label, w in (("Temperature", self.temperature), ("Top-p", self.top_p), ("Top-k", self.top_k),
                          ("Min-p", self.min_p), ("Repeat penalty", self.repeat_penalty),
-                         ("Max tokens per reply", self.max_tokens), ("Seed", self.seed),
-                         ("Context length", self.n_ctx), ("CPU threads", self.n_threads),
-                         ("GPU layers", self.n_gpu_layers)):
+                         ("Max tokens per reply", self.max_tokens), ("Seed", self.seed)):
             f.addRow(label, w)
         tabs.addTab(chat, "Chat")
-        local_chat_rows = (box, self.n_ctx, self.n_threads, self.n_gpu_layers)
-        self.llm_backend.currentIndexChanged.connect(
-            lambda: self._show_backend(f, self.llm_backend, local_chat_rows, self.llm_remote))
-        self._show_backend(f, self.llm_backend, local_chat_rows, self.llm_remote)
 
         image = QWidget()
         g = QFormLayout(image)
-        self.image_backend = _backend_combo(backends.IMAGE, s.image_backend)
-        g.addRow("Image backend", self.image_backend)
-        box, self.image_model = _path_row(image, s.image_model, "Embedded: tiny-shapes", self._pick_image)
-        g.addRow("Image model", box)
-        self.image_remote = RemoteServerBox("image", s.image_remote_url, s.image_remote_model, config_dir, image)
-        self.image_remote_timeout = _spin("image_remote_timeout", s.image_remote_timeout, 0, 10)
-        self.image_remote.form.addRow("Wait for a picture up to (s)", self.image_remote_timeout)
-        g.addRow(self.image_remote)
+        self.image_backend = self._backend_rows("image", g, s, config_dir)
         self.image_steps = _spin("image_steps", s.image_steps)
         self.image_steps.setSpecialValueText("model default")
         self.image_cfg = _spin("image_cfg", s.image_cfg, 1, 0.5)
         self.image_cfg.setSpecialValueText("model default")
         self.image_size = _checked_line("image_size", s.image_size)
         self.image_size.setPlaceholderText("model default, e.g. 512x512")
-        self.attention_slicing = QCheckBox("Attention slicing (less memory, slower)")
-        self.attention_slicing.setChecked(s.attention_slicing)
-        self.cpu_offload = QCheckBox("CPU offload (for small GPUs)")
-        self.cpu_offload.setChecked(s.cpu_offload)
         self.preload = QCheckBox("Load the image model at start-up")
         self.preload.setChecked(s.preload_image_model)
         for label, w in (("Steps", self.image_steps), ("Guidance (CFG)", self.image_cfg), ("Size", self.image_size)):
@@ -149,15 +79,6 @@ class SettingsDialog(QDialog):
         self.image_threads = _spin("image_threads", s.image_threads)
         self.image_threads.setSpecialValueText("auto (all cores; half while a reply streams)")
         g.addRow("CPU threads", self.image_threads)
-        self.image_precision = _choices("image_precision", s.image_precision)
-        self.image_precision.setToolTip("auto: float16 on a GPU; on a CPU float32, or bfloat16 where the processor "
-                                        "supports it and it measures faster (large models only)")
-        g.addRow("Precision", self.image_precision)
-        self.vae_tiling = QCheckBox("Decode in tiles (less memory for large pictures, a little slower)")
-        self.vae_tiling.setChecked(s.vae_tiling)
-        g.addRow(self.attention_slicing)
-        g.addRow(self.vae_tiling)
-        g.addRow(self.cpu_offload)
         g.addRow(self.preload)
         self.idle_unload = _spin("image_idle_unload_min", s.image_idle_unload_min)
         self.idle_unload.setSuffix(" min")
@@ -167,10 +88,6 @@ class SettingsDialog(QDialog):
         lora_box.setToolTip("Where /image --lora NAME and <lora:NAME:WEIGHT> look for .safetensors LoRAs; /loras lists them")
         g.addRow("LoRA folder", lora_box)
         tabs.addTab(image, "Images")
-        local_image_rows = (box, self.attention_slicing, self.cpu_offload)
-        self.image_backend.currentIndexChanged.connect(
-            lambda: self._show_backend(g, self.image_backend, local_image_rows, self.image_remote))
-        self._show_backend(g, self.image_backend, local_image_rows, self.image_remote)
 
         documents = QWidget()
         d = QFormLayout(documents)
@@ -202,14 +119,8 @@ class SettingsDialog(QDialog):
         find.clicked.connect(self._find_models)
         h.addRow(find)
         tabs.addTab(look, "Appearance && models")
-        for form in (f, g, h):   # screen readers read each field by its label
-            for row in range(form.rowCount()):
-                label = form.itemAt(row, QFormLayout.ItemRole.LabelRole)
-                field = form.itemAt(row, QFormLayout.ItemRole.FieldRole)
-                if label and field and label.widget() and field.widget():
-                    field.widget().setAccessibleName(label.widget().text())
-                    for child in field.widget().findChildren(QLineEdit):
-                        child.setAccessibleName(label.widget().text())
+        for form in (f, g, h):
+            label_fields(form)
 
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.accept)
@@ -241,20 +152,40 @@ class SettingsDialog(QDialog):
     def _on_model_chosen(self, kind: str, path: str) -> None:
         (self.llm_model if kind == "chat" else self.image_model).setText(path)
 
-    @staticmethod
-    def _show_backend(form: QFormLayout, combo: QComboBox, local_rows, remote: RemoteServerBox) -> None:
-        is_remote = backends.CHAT.get(combo.currentData(), backends.IMAGE.get(combo.currentData())).remote
-        for w in local_rows:
-            form.setRowVisible(w, not is_remote)
-        form.setRowVisible(remote, is_remote)
-        if is_remote and remote.model.count() == 0:
-            remote.fetch_models()   # off the GUI thread; fills the drop-down when the server answers
+    def _backend_rows(self, kind: str, form: QFormLayout, s: Settings, config_dir) -> QComboBox:
+        """The kind's backend drop-down, and below it the chosen backend's rows, drawn from its options."""
+        combo, stack = QComboBox(), QStackedWidget()
+        self.forms[kind] = {}
+        for name, backend in backends.KINDS[kind].items():
+            page = OptionsForm(backend, backends.options_of(kind, backend, s), config_dir, self._pickers, stack)
+            self.forms[kind][name] = page
+            stack.addWidget(page)
+            combo.addItem(backend.label, name)
+            if backend.flat:   # the local backends' fields by their Settings names, as older callers knew them
+                for option_name, widget in page.widgets.items():
+                    setattr(self, option_name, widget)
+        form.addRow(f"{kind.capitalize()} backend", combo)
+        form.addRow(stack)
+
+        def show(_index=None):
+            page = self.forms[kind].get(combo.currentData()) or stack.widget(0)
+            stack.setCurrentWidget(page)
+            page.shown()
+        combo.currentIndexChanged.connect(show)
+        combo.setCurrentIndex(max(0, combo.findData(getattr(s, backends.CHOSEN_BY[kind]))))
+        show()
+        return combo
+
+    def widget(self, name: str) -> QWidget:
+        """The widget that edits a setting, by its name in the options schema ("n_ctx", "chat.openai.url")."""
+        if "." in name:
+            kind, backend, option = name.split(".", 2)
+            return self.forms[kind][backend].widgets[option]
+        return getattr(self, {"image_idle_unload_min": "idle_unload", "preload_image_model": "preload"}.get(name, name))
 
     def problems(self) -> list[str]:
         """Every field the options schema refuses, as the settings file's loader words it."""
-        chosen = self.result_settings()
-        found = (check_setting(f.name, getattr(chosen, f.name))[1] for f in fields(Settings))
-        return [p for p in found if p]
+        return setting_problems(self.result_settings())
 
     def accept(self) -> None:
         problems = self.problems()
@@ -262,8 +193,9 @@ class SettingsDialog(QDialog):
             self.problem.setText("Not saved, please correct: " + "; ".join(problems) + ".")
             self.problem.show()
             return
-        for box in (self.llm_remote, self.image_remote):
-            box.save_key()
+        for pages in self.forms.values():
+            for page in pages.values():
+                page.save_key()
         super().accept()
 
     def _pick_gguf(self, edit: QLineEdit) -> None:
@@ -285,25 +217,19 @@ class SettingsDialog(QDialog):
             edit.setText(path)
 
     def result_settings(self) -> Settings:
-        return replace(
-            self._orig, llm_model=self.llm_model.text().strip(), system_prompt=self.system_prompt.toPlainText(),
+        chosen = replace(
+            self._orig, system_prompt=self.system_prompt.toPlainText(),
             temperature=self.temperature.value(), top_p=self.top_p.value(), top_k=self.top_k.value(),
             min_p=self.min_p.value(), repeat_penalty=self.repeat_penalty.value(), max_tokens=self.max_tokens.value(),
-            seed=self.seed.value(), n_ctx=self.n_ctx.value(), n_threads=self.n_threads.value(),
-            n_gpu_layers=self.n_gpu_layers.value(), image_model=self.image_model.text().strip(),
-            image_steps=self.image_steps.value(), image_cfg=self.image_cfg.value(),
-            image_size=self.image_size.text().strip(), attention_slicing=self.attention_slicing.isChecked(),
-            cpu_offload=self.cpu_offload.isChecked(), preload_image_model=self.preload.isChecked(),
-            llm_backend=self.llm_backend.currentData(), llm_remote_url=self.llm_remote.url.text().strip(),
-            llm_remote_model=self.llm_remote.model.currentText().strip(), llm_remote_ctx=self.llm_remote_ctx.value(),
-            llm_remote_timeout=self.llm_remote_timeout.value(), image_backend=self.image_backend.currentData(),
-            image_remote_url=self.image_remote.url.text().strip(),
-            image_remote_model=self.image_remote.model.currentText().strip(),
-            image_remote_timeout=self.image_remote_timeout.value(),
-            library_folder=self.library_folder.text().strip(),
-            image_threads=self.image_threads.value(), image_precision=self.image_precision.currentData(),
-            vae_tiling=self.vae_tiling.isChecked(),
+            seed=self.seed.value(), image_steps=self.image_steps.value(), image_cfg=self.image_cfg.value(),
+            image_size=self.image_size.text().strip(), preload_image_model=self.preload.isChecked(),
+            llm_backend=self.llm_backend.currentData(), image_backend=self.image_backend.currentData(),
+            library_folder=self.library_folder.text().strip(), image_threads=self.image_threads.value(),
             image_idle_unload_min=self.idle_unload.value(), theme=self.theme.currentData(),
             model_folders=self.model_folders.text().strip(),
             lora_folder=self.lora_folder.text().strip(),
             embedding_model=self.embedding_model.text().strip())
+        for kind, pages in self.forms.items():   # every backend's rows, chosen or not: nothing typed is lost
+            for page in pages.values():
+                chosen = backends.with_options(chosen, kind, page.backend, page.values())
+        return chosen

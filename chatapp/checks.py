@@ -1,0 +1,100 @@
+"""What a setting may be beyond its type: Number, Text, Flag, the shared checks, option() for a backend's options."""
+from __future__ import annotations
+
+import json
+import math
+import re
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Callable
+
+from .engines.cpu import cores
+
+
+@dataclass(frozen=True)
+class Number:
+    """A number from low to high, both included; high may be a function (the cores this process may use)."""
+    low: float
+    high: float | Callable[[], float]
+
+    def bounds(self) -> tuple[float, float]:
+        return self.low, self.high() if callable(self.high) else self.high
+
+    def problem(self, value) -> str | None:
+        low, high = self.bounds()
+        return None if low <= value <= high else f"{value} is outside {low}–{high}"
+
+
+@dataclass(frozen=True)
+class Text:
+    """Text of at most max_chars; with a pattern the whole of it must match, with choices it must be one."""
+    pattern: str = ""
+    form: str = ""                # the pattern in words, for the message
+    choices: tuple[str, ...] | Callable[[], tuple[str, ...]] = ()
+    max_chars: int = 4096         # a path or a name; PATH_MAX is 4096 on Linux
+
+    def allowed(self) -> tuple[str, ...]:
+        return self.choices() if callable(self.choices) else self.choices
+
+    def problem(self, value: str) -> str | None:
+        if len(value) > self.max_chars:   # first, so a pattern only ever sees bounded text
+            return f"{len(value)} characters, at most {self.max_chars}"
+        if self.allowed() and value not in self.allowed():
+            return f"{json.dumps(value)[:40]} is not one of {', '.join(self.allowed())}"
+        if self.pattern and not re.fullmatch(self.pattern, value):
+            return f"{json.dumps(value)[:40]} is not {self.form or 'in the expected form'}"
+        return None
+
+
+@dataclass(frozen=True)
+class Flag:
+    """On or off: the type says it all."""
+
+    def problem(self, value) -> str | None:
+        return None
+
+
+PATH, NAME = Text(), Text(max_chars=512)
+URL = Text(r"((?i:https?)://[^\s/?#]+\S*)?", "an http(s) address such as http://gpu-box:8000/v1")
+# More threads than cores makes llama.cpp's spinning barrier crawl (256 on 2 cores: a one-line reply
+# took 33 s; 100000 aborted the process inside libgomp), and torch's too (256 image threads on
+# 2 cores: 35 s for a 0.8 s picture; 100000: "Cannot allocate memory"). 0 means automatic.
+THREADS = Number(0, lambda: cores())
+
+
+def option(default, check: Number | Text | Flag, label: str, *, help: str = "", reload: bool = True, **ui):
+    """A field of a backend's options dataclass: its default, its check, and how the Settings form shows it.
+
+    reload: a change needs a new engine. ui: hints for the form's widget (placeholder, special: the
+    text for the lowest value, step, decimals, suffix, browse: "gguf" | "image" | "folder", role:
+    "url" | "model" for a server's address and its listed models).
+    """
+    return field(default=default, metadata={"check": check, "label": label, "help": help, "reload": reload, "ui": ui})
+
+
+def fits_type(hint, value) -> tuple[bool, object]:
+    """Does a JSON value fit a type annotation? Returns (fits, value converted). Never coerces text."""
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        for arg in typing.get_args(hint):
+            ok, converted = fits_type(arg, value)
+            if ok:
+                return True, converted
+        return False, value
+    if hint is type(None):
+        return value is None, value
+    if hint is bool:
+        return isinstance(value, bool), value            # "false" is not False
+    if hint is int:
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        return isinstance(value, int) and not isinstance(value, bool), value
+    if hint is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        return ok, float(value) if ok else value
+    if hint is str:
+        return isinstance(value, str) and "\x00" not in value, value   # null is not "None"
+    if isinstance(origin or hint, type):
+        return isinstance(value, origin or hint), value  # lists, dicts: their container type
+    return True, value                                   # Any and friends: nothing to check
