@@ -5,7 +5,6 @@ sink and a way to get the open conversation; never the session."""
 from __future__ import annotations
 
 import itertools
-import sqlite3
 from pathlib import Path
 from typing import Callable
 
@@ -14,9 +13,10 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from . import commands
 from .conversation import Conversation
 from .documents.context import MIN_BUDGET, estimate_tokens, question_with_sources, select_sources
-from .documents.index import DISK_FULL_TEXT, DocumentIndex, DocumentRow, is_disk_full
+from .documents.index import DISK_FULL_TEXT, DocumentIndex, DocumentRow
 from .message_log import MessageLog
 from .parts import Notice, SettingsView
+from .storage import DiskFull, StorageError
 from .workers import DocumentWorker
 
 RESCAN_MS = 120_000   # the library folder is checked for new and changed files this often
@@ -95,8 +95,8 @@ class DocumentJobs(QObject):
             return False
         try:
             rows = [self.index.add_attachment(conv.id, p, msg.id) for p in paths]
-        except sqlite3.Error as exc:
-            self.notice(ATTACH_FULL if is_disk_full(exc) else f"The files could not be attached: {exc}.")
+        except StorageError as exc:
+            self.notice(ATTACH_FULL if isinstance(exc, DiskFull) else f"The files could not be attached: {exc}")
             self.log.remove(msg.id, announce=False)
             return False
         self.log.update(msg, meta={"attachments": [chip(r) for r in rows]}, announce=False)
@@ -117,8 +117,8 @@ class DocumentJobs(QObject):
                 self.index.set_library_enabled(conv.id, enabled)
             on = self.index.library_enabled(conv.id)
             ready, pending = self.index.library_size()
-        except sqlite3.Error as exc:
-            self.notice(f"The library setting could not be saved: {exc}.")
+        except StorageError as exc:
+            self.notice(f"The library setting could not be saved: {exc}")
             return False
         more = f", {pending} still being indexed" if pending else ""
         self.notice(f"Library {'on' if on else 'off'} in this chat: {folder} ({ready} files{more}).")
@@ -173,8 +173,8 @@ class DocumentJobs(QObject):
         question = messages[-1]["content"]
         try:
             library = bool(self._folder) and self.index.library_enabled(conversation.id)
-        except sqlite3.Error as exc:
-            self.notice(f"Your files could not be searched: {exc}.")
+        except StorageError as exc:
+            self.notice(f"Your files could not be searched: {exc}")
             send(messages)
             return
         if self._embedding and budget >= MIN_BUDGET:
@@ -188,8 +188,8 @@ class DocumentJobs(QObject):
     def _bm25(self, question: str, conversation_id: int, library: bool, budget: int) -> list | None:
         try:
             return select_sources(self.index, question, conversation_id, budget, library=library)
-        except sqlite3.Error as exc:
-            self.notice(f"Your files could not be searched: {exc}.")
+        except StorageError as exc:
+            self.notice(f"Your files could not be searched: {exc}")
             return None
 
     def _with_sources(self, reply_id: int, messages: list[dict], question: str, sources) -> list[dict]:

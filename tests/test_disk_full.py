@@ -140,11 +140,10 @@ def test_indexing_on_a_full_disk_says_so_and_goes_on_by_itself(make_app, qtbot, 
 def test_filling_vectors_on_a_full_disk_says_full_not_cannot_rollback(data_dir):
     """SQLite rolls a transaction back itself on a full disk; a second ROLLBACK would fail with
     'cannot rollback - no transaction is active' and hide the real error."""
-    import sqlite3
-
     import numpy as np
 
     from chatapp.documents import vectors
+    from chatapp.documents.index import DiskFull as IndexDiskFull
     from chatapp.documents.index import DocumentIndex
     from chatapp.storage import Storage
     storage = Storage(data_dir / "chatapp.sqlite3")
@@ -156,7 +155,7 @@ def test_filling_vectors_on_a_full_disk_says_full_not_cannot_rollback(data_dir):
     model = vectors.model_id(index._db, "big-vectors", 65536)
     disk = Disk(data_dir)
     disk.fill()
-    with pytest.raises(sqlite3.OperationalError) as err:   # 8 x 256 KB of vectors on a full disk
+    with pytest.raises(IndexDiskFull) as err:   # 8 x 256 KB of vectors on a full disk
         vectors.fill(index._db, model, lambda texts: np.ones((len(texts), 65536), np.float32))
     assert "full" in str(err.value) and "rollback" not in str(err.value)
     disk.free()

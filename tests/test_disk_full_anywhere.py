@@ -15,7 +15,7 @@ from chatapp.documents.index import DiskFull as IndexDiskFull
 from chatapp.documents.index import DocumentIndex
 from chatapp.engines.fake import FakeChatEngine
 from chatapp.message_log import SPACE_AGAIN
-from chatapp.storage import DiskFull, Storage
+from chatapp.storage import DiskFull, Storage, StorageError
 
 FULL = "The disk holding your chats is full"
 
@@ -107,7 +107,7 @@ def test_indexing_on_a_full_disk_keeps_the_document_pending_and_finishes_later(t
     cap(index._db)
     with pytest.raises(IndexDiskFull, match="the disk holding your chats is full") as caught:
         index.index_document(row.id)
-    assert isinstance(caught.value, sqlite3.Error)             # the worker's database-error path takes it
+    assert isinstance(caught.value, StorageError)              # the worker's known-error path takes it
     assert index.document(row.id).status == "pending" and not index._db.in_transaction
     uncap(index._db)
     assert index.index_document(row.id).status == "ready" and index.search("harvest", row.conversation_id)

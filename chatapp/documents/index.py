@@ -11,12 +11,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
+from ..storage import errors as storage_errors
 from . import cjk
 from .chunking import Chunk, chunk_sections
 from .extract import Cancelled, DocumentError, extract, is_supported
 
 PENDING, READY, FAILED = "pending", "ready", "error"
-TOKENIZER = "porter unicode61 remove_diacritics 2"   # as in schema.py
+TOKENIZER = "porter unicode61 remove_diacritics 2"   # as in storage/documents_schema.py
 PRUNE_FROM = 2000       # with more chunks than this, words found in over COMMON_SHARE of them are dropped:
 COMMON_SHARE = 0.1      # their BM25 weight is near zero, but scoring every chunk they match is not
 MAX_QUERY_WORDS = 16
@@ -24,19 +25,20 @@ BATCH_CHARS = 2_000_000   # chunk text written per transaction (a few hundred ms
 DISK_FULL_TEXT = "the disk holding your chats is full"
 
 
-class DiskFull(sqlite3.OperationalError):
+class DiskFull(storage_errors.DiskFull):
     """No space for the index (SQLITE_FULL, or ENOSPC while reading a file): the document stays
-    pending, not failed, and is indexed once there is space. A sqlite3 error, so every caller that
-    handles a database error handles this one."""
+    pending, not failed, and is indexed once there is space. A StorageError, so every caller that
+    handles a known database error handles this one."""
 
-    def __init__(self):
-        super().__init__(DISK_FULL_TEXT)
+    def __init__(self, _storage_words: str = ""):
+        super().__init__(DISK_FULL_TEXT)   # its own words: the documents half knows them in the worker's message
 
 
 def is_disk_full(exc: BaseException) -> bool:
     code = getattr(exc, "sqlite_errorcode", None)
-    return isinstance(exc, DiskFull) or (code is not None and code & 0xFF == sqlite3.SQLITE_FULL) or \
+    return isinstance(exc, storage_errors.DiskFull) or (code is not None and code & 0xFF == sqlite3.SQLITE_FULL) or \
         getattr(exc, "errno", None) in (errno.ENOSPC, errno.EDQUOT)
+
 
 # Words that match nearly every chunk: left out of the query so BM25 ranks on what the question is about.
 STOPWORDS = frozenset("""
@@ -96,10 +98,18 @@ def fts_query(text_or_words: str | list[str]) -> str:
     return " OR ".join('"' + w.replace('"', '""') + '"' for w in words)
 
 
+@storage_errors.guarded(full=DiskFull)
 class DocumentIndex:
-    """One connection to the app's database; each thread that needs the index opens its own."""
+    """One connection to the app's database; each thread that needs the index opens its own.
+
+    As Storage: a known SQLite error (locked, full, read-only, corrupt) comes out of every public
+    method as a StorageError (DiskFull here: the document stays pending), a bug as the sqlite3 error."""
 
     def __init__(self, db_path: str | Path):
+        with storage_errors.known_errors(full=DiskFull):
+            self._open(db_path)
+
+    def _open(self, db_path: str | Path) -> None:
         self._db = sqlite3.connect(str(db_path), timeout=10.0, isolation_level=None, check_same_thread=True)
         self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA foreign_keys=ON")
@@ -119,18 +129,17 @@ class DocumentIndex:
     def _transaction(self):
         """BEGIN IMMEDIATE ... COMMIT (ROLLBACK on any error). The connection is in autocommit mode,
         where `with connection:` would NOT open a transaction: each statement would commit alone."""
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-            self._db.execute("COMMIT")
-        except BaseException as exc:
-            # After SQLITE_FULL SQLite has rolled back already: a second ROLLBACK would only say
-            # "cannot rollback - no transaction is active" instead of what went wrong.
-            if self._db.in_transaction:
-                self._db.execute("ROLLBACK")
-            if is_disk_full(exc) and not isinstance(exc, DiskFull):
-                raise DiskFull() from exc
-            raise
+        with storage_errors.known_errors(full=DiskFull):   # here too: the body tells a deleted chat apart
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+                self._db.execute("COMMIT")
+            except BaseException:
+                # After SQLITE_FULL SQLite has rolled back already: a second ROLLBACK would only say
+                # "cannot rollback - no transaction is active" instead of what went wrong.
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise
 
     # --- documents ----------------------------------------------------------------------------
     def add_attachment(self, conversation_id: int, path: str | Path, message_id: int | None = None) -> DocumentRow:
@@ -226,7 +235,7 @@ class DocumentIndex:
                             raise _Gone()
                 if n < len(batches) - 1 and should_stop():
                     raise Cancelled()
-        except (_Gone, sqlite3.IntegrityError):   # its conversation was deleted while it was read
+        except (_Gone, storage_errors.ChatDeleted):   # its conversation was deleted while it was read
             return None
         return self.document(document_id)
 

@@ -4,17 +4,24 @@ from __future__ import annotations
 import sqlite3
 from typing import Callable
 
+from ..storage.errors import known_errors
 from .extract import Cancelled
+from .index import DiskFull
+
+# As DocumentIndex's methods: a known SQLite error (full, locked...) is a StorageError, a bug raises as it is.
+_known = known_errors(full=DiskFull)
 
 BATCH = 8   # chunks embedded per transaction: a kill loses at most this much work, a question waits this long
 
 
+@_known
 def model_id(db: sqlite3.Connection, identity: str, dim: int) -> int:
     """The row id of an embedding model, added on first use."""
     db.execute("INSERT OR IGNORE INTO embedding_models(identity, dim) VALUES (?,?)", (identity, dim))
     return db.execute("SELECT id FROM embedding_models WHERE identity=?", (identity,)).fetchone()[0]
 
 
+@_known
 def missing(db: sqlite3.Connection, model: int, limit: int) -> list[tuple[int, str]]:
     """(chunk id, text) of searchable chunks without a vector from this model, oldest first."""
     return db.execute(
@@ -24,6 +31,7 @@ def missing(db: sqlite3.Connection, model: int, limit: int) -> list[tuple[int, s
         (model, limit)).fetchall()
 
 
+@_known
 def counts(db: sqlite3.Connection, model: int) -> tuple[int, int]:
     """(chunks with this model's vector, searchable chunks in all)."""
     have = db.execute("SELECT COUNT(*) FROM chunk_vectors WHERE model_id=?", (model,)).fetchone()[0]
@@ -32,6 +40,7 @@ def counts(db: sqlite3.Connection, model: int) -> tuple[int, int]:
     return have, total
 
 
+@_known
 def fill(db: sqlite3.Connection, model: int, embed: Callable[[list[str]], object],
          should_stop: Callable[[], bool] = lambda: False,
          progress: Callable[[int, int], None] | None = None) -> int:
@@ -66,6 +75,7 @@ def fill(db: sqlite3.Connection, model: int, embed: Callable[[list[str]], object
     return done
 
 
+@_known
 def forget_other_models(db: sqlite3.Connection, model: int) -> None:
     """Once every chunk has this model's vector, earlier models' rows have nothing left: drop them."""
     db.execute("DELETE FROM embedding_models WHERE id != ? AND NOT EXISTS "
@@ -87,6 +97,7 @@ class VectorCache:
         self.matrix = np.zeros((0, dim), dtype=np.float32)
         self._last = 0
 
+    @_known
     def refresh(self, db: sqlite3.Connection, check_removed: bool = True) -> None:
         """Read new vectors (a MAX over the index: instant); with check_removed, also notice removed
         ones (a COUNT: ~10 ms at 100,000, so the worker does it after each run, not per question).

@@ -11,6 +11,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ..conversation import Conversation, Message, search_words
+# The error types are chatapp.storage's to callers: `from chatapp.storage import StorageError`.
+from .bulk import BulkImport
+from .errors import DISK_FULL, ChatDeleted, CorruptDatabase, DiskFull, StorageError, guarded, known, known_errors
 from .migrations import MIGRATIONS
 from .tree import LEAF, TreeQueries
 
@@ -41,54 +44,6 @@ def _implied(words: list[str]) -> set[str]:
     return {a for a, b in zip(folded, folded[1:]) if b.startswith(a)}
 
 
-class StorageError(Exception):
-    """A storage problem the user can act on (locked, read-only, corrupt, disk full)."""
-
-
-class CorruptDatabase(StorageError):
-    pass
-
-
-class DiskFull(StorageError):
-    """SQLITE_FULL: nothing was written (SQLite rolled the transaction back itself); free space, try again."""
-
-
-DISK_FULL = "The disk holding your chats is full, so this could not be saved. Free some space, then try again."
-
-
-# By SQLite's primary result code (sqlite3 errors carry it since Python 3.11), never by message
-# text: "unable to open database file" is a read-only folder, not a failed save.
-_BY_CODE = {
-    "SQLITE_BUSY": "The database is locked by another program. Close other copies of chatapp and try again.",
-    "SQLITE_LOCKED": "The database is locked by another program. Close other copies of chatapp and try again.",
-    "SQLITE_READONLY": "The data folder is read-only, so nothing new can be saved.",
-    "SQLITE_CANTOPEN": "The database could not be opened: the data folder is read-only, missing or not a folder.",
-    "SQLITE_PERM": "chatapp has no permission to use the database file in the data folder.",
-    "SQLITE_FULL": DISK_FULL,
-    "SQLITE_IOERR": "The disk reported an error while reading or writing the database.",
-    "SQLITE_NOMEM": "The computer ran out of memory while using the database.",
-    "SQLITE_TOOBIG": "That is too large for the database.",
-}
-_PRIMARY = {getattr(sqlite3, name): name for name in _BY_CODE}
-
-
-def _explain(exc: sqlite3.Error) -> StorageError:
-    code = getattr(exc, "sqlite_errorcode", None)
-    name = getattr(exc, "sqlite_errorname", None) or ""
-    if name in ("SQLITE_CORRUPT", "SQLITE_NOTADB") or (code is not None and code & 0xFF in (
-            sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)):
-        return CorruptDatabase("The database file is damaged.")
-    if name == "SQLITE_CONSTRAINT_FOREIGNKEY":
-        # The chat was deleted while something was still being written to it (another window).
-        return StorageError("That chat was deleted, so this could not be saved in it.")
-    primary = _PRIMARY.get(code & 0xFF) if code is not None else None
-    if primary == "SQLITE_FULL":
-        return DiskFull(DISK_FULL)
-    if primary:
-        return StorageError(_BY_CODE[primary])
-    return StorageError(f"The database reported an error: {exc}")
-
-
 _KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISSOCK, "a socket"),
           (stat.S_ISCHR, "a device"), (stat.S_ISBLK, "a device"))
 
@@ -112,18 +67,24 @@ def _read_only_folder(path: Path) -> bool:
     return path.is_file() and not os.access(path.parent, os.W_OK)
 
 
+@guarded
 class Storage(TreeQueries):
-    """All reads and writes of conversations; one connection, used on the GUI thread."""
+    """All reads and writes of conversations; one connection, used on the GUI thread. A known SQLite
+    error (locked, full, read-only, corrupt) comes out of every public method as a StorageError; a bug
+    as the sqlite3 error it is (storage/errors.py)."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, busy_timeout: float = 2.0):
+        """busy_timeout: seconds a write waits for another connection's lock (an export or import on
+        its own thread or process waits longer for the window's short writes)."""
         self.path = Path(path)
+        self._busy_timeout = busy_timeout
         self.read_only = False   # a read-only data folder: the chats are shown, nothing new is saved
         problem = not_a_file(self.path) if str(path) != ":memory:" else None
         if problem:
             raise StorageError(problem)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, timeout=2.0, isolation_level=None)
+            self._db = sqlite3.connect(self.path, timeout=busy_timeout, isolation_level=None)
             self._db.row_factory = sqlite3.Row
             self._db.execute("PRAGMA foreign_keys=ON")
             if self._db.execute("PRAGMA journal_mode=WAL").fetchone()[0].lower() != "wal":
@@ -132,15 +93,18 @@ class Storage(TreeQueries):
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._migrate()
         except sqlite3.Error as exc:
+            err = known(exc)
+            if err is None:
+                raise   # a bug (a migration's SQL), not the folder
             if not _read_only_folder(self.path):
-                raise _explain(exc) from exc
-            self._open_read_only(exc)
+                raise err from exc
+            self._open_read_only(err)
             return
         # Opened, but on a read-only disk (its -wal and -shm were there, e.g. after a crash): say so now,
         # rather than at the first refused save.
         self.read_only = _read_only_folder(self.path) and not os.access(self.path, os.W_OK)
 
-    def _open_read_only(self, first: sqlite3.Error) -> None:
+    def _open_read_only(self, first: StorageError) -> None:
         """Chats in a read-only folder are shown, not hidden. A WAL database needs its -shm file, which
         such a folder cannot make; immutable=1 reads the file as it is (nothing can write it anyway)."""
         if getattr(self, "_db", None) is not None:
@@ -148,14 +112,14 @@ class Storage(TreeQueries):
         uri = self.path.resolve().as_uri()
         for query in ("?mode=ro", "?mode=ro&immutable=1"):
             try:
-                self._db = sqlite3.connect(uri + query, uri=True, timeout=2.0, isolation_level=None)
+                self._db = sqlite3.connect(uri + query, uri=True, timeout=self._busy_timeout, isolation_level=None)
                 self._db.row_factory = sqlite3.Row
                 version = self.schema_version
                 break
             except sqlite3.Error:
                 self._db.close()
         else:
-            raise _explain(first) from first
+            raise first
         if version != len(MIGRATIONS):
             self._db.close()
             raise StorageError("The data folder is read-only and its database was written by another version "
@@ -175,10 +139,8 @@ class Storage(TreeQueries):
             self._db.executescript(f"BEGIN;\n{script}\nPRAGMA user_version={number};\nCOMMIT;")
 
     def _run(self, sql: str, args: tuple = ()) -> sqlite3.Cursor:
-        try:
+        with known_errors():
             return self._db.execute(sql, args)
-        except sqlite3.Error as exc:
-            raise _explain(exc) from exc
 
     def close(self) -> None:
         self._db.close()
@@ -186,7 +148,7 @@ class Storage(TreeQueries):
     @contextmanager
     def _transaction(self):
         """Several statements as one: all of them reach the disk, or none (autocommit otherwise)."""
-        try:
+        with known_errors():
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 yield
@@ -197,8 +159,22 @@ class Storage(TreeQueries):
                 if self._db.in_transaction:
                     self._db.execute("ROLLBACK")
                 raise
-        except sqlite3.Error as exc:
-            raise _explain(exc) from exc
+
+    @contextmanager
+    def bulk_import(self):
+        """One transaction for an import's many rows (BulkImport): all of them are written, or none."""
+        with self._transaction():
+            yield BulkImport(self._db)
+
+    def imported_as(self, source: str, key: str) -> int | None:
+        """The conversation an import with this source and key became, if one did."""
+        row = self._run("SELECT conversation_id FROM imported WHERE source=? AND key=?", (source, key)).fetchone()
+        return row[0] if row else None
+
+    def import_origin(self, conversation_id: int) -> tuple[str, str] | None:
+        """(source, key) of the import a conversation came from; None for one made here."""
+        row = self._run("SELECT source, key FROM imported WHERE conversation_id=? LIMIT 1", (conversation_id,)).fetchone()
+        return (row[0], row[1]) if row else None
 
     def integrity_ok(self) -> bool:
         return self._run("PRAGMA integrity_check").fetchone()[0] == "ok"
@@ -223,7 +199,7 @@ class Storage(TreeQueries):
         words, _left_out = search_words(query)
         if not words:
             return self.conversations()
-        try:
+        with known_errors("Search failed: "):
             rows = self._db.execute("SELECT * FROM conversations ORDER BY updated_at DESC, id DESC").fetchall()
             # Titles are compared in Python: SQLite's lower() folds ASCII only ("Ärger" vs "ärger").
             titles = {r["id"]: fold(r["title"]) for r in rows}
@@ -238,8 +214,6 @@ class Storage(TreeQueries):
                     continue
                 found = {cid for cid in left if key in titles[cid]}
                 left = found | (self._messages_with(w, left - found) if left - found else set())
-        except sqlite3.Error as exc:
-            raise StorageError(f"Search failed: {_explain(exc)}") from exc
         return [self._to_conversation(r) for r in rows if r["id"] in left]
 
     def _messages_with(self, word: str, among: set[int]) -> set[int]:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from ..conversation import Message
+from .errors import guarded
 
 # add_message's default parent: the conversation's current leaf.
 LEAF = object()
@@ -39,6 +40,7 @@ WITH RECURSIVE sub(id) AS (
 SELECT MAX(id) FROM sub WHERE NOT EXISTS (SELECT 1 FROM messages c WHERE c.parent_id = sub.id)"""
 
 
+@guarded
 class TreeQueries:
     """Storage's tree reads and writes; expects Storage's _db, _run, _transaction, conversation and _to_message."""
 

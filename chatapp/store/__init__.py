@@ -46,7 +46,5 @@ def describe_import(summary: Summary, path) -> str:
 def open_storage(database: Path, busy_ms: int = 10_000):
     """A connection of its own (another thread or process may hold the app's), patient when the app writes."""
     from ..storage import Storage
-    storage = Storage(database)
     # WAL lets readers and one writer share the file; a writer waits this long for the app's short writes.
-    storage._db.execute(f"PRAGMA busy_timeout={int(busy_ms)}")
-    return storage
+    return Storage(database, busy_timeout=busy_ms / 1000)

@@ -22,10 +22,9 @@ VERSION = 1
 
 def origin(storage, conv: Conversation) -> dict:
     """Where a conversation first came from: kept through every export/import, so re-importing adds nothing."""
-    row = storage._db.execute("SELECT source, key FROM imported WHERE conversation_id=? LIMIT 1",
-                              (conv.id,)).fetchone()
-    if row:
-        return {"source": row[0], "key": row[1]}
+    came = storage.import_origin(conv.id)
+    if came:
+        return {"source": came[0], "key": came[1]}
     return {"source": FORMAT_NAME, "key": native_key(conv.id, conv.created_at)}
 
 

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import heapq
-import json
 import os
 import time
 from pathlib import Path
@@ -12,34 +11,25 @@ from . import StoreError, Summary
 from .importers import InConversation, InMessage, ReadFile, read_file
 
 
-def _already(db, conv: InConversation) -> bool:
-    if _imported_as(db, conv) is not None:
+def _already(storage, conv: InConversation) -> bool:
+    if storage.imported_as(conv.source, conv.key) is not None:
         return True
     if conv.source == "chatapp":
         # Our own export coming back into the database it came from: the conversation is still here.
         cid, _, created = conv.key.partition("@")
         if cid.isdigit():
-            row = db.execute("SELECT created_at FROM conversations WHERE id=?", (int(cid),)).fetchone()
-            return row is not None and repr(row[0]) == created
+            here = storage.conversation(int(cid))
+            return here is not None and repr(here.created_at) == created
     return False
 
 
-def _imported_as(db, conv: InConversation) -> int | None:
-    row = db.execute("SELECT conversation_id FROM imported WHERE source=? AND key=?", (conv.source, conv.key)).fetchone()
-    return row[0] if row else None
-
-
-def _new_turns(db, conv: InConversation) -> tuple[int, dict[str, int], list[InMessage]] | None:
+def _new_turns(storage, conv: InConversation) -> tuple[int, dict[str, int], list[InMessage]] | None:
     """A ChatGPT conversation imported before, from a later export: (its id here, its messages here by
     ChatGPT id, the messages not here yet). None when it was not imported before or nothing is new."""
-    cid = _imported_as(db, conv) if conv.source == "chatgpt" else None
+    cid = storage.imported_as(conv.source, conv.key) if conv.source == "chatgpt" else None
     if cid is None:
         return None
-    here = {}
-    for mid, meta in db.execute("SELECT id, meta FROM messages WHERE conversation_id=?", (cid,)):
-        key = json.loads(meta or "{}").get("chatgpt_id")
-        if key:
-            here[str(key)] = mid
+    here = {str(m.meta["chatgpt_id"]): m.id for m in storage.messages(cid) if m.meta.get("chatgpt_id")}
     # Only what hangs under a message here (or under another new one) is added: a turn whose parent
     # was deleted here has nowhere to go, and stays out with everything under it.
     new = _in_order([m for m in conv.messages if m.key not in here], set(here))
@@ -81,42 +71,37 @@ def _write_png(data: bytes, folder: Path) -> Path:
     return path
 
 
-def _insert(db, conv: InConversation, files: dict[int, Path]) -> int:
-    cur = db.execute("INSERT INTO conversations(title, system_prompt, created_at, updated_at) VALUES (?,?,?,?)",
-                     (conv.title, conv.system_prompt, conv.created, max(conv.updated, conv.created)))
-    cid = cur.lastrowid
-    ids = _insert_messages(db, cid, conv.messages, {}, files)
+def _insert(bulk, conv: InConversation, files: dict[int, Path]) -> int:
+    cid = bulk.add_conversation(conv.title, conv.system_prompt, conv.created, max(conv.updated, conv.created))
+    ids = _insert_messages(bulk, cid, conv.messages, {}, files)
     leaf = ids.get(conv.current) if conv.current is not None else None
     if leaf is None and ids:
         leaf = max(ids.values())
-    db.execute("UPDATE conversations SET current_leaf=? WHERE id=?", (leaf, cid))
-    db.execute("INSERT INTO imported(source, key, conversation_id) VALUES (?,?,?)", (conv.source, conv.key, cid))
+    bulk.set_leaf(cid, leaf)
+    bulk.record_import(conv.source, conv.key, cid)
     return cid
 
 
-def _add_turns(db, conv: InConversation, cid: int, here: dict[str, int], new: list[InMessage]) -> None:
+def _add_turns(storage, bulk, conv: InConversation, cid: int, here: dict[str, int], new: list[InMessage]) -> None:
     """New turns of a conversation imported before hang under the messages already here. The shown branch
     moves to the export's only while the chat still shows an imported message (not one added here since)."""
-    ids = _insert_messages(db, cid, new, here, {})
+    ids = _insert_messages(bulk, cid, new, here, {})
     leaf = ids.get(conv.current) if conv.current is not None else None
-    row = db.execute("SELECT current_leaf, updated_at FROM conversations WHERE id=?", (cid,)).fetchone()
-    shows_imported = row[0] is None or row[0] in here.values()
-    db.execute("UPDATE conversations SET current_leaf=?, updated_at=? WHERE id=?",
-               (leaf if leaf is not None and shows_imported else row[0], max(row[1], conv.updated), cid))
+    shown = storage.conversation(cid)
+    shows_imported = shown.current_leaf is None or shown.current_leaf in here.values()
+    bulk.set_leaf(cid, leaf if leaf is not None and shows_imported else shown.current_leaf,
+                  max(shown.updated_at, conv.updated))
 
 
-def _insert_messages(db, cid: int, messages: list[InMessage], ids: dict[str, int],
+def _insert_messages(bulk, cid: int, messages: list[InMessage], ids: dict[str, int],
                      files: dict[int, Path]) -> dict[str, int]:
     """Rows for messages (parents first); ids maps keys already in the database. Returns the new keys' ids."""
     ids, added = dict(ids), {}
     for m in _in_order(messages, set(ids)):
         path = files.get(id(m))
-        cur = db.execute(
-            "INSERT INTO messages(conversation_id, role, kind, content, status, image_path, meta, created_at, parent_id)"
-            " VALUES (?,?,?,?,?,?,?,?,?)",
-            (cid, m.role, m.kind, m.content, m.status, str(path) if path else None, json.dumps(m.meta), m.created,
-             ids[m.parent] if m.parent is not None else None))
-        ids[m.key] = added[m.key] = cur.lastrowid
+        ids[m.key] = added[m.key] = bulk.add_message(
+            cid, m.role, m.content, kind=m.kind, status=m.status, image_path=str(path) if path else None,
+            meta=m.meta, created=m.created, parent_id=ids[m.parent] if m.parent is not None else None)
     return added
 
 
@@ -124,7 +109,6 @@ def import_conversations(storage, read: ReadFile, images: Path) -> Summary:
     """All of the file's readable conversations or nothing; those imported before are skipped, or get
     the turns a later ChatGPT export added to them."""
     summary = Summary(damaged=list(read.damaged))
-    db = storage._db   # store/ is the storage family: one transaction over many rows needs the connection
     todo, again, keys = [], [], set()
     for conv in read.conversations:
         # Lone surrogates (legal in JSON, not in SQLite's UTF-8) become U+FFFD, as the app does.
@@ -137,7 +121,7 @@ def import_conversations(storage, read: ReadFile, images: Path) -> Summary:
             continue
         keys.add((conv.source, conv.key))
         # Imported before: a later export may hold new turns (looked at inside the transaction).
-        (again if _already(db, conv) else todo).append(conv)
+        (again if _already(storage, conv) else todo).append(conv)
     files: dict[int, Path] = {}
     late: list[Path] = []    # pictures of conversations another import added first
     try:
@@ -146,22 +130,22 @@ def import_conversations(storage, read: ReadFile, images: Path) -> Summary:
             for m in conv.messages:
                 if m.png is not None:
                     files[id(m)] = _write_png(m.png, images)
-        with storage._transaction():
+        with storage.bulk_import() as bulk:
             for conv in todo:
-                if _already(db, conv):   # another import finished meanwhile
+                if _already(storage, conv):   # another import finished meanwhile
                     again.append(conv)
                     late.extend(files.pop(id(m)) for m in conv.messages if id(m) in files)
                     continue
-                _insert(db, conv, files)
+                _insert(bulk, conv, files)
                 summary.conversations += 1
                 summary.messages += len(conv.messages)
                 summary.pictures += sum(1 for m in conv.messages if m.png is not None)
             for conv in again:
-                turns = _new_turns(db, conv)
+                turns = _new_turns(storage, conv)
                 if turns is None:
                     summary.skipped += 1
                     continue
-                _add_turns(db, conv, *turns)
+                _add_turns(storage, bulk, conv, *turns)
                 summary.updated += 1
                 summary.messages += len(turns[2])
     except BaseException as exc:

@@ -137,9 +137,8 @@ class DocumentWorker(QObject):
 
     @Slot()
     def _answer_questions(self) -> None:
-        import sqlite3
-
         from ..documents.context import select_sources
+        from ..storage import StorageError
         while not self._questions.empty():
             qid, question, conversation_id, library, budget = self._questions.get()
             if self._all_stop:
@@ -151,7 +150,7 @@ class DocumentWorker(QObject):
                     rank = partial(self._hybrid.rank_later, index, submit=self._beside)
                 sources = select_sources(index, question, conversation_id, budget, library=library, vector_rank=rank)
             except Exception as exc:   # the GUI then searches with BM25 itself; the reply must not wait
-                if not isinstance(exc, sqlite3.Error):
+                if not isinstance(exc, StorageError):   # a bug (an SQL one too) is printed, not only skipped
                     traceback.print_exc()
                 sources = None
             self.sources_ready.emit(qid, sources)
@@ -161,6 +160,7 @@ class DocumentWorker(QObject):
         import sqlite3
 
         from ..documents.extract import Cancelled
+        from ..storage import StorageError
 
         def stopped() -> bool:
             return self._all_stop or self._generation != generation
@@ -191,7 +191,7 @@ class DocumentWorker(QObject):
                 self._emit_progress(done, len(todo), doc.name, force=done == 0)
                 try:
                     row = index.index_document(doc_id, should_stop)
-                except (Cancelled, sqlite3.Error):
+                except (Cancelled, StorageError, sqlite3.Error):   # the database's problem (or bug), not the file's
                     raise
                 except Exception as exc:   # a library bug on one odd file must not stop the rest
                     traceback.print_exc()
@@ -207,8 +207,8 @@ class DocumentWorker(QObject):
             self.finished.emit(True)
         except Cancelled:
             self.finished.emit(False)
-        except sqlite3.Error as exc:
-            self.failed.emit(f"Files could not be indexed: {exc}. They will be indexed next time.")
+        except StorageError as exc:   # known (locked, full...); a bug raises
+            self.failed.emit(f"Files could not be indexed: {str(exc).rstrip('.')}. They will be indexed next time.")
             self.finished.emit(False)
 
 
