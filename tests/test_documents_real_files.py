@@ -195,7 +195,7 @@ def test_cjk_words_are_found_inside_unspaced_text(tmp_path, query, name):
 
 def test_cjk_migration_indexes_an_existing_database(tmp_path, monkeypatch):
     import chatapp.storage as storage_module
-    from chatapp.documents.schema import CJK_MIGRATION
+    from chatapp.storage.documents_schema import CJK_MIGRATION
     from chatapp.storage.migrations import MIGRATIONS
     before = MIGRATIONS[:MIGRATIONS.index(CJK_MIGRATION)]
     path = tmp_path / "old.sqlite3"

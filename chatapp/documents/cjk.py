@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 import sqlite3
 
-from .schema import CJK_CHARS
+from ..storage.documents_schema import CJK_CHARS
 
 _RUN = re.compile(CJK_CHARS + "+")
 MAX_GRAMS = 48   # a long question's trigrams: enough to rank on, not so many that scoring drags

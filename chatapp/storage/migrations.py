@@ -1,8 +1,8 @@
 """The database schema's history: one SQL script per version, applied in order by Storage."""
 from __future__ import annotations
 
-from ..documents.schema import MIGRATION as DOCUMENTS_MIGRATION
-from ..documents.schema import CJK_MIGRATION, VECTORS_MIGRATION
+from .documents_schema import MIGRATION as DOCUMENTS_MIGRATION
+from .documents_schema import CJK_MIGRATION, VECTORS_MIGRATION
 
 # Append-only: each entry moves the schema one version up. Never edit a released step.
 MIGRATIONS: list[str] = [
@@ -58,7 +58,7 @@ MIGRATIONS: list[str] = [
     # Import keys: where an imported conversation came from (source + its id there), so a file imports once.
     "CREATE TABLE IF NOT EXISTS imported (source TEXT NOT NULL, key TEXT NOT NULL, conversation_id INTEGER NOT NULL"
     " REFERENCES conversations(id) ON DELETE CASCADE, PRIMARY KEY (source, key));",
-    DOCUMENTS_MIGRATION,  # attached files, library, chunks + FTS5 (chatapp/documents/schema.py)
-    VECTORS_MIGRATION,  # chunk vectors for hybrid search, per embedding model (chatapp/documents/schema.py)
-    CJK_MIGRATION,  # a trigram index over chunks with CJK text: words inside a run found (chatapp/documents/schema.py)
+    DOCUMENTS_MIGRATION,  # attached files, library, chunks + FTS5 (documents_schema.py)
+    VECTORS_MIGRATION,  # chunk vectors for hybrid search, per embedding model (documents_schema.py)
+    CJK_MIGRATION,  # a trigram index over chunks with CJK text: words inside a run found (documents_schema.py)
 ]

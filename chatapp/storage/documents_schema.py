@@ -1,6 +1,7 @@
-"""The documents migration: attached files and the library, their chunks, and an FTS5 (BM25) index over them.
+"""The documents' tables (attached files, the library, chunks, FTS5 and trigram indexes, vectors): steps of MIGRATIONS.
 
-Appended to chatapp/storage/migrations.py MIGRATIONS; it uses no migration number, so it may run as any step after the first.
+They live with storage, which owns the one schema history, so storage imports nothing above it; chatapp/documents
+reads and writes these tables (DocumentIndex) and takes CJK_CHARS from here.
 """
 
 MIGRATION = """
