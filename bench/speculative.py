@@ -72,21 +72,22 @@ WORKLOADS = {
 def _run(engine, text, max_tokens, draft):
     from chatapp.conversation import GenParams
     from chatapp.engines.base import ChatStats
+    from chatapp.engines.events import Reply
     engine.prompt_lookup = draft
     engine.llm.reset()                      # both start from an empty cache
     params = GenParams(temperature=0.0, top_p=0.9, top_k=40, min_p=0.05, repeat_penalty=1.1, max_tokens=max_tokens,
                        seed=1)
-    stats, first, pieces = ChatStats(), None, []
-    for piece in engine.stream([{"role": "system", "content": SYSTEM}, {"role": "user", "content": text}], params,
+    stats, first, reply = ChatStats(), None, Reply()
+    for event in engine.stream([{"role": "system", "content": SYSTEM}, {"role": "user", "content": text}], params,
                                lambda: False, stats):
-        pieces.append(piece)
+        reply.add(event)
         if first is None:
             first, cpu0 = time.perf_counter(), time.thread_time()
     end, cpu1 = time.perf_counter(), time.thread_time()
     # Tokens per CPU-second of the decoding thread (one llama.cpp thread computes on it): what other
     # programs' load on the machine stretches least.
     _run.cpu = (stats.completion_tokens - 1) / (cpu1 - cpu0)
-    return (stats.completion_tokens - 1) / (end - first), stats.completion_tokens, "".join(pieces), engine.draft_stats
+    return (stats.completion_tokens - 1) / (end - first), stats.completion_tokens, reply.text, engine.draft_stats
 
 
 def speculative(runs: int, max_tokens: int) -> list[Row]:

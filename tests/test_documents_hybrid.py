@@ -13,6 +13,7 @@ from chatapp.documents.context import retrieve
 from chatapp.documents.hybrid import Hybrid
 from chatapp.documents.index import DocumentIndex
 from chatapp.engines.base import EngineError
+from chatapp.engines.embed_prompts import NONE
 from chatapp.storage import Storage
 
 from .killed_child import run_and_kill
@@ -24,6 +25,8 @@ CONCEPTS = {"money": "invoice bill payment paid settled pay owe", "animal": "cat
 
 
 class ConceptEngine:
+    prompts = NONE   # a model trained without query/passage prompts
+
     def __init__(self, identity="concepts-v1", fail_on: str | None = None, delay: float = 0.0):
         self.identity, self.dim, self.fail_on, self.delay = identity, len(CONCEPTS), fail_on, delay
         self.embedded = 0

@@ -14,6 +14,7 @@ import os, sys
 from PySide6.QtCore import QTimer
 from chatapp.__main__ import parse_args
 from chatapp import app as A
+from chatapp.engines.events import TextDelta
 from chatapp.engines.fake import FakeChatEngine, FakeImageEngine
 
 count_file, reply_words = sys.argv[2], int(sys.argv[3])
@@ -23,9 +24,9 @@ class Counting(FakeChatEngine):
     def stream(self, *a, **k):
         n = 0
         try:
-            for piece in super().stream(*a, **k):
-                n += 1
-                yield piece
+            for event in super().stream(*a, **k):
+                n += isinstance(event, TextDelta)   # text pieces; the last event is the reply's usage
+                yield event
         finally:
             with open(count_file, "w") as f:
                 f.write(str(n))

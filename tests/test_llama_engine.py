@@ -4,6 +4,7 @@ import pytest
 from chatapp.conversation import GenParams
 from chatapp.engines.base import ChatStats, ContextOverflow, EngineError
 from chatapp.engines.defaults import default_llm_path
+from chatapp.engines.events import TextDelta, Usage
 from chatapp.engines.llama import LlamaChatEngine
 
 pytestmark = pytest.mark.real
@@ -25,8 +26,14 @@ def run(engine, messages, params=GREEDY, stop_after=None):
 
     def should_stop():
         return stop_after is not None and len(pieces) >= stop_after
-    for piece in engine.stream(messages, params, should_stop, stats):
-        pieces.append(piece)
+    events = []
+    for event in engine.stream(messages, params, should_stop, stats):
+        events.append(event)
+        if isinstance(event, TextDelta):
+            pieces.append(event.text)
+    # The event types in order: text as it comes, then one Usage, last, with the stats filled in.
+    assert all(isinstance(e, TextDelta) for e in events[:-1]) and isinstance(events[-1], Usage)
+    assert events[-1].stats is stats and events[-1].finish_reason in ("stop", "length")
     return pieces, stats
 
 

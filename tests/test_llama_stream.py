@@ -4,6 +4,7 @@ import pytest
 from chatapp.conversation import GenParams
 from chatapp.engines.base import ChatStats
 from chatapp.engines.defaults import default_llm_path
+from chatapp.engines.events import Reply
 from chatapp.engines.llama import LlamaChatEngine, _TextAssembler
 
 MESSAGES = [{"role": "system", "content": "You are a helpful assistant."},
@@ -61,7 +62,7 @@ def engine_run(engine, params, messages=MESSAGES, should_stop=lambda stats: Fals
     engine._piece = piece
     stats = ChatStats()
     try:
-        text = "".join(engine.stream(messages, params, lambda: should_stop(stats), stats))
+        text = Reply.of(engine.stream(messages, params, lambda: should_stop(stats), stats)).text
     finally:
         del engine._piece
     return seen, text, stats

@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Callable
 
 from ..engines.base import EngineError
-from ..engines.embed_prompts import NONE, EmbedPrompts
+from ..engines.embed_prompts import EmbedPrompts
 from . import vectors
 from .index import DocumentIndex
 
@@ -98,7 +98,7 @@ class Hybrid:
         return query
 
     def _prompts(self) -> EmbedPrompts:
-        return getattr(self.engine, "prompts", NONE)
+        return self.engine.prompts
 
     def _embed_passages(self, texts: list[str]):
         prefix = self._prompts().document

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Callable, Iterator, Protocol
 
 from ..conversation import GenParams, ImageRequest
+from .events import ChatEvent
 
 
 class EngineError(Exception):
@@ -47,11 +48,39 @@ class ModelInfo:
     cpu_threads: int = 0    # CPU threads decoding in this process (0: a server or the GPU does the work)
 
 
+@dataclass(frozen=True)
+class ChatCapabilities:
+    """What a chat (or embedding) engine offers beyond load() and stream(). Callers read this; they
+    never probe an engine for members: a member a capability names exists only where it is True."""
+    streams: bool = True           # text arrives as it is made, not all at the end
+    tools: bool = False            # takes tool definitions and yields ToolCallDelta events
+    vision: bool = False           # takes pictures in user messages
+    embeddings: bool = False       # embed(texts) -> vectors (an embedding engine)
+    warms_next_turn: bool = False  # warm_next_turn(reply): evaluates the next prompt's head after a reply
+    counts_prompt: bool = False    # prompt_tokens(messages, params): the untrimmed prompt's exact size
+    grammars: bool = False         # GenParams.grammar constrains the reply; grammar_problem(gbnf) checks one
+
+
 class ChatEngine(Protocol):
+    capabilities: ChatCapabilities
+
     def load(self) -> ModelInfo: ...
 
     def stream(self, messages: list[dict], params: GenParams, should_stop: Callable[[], bool],
-               stats: ChatStats) -> Iterator[str]: ...
+               stats: ChatStats | None = None) -> Iterator[ChatEvent]:
+        """The reply as events: TextDelta and ToolCallDelta as they come, then one Usage (whose stats
+        are `stats` when given: filled in while it streams, so they are there after a failure too).
+        Failures raise EngineError; a stop ends the stream early with Usage(stats.stopped=True)."""
+
+    # Present only where the capability says so:
+    def warm_next_turn(self, reply: str) -> int:
+        """capabilities.warms_next_turn: after a reply, evaluate what the next prompt starts with."""
+
+    def prompt_tokens(self, messages: list[dict], params: GenParams) -> int | None:
+        """capabilities.counts_prompt: the prompt's size in tokens, untrimmed (None: cannot say)."""
+
+    def grammar_problem(self, gbnf: str) -> str | None:
+        """capabilities.grammars: why a GBNF grammar cannot be used, or None."""
 
 
 @dataclass
@@ -74,7 +103,24 @@ class ImageProgress:
     request: ImageRequest | None = None   # the picture's resolved recipe
 
 
+@dataclass(frozen=True)
+class ImageCapabilities:
+    """What an image engine offers beyond load() and generate(); read instead of probing for members."""
+    loras: bool = False           # <lora:NAME:W> in recipes, looked up in the engine's `lora_dirs`
+    threads: bool = False         # its CPU threads follow the `threads` setting (0: auto)
+    yields_to_chat: bool = False  # reads `chat_busy()` and gives a core back while a reply streams
+    edits: bool = False           # an init picture (img2img, strength) and a mask (inpainting)
+
+
 class ImageEngine(Protocol):
+    capabilities: ImageCapabilities
+    model_name: str               # in each picture's recipe
+    model_hash: str               # "" where unknown (a server's model)
+    # Present only where the capability says so; the image worker sets them before each render:
+    lora_dirs: list               # capabilities.loras
+    threads: int                  # capabilities.threads
+    chat_busy: Callable[[], bool]  # capabilities.yields_to_chat
+
     def load(self) -> ModelInfo: ...
 
     def generate(self, request: ImageRequest, on_progress: Callable[[ImageProgress], None],

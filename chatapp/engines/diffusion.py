@@ -17,7 +17,7 @@ from ..conversation import ImageRequest
 from . import img2img
 from . import single_file
 from . import torch_runtime as rt
-from .base import EngineError, ImageProgress, ImageResult, ModelInfo, stat_model_path
+from .base import EngineError, ImageCapabilities, ImageProgress, ImageResult, ModelInfo, stat_model_path
 from .lora import LoraSet
 from .schedulers import SCHEDULERS, flag_for_class, sigma_options
 
@@ -76,6 +76,8 @@ def _quiet_libraries() -> None:
 
 class DiffusionImageEngine:
     """Owns one diffusers pipeline; used only on the image worker's thread."""
+
+    capabilities = ImageCapabilities(loras=True, threads=True, yields_to_chat=True, edits=True)
 
     def __init__(self, model_path: str | Path, *, attention_slicing: bool = False, cpu_offload: bool = False,
                  threads: int = 0, precision: str = "auto", vae_tiling: bool = False, overrides: dict | None = None):

@@ -7,11 +7,15 @@ import time
 from typing import Callable, Iterator
 
 from ..conversation import GenParams, ImageRequest
-from .base import ChatStats, EngineError, ImageProgress, ImageResult, ModelInfo
+from .base import ChatCapabilities, ChatStats, EngineError, ImageCapabilities, ImageProgress, ImageResult, ModelInfo
+from .events import ChatEvent, TextDelta, ToolCallDelta, Usage
 
 
 class FakeChatEngine:
-    """Streams queued replies word by word; with nothing queued, echoes the last user message."""
+    """Streams queued replies word by word; with nothing queued, echoes the last user message.
+    A queued reply may also be a list of events (ToolCallDelta...) streamed as they are."""
+
+    capabilities = ChatCapabilities(tools=True)
 
     def __init__(self, replies: list[str] | None = None, *, token_delay: float = 0.0,
                  load_delay: float = 0.0, fail_load: str | None = None, n_ctx: int = 2048,
@@ -27,7 +31,7 @@ class FakeChatEngine:
         self.load_thread: threading.Thread | None = None
         self.stream_threads: list[threading.Thread] = []
 
-    def enqueue(self, *replies: str) -> None:
+    def enqueue(self, *replies: str | list) -> None:
         self.replies.extend(replies)
 
     def load(self) -> ModelInfo:
@@ -38,15 +42,18 @@ class FakeChatEngine:
         return ModelInfo(name="Fake model", path="fake", n_ctx=self.n_ctx, cpu_threads=self.cpu_threads)
 
     def stream(self, messages: list[dict], params: GenParams, should_stop: Callable[[], bool],
-               stats: ChatStats) -> Iterator[str]:
+               stats: ChatStats | None = None) -> Iterator[ChatEvent]:
+        stats = stats if stats is not None else ChatStats()
         self.stream_threads.append(threading.current_thread())
         self.received.append(list(messages))
         reply = self.replies.pop(0) if self.replies else f"You said: {messages[-1]['content']}"
+        events = reply if isinstance(reply, list) else \
+            [TextDelta(w if i == 0 else " " + w) for i, w in enumerate(reply.split(" "))]
         start = time.perf_counter()
         stats.n_ctx = self.n_ctx
         stats.prompt_tokens = sum(len(m["content"].split()) for m in messages)
         stats.evaluated_prompt_tokens = stats.prompt_tokens
-        for i, word in enumerate(reply.split(" ")):
+        for i, event in enumerate(events):
             if i == self.hold_after:
                 while not should_stop() and not self.release.wait(0.005):
                     pass
@@ -57,12 +64,17 @@ class FakeChatEngine:
             if i == 0:
                 stats.ttft_s = time.perf_counter() - start
             stats.completion_tokens += 1
-            yield word if i == 0 else " " + word
+            yield event
         stats.total_s = time.perf_counter() - start
+        calls = any(isinstance(e, ToolCallDelta) for e in events) and not stats.stopped
+        yield Usage(stats, "tool_calls" if calls else "stop")
 
 
 class FakeImageEngine:
     """Draws a flat picture whose colour depends on the seed, one fake step at a time."""
+
+    capabilities = ImageCapabilities()
+    model_name = model_hash = ""   # its pictures' recipes name no model
 
     def __init__(self, *, step_delay: float = 0.0, default_steps: int = 4, size: int = 32, load_delay: float = 0.0):
         self.step_delay, self.default_steps, self.size, self.load_delay = step_delay, default_steps, size, load_delay

@@ -8,8 +8,9 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from ..conversation import GenParams
-from .base import ChatStats, ContextOverflow, EngineError, ModelInfo
+from .base import ChatCapabilities, ChatStats, ContextOverflow, EngineError, ModelInfo
 from .context import fit_messages
+from .events import ChatEvent, TextDelta, Usage
 from .cpu import ThreadChoice, chat_thread_options
 from .gguf_file import check_gguf_file, refuse_what_cannot_chat
 from .speculative import Costs, DraftStats, decode
@@ -90,6 +91,8 @@ def _bias_first(sampler, n_vocab: int, bias: dict[int, float]):
 class LlamaChatEngine:
     """Owns one llama_cpp.Llama; used by exactly one thread (the LLM worker) for its whole life."""
 
+    capabilities = ChatCapabilities(warms_next_turn=True, counts_prompt=True, grammars=True)
+
     def __init__(self, model_path: str | Path, *, n_ctx: int = 2048, n_threads: int = 0,
                  n_gpu_layers: int = 0, seed: int = 0, prompt_lookup: bool = True):
         self.model_path = Path(model_path)
@@ -159,14 +162,14 @@ class LlamaChatEngine:
         return data.n_p_eval, data.n_eval
 
     def stream(self, messages: list[dict], params: GenParams, should_stop: Callable[[], bool],
-               stats: ChatStats) -> Iterator[str]:
+               stats: ChatStats | None = None) -> Iterator[ChatEvent]:
         """Stream a reply token by token: the same tokens create_chat_completion would produce, without
         re-decoding the whole reply at every token (its per-token cost grows with the reply; this stays flat)."""
         if self.llm is None:
             raise EngineError("No language model is loaded.")
+        stats = stats if stats is not None else ChatStats()
         n_ctx = self.llm.n_ctx()
         reserve = min(params.max_tokens, n_ctx // 2)
-        self.last_finish = "stop"   # "length" when the reply ends at max_tokens or the context's end
         if params.fit_context:
             fitted, stats.dropped_messages = fit_messages(messages, self.count_tokens, n_ctx, reserve)
         else:   # an API's caller trims (or is told): ContextOverflow below if it does not fit
@@ -177,7 +180,8 @@ class LlamaChatEngine:
         start = time.perf_counter()
         args = self._completion_args(fitted, params)
         if args is None:  # a handler that does not go through create_completion: let the library stream
-            yield from self._stream_library(fitted, params, should_stop, stats, start, p_eval0)
+            finish = yield from self._stream_library(fitted, params, should_stop, stats, start, p_eval0)
+            yield Usage(stats, finish)
             return
         prompt = list(args["prompt"])
         stats.prompt_tokens = len(prompt)
@@ -209,6 +213,7 @@ class LlamaChatEngine:
                         stats=self.draft_stats, stopping_criteria=args.get("stopping_criteria"), costs=self._draft_costs,
                         clock=time.thread_time if self._threads.options == (1,) else time.perf_counter,
                         threads=self._threads)
+        finish = "stop"   # "length" when the reply ends at max_tokens or the context's end
         try:
             for token in tokens:
                 piece = self._piece(token)
@@ -219,11 +224,11 @@ class LlamaChatEngine:
                 if shown:
                     if not stats.ttft_s:
                         stats.ttft_s = time.perf_counter() - start
-                    yield shown
+                    yield TextDelta(shown)
                 if text.stopped:
                     break
                 if stats.completion_tokens >= max_tokens:
-                    self.last_finish = "length"
+                    finish = "length"
                     break
                 if should_stop():
                     stats.stopped = True
@@ -231,13 +236,14 @@ class LlamaChatEngine:
             if not text.stopped and not stats.stopped:
                 rest = text.flush()
                 if rest:
-                    yield rest
+                    yield TextDelta(rest)
         except ValueError as exc:
             raise ContextOverflow(f"The conversation does not fit the model's context ({exc}).") from exc
         finally:
             tokens.close()
             stats.total_s = time.perf_counter() - start
             stats.evaluated_prompt_tokens = self.draft_stats.prompt_evaluated
+        yield Usage(stats, finish)
 
     def warm_next_turn(self, reply: str) -> int:
         """After a reply, while the user reads it: evaluate what the next turn's prompt will start with.
@@ -338,8 +344,10 @@ class LlamaChatEngine:
             self._pieces[token] = piece
             return piece
 
-    def _stream_library(self, messages, params, should_stop, stats, start, p_eval0) -> Iterator[str]:
-        """The library's own streaming, for chat handlers this engine cannot drive itself."""
+    def _stream_library(self, messages, params, should_stop, stats, start, p_eval0):
+        """The library's own streaming, for chat handlers this engine cannot drive itself: TextDeltas,
+        then returns the finish reason."""
+        finish = "stop"
         sampling = self._sampling(params)
         sampling.update(grammar=self._grammar(params), logit_bias=dict(params.logit_bias) or None)
         chunks = self.llm.create_chat_completion(messages=messages, stream=True, max_tokens=params.max_tokens,
@@ -347,13 +355,13 @@ class LlamaChatEngine:
         try:
             for chunk in chunks:
                 if chunk["choices"][0].get("finish_reason") == "length":
-                    self.last_finish = "length"
+                    finish = "length"
                 piece = chunk["choices"][0]["delta"].get("content")
                 if piece:
                     if stats.completion_tokens == 0:
                         stats.ttft_s = time.perf_counter() - start
                     stats.completion_tokens += 1
-                    yield piece
+                    yield TextDelta(piece)
                 if should_stop():
                     stats.stopped = True
                     break
@@ -364,3 +372,4 @@ class LlamaChatEngine:
             stats.total_s = time.perf_counter() - start
             stats.evaluated_prompt_tokens = self._perf()[0] - p_eval0
             stats.prompt_tokens = max(0, self.llm.n_tokens - stats.completion_tokens)
+        return finish

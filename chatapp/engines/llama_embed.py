@@ -4,7 +4,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from .base import EngineError
+from .base import ChatCapabilities, EngineError
 from .cpu import default_llm_threads
 from .embed_prompts import NONE, prompts_for
 from .gguf_file import check_gguf_file
@@ -23,6 +23,8 @@ def model_identity(path: Path) -> str:
 
 class EmbeddingEngine:
     """One llama.cpp context in embedding mode. Not thread-safe: the document worker owns it for its life."""
+
+    capabilities = ChatCapabilities(streams=False, embeddings=True)
 
     def __init__(self, path: str | Path, n_threads: int = 0):
         self.path = Path(path).expanduser()

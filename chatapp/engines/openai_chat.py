@@ -6,8 +6,9 @@ import time
 from typing import Callable, Iterator
 
 from ..conversation import GenParams
-from .base import ChatStats, EngineError, ModelInfo
+from .base import ChatCapabilities, ChatStats, EngineError, ModelInfo
 from .context import fit_messages
+from .events import ChatEvent, TextDelta, ToolCallDelta, Usage
 from .remote import RemoteCall, RemoteClient, check_url, describe_error, host_of
 
 # Keys under which servers report a model's context length in GET /models (vLLM, LM Studio, ours).
@@ -37,8 +38,22 @@ def list_models(client: RemoteClient, what: str) -> list:
         raise EngineError(describe_error(exc, client.base_url, what)) from exc
 
 
+def _events(delta) -> Iterator[ChatEvent]:
+    """One streamed delta's text and tool-call parts, as events."""
+    if delta is None:
+        return
+    if delta.content:
+        yield TextDelta(delta.content)
+    for part in delta.tool_calls or []:
+        function = part.function
+        yield ToolCallDelta(part.index, part.id or "", (function and function.name) or "",
+                            (function and function.arguments) or "")
+
+
 class OpenAIChatEngine:
     """Streams replies from a server; owned by the LLM worker like any engine, and as stoppable."""
+
+    capabilities = ChatCapabilities()
 
     def __init__(self, base_url: str, model: str = "", api_key: str = "", *, n_ctx: int = 4096,
                  timeout: float = 60.0):
@@ -76,9 +91,10 @@ class OpenAIChatEngine:
         return kwargs
 
     def stream(self, messages: list[dict], params: GenParams, should_stop: Callable[[], bool],
-               stats: ChatStats) -> Iterator[str]:
+               stats: ChatStats | None = None) -> Iterator[ChatEvent]:
         if self.client is None:
             raise EngineError("Not connected to the chat server.")
+        stats = stats if stats is not None else ChatStats()
         reserve = min(params.max_tokens, self.n_ctx // 2)
         fitted, stats.dropped_messages = fit_messages(messages, approx_tokens, self.n_ctx, reserve)
         stats.n_ctx = self.n_ctx
@@ -92,12 +108,12 @@ class OpenAIChatEngine:
                 yield from chunks
         start = last = time.perf_counter()
         call.start(produce)
-        finished = False
+        finished = ""   # the server's finish_reason
         try:
             while True:
                 if should_stop():
                     stats.stopped = True
-                    return
+                    break
                 try:
                     kind, item = call.get()
                 except queue.Empty:
@@ -113,19 +129,19 @@ class OpenAIChatEngine:
                 if usage is not None and getattr(usage, "prompt_tokens", None):
                     stats.prompt_tokens = stats.evaluated_prompt_tokens = usage.prompt_tokens
                 for choice in item.choices or []:
-                    finished = finished or bool(choice.finish_reason)
-                    piece = choice.delta.content if choice.delta else None
-                    if piece:
+                    finished = finished or choice.finish_reason or ""
+                    for event in _events(choice.delta):
                         if stats.completion_tokens == 0:
                             stats.ttft_s = time.perf_counter() - start
                         stats.completion_tokens += 1
-                        yield piece
-            if not finished:
+                        yield event
+            if not finished and not stats.stopped:
                 raise EngineError(f"The chat server at {host_of(self.base_url)} closed the stream before the "
                                   "reply was complete; what arrived is kept.")
         finally:
             call.stop()   # closes this request's connection at once: the server stops generating
             stats.total_s = time.perf_counter() - start
+        yield Usage(stats, finished or "stop")
 
     def _stall_message(self, stats: ChatStats) -> str:
         host = host_of(self.base_url)

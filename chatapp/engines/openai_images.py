@@ -10,7 +10,7 @@ import time
 from typing import Callable
 
 from ..conversation import ImageRequest
-from .base import EngineError, ImageResult, ModelInfo
+from .base import EngineError, ImageCapabilities, ImageResult, ModelInfo
 from .img2img import edit_fields
 from .lora import with_tags
 from .masks import openai_mask
@@ -42,6 +42,8 @@ def edit_uploads(request: ImageRequest) -> dict:
 
 class OpenAIImageEngine:
     """One request at a time, on the image worker; Cancel closes the connection and drops the answer."""
+
+    capabilities = ImageCapabilities(edits=True)   # the server's LoRAs, threads and cores are its own
 
     def __init__(self, base_url: str, model: str = "", api_key: str = "", *, timeout: float = 300.0):
         self.base_url, self.model, self.api_key, self.timeout = base_url, model.strip(), api_key, timeout

@@ -13,6 +13,7 @@ from sse_starlette.sse import EventSourceResponse
 
 from ..conversation import GenParams
 from ..engines.base import ChatStats, ContextOverflow, EngineError
+from ..engines.events import Reply, TextDelta, ToolCallDelta, Usage
 from .schemas import ApiError, ChatBody
 
 
@@ -21,12 +22,14 @@ def _choice_params(params: GenParams, index: int) -> GenParams:
     return replace(params, seed=params.seed + index) if params.seed >= 0 and index else params
 
 
-def _finish(engine, stats: ChatStats, params: GenParams) -> str:
-    """Read on the engine's thread right after its reply: 'length' only when max_tokens or the context ended it."""
-    told = getattr(engine, "last_finish", None)
-    if told:
-        return told
-    return "length" if params.max_tokens and stats.completion_tokens >= params.max_tokens else "stop"
+def _tool_call_delta(part: ToolCallDelta) -> dict:
+    """OpenAI's streamed shape: the call's first part has its id, type and name; later ones add arguments."""
+    out: dict = {"index": part.index}
+    if part.id:
+        out.update(id=part.id, type="function")
+    function = {"name": part.name} if part.name else {}
+    out["function"] = {**function, "arguments": part.arguments}
+    return out
 
 
 def usage(prompt_tokens: int, completion_tokens: int) -> dict:
@@ -41,11 +44,10 @@ def overflow(exc: Exception) -> ApiError:
 async def check_fits(slot, messages: list[dict], params: GenParams, wait) -> None:
     """As llama.cpp's server: a prompt that does not fit the context is a 400 before anything streams
     (the desktop trims old turns; an API must not answer a conversation it did not read)."""
-    counter = getattr(slot.engine, "prompt_tokens", None)
-    if counter is None:
+    if not slot.engine.capabilities.counts_prompt:
         return
     try:
-        used = await wait(asyncio.wrap_future(slot.executor.submit(counter, messages, params)))
+        used = await wait(asyncio.wrap_future(slot.executor.submit(slot.engine.prompt_tokens, messages, params)))
     except EngineError as exc:
         raise ApiError(400, str(exc), param="messages") from exc
     n_ctx = slot.info.n_ctx
@@ -64,9 +66,8 @@ async def complete(request: Request, slot, body: ChatBody, wait, note):
         raise ApiError(400, f"logit_bias names token {unknown[0]}, but this model's vocabulary has {n_vocab} tokens.",
                        param="logit_bias")
     await check_fits(slot, messages, params, wait)
-    checker = getattr(slot.engine, "grammar_problem", None)
-    if params.grammar and checker is not None:
-        problem = await wait(asyncio.wrap_future(slot.executor.submit(checker, params.grammar)))
+    if params.grammar and slot.engine.capabilities.grammars:
+        problem = await wait(asyncio.wrap_future(slot.executor.submit(slot.engine.grammar_problem, params.grammar)))
         if problem:
             raise ApiError(400, f"{body.constraint_field()}: {problem}.", param=body.constraint_field())
     if body.stream:
@@ -81,11 +82,14 @@ async def complete(request: Request, slot, body: ChatBody, wait, note):
         for i in range(body.n):
             if stop.is_set():   # its client left while it was queued
                 return
-            stats, p = ChatStats(), _choice_params(params, i)
-            text = "".join(slot.engine.stream(messages, p, stop.is_set, stats))
+            stats = ChatStats()
+            reply = Reply.of(slot.engine.stream(messages, _choice_params(params, i), stop.is_set, stats))
             prompt_tokens, completion_tokens = stats.prompt_tokens, completion_tokens + stats.completion_tokens
-            choices.append({"index": i, "message": {"role": "assistant", "content": text},
-                            "logprobs": None, "finish_reason": _finish(slot.engine, stats, p)})
+            message = {"role": "assistant", "content": reply.text}
+            if reply.tool_calls:
+                message.update(content=reply.text or None, tool_calls=[c.openai() for c in reply.tool_calls])
+            choices.append({"index": i, "message": message, "logprobs": None,
+                            "finish_reason": reply.usage.finish_reason if reply.usage else "stop"})
     try:
         await wait(asyncio.wrap_future(slot.executor.submit(work)), stop)
     except ContextOverflow as exc:
@@ -112,15 +116,20 @@ async def _stream(request: Request, slot, messages, params: GenParams, n: int, i
             for i in range(n):
                 if stop.is_set():
                     break
-                stats, p = ChatStats(), _choice_params(params, i)
+                stats, finish = ChatStats(), "stop"
                 put("start", i)
                 try:
-                    for piece in slot.engine.stream(messages, p, stop.is_set, stats):
-                        put("piece", i, piece)
+                    for event in slot.engine.stream(messages, _choice_params(params, i), stop.is_set, stats):
+                        if isinstance(event, TextDelta):
+                            put("delta", i, {"content": event.text})
+                        elif isinstance(event, ToolCallDelta):
+                            put("delta", i, {"tool_calls": [_tool_call_delta(event)]})
+                        elif isinstance(event, Usage):
+                            finish = event.finish_reason
                 finally:
                     counts["prompt"] = stats.prompt_tokens
                     counts["completion"] += stats.completion_tokens
-                put("finish", i, _finish(slot.engine, stats, p))
+                put("finish", i, finish)
             put("end")
         except Exception as exc:   # sent to the client as an error event
             put("error", exc)
@@ -138,8 +147,8 @@ async def _stream(request: Request, slot, messages, params: GenParams, n: int, i
             kind, *value = await queue.get()
             if kind == "start":
                 yield chunk(value[0], {"role": "assistant", "content": ""})
-            elif kind == "piece":
-                yield chunk(value[0], {"content": value[1]})
+            elif kind == "delta":
+                yield chunk(value[0], value[1])
             elif kind == "finish":
                 yield chunk(value[0], {}, value[1])
             elif kind == "end":

@@ -96,7 +96,7 @@ def main(argv: list[str]) -> int:
             slots.append(_load("chat", engine_factories.llm_factory(settings)(), log))
         if not args.no_image:
             image_engine = engine_factories.image_factory(settings)()
-            if hasattr(image_engine, "lora_dirs"):   # a local pipeline (a remote images server has none)
+            if image_engine.capabilities.loras:   # a local pipeline (a remote images server has its own)
                 image_engine.lora_dirs = lora_folders(args.lora_dir, None)
             slots.append(_load("image", image_engine, log))
     except EngineError as exc:

@@ -1,4 +1,4 @@
-"""LlmWorker: owns the chat engine on its own thread; text out through a TokenPump, Stop as a flag."""
+"""LlmWorker: owns the chat engine on its own thread; its events out through a TokenPump, Stop as a flag."""
 from __future__ import annotations
 
 import threading
@@ -8,6 +8,7 @@ from PySide6.QtCore import Signal, Slot
 
 from ..conversation import GenParams
 from ..engines.base import ChatStats, EngineError
+from ..engines.events import Reply, Usage
 from .base import _Worker
 from .token_pump import TokenPump
 
@@ -18,10 +19,12 @@ class LlmWorker(_Worker):
     def __init__(self):
         super().__init__("llm-worker")
         # The reply's signals come from a pump on the GUI thread, at most one hand-over per frame:
-        # token(request id, text of one or more tokens), finished(request id, ChatStats; stats.stopped
-        # tells a stop from an end), failed(request id, message). All pieces come before the end.
+        # token(request id, text of one or more tokens), tool_call(request id, ToolCallDelta),
+        # finished(request id, ChatStats; stats.stopped tells a stop from an end), failed(request id,
+        # message). Text and tool calls arrive in the order the engine made them, all before the end.
         self.pump = TokenPump()
-        self.token, self.finished, self.failed = self.pump.pieces, self.pump.finished, self.pump.failed
+        self.token, self.tool_call = self.pump.pieces, self.pump.tool_call
+        self.finished, self.failed = self.pump.finished, self.pump.failed
         self.busy = threading.Event()   # set while a reply is computed; the image engine gives a core back
         self._generate_requested.connect(self._generate)
 
@@ -31,7 +34,7 @@ class LlmWorker(_Worker):
     @Slot(int, object, object)
     def _generate(self, request_id: int, messages: list[dict], params: GenParams) -> None:
         stats = ChatStats()
-        reply: list[str] = []
+        reply = Reply()
         try:
             if self.flags.is_set(request_id):
                 stats.stopped = True
@@ -39,12 +42,12 @@ class LlmWorker(_Worker):
                 raise EngineError(self.no_engine_message())
             else:
                 self.busy.set()
-                for piece in self.engine.stream(messages, params, lambda: self.flags.is_set(request_id), stats):
-                    reply.append(piece)
-                    self.pump.put(request_id, piece)
+                for event in self.engine.stream(messages, params, lambda: self.flags.is_set(request_id), stats):
+                    if not isinstance(reply.add(event), Usage):   # the end goes out as finished, below
+                        self.pump.put(request_id, event)
             self.pump.finish(request_id, stats)
-            if self.engine is not None and hasattr(self.engine, "warm_next_turn") and not stats.stopped:
-                self.engine.warm_next_turn("".join(reply))   # the user reads the reply meanwhile
+            if self.engine is not None and self.engine.capabilities.warms_next_turn and not stats.stopped:
+                self.engine.warm_next_turn(reply.text)   # the user reads the reply meanwhile
         except EngineError as exc:
             self.pump.fail(request_id, str(exc))
         except Exception as exc:
@@ -53,4 +56,3 @@ class LlmWorker(_Worker):
         finally:
             self.busy.clear()
             self.flags.forget(request_id)
-

@@ -58,7 +58,7 @@ class ImageWorker(_Worker):
         saved = []
         try:
             for r in results:
-                s = save_png(r, out_dir, getattr(self.engine, "model_name", ""), getattr(self.engine, "model_hash", ""))
+                s = save_png(r, out_dir, self.engine.model_name, self.engine.model_hash)
                 saved.append(replace(s, notes=list(getattr(r, "notes", []))))
         except BaseException:
             # Picture k of a batch failed to write (a full disk): the ones before it would be files no
@@ -76,11 +76,12 @@ class ImageWorker(_Worker):
                 return
             if self.engine is None:
                 raise EngineError(self.no_engine_message())
-            if self.chat_busy is not None and hasattr(self.engine, "chat_busy"):
+            can = self.engine.capabilities
+            if self.chat_busy is not None and can.yields_to_chat:
                 self.engine.chat_busy = self.chat_busy.is_set
-            if self.threads is not None and hasattr(self.engine, "threads"):
+            if self.threads is not None and can.threads:
                 self.engine.threads = self.threads
-            if hasattr(self.engine, "lora_dirs"):
+            if can.loras:
                 self.engine.lora_dirs = list(self.lora_dirs)
             self.started.emit(request_id)
 

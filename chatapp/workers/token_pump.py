@@ -1,10 +1,13 @@
-"""TokenPump: hands a reply's text from the decoding thread to the GUI thread at most once per frame."""
+"""TokenPump: hands a reply's events from the decoding thread to the GUI thread at most once per frame."""
 from __future__ import annotations
 
 import threading
 import time
+from dataclasses import replace
 
 from PySide6.QtCore import QCoreApplication, QObject, QTimer, Signal, Slot
+
+from ..engines.events import ChatEvent, TextDelta, ToolCallDelta
 
 # One hand-over per frame of the view's streaming repaint (50 ms). A signal per token woke the GUI
 # thread ~70 times a second for bookkeeping the screen only shows 20 times a second; on a machine
@@ -12,15 +15,31 @@ from PySide6.QtCore import QCoreApplication, QObject, QTimer, Signal, Slot
 FRAME_S = 0.05
 
 
+def _joined(events: list[ChatEvent]) -> list[ChatEvent]:
+    """Runs of text joined into one TextDelta, runs of one tool call's parts into one part; order kept."""
+    out: list[ChatEvent] = []
+    for e in events:
+        last = out[-1] if out else None
+        if isinstance(e, TextDelta) and isinstance(last, TextDelta):
+            out[-1] = TextDelta(last.text + e.text)
+        elif isinstance(e, ToolCallDelta) and isinstance(last, ToolCallDelta) and e.index == last.index:
+            out[-1] = replace(last, id=last.id or e.id, name=last.name or e.name, arguments=last.arguments + e.arguments)
+        else:
+            out.append(e)
+    return out
+
+
 class TokenPump(QObject):
-    """Lives on the GUI thread. The worker puts pieces in; the GUI gets them joined, in order.
+    """Lives on the GUI thread. The worker puts events in; the GUI gets them joined, in order: text
+    as `pieces`, a tool call's parts as `tool_call`.
 
     The first piece of a reply goes at once (time to first token). Later pieces wait at most one
     frame, by a GUI-side timer, so a stream that pauses (a slow server) never holds text back.
     A reply's end is delivered through the pump too, after every piece before it.
     """
 
-    pieces = Signal(int, str)       # request id, text (one or more tokens); all three on the GUI thread
+    pieces = Signal(int, str)       # request id, text (one or more tokens); all four on the GUI thread
+    tool_call = Signal(int, object)  # request id, ToolCallDelta (one call's parts of this frame joined)
     finished = Signal(int, object)  # request id, ChatStats
     failed = Signal(int, str)       # request id, message
     _wake = Signal()                # worker thread -> GUI thread: something is waiting
@@ -30,7 +49,7 @@ class TokenPump(QObject):
         super().__init__()
         self._clock = clock
         self._lock = threading.Lock()
-        self._pending: dict[int, list[str]] = {}
+        self._pending: dict[int, list[ChatEvent]] = {}
         self._started: set[int] = set()     # requests whose first piece has been handed over
         self._woken = False                 # a wake-up is on its way or a delivery is scheduled
         self._last = float("-inf")
@@ -42,9 +61,9 @@ class TokenPump(QObject):
         self._end.connect(self._on_end)
 
     # --- worker thread ------------------------------------------------------------------------
-    def put(self, request_id: int, piece: str) -> None:
+    def put(self, request_id: int, event: ChatEvent) -> None:
         with self._lock:
-            self._pending.setdefault(request_id, []).append(piece)
+            self._pending.setdefault(request_id, []).append(event)
             if self._woken:
                 return
             self._woken = True
@@ -77,8 +96,12 @@ class TokenPump(QObject):
             self._started.update(pending)
         if pending:
             self._last = self._clock()
-        for rid, parts in pending.items():
-            self.pieces.emit(rid, "".join(parts))
+        for rid, events in pending.items():
+            for e in _joined(events):
+                if isinstance(e, TextDelta):
+                    self.pieces.emit(rid, e.text)
+                else:
+                    self.tool_call.emit(rid, e)
 
     @Slot(int, str, object)
     def _on_end(self, request_id: int, kind: str, payload) -> None:
