@@ -6,8 +6,9 @@ from dataclasses import replace
 
 from pathlib import Path
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QLabel,
-                               QLineEdit, QPlainTextEdit, QPushButton, QStackedWidget, QTabWidget, QVBoxLayout, QWidget)
+                               QLineEdit, QPlainTextEdit, QPushButton, QSizePolicy, QStackedWidget, QTabWidget, QVBoxLayout, QWidget)
 
 from .. import backends
 from ..documents import readers
@@ -47,6 +48,7 @@ class SettingsDialog(QDialog):
         self.llm_backend = self._backend_rows("chat", f, s, config_dir)
         self.system_prompt = QPlainTextEdit(s.system_prompt)
         self.system_prompt.setFixedHeight(70)
+        self.system_prompt.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         f.addRow("Default system prompt", self.system_prompt)
         self.temperature = _spin("temperature", s.temperature, 2, 0.05)
         self.top_p = _spin("top_p", s.top_p, 2, 0.05)
@@ -155,6 +157,9 @@ class SettingsDialog(QDialog):
     def _backend_rows(self, kind: str, form: QFormLayout, s: Settings, config_dir) -> QComboBox:
         """The kind's backend drop-down, and below it the chosen backend's rows, drawn from its options."""
         combo, stack = QComboBox(), QStackedWidget()
+        # A taller window: the stack keeps its page's height, and the extra space goes below the last row.
+        stack.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
+        form.setFormAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
         self.forms[kind] = {}
         for name, backend in backends.KINDS[kind].items():
             page = OptionsForm(backend, backends.options_of(kind, backend, s), config_dir, self._pickers, stack)
@@ -169,6 +174,9 @@ class SettingsDialog(QDialog):
 
         def show(_index=None):
             page = self.forms[kind].get(combo.currentData()) or stack.widget(0)
+            for other in self.forms[kind].values():   # the stack takes the height of the page shown, not the tallest
+                other.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred if other is page
+                                    else QSizePolicy.Policy.Ignored)
             stack.setCurrentWidget(page)
             page.shown()
         combo.currentIndexChanged.connect(show)
