@@ -161,3 +161,22 @@ def test_index_bug_raises_as_the_sqlite_error(index):
     # A vector of no bytes breaks the table's CHECK: only a bug in the embedding code could do that.
     with pytest.raises(sqlite3.IntegrityError, match="CHECK"):
         vectors.fill(idx._db, model, lambda texts: np.zeros((len(texts), 0), np.float32))
+
+
+# --- the documents part: the index's known errors reach the window as its notices ---------------------
+
+@pytest.mark.parametrize("problem, words", [
+    ("PRAGMA query_only=ON", "The files could not be attached: The data folder is read-only"),
+    ("full", "The disk holding your chats is full, so the files were not attached"),
+])
+def test_attach_on_a_read_only_or_full_index_gives_the_notice(make_app, tmp_path, problem, words):
+    parts = make_app()
+    seen = []
+    parts.session.notice.connect(seen.append)
+    files = [tmp_path / f"{n:02} {'notes on the harvest ' * 9}.txt" for n in range(40)]   # rows that need pages
+    for f in files:
+        f.write_text("The harvest starts in September.")
+    db = parts.session.documents.index._db     # the index's own connection; the chat's still writes
+    cap(db) if problem == "full" else db.execute(problem)
+    assert not parts.session.submit("/attach " + " ".join(f'"{f}"' for f in files))
+    assert seen and seen[-1].startswith(words)
