@@ -78,13 +78,14 @@ def _llama_server(threads: int) -> tuple[subprocess.Popen, str]:
 
 
 def app_vs_client(runs: int, max_tokens: int) -> list[Row]:
+    from chatapp import backends
     from chatapp.app import build
     from chatapp.settings import Settings, resolve_paths
     threads = default_llm_threads()
     proc, url = _llama_server(threads)
     qapp()
-    settings = Settings(llm_backend="openai", llm_remote_url=url, max_tokens=max_tokens, system_prompt=SYSTEM,
-                        temperature=0.0, top_p=0.9, top_k=40, min_p=0.05, repeat_penalty=1.1, seed=1)
+    settings = backends.choose(Settings(max_tokens=max_tokens, system_prompt=SYSTEM, temperature=0.0, top_p=0.9,
+                                        top_k=40, min_p=0.05, repeat_penalty=1.1, seed=1), "chat", "openai", url=url)
     parts = build(resolve_paths(tempfile.mkdtemp(prefix="chatapp-bench-")), settings)
     parts.window.show()
     parts.session.load_models()
