@@ -71,7 +71,7 @@ def hostile_render(quick: bool = False) -> list[Row]:
             probe = LoopProbe()
             probe.start()
             s.submit(f"show me {name}")
-            wait_until(lambda: done and not s._replies, timeout=600)
+            wait_until(lambda: done and not s.replies.active, timeout=600)
             done.clear()
             conv = s.current.id
             view_settled = lambda: all(not getattr(b, "_rendering", False) for b in w.view.widgets.values())  # noqa: E731

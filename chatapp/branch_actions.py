@@ -6,7 +6,7 @@ from .conversation import Message
 
 
 class BranchActions:
-    """ChatSession's branch actions; they use its storage, log, images, llm, _replies, _guard, _parse,
+    """ChatSession's branch actions; they use its storage, log, images, replies, _guard, _parse,
     _start_reply, _streaming_here, _reopen and its signals."""
 
     def find_in_branch(self, text: str) -> list[int]:
@@ -85,10 +85,7 @@ class BranchActions:
         if not self.current:
             return
         doomed = {m.id for m in self._guard(self.storage.subtree, message.id) or []}
-        for rid, reply in list(self._replies.items()):
-            if reply.message.id in doomed:
-                self.llm.cancel(rid)
-                self._replies.pop(rid)
+        self.replies.forget(doomed)
         self.images.cancel_messages(doomed)
         paths = self._guard(self.storage.delete_subtree, message.id) or []
         self.images.remove_files(paths)

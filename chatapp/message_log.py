@@ -101,6 +101,10 @@ class MessageLog(QObject):
             self.message_changed.emit(message)
         return saved
 
+    def save_partial(self, message_id: int, content: str) -> None:
+        """A streaming reply's text so far, saved quietly (the view has it already; a crash keeps most of it)."""
+        self.guard(self.storage.update_message, message_id, content=content, background=True)
+
     def remove(self, message_id: int, *, announce: bool = True) -> None:
         self._unsaved.pop(message_id, None)
         self.guard(self.storage.delete_message, message_id)

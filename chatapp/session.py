@@ -1,41 +1,30 @@
 """ChatSession: the GUI thread's owner of state. Routes input, persists every step, drives the workers."""
 from __future__ import annotations
 
-import itertools
-import time
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Callable
 
 from PySide6.QtCore import QCoreApplication, QObject, Signal
 
 from . import backends, commands
 from .branch_actions import BranchActions
-from .conversation import DONE, ERROR, STOPPED, STREAMING, Conversation, ImageRequest, Message
+from .conversation import DONE, STOPPED, Conversation, ImageRequest, Message
 from .document_jobs import DocumentJobs
-from .engines.base import ChatStats, ModelInfo
+from .engines.base import ModelInfo
 from .engines.lora import listing as lora_listing
 from .message_log import MessageLog
 from .parts import SettingsView
 from .pictures.edits import edit_command
 from .pictures.jobs import ImageJobs
+from .replies import Replies
 from .settings import Paths, Settings
 from .storage import Storage
 from .workers import LlmWorker, PoolCalls
 
-_request_ids = itertools.count(1)
 # A full disk while sending: what was typed stays in the box (submit returns False), and this says what to do.
 SEND_AGAIN = ("The disk holding your chats is full, so your message was not sent; it is still in the box. "
               "Free some space, then press Enter again.")
-NO_REPLY = "The disk holding your chats is full, so no reply was started. Free some space, then use Regenerate."
 OPEN_PAGE = 30       # messages shown when a conversation opens (two screens); older ones load on scrolling up
-FLUSH_EVERY_S = 2.0  # partial replies reach the database this often, so a crash keeps most of one
-
-
-@dataclass
-class _Reply:
-    message: Message
-    text: str = ""
-    last_flush: float = field(default_factory=time.monotonic)
 
 
 def title_from(text: str, limit: int = 48) -> str:
@@ -71,7 +60,6 @@ class ChatSession(BranchActions, QObject):
         self.current: Conversation | None = None
         self.llm_info: ModelInfo | None = None
         self.llm_status = "idle"
-        self._replies: dict[int, _Reply] = {}
         # Every write to a conversation goes through the log; its signals are the session's.
         self.log = MessageLog(storage)
         for source, target in ((self.log.message_added, self.message_added),
@@ -85,9 +73,10 @@ class ChatSession(BranchActions, QObject):
         self.llm.loading.connect(self._on_llm_loading)
         self.llm.ready.connect(self._on_llm_ready)
         self.llm.load_failed.connect(self._on_llm_failed)
-        self.llm.token.connect(self._on_token)
-        self.llm.finished.connect(self._on_reply_finished)
-        self.llm.failed.connect(self._on_reply_failed)
+        self.replies = Replies(self.log, self.notice.emit, self.llm)   # the streaming replies
+        self.replies.text.connect(self.reply_text)
+        self.replies.stats.connect(self.stats_changed)
+        self.replies.ended.connect(self._on_reply_ended)
         # The parts see the settings read-only, say things through the notice signal, and write through the log.
         view = SettingsView(lambda: self.settings)
         self.images = ImageJobs(self.log, view, paths, self.notice.emit,
@@ -185,9 +174,7 @@ class ChatSession(BranchActions, QObject):
             self.current.system_prompt = prompt or None
 
     def delete_conversation(self, conversation_id: int) -> None:
-        for rid, reply in list(self._replies.items()):
-            if reply.message.conversation_id == conversation_id:
-                self.llm.cancel(rid)
+        self.replies.stop(conversation_id)
         self.images.cancel_conversation(conversation_id)
         paths = self._guard(self.storage.delete_conversation, conversation_id) or []
         self.images.remove_files(paths)
@@ -291,77 +278,30 @@ class ChatSession(BranchActions, QObject):
         if self.llm_status == "error" and self._llm_factory is None and backends.chat_backend(self.settings).remote:
             # A server that was down may be back: connect again before this reply (queued in order).
             self.llm.request_load(backends.chat_factory(self.settings, self.paths))
-        waiting = self.llm_status != "ready"
-        reply = self.log.add(conv.id, "assistant", "", status=STREAMING, meta={"waiting": waiting} if waiting else {},
-                             parent_id=question.id, make_current=True, when_full=NO_REPLY)
-        if reply is None:
+        started = self.replies.start(conv.id, question.id, waiting=self.llm_status != "ready")
+        if started is None:
             return
-        rid = next(_request_ids)
-        self._replies[rid] = _Reply(reply)
+        rid, reply = started
         self.conversations_changed.emit()
         self.busy_changed.emit(True)
         params = self.settings.gen_params()   # passages from attached files / library, then the reply
         n_ctx = self.llm_info.n_ctx if self.llm_info else 0
-        self.documents.augment(conv, messages, reply, lambda m: self.llm.request_reply(rid, m, params), n_ctx)
+        self.documents.augment(conv, messages, reply, lambda m: self.replies.request(rid, m, params), n_ctx)
 
     def _reopen(self) -> None:
         if self.current:
             self.open_conversation(self.current.id)
 
     def stop(self) -> None:
-        for rid, reply in self._replies.items():
-            if self.current and reply.message.conversation_id == self.current.id:
-                self.llm.cancel(rid)
+        if self.current:
+            self.replies.stop(self.current.id)
 
     def _streaming_here(self) -> bool:
-        return bool(self.current) and any(r.message.conversation_id == self.current.id for r in self._replies.values())
+        return bool(self.current) and self.replies.streaming_in(self.current.id)
 
-    # --- worker results -----------------------------------------------------------------------
-    def _on_token(self, rid: int, piece: str) -> None:
-        reply = self._replies.get(rid)
-        if reply is None:
-            return
-        reply.text += piece
-        self.reply_text.emit(reply.message.id, reply.text)
-        if time.monotonic() - reply.last_flush > FLUSH_EVERY_S:
-            reply.last_flush = time.monotonic()
-            self._guard(self.storage.update_message, reply.message.id, content=reply.text, background=True)
-
-    def _end_reply(self, rid: int, status: str, content: str, meta: dict) -> None:
-        reply = self._replies.pop(rid, None)
-        if reply is None:
-            return
-        msg = reply.message
-        self.log.update(msg, content=content, status=status, meta=meta)
-        if self.current and msg.conversation_id == self.current.id:
-            self.busy_changed.emit(self._streaming_here())
-        self.reply_finished.emit(msg.id)
-
-    def _drop_reply(self, rid: int) -> None:
-        """A reply stopped before its first token leaves no empty message behind."""
-        reply = self._replies.pop(rid)
-        self.log.remove(reply.message.id)
+    def _on_reply_ended(self, message_id: int) -> None:
         self.busy_changed.emit(self._streaming_here())
-        self.reply_finished.emit(reply.message.id)
-
-    def _on_reply_finished(self, rid: int, stats: ChatStats) -> None:
-        reply = self._replies.get(rid)
-        if reply is None:
-            return
-        if stats.stopped and not reply.text:
-            self._drop_reply(rid)
-            return
-        meta = {"ttft_ms": round(stats.ttft_s * 1000), "tokens_per_s": round(stats.tokens_per_s, 1),
-                "context": [stats.context_used, stats.n_ctx], "dropped": stats.dropped_messages}
-        self._end_reply(rid, STOPPED if stats.stopped else DONE, reply.text, meta)
-        self.stats_changed.emit(stats)
-
-    def _on_reply_failed(self, rid: int, message: str) -> None:
-        reply = self._replies.get(rid)
-        if reply is not None:
-            if reply.text:   # the partial reply is kept as Stopped; say why
-                self.notice.emit(message)
-            self._end_reply(rid, ERROR if not reply.text else STOPPED, reply.text or message, {"error": message})
+        self.reply_finished.emit(message_id)
 
     # --- for the window (its only way in) --------------------------------------------------------
     def conversation(self, conversation_id: int) -> Conversation | None:
@@ -405,21 +345,15 @@ class ChatSession(BranchActions, QObject):
     # --- shutdown -----------------------------------------------------------------------------
     def shutdown(self, timeout_ms: int = 1500) -> bool:
         """Cancel renders, end both threads, then keep partial replies (marked stopped) with every token."""
-        for rid in list(self._replies):
-            self.llm.cancel(rid)
+        self.replies.cancel_all()
         self.images.shutdown_jobs()
         ok_llm = self.llm.shutdown(timeout_ms)
         ok_img = self.images.worker.shutdown(timeout_ms)
         # Tokens and pictures the workers sent before they stopped are still queued for us: take
         # them in now, so a saved reply has every token and a late picture's file is removed.
-        self.llm.pump.deliver_posted()
         QCoreApplication.sendPostedEvents(self)
         QCoreApplication.sendPostedEvents(self.images)
-        for rid, reply in list(self._replies.items()):
-            if reply.text:
-                self._end_reply(rid, STOPPED, reply.text, {})
-            else:
-                self._drop_reply(rid)
+        self.replies.keep_what_came()
         ok_docs = self.documents.shutdown(timeout_ms)
         self.log.save_unsaved()   # space freed since a full disk refused them, and no write since
         return ok_llm and ok_img and ok_docs

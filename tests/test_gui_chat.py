@@ -55,7 +55,7 @@ def test_stop_keeps_partial_reply_marked_stopped(make_app, qtbot):
     parts = make_app(engine)
     parts.session.submit("long please")
     qtbot.waitUntil(lambda: parts.window.composer.busy, timeout=30000)
-    qtbot.waitUntil(lambda: any(parts.session._replies[r].text.count(" ") == 9 for r in parts.session._replies), timeout=30000)
+    qtbot.waitUntil(lambda: any(parts.session.replies.active[r].text.count(" ") == 9 for r in parts.session.replies.active), timeout=30000)
     with qtbot.waitSignal(parts.session.reply_finished, timeout=30000):
         qtbot.keyClick(parts.window.composer.editor, Qt.Key.Key_Escape)
     reply = last_messages(parts, 1)[0]

@@ -24,7 +24,7 @@ def lightness(role) -> int:
 def test_palette_and_code_style_follow_a_dark_system_scheme(qtbot, make_app, system_scheme):
     parts = make_app()
     parts.session.submit("Show me code")
-    qtbot.waitUntil(lambda: parts.session.llm_status == "ready" and not parts.session._replies, timeout=30_000)
+    qtbot.waitUntil(lambda: parts.session.llm_status == "ready" and not parts.session.replies.active, timeout=30_000)
     assert lightness(QPalette.ColorRole.Window) > 128 and markdown.CODE_STYLE == "friendly"
     system_scheme(Qt.ColorScheme.Dark)
     assert lightness(QPalette.ColorRole.Window) < 80 and lightness(QPalette.ColorRole.WindowText) > 180

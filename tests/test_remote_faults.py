@@ -57,7 +57,7 @@ def test_stop_closes_the_stream_at_once_and_the_gui_keeps_running(app, qtbot, fa
     finished = []
     parts.session.reply_finished.connect(finished.append)
     parts.session.submit("hi")
-    qtbot.waitUntil(lambda: any(r.text == "Hello there friend" for r in parts.session._replies.values()),
+    qtbot.waitUntil(lambda: any(r.text == "Hello there friend" for r in parts.session.replies.active.values()),
                     timeout=30000)
     start_ticks = len(ticks)
     # The server now sends nothing; the event loop must go on regardless.

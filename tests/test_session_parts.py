@@ -7,12 +7,14 @@ from pathlib import Path
 
 from chatapp.conversation import DONE, ImageRequest
 from chatapp.document_jobs import DocumentJobs
-from chatapp.engines.fake import FakeImageEngine
+from chatapp.engines.fake import FakeChatEngine, FakeImageEngine
 from chatapp.message_log import MessageLog
 from chatapp.parts import SettingsView
 from chatapp.pictures.jobs import ImageJobs
+from chatapp.replies import Replies
 from chatapp.settings import Settings, resolve_paths
 from chatapp.storage import Storage
+from chatapp.workers import LlmWorker
 
 
 @pytest.fixture
@@ -85,3 +87,26 @@ def test_picture_part_draws_and_saves_with_a_log_a_view_and_a_notice_sink(log, q
     finally:
         images.shutdown_jobs()
         assert images.worker.shutdown(3000)
+
+
+def test_reply_part_streams_and_saves_with_a_log_a_notice_sink_and_its_worker(log, qtbot):
+    worker = LlmWorker()
+    worker.request_load(lambda: FakeChatEngine(["the key is under the flowerpot"]))
+    notices: list[str] = []
+    replies = Replies(log, notices.append, worker)
+    chat = log.storage.create_conversation("keys")
+    question = log.add(chat.id, "user", "where is the key?")
+    texts, ended = [], []
+    replies.text.connect(lambda _id, text: texts.append(text))
+    replies.ended.connect(ended.append)
+    try:
+        rid, reply = replies.start(chat.id, question.id, waiting=True)
+        assert replies.streaming_in(chat.id) and reply.meta == {"waiting": True}
+        replies.request(rid, [{"role": "user", "content": question.content}], Settings().gen_params())
+        qtbot.waitUntil(lambda: ended == [reply.id], timeout=30000)
+        saved = log.storage.message(reply.id)
+        assert saved.status == DONE and saved.content == "the key is under the flowerpot"
+        assert texts[-1] == saved.content and saved.parent_id == question.id
+        assert not replies.streaming_in(chat.id) and notices == []
+    finally:
+        assert worker.shutdown(3000)

@@ -19,8 +19,8 @@ def test_closing_mid_reply_and_mid_render_is_quick_and_clean(make_app, qtbot, ra
     s.submit("/image a red circle --steps 150")
     qtbot.waitUntil(lambda: any(j.started for j in s.images.jobs.values()), timeout=30000)
     s.submit("talk for a long time")
-    qtbot.waitUntil(lambda: any(len(r.text) > 50 for r in s._replies.values()), timeout=30000)
-    reply_id = next(iter(s._replies.values())).message.id
+    qtbot.waitUntil(lambda: any(len(r.text) > 50 for r in s.replies.active.values()), timeout=30000)
+    reply_id = next(iter(s.replies.active.values())).message.id
     parts.window.close()                       # closeEvent -> session.shutdown()
     # How quickly is a bench figure (bench/live.py); here: both threads do end, on any machine.
     qtbot.waitUntil(lambda: not s.llm.thread_running and not s.images.worker.thread_running, timeout=60000)

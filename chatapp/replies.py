@@ -1,0 +1,132 @@
+"""The session's reply part (GUI thread): one streaming reply per request, its text saved as it grows, its end.
+
+It is given the message log (its only way to write messages), a notice sink and its worker; never the session.
+The session decides what the model sees and when a reply starts; the part tells it when one ended."""
+from __future__ import annotations
+
+import itertools
+import time
+from dataclasses import dataclass, field
+
+from PySide6.QtCore import QCoreApplication, QObject, Signal
+
+from .conversation import DONE, ERROR, STOPPED, STREAMING, Message
+from .engines.base import ChatStats
+from .message_log import MessageLog
+from .parts import Notice
+
+FLUSH_EVERY_S = 2.0  # partial replies reach the database this often, so a crash keeps most of one
+NO_REPLY = "The disk holding your chats is full, so no reply was started. Free some space, then use Regenerate."
+_request_ids = itertools.count(1)
+
+
+@dataclass
+class _Reply:
+    message: Message
+    text: str = ""
+    last_flush: float = field(default_factory=time.monotonic)
+
+
+class Replies(QObject):
+    text = Signal(int, str)        # message id, whole text so far
+    stats = Signal(object)         # ChatStats of a reply that finished
+    ended = Signal(int)            # message id: the reply ended (done, stopped, failed, or dropped when empty)
+
+    def __init__(self, log: MessageLog, notice: Notice, worker):
+        super().__init__()
+        self.log, self.notice, self.worker = log, notice, worker
+        self.active: dict[int, _Reply] = {}   # request id -> the reply streaming for it
+        # Worker signals go only to bound methods of this GUI-thread QObject, so Qt queues them
+        # here; a lambda would run on the worker's thread and race with the GUI.
+        worker.token.connect(self._on_token)
+        worker.finished.connect(self._on_finished)
+        worker.failed.connect(self._on_failed)
+
+    def start(self, conversation_id: int, question_id: int, waiting: bool) -> tuple[int, Message] | None:
+        """An empty streaming reply under question_id, the conversation's current leaf; (request id, its message),
+        or None when it could not be saved (the notice says so). waiting: the model is not ready yet."""
+        reply = self.log.add(conversation_id, "assistant", "", status=STREAMING, meta={"waiting": True} if waiting else {},
+                             parent_id=question_id, make_current=True, when_full=NO_REPLY)
+        if reply is None:
+            return None
+        rid = next(_request_ids)
+        self.active[rid] = _Reply(reply)
+        return rid, reply
+
+    def request(self, rid: int, messages: list[dict], params) -> None:
+        """Send the history (sources put in by the documents part) to the worker for reply rid."""
+        self.worker.request_reply(rid, messages, params)
+
+    def streaming_in(self, conversation_id: int) -> bool:
+        return any(r.message.conversation_id == conversation_id for r in self.active.values())
+
+    def stop(self, conversation_id: int) -> None:
+        """Stop the replies streaming in a conversation (each ends as usual, kept as Stopped)."""
+        for rid, reply in list(self.active.items()):
+            if reply.message.conversation_id == conversation_id:
+                self.worker.cancel(rid)
+
+    def forget(self, message_ids: set[int]) -> None:
+        """Their messages are being deleted: stop them, and nothing of them is saved."""
+        for rid, reply in list(self.active.items()):
+            if reply.message.id in message_ids:
+                self.worker.cancel(rid)
+                self.active.pop(rid)
+
+    def cancel_all(self) -> None:
+        for rid in list(self.active):
+            self.worker.cancel(rid)
+
+    def keep_what_came(self) -> None:
+        """At quit, the worker stopped: take in the tokens it sent, then keep partial replies (Stopped) with
+        every token; a reply with none leaves nothing."""
+        self.worker.pump.deliver_posted()
+        QCoreApplication.sendPostedEvents(self)
+        for rid, reply in list(self.active.items()):
+            if reply.text:
+                self._end(rid, STOPPED, reply.text, {})
+            else:
+                self._drop(rid)
+
+    # --- worker results -----------------------------------------------------------------------
+    def _on_token(self, rid: int, piece: str) -> None:
+        reply = self.active.get(rid)
+        if reply is None:
+            return
+        reply.text += piece
+        self.text.emit(reply.message.id, reply.text)
+        if time.monotonic() - reply.last_flush > FLUSH_EVERY_S:
+            reply.last_flush = time.monotonic()
+            self.log.save_partial(reply.message.id, reply.text)
+
+    def _end(self, rid: int, status: str, content: str, meta: dict) -> None:
+        reply = self.active.pop(rid, None)
+        if reply is None:
+            return
+        self.log.update(reply.message, content=content, status=status, meta=meta)
+        self.ended.emit(reply.message.id)
+
+    def _drop(self, rid: int) -> None:
+        """A reply stopped before its first token leaves no empty message behind."""
+        reply = self.active.pop(rid)
+        self.log.remove(reply.message.id)
+        self.ended.emit(reply.message.id)
+
+    def _on_finished(self, rid: int, stats: ChatStats) -> None:
+        reply = self.active.get(rid)
+        if reply is None:
+            return
+        if stats.stopped and not reply.text:
+            self._drop(rid)
+            return
+        meta = {"ttft_ms": round(stats.ttft_s * 1000), "tokens_per_s": round(stats.tokens_per_s, 1),
+                "context": [stats.context_used, stats.n_ctx], "dropped": stats.dropped_messages}
+        self._end(rid, STOPPED if stats.stopped else DONE, reply.text, meta)
+        self.stats.emit(stats)
+
+    def _on_failed(self, rid: int, message: str) -> None:
+        reply = self.active.get(rid)
+        if reply is not None:
+            if reply.text:   # the partial reply is kept as Stopped; say why
+                self.notice(message)
+            self._end(rid, ERROR if not reply.text else STOPPED, reply.text or message, {"error": message})
