@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 from typing import Callable
 
 from PySide6.QtCore import QCoreApplication, QObject, Signal
@@ -14,7 +15,7 @@ from .engines.base import ModelInfo
 from .engines.lora import listing as lora_listing
 from .message_log import MessageLog
 from .parts import SettingsView
-from .pictures.edits import edit_command
+from .pictures.edits import edit_command, mask_path
 from .pictures.jobs import ImageJobs
 from .replies import Replies
 from .settings import Paths, Settings
@@ -337,6 +338,10 @@ class ChatSession(BranchActions, QObject):
     def picture_edit_command(self, picture: Message) -> str:
         """What the Edit action puts in the message box: /image <prompt> --init #N --strength 0.6."""
         return edit_command(picture)
+
+    def new_mask_path(self, picture: Message) -> Path:
+        """A new mask file for a picture, beside the pictures (earlier masks stay: recipes name them)."""
+        return mask_path(self.paths.images, picture.image_path)
 
     def set_reply_frame_ms(self, ms: float) -> None:
         """How often streamed reply text reaches the view (the view's measured frame time)."""

@@ -318,7 +318,7 @@ class MainWindow(StoreActions, QMainWindow):
     def show_picture(self, message: Message) -> None:
         """The picture full size, with the mask painter (ui/mask_painter.py); Render sends its /image."""
         from .mask_painter import PictureViewer
-        viewer = PictureViewer(message, self.session.paths.images, self)
+        viewer = PictureViewer(message, lambda: self.session.new_mask_path(message), self)
         viewer.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         viewer.render_requested.connect(self.session.submit)
         self.viewer = viewer

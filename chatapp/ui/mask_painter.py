@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import shlex
 from pathlib import Path
+from typing import Callable
 
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QKeySequence, QPainter, QPen, QPixmap, QShortcut
@@ -11,7 +12,6 @@ from PySide6.QtWidgets import (QButtonGroup, QDialog, QDoubleSpinBox, QHBoxLayou
                                QScrollArea, QSlider, QVBoxLayout, QWidget)
 
 from ..commands import prompt_word
-from ..pictures.edits import mask_path
 
 DISPLAY = 448          # small pictures (tiny-shapes draws 32x32) are shown enlarged to this side
 UNDO_DEPTH = 30
@@ -140,9 +140,10 @@ class PictureViewer(QDialog):
     """A picture full size; paint over a part of it and Render redraws that part from the prompt."""
     render_requested = Signal(str)      # the /image command to send
 
-    def __init__(self, message, images_dir: Path, parent=None):
+    def __init__(self, message, new_mask: Callable[[], Path], parent=None):
+        """new_mask(): where this picture's next mask is saved (the session names it)."""
         super().__init__(parent)
-        self.message, self.images_dir = message, Path(images_dir)
+        self.message, self.new_mask = message, new_mask
         request = message.meta.get("request", {})
         number = message.meta.get("number")
         self.setWindowTitle((f"#{number}  " if number else "") + request.get("prompt", "Picture"))
@@ -226,7 +227,7 @@ class PictureViewer(QDialog):
         if not self.canvas.has_mask():
             self.status.setText("Paint over the part to redraw first (Edit under the picture changes all of it).")
             return
-        path = mask_path(self.images_dir, self.message.image_path)
+        path = self.new_mask()
         try:
             save_mask(self.canvas.mask_image(), path)
         except OSError as exc:
