@@ -42,3 +42,14 @@ def test_the_attach_button_dialog_help_and_settings_note_name_every_reader(make_
     qtbot.addWidget(dialog)
     notes = [label.text() for label in dialog.findChildren(QLabel) if "is indexed" in label.text()]
     assert len(notes) == 1 and kinds in notes[0]
+
+
+def test_a_reader_registered_later_is_found_and_forgotten_with_it(tmp_path):
+    from chatapp.documents.extract import Extracted, Section, extract
+    assert readers.reader_for("notes.rec") is None
+    row = readers.Reader("recutils", (".rec",), lambda data, _stop: Extracted("rec", [Section(data.decode())]))
+    with readers.READERS.registered("rec", row):
+        (tmp_path / "notes.rec").write_text("Name: Ada")
+        assert readers.reader_for("NOTES.REC") is row and extract(tmp_path / "notes.rec").kind == "rec"
+        assert "*.rec" in readers.file_filter() and "recutils" in help_text()
+    assert readers.reader_for("notes.rec") is None and "*.rec" not in readers.file_filter()

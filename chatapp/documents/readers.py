@@ -51,8 +51,16 @@ READERS.register("csv", Reader("CSV", (".csv", ".tsv"), _in("tables")))
 READERS.register("ipynb", Reader("Jupyter notebooks", (".ipynb",), _in("notebook")))
 
 
+_index: tuple[tuple, dict[str, Reader]] = ((), {})
+
+
 def _by_suffix() -> dict[str, Reader]:
-    return {suffix: r for r in READERS.values() for suffix in r.suffixes}
+    """suffix -> reader, built again only when the registry changed (a library walk asks once per file)."""
+    global _index
+    entries = tuple(READERS.items())
+    if entries != _index[0]:
+        _index = (entries, {suffix: r for _kind, r in entries for suffix in r.suffixes})
+    return _index[1]
 
 
 def reader_for(path: str | Path) -> Reader | None:
