@@ -14,7 +14,7 @@ NOTEBOOK = DATA / "chatapp-tides.ipynb"   # tests/data/documents/README.md: writ
 
 def test_cells_come_out_in_order_with_their_numbers_as_locations():
     doc = extract(NOTEBOOK)
-    assert doc.kind == "ipynb"
+    assert doc.kind == "ipynb" and doc.pages == 8
     by_cell = {s.page: s.text for s in doc.sections}
     assert sorted(by_cell) == [1, 2, 3, 4, 5, 7, 8]       # cell 6 is an empty code cell
     assert by_cell[1].startswith("Cell 1 (markdown):\n# Tide tables for Brest")

@@ -142,5 +142,6 @@ def test_a_chip_counts_a_presentations_slides_and_a_pdfs_pages():
     from chatapp.ui.attachments import chip_text
     base = {"name": "deck.pptx", "size": 2048, "status": "ready"}
     assert chip_text({**base, "pages": 12, "kind": "pptx"}) == "deck.pptx · 2 KB · 12 slides"
+    assert chip_text({**base, "name": "tides.ipynb", "pages": 8, "kind": "ipynb"}) == "tides.ipynb · 2 KB · 8 cells"
     assert chip_text({**base, "name": "paper.pdf", "pages": 1, "kind": "pdf"}) == "paper.pdf · 2 KB · 1 page"
     assert chip_text({**base, "name": "old.pdf", "pages": 3}) == "old.pdf · 2 KB · 3 pages"   # a chip saved before kinds

@@ -56,6 +56,7 @@ def read(data: bytes, should_stop: Callable[[], bool]) -> Extracted:
             parts += [_output(o) for o in cell.get("outputs") or [] if isinstance(o, dict)]
         text = "\n".join(p.rstrip("\n") for p in parts if p.strip())
         if text:
-            # The cell's number is its location (as a slide's is): the sources say "page N", the text "Cell N".
+            # The cell's number is its location (as a slide's is): the chip counts cells, the sources say "page N"
+            # (chunks keep one location column), so the text names its cell too.
             sections.append(Section(f"Cell {number} ({kind}):\n{text}", page=number, first_line=None))
-    return non_empty(Extracted("ipynb", sections), "notebook")
+    return non_empty(Extracted("ipynb", sections, pages=len(nb["cells"])), "notebook")

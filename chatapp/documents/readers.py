@@ -21,6 +21,7 @@ class Reader:
     label: str                 # what users call it, for help text and tooltips
     suffixes: tuple[str, ...]
     read: Callable[[bytes, Callable[[], bool]], Extracted]   # bytes, should_stop -> Extracted or DocumentError
+    unit: str = "page"         # what Extracted.pages counts, for the file's chip ("12 slides")
 
 
 def _in(module: str) -> Callable[[bytes, Callable[[], bool]], Extracted]:
@@ -45,10 +46,10 @@ READERS.register("html", Reader("web pages", (".html", ".htm", ".xhtml"), _in("h
 READERS.register("docx", Reader("Word", (".docx",), _in("word")))
 READERS.register("odt", Reader("OpenDocument text", (".odt",), _in("odt")))
 READERS.register("epub", Reader("EPUB", (".epub",), _in("epub")))
-READERS.register("pptx", Reader("PowerPoint", (".pptx",), _in("pptx")))
+READERS.register("pptx", Reader("PowerPoint", (".pptx",), _in("pptx"), unit="slide"))
 READERS.register("xlsx", Reader("Excel", (".xlsx", ".xlsm"), _in("xlsx")))
 READERS.register("csv", Reader("CSV", (".csv", ".tsv"), _in("tables")))
-READERS.register("ipynb", Reader("Jupyter notebooks", (".ipynb",), _in("notebook")))
+READERS.register("ipynb", Reader("Jupyter notebooks", (".ipynb",), _in("notebook"), unit="cell"))
 
 
 _index: tuple[tuple, dict[str, Reader]] = ((), {})

@@ -18,7 +18,8 @@ def chip_text(c: dict) -> str:
     """name · size · pages, or the reason the file could not be read."""
     parts = [c.get("name", "?"), human_size(c.get("size") or 0)]
     if c.get("status") == "ready" and c.get("pages"):
-        unit = "slide" if c.get("kind") == "pptx" else "page"   # a presentation's "pages" are its slides
+        reader = readers.READERS.get(c.get("kind") or "")   # a presentation's "pages" are its slides
+        unit = reader.unit if reader else "page"
         parts.append(f"{c['pages']} {unit}{'' if c['pages'] == 1 else 's'}")
     elif c.get("status") == "pending":
         parts.append("indexing…")
