@@ -217,13 +217,7 @@ def setting_value(settings: Settings, name: str):
 
 def setting_problems(settings: Settings) -> list[str]:
     """Every value the options schema refuses, worded as the settings file's loader words it."""
-    found = [check_setting(name, getattr(settings, name))[1] for name in (*_OWN, *(
-        n for n, (cls, _f) in _backend_fields().items() if "." not in n))]
-    for name, (cls, f) in _backend_fields().items():
-        if "." in name:
-            value = settings.backend_options.get(name.rsplit(".", 1)[0])
-            if isinstance(value, cls):
-                found.append(check_setting(name, getattr(value, f.name))[1])
+    found = (check_setting(name, setting_value(settings, name))[1] for name in OPTIONS)
     return [p for p in found if p]
 
 
@@ -260,8 +254,7 @@ def settings_from(raw: Mapping) -> tuple[Settings, list[str]]:
             flat.update({f"{key}.{k}": v for k, v in values.items()})
     for name, value in flat.items():
         if name not in known:
-            problems.append(f"{name} (no such backend option)")
-            continue
+            continue      # an option this version does not have (as unknown fields above): ignored
         value, problem = check_setting(name, value)
         if problem:
             problems.append(problem)
