@@ -6,7 +6,6 @@ import os
 import re
 import sqlite3
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
@@ -125,21 +124,9 @@ class DocumentIndex:
     def close(self) -> None:
         self._db.close()
 
-    @contextmanager
     def _transaction(self):
-        """BEGIN IMMEDIATE ... COMMIT (ROLLBACK on any error). The connection is in autocommit mode,
-        where `with connection:` would NOT open a transaction: each statement would commit alone."""
-        with storage_errors.known_errors(full=DiskFull):   # here too: the body tells a deleted chat apart
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield
-                self._db.execute("COMMIT")
-            except BaseException:
-                # After SQLITE_FULL SQLite has rolled back already: a second ROLLBACK would only say
-                # "cannot rollback - no transaction is active" instead of what went wrong.
-                if self._db.in_transaction:
-                    self._db.execute("ROLLBACK")
-                raise
+        """Several statements as one (storage's one transaction shape); a full disk is this index's DiskFull."""
+        return storage_errors.transaction(self._db, full=DiskFull)
 
     # --- documents ----------------------------------------------------------------------------
     def add_attachment(self, conversation_id: int, path: str | Path, message_id: int | None = None) -> DocumentRow:

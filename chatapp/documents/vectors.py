@@ -4,7 +4,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Callable
 
-from ..storage.errors import known_errors
+from ..storage.errors import known_errors, transaction
 from .extract import Cancelled
 from .index import DiskFull
 
@@ -59,16 +59,10 @@ def fill(db: sqlite3.Connection, model: int, embed: Callable[[list[str]], object
             break
         matrix = embed([text for _, text in todo])
         rows = [(model, matrix[i].astype("<f4").tobytes(), chunk_id, chunk_id) for i, (chunk_id, _) in enumerate(todo)]
-        db.execute("BEGIN IMMEDIATE")
-        try:
+        with transaction(db, full=DiskFull):
             # A chunk deleted meanwhile (its conversation went) gets no vector.
             db.executemany("INSERT OR REPLACE INTO chunk_vectors(model_id, vector, chunk_id) "
                            "SELECT ?, ?, ? WHERE EXISTS (SELECT 1 FROM chunks WHERE id = ?)", rows)
-        except BaseException:
-            if db.in_transaction:   # SQLite already rolled back after SQLITE_FULL: a second ROLLBACK would fail
-                db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
         done += len(todo)
         if progress:
             progress(have + done, max(total, have + done))

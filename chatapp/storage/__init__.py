@@ -13,7 +13,8 @@ from pathlib import Path
 from ..conversation import Conversation, Message, search_words
 # The error types are chatapp.storage's to callers: `from chatapp.storage import StorageError`.
 from .bulk import BulkImport
-from .errors import DISK_FULL, ChatDeleted, CorruptDatabase, DiskFull, StorageError, guarded, known, known_errors
+from .errors import (DISK_FULL, ChatDeleted, CorruptDatabase, DiskFull, StorageError, guarded, known, known_errors,
+                     transaction)
 from .migrations import MIGRATIONS
 from .tree import LEAF, TreeQueries
 
@@ -145,20 +146,9 @@ class Storage(TreeQueries):
     def close(self) -> None:
         self._db.close()
 
-    @contextmanager
     def _transaction(self):
         """Several statements as one: all of them reach the disk, or none (autocommit otherwise)."""
-        with known_errors():
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield
-                self._db.execute("COMMIT")
-            except BaseException:
-                # After SQLITE_FULL (and some I/O errors) SQLite has already rolled the transaction
-                # back; a second ROLLBACK would replace the real error with "no transaction is active".
-                if self._db.in_transaction:
-                    self._db.execute("ROLLBACK")
-                raise
+        return transaction(self._db)
 
     @contextmanager
     def bulk_import(self):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import inspect
 import sqlite3
-from contextlib import ContextDecorator
+from contextlib import ContextDecorator, contextmanager
 
 
 class StorageError(Exception):
@@ -95,3 +95,20 @@ def guarded(cls=None, *, full: type[DiskFull] = DiskFull):
                 setattr(cls, name, known_errors(full=full)(fn))
         return cls
     return wrap(cls) if cls is not None else wrap
+
+
+@contextmanager
+def transaction(db: sqlite3.Connection, full: type[DiskFull] = DiskFull):
+    """BEGIN IMMEDIATE ... COMMIT, ROLLBACK on any error, known errors raised as StorageErrors (the body's
+    too: a caller can tell a deleted chat apart). On an autocommit connection `with db:` opens no transaction."""
+    with known_errors(full=full):
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+            db.execute("COMMIT")
+        except BaseException:
+            # After SQLITE_FULL (and some I/O errors) SQLite has already rolled the transaction back; a
+            # second ROLLBACK would replace the real error with "cannot rollback - no transaction is active".
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
