@@ -1,19 +1,14 @@
-"""Engines declare what they offer (capabilities) and stream typed events; callers read, never probe."""
-import json
-from types import SimpleNamespace
-
+"""Engines declare what they offer (capabilities); the workers and chatapp serve read them, never probe."""
 import pytest
 
 from chatapp.conversation import GenParams, ImageRequest
 from chatapp.engines.base import ChatCapabilities, ImageCapabilities
 from chatapp.engines.diffusion import DiffusionImageEngine
-from chatapp.engines.events import Reply, TextDelta, ToolCall, ToolCallDelta, Usage
 from chatapp.engines.fake import FakeChatEngine, FakeImageEngine
 from chatapp.engines.llama import LlamaChatEngine
 from chatapp.engines.llama_embed import EmbeddingEngine
-from chatapp.engines.openai_chat import OpenAIChatEngine, _events
+from chatapp.engines.openai_chat import OpenAIChatEngine
 from chatapp.engines.openai_images import OpenAIImageEngine
-from chatapp.serve.chat import _tool_call_delta
 
 
 def test_every_engine_declares_its_capabilities():
@@ -27,32 +22,6 @@ def test_every_engine_declares_its_capabilities():
     assert all(callable(getattr(LlamaChatEngine, m)) for m in ("warm_next_turn", "prompt_tokens", "grammar_problem"))
     d = DiffusionImageEngine("nowhere")
     assert d.lora_dirs == [] and d.threads == 0 and d.chat_busy() is False
-
-
-def test_reply_joins_tool_call_parts_by_index_in_order():
-    reply = Reply.of([TextDelta("Sure. "), ToolCallDelta(1, "b", "search", '{"q"'), ToolCallDelta(0, "a", "draw"),
-                      ToolCallDelta(1, arguments=': "cats"}'), ToolCallDelta(0, arguments="{}"), TextDelta("Done."),
-                      Usage(SimpleNamespace(), "tool_calls")])
-    assert reply.text == "Sure. Done." and reply.usage.finish_reason == "tool_calls"
-    assert reply.tool_calls == [ToolCall("a", "draw", "{}"), ToolCall("b", "search", '{"q": "cats"}')]
-    assert reply.tool_calls[1].parsed_arguments() == {"q": "cats"}
-    assert reply.tool_calls[1].openai() == {"id": "b", "type": "function",
-                                            "function": {"name": "search", "arguments": '{"q": "cats"}'}}
-    with pytest.raises(ValueError, match="not valid JSON"):
-        ToolCall("c", "draw", '{"prompt": ').parsed_arguments()
-    with pytest.raises(TypeError):
-        Reply().add("plain text is not an event")
-
-
-def test_openai_stream_deltas_become_events_and_go_back_out_in_the_same_shape():
-    """A server's streamed tool_calls parts -> ToolCallDelta -> chatapp serve's chunk: the same fields."""
-    from openai.types.chat.chat_completion_chunk import ChoiceDelta
-    parts = [{"index": 0, "id": "call_1", "type": "function", "function": {"name": "draw", "arguments": ""}},
-             {"index": 0, "function": {"arguments": '{"prompt": "sea"}'}}]
-    events = [e for p in parts for e in _events(ChoiceDelta.model_validate({"tool_calls": [p]}))]
-    assert events == [ToolCallDelta(0, "call_1", "draw", ""), ToolCallDelta(0, arguments='{"prompt": "sea"}')]
-    assert [_tool_call_delta(e) for e in events] == parts
-    assert list(_events(ChoiceDelta(content="Hi"))) == [TextDelta("Hi")]
 
 
 class _Warmable(FakeChatEngine):
@@ -116,10 +85,3 @@ def test_image_worker_sets_only_what_the_engine_declares(qtbot, tmp_path, declar
             assert (engine.lora_dirs, engine.threads, engine.chat_busy) == ("untouched",) * 3
     finally:
         assert worker.shutdown(5000)
-
-
-def test_fake_engine_streams_a_scripted_tool_call_with_its_finish_reason():
-    engine = FakeChatEngine([[TextDelta("On it."), ToolCallDelta(0, "c", "draw", json.dumps({"prompt": "x"}))]])
-    events = list(engine.stream([{"role": "user", "content": "draw x"}], GenParams(), lambda: False))
-    assert [type(e) for e in events] == [TextDelta, ToolCallDelta, Usage]
-    assert events[-1].finish_reason == "tool_calls" and events[-1].stats.completion_tokens == 2

@@ -131,3 +131,13 @@ def test_truncated_gguf(tmp_path):
     cut.write_bytes(default_llm_path().read_bytes()[: 3 * 1024 * 1024])
     with pytest.raises(EngineError, match=r"cut.gguf cannot be used as the chat model \(truncated"):
         LlamaChatEngine(cut).load()
+
+
+def test_the_last_event_says_why_the_reply_ended(engine):
+    """Usage closes every reply: "length" at max_tokens, "stop" at the model's own end of turn."""
+    def last(params):
+        return list(engine.stream(CAPITAL, params, lambda: False))[-1]
+    cut = last(GenParams(temperature=0.0, max_tokens=3, seed=1))
+    assert isinstance(cut, Usage) and cut.finish_reason == "length" and cut.stats.completion_tokens == 3
+    whole = last(GREEDY)
+    assert whole.finish_reason == "stop" and 3 < whole.stats.completion_tokens < GREEDY.max_tokens

@@ -1,0 +1,122 @@
+"""Chat engines stream typed events; tool calls go through chatapp serve and the OpenAI engine unchanged."""
+import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from types import SimpleNamespace
+
+import openai
+import pytest
+
+from chatapp.conversation import GenParams
+from chatapp.engines.events import Reply, TextDelta, ToolCall, ToolCallDelta, Usage
+from chatapp.engines.fake import FakeChatEngine
+from chatapp.engines.openai_chat import OpenAIChatEngine, _events
+from chatapp.serve.app import Slot
+from chatapp.serve.chat import _tool_call_delta
+from chatapp.serve.cli import asgi_app
+
+from .remote_servers import free_port
+
+
+def test_reply_joins_tool_call_parts_by_index_in_order():
+    reply = Reply.of([TextDelta("Sure. "), ToolCallDelta(1, "b", "search", '{"q"'), ToolCallDelta(0, "a", "draw"),
+                      ToolCallDelta(1, arguments=': "cats"}'), ToolCallDelta(0, arguments="{}"), TextDelta("Done."),
+                      Usage(SimpleNamespace(), "tool_calls")])
+    assert reply.text == "Sure. Done." and reply.usage.finish_reason == "tool_calls"
+    assert reply.tool_calls == [ToolCall("a", "draw", "{}"), ToolCall("b", "search", '{"q": "cats"}')]
+    assert reply.tool_calls[1].parsed_arguments() == {"q": "cats"}
+    assert reply.tool_calls[1].openai() == {"id": "b", "type": "function",
+                                            "function": {"name": "search", "arguments": '{"q": "cats"}'}}
+    with pytest.raises(ValueError, match="not valid JSON"):
+        ToolCall("c", "draw", '{"prompt": ').parsed_arguments()
+    with pytest.raises(TypeError):
+        Reply().add("plain text is not an event")
+
+
+def test_openai_stream_deltas_become_events_and_go_back_out_in_the_same_shape():
+    """A server's streamed tool_calls parts -> ToolCallDelta -> chatapp serve's chunk: the same fields."""
+    from openai.types.chat.chat_completion_chunk import ChoiceDelta
+    parts = [{"index": 0, "id": "call_1", "type": "function", "function": {"name": "draw", "arguments": ""}},
+             {"index": 0, "function": {"arguments": '{"prompt": "sea"}'}}]
+    events = [e for p in parts for e in _events(ChoiceDelta.model_validate({"tool_calls": [p]}))]
+    assert events == [ToolCallDelta(0, "call_1", "draw", ""), ToolCallDelta(0, arguments='{"prompt": "sea"}')]
+    assert [_tool_call_delta(e) for e in events] == parts
+    assert list(_events(ChoiceDelta(content="Hi"))) == [TextDelta("Hi")]
+
+
+def test_fake_engine_streams_a_scripted_tool_call_with_its_finish_reason():
+    engine = FakeChatEngine([[TextDelta("On it."), ToolCallDelta(0, "c", "draw", json.dumps({"prompt": "x"}))]])
+    events = list(engine.stream([{"role": "user", "content": "draw x"}], GenParams(), lambda: False))
+    assert [type(e) for e in events] == [TextDelta, ToolCallDelta, Usage]
+    assert events[-1].finish_reason == "tool_calls" and events[-1].stats.completion_tokens == 2
+
+
+SCRIPT = [TextDelta("Drawing"), TextDelta(" it."), ToolCallDelta(0, "call_1", "draw_picture", '{"prompt": '),
+          ToolCallDelta(0, arguments='"a cat"}'), ToolCallDelta(1, "call_2", "search_files", '{"q": "cats"}')]
+
+
+@pytest.fixture
+def served_fake():
+    """chatapp serve's real app on a real port (uvicorn in a thread) over a scripted engine."""
+    import uvicorn
+    engine = FakeChatEngine()
+    slot = Slot("chat", engine, engine.load(), ThreadPoolExecutor(max_workers=1))
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(asgi_app([slot]), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    started = threading.Event()
+    while not started.wait(0.01):   # uvicorn says when it listens; its thread ending first is a failure
+        assert thread.is_alive(), "uvicorn did not start"
+        if server.started:
+            started.set()
+    yield engine, slot, f"http://127.0.0.1:{port}/v1"
+    server.should_exit = True
+    thread.join(10)
+    slot.executor.shutdown()
+
+
+def test_serve_answers_a_tool_call_in_openais_shapes(served_fake):
+    engine, slot, url = served_fake
+    engine.enqueue(list(SCRIPT), list(SCRIPT))
+    with openai.OpenAI(base_url=url, api_key="unused", max_retries=0, timeout=60) as client:
+        whole = client.chat.completions.create(model=slot.id, messages=[{"role": "user", "content": "draw a cat"}])
+        chunks = list(client.chat.completions.create(model=slot.id, stream=True,
+                                                     messages=[{"role": "user", "content": "draw a cat"}]))
+    choice = whole.choices[0]
+    assert choice.finish_reason == "tool_calls" and choice.message.content == "Drawing it."
+    assert [(c.id, c.type, c.function.name, json.loads(c.function.arguments)) for c in choice.message.tool_calls] == \
+        [("call_1", "function", "draw_picture", {"prompt": "a cat"}), ("call_2", "function", "search_files", {"q": "cats"})]
+    parts = [p for ch in chunks for p in (ch.choices[0].delta.tool_calls or [])]
+    assert [(p.index, p.id, p.type, p.function.name, p.function.arguments) for p in parts] == [
+        (0, "call_1", "function", "draw_picture", '{"prompt": '), (0, None, None, None, '"a cat"}'),
+        (1, "call_2", "function", "search_files", '{"q": "cats"}')]
+    assert chunks[-1].choices[0].finish_reason == "tool_calls"
+    assert "".join(ch.choices[0].delta.content or "" for ch in chunks) == "Drawing it."
+
+
+def test_a_text_reply_streams_as_before(served_fake):
+    """No tool call: plain content deltas, finish "stop", no tool_calls key anywhere."""
+    engine, slot, url = served_fake
+    engine.enqueue("just words here", "just words here")
+    with openai.OpenAI(base_url=url, api_key="unused", max_retries=0, timeout=60) as client:
+        whole = client.chat.completions.create(model=slot.id, messages=[{"role": "user", "content": "hi"}])
+        chunks = list(client.chat.completions.create(model=slot.id, stream=True,
+                                                     messages=[{"role": "user", "content": "hi"}]))
+    assert whole.choices[0].message.content == "just words here" and whole.choices[0].message.tool_calls is None
+    assert whole.choices[0].finish_reason == "stop"
+    assert [ch.choices[0].delta.content for ch in chunks] == ["", "just", " words", " here", None]
+    assert all(ch.choices[0].delta.tool_calls is None for ch in chunks) and chunks[-1].choices[0].finish_reason == "stop"
+
+
+def test_the_openai_engine_streams_a_servers_tool_call_as_the_same_events(served_fake):
+    """Engine -> chatapp serve -> OpenAIChatEngine: the events that come out are the ones that went in."""
+    engine, slot, url = served_fake
+    engine.enqueue(list(SCRIPT))
+    remote = OpenAIChatEngine(url, slot.id, timeout=60)
+    remote.load()
+    events = list(remote.stream([{"role": "user", "content": "draw a cat"}], GenParams(), lambda: False))
+    assert events[:-1] == SCRIPT
+    assert isinstance(events[-1], Usage) and events[-1].finish_reason == "tool_calls"
+    assert Reply.of(events).tool_calls == [ToolCall("call_1", "draw_picture", '{"prompt": "a cat"}'),
+                                           ToolCall("call_2", "search_files", '{"q": "cats"}')]
