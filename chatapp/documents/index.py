@@ -34,9 +34,8 @@ class DiskFull(storage_errors.DiskFull):
 
 
 def is_disk_full(exc: BaseException) -> bool:
-    code = getattr(exc, "sqlite_errorcode", None)
-    return isinstance(exc, storage_errors.DiskFull) or (code is not None and code & 0xFF == sqlite3.SQLITE_FULL) or \
-        getattr(exc, "errno", None) in (errno.ENOSPC, errno.EDQUOT)
+    """A full disk said by the database (DiskFull, a StorageError) or by the file system (ENOSPC, quota)."""
+    return isinstance(exc, storage_errors.DiskFull) or getattr(exc, "errno", None) in (errno.ENOSPC, errno.EDQUOT)
 
 
 # Words that match nearly every chunk: left out of the query so BM25 ranks on what the question is about.
