@@ -12,6 +12,7 @@ from PySide6.QtCore import QCoreApplication, QObject, Signal
 
 from .conversation import DONE, ERROR, STOPPED, STREAMING, Message
 from .engines.base import ChatStats
+from .engines.events import Reply, ToolCallDelta
 from .message_log import MessageLog
 from .parts import Notice
 
@@ -25,10 +26,12 @@ class _Reply:
     message: Message
     text: str = ""
     last_flush: float = field(default_factory=time.monotonic)
+    calls: Reply = field(default_factory=Reply)   # its tool calls' parts, joined (calls.tool_calls)
 
 
 class Replies(QObject):
     text = Signal(int, str)        # message id, whole text so far
+    tool_call = Signal(int, object)  # message id, ToolCallDelta: part of a tool call, as it streams
     stats = Signal(object)         # ChatStats of a reply that finished
     ended = Signal(int)            # message id: the reply ended (done, stopped, failed, or dropped when empty)
 
@@ -39,6 +42,7 @@ class Replies(QObject):
         # Worker signals go only to bound methods of this GUI-thread QObject, so Qt queues them
         # here; a lambda would run on the worker's thread and race with the GUI.
         worker.token.connect(self._on_token)
+        worker.tool_call.connect(self._on_tool_call)
         worker.finished.connect(self._on_finished)
         worker.failed.connect(self._on_failed)
 
@@ -98,6 +102,13 @@ class Replies(QObject):
         if time.monotonic() - reply.last_flush > FLUSH_EVERY_S:
             reply.last_flush = time.monotonic()
             self.log.save_partial(reply.message.id, reply.text)
+
+    def _on_tool_call(self, rid: int, part: ToolCallDelta) -> None:
+        reply = self.active.get(rid)
+        if reply is None:
+            return
+        reply.calls.add(part)
+        self.tool_call.emit(reply.message.id, part)
 
     def _end(self, rid: int, status: str, content: str, meta: dict) -> None:
         reply = self.active.pop(rid, None)

@@ -120,3 +120,33 @@ def test_the_openai_engine_streams_a_servers_tool_call_as_the_same_events(served
     assert isinstance(events[-1], Usage) and events[-1].finish_reason == "tool_calls"
     assert Reply.of(events).tool_calls == [ToolCall("call_1", "draw_picture", '{"prompt": "a cat"}'),
                                            ToolCall("call_2", "search_files", '{"q": "cats"}')]
+
+
+def test_the_reply_part_gathers_a_streamed_tool_call(qtbot, tmp_path):
+    """Engine -> worker -> pump -> the session's reply part: the call's parts reach the GUI thread, joined."""
+    from chatapp.message_log import MessageLog
+    from chatapp.replies import Replies
+    from chatapp.settings import Settings
+    from chatapp.storage import Storage
+    from chatapp.workers.chat import LlmWorker
+    storage, worker = Storage(tmp_path / "chats.db"), LlmWorker()
+    worker.request_load(lambda: FakeChatEngine([list(SCRIPT)]))
+    log = MessageLog(storage)
+    replies = Replies(log, lambda _: None, worker)
+    chat = storage.create_conversation("cats")
+    question = log.add(chat.id, "user", "draw a cat")
+    parts, ended = [], []
+    replies.tool_call.connect(lambda message_id, part: parts.append((message_id, part)))
+    replies.ended.connect(ended.append)
+    try:
+        rid, reply = replies.start(chat.id, question.id, waiting=True)
+        calls = replies.active[rid].calls
+        replies.request(rid, [{"role": "user", "content": question.content}], Settings().gen_params())
+        qtbot.waitUntil(lambda: ended == [reply.id], timeout=30000)
+        assert {message_id for message_id, _ in parts} == {reply.id}
+        assert calls.tool_calls == [ToolCall("call_1", "draw_picture", '{"prompt": "a cat"}'),
+                                    ToolCall("call_2", "search_files", '{"q": "cats"}')]
+        assert storage.message(reply.id).content == "Drawing it."
+    finally:
+        assert worker.shutdown(5000)
+        storage.close()
