@@ -46,7 +46,7 @@ def _pictures(parts) -> int:
 
 
 def _drop_rows(parts, folder: Path, quick: bool) -> Row:
-    from chatapp.commands import MAX_PROMPT_CHARS
+    from chatapp.recipes.request import MAX_PROMPT_CHARS
     w, app = parts.window, qapp()
     hostile = _png(folder / "hostile.png", "<lora:" * 5334)                        # the file
     longest_ok = _png(folder / "longest.png", ("<lora:" * (MAX_PROMPT_CHARS // 6))[:MAX_PROMPT_CHARS])
@@ -75,7 +75,7 @@ def _drop_rows(parts, folder: Path, quick: bool) -> Row:
 
 
 def _long_image_row(parts, quick: bool) -> Row:
-    from chatapp.commands import MAX_PROMPT_CHARS
+    from chatapp.recipes.request import MAX_PROMPT_CHARS
     w, app = parts.window, qapp()
     texts = ["/image " + "<lora:" * 20_000, "/image " + ("<lora:" * 700)[:MAX_PROMPT_CHARS] + " --steps 2"]
     probe = LoopProbe()

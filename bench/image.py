@@ -53,7 +53,7 @@ class _App:
         from chatapp.conversation import ImageRequest
         n = len(self.done)
         t = time.perf_counter()
-        self.worker.request_image(seed, ImageRequest(PROMPT, steps=steps, cfg=cfg, seed=seed), self.out)
+        self.worker.request_image(seed, ImageRequest(prompt=PROMPT, steps=steps, cfg=cfg, seed=seed), self.out)
         wait_until(lambda: len(self.done) > n)
         return self.done[-1] - t
 

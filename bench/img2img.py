@@ -35,7 +35,7 @@ class _App:
     def run(self, steps, seed, size, init=None):
         from chatapp.conversation import ImageRequest
         stamps = []
-        req = ImageRequest(PROMPT, steps=steps, seed=seed, width=size, height=size, init=init,
+        req = ImageRequest(prompt=PROMPT, steps=steps, seed=seed, width=size, height=size, init=init,
                            strength=STRENGTH if init else None)
         self.engine.generate(req, lambda e: stamps.append(time.perf_counter()) if e.phase == "step" else None,
                              lambda: False)
@@ -78,7 +78,7 @@ def img2img(runs: int, steps: int = 20, path=None, size=None, label="embedded ti
     cfg = float(app.engine.defaults["cfg"])
     source = Path(tempfile.mkdtemp()) / "source.png"
     from chatapp.conversation import ImageRequest
-    app.engine.generate(ImageRequest("a red circle on a blue background", steps=steps, seed=1, width=size,
+    app.engine.generate(ImageRequest(prompt="a red circle on a blue background", steps=steps, seed=1, width=size,
                                      height=size), lambda e: None, lambda: False)[0].image.save(source)
     raw = _Raw(path, app.engine._threads_now or 1, app.engine.dtype)   # the app's own threads and dtype
     raw.cfg = cfg

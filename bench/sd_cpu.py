@@ -106,7 +106,7 @@ def child(cfg: dict) -> dict:
             stamps.append((e.phase, time.perf_counter()))
             if e.phase == "step":
                 print(f"  step {e.step}/{e.total} at {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
-        engine.generate(ImageRequest(PROMPT, steps=steps, seed=1, width=size, height=size), on_progress, lambda: False)
+        engine.generate(ImageRequest(prompt=PROMPT, steps=steps, seed=1, width=size, height=size), on_progress, lambda: False)
     step_times = [b[1] - a[1] for a, b in zip(stamps, stamps[1:]) if a[0] == b[0] == "step"]
     last_step = max(t for k, t in stamps if k == "step")
     return {"load_s": load_s, "step_s": statistics.median(step_times), "decode_s": stamps[-1][1] - last_step,

@@ -70,7 +70,7 @@ def child(cfg: dict) -> dict:
             decoding.append(e.phase == "decoding")
         t1 = time.perf_counter()
         # Stopped as the decode starts (the block hooks raise at the VAE decoder's first block).
-        engine.generate(ImageRequest(PROMPT, steps=STEPS, seed=1, width=SIZE, height=SIZE, scheduler="euler"),
+        engine.generate(ImageRequest(prompt=PROMPT, steps=STEPS, seed=1, width=SIZE, height=SIZE, scheduler="euler"),
                         on_progress, lambda: any(decoding))
     steps = [b - a for a, b in zip([t1] + stamps, stamps)]
     return {"load_s": load_s, "step_s": steps[-1], "hash_s": hash_s, "peak_mb": _status_mb("VmHWM")}

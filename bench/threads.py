@@ -44,7 +44,7 @@ def _measure(case: str, runs: int, tokens: int) -> dict:
 
         def draw():
             while not stop.is_set():
-                image.generate(ImageRequest("a red circle on a blue background", steps=20, seed=len(pictures)),
+                image.generate(ImageRequest(prompt="a red circle on a blue background", steps=20, seed=len(pictures)),
                                lambda progress: None, stop.is_set)
                 pictures.append(1)
         threading.Thread(target=draw, daemon=True).start()

@@ -1,8 +1,10 @@
-"""Qt-free domain objects: conversations, messages, generation parameters, image requests."""
+"""Qt-free domain objects: conversations, messages, generation parameters; ImageRequest (defined in recipes/)."""
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+
+from .recipes.request import ImageRequest  # noqa: F401  (re-exported: a picture message's request)
 
 # Message.status values
 DONE, STREAMING, STOPPED, ERROR, QUEUED, RENDERING, CANCELLED = (
@@ -52,30 +54,6 @@ class GenParams:
     grammar: str = ""          # a llama.cpp GBNF grammar the reply must follow ("": free text)
     logit_bias: tuple[tuple[int, float], ...] = ()   # (token id, bias added to its logit), OpenAI's logit_bias
     fit_context: bool = True   # False: a conversation over the context is an error, not trimmed (an API's rule)
-
-
-@dataclass
-class ImageRequest:
-    """One /image command, fully resolved: what the diffusion engine needs to draw it."""
-    prompt: str
-    negative: str = ""
-    steps: int | None = None   # None: the model's default
-    cfg: float | None = None
-    seed: int | None = None    # None: pick one at random (and record it)
-    width: int | None = None
-    height: int | None = None
-    scheduler: str | None = None
-    count: int = 1
-    init: str | None = None      # --init: the picture to edit ("#N", "last" or a path; a path once resolved)
-    strength: float | None = None  # --strength: how much of the picture is redrawn, 0-1 (img2img's denoising)
-    mask: str | None = None      # --mask: a PNG of the picture's size, white where it is repainted
-    source_id: int | None = None  # the message of the picture edited (set when --init names one of ours)
-    loras: list = field(default_factory=list)   # [(name, weight)] LoRAs to apply; a rendered one adds each file's hash
-
-    def command(self) -> str:
-        """The /image command that reads back as exactly this request (prompt quoted where needed)."""
-        from .commands import image_command   # here: commands builds requests from this module's types
-        return image_command(self)
 
 
 def not_included_note(meta: dict) -> str:

@@ -201,7 +201,7 @@ class ChatSession(BranchActions, QObject):
     def _parse(self, text: str):
         """(parsed input, accepted). Mistakes and /help are answered here with a notice (parsed None)."""
         try:
-            parsed = commands.parse_input(text, self.images.max_side())
+            parsed = commands.parse_input(text, self.images.limits())
         except commands.CommandError as exc:
             self.notice.emit(str(exc))
             return None, False

@@ -13,6 +13,7 @@ import platformdirs
 
 from .checks import NAME, PATH, THREADS, URL, Flag, Number, Text, fits_type, option  # noqa: F401 (settings' API)
 from .conversation import GenParams
+from .recipes.request import MAX_CFG, MAX_STEPS
 
 APP_NAME = "chatapp"
 DEFAULT_SYSTEM_PROMPT = "You are a helpful, concise assistant."
@@ -76,7 +77,7 @@ _OWN: dict[str, Number | Text | Flag] = {
     "system_prompt": Text(max_chars=100_000),
     "temperature": Number(0.0, 2.0), "top_p": Number(0.0, 1.0), "top_k": Number(0, 200),
     "min_p": Number(0.0, 1.0), "repeat_penalty": Number(0.5, 2.0), "max_tokens": Number(1, 32768),
-    "seed": Number(-1, 2**31 - 1), "image_steps": Number(0, 150), "image_cfg": Number(0.0, 30.0),
+    "seed": Number(-1, 2**31 - 1), "image_steps": Number(0, MAX_STEPS), "image_cfg": Number(0.0, MAX_CFG),
     "image_size": Text(r"([1-9][0-9]{0,4}x[1-9][0-9]{0,4})?", "WIDTHxHEIGHT such as 512x768", max_chars=11),
     "preload_image_model": Flag(),
     "llm_backend": Text(choices=lambda: _backends("chat")),

@@ -3,6 +3,7 @@ import pytest
 
 from chatapp.commands import ChatTurn, CommandError, HelpRequest, help_text, parse_input
 from chatapp.conversation import ImageRequest
+from chatapp.recipes.request import ModelLimits
 
 
 def test_plain_text_is_a_chat_turn():
@@ -12,7 +13,8 @@ def test_plain_text_is_a_chat_turn():
 def test_image_with_every_flag():
     req = parse_input('/image a cat\'s "hat" --negative "blurry, dark" --steps 12 --cfg 5.5 --seed 7 '
                       '--size 64x48 --scheduler euler-a --n 3')
-    assert req == ImageRequest('a cat\'s "hat"', "blurry, dark", 12, 5.5, 7, 64, 48, "euler-a", 3)
+    assert req == ImageRequest(prompt='a cat\'s "hat"', negative="blurry, dark", steps=12, cfg=5.5, seed=7, width=64,
+                               height=48, scheduler="euler-a", count=3)
 
 
 def test_defaults_are_left_to_the_model():
@@ -21,7 +23,8 @@ def test_defaults_are_left_to_the_model():
 
 
 def test_command_round_trips():
-    req = ImageRequest("a blue square", "red", 10, 3.0, 42, 32, 32, "ddim", 2)
+    req = ImageRequest(prompt="a blue square", negative="red", steps=10, cfg=3.0, seed=42, width=32, height=32,
+                       scheduler="ddim", count=2)
     assert parse_input(req.command()) == req
 
 
@@ -60,8 +63,8 @@ def test_bad_input_says_what_to_fix(text, words):
 
 def test_size_limit_comes_from_the_model():
     with pytest.raises(CommandError, match="64x64"):
-        parse_input("/image a cat --size 128x128", max_image_side=64)
-    assert parse_input("/image a cat --size 64x64", max_image_side=64).width == 64
+        parse_input("/image a cat --size 128x128", image_limits=ModelLimits(max_side=64))
+    assert parse_input("/image a cat --size 64x64", image_limits=ModelLimits(max_side=64)).width == 64
 
 
 def test_attach_and_library_commands(tmp_path):

@@ -7,7 +7,8 @@ import pytest
 from chatapp.conversation import ImageRequest
 from chatapp.engines.base import EngineError
 from chatapp.engines.diffusion import DiffusionImageEngine
-from chatapp.png_recipe import parse_parameters, read_parameters
+from chatapp.recipes.a1111 import parse_parameters
+from chatapp.recipes.png import read_parameters
 from chatapp.workers import ImageWorker
 
 
@@ -20,10 +21,10 @@ def engine(random_sd_folder):
 
 
 def test_same_seed_same_pixels_other_seed_differs(engine):
-    req = ImageRequest("a red circle", steps=4, seed=11)
+    req = ImageRequest(prompt="a red circle", steps=4, seed=11)
     a = engine.generate(req, lambda *x: None, lambda: False)[0]
     b = engine.generate(req, lambda *x: None, lambda: False)[0]
-    c = engine.generate(ImageRequest("a red circle", steps=4, seed=12), lambda *x: None, lambda: False)[0]
+    c = engine.generate(ImageRequest(prompt="a red circle", steps=4, seed=12), lambda *x: None, lambda: False)[0]
     assert np.array_equal(np.asarray(a.image), np.asarray(b.image))
     assert not np.array_equal(np.asarray(a.image), np.asarray(c.image))
     assert a.request.steps == 4 and a.request.seed == 11 and a.request.width == 32
@@ -31,7 +32,7 @@ def test_same_seed_same_pixels_other_seed_differs(engine):
 
 def test_progress_once_per_step_with_cheap_previews(engine):
     events = []
-    engine.generate(ImageRequest("a blue square", steps=7, seed=1), events.append, lambda: False)
+    engine.generate(ImageRequest(prompt="a blue square", steps=7, seed=1), events.append, lambda: False)
     steps = [e for e in events if e.phase == "step"]
     assert [(e.step, e.total) for e in steps] == [(i, 7) for i in range(1, 8)]
     previews = [e.step for e in steps if e.preview is not None]
@@ -41,13 +42,13 @@ def test_progress_once_per_step_with_cheap_previews(engine):
 
 def test_cancel_stops_within_one_step(engine):
     seen = []
-    out = engine.generate(ImageRequest("a red circle", steps=20, seed=1),
+    out = engine.generate(ImageRequest(prompt="a red circle", steps=20, seed=1),
                           lambda e: seen.append(e.step) if e.phase == "step" else None, lambda: len(seen) >= 2)
     assert out == [] and seen == [1, 2]
 
 
 def test_scheduler_and_count(engine):
-    out = engine.generate(ImageRequest("a red circle", steps=3, seed=5, scheduler="euler", count=2),
+    out = engine.generate(ImageRequest(prompt="a red circle", steps=3, seed=5, scheduler="euler", count=2),
                           lambda *a: None, lambda: False)
     assert [r.seed for r in out] == [5, 6] and all(r.request.scheduler == "euler" for r in out)
 
@@ -91,8 +92,8 @@ def collect(worker):
 
 def test_worker_saves_png_with_recipe_and_queues_in_order(worker, qtbot, tmp_path):
     events = collect(worker)
-    worker.request_image(1, ImageRequest("a red circle", steps=3, seed=7), tmp_path)
-    worker.request_image(2, ImageRequest("a blue square", steps=3, seed=8), tmp_path)
+    worker.request_image(1, ImageRequest(prompt="a red circle", steps=3, seed=7), tmp_path)
+    worker.request_image(2, ImageRequest(prompt="a blue square", steps=3, seed=8), tmp_path)
     qtbot.waitUntil(lambda: sum(e[0] == "done" for e in events) == 2, timeout=60000)
     order = [(e[0], e[1]) for e in events if e[0] != "step"]
     assert order == [("started", 1), ("done", 1), ("started", 2), ("done", 2)]
@@ -105,7 +106,7 @@ def test_worker_saves_png_with_recipe_and_queues_in_order(worker, qtbot, tmp_pat
 def test_worker_cancel_leaves_no_file(worker, qtbot, tmp_path):
     events = collect(worker)
     worker.progress.connect(lambda rid, e: worker.cancel(rid) if e.step == 2 else None)
-    worker.request_image(5, ImageRequest("a red circle", steps=30, seed=1), tmp_path)
+    worker.request_image(5, ImageRequest(prompt="a red circle", steps=30, seed=1), tmp_path)
     qtbot.waitUntil(lambda: ("cancelled", 5, []) in events, timeout=60000)
     assert max(e[2] for e in events if e[0] == "step") <= 3
     assert not list(tmp_path.glob("*.png")) and not list(tmp_path.glob("*.part"))

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import pytest
 from PIL import Image
 
-from chatapp import png_recipe
+from chatapp.recipes import png as png_recipe
 from chatapp.conversation import DONE, ImageRequest
 from chatapp.documents.index import DiskFull as IndexDiskFull
 from chatapp.documents.index import DocumentIndex
@@ -82,7 +82,7 @@ def test_the_png_write_on_a_full_device_says_so_and_leaves_nothing(tmp_path, mon
     out.mkdir()
     (out / "20260101-000000-7.part").symlink_to("/dev/full")    # the name save_png writes to first
     result = SimpleNamespace(image=Image.new("RGB", (64, 64), "red"), seed=7,
-                             request=ImageRequest("a red circle", seed=7))
+                             request=ImageRequest(prompt="a red circle", seed=7))
     with pytest.raises(OSError) as caught:
         png_recipe.save_png(result, out)
     assert caught.value.errno == errno.ENOSPC
@@ -147,7 +147,7 @@ def test_a_batch_whose_third_picture_cannot_be_written_leaves_no_files_behind(tm
 
     from PIL import Image
 
-    from chatapp import png_recipe
+    from chatapp.recipes import png as png_recipe
     from chatapp.conversation import ImageRequest
     from chatapp.workers.image import ImageWorker
     real, calls = png_recipe.save_png, []

@@ -47,7 +47,7 @@ def test_draws_what_the_prompt_says(engine, prompt, scene):
     # Two seeds: at least one picture must be right in every respect (the model card reports rates).
     hits = []
     for seed in (0, 1):
-        image = engine.generate(ImageRequest(prompt, seed=seed), lambda *a: None, lambda: False)[0].image
+        image = engine.generate(ImageRequest(prompt=prompt, seed=seed), lambda *a: None, lambda: False)[0].image
         a = shapes.analyse(image)
         ok = (a.fg, a.bg, a.shape) == (scene.fg, scene.bg, scene.shape)
         if scene.position:
@@ -57,7 +57,7 @@ def test_draws_what_the_prompt_says(engine, prompt, scene):
 
 
 def test_unknown_words_do_not_crash(engine):
-    out = engine.generate(ImageRequest("a majestic zebra unicorn 🦄 in Paris, trending on artstation", seed=0),
+    out = engine.generate(ImageRequest(prompt="a majestic zebra unicorn 🦄 in Paris, trending on artstation", seed=0),
                           lambda *a: None, lambda: False)
     pixels = np.asarray(out[0].image)
     assert pixels.shape == (32, 32, 3) and pixels.std() > 1   # a picture, not a blank

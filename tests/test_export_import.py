@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from chatapp.conversation import ImageRequest
-from chatapp.png_recipe import read_parameters, save_png
+from chatapp.recipes.png import read_parameters, save_png
 from chatapp.settings import resolve_paths
 from chatapp.storage import Storage, StorageError
 from chatapp.store import StoreError

@@ -12,7 +12,8 @@ from PIL.PngImagePlugin import PngInfo
 
 from chatapp.commands import CommandError, parse_input
 from chatapp.conversation import ImageRequest
-from chatapp.png_recipe import EmptyFile, NoRecipe, RecipeError, format_parameters, parse_parameters, read_recipe
+from chatapp.recipes.a1111 import format_parameters, parse_parameters
+from chatapp.recipes.png import EmptyFile, NoRecipe, RecipeError, read_recipe
 
 from .gui_drops import drop_on_composer, dropped_menu
 
@@ -187,7 +188,7 @@ def test_forge_schedule_type_and_a1111_spellings(tmp_path):
     ("Restart", "", None, "'Restart' is not here, so the model's default is used"),
 ])
 def test_samplers_keep_their_schedule_or_say_so(sampler, schedule, flag, note):
-    from chatapp.engines.schedulers import sampler_match
+    from chatapp.recipes.samplers import sampler_match
     got, said = sampler_match(sampler, schedule)
     assert got == flag and (note in said if note else said == "")
 
@@ -259,6 +260,6 @@ def test_drop_menu_on_an_empty_file_offers_nothing_and_says_why(make_app, qtbot,
 
 def test_text_chunks_in_latin_1_stay_latin_1():
     """tEXt is Latin-1 by the spec: bytes that are not UTF-8 (0xE9 alone) are read as Latin-1, not replaced."""
-    from chatapp.png_recipe import decode_text
+    from chatapp.recipes.png import decode_text
     assert decode_text("café".encode("latin-1")) == "café"
     assert decode_text("café ☕".encode("utf-8")) == "café ☕"

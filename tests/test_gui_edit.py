@@ -10,7 +10,7 @@ from PySide6.QtCore import QPoint, Qt
 from chatapp.conversation import DONE, ERROR
 from chatapp.engines.defaults import default_image_model_path
 from chatapp.engines.diffusion import DiffusionImageEngine
-from chatapp.png_recipe import read_parameters
+from chatapp.recipes.png import read_parameters
 from chatapp.ui.mask_painter import MaskCanvas, PictureViewer
 
 from .gui_drops import drop_on_composer

@@ -8,7 +8,8 @@ from PySide6.QtCore import Qt
 from chatapp.conversation import CANCELLED, DONE
 from chatapp.engines.diffusion import DiffusionImageEngine
 from chatapp.engines.fake import FakeChatEngine, FakeImageEngine
-from chatapp.png_recipe import parse_parameters, read_parameters
+from chatapp.recipes.a1111 import parse_parameters
+from chatapp.recipes.png import read_parameters
 from chatapp.ui.message_widgets import ImageBubble
 
 from .conftest import close_app

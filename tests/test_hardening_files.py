@@ -9,7 +9,8 @@ import pytest
 
 from chatapp.engines.base import EngineError
 from chatapp.engines.gguf_file import check_gguf_file
-from chatapp.png_recipe import parse_parameters, read_parameters
+from chatapp.recipes.a1111 import parse_parameters
+from chatapp.recipes.png import read_parameters
 from chatapp.settings import Settings, load_settings
 
 from .gui_drops import drop_on_composer, dropped_menu
@@ -31,7 +32,7 @@ def png(tmp_path, *chunks: bytes, width=8, height=8, name="x.png"):
 
 
 def recipe_error():
-    from chatapp.png_recipe import RecipeError   # imported here so each test fails on its own before the fix
+    from chatapp.recipes.png import RecipeError   # imported here so each test fails on its own before the fix
     return RecipeError
 
 
@@ -91,7 +92,7 @@ def test_files_that_are_not_pictures_give_a_reason_and_never_block(tmp_path, mak
 
 
 def test_settings_line_parser_matches_a1111_and_is_linear():
-    from chatapp.png_recipe import MAX_RECIPE_CHARS, _fields
+    from chatapp.recipes.a1111 import MAX_RECIPE_CHARS, _fields
     lines = ["Steps: 28, Sampler: Euler a, Schedule type: Automatic, CFG scale: 7, Seed: 3913211557, "
              "Size: 512x768, Model hash: 6ce0161689, Model: v1-5-pruned-emaonly, Version: v1.9.4",
              'Steps: 20, Lora hashes: "a: 1f2e, b: 3c4d", Time: 12:30, TI: "x \\" y", Seed: 1',

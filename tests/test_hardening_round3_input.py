@@ -8,13 +8,15 @@ from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
 from chatapp import commands
-from chatapp.commands import MAX_PROMPT_CHARS, CommandError, image_command, parse_input
+from chatapp.commands import CommandError, parse_input
 from chatapp.conversation import DONE, ERROR, ImageRequest
-from chatapp.engines import lora
 from chatapp.engines.base import ModelInfo
 from chatapp.engines.fake import FakeImageEngine
-from chatapp import png_recipe
-from chatapp.png_recipe import RecipeError, parse_parameters, recipe_command
+from chatapp.recipes import RecipeError, command, loras as lora
+from chatapp.recipes.a1111 import parse_parameters
+from chatapp.recipes.command import image_command
+from chatapp.recipes.png import recipe_command
+from chatapp.recipes.request import MAX_PROMPT_CHARS
 
 from .gui_drops import drop_on_composer
 
@@ -95,10 +97,11 @@ def test_lora_tags_are_the_ones_a1111_finds():
 def test_a_too_long_image_is_refused_before_any_pattern_runs(monkeypatch, body):
     """The issue's 120,000-character /image held the window 24.5 s; now no pattern, shell-word reader
     or LoRA scan sees it (each is replaced by something that fails the test when used)."""
-    monkeypatch.setattr(commands, "re", Boom())
-    monkeypatch.setattr(commands, "_FLAG", Boom(), raising=False)
-    monkeypatch.setattr(commands, "shlex", Boom())
-    monkeypatch.setattr(commands, "split_tags", Boom())
+    for module in (commands, command):   # the parser, and /image's text format it reads the prompt with
+        monkeypatch.setattr(module, "re", Boom())
+        monkeypatch.setattr(module, "shlex", Boom())
+    monkeypatch.setattr(command, "_FLAG", Boom())
+    monkeypatch.setattr(lora, "split_tags", Boom())
     with pytest.raises(CommandError, match=r"characters long; /image takes at most 4,000 .*77 tokens"):
         parse_input("/image " + body + " --steps 3")
 
@@ -144,7 +147,8 @@ def test_a_recipes_text_stays_text_and_round_trips(tmp_path):
     ("a plain prompt", ""), ("it's a cat's hat", "-5 fingers"),
 ])
 def test_every_request_reads_back_from_its_command(prompt, negative):
-    req = ImageRequest(prompt, negative, 12, 5.5, 7, 64, 48, "euler-a", 2, loras=[("my lora", -0.5), ("-x", 1.0)])
+    req = ImageRequest(prompt=prompt, negative=negative, steps=12, cfg=5.5, seed=7, width=64, height=48,
+                       scheduler="euler-a", count=2, loras=[("my lora", -0.5), ("-x", 1.0)])
     assert parse_input(image_command(req)) == req
     if prompt == "a plain prompt":   # nothing to protect: the command stays as a user would type it
         assert image_command(req).startswith("/image a plain prompt --steps 12")
@@ -162,7 +166,7 @@ def test_editing_a_picture_keeps_its_prompt_text():
 def test_a_recipe_over_the_limit_says_so_before_its_tags_are_read(monkeypatch, tmp_path):
     """The issue's drop: a PNG whose prompt is 32,000 characters of "<lora:" froze the window 2.5 s."""
     png = recipe_png(tmp_path / "hostile.png", "<lora:" * 5000 + "\nSteps: 20, Seed: 1, Size: 64x64")
-    monkeypatch.setattr(png_recipe, "split_tags", Boom())
+    monkeypatch.setattr(lora, "split_tags", Boom())
     with pytest.raises(RecipeError, match=r"hostile.png cannot be used: its prompt is 30,000 characters long"):
         recipe_command(png)
     neg = recipe_png(tmp_path / "neg.png", "a cat\nNegative prompt: " + "n" * 5000 + "\nSteps: 2, Seed: 1, Size: 8x8")
@@ -207,8 +211,8 @@ def test_a_settings_size_too_big_says_it_is_the_settings_default(make_app, qtbot
         assert text.startswith("The default picture size in Settings (512x512) is larger than Small model allows "
                                "(64x64 at most)"), text
         assert "Settings > Images" in text and "--size 32x32" in text and "--size 512x512" not in text
-    with pytest.raises(CommandError, match="--size 512x512 is larger than this model allows"):
-        parse_input("/image a red circle --size 512x512", s.images.max_side())   # typed: the flag is named
+    with pytest.raises(CommandError, match=r"--size 512x512 is larger than Small model allows \(64x64 at most\)"):
+        parse_input("/image a red circle --size 512x512", s.images.limits())   # typed: the flag is named
 
 
 def test_a_cut_negative_prompt_gets_a_note(tmp_path_factory):
@@ -217,7 +221,7 @@ def test_a_cut_negative_prompt_gets_a_note(tmp_path_factory):
     engine = DiffusionImageEngine(build_random_pipeline(tmp_path_factory.mktemp("neg") / "sd"))
     engine.load()
     words = "a red circle on a blue background a blue square on red"   # 12 tokens; this model reads 8
-    out = engine.generate(ImageRequest("a cat", words, steps=1, seed=1), lambda e: None, lambda: False)
+    out = engine.generate(ImageRequest(prompt="a cat", negative=words, steps=1, seed=1), lambda e: None, lambda: False)
     assert out[0].notes == ["The model read only the first 8 of the negative prompt's 12 tokens; "
                             "it ignored: \u201cblue square on red\u201d"]
 
@@ -230,7 +234,7 @@ class StopsAfterOne(FakeImageEngine):
         self.in_second, self._never = threading.Event(), threading.Event()
 
     def generate(self, request, on_progress, should_stop):
-        first = super().generate(ImageRequest(request.prompt, steps=2, seed=1, count=1), on_progress, should_stop)
+        first = super().generate(ImageRequest(prompt=request.prompt, steps=2, seed=1, count=1), on_progress, should_stop)
         self.in_second.set()
         while not should_stop():
             self._never.wait(0.01)   # the real engine checks before each UNet block

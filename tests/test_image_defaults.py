@@ -10,11 +10,11 @@ from chatapp.settings import Settings
 
 def test_settings_fill_only_what_the_command_left_out():
     s = replace(Settings(), image_steps=12, image_cfg=5.5, image_size="64x48")
-    filled = with_user_defaults(ImageRequest("a cat"), s)
+    filled = with_user_defaults(ImageRequest(prompt="a cat"), s)
     assert (filled.steps, filled.cfg, filled.width, filled.height) == (12, 5.5, 64, 48)
-    own = with_user_defaults(ImageRequest("a cat", steps=3, cfg=0.0, width=32, height=32), s)
+    own = with_user_defaults(ImageRequest(prompt="a cat", steps=3, cfg=0.0, width=32, height=32), s)
     assert (own.steps, own.cfg, own.width, own.height) == (3, 0.0, 32, 32)   # cfg 0 asked for stays 0
-    model = with_user_defaults(ImageRequest("a cat"), Settings())
+    model = with_user_defaults(ImageRequest(prompt="a cat"), Settings())
     assert (model.steps, model.cfg, model.width, model.height) == (None, None, None, None)   # the model's own
 
 

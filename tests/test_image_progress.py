@@ -24,7 +24,7 @@ def pndm_folder(tmp_path_factory):
 
 def test_estimate_never_negative_when_steps_and_decode_run_late():
     """A scripted clock: the second picture's steps and every decode take far longer than guessed."""
-    req = ImageRequest("x", steps=4, cfg=7.0, seed=1, width=512, height=512, scheduler="pndm")
+    req = ImageRequest(prompt="x", steps=4, cfg=7.0, seed=1, width=512, height=512, scheduler="pndm")
     tracker = ProgressTracker(0.0)
     now, statuses = 0.0, []
     for picture in (1, 2):
@@ -48,10 +48,10 @@ def test_estimate_never_negative_when_steps_and_decode_run_late():
 
 
 def test_long_jobs_come_with_faster_settings():
-    req = ImageRequest("x", steps=25, cfg=7.0, seed=1, width=512, height=512, scheduler="pndm")
+    req = ImageRequest(prompt="x", steps=25, cfg=7.0, seed=1, width=512, height=512, scheduler="pndm")
     text = faster_settings(req, 28.0, 45.0, 26 * 28 + 45)
     assert text == "Faster: --steps 15 --scheduler dpm++2m (about 8 min); or --size 384x384 (about 7 min, rougher)."
-    small = ImageRequest("x", steps=15, cfg=7.0, seed=1, width=384, height=384, scheduler="dpm++2m")
+    small = ImageRequest(prompt="x", steps=15, cfg=7.0, seed=1, width=384, height=384, scheduler="dpm++2m")
     assert faster_settings(small, 1.0, 1.0, 16) == ""
     assert (duration(-3), duration(59.4), duration(779), duration(3 * 3600 + 60)) == ("0 s", "59 s", "13 min", "3 h 1 min")
 

@@ -11,7 +11,8 @@ from chatapp.conversation import ImageRequest
 from chatapp.engines.base import EngineError
 from chatapp.engines.defaults import default_image_model_path
 from chatapp.engines.diffusion import DiffusionImageEngine
-from chatapp.png_recipe import parse_parameters, read_parameters, save_png
+from chatapp.recipes.a1111 import parse_parameters
+from chatapp.recipes.png import read_parameters, save_png
 
 BLUE, RED = (40, 70, 215), (220, 40, 30)
 
@@ -51,7 +52,7 @@ def steps_seen(events):
 
 def test_strength_zero_returns_the_source_exactly(engine, red_circle):
     events = []
-    out = engine.generate(ImageRequest("a green circle", seed=1, init=str(red_circle), strength=0.0),
+    out = engine.generate(ImageRequest(prompt="a green circle", seed=1, init=str(red_circle), strength=0.0),
                           events.append, lambda: False)[0]
     assert np.array_equal(pixels(out.image), pixels(Image.open(red_circle)))
     assert steps_seen(events) == [] and events[-1].phase == "done"
@@ -59,7 +60,7 @@ def test_strength_zero_returns_the_source_exactly(engine, red_circle):
 
 def test_red_circle_turns_green_and_progress_counts_the_steps_run(engine, red_circle):
     events = []
-    out = engine.generate(ImageRequest("a green circle on a blue background", steps=20, seed=2,
+    out = engine.generate(ImageRequest(prompt="a green circle on a blue background", steps=20, seed=2,
                                        init=str(red_circle), strength=0.8), events.append, lambda: False)[0]
     # img2img runs int(steps * strength) steps: the total says so from the first event on.
     assert steps_seen(events) == [(i, 16) for i in range(1, 17)]
@@ -73,7 +74,7 @@ def test_red_circle_turns_green_and_progress_counts_the_steps_run(engine, red_ci
 def test_inpainting_paints_a_square_in_a_corner_and_leaves_the_rest(engine, red_circle, tmp_path):
     mask = corner_mask(tmp_path)
     events = []
-    out = engine.generate(ImageRequest("small yellow square top left", seed=3, init=str(red_circle),
+    out = engine.generate(ImageRequest(prompt="small yellow square top left", seed=3, init=str(red_circle),
                                        mask=str(mask), strength=1.0), events.append, lambda: False)[0]
     after, before = pixels(out.image), pixels(Image.open(red_circle))
     inside = np.asarray(Image.open(mask)) > 0
@@ -86,16 +87,16 @@ def test_inpainting_paints_a_square_in_a_corner_and_leaves_the_rest(engine, red_
 def test_size_flag_and_oversized_sources_are_scaled_to_fit(engine, tmp_path):
     big = tmp_path / "big.jpg"
     Image.new("RGB", (300, 150), BLUE).save(big)
-    out = engine.generate(ImageRequest("a red circle", steps=2, seed=1, init=str(big), strength=0.5),
+    out = engine.generate(ImageRequest(prompt="a red circle", steps=2, seed=1, init=str(big), strength=0.5),
                           lambda e: None, lambda: False)[0]
     assert out.image.size == (64, 32)                         # within tiny-shapes' largest side, aspect kept
-    out = engine.generate(ImageRequest("a red circle", steps=2, seed=1, init=str(big), strength=0.5,
+    out = engine.generate(ImageRequest(prompt="a red circle", steps=2, seed=1, init=str(big), strength=0.5,
                                        width=32, height=32), lambda e: None, lambda: False)[0]
     assert out.image.size == (32, 32)
 
 
 def test_recipe_records_denoising_strength_and_the_mask(engine, red_circle, tmp_path):
-    out = engine.generate(ImageRequest("a red square", steps=4, seed=4, init=str(red_circle), strength=0.6,
+    out = engine.generate(ImageRequest(prompt="a red square", steps=4, seed=4, init=str(red_circle), strength=0.6,
                                        mask=str(corner_mask(tmp_path))), lambda e: None, lambda: False)[0]
     saved = save_png(out, tmp_path / "out", "tiny-shapes")
     text = read_parameters(saved.path)
@@ -105,7 +106,7 @@ def test_recipe_records_denoising_strength_and_the_mask(engine, red_circle, tmp_
 
 @pytest.mark.parametrize("case", ["not_a_picture", "mask_size", "missing"])
 def test_bad_files_fail_before_any_step(engine, red_circle, tmp_path, case):
-    req = ImageRequest("a red circle", steps=4, seed=1, init=str(red_circle), strength=0.5)
+    req = ImageRequest(prompt="a red circle", steps=4, seed=1, init=str(red_circle), strength=0.5)
     if case == "not_a_picture":
         junk = tmp_path / "notes.png"
         junk.write_text("just text")
@@ -142,7 +143,7 @@ def test_nine_channel_inpainting_unet(nine_channel_folder, red_circle, tmp_path)
     assert engine.pipe.unet.config.in_channels == 9
     mask = corner_mask(tmp_path)
     events = []
-    out = engine.generate(ImageRequest("a yellow square", steps=6, seed=5, init=str(red_circle), mask=str(mask),
+    out = engine.generate(ImageRequest(prompt="a yellow square", steps=6, seed=5, init=str(red_circle), mask=str(mask),
                                        strength=1.0), events.append, lambda: False)[0]
     after, before = pixels(out.image), pixels(Image.open(red_circle))
     inside = np.asarray(Image.open(mask)) > 0
@@ -156,11 +157,11 @@ def test_an_inpainting_checkpoint_also_draws_new_pictures_and_edits_without_a_ma
     engine = DiffusionImageEngine(nine_channel_folder)
     engine.load()
     events = []
-    new = engine.generate(ImageRequest("a red circle", steps=4, seed=3, width=40, height=32), events.append,
+    new = engine.generate(ImageRequest(prompt="a red circle", steps=4, seed=3, width=40, height=32), events.append,
                           lambda: False)[0]
     assert new.image.size == (40, 32) and steps_seen(events) == [(i, 4) for i in range(1, 5)]
     assert new.request.init is None            # the recipe stays a plain text-to-image one
-    edited = engine.generate(ImageRequest("a red circle", steps=4, seed=3, init=str(red_circle), strength=0.5),
+    edited = engine.generate(ImageRequest(prompt="a red circle", steps=4, seed=3, init=str(red_circle), strength=0.5),
                              lambda e: None, lambda: False)[0]
     assert edited.image.size == (32, 32)
 
@@ -206,10 +207,10 @@ def test_edit_flags_parse_and_round_trip():
 
 def test_previews_and_cancel_work_on_edits_too(engine, red_circle, tmp_path):
     events = []
-    engine.generate(ImageRequest("a green circle", steps=10, seed=1, init=str(red_circle), strength=0.8,
+    engine.generate(ImageRequest(prompt="a green circle", steps=10, seed=1, init=str(red_circle), strength=0.8,
                                  mask=str(corner_mask(tmp_path))), events.append, lambda: False)
     assert [e.step for e in events if e.phase == "step" and e.preview is not None] == [3, 6]
     seen = []
-    out = engine.generate(ImageRequest("a green circle", steps=20, seed=1, init=str(red_circle), strength=0.8),
+    out = engine.generate(ImageRequest(prompt="a green circle", steps=20, seed=1, init=str(red_circle), strength=0.8),
                           lambda e: seen.append(e.step) if e.phase == "step" else None, lambda: len(seen) >= 2)
     assert out == [] and seen == [1, 2]

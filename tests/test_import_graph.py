@@ -14,7 +14,7 @@ _spec.loader.exec_module(graph)
 
 # Lowest first (docs/ARCHITECTURE.md, "Layers"). A part is a package under chatapp/ or a top-level module.
 LAYERS = [
-    {"conversation", "recipes", "png_recipe", "registry"},     # the domain's words: messages, picture recipes
+    {"conversation", "recipes", "registry"},                  # the domain's words: messages, picture recipes
     {"storage", "engines", "models"},                           # SQLite; inference (no Qt); model files
     {"documents", "store", "checks", "settings", "backends", "commands"},   # built on those: files, in/out, options
     {"workers"},                                                # the only place that crosses threads
@@ -30,17 +30,7 @@ ML_LIBRARIES = {"llama_cpp", "torch", "diffusers", "transformers", "peft", "acce
 QT = {"PySide6", "shiboken6"}
 
 # (importing module, imported module): breaks on main today, each named with the item removing it.
-KNOWN = {
-    # item 1 (helper "recipe"): the ground-floor recipe module takes what these reach up for
-    ("chatapp.conversation", "chatapp.commands"),
-    ("chatapp.png_recipe", "chatapp.commands"),
-    ("chatapp.png_recipe", "chatapp.engines.img2img"),
-    ("chatapp.png_recipe", "chatapp.engines.lora"),
-    ("chatapp.png_recipe", "chatapp.engines.schedulers"),
-    ("chatapp.recipes.foreign", "chatapp.commands"),
-    ("chatapp.recipes.foreign", "chatapp.engines.lora"),
-    ("chatapp.recipes.foreign", "chatapp.engines.schedulers"),
-}
+KNOWN: set[tuple[str, str]] = set()   # none left
 
 ARROWS = graph.module_arrows()
 EXTERNAL = graph.external()

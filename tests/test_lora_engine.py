@@ -12,7 +12,7 @@ from chatapp.engines.base import EngineError
 from chatapp.engines.defaults import DEFAULT_IMAGE_MODEL
 from chatapp.engines.diffusion import DiffusionImageEngine
 from chatapp.engines.lora import BUILTIN_DIR, file_hash
-from chatapp.png_recipe import read_parameters, recipe_command, save_png
+from chatapp.recipes.png import read_parameters, recipe_command, save_png
 
 from .test_lora_parse import sd15_lora
 

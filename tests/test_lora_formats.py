@@ -13,7 +13,7 @@ from chatapp.engines import lora
 from chatapp.engines.base import EngineError
 from chatapp.engines.defaults import DEFAULT_IMAGE_MODEL
 from chatapp.engines.diffusion import DiffusionImageEngine
-from chatapp.png_recipe import format_parameters
+from chatapp.recipes.a1111 import format_parameters
 
 pytestmark = pytest.mark.real
 LORAS = Path(__file__).parent / "data" / "loras"
@@ -39,7 +39,7 @@ def folder(tmp_path, engine):
 
 
 def render(engine, loras=(), scheduler=None):
-    req = ImageRequest("a red circle on a blue background", steps=4, seed=3, scheduler=scheduler, loras=list(loras))
+    req = ImageRequest(prompt="a red circle on a blue background", steps=4, seed=3, scheduler=scheduler, loras=list(loras))
     return engine.generate(req, lambda e: None, lambda: False)[0]
 
 
@@ -113,10 +113,10 @@ def test_karras_and_exponential_schedules_run_and_are_written_back(engine, flag,
 def test_seeds_above_32_bits_are_kept_and_draw_as_comfyui_does(engine):
     """ComfyUI's seeds are 64-bit. They are kept as they are (recorded, written back, +1 per picture, not folded
     onto 32 bits); torch's CPU generator, which ComfyUI draws its noise with too, seeds from their low 32 bits."""
-    big = ImageRequest("a red circle on a blue background", steps=2, seed=2**40 + 3, count=2)
+    big = ImageRequest(prompt="a red circle on a blue background", steps=2, seed=2**40 + 3, count=2)
     out = engine.generate(big, lambda e: None, lambda: False)
     assert [r.seed for r in out] == [2**40 + 3, 2**40 + 4] and "Seed: 1099511627779," in format_parameters(out[0].request)
-    small = engine.generate(ImageRequest(big.prompt, steps=2, seed=3), lambda e: None, lambda: False)[0]
+    small = engine.generate(ImageRequest(prompt=big.prompt, steps=2, seed=3), lambda e: None, lambda: False)[0]
     assert np.array_equal(pixels(out[0]), pixels(small))
 
 

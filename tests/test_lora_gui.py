@@ -8,7 +8,7 @@ from chatapp.conversation import DONE, ERROR
 from chatapp.engines.defaults import DEFAULT_IMAGE_MODEL
 from chatapp.engines.diffusion import DiffusionImageEngine
 from chatapp.engines.lora import BUILTIN_DIR
-from chatapp.png_recipe import read_parameters
+from chatapp.recipes.png import read_parameters
 from chatapp.settings import Settings
 
 

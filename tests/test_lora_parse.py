@@ -7,8 +7,10 @@ import pytest
 
 from chatapp.commands import CommandError, LorasRequest, help_text, parse_input
 from chatapp.conversation import ImageRequest
-from chatapp.engines.lora import BUILTIN_DIR, LoraError, file_hash, inspect, listing, lora_folders, split_tags
-from chatapp.png_recipe import format_parameters, parse_parameters, recipe_command, save_png
+from chatapp.engines.lora import BUILTIN_DIR, LoraError, file_hash, inspect, listing, lora_folders
+from chatapp.recipes.loras import split_tags
+from chatapp.recipes.a1111 import format_parameters, parse_parameters
+from chatapp.recipes.png import recipe_command, save_png
 
 WHITE = BUILTIN_DIR / "white-background.safetensors"
 WHITE_KOHYA = BUILTIN_DIR / "white-background-kohya.safetensors"

@@ -7,7 +7,7 @@ from PySide6.QtCore import QTimer
 
 from chatapp import backends
 from chatapp.conversation import CANCELLED, DONE, ERROR, RENDERING, STOPPED
-from chatapp.png_recipe import read_parameters
+from chatapp.recipes.png import read_parameters
 
 from .remote_servers import FaultServer, build_remote_app, free_port, isolate_keys
 

@@ -26,7 +26,7 @@ def test_folder_saved_in_any_dtype_renders_on_cpu(folders, stored):
     info = engine.load()
     assert info.details["device"] == "cpu" and info.details["precision"] == "float32"
     assert {engine.pipe.text_encoder.dtype, engine.pipe.unet.dtype, engine.pipe.vae.dtype} == {torch.float32}
-    out = engine.generate(ImageRequest("a red circle", steps=2, seed=1), lambda e: None, lambda: False)
+    out = engine.generate(ImageRequest(prompt="a red circle", steps=2, seed=1), lambda e: None, lambda: False)
     assert len(out) == 1 and out[0].image.size == (32, 32)
 
 
@@ -45,7 +45,7 @@ def test_bfloat16_on_request_renders(folders):
     engine = DiffusionImageEngine(folders["float16"], precision="bfloat16")
     assert engine.load().details["precision"] == "bfloat16"
     assert engine.pipe.unet.dtype == engine.pipe.text_encoder.dtype == torch.bfloat16
-    out = engine.generate(ImageRequest("a red circle", steps=2, seed=1), lambda e: None, lambda: False)
+    out = engine.generate(ImageRequest(prompt="a red circle", steps=2, seed=1), lambda e: None, lambda: False)
     assert out[0].image.size == (32, 32)
 
 
@@ -66,7 +66,7 @@ def pndm_engine(tmp_path_factory):
                                                       ("heun", 3, 5)])
 def test_progress_counts_the_schedulers_real_steps_then_decodes(pndm_engine, scheduler, steps, expected):
     events = []
-    pndm_engine.generate(ImageRequest("a red circle", steps=steps, seed=2, scheduler=scheduler),
+    pndm_engine.generate(ImageRequest(prompt="a red circle", steps=steps, seed=2, scheduler=scheduler),
                          events.append, lambda: False)
     step_events = [(e.step, e.total) for e in events if e.phase == "step"]
     assert step_events == [(i, expected) for i in range(1, expected + 1)]   # ends exactly at N of N
@@ -76,7 +76,7 @@ def test_progress_counts_the_schedulers_real_steps_then_decodes(pndm_engine, sch
 
 def test_count_reports_picture_k_of_n_and_stop_keeps_finished_pictures(pndm_engine):
     events = []
-    out = pndm_engine.generate(ImageRequest("a red circle", steps=3, seed=4, count=2), events.append,
+    out = pndm_engine.generate(ImageRequest(prompt="a red circle", steps=3, seed=4, count=2), events.append,
                                lambda: any(e.picture == 2 and e.step == 2 for e in events))
     assert {(e.picture, e.pictures) for e in events if e.phase == "step"} == {(1, 2), (2, 2)}
     assert [r.seed for r in out] == [4]          # picture 1 was finished before the stop and is kept
@@ -89,7 +89,7 @@ def test_cancel_is_noticed_inside_a_step(pndm_engine):
     handle = pndm_engine.pipe.unet.down_blocks[1].register_forward_hook(lambda *a: calls.append(1))
     try:
         events = []
-        out = pndm_engine.generate(ImageRequest("a red circle", steps=5, seed=1), events.append, stop)
+        out = pndm_engine.generate(ImageRequest(prompt="a red circle", steps=5, seed=1), events.append, stop)
     finally:
         handle.remove()
     assert out == [] and not [e for e in events if e.phase == "step"] and len(calls) == 1
@@ -107,7 +107,7 @@ def test_threads_follow_the_chat(pndm_engine, monkeypatch):
             if e.phase == "step":
                 seen.append(torch.get_num_threads())
                 busy["on"] = e.step >= 2      # a reply starts streaming after step 2
-        pndm_engine.generate(ImageRequest("a red circle", steps=4, seed=1, scheduler="euler"), on_progress,
+        pndm_engine.generate(ImageRequest(prompt="a red circle", steps=4, seed=1, scheduler="euler"), on_progress,
                              lambda: False)
     finally:
         pndm_engine.chat_busy = lambda: False
@@ -120,10 +120,10 @@ def test_threads_follow_the_chat(pndm_engine, monkeypatch):
 
 def test_long_prompt_says_what_was_left_out(pndm_engine):
     words = "a red circle on a blue background a blue square on red"   # 12 tokens; this model reads 8
-    out = pndm_engine.generate(ImageRequest(words, steps=1, seed=1), lambda e: None, lambda: False)
+    out = pndm_engine.generate(ImageRequest(prompt=words, steps=1, seed=1), lambda e: None, lambda: False)
     assert out[0].notes == ["The model read only the first 8 of the prompt's 12 tokens; "
                             "it ignored: \u201cblue square on red\u201d"]
-    short = pndm_engine.generate(ImageRequest("a red circle", steps=1, seed=1), lambda e: None, lambda: False)
+    short = pndm_engine.generate(ImageRequest(prompt="a red circle", steps=1, seed=1), lambda e: None, lambda: False)
     assert short[0].notes == []
 
 
@@ -132,7 +132,7 @@ def test_size_over_the_models_limit_fails_before_rendering(pndm_engine):
     pndm_engine.defaults["max_size"] = 64
     try:
         with pytest.raises(EngineError, match=r"larger than sd allows \(64x64 at most\)"):
-            pndm_engine.generate(ImageRequest("a red circle", width=2048, height=2048), events.append, lambda: False)
+            pndm_engine.generate(ImageRequest(prompt="a red circle", width=2048, height=2048), events.append, lambda: False)
     finally:
         pndm_engine.defaults["max_size"] = 2048
     assert events == []

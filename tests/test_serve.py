@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 from chatapp.conversation import DONE
-from chatapp.png_recipe import read_parameters
+from chatapp.recipes.png import read_parameters
 
 from .remote_servers import ROOT, build_remote_app, free_port, isolate_keys, serving
 
@@ -112,7 +112,7 @@ def test_edit_redraws_only_inside_an_openai_style_mask(client):
     ({"image": ("x.png", b"not a picture", "image/png")}, "not a picture"),
     ({"image": "SOURCE", "mask": ("m.png", "SMALL_MASK", "image/png")}, "must be the picture's size"),
     ({"note": ("a.txt", b"no picture here", "text/plain")}, "multipart file field 'image'"),
-    ({"image": ("big.png", "BIG", "image/png")}, "image 128x128 is larger than this model's limit of 64"),
+    ({"image": ("big.png", "BIG", "image/png")}, "image 128x128 is larger than tiny-shapes allows (64x64 at most)"),
 ])
 def test_bad_edit_uploads_are_the_clients_error(served, files, expected):
     source = _png(Image.new("RGB", (32, 32), (0, 0, 255)))
@@ -178,8 +178,8 @@ def test_client_disconnect_mid_stream_frees_the_model(client, served, qtbot):
     ("/chat/completions", {"model": "SmolLM2-135M-Instruct.Q4_1"}, 400, "messages"),
     ("/chat/completions", {"messages": [{"role": "robot", "content": "hi"}]}, 400, "role"),
     ("/images/generations", {"prompt": "a circle", "steps": 0}, 400, "steps"),
-    ("/images/generations", {"prompt": "a circle", "size": "60x60"}, 400, "multiples of 8"),
-    ("/images/generations", {"prompt": "a circle", "size": "512x512"}, 400, "limit of 64"),
+    ("/images/generations", {"prompt": "a circle", "size": "60x60"}, 400, "size must be a multiple of 8"),
+    ("/images/generations", {"prompt": "a circle", "size": "512x512"}, 400, "allows (64x64 at most)"),
     ("/images/generations", {"prompt": "a circle", "response_format": "url"}, 400, "response_format"),
     ("/images/generations", {"prompt": "a circle", "scheduler": "warp"}, 400, "scheduler"),
 ])

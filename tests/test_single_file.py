@@ -198,7 +198,7 @@ def render_offline(path: Path, monkeypatch, config: str, size: int, precision: s
     assert engine.kind.config == config and info.details["kind"] == engine.kind.label
     assert engine.kind.dtype == "float16" and engine.pipe.unet.config.in_channels == engine.kind.in_channels == 4
     events = []
-    out = engine.generate(ImageRequest("a red circle on a blue background", steps=1, seed=1, width=size, height=size,
+    out = engine.generate(ImageRequest(prompt="a red circle on a blue background", steps=1, seed=1, width=size, height=size,
                                        scheduler="euler"), events.append, lambda: False)
     assert len(out) == 1 and out[0].image.size == (size, size)
     assert [e.phase for e in events] == ["step", "decoding", "done"]

@@ -33,7 +33,7 @@ def evaluate(model: Path, seeds: int = 2, limit: int = 150, steps=None, cfg=None
         prompt = shapes.eval_caption(scene)
         for seed in range(seeds):
             t0 = time.perf_counter()
-            result = engine.generate(ImageRequest(prompt, steps=steps, cfg=cfg, seed=seed), lambda *a: None, lambda: False)[0]
+            result = engine.generate(ImageRequest(prompt=prompt, steps=steps, cfg=cfg, seed=seed), lambda *a: None, lambda: False)[0]
             times.append(time.perf_counter() - t0)
             a = shapes.analyse(result.image)
             ok_fg, ok_bg, ok_shape = a.fg == scene.fg, a.bg == scene.bg, a.shape == scene.shape

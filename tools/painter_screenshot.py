@@ -28,7 +28,7 @@ def main(out: str) -> None:
     engine = DiffusionImageEngine(default_image_model_path())
     engine.load()
     prompt = "a red circle on a blue background"
-    picture = engine.generate(ImageRequest(prompt, seed=1), lambda e: None, lambda: False)[0].image
+    picture = engine.generate(ImageRequest(prompt=prompt, seed=1), lambda e: None, lambda: False)[0].image
     folder = Path(tempfile.mkdtemp(prefix="chatapp-painter-"))
     path = folder / "picture.png"
     picture.save(path)

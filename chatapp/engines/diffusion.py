@@ -9,17 +9,17 @@ import random
 import stat
 import threading
 from contextlib import contextmanager
-from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
-from ..conversation import ImageRequest
+from ..recipes import RecipeError
+from ..recipes.request import ImageRequest, ModelLimits
 from . import img2img
 from . import single_file
 from . import torch_runtime as rt
 from .base import EngineError, ImageCapabilities, ImageProgress, ImageResult, ModelInfo, stat_model_path
 from .lora import LoraSet
-from .schedulers import SCHEDULERS, flag_for_class, sigma_options
+from .schedulers import SCHEDULER_CLASSES, flag_for_class, sigma_options
 
 PICKLE_SUFFIXES = {".ckpt", ".bin", ".pt", ".pth", ".pkl"}
 PREVIEW_EVERY = 3  # steps between live previews
@@ -220,25 +220,24 @@ class DiffusionImageEngine:
         return torch.tensor(rows[:4], dtype=torch.float32), bias
 
     # --- generating ---------------------------------------------------------------------------
-    def resolve(self, req: ImageRequest, seed: int) -> ImageRequest:
+    def limits(self) -> ModelLimits:
+        """What this model takes (its largest side from its config or chatapp.json)."""
+        return ModelLimits.from_defaults(self.model_name, self.defaults)
+
+    def resolve(self, req: ImageRequest, seed: int, loras: list | None = None) -> ImageRequest:
+        """One picture's request with the model's defaults filled in; `loras` as applied (with hashes)."""
         d = self.defaults
-        resolved = ImageRequest(
+        return ImageRequest(
             prompt=req.prompt, negative=req.negative, steps=req.steps or int(d["steps"]),
             cfg=req.cfg if req.cfg is not None else float(d["cfg"]), seed=seed,
             width=req.width or int(d["width"]), height=req.height or int(d["height"]),
             scheduler=req.scheduler or d["scheduler"], count=1,
-            loras=[tuple(x) for x in req.loras],   # LoRAs: (name, weight, hash) once applied
+            loras=[tuple(x) for x in (req.loras if loras is None else loras)],
             **img2img.edit_fields(req))            # --init/--strength/--mask ride along
-        # The parser only knew a generic limit before the model loaded: check the real one.
-        largest = int(d.get("max_size", 2048))
-        if resolved.width > largest or resolved.height > largest:
-            raise EngineError(f"--size {resolved.width}x{resolved.height} is larger than {self.model_name} allows "
-                              f"({largest}x{largest} at most). Try --size {d['width']}x{d['height']}.")
-        return resolved
 
     def _set_scheduler(self, flag: str) -> None:
         import diffusers
-        cls_name = SCHEDULERS.get(flag, (flag, ""))[0]
+        cls_name = SCHEDULER_CLASSES.get(flag, flag)
         sigmas = sigma_options(flag)   # "-karras"/"-exponential": the same class on another noise schedule
         config = self.pipe.scheduler.config
         if type(self.pipe.scheduler).__name__ != cls_name or any(config.get(k) != v for k, v in sigmas.items()):
@@ -313,11 +312,15 @@ class DiffusionImageEngine:
         import torch
         if self.pipe is None:
             raise EngineError("No image model is loaded.")
+        try:   # the doors checked against what they knew; the model's own limits are checked here
+            request.validate(self.limits())
+        except RecipeError as exc:
+            raise EngineError(str(exc)) from None
         # LoRAs first: all are found and checked before any is applied, and nothing renders half-applied.
-        request = replace(request, loras=self.loras.apply(self.pipe, request.loras, self.lora_dirs, self.model_name))
+        applied = self.loras.apply(self.pipe, request.loras, self.lora_dirs, self.model_name)
         edit = None
         if request.init:   # --init: edit that picture instead of drawing from noise (img2img.py)
-            request, edit = img2img.prepare(request, self.defaults, self.model_name)
+            request, edit = img2img.prepare(request, self.limits())
         if self.pipe.unet.config.in_channels == 9:   # an inpainting checkpoint draws through its mask input
             edit = img2img.for_inpainting_model(request, edit, self.defaults)
         base_seed = request.seed if request.seed is not None else random.randrange(2**32)
@@ -328,7 +331,7 @@ class DiffusionImageEngine:
         self._apply_threads()
         for n in range(count):
             seed = (base_seed + n) % 2**64   # torch's generator takes 64-bit seeds (ComfyUI's are)
-            req = self.resolve(request, seed)
+            req = self.resolve(request, seed, applied)
             self._set_scheduler(req.scheduler)
 
             def callback(pipe, i, t, kwargs, picture=n + 1, req=req):

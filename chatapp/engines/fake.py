@@ -6,7 +6,9 @@ import threading
 import time
 from typing import Callable, Iterator
 
-from ..conversation import GenParams, ImageRequest
+from ..conversation import GenParams
+from ..recipes import RecipeError
+from ..recipes.request import ImageRequest, ModelLimits
 from .base import ChatCapabilities, ChatStats, EngineError, ImageCapabilities, ImageProgress, ImageResult, ModelInfo
 from .events import ChatEvent, TextDelta, ToolCallDelta, Usage
 
@@ -78,15 +80,19 @@ class FakeImageEngine:
 
     def __init__(self, *, step_delay: float = 0.0, default_steps: int = 4, size: int = 32, load_delay: float = 0.0):
         self.step_delay, self.default_steps, self.size, self.load_delay = step_delay, default_steps, size, load_delay
-        self.defaults = {"steps": default_steps, "cfg": 4.0, "width": size, "height": size}
+        self.defaults = {"steps": default_steps, "cfg": 4.0, "width": size, "height": size, "scheduler": "fake"}
 
     def load(self) -> ModelInfo:
         time.sleep(self.load_delay)
-        return ModelInfo(name="Fake image model", path="fake-image")
+        return ModelInfo(name="Fake image model", path="fake-image", details={"scheduler": "fake"})
 
     def generate(self, request: ImageRequest, on_progress: Callable[[ImageProgress], None],
                  should_stop: Callable[[], bool]) -> list[ImageResult]:
         from PIL import Image
+        try:   # as the diffusion engine: the model's limits are checked here too
+            request.validate(ModelLimits.from_defaults("Fake image model", self.defaults))
+        except RecipeError as exc:
+            raise EngineError(str(exc)) from None
         steps = request.steps or self.default_steps
         results = []
         for n in range(request.count):
@@ -94,7 +100,7 @@ class FakeImageEngine:
             w, h = request.width or self.size, request.height or self.size
             resolved = ImageRequest(prompt=request.prompt, negative=request.negative, steps=steps,
                                     cfg=request.cfg or 4.0, seed=seed, width=w, height=h,
-                                    scheduler=request.scheduler or "fake", count=1)
+                                    scheduler=request.scheduler or self.defaults["scheduler"], count=1)
             for step in range(1, steps + 1):
                 if should_stop():
                     return results

@@ -5,7 +5,8 @@ import os
 import stat
 from dataclasses import dataclass, replace
 
-from ..conversation import ImageRequest
+from ..recipes.a1111 import mask_blur
+from ..recipes.request import DEFAULT_STRENGTH, ImageRequest, ModelLimits
 from .base import EngineError
 
 MAX_PIXELS = 4096 * 4096          # larger sources are refused from their header, before any decoding
@@ -83,7 +84,7 @@ def drawing_size(size: tuple[int, int], asked: tuple[int | None, int | None], la
     return max(8, int(w * scale) // 8 * 8), max(8, int(h * scale) // 8 * 8)
 
 
-def prepare(request: ImageRequest, defaults: dict, model_name: str) -> tuple[ImageRequest, EditInputs]:
+def prepare(request: ImageRequest, limits: ModelLimits) -> tuple[ImageRequest, EditInputs]:
     """Decode the source (and mask) on the worker, before any step: a bad file fails the job here."""
     if not request.init or request.init.startswith("#") or request.init == "last":
         raise EngineError(f"--init {request.init} does not name a picture file; use #N of this chat or a path.")
@@ -92,12 +93,12 @@ def prepare(request: ImageRequest, defaults: dict, model_name: str) -> tuple[Ima
     if mask is not None and mask.size != image.size:
         raise EngineError(f"The mask is {mask.width}x{mask.height} but the picture is {image.width}x{image.height}; "
                           "a mask must be the same size as the picture it covers.")
-    size = drawing_size(image.size, (request.width, request.height), int(defaults.get("max_size", 2048)))
+    size = drawing_size(image.size, (request.width, request.height), limits.max_side)
     if size != image.size:
         from PIL import Image
         image = image.resize(size, Image.Resampling.LANCZOS)
         mask = mask.resize(size, Image.Resampling.BILINEAR) if mask is not None else None
-    strength = 0.75 if request.strength is None else float(request.strength)
+    strength = DEFAULT_STRENGTH if request.strength is None else float(request.strength)
     blur = mask_blur(*size) if mask is not None else 0
     return replace(request, width=size[0], height=size[1]), EditInputs(image, mask, strength, blur)
 
@@ -112,11 +113,6 @@ def for_inpainting_model(request: ImageRequest, edit: EditInputs | None, default
     if edit.mask is None:
         return replace(edit, mask=Image.new("L", edit.image.size, 255))
     return edit
-
-
-def mask_blur(width: int, height: int) -> int:
-    """The mask edge's feather in pixels: 4 at 512x512 (A1111's default "Mask blur"), at least 1."""
-    return max(1, round(min(width, height) / 128))
 
 
 def paste_back(source, drawn, mask, blur: int):

@@ -15,16 +15,10 @@ from .defaults import RESOURCES
 from .lora_formats import adapter_task, applied_layers, processor_state_dict
 
 BUILTIN_DIR = RESOURCES / "loras"       # ships white-background for the embedded tiny-shapes model
-MIN_WEIGHT, MAX_WEIGHT = -2.0, 2.0
-MAX_LORAS = 8
 MAX_FILES = 5000                        # files looked at when a folder is searched (a home folder by mistake)
 MAX_LISTED = 200                        # LoRAs /loras shows per folder
 # Width of the text features the UNet's cross-attention reads: it tells the base models apart.
 KINDS = {768: "SD 1.x", 1024: "SD 2.x", 2048: "SDXL", 128: "tiny-shapes"}
-# Where an A1111 <lora:NAME:WEIGHT> tag may start. Only the opening is a pattern: the old whole-tag
-# pattern retried at every "<lora:" and ran to the end of the text each time when no ">" followed
-# (quadratic: 32,000 characters of "<lora:" held the GIL 1.8 s). The rest is scanned in _tag_spans.
-TAG_OPEN = re.compile(r"<lora:", re.IGNORECASE)
 
 _KOHYA = re.compile(r"lora_(unet|te1|te2|te)_(.+)\.(lora_down|lora_up|alpha)(?:\.weight)?")
 _PEFT = re.compile(r"(?:(unet|text_encoder|text_encoder_2)\.)?(.+)\.lora_([AB])(?:\.[^.]+)?\.weight")
@@ -64,60 +58,6 @@ class LoraInfo:
         if self.context:
             return KINDS.get(self.context, f"unknown ({self.context}-wide text)")
         return KINDS.get(self.text_width, "unknown") if self.text_width else "unknown"
-
-
-def _tag_spans(prompt: str):
-    """(start, end, name, weight text) of each <lora:NAME[:WEIGHT]> tag, left to right, in one pass.
-
-    Linear time: each search starts where the last tag ended, and a tag opening with no ">" after it
-    ends the scan, as no later one can have one either. Same tags as A1111's <lora:([^:>]*)(?::([^>]*))?>.
-    """
-    pos = 0
-    while True:
-        opening = TAG_OPEN.search(prompt, pos)
-        if opening is None:
-            return
-        end = prompt.find(">", opening.end())
-        if end < 0:
-            return
-        name, _, weight = prompt[opening.end():end].partition(":")
-        yield opening.start(), end + 1, name, weight
-        pos = end + 1
-
-
-def split_tags(prompt: str) -> tuple[str, list[tuple[str, str]]]:
-    """AUTOMATIC1111's <lora:NAME:WEIGHT> out of a prompt: (the prompt without them, [(name, weight text)])."""
-    spans = list(_tag_spans(prompt))
-    if not spans:
-        return prompt, []
-    pieces, last = [], 0
-    for start, end, _, _ in spans:
-        pieces.append(prompt[last:start])
-        last = end
-    pieces.append(prompt[last:])
-    text = " ".join(" ".join(pieces).split())   # single spaces now, so " ," is the only space before a comma
-    return text.replace(" ,", ",").strip(" ,"), [(name.strip(), weight.strip()) for _, _, name, weight in spans]
-
-
-def with_tags(prompt: str, loras) -> str:
-    """The prompt with AUTOMATIC1111's <lora:NAME:WEIGHT> tags after it, one per (name, weight, ...)."""
-    return " ".join([prompt, *(f"<lora:{x[0]}:{float(x[1]):g}>" for x in loras)])
-
-
-def parse_weight(name: str, text: str) -> float:
-    """A LoRA's weight from text ("" is 1.0); ValueError says what is wrong, for the parser's message."""
-    if not name or any(c in name for c in "/\\\0") or name in (".", ".."):
-        raise ValueError(f"{name!r} is not a LoRA name: use the file's name without .safetensors (see /loras)")
-    if not text:
-        return 1.0
-    try:
-        weight = float(text)
-    except ValueError:
-        raise ValueError(f"the weight of LoRA {name!r} must be a number, like {name}:0.8 "
-                         f"(chatapp takes one weight per LoRA), not {text!r}") from None
-    if not MIN_WEIGHT <= weight <= MAX_WEIGHT:
-        raise ValueError(f"the weight of LoRA {name!r} must be between {MIN_WEIGHT:g} and {MAX_WEIGHT:g}, not {weight:g}")
-    return weight
 
 
 def lora_folders(setting: str, data_dir: Path | None) -> list[Path]:
@@ -297,8 +237,6 @@ class LoraSet:
         if not wanted:
             self.clear(pipe)
             return []
-        if len(wanted) > MAX_LORAS:
-            raise LoraError(f"At most {MAX_LORAS} LoRAs at once.")
         infos, weights = {}, {}
         for entry in wanted:
             name, weight = str(entry[0]), float(entry[1])

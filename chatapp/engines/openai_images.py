@@ -9,14 +9,12 @@ import random
 import time
 from typing import Callable
 
-from ..conversation import ImageRequest
+from ..recipes.loras import with_tags
+from ..recipes.request import MAX_SIDE, ImageRequest
 from .base import EngineError, ImageCapabilities, ImageResult, ModelInfo
 from .img2img import edit_fields
-from .lora import with_tags
 from .masks import openai_mask
 from .remote import RemoteCall, RemoteClient, check_url, describe_error, host_of
-
-MAX_SIDE = 2048
 
 
 def recipe_fields(request: ImageRequest, seed: int) -> dict:

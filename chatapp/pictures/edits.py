@@ -8,7 +8,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 
-from ..commands import image_command, prompt_word
+from ..recipes.command import image_command, prompt_word
 from ..conversation import DONE, ImageRequest, Message
 from ..engines.base import EngineError
 from ..workers import PoolCalls

@@ -17,6 +17,8 @@ from .edits import EditChecks, masks_of, number_meta
 from ..engines.lora import lora_folders
 from ..message_log import MessageLog
 from ..parts import Notice, SettingsView
+from ..recipes import RecipeError
+from ..recipes.request import ModelLimits
 from ..settings import Paths, Settings
 from .idle import IdleUnloader
 from .progress import ImageStatus, ProgressTracker
@@ -89,8 +91,9 @@ class ImageJobs(QObject):
         self.status = status
         self.state.emit(status, detail)
 
-    def max_side(self) -> int:
-        return int(self.defaults.get("max_size", 2048))
+    def limits(self) -> ModelLimits:
+        """The loaded model's limits; generic ones (2048 a side) until it has loaded."""
+        return ModelLimits.from_defaults(self.model_name, self.defaults)
 
     def set_factory(self, factory: Callable[[], object]) -> None:
         self._factory = factory
@@ -139,17 +142,19 @@ class ImageJobs(QObject):
                 self.progress.emit(job.message.id, ImageStatus("Queued", 0.0))
 
     def size_problem(self, request: ImageRequest, from_settings: bool = False) -> str:
-        largest = self.defaults.get("max_size")
-        w, h = request.width or 0, request.height or 0
-        if not largest or (w <= largest and h <= largest):
-            return ""
-        fits = f"{self.defaults.get('width')}x{self.defaults.get('height')}"
-        if from_settings:   # the user typed no --size: say where the size came from, and how to change it
-            return (f"The default picture size in Settings ({w}x{h}) is larger than {self.model_name} allows "
-                    f"({largest}x{largest} at most). Change Size under Settings > Images (empty uses the "
-                    f"model's own, {fits}), or add --size {fits} to this /image.")
-        return (f"--size {w}x{h} is larger than {self.model_name} allows ({largest}x{largest} at most). "
-                f"Try --size {fits}.")
+        """What the loaded model refuses in this request (the recipe's validation), "" when it fits."""
+        limits = self.limits()
+        try:
+            request.validate(limits)
+        except RecipeError as exc:
+            if not (from_settings and exc.rule == "max_side"):
+                return str(exc)
+            # The user typed no --size: say where the size came from, and how to change it.
+            fits = f"{limits.fits[0]}x{limits.fits[1]}" if limits.fits else "512x512"
+            return (f"The default picture size in Settings ({request.width}x{request.height}) is larger than "
+                    f"{self.model_name} allows ({limits.max_side}x{limits.max_side} at most). Change Size under "
+                    f"Settings > Images (empty uses the model's own, {fits}), or add --size {fits} to this /image.")
+        return ""
 
     def _on_load_failed(self, message: str) -> None:
         self._load_requested = False  # a later /image tries again (e.g. after fixing Settings)

@@ -5,17 +5,18 @@ import ast
 import json
 import struct
 
-from ..commands import MAX_PROMPT_CHARS, too_long
-from ..conversation import ImageRequest
-from ..engines.lora import MAX_LORAS, parse_weight
-from ..engines.schedulers import sampler_match
+from .a1111 import checked_seed
+from .command import MAX_COMMAND_CHARS
+from .loras import MAX_LORAS, parse_weight
+from .request import MAX_PROMPT_CHARS, ImageRequest, too_long
+from .samplers import sampler_match
 
 MAX_APP_SEGMENTS = 64        # a JPEG's segments looked at before its pixels; real files have a handful
 MAX_GRAPH_NODES = 2_000      # a ComfyUI graph larger than this is not walked (the reader recurses)
 # sd-parsers walks a ComfyUI graph once per sampler: samplers x nodes is its cost (measured here: 32 samplers
 # in 2,000 nodes 2.2 s, 300 chained samplers 1.2 s). Real graphs: 1-10 samplers in 20-500 nodes.
 MAX_GRAPH_WORK = 20_000
-MAX_DREAM_CHARS = 2 * MAX_PROMPT_CHARS + 1000   # InvokeAI 2's one line: a prompt, its negative, the flags
+MAX_DREAM_CHARS = MAX_COMMAND_CHARS   # InvokeAI 2's one line: a prompt, its negative, the flags
 
 
 class ForeignError(Exception):
@@ -58,7 +59,7 @@ def user_comment(raw: bytes) -> str:
 
 def foreign_request(texts: dict[str, str], a1111) -> tuple[ImageRequest, list[str], str] | None:
     """(request, notes, the tool's name) from a picture's recipe texts, or None when there is none.
-    `a1111(text, notes)` reads an A1111 text (png_recipe.parse_parameters). ForeignError: unusable."""
+    `a1111(text, notes)` reads an A1111 text (a1111.parse_parameters). ForeignError: unusable."""
     notes: list[str] = []
     params = texts.get("parameters", "").strip()
     if params.startswith("{"):
@@ -140,7 +141,6 @@ def _number(value, kind):
 
 
 def _request(prompt, negative, steps, cfg, seed, width, height, notes: list) -> ImageRequest:
-    from ..png_recipe import checked_seed
     prompt, negative = _text(prompt), _text(negative)
     for what, part in (("its prompt", prompt), ("its negative prompt", negative)):
         if len(part) > MAX_PROMPT_CHARS:   # before anything else looks at the text

@@ -16,15 +16,20 @@ from fastapi.responses import JSONResponse
 from starlette.datastructures import UploadFile as StarletteUpload
 from starlette.exceptions import HTTPException
 
-from ..commands import CommandError, parse_loras
-from ..conversation import ImageRequest
 from ..engines.base import EngineError, ModelInfo
 from ..engines.lora import LoraError
+from ..recipes import RecipeError
+from ..recipes.request import ImageRequest, ModelLimits, prompt_and_loras
 from .chat import complete
 from .edits import edit_body, save_mask, save_picture
 from .schemas import ApiError, ChatBody, ImageBody
 
 DISCONNECT_POLL_S = 0.25   # how often a non-streaming request checks that its client is still there
+MAX_N = 4                  # pictures per request (the desktop's /image draws up to 8, one message each)
+# How this API names the recipe's fields (the validation's messages and the error's param).
+API_NAMES = {"prompt": "prompt", "negative": "negative_prompt", "steps": "steps", "cfg": "cfg_scale", "seed": "seed",
+             "size": "size", "count": "n", "scheduler": "scheduler", "init": "image", "strength": "strength",
+             "mask": "mask", "loras": "prompt"}
 
 
 class Slot:
@@ -132,12 +137,7 @@ def create_app(slots: list[Slot]) -> FastAPI:
     async def images(body: ImageBody, request: Request):
         slot = _pick(slots, "image", body.model)
         width, height = body.width_height()
-        _check_size(slot, width, height, "size")
-        prompt, loras = _prompt_and_loras(body.prompt)
-        req = ImageRequest(prompt=prompt, negative=body.negative_prompt, steps=body.steps, cfg=body.cfg_scale,
-                           seed=body.seed, width=width, height=height, scheduler=body.scheduler, count=body.n,
-                           loras=loras)
-        return await _render(request, slot, req)
+        return await _render(request, slot, _request(slot, body, API_NAMES, width=width, height=height))
 
     @app.post("/v1/images/edits")
     async def image_edits(request: Request):
@@ -149,36 +149,32 @@ def create_app(slots: list[Slot]) -> FastAPI:
         upload = form.get("image")
         if not isinstance(upload, StarletteUpload):
             raise ApiError(400, "Send the picture to edit as the multipart file field 'image'.", param="image")
-        prompt, loras = _prompt_and_loras(body.prompt)
         mask_upload = form.get("mask")
         with tempfile.TemporaryDirectory(prefix="chatapp-serve-") as folder:   # this server keeps no files
             # Decoding and re-encoding a big PNG takes a while: off the server's event loop.
             init, size = await asyncio.to_thread(save_picture, await upload.read(), Path(folder))
-            _check_size(slot, *size, "image")
-            mask = None
+            # Drawn at the picture's size, each side down to a multiple of 8 (as the engine would).
+            width, height = (max(8, side // 8 * 8) for side in size)
+            names = {**API_NAMES, "size": "image"}   # here the size is the uploaded picture's
+            req = _request(slot, body, names, width=width, height=height, init=str(init), strength=body.strength)
             if isinstance(mask_upload, StarletteUpload):
-                mask = await asyncio.to_thread(save_mask, await mask_upload.read(), size, Path(folder))
-            req = ImageRequest(prompt=prompt, negative=body.negative_prompt, steps=body.steps, cfg=body.cfg_scale,
-                               seed=body.seed, width=size[0], height=size[1], scheduler=body.scheduler,
-                               count=body.n, loras=loras, init=str(init), strength=body.strength,
-                               mask=str(mask) if mask else None)
+                req.mask = str(await asyncio.to_thread(save_mask, await mask_upload.read(), size, Path(folder)))
             return await _render(request, slot, req)
 
     return app
 
 
-def _check_size(slot: Slot, width: int | None, height: int | None, param: str) -> None:
-    limit = int(slot.info.details.get("max_size", 2048))
-    if (width or 0) > limit or (height or 0) > limit:
-        raise ApiError(400, f"{param} {width}x{height} is larger than this model's limit of {limit}.", param=param)
-
-
-def _prompt_and_loras(text: str) -> tuple[str, list]:
-    """AUTOMATIC1111's API takes LoRAs as <lora:NAME:WEIGHT> in the prompt; so does this one."""
+def _request(slot: Slot, body, names: dict, **fields) -> ImageRequest:
+    """The body's recipe, checked by the recipe's one validation (as /image's is): a mistake is a 400
+    naming the field. LoRAs come as <lora:NAME:WEIGHT> in the prompt, as AUTOMATIC1111's API takes them."""
+    limits = ModelLimits.from_defaults(slot.id, slot.info.details, count=(1, MAX_N), fits=None)
     try:
-        return parse_loras(text, [])
-    except CommandError as exc:
-        raise ApiError(400, str(exc), param="prompt") from None
+        prompt, loras = prompt_and_loras(body.prompt, body.negative_prompt, names=names)
+        return ImageRequest.from_fields(prompt=prompt, negative=body.negative_prompt, steps=body.steps,
+                                        cfg=body.cfg_scale, seed=body.seed, scheduler=body.scheduler, count=body.n,
+                                        loras=loras, limits=limits, names=names, **fields)
+    except RecipeError as exc:
+        raise ApiError(400, str(exc), param=names.get(exc.field)) from None
 
 
 async def _render(request: Request, slot: Slot, req: ImageRequest) -> dict:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-from pydantic import Field, ValidationError
+from pydantic import ValidationError
 
 from ..engines.masks import chatapp_mask
 from .schemas import ApiError, ImageBody
@@ -15,7 +15,7 @@ FIELDS = ("prompt", "model", "n", "size", "response_format", "negative_prompt", 
 
 class EditBody(ImageBody):
     """The form fields of an edit: those of a generation, plus how much of the picture is redrawn."""
-    strength: float | None = Field(None, ge=0, le=1)   # chatapp's (A1111's denoising strength); default 0.75
+    strength: float | None = None   # chatapp's (A1111's denoising strength); default 0.75
 
 
 def edit_body(form) -> EditBody:

@@ -42,7 +42,7 @@ def _picture(m: Message) -> tuple[bytes, str] | None:
         return None
     params = m.meta.get("parameters")
     if not params:
-        from ..png_recipe import read_parameters
+        from ..recipes.png import read_parameters
         try:
             params = read_parameters(m.image_path) or ""
         except Exception:  # an unreadable chunk is not worth failing an export for

@@ -55,7 +55,7 @@ def _in_order(messages: list[InMessage], present: set[str] = frozenset()) -> lis
 
 
 def _write_png(data: bytes, folder: Path) -> Path:
-    """Write-then-rename, like png_recipe.save_png: a crash leaves no half picture."""
+    """Write-then-rename, like recipes.png.save_png: a crash leaves no half picture."""
     folder.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     n = 0

@@ -11,7 +11,7 @@ from PySide6.QtGui import QColor, QImage, QKeySequence, QPainter, QPen, QPixmap,
 from PySide6.QtWidgets import (QButtonGroup, QDialog, QDoubleSpinBox, QHBoxLayout, QLabel, QLineEdit, QPushButton,
                                QScrollArea, QSlider, QVBoxLayout, QWidget)
 
-from ..commands import prompt_word
+from ..recipes.command import prompt_word
 
 DISPLAY = 448          # small pictures (tiny-shapes draws 32x32) are shown enlarged to this side
 UNDO_DEPTH = 30

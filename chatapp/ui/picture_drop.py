@@ -15,7 +15,7 @@ from ..workers import PoolCalls
 def recipe_or_none(path: str) -> tuple[str | None, str, bool]:
     """On the thread pool: (the /image command in a picture's recipe, or None; a notice for the user: why its
     recipe cannot be used, or which tool wrote it and what did not carry over; whether it can be edited)."""
-    from ..png_recipe import EmptyFile, NoRecipe, RecipeError, read_recipe
+    from ..recipes.png import EmptyFile, NoRecipe, RecipeError, read_recipe
     try:
         recipe = read_recipe(path)
     except EmptyFile as exc:   # 0 bytes: no recipe and no picture to edit either

@@ -54,7 +54,7 @@ class ImageWorker(_Worker):
         self._generate_requested.emit(request_id, request, out_dir)
 
     def _save(self, results, out_dir: Path) -> list:
-        from ..png_recipe import save_png  # pillow only; cheap
+        from ..recipes.png import save_png  # pillow only; cheap
         saved = []
         try:
             for r in results:

@@ -1,10 +1,8 @@
-"""PNG files with their recipe in an AUTOMATIC1111-style "parameters" text chunk: write and read back."""
+"""PNG files with their recipe in an AUTOMATIC1111 "parameters" text chunk: written atomically, and any picture's recipe read back (bounded in time and memory)."""
 from __future__ import annotations
 
 import errno
-import json
 import os
-import re
 import stat
 import struct
 import time
@@ -14,25 +12,16 @@ from pathlib import Path
 
 from PIL.PngImagePlugin import PngInfo
 
-from .commands import MAX_PROMPT_CHARS, MAX_SEED, image_command, too_long
-from .conversation import ImageRequest
-from .engines.img2img import mask_blur
-from .engines.lora import MAX_WEIGHT, MIN_WEIGHT, parse_weight, split_tags, with_tags
-from .engines.schedulers import SCHEDULERS, sampler_match
+from . import RecipeError
+from .a1111 import MAX_RECIPE_CHARS, format_parameters, parse_parameters
+from .command import image_command
+from .request import MAX_PROMPT_CHARS, ImageRequest
 
-# A recipe is a prompt and a line of settings; a real one is a few KB. Anything longer is cut
-# here, before parsing, so a hostile file cannot make reading it slow (it also caps memory).
-MAX_RECIPE_CHARS = 32_000
 DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)   # no space left; the user's quota used up
-_KEY = re.compile(r"[\w ]+")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 MAX_RECIPE_BYTES = MAX_RECIPE_CHARS * 4
 MAX_CHUNKS = 10_000          # chunks looked at before giving up on finding the recipe
 MAX_GRAPH_BYTES = 2_000_000  # a ComfyUI workflow of a few hundred nodes is ~300 KB
-
-
-class RecipeError(Exception):
-    """A dropped file that cannot give a recipe; the message is for the user."""
 
 
 class NoRecipe(RecipeError):
@@ -49,136 +38,6 @@ class SavedImage:
     request: ImageRequest      # fully resolved recipe, seed included
     parameters: str            # the text written into the PNG
     notes: list = field(default_factory=list)   # for the picture's footer (e.g. the prompt was cut short)
-
-
-def format_parameters(req: ImageRequest, model_name: str = "", model_hash: str = "") -> str:
-    lines = [req.prompt]
-    if req.negative:
-        lines.append(f"Negative prompt: {req.negative}")
-    sampler = SCHEDULERS.get(req.scheduler or "", (None, req.scheduler or ""))[1]
-    fields = [("Steps", req.steps), ("Sampler", sampler), ("CFG scale", req.cfg), ("Seed", req.seed),
-              ("Size", f"{req.width}x{req.height}"), ("Model hash", model_hash), ("Model", model_name)]
-    if req.init:   # an edit, as A1111 records img2img: how much was redrawn, and that a mask was used
-        blur = mask_blur(req.width or 512, req.height or 512) if req.mask else None
-        fields += [("Denoising strength", req.strength), ("Mask blur", blur)]
-    fields += lora_fields(req, lines)
-    lines.append(", ".join(f"{k}: {v}" for k, v in fields if v not in (None, "")))
-    return "\n".join(lines)
-
-
-def lora_fields(req: ImageRequest, lines: list[str]) -> list[tuple[str, str]]:
-    """LoRAs as AUTOMATIC1111 records them: <lora:NAME:WEIGHT> in the prompt, and `Lora hashes: "NAME: HASH, ..."`
-    (the hash is A1111's: sha256 of the file after its header, 12 hex digits; ':' and ',' dropped from names)."""
-    loras = [tuple(x) for x in req.loras]
-    if not loras:
-        return []
-    lines[0] = with_tags(lines[0], loras)
-    hashes = ", ".join(f"{x[0].replace(':', '').replace(',', '')}: {x[2]}" for x in loras if len(x) > 2 and x[2])
-    return [("Lora hashes", json.dumps(hashes, ensure_ascii=False))] if hashes else []
-
-
-def _fields(line: str) -> list[tuple[str, str]]:
-    """The "Key: value, Key: value" pairs of A1111's settings line (values may be quoted).
-
-    Same results as A1111's own regex on real recipes, but one pass: that regex retries at every
-    position and took seconds on a long last line.
-    """
-    pairs, i, n = [], 0, len(line)
-    while i < n:
-        colon = line.find(":", i)
-        if colon < 0:
-            break
-        key = line[i:colon].rpartition(",")[2].strip()
-        j = colon + 1
-        while j < n and line[j] == " ":
-            j += 1
-        k = j + 1
-        if j < n and line[j] == '"':       # a quoted value runs to its closing quote (\" escapes one)
-            while k < n and line[k] != '"':
-                k += 2 if line[k] == "\\" else 1
-        if k < n and line[j] == '"':
-            value = line[j:k + 1]
-            comma = line.find(",", k + 1)
-        else:                              # unquoted, or a quote never closed: up to the next comma
-            comma = line.find(",", j)
-            value = line[j:comma if comma >= 0 else n]
-        if key and _KEY.fullmatch(key):
-            pairs.append((key, value))
-        i = comma + 1 if comma >= 0 else n
-    return pairs
-
-
-def parse_parameters(text: str, max_prompt: int | None = None, notes: list | None = None) -> ImageRequest:
-    """Read an A1111 parameters text (ours or another tool's: Forge, SD.Next, a JPEG's EXIF) back into a request.
-
-    With max_prompt, a prompt or negative prompt longer than that is a RecipeError, said before the
-    LoRA tags are looked for: what /image would refuse is not worked on first. What could not be carried
-    over (a sampler not here, a seed out of range) is added to `notes`.
-    """
-    notes = [] if notes is None else notes
-    # Windows line ends (\r\n) from some tools would stay in the prompt and break the settings line.
-    lines = text[:MAX_RECIPE_CHARS].replace("\r\n", "\n").replace("\r", "\n").strip().split("\n")
-    values: dict[str, str] = {}
-    if lines:
-        pairs = _fields(lines[-1])
-        if len(pairs) >= 3:
-            # Keys by lower case: tools write "CFG Scale" as well as A1111's "CFG scale".
-            values = {k.strip().lower(): v.strip().strip('"') for k, v in pairs}
-            lines.pop()
-    prompt, negative, in_negative = [], [], False
-    for line in lines:
-        if line.startswith("Negative prompt:"):
-            in_negative = True
-            line = line[len("Negative prompt:"):].strip()
-        (negative if in_negative else prompt).append(line)
-    req = ImageRequest(prompt="\n".join(prompt).strip(), negative="\n".join(negative).strip())
-    for what, part in (("its prompt", req.prompt), ("its negative prompt", req.negative)):
-        if max_prompt is not None and len(part) > max_prompt:
-            raise RecipeError(too_long(what, len(part)))
-    req.prompt, req.loras = _loras(req.prompt)
-
-    def number(key, kind):
-        try:
-            return kind(values[key]) if key in values else None
-        except ValueError:
-            return None
-    req.steps, req.cfg = number("steps", int), number("cfg scale", float)
-    req.seed = checked_seed(number("seed", int), notes)
-    if "x" in values.get("size", ""):
-        w, _, h = values["size"].partition("x")
-        if w.strip().isdigit() and h.strip().isdigit():
-            req.width, req.height = int(w), int(h)
-    if "sampler" in values:
-        req.scheduler, note = sampler_match(values["sampler"], values.get("schedule type", ""))
-        notes += [note] if note else []
-    req.strength = number("denoising strength", float)   # an edit's; its source picture is not in the file
-    return req
-
-
-def checked_seed(seed, notes: list) -> int | None:
-    """A recipe's seed as /image takes it (0 to 2^64-1, as ComfyUI's); another (A1111's -1) is left out, said."""
-    if seed is None or 0 <= seed < MAX_SEED:
-        return seed
-    notes.append(f"its seed {seed} is outside 0 to {MAX_SEED - 1}, so a new one is drawn")
-    return None
-
-
-def _loras(prompt: str) -> tuple[str, list]:
-    """<lora:NAME:WEIGHT> tags out of a recipe's prompt. A1111's extra fields (a UNet weight, te=, dyn=) are
-    left out and a weight beyond chatapp's range is clamped, so the command it gives always parses."""
-    text, tags = split_tags(prompt)
-    loras = []
-    for name, weight in tags:
-        first = weight.split(":")[0].strip()
-        try:
-            value = float(first) if first else 1.0
-        except ValueError:
-            value = 1.0
-        try:
-            loras.append((name, parse_weight(name, f"{min(max(value, MIN_WEIGHT), MAX_WEIGHT):g}")))
-        except ValueError:
-            continue   # not a usable name (a path): the tag is dropped rather than break the recipe
-    return text, loras
 
 
 # Text chunks other tools keep their recipes in, each with its cap: a ComfyUI or InvokeAI graph is JSON
@@ -252,7 +111,7 @@ def read_texts(path: str | Path) -> dict[str, str]:
         try:
             head = f.read(8)
             if head[:3] == b"\xff\xd8\xff":
-                from .recipes.foreign import jpeg_texts
+                from .foreign import jpeg_texts
                 return jpeg_texts(f)
             if head != PNG_SIGNATURE:
                 raise NoRecipe("it is not a PNG or JPEG picture")
@@ -298,7 +157,7 @@ class Recipe:
 
 def read_recipe(path: str | Path) -> Recipe:
     """A picture's recipe, whichever tool wrote it; RecipeError (NoRecipe, EmptyFile) says why there is none."""
-    from .recipes.foreign import ForeignError, foreign_request
+    from .foreign import ForeignError, foreign_request
     name = Path(path).name
     try:
         texts = read_texts(path)
