@@ -1,4 +1,5 @@
-"""ChatSession: the GUI thread's owner of state. Routes input, persists every step, drives the workers."""
+"""ChatSession, the conductor on the GUI thread: routes input to its parts (replies, pictures, documents), wires
+them to the message log, a read-only settings view and its notice signal, and is the window's only way in."""
 from __future__ import annotations
 
 from dataclasses import replace
@@ -7,9 +8,9 @@ from typing import Callable
 
 from PySide6.QtCore import QCoreApplication, QObject, Signal
 
-from . import backends, commands
-from .branch_actions import BranchActions
-from .conversation import DONE, STOPPED, Conversation, ImageRequest, Message
+from . import backends, branches, commands
+from .branches import title_from
+from .conversation import Conversation, ImageRequest, Message
 from .document_jobs import DocumentJobs
 from .engines.base import ModelInfo
 from .engines.lora import listing as lora_listing
@@ -25,16 +26,11 @@ from .workers import LlmWorker, PoolCalls
 # A full disk while sending: what was typed stays in the box (submit returns False), and this says what to do.
 SEND_AGAIN = ("The disk holding your chats is full, so your message was not sent; it is still in the box. "
               "Free some space, then press Enter again.")
+STILL_COMING = "A reply is still coming. Wait for it, or press Esc to stop it."
 OPEN_PAGE = 30       # messages shown when a conversation opens (two screens); older ones load on scrolling up
 
 
-def title_from(text: str, limit: int = 48) -> str:
-    # The title needs the first few words: a pasted megabyte is not split whole for them.
-    line = " ".join(text.strip()[: limit * 8].split())
-    return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"
-
-
-class ChatSession(BranchActions, QObject):
+class ChatSession(QObject):
     conversations_changed = Signal()
     conversation_opened = Signal(object, list)   # Conversation | None, [Message]
     message_added = Signal(object)               # Message
@@ -75,21 +71,20 @@ class ChatSession(BranchActions, QObject):
         self.llm.ready.connect(self._on_llm_ready)
         self.llm.load_failed.connect(self._on_llm_failed)
         self.replies = Replies(self.log, self.notice.emit, self.llm)   # the streaming replies
-        self.replies.text.connect(self.reply_text)
-        self.replies.stats.connect(self.stats_changed)
         self.replies.ended.connect(self._on_reply_ended)
         # The parts see the settings read-only, say things through the notice signal, and write through the log.
         view = SettingsView(lambda: self.settings)
         self.images = ImageJobs(self.log, view, paths, self.notice.emit,
                                 image_engine_factory or backends.image_factory(settings, paths), self.llm.busy)
-        self.images.progress.connect(self.picture_progress)
-        self.images.state.connect(self.image_state)
         self.images.edits.checked.connect(self._on_edit_checked)
-        self.images.edits.refused.connect(self.recipe_ready)
         self.documents = DocumentJobs(self.log, view, self.notice.emit, self._open_chat)   # attached files + library
         self.reply_finished.connect(self.documents.reply_finished)
-        self.documents.progress.connect(self.indexing_progress)
-        self.documents.finished.connect(self.indexing_finished)
+        for source, target in ((self.replies.text, self.reply_text), (self.replies.stats, self.stats_changed),
+                               (self.images.progress, self.picture_progress), (self.images.state, self.image_state),
+                               (self.images.edits.refused, self.recipe_ready),
+                               (self.documents.progress, self.indexing_progress),
+                               (self.documents.finished, self.indexing_finished)):
+            source.connect(target)   # the parts' news, told to the window as the session's
         self.files = PoolCalls()                 # the LoRA folder is listed off the GUI thread
         self.files.done.connect(self._on_file_read)
         self._loras_call = 0
@@ -225,7 +220,7 @@ class ChatSession(BranchActions, QObject):
             return True
         if isinstance(parsed, commands.ChatTurn):
             if self._streaming_here():
-                self.notice.emit("A reply is still coming. Wait for it, or press Esc to stop it.")
+                self.notice.emit(STILL_COMING)
                 return False
             conv = self._guard(self._ensure_conversation, text, when_full=SEND_AGAIN)
             user = conv and self.log.add(conv.id, "user", text, when_full=SEND_AGAIN)
@@ -258,22 +253,9 @@ class ChatSession(BranchActions, QObject):
         if call_id == self._loras_call:   # /loras: the listing, or why there is none
             self.notice.emit(listing if error is None else f"Could not list the LoRAs: {error}")
 
-    def history_for_model(self, conversation: Conversation, up_to: int | None = None) -> list[dict]:
-        """What the model sees: the system prompt and the branch from the root down to message up_to.
-
-        Only the visible branch is sent, so other branches never leak into a reply.
-        """
-        system = conversation.system_prompt if conversation.system_prompt is not None else self.settings.system_prompt
-        msgs = [{"role": "system", "content": system}] if system.strip() else []
-        branch = self.storage.branch(conversation.id, up_to) if up_to is not None else self.storage.branch(conversation.id)
-        for m in branch:
-            if m.kind == "text" and m.role in ("user", "assistant") and m.status in (DONE, STOPPED) and m.content:
-                msgs.append({"role": m.role, "content": m.content})
-        return msgs
-
     def _start_reply(self, conv: Conversation, question: Message) -> None:
         """Answer `question`: the reply becomes its child and the conversation's current leaf."""
-        messages = self._guard(self.history_for_model, conv, question.id)
+        messages = self._guard(branches.history, self.storage, conv, self.settings.system_prompt, question.id)
         if messages is None:
             return
         if self.llm_status == "error" and self._llm_factory is None and backends.chat_backend(self.settings).remote:
@@ -303,6 +285,69 @@ class ChatSession(BranchActions, QObject):
     def _on_reply_ended(self, message_id: int) -> None:
         self.busy_changed.emit(self._streaming_here())
         self.reply_finished.emit(message_id)
+
+    # --- the conversation tree (branches.py reads it) ------------------------------------------------
+    def find_in_branch(self, text: str) -> list[int]:
+        """Ids of the shown branch's messages that contain text (any case), oldest first."""
+        return (self._guard(branches.find, self.storage, self.current.id, text) or []) if self.current else []
+
+    def last_user_message(self) -> Message | None:
+        """The newest message the user wrote on the shown branch (Up in an empty box edits it)."""
+        return self._guard(branches.last_user_message, self.storage, self.current.id) if self.current else None
+
+    def regenerate(self, reply: Message | None = None) -> None:
+        """A new answer beside `reply` (default: the last one shown); the old answers are kept."""
+        if not self.current or self._streaming_here():
+            return
+        question = self._guard(branches.question_of, self.storage, self.current.id, reply)
+        if question is None:
+            self.notice.emit("There is no reply to regenerate.")
+            return
+        self._start_reply(self.current, question)
+        self._reopen()
+
+    def edit_message(self, original: Message, text: str) -> bool:
+        """Send an edited copy of a user message: the conversation forks there, the old branch stays."""
+        if not self.current or original.role != "user" or not text.strip():
+            return False
+        if self._streaming_here():
+            self.notice.emit(STILL_COMING)
+            return False
+        parsed, accepted = self._parse(text)
+        if parsed is None:
+            return accepted
+        if not isinstance(parsed, (commands.ChatTurn, commands.ImageRequest)):
+            self.notice.emit("Only a message or an /image command can replace a message you sent.")
+            return False
+        user = self.log.add(self.current.id, "user", text, parent_id=original.parent_id, make_current=True)
+        if user is None:
+            return False
+        if isinstance(parsed, commands.ChatTurn):
+            self._start_reply(self.current, user)
+        else:
+            self.images.enqueue(self.current.id, parsed, parent_id=user.id)
+        self.conversations_changed.emit()
+        self._reopen()
+        return True
+
+    def switch_branch(self, message: Message, step: int) -> None:
+        """Show the sibling `step` places from message (-1: previous, +1: next), with its continuation."""
+        leaf = self._guard(branches.switched_leaf, self.storage, self.current.id, message, step) if self.current else None
+        if leaf is not None:
+            self._guard(self.storage.set_current_leaf, self.current.id, leaf)
+            self._reopen()
+
+    def delete_branch(self, message: Message) -> None:
+        """Delete a message and everything under it (pictures included); replies there are stopped."""
+        if not self.current:
+            return
+        doomed = {m.id for m in self._guard(self.storage.subtree, message.id) or []}
+        self.replies.forget(doomed)
+        self.images.cancel_messages(doomed)
+        self.images.remove_files(self._guard(self.storage.delete_subtree, message.id) or [])
+        self.conversations_changed.emit()
+        self._reopen()
+        self.busy_changed.emit(self._streaming_here())
 
     # --- for the window (its only way in) --------------------------------------------------------
     def conversation(self, conversation_id: int) -> Conversation | None:

@@ -18,14 +18,14 @@ LAYERS = [
     {"storage", "engines", "models"},                           # SQLite; inference (no Qt); model files
     {"documents", "store", "checks", "settings", "backends", "commands"},   # built on those: files, in/out, options
     {"workers"},                                                # the only place that crosses threads
-    {"message_log", "parts", "pictures", "document_jobs", "replies", "branch_actions", "transfer", "desktop"},  # session parts
+    {"message_log", "parts", "pictures", "document_jobs", "replies", "branches", "transfer", "desktop"},  # session parts
     {"session"},                                                # the conductor: the window's one door
     {"ui"},                                                     # widgets
     {"app", "cli", "serve", "__main__", "chatapp"},             # entry points
 ]
 LAYER = {name: n for n, layer in enumerate(LAYERS) for name in layer}
 
-SESSION_INTERNALS = {"message_log", "parts", "pictures", "document_jobs", "replies", "branch_actions"}
+SESSION_INTERNALS = {"message_log", "parts", "pictures", "document_jobs", "replies", "branches"}
 ML_LIBRARIES = {"llama_cpp", "torch", "diffusers", "transformers", "peft", "accelerate"}
 QT = {"PySide6", "shiboken6"}
 
