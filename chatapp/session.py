@@ -18,6 +18,7 @@ from .message_log import MessageLog
 from .parts import SettingsView
 from .pictures.edits import edit_command, mask_path
 from .pictures.jobs import ImageJobs
+from .recipes.command import image_command
 from .replies import Replies
 from .settings import Paths, Settings
 from .storage import Storage
@@ -245,7 +246,7 @@ class ChatSession(QObject):
     def _on_edit_checked(self, request, command: str | None, conversation_id: int | None) -> None:
         if conversation_id is not None and (self.current is None or self.current.id != conversation_id):
             # Another chat was opened meanwhile: its picture does not belong there; the command goes back.
-            self.recipe_ready.emit(command or commands.image_command(request))
+            self.recipe_ready.emit(command or image_command(request))
             return
         self.submit_image(request, command, checked=True)
 

@@ -1,5 +1,6 @@
 """Editing pictures in the window, on the embedded tiny-shapes model: --init #N / last / a path, the Edit
 action, the mask painter, dropped pictures, and bad input that queues nothing."""
+import shlex
 from pathlib import Path
 
 import numpy as np
@@ -222,3 +223,14 @@ def test_an_edit_keeps_its_pictures_size_whatever_the_settings_default(make_app,
     done = draw(parts, qtbot, f"/image a green circle --init '{red_circle}' --strength 0.5 --steps 4 --seed 1")
     assert Image.open(done.image_path).size == (32, 32)
     assert (done.meta["request"]["width"], done.meta["request"]["height"]) == (32, 32)
+
+
+def test_an_edit_checked_after_another_chat_opened_goes_back_to_the_box(app, qtbot, red_circle):
+    s = app.session
+    edited = draw(app, qtbot, f"/image a green circle --init '{red_circle}' --strength 0.8 --steps 4 --seed 4")
+    assert s.redraw(edited)   # Re-run on an edit: no command was typed; its file is checked on the thread pool...
+    with qtbot.waitSignal(s.recipe_ready, timeout=30000) as back:
+        s.new_conversation()    # ...while the user opens another chat: the picture does not belong there
+    assert back.args[0].startswith("/image a green circle ") and f"--init {shlex.quote(str(red_circle))} " in back.args[0]
+    images = [m.id for m in app.storage.messages(edited.conversation_id) if m.kind == "image"]
+    assert images == [edited.id] and s.current is None   # nothing was drawn, in either chat
