@@ -22,7 +22,7 @@ from .recipes.command import image_command
 from .replies import Replies
 from .settings import Paths, Settings
 from .storage import Storage
-from .workers import LlmWorker, PoolCalls
+from .workers import Calls, LlmWorker
 
 # A full disk while sending: what was typed stays in the box (submit returns False), and this says what to do.
 SEND_AGAIN = ("The disk holding your chats is full, so your message was not sent; it is still in the box. "
@@ -86,7 +86,7 @@ class ChatSession(QObject):
                                (self.documents.progress, self.indexing_progress),
                                (self.documents.finished, self.indexing_finished)):
             source.connect(target)   # the parts' news, told to the window as the session's
-        self.files = PoolCalls()                 # the LoRA folder is listed off the GUI thread
+        self.files = Calls()                 # the LoRA folder is listed off the GUI thread
         self.files.done.connect(self._on_file_read)
         self._loras_call = 0
 

@@ -1,5 +1,5 @@
 """Export and import for the window (no Qt): the save dialog's choices from the exporters' registry, and the
-jobs a StoreJob thread runs, each on its own connection. The window's one way into store/."""
+jobs the store thread (workers.store_calls) runs, each on its own connection. The window's one way into store/."""
 from __future__ import annotations
 
 from pathlib import Path

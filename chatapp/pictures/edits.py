@@ -11,7 +11,7 @@ from PySide6.QtCore import QObject, Signal
 from ..recipes.command import image_command, prompt_word
 from ..conversation import DONE, ImageRequest, Message
 from ..engines.base import EngineError
-from ..workers import PoolCalls
+from ..workers import Calls
 
 
 def mask_path(images_dir: str | Path, picture_path: str) -> Path:
@@ -105,7 +105,7 @@ class EditChecks(QObject):
     def __init__(self, log, notice):
         super().__init__()
         self.storage, self.notice = log.storage, notice   # reads only: the pictures #N and last name
-        self.pool = PoolCalls()
+        self.pool = Calls()
         self.pool.done.connect(self._on_checked)
         self._pending: dict[int, tuple[ImageRequest, str | None, int | None]] = {}
 

@@ -8,7 +8,7 @@ import shiboken6
 from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QGuiApplication
 
-from ..workers import PoolCalls
+from ..workers import Calls
 from . import markdown
 from .bubble_base import RichLabel, slices
 
@@ -25,7 +25,7 @@ class _Renderer(QObject):
 
     def __init__(self):
         super().__init__()
-        self.calls = PoolCalls()
+        self.calls = Calls()
         self.calls.done.connect(self._done)
         self._asked: dict[int, tuple[weakref.ref, str]] = {}
         # Results are shown a few per event-loop turn: each is laid out at once (10-50 ms for a

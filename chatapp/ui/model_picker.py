@@ -14,7 +14,6 @@ from ..workers import ModelScanWorker
 
 _scan_ids = itertools.count(1)
 COLUMNS = ("Name", "Source", "Size", "Quantization", "Context", "Chat template", "Notes")
-_orphans: list = []   # scan workers whose thread did not end in time: never destroy a running QThread
 
 
 def sources_for(folders: str):
@@ -184,8 +183,7 @@ class ModelPicker(QDialog):
     def shutdown(self) -> None:
         """Stop the scan and its thread; one stuck in a file read is kept alive rather than destroyed."""
         self.cancel_scan()
-        if not self.worker.shutdown(10_000):
-            _orphans.append(self.worker)
+        self.worker.shutdown(10_000)   # one that does not end in time is kept alive by workers.base
 
     def done(self, result: int) -> None:
         self.cancel_scan()

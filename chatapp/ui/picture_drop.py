@@ -8,7 +8,7 @@ from PySide6.QtCore import QObject
 from PySide6.QtGui import QTextCursor
 from PySide6.QtWidgets import QMenu
 
-from ..workers import PoolCalls
+from ..workers import Calls
 
 
 
@@ -35,7 +35,7 @@ class PictureDrop(QObject):
     def __init__(self, window):
         super().__init__(window)
         self.window = window
-        self.pool = PoolCalls()
+        self.pool = Calls()
         self.pool.done.connect(self._read)
         self._call, self._path = 0, ""
         self.menu: QMenu | None = None

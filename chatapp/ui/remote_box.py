@@ -6,7 +6,7 @@ from pathlib import Path
 from PySide6.QtWidgets import QCheckBox, QComboBox, QFormLayout, QLabel, QLineEdit, QPushButton, QWidget
 
 from ..backends import secrets
-from ..workers import BackgroundCall
+from ..workers import Calls
 
 
 class RemoteServerBox(QWidget):
@@ -51,15 +51,14 @@ class RemoteServerBox(QWidget):
             form.addRow("API key", self.key)
             form.addRow("", self.forget_key)
             form.addRow("", note)
-        self._caller = BackgroundCall(self)
+        self._caller = Calls()
         self._caller.done.connect(self._on_models)
-        self._caller.failed.connect(self._on_failed)
         self._pending = 0
         if config_dir is not None and self.kind:
             # Finding the keychain imports keyring and may ask D-Bus: not on the GUI thread.
-            self._note_call = BackgroundCall(self)
+            self._note_call = Calls()
             self._note_call.done.connect(self._on_note)   # a bound method: runs on the GUI thread
-            self._note_call.run(lambda: secrets.where(config_dir))
+            self._note_call.call(secrets.where, config_dir)
 
     def fetch_models(self) -> None:
         """GET /models off the GUI thread; the list fills the drop-down when it arrives."""
@@ -72,24 +71,24 @@ class RemoteServerBox(QWidget):
         def look_up():
             key = typed or (secrets.get_key(kind, config_dir) if config_dir and kind else "")
             return list_models(options, key)
-        self._pending = self._caller.run(look_up)
+        self._pending = self._caller.call(look_up)
         self.status.setText("Asking the server for its models…")
 
-    def _on_models(self, call_id: int, ids: list) -> None:
+    def _on_models(self, call_id: int, ids, error) -> None:
         if call_id != self._pending:
             return   # an answer to an older question (the URL changed since)
+        if error is not None:
+            self.status.setText(f"⚠ {self._caller.message(error)}")
+            return
         current = self.model.currentText()
         self.model.clear()
         self.model.addItems(ids)
         self.model.setCurrentText(current if current else "")
         self.status.setText(f"The server offers {len(ids)} model(s)." if ids else "The server lists no models.")
 
-    def _on_note(self, _call_id: int, text: str) -> None:
-        self.key_note.setText(text)
-
-    def _on_failed(self, call_id: int, message: str) -> None:
-        if call_id == self._pending:
-            self.status.setText(f"⚠ {message}")
+    def _on_note(self, _call_id: int, text, error) -> None:
+        if error is None:
+            self.key_note.setText(text)
 
     def save_key(self) -> None:
         if self.config_dir is None or not self.kind:

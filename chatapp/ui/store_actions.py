@@ -1,4 +1,4 @@
-"""Export and import from the window: ask where, run the work on a StoreJob thread with its own connection, say what happened (a MainWindow mixin)."""
+"""Export and import from the window: ask where, run the work on the store thread (workers.store_calls) with its own connection, say what happened (a MainWindow mixin)."""
 from __future__ import annotations
 
 from PySide6.QtGui import QGuiApplication
@@ -40,16 +40,23 @@ class StoreActions:
         self._run_store_job(transfer.import_job(paths.database, paths.images, source), refresh=True)
 
     def _run_store_job(self, job, refresh: bool = False) -> None:
-        from ..workers import StoreJob
-        worker = StoreJob(job)
-        self._store_jobs = [w for w in getattr(self, "_store_jobs", []) if w.isRunning()] + [worker]
-        # Bound methods of GUI-thread objects only, so Qt queues the results onto the GUI thread.
-        worker.done.connect(self._on_import_done if refresh else self.view.add_notice)
-        worker.failed.connect(self.view.add_notice)
-        # Quitting waits for it: a QThread destroyed while running would abort the process.
-        QGuiApplication.instance().aboutToQuit.connect(lambda: worker.wait(10_000))
-        worker.start()
+        from ..workers import store_calls
+        if getattr(self, "_store_calls", None) is None:
+            calls = self._store_calls = store_calls()
+            self._store_refresh = set()
+            calls.done.connect(self._on_store_done)   # a bound method: runs on the GUI thread
+            # Quitting waits for a running job (its own connection commits or rolls back first).
+            QGuiApplication.instance().aboutToQuit.connect(lambda: calls.shutdown(10_000))
+        call_id = self._store_calls.call(job)
+        if refresh:
+            self._store_refresh.add(call_id)
 
-    def _on_import_done(self, text: str) -> None:
+    def _on_store_done(self, call_id: int, text, error) -> None:
+        refresh = call_id in self._store_refresh
+        self._store_refresh.discard(call_id)
+        if error is not None:
+            self.view.add_notice(self._store_calls.message(error))
+            return
         self.view.add_notice(text)
-        self.session.conversations_came_in()   # the sidebar lists them
+        if refresh:
+            self.session.conversations_came_in()   # the sidebar lists them

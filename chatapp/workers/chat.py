@@ -9,11 +9,11 @@ from PySide6.QtCore import Signal, Slot
 from ..conversation import GenParams
 from ..engines.base import ChatStats, EngineError
 from ..engines.events import Reply, Usage
-from .base import _Worker
+from .base import EngineWorker
 from .token_pump import TokenPump
 
 
-class LlmWorker(_Worker):
+class LlmWorker(EngineWorker):
     _generate_requested = Signal(int, object, object)
 
     def __init__(self):

@@ -11,7 +11,7 @@ from PySide6.QtGui import QImage
 
 from ..conversation import ImageRequest
 from ..engines.base import EngineError
-from .base import _Worker
+from .base import EngineWorker
 
 
 def pil_to_qimage(image) -> QImage:
@@ -21,7 +21,7 @@ def pil_to_qimage(image) -> QImage:
     return QImage(data, rgb.width, rgb.height, rgb.width * 3, QImage.Format.Format_RGB888).copy()
 
 
-class ImageWorker(_Worker):
+class ImageWorker(EngineWorker):
     started = Signal(int)                        # request id: it left the queue
     progress = Signal(int, object)               # request id, ImageProgress (preview as QImage or None)
     finished = Signal(int, list)                 # request id, [SavedImage]

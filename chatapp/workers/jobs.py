@@ -1,6 +1,7 @@
 """Long jobs that are not inference, each on a thread of its own: export/import, indexing files, scanning for models."""
 from __future__ import annotations
 
+import itertools
 import queue
 import time
 import traceback
@@ -8,36 +9,25 @@ from functools import partial
 from pathlib import Path
 from typing import Callable
 
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import Signal, Slot
 
-from .base import _CancelFlags
+from .base import OwnerThread, failure_message
+from .calls import Calls
 
 
-class StoreJob(QThread):
-    """An export or import, off the GUI thread. job() opens its own database connection and returns what it did."""
+def store_calls() -> Calls:
+    """Export and import, one at a time on a thread of their own (minutes on a big database); each job
+    opens its own connection and returns what it did. StoreError and StorageError speak to the user."""
+    from ..storage import StorageError
+    from ..store import StoreError
+    return Calls(own_thread=True, known=(StoreError, StorageError), unexpected="That did not work")
 
-    done = Signal(str)      # what was done, for a notice
-    failed = Signal(str)    # a message the user can act on
 
-    def __init__(self, job: Callable[[], str]):
-        super().__init__()
-        self._job = job
-
-    def run(self) -> None:
-        from ..storage import StorageError
-        from ..store import StoreError
-        try:
-            self.done.emit(self._job())
-        except (StoreError, StorageError) as exc:
-            self.failed.emit(str(exc))
-        except Exception as exc:  # an unexpected error must not kill the app
-            traceback.print_exc()
-            self.failed.emit(f"That did not work: {exc}")
-class DocumentWorker(QObject):
+class DocumentWorker(OwnerThread):
     """Indexes attached files and the library folder on its own thread, one document per transaction.
 
-    Cancel bumps a generation number that the running job compares between pages and documents;
-    whatever is left stays 'pending' in the database and is picked up by the next request (or the
+    Cancel marks every request made so far as cancelled (the running job reads its flag between pages
+    and documents); whatever is left stays 'pending' in the database and is picked up by the next request (or the
     next start, after a crash). With an embedding model it also owns that model (documents/hybrid.py):
     it fills chunk vectors after indexing and answers questions (passages by BM25 + vectors); a
     question posted while a job runs is answered between pages, documents and vector batches.
@@ -55,28 +45,23 @@ class DocumentWorker(QObject):
     PROGRESS_EVERY_S = 0.1   # progress reaches the GUI thread at most ~10 times a second
 
     def __init__(self, db_path):
-        super().__init__()
+        super().__init__("document-worker")
         self._db_path = str(db_path)
         self._index = None
         self._hybrid = None
         self._helper = None   # a thread pool of one for _beside, made on first use
-        self._generation = 0
-        self._all_stop = False
+        self._request_ids = itertools.count(1)
+        self._last_request = 0
         self._questions: queue.SimpleQueue = queue.SimpleQueue()
         self._last_progress = 0.0
-        self._thread = QThread()
-        self._thread.setObjectName("document-worker")
-        self.moveToThread(self._thread)
         self._index_requested.connect(self._run)
         self._embedding_requested.connect(self._set_embedding)
         self._questions_posted.connect(self._answer_questions)
-        # Normal priority on purpose: at IdlePriority (SCHED_IDLE on Linux) the OS parks the thread
-        # while it holds the GIL, and the GUI thread waits for it (measured: 423 ms stalls, not 12).
-        self._thread.start()
 
     def request_index(self, library_folder: str | None = None) -> None:
         """Index every pending document; with a folder, first sync the library with it ("" forgets it)."""
-        self._index_requested.emit(library_folder, self._generation)
+        self._last_request = next(self._request_ids)
+        self._index_requested.emit(library_folder, self._last_request)
 
     def set_embedding_model(self, path: str) -> None:
         """Use this GGUF for vectors ("" = BM25 only); loaded lazily on the worker. Queued in order."""
@@ -89,14 +74,12 @@ class DocumentWorker(QObject):
         self._questions.put((question_id, question, conversation_id, library, budget_tokens))
         self._questions_posted.emit()
 
-    def cancel(self) -> None:
-        self._generation += 1
+    def cancel(self, request_id: int | None = None) -> None:
+        """Stop a request, or (None) every request made so far; later ones run."""
+        self.flags.cancel_through(self._last_request if request_id is None else request_id)
 
     def shutdown(self, timeout_ms: int = 1500) -> bool:
-        self._all_stop = True
-        self._generation += 1
-        self._thread.quit()
-        ok = self._thread.wait(timeout_ms)
+        ok = super().shutdown(timeout_ms)
         if ok and self._hybrid is not None:
             self._hybrid.close()   # the thread has ended: nothing else can be using the model now
         if self._helper is not None:
@@ -141,7 +124,7 @@ class DocumentWorker(QObject):
         from ..storage import StorageError
         while not self._questions.empty():
             qid, question, conversation_id, library, budget = self._questions.get()
-            if self._all_stop:
+            if self.flags.all:
                 continue
             try:
                 index = self._open_index()
@@ -156,14 +139,14 @@ class DocumentWorker(QObject):
             self.sources_ready.emit(qid, sources)
 
     @Slot(object, int)
-    def _run(self, folder, generation: int) -> None:
+    def _run(self, folder, request_id: int) -> None:
         import sqlite3
 
         from ..documents.extract import Cancelled
         from ..storage import StorageError
 
         def stopped() -> bool:
-            return self._all_stop or self._generation != generation
+            return self.flags.is_set(request_id)
 
         def should_stop() -> bool:
             self._answer_questions()   # a question waits at most one page, document or vector batch
@@ -212,7 +195,7 @@ class DocumentWorker(QObject):
             self.finished.emit(False)
 
 
-class ModelScanWorker(QObject):
+class ModelScanWorker(OwnerThread):
     """Looks for models on disk (chatapp.models.scan) on its own thread; progress and results as signals."""
 
     progress = Signal(int, int, str)    # scan id, files looked at, folder
@@ -222,25 +205,15 @@ class ModelScanWorker(QObject):
     _scan_requested = Signal(int, object)
 
     def __init__(self):
-        super().__init__()
-        self.flags = _CancelFlags()
-        self._thread = QThread()
-        self._thread.setObjectName("model-scan")
-        self.moveToThread(self._thread)
+        super().__init__("model-scan")
         self._scan_requested.connect(self._scan)
-        self._thread.start()
 
     def request_scan(self, scan_id: int, make_sources: Callable[[], list]) -> None:
         """make_sources runs on the worker thread too: even checking which folders exist is disk work."""
         self._scan_requested.emit(scan_id, make_sources)
 
-    def cancel(self, scan_id: int) -> None:
-        self.flags.cancel(scan_id)
-
     def shutdown(self, timeout_ms: int = 3000) -> bool:
-        self.flags.all = True
-        self._thread.quit()
-        return self._thread.wait(timeout_ms)
+        return super().shutdown(timeout_ms)
 
     @Slot(int, object)
     def _scan(self, scan_id: int, make_sources) -> None:
@@ -252,7 +225,6 @@ class ModelScanWorker(QObject):
         except ScanCancelled:
             self.cancelled.emit(scan_id)
         except Exception as exc:  # a scan must never take the thread down
-            traceback.print_exc()
-            self.failed.emit(scan_id, f"Looking for models failed: {exc}")
+            self.failed.emit(scan_id, failure_message(exc, known=(), unexpected="Looking for models failed"))
         finally:
             self.flags.forget(scan_id)
