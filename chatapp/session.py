@@ -13,7 +13,6 @@ from .branches import title_from
 from .conversation import Conversation, ImageRequest, Message
 from .document_jobs import DocumentJobs
 from .engines.base import ModelInfo
-from .engines.lora import listing as lora_listing
 from .message_log import MessageLog
 from .parts import SettingsView
 from .pictures.edits import edit_command, mask_path
@@ -22,7 +21,7 @@ from .recipes.command import image_command
 from .replies import Replies
 from .settings import Paths, Settings
 from .storage import Storage
-from .workers import Calls, LlmWorker
+from .workers import LlmWorker
 
 # A full disk while sending: what was typed stays in the box (submit returns False), and this says what to do.
 SEND_AGAIN = ("The disk holding your chats is full, so your message was not sent; it is still in the box. "
@@ -86,9 +85,6 @@ class ChatSession(QObject):
                                (self.documents.progress, self.indexing_progress),
                                (self.documents.finished, self.indexing_finished)):
             source.connect(target)   # the parts' news, told to the window as the session's
-        self.files = Calls()                 # the LoRA folder is listed off the GUI thread
-        self.files.done.connect(self._on_file_read)
-        self._loras_call = 0
 
     # --- models -------------------------------------------------------------------------------
     def load_models(self) -> None:
@@ -216,8 +212,8 @@ class ChatSession(QObject):
             if accepted and isinstance(parsed, commands.AttachRequest):
                 self.conversations_changed.emit()
             return accepted
-        if isinstance(parsed, commands.LorasRequest):   # the folder is read on the thread pool, like a dropped file
-            self._loras_call = self.files.call(lora_listing, self.images.lora_dirs())
+        if isinstance(parsed, commands.LorasRequest):
+            self.images.list_loras()
             return True
         if isinstance(parsed, commands.ChatTurn):
             if self._streaming_here():
@@ -249,10 +245,6 @@ class ChatSession(QObject):
             self.recipe_ready.emit(command or image_command(request))
             return
         self.submit_image(request, command, checked=True)
-
-    def _on_file_read(self, call_id: int, listing, error) -> None:
-        if call_id == self._loras_call:   # /loras: the listing, or why there is none
-            self.notice.emit(listing if error is None else f"Could not list the LoRAs: {error}")
 
     def _start_reply(self, conv: Conversation, question: Message) -> None:
         """Answer `question`: the reply becomes its child and the conversation's current leaf."""

@@ -14,7 +14,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 
 from ..conversation import CANCELLED, DONE, ERROR, QUEUED, RENDERING, ImageRequest, Message
 from .edits import EditChecks, masks_of, number_meta
-from ..engines.lora import lora_folders
+from ..engines.lora import listing as lora_listing, lora_folders
 from ..message_log import MessageLog
 from ..parts import Notice, SettingsView
 from ..recipes import RecipeError
@@ -22,7 +22,7 @@ from ..recipes.request import ModelLimits
 from ..settings import Paths, Settings
 from .idle import IdleUnloader
 from .progress import ImageStatus, ProgressTracker
-from ..workers import ImageWorker
+from ..workers import Calls, ImageWorker
 
 _ids = itertools.count(1)
 
@@ -86,6 +86,9 @@ class ImageJobs(QObject):
         self.worker.unloaded.connect(self._on_unloaded)
         self.idle = IdleUnloader(self, lambda: settings.image_idle_unload_min)
         self.edits = EditChecks(log, notice)   # --init: files checked off the GUI thread before queueing
+        self.files = Calls()                     # /loras: the LoRA folders are listed off the GUI thread
+        self.files.done.connect(self._on_listed)
+        self._loras_call = 0
 
     def _set_state(self, status: str, detail: str) -> None:
         self.status = status
@@ -191,6 +194,14 @@ class ImageJobs(QObject):
     def lora_dirs(self) -> list:
         """Where LoRA names are looked up: the Settings folder (or <data dir>/loras), then chatapp's own."""
         return lora_folders(self.settings.lora_folder, self.paths.data_dir)
+
+    def list_loras(self) -> None:
+        """/loras: the LoRAs in the folders, told as a notice once read (on the thread pool, like a dropped file)."""
+        self._loras_call = self.files.call(lora_listing, self.lora_dirs())
+
+    def _on_listed(self, call_id: int, listing, error) -> None:
+        if call_id == self._loras_call:   # the listing, or why there is none
+            self.notice(listing if error is None else f"Could not list the LoRAs: {error}")
 
     def cancel_message(self, message_id: int) -> None:
         for rid, job in list(self.jobs.items()):
