@@ -13,8 +13,8 @@ from urllib.parse import unquote
 from .documents.readers import kinds_label
 from .recipes import RecipeError
 from .recipes.command import MAX_COMMAND_CHARS, split_prompt
-from .recipes.request import (DEFAULT_STRENGTH, MAX_COUNT, MAX_STEPS, ImageRequest, ModelLimits, prompt_and_loras,
-                              too_long)
+from .recipes.request import (DEFAULT_STRENGTH, MAX_CFG, MAX_COUNT, MAX_STEPS, ImageRequest, ModelLimits,
+                              prompt_and_loras, too_long)
 from .recipes.samplers import SCHEDULER_NAMES
 from .registry import Registry
 
@@ -65,13 +65,13 @@ def _image_parser() -> _Parser:
     p.add_argument("prompt", nargs="*")
     p.add_argument("--negative", default="", metavar="TEXT", help="what the picture should not show")
     p.add_argument("--steps", type=int, metavar="N", help=f"denoising steps, 1-{MAX_STEPS}")
-    p.add_argument("--cfg", type=float, metavar="F", help="guidance scale: how closely to follow the prompt, 0-30")
+    p.add_argument("--cfg", type=float, metavar="F", help=f"guidance scale: how closely to follow the prompt, 0-{MAX_CFG:g}")
     p.add_argument("--seed", type=int, metavar="N", help="same seed and recipe give the same picture")
     p.add_argument("--size", type=_size, metavar="WxH", help="width x height in pixels, multiples of 8")
     p.add_argument("--scheduler", metavar="NAME", help="one of: " + ", ".join(SCHEDULER_NAMES))
     p.add_argument("--n", type=int, default=1, metavar="COUNT", help=f"how many pictures, 1-{MAX_COUNT}")
     p.add_argument("--init", metavar="#N|last|PATH", help="edit a picture: #N of this chat, the last one, or a file")
-    p.add_argument("--strength", type=float, metavar="F", help="with --init: how much is redrawn, 0-1 (default 0.75)")
+    p.add_argument("--strength", type=float, metavar="F", help=f"with --init: how much is redrawn, 0-1 (default {DEFAULT_STRENGTH:g})")
     p.add_argument("--mask", metavar="PATH", help="with --init: a PNG of the same size, white where it is repainted")
     p.add_argument("--lora", action="append", default=[], metavar="NAME[:WEIGHT]",
                    help="apply a LoRA from the LoRA folder (/loras lists them), weight -2 to 2, default 1; "

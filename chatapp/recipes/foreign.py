@@ -8,7 +8,7 @@ import struct
 from .a1111 import checked_seed
 from .command import MAX_COMMAND_CHARS
 from .loras import MAX_LORAS, parse_weight
-from .request import MAX_PROMPT_CHARS, ImageRequest, too_long
+from .request import MAX_PROMPT_CHARS, ImageRequest, check_length
 from .samplers import sampler_match
 
 MAX_APP_SEGMENTS = 64        # a JPEG's segments looked at before its pixels; real files have a handful
@@ -143,8 +143,7 @@ def _number(value, kind):
 def _request(prompt, negative, steps, cfg, seed, width, height, notes: list) -> ImageRequest:
     prompt, negative = _text(prompt), _text(negative)
     for what, part in (("its prompt", prompt), ("its negative prompt", negative)):
-        if len(part) > MAX_PROMPT_CHARS:   # before anything else looks at the text
-            raise ForeignError(too_long(what, len(part)))
+        check_length(what, part)   # before anything else looks at the text (RecipeError says how long)
     if not prompt:
         raise ForeignError("its recipe has no prompt")
     req = ImageRequest(prompt=prompt, negative=negative, steps=_number(steps, int), cfg=_number(cfg, float),
