@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (QButtonGroup, QDialog, QDoubleSpinBox, QHBoxLayou
                                QScrollArea, QSlider, QVBoxLayout, QWidget)
 
 from ..recipes.command import prompt_word
+from ..recipes.request import DEFAULT_STRENGTH, ModelLimits
 
 DISPLAY = 448          # small pictures (tiny-shapes draws 32x32) are shown enlarged to this side
 UNDO_DEPTH = 30
@@ -182,9 +183,9 @@ class PictureViewer(QDialog):
         self.prompt.setPlaceholderText("What to draw in the painted part")
         self.strength = QDoubleSpinBox(self)
         self.strength.setAccessibleName("Strength: how much the painted part changes")
-        self.strength.setRange(0.0, 1.0)
+        self.strength.setRange(*ModelLimits().strength)   # the recipe's range: what /image would refuse cannot be set
         self.strength.setSingleStep(0.05)
-        self.strength.setValue(0.75)
+        self.strength.setValue(DEFAULT_STRENGTH)
         self.render_button = self._button("Render", "Redraw the painted part from the prompt")
         self.render_button.setDefault(True)
         self.render_button.clicked.connect(self.render)
