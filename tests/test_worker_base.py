@@ -271,3 +271,29 @@ def test_cancel_through_stops_every_request_up_to_it():
     assert flags.is_set(9) and not flags.is_set(8)
     flags.all = True
     assert flags.is_set(8)
+
+
+def test_a_call_that_ends_after_the_home_is_gone_does_not_raise(qtbot, monkeypatch):
+    # At interpreter exit the GUI-thread home can be deleted while the pool still finishes a render.
+    calls = Calls()
+    r = connected(calls)
+    gate, ended = threading.Event(), threading.Event()
+
+    def wait_then_note():
+        gate.wait(30)
+        return "late"
+    original_run = calls_module._run
+
+    def run_and_note(*args):
+        original_run(*args)   # an exception here would be raised in the pool thread (pytest-qt reports it)
+        ended.set()
+    monkeypatch.setattr(calls_module, "_run", run_and_note)
+    try:
+        calls.call(wait_then_note)
+        shiboken6.delete(calls_module._home)
+        monkeypatch.setattr(calls_module, "_home", None)   # later calls make a new home
+    finally:
+        gate.set()
+    assert ended.wait(30)
+    qtbot.waitUntil(lambda: bool(r.done), timeout=10000)
+    assert r.done[0][1:] == ("late", None)

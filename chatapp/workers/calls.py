@@ -32,13 +32,13 @@ _home: _Home | None = None
 _tokens = itertools.count(1)
 
 
-def _pin(calls: QObject) -> int:
+def _pin(calls: QObject) -> tuple[_Home, int]:
     global _home
     if _home is None:
         _home = _Home()
     token = next(_tokens)
     _home.pinned[token] = calls
-    return token
+    return _home, token
 
 
 def _emit(box: list, name: str, *args) -> None:
@@ -48,7 +48,7 @@ def _emit(box: list, name: str, *args) -> None:
         pass
 
 
-def _run(box: list, flags: CancelFlags, token: int, call_id: int, fn: Callable, args: tuple) -> None:
+def _run(box: list, flags: CancelFlags, home: _Home, token: int, call_id: int, fn: Callable, args: tuple) -> None:
     """On a pool thread. box holds the Calls object; it is emptied before the GUI thread lets go of it."""
     result = error = None
     try:
@@ -64,7 +64,10 @@ def _run(box: list, flags: CancelFlags, token: int, call_id: int, fn: Callable, 
     finally:
         box.clear()
         flags.forget(call_id)
-        _home._let_go.emit(token)
+        try:
+            home._let_go.emit(token)
+        except RuntimeError:   # the process is ending and the home went first: nothing to let go of
+            pass
 
 
 def _drain(gen, box: list, flags: CancelFlags, call_id: int):
@@ -108,7 +111,7 @@ class Calls(QObject):
     def call(self, fn: Callable, *args) -> int:
         """Start fn(*args) (a function or a generator function); returns the call's id."""
         call_id = next(self._ids)
-        self._pool.start(partial(_run, [self], self.flags, _pin(self), call_id, fn, args))
+        self._pool.start(partial(_run, [self], self.flags, *_pin(self), call_id, fn, args))
         return call_id
 
     def cancel(self, call_id: int) -> None:
