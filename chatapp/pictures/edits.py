@@ -32,34 +32,17 @@ class EditError(Exception):
     """An --init / --mask that cannot be used; the message is for the user."""
 
 
-# Picture numbers live in each image message's meta ("number"), given when the message is made, so a
-# number never changes when other pictures are deleted. Older pictures without one are counted.
-_NEXT = ("SELECT MAX(CAST(json_extract(meta, '$.number') AS INTEGER)), COUNT(*) FROM messages "
-         "WHERE conversation_id=? AND kind='image'")
-_BY_NUMBER = ("SELECT id FROM messages WHERE conversation_id=? AND kind='image' "
-              "AND CAST(json_extract(meta, '$.number') AS INTEGER)=? ORDER BY id LIMIT 1")
-_LAST = ("SELECT id FROM messages WHERE conversation_id=? AND kind='image' AND status='done' "
-         "AND image_path IS NOT NULL ORDER BY id DESC LIMIT 1")
-
-
-def next_number(storage, conversation_id: int) -> int:
-    # Storage has no query for meta fields; this module owns the one it needs (read-only, GUI thread).
-    biggest, count = storage._run(_NEXT, (conversation_id,)).fetchone()
-    return (biggest if biggest is not None else count) + 1
-
-
 def find_picture(storage, conversation_id: int | None, ref: str) -> Message:
     """The finished picture message that "#N" or "last" names in this conversation."""
     if ref == "last":
-        row = storage._run(_LAST, (conversation_id,)).fetchone() if conversation_id else None
-        if row is None:
+        message = storage.last_picture(conversation_id) if conversation_id else None
+        if message is None:
             raise EditError("There is no picture in this chat yet to edit. Draw one first, or give --init a file path.")
     else:
-        row = storage._run(_BY_NUMBER, (conversation_id, int(ref[1:]))).fetchone() if conversation_id else None
-        if row is None:
+        message = storage.picture_numbered(conversation_id, int(ref[1:])) if conversation_id else None
+        if message is None:
             raise EditError(f"There is no picture {ref} in this chat; each picture's number is shown above it.")
-    message = storage.message(row[0])
-    if message is None or message.status != DONE or not message.image_path:
+    if message.status != DONE or not message.image_path:
         raise EditError(f"Picture {ref} is not finished, so it cannot be edited yet.")
     return message
 
@@ -78,7 +61,7 @@ def resolve(storage, conversation_id: int | None, request: ImageRequest) -> Imag
 
 def number_meta(storage, conversation_id: int, request: ImageRequest) -> dict:
     """A new picture's number and, for an edit of one of ours, the number it was edited from."""
-    meta = {"number": next_number(storage, conversation_id)}
+    meta = {"number": storage.next_picture_number(conversation_id)}
     if request.source_id is not None:
         meta["source_id"] = request.source_id
         source = storage.message(request.source_id)

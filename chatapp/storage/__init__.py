@@ -305,6 +305,25 @@ class Storage(TreeQueries):
         r = self._run("SELECT * FROM messages WHERE id=?", (message_id,)).fetchone()
         return self._to_message(r) if r else None
 
+    # Picture numbers ("#3", what --init #3 names) live in each image message's meta, given when the message is
+    # made, so a number never changes when other pictures are deleted; older pictures without one are counted.
+    def next_picture_number(self, conversation_id: int) -> int:
+        biggest, count = self._run("SELECT MAX(CAST(json_extract(meta, '$.number') AS INTEGER)), COUNT(*) "
+                                   "FROM messages WHERE conversation_id=? AND kind='image'", (conversation_id,)).fetchone()
+        return (biggest if biggest is not None else count) + 1
+
+    def picture_numbered(self, conversation_id: int, number: int) -> Message | None:
+        r = self._run("SELECT * FROM messages WHERE conversation_id=? AND kind='image' "
+                      "AND CAST(json_extract(meta, '$.number') AS INTEGER)=? ORDER BY id LIMIT 1",
+                      (conversation_id, number)).fetchone()
+        return self._to_message(r) if r else None
+
+    def last_picture(self, conversation_id: int) -> Message | None:
+        """The newest finished picture of a conversation."""
+        r = self._run("SELECT * FROM messages WHERE conversation_id=? AND kind='image' AND status='done' "
+                      "AND image_path IS NOT NULL ORDER BY id DESC LIMIT 1", (conversation_id,)).fetchone()
+        return self._to_message(r) if r else None
+
     def messages(self, conversation_id: int, *, limit: int | None = None, before_id: int | None = None) -> list[Message]:
         """Messages in order; with limit, only the newest `limit` (before `before_id`)."""
         where, args = "conversation_id=?", [conversation_id]
