@@ -1,4 +1,4 @@
-"""The worker family's base: cancel flags per request, an owner thread (a QObject on its own QThread) and one that loads an engine."""
+"""The worker family's base: cancel flags per request, Worker (what every job shares), OwnerThread (a QObject on its own QThread) and EngineWorker."""
 from __future__ import annotations
 
 import threading
@@ -49,7 +49,27 @@ class CancelFlags:
             self._ids.discard(request_id)
 
 
-class OwnerThread(QObject):
+class Worker(QObject):
+    """What every background job's handle shares (superqt's WorkerBase): cancel flags per request,
+    and a shutdown that stops everything and waits; subclasses say what waiting means (_wait)."""
+
+    def __init__(self, parent: QObject | None = None):
+        super().__init__(parent)
+        self.flags = CancelFlags()
+
+    def cancel(self, request_id: int) -> None:
+        self.flags.cancel(request_id)
+
+    def shutdown(self, timeout_ms: int = 1500) -> bool:
+        """Stop whatever runs or waits; True when nothing of this worker runs any more."""
+        self.flags.all = True
+        return self._wait(timeout_ms)
+
+    def _wait(self, timeout_ms: int) -> bool:
+        raise NotImplementedError
+
+
+class OwnerThread(Worker):
     """A long-lived worker: a QObject moved to a QThread of its own, which owns what it works with.
 
     Requests enter through plain methods that emit private signals; the emitter's thread differs,
@@ -59,7 +79,6 @@ class OwnerThread(QObject):
 
     def __init__(self, name: str):
         super().__init__()
-        self.flags = CancelFlags()
         self._thread = QThread()
         self._thread.setObjectName(name)
         self.moveToThread(self._thread)
@@ -67,16 +86,11 @@ class OwnerThread(QObject):
         # while it holds the GIL, and the GUI thread waits for it (measured: 423 ms stalls, not 12).
         self._thread.start()
 
-    def cancel(self, request_id: int) -> None:
-        self.flags.cancel(request_id)
-
     @property
     def thread_running(self) -> bool:
         return self._thread.isRunning()
 
-    def shutdown(self, timeout_ms: int = 1500) -> bool:
-        """Stop whatever runs or waits, end the thread; True when it ended within the timeout."""
-        self.flags.all = True
+    def _wait(self, timeout_ms: int) -> bool:
         self._thread.quit()
         ended = self._thread.wait(timeout_ms)
         if not ended and self not in _orphans:

@@ -9,7 +9,7 @@ from typing import Callable
 from PySide6.QtCore import QObject, QThreadPool, Signal, Slot
 
 from ..engines.base import EngineError
-from .base import CancelFlags, Cancelled, failure_message
+from .base import CancelFlags, Cancelled, Worker, failure_message
 
 
 class _Home(QObject):
@@ -83,14 +83,15 @@ def _drain(gen, box: list, flags: CancelFlags, call_id: int):
         _emit(box, "yielded", call_id, item)
 
 
-class Calls(QObject):
+class Calls(Worker):
     """Runs fn(*args) off the GUI thread; the answer comes back as a signal queued to this object's thread.
 
     By default on Qt's shared thread pool, for short bounded jobs (a server's model list, a dropped
     file's header, long markdown): the pool is waited on at exit. With own_thread=True, on a pool of
     one thread that belongs to this object, one call after another, for jobs that may take minutes
     (export, import) and must not hold a shared slot; deleting the object waits for its job.
-    A generator function's items arrive as `yielded`, and cancel(call_id) stops it between items.
+    A generator function's items arrive as `yielded`, and cancel(call_id) stops it between items
+    (a call not started yet never starts).
     Receivers must be bound methods of GUI-thread objects (a lambda would run on the pool thread).
     """
 
@@ -101,7 +102,6 @@ class Calls(QObject):
                  known: tuple = (EngineError,), unexpected: str | None = None):
         super().__init__(parent)
         self.known, self.unexpected = known, unexpected   # how message() words an error
-        self.flags = CancelFlags()
         self._ids = itertools.count(1)
         self._pool = QThreadPool.globalInstance()
         if own_thread:
@@ -114,13 +114,8 @@ class Calls(QObject):
         self._pool.start(partial(_run, [self], self.flags, *_pin(self), call_id, fn, args))
         return call_id
 
-    def cancel(self, call_id: int) -> None:
-        """A generator job stops before its next item; a call not started yet never starts."""
-        self.flags.cancel(call_id)
-
-    def shutdown(self, timeout_ms: int = 1500) -> bool:
-        """Cancel every call, wait for the one running on this object's own thread; True when none is left."""
-        self.flags.all = True
+    def _wait(self, timeout_ms: int) -> bool:
+        # The shared pool is Qt's to wait for, at exit; this object's own thread is waited for here.
         return self._pool is QThreadPool.globalInstance() or self._pool.waitForDone(timeout_ms)
 
     def message(self, error: BaseException) -> str:
