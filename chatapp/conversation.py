@@ -54,6 +54,12 @@ class GenParams:
     grammar: str = ""          # a llama.cpp GBNF grammar the reply must follow ("": free text)
     logit_bias: tuple[tuple[int, float], ...] = ()   # (token id, bias added to its logit), OpenAI's logit_bias
     fit_context: bool = True   # False: a conversation over the context is an error, not trimmed (an API's rule)
+    # Tools the model may call (issue 23), in OpenAI's shape: {"type": "function", "function": {"name",
+    # "description", "parameters"}}. An engine whose capabilities say it cannot call tools refuses a
+    # request that offers some (EngineError naming the model), never ignores them.
+    tools: tuple[dict, ...] = ()
+    tool_choice: str | dict = "auto"   # "auto" | "none" | "required" | {"type": "function", "function": {"name": N}}
+    parallel_tool_calls: bool = True
 
 
 def not_included_note(meta: dict) -> str:
