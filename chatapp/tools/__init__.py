@@ -1,0 +1,5 @@
+"""Tools the assistant may call (issue 23): base.py (Tool, ToolRun, ToolServices, ToolResult, openai_tool, TOOLS); built-ins register on import."""
+from __future__ import annotations
+
+from .base import (FINAL_STATES, NAME_RULE, STATES, TOOLS, Drawn, Passage, PictureRecipe, Tool, ToolError,  # noqa: F401
+                   ToolRegistry, ToolResult, ToolRun, ToolServices, call, no_such_tool, offered, openai_tool)
