@@ -273,6 +273,15 @@ def test_cancel_through_stops_every_request_up_to_it():
     assert flags.is_set(8)
 
 
+def test_no_request_id_is_cancelled_before_anything_was_cancelled():
+    # Request ids are the caller's (the image bench numbers its pictures by seed, from 0): a fresh
+    # flag set must stop none of them, 0 and negatives included.
+    flags = CancelFlags()
+    assert [flags.is_set(i) for i in (-1, 0, 1)] == [False, False, False]
+    flags.cancel_through(0)
+    assert flags.is_set(0) and not flags.is_set(1)
+
+
 def test_a_call_that_ends_after_the_home_is_gone_does_not_raise(qtbot, monkeypatch):
     # At interpreter exit the GUI-thread home can be deleted while the pool still finishes a render.
     calls = Calls()

@@ -28,7 +28,7 @@ class CancelFlags:
     def __init__(self):
         self._lock = threading.Lock()
         self._ids: set[int] = set()
-        self._through = 0   # every id up to this one is cancelled (cancel_through)
+        self._through: int | None = None   # every id up to this one is cancelled (cancel_through)
         self.all = False
 
     def cancel(self, request_id: int) -> None:
@@ -38,11 +38,12 @@ class CancelFlags:
     def cancel_through(self, request_id: int) -> None:
         """Every request up to and including this id stops; later ones run."""
         with self._lock:
-            self._through = max(self._through, request_id)
+            self._through = request_id if self._through is None else max(self._through, request_id)
 
     def is_set(self, request_id: int) -> bool:
         with self._lock:
-            return self.all or request_id in self._ids or request_id <= self._through
+            return (self.all or request_id in self._ids
+                    or (self._through is not None and request_id <= self._through))
 
     def forget(self, request_id: int) -> None:
         with self._lock:
