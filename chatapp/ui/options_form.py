@@ -69,6 +69,16 @@ def label_fields(form: QFormLayout) -> None:
                 child.setAccessibleName(label.widget().text())
 
 
+def align_labels(page: QWidget) -> None:
+    """One label column for every form on a page: a backend's rows (forms inside a row of the page's
+    form) start their fields where the page's own rows do."""
+    labels = [item.widget() for form in page.findChildren(QFormLayout) for row in range(form.rowCount())
+              if (item := form.itemAt(row, QFormLayout.ItemRole.LabelRole)) and item.widget()]
+    width = max((label.sizeHint().width() for label in labels), default=0)
+    for label in labels:
+        label.setMinimumWidth(width)
+
+
 class OptionsForm(QWidget):
     """One backend's options as form rows; values() gives them back as its options dataclass."""
 

@@ -89,6 +89,8 @@ class RemoteServerBox(QWidget):
     def _on_note(self, _call_id: int, text, error) -> None:
         if error is None:
             self.key_note.setText(text)
+            # Nested form rows do not pass a wrapped label's height-for-width up: ask for its lines' height.
+            self.key_note.setMinimumHeight(self.key_note.heightForWidth(max(self.key_note.width(), 1)))
 
     def save_key(self) -> None:
         if self.config_dir is None or not self.kind:

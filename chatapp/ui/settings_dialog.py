@@ -8,12 +8,12 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QLabel,
-                               QLineEdit, QPlainTextEdit, QPushButton, QSizePolicy, QStackedWidget, QTabWidget, QVBoxLayout, QWidget)
+                               QLineEdit, QPlainTextEdit, QPushButton, QSizePolicy, QTabWidget, QVBoxLayout, QWidget)
 
 from .. import backends
 from ..documents import readers
 from ..settings import OPTIONS, Settings, setting_problems
-from .options_form import OptionsForm, checked_line, choices, label_fields, path_row, spin
+from .options_form import OptionsForm, align_labels, checked_line, choices, label_fields, path_row, spin
 
 
 def _spin(name: str, value, decimals=None, step=None):
@@ -123,6 +123,8 @@ class SettingsDialog(QDialog):
         tabs.addTab(look, "Appearance && models")
         for form in (f, g, h):
             label_fields(form)
+        for index in range(tabs.count()):   # a backend's rows line up with the tab's own
+            align_labels(tabs.widget(index))
 
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.accept)
@@ -134,6 +136,8 @@ class SettingsDialog(QDialog):
         self.problem.setWordWrap(True)
         self.problem.hide()
         layout = QVBoxLayout(self)
+        # The window grows when a row does (the key note arrives after the dialog is shown), never squeezing it.
+        layout.setSizeConstraint(QVBoxLayout.SizeConstraint.SetMinimumSize)
         layout.addWidget(tabs)
         layout.addWidget(self.problem)
         layout.addWidget(buttons)
@@ -156,28 +160,29 @@ class SettingsDialog(QDialog):
 
     def _backend_rows(self, kind: str, form: QFormLayout, s: Settings, config_dir) -> QComboBox:
         """The kind's backend drop-down, and below it the chosen backend's rows, drawn from its options."""
-        combo, stack = QComboBox(), QStackedWidget()
-        # A taller window: the stack keeps its page's height, and the extra space goes below the last row.
-        stack.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
+        # The pages sit in a plain column and only the chosen one is shown: a hidden widget takes no room,
+        # and a shown one's wrapped notes get their real height (a QStackedWidget asks its pages for a
+        # height without the width, so a two-line note got one line).
+        combo, pages = QComboBox(), QWidget()
+        column = QVBoxLayout(pages)
+        column.setContentsMargins(0, 0, 0, 0)
         form.setFormAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
         self.forms[kind] = {}
         for name, backend in backends.KINDS[kind].items():
-            page = OptionsForm(backend, backends.options_of(kind, backend, s), config_dir, self._pickers, stack)
+            page = OptionsForm(backend, backends.options_of(kind, backend, s), config_dir, self._pickers, pages)
             self.forms[kind][name] = page
-            stack.addWidget(page)
+            column.addWidget(page)
             combo.addItem(backend.label, name)
             if backend.flat:   # the local backends' fields by their Settings names, as older callers knew them
                 for option_name, widget in page.widgets.items():
                     setattr(self, option_name, widget)
         form.addRow(f"{kind.capitalize()} backend", combo)
-        form.addRow(stack)
+        form.addRow(pages)
 
         def show(_index=None):
-            page = self.forms[kind].get(combo.currentData()) or stack.widget(0)
-            for other in self.forms[kind].values():   # the stack takes the height of the page shown, not the tallest
-                other.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred if other is page
-                                    else QSizePolicy.Policy.Ignored)
-            stack.setCurrentWidget(page)
+            page = self.forms[kind].get(combo.currentData()) or next(iter(self.forms[kind].values()))
+            for other in self.forms[kind].values():
+                other.setVisible(other is page)
             page.shown()
         combo.currentIndexChanged.connect(show)
         combo.setCurrentIndex(max(0, combo.findData(getattr(s, backends.CHOSEN_BY[kind]))))
