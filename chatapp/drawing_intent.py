@@ -12,11 +12,11 @@ import re
 from dataclasses import dataclass
 
 from .recipes import RecipeError
-from .recipes.request import ImageRequest, ModelLimits
+from .recipes.request import ImageRequest, ModelLimits, prompt_and_loras
 
 MAX_CHARS = 300   # a drawing request is a line or two; longer texts (and hostile pastes) are never read
 SHAPES = ("square", "wide", "tall")
-WIDE, TALL = (3, 2), (2, 3)   # the sides of a wide picture; a tall one is the same turned
+ASPECT = 3 / 2   # a wide picture's long side to its short one (a tall one is the same turned)
 
 
 @dataclass(frozen=True)
@@ -46,8 +46,7 @@ _VETO = re.compile(r"\b" + _words(
     # words, meanings and advice rather than a picture
     r"in words", r"with words", r"describe", r"description", r"explain", r"translate", r"summari[sz]e",
     r"summary", r"idioms?", r"(?:the|this|that)\s+(?:phrase|expression|saying)", r"meaning", r"means?\s*(?:\?|$)",
-    r"suggest", r"ideas?",
-    r"names", r"tips", r"advice", r"advise", r"poem", r"story", r"essay", r"haiku", r"limerick", r"lyrics",
+    r"suggest", r"ideas?", r"tips", r"advice", r"advise", r"poem", r"story", r"essay", r"haiku", r"limerick", r"lyrics",
     r"song", r"email", r"cover letter", r"recipe", r"names?",
     # plans and documents ("sketch a rough plan"), computer images ("an image of my hard drive"), the user's own
     # picture (an edit, not a new one), lotteries ("draw a random number")
@@ -60,7 +59,8 @@ _VETO = re.compile(r"\b" + _words(
     r"i (?:sent|uploaded|attached|shared)", r"random (?:number|name|card|winner|sample)", r"lottery", r"raffle",
     r"distribution",
     # not asking: "don't draw", "no need to draw", "how do I draw"
-    r"don'?t", r"do not", r"no need", r"never (?:draw|paint|sketch)", r"how (?:do|to|can|should|would|did|does)") + r"\b", re.I)
+    r"don'?t", r"do not", r"no need", r"never (?:draw|paint|sketch)", r"how (?:do|to|can|should|would|did|does)")
+    + r"(?!\w)", re.I)
 
 _OPENER = re.compile(r"^(?:(?:hey|hi|hello|ok|okay|so|now|and|also|then|great|thanks|thank you|cool|alright|well|"
                      r"nice|awesome|perfect|next)\b[\s,!.]*)+", re.I)
@@ -98,13 +98,13 @@ _LOOKS = re.compile(r"^" + _FRAME + r"(?:show\s+(?:me|us)|draw|paint|sketch)(?:\
                     r"(?:would|will|might|could|should|may)?\s*looks?\s+like\b", re.I)
 # "A picture of a fox, please": a picture noun alone asks only with a please (else it may be a caption).
 _ALONE = re.compile(rf"^(?P<object>(?:a|an)\s+{_GENERIC}\s+of\s+[^?]+?,?\s+(?:please|pls|plz)[.!]*)$", re.I)
-# "an image of X" / "a painting: X" -> X; adjectives ("an oil painting of") keep the phrase whole.
 # Nothing to draw: "draw a picture", "a picture of this", "a picture of what happened".
 _NOTHING = re.compile(r"^(?:this|that|it|these|those|them|you|yourself|me|him|her|us|what|how|why|when|where|which"
                       r"|whether|if)\b", re.I)
 # "Illustrate the importance of sleep" explains; "illustrate a knight" draws: these two verbs need an indefinite object.
 _INDEFINITE = re.compile(rf"^(?:{_A}|{_ADJ}{_KEPT}\b)", re.I)
 _NOUN_ONLY = re.compile(rf"(?:{_ARTICLE})?{_ADJ}{_GENERIC}", re.I)
+# "an image of X" / "a painting: X" -> X; adjectives ("an oil painting of") keep the phrase whole.
 _OF = re.compile(rf"^(?:{_ARTICLE})?{_GENERIC}\s*(?:of|showing|depicting|featuring|:)\s*(?P<rest>.+)$", re.I)
 
 # What a drawing verb's object must not be: idioms ("draw a conclusion"), particles ("draw up", "sketch out"),
@@ -112,7 +112,7 @@ _OF = re.compile(rf"^(?:{_ARTICLE})?{_GENERIC}\s*(?:of|showing|depicting|featuri
 _OBJECT_VETO = re.compile(r"^(?:(?:a|an|the|some|your|my|his|her|their|our)\s+)?" + _words(
     r"up", r"out", r"on", r"upon", r"from", r"in", r"back", r"near", r"closer", r"over", r"together", r"unto",
     r"level", r"even", r"this", r"that", r"it", r"these", r"those", r"them", r"how", r"why", r"what", r"when",
-    r"where", r"whether", r"which", r"if", r"conclusions?", r"lines?", r"the\s+line", r"blank", r"attention",
+    r"where", r"whether", r"which", r"if", r"conclusions?", r"lines?", r"blank", r"attention",
     r"cards?", r"salary", r"pension", r"money", r"funds", r"cash", r"interest", r"blood", r"water", r"breath",
     r"lots", r"straws?", r"short\s+straw", r"comparisons?", r"parallels?", r"distinctions?", r"curtains",
     r"blinds", r"bath", r"pint", r"fire", r"ire", r"criticism", r"praise", r"crowds?", r"inspiration",
@@ -213,7 +213,7 @@ def size(shape: str | None, limits: ModelLimits) -> tuple[int, int] | None:
         return max(step, min(limits.max_side // step * step, round(n / step) * step))
     if shape == "square":
         return fit(side), fit(side)
-    long, short = fit(side * WIDE[0] / WIDE[1]), fit(side)
+    long, short = fit(side * ASPECT), fit(side)
     return (long, short) if shape == "wide" else (short, long)
 
 
@@ -224,5 +224,6 @@ def request(meta: dict, limits: ModelLimits) -> ImageRequest:
     if not isinstance(prompt, str):
         raise RecipeError("This suggestion has no prompt.", "prompt")
     wh = size(meta.get("shape"), limits)
-    return ImageRequest.from_fields(prompt=prompt, width=wh[0] if wh else None, height=wh[1] if wh else None,
-                                    limits=limits)
+    text, loras = prompt_and_loras(prompt, "")   # <lora:NAME:W> in the words reads as /image reads it
+    return ImageRequest.from_fields(prompt=text, loras=loras, width=wh[0] if wh else None,
+                                    height=wh[1] if wh else None, limits=limits)

@@ -8,15 +8,16 @@ from typing import Callable
 
 from PySide6.QtCore import QCoreApplication, QObject, Signal
 
-from . import backends, branches, commands
+from . import backends, branches, commands, drawing_intent
 from .branches import title_from
 from .conversation import Conversation, ImageRequest, Message
 from .document_jobs import DocumentJobs
-from .engines.base import ModelInfo
+from .engines.base import ChatCapabilities, ModelInfo
 from .message_log import MessageLog
 from .parts import SettingsView
 from .pictures.edits import edit_command, mask_path
 from .pictures.jobs import ImageJobs
+from .recipes import RecipeError
 from .recipes.command import image_command
 from .replies import Replies
 from .settings import Paths, Settings
@@ -57,6 +58,7 @@ class ChatSession(QObject):
         self.current: Conversation | None = None
         self.llm_info: ModelInfo | None = None
         self.llm_status = "idle"
+        self.chat_capabilities = ChatCapabilities()   # the loaded chat engine's (tools: it draws by itself)
         # Every write to a conversation goes through the log; its signals are the session's.
         self.log = MessageLog(storage)
         for source, target in ((self.log.message_added, self.message_added),
@@ -118,6 +120,9 @@ class ChatSession(QObject):
 
     def _on_llm_ready(self, info: ModelInfo) -> None:
         self.llm_info = info
+        # Set before ready was sent; None again only while a newer load runs, whose own ready follows.
+        engine = self.llm.engine
+        self.chat_capabilities = engine.capabilities if engine is not None else ChatCapabilities()
         self._set_llm_state("ready", info.name)
 
     # --- conversations ------------------------------------------------------------------------
@@ -220,7 +225,7 @@ class ChatSession(QObject):
                 self.notice.emit(STILL_COMING)
                 return False
             conv = self._guard(self._ensure_conversation, text, when_full=SEND_AGAIN)
-            user = conv and self.log.add(conv.id, "user", text, when_full=SEND_AGAIN)
+            user = conv and self.log.add(conv.id, "user", text, when_full=SEND_AGAIN, **self._drawing_hint(text))
             if not user:
                 return False
             self._start_reply(conv, user)
@@ -245,6 +250,20 @@ class ChatSession(QObject):
             self.recipe_ready.emit(command or image_command(request))
             return
         self.submit_image(request, command, checked=True)
+
+    def _drawing_hint(self, text: str) -> dict:
+        """A drawing request to a model that cannot draw by itself carries a "Draw this" suggestion (its meta)."""
+        intent = None if self.chat_capabilities.tools else drawing_intent.read(text)
+        return {"meta": {"draw_this": intent.meta()}} if intent else {}
+
+    def draw_this(self, message: Message) -> bool:
+        """The "Draw this" suggestion under a message: its picture, made as /image makes one."""
+        try:
+            request = drawing_intent.request(message.meta.get("draw_this"), self.images.limits())
+        except RecipeError as exc:
+            self.notice.emit(str(exc))
+            return False
+        return self.submit_image(request)
 
     def _start_reply(self, conv: Conversation, question: Message) -> None:
         """Answer `question`: the reply becomes its child and the conversation's current leaf."""
@@ -312,7 +331,8 @@ class ChatSession(QObject):
         if not isinstance(parsed, (commands.ChatTurn, commands.ImageRequest)):
             self.notice.emit("Only a message or an /image command can replace a message you sent.")
             return False
-        user = self.log.add(self.current.id, "user", text, parent_id=original.parent_id, make_current=True)
+        hint = self._drawing_hint(text) if isinstance(parsed, commands.ChatTurn) else {}
+        user = self.log.add(self.current.id, "user", text, parent_id=original.parent_id, make_current=True, **hint)
         if user is None:
             return False
         if isinstance(parsed, commands.ChatTurn):

@@ -31,6 +31,8 @@ class BubbleAction:
     run: Callable[[object, Message], None]   # handler(window, message): the window's widgets, the session's public methods
     shown: Callable[[Message], bool] = _always   # shown for the message as it is now (its status)
     tip: str = ""
+    text: Callable[[Message], str] | None = None   # the label for this message, when it says more than `label`
+    chip: bool = False                       # drawn as a suggestion chip rather than a quiet link
 
 
 ACTIONS: Registry[BubbleAction] = Registry("bubble action")
@@ -44,6 +46,12 @@ def buttons_for(kind: str) -> list[tuple[str, BubbleAction]]:
 def shown(name: str, message: Message) -> bool:
     action = ACTIONS.get(name)
     return action is not None and action.shown(message)
+
+
+def text(name: str, message: Message) -> str | None:
+    """The button's label for this message, when the action words it per message (None: its fixed label)."""
+    action = ACTIONS.get(name)
+    return action.text(message) if action is not None and action.text is not None else None
 
 
 def run(name: str, window, message: Message) -> bool:
@@ -81,6 +89,24 @@ def _edit_picture(window, message: Message) -> None:
         window.composer.set_text(window.session.picture_edit_command(message))
 
 
+CHIP_PROMPT_CHARS = 60   # a long prompt is cut on the chip (the tip and the /image message show it whole)
+
+
+def _suggested(message: Message) -> bool:
+    """A "Draw this" suggestion: the session put one on a drawing request (drawing_intent.py) for a model that
+    cannot draw by itself."""
+    hint = message.meta.get("draw_this") if isinstance(message.meta, dict) else None
+    return isinstance(hint, dict) and isinstance(hint.get("prompt"), str) and message.status == DONE
+
+
+def _chip_text(message: Message) -> str:
+    hint = message.meta.get("draw_this") or {}
+    prompt, shape = str(hint.get("prompt", "")), hint.get("shape")
+    if len(prompt) > CHIP_PROMPT_CHARS:
+        prompt = prompt[:CHIP_PROMPT_CHARS - 1].rstrip() + "…"
+    return f"Draw this: {prompt}" + (f" ({shape})" if shape else "")
+
+
 def _open(window, message: Message) -> None:
     if message.image_path:
         window.show_picture(message)
@@ -104,6 +130,10 @@ for _name, _action in (
         ("regenerate", BubbleAction("Regenerate", frozenset({ASSISTANT}), lambda w, m: w.session.regenerate(m),
                                     lambda m: m.status in (DONE, STOPPED, ERROR),
                                     tip="Another answer, keeping this one")),
+        # Under a drawing request, for a model that cannot call tools: one click runs /image with the prompt.
+        ("draw_this", BubbleAction("Draw this", frozenset({USER}), lambda w, m: w.session.draw_this(m), _suggested,
+                                   tip="Make this picture with /image (this model cannot draw by itself)",
+                                   text=_chip_text, chip=True)),
         ("edit", BubbleAction("Edit", frozenset({USER}), lambda w, m: w.composer.start_edit(m),
                               tip="Edit and resend (the old version is kept)")),
         ("delete_branch", BubbleAction("Delete", _TEXT, lambda w, m: w.delete_branch(m),

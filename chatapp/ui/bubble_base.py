@@ -203,13 +203,20 @@ class MessageWidget(QFrame):
         """A button for each registered action this kind of bubble shows (bubble_actions.ACTIONS)."""
         for name, act in bubble_actions.buttons_for(kind):
             b = link_button(act.label, parent, act.tip)
+            if act.chip:
+                b.setObjectName("suggestionChip")
             b.clicked.connect(lambda _=False, n=name: self.action.emit(n, self.message))
             row.addWidget(b)
             self.action_buttons[name] = b
 
     def show_action_buttons(self, message: Message) -> None:
         for name, button in self.action_buttons.items():
-            button.setVisible(bubble_actions.shown(name, message))
+            shown = bubble_actions.shown(name, message)
+            label = shown and bubble_actions.text(name, message)
+            if label and label != button.text():
+                button.setText(label)
+                button.setAccessibleName(label)
+            button.setVisible(shown)
 
     def update_message(self, message: Message) -> None:
         # Updates from the worker side do not know the message's place among its siblings.
