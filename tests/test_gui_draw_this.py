@@ -1,5 +1,7 @@
 """"Draw this" in the window: a drawing request to a model that cannot call tools gets a chip with the prompt filled
 in, and a click draws it as /image does; ordinary messages, the tricky ones and tool-capable models get none."""
+from dataclasses import replace
+
 from PySide6.QtCore import Qt
 
 from chatapp.conversation import DONE
@@ -14,6 +16,14 @@ class NoToolsChat(FakeChatEngine):
     capabilities = ChatCapabilities()
 
 
+class SizedImages(FakeImageEngine):
+    """Names its own size once loaded, as the diffusion engine does (ModelInfo.details: width, height)."""
+
+    def load(self):
+        info = super().load()
+        return replace(info, details={**info.details, **self.defaults})
+
+
 def send(parts, qtbot, text):
     with qtbot.waitSignal(parts.session.reply_finished, timeout=30000):
         assert parts.session.submit(text)
@@ -25,7 +35,7 @@ def chip(parts, message):
 
 
 def test_a_drawing_request_shows_the_chip_and_a_click_draws_the_picture(make_app, qtbot):
-    parts = make_app(NoToolsChat(["I cannot draw, but here is an idea."]), FakeImageEngine(size=32))
+    parts = make_app(NoToolsChat(["I cannot draw, but here is an idea."]), SizedImages(size=32))
     asked = send(parts, qtbot, "draw me a lighthouse at dusk")
     assert asked.meta["draw_this"] == {"prompt": "a lighthouse at dusk"}
     button = chip(parts, asked)
