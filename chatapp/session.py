@@ -8,7 +8,7 @@ from typing import Callable
 
 from PySide6.QtCore import QCoreApplication, QObject, Signal
 
-from . import backends, branches, commands, drawing_intent
+from . import backends, branches, commands
 from .branches import title_from
 from .conversation import Conversation, ImageRequest, Message
 from .document_jobs import DocumentJobs
@@ -22,6 +22,7 @@ from .recipes.command import image_command
 from .replies import Replies
 from .settings import Paths, Settings
 from .storage import Storage
+from .tools import drawing_intent
 from .workers import LlmWorker
 
 # A full disk while sending: what was typed stays in the box (submit returns False), and this says what to do.

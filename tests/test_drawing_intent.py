@@ -1,11 +1,11 @@
-"""The "Draw this" rules (chatapp/drawing_intent.py): figures on the written set, the prompt and shape they fill in,
+"""The "Draw this" rules (chatapp/tools/drawing_intent.py): figures on the written set, the prompt and shape they fill in,
 the tricky negatives, and the request a suggestion stands for."""
 import importlib.util
 from pathlib import Path
 
 import pytest
 
-from chatapp.drawing_intent import MAX_CHARS, DrawingIntent, read, request, size
+from chatapp.tools.drawing_intent import MAX_CHARS, DrawingIntent, read, request, size
 from chatapp.recipes import RecipeError
 from chatapp.recipes.request import ModelLimits
 

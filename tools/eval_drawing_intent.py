@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     ns = args.parse_args(argv)
     parts = ns.part or PARTS
     sys.path.insert(0, str(ROOT))
-    from chatapp.drawing_intent import read
+    from chatapp.tools.drawing_intent import read
     judges = [("rules", read)] + ([("SmolLM2 yes/no", smollm2_classifier())] if ns.smollm2 else [])
     for name, classify in judges:
         for part in parts:

@@ -93,7 +93,7 @@ CHIP_PROMPT_CHARS = 60   # a long prompt is cut on the chip (the tip and the /im
 
 
 def _suggested(message: Message) -> bool:
-    """A "Draw this" suggestion: the session put one on a drawing request (drawing_intent.py) for a model that
+    """A "Draw this" suggestion: the session put one on a drawing request (tools/drawing_intent.py) for a model that
     cannot draw by itself."""
     hint = message.meta.get("draw_this") if isinstance(message.meta, dict) else None
     return isinstance(hint, dict) and isinstance(hint.get("prompt"), str) and message.status == DONE

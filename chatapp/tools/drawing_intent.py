@@ -11,8 +11,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .recipes import RecipeError
-from .recipes.request import ImageRequest, ModelLimits, prompt_and_loras
+from ..recipes import RecipeError
+from ..recipes.request import ImageRequest, ModelLimits, prompt_and_loras
 
 MAX_CHARS = 300   # a drawing request is a line or two; longer texts (and hostile pastes) are never read
 SHAPES = ("square", "wide", "tall")
