@@ -78,12 +78,12 @@ _WANT = (r"(?:i\s+(?:want|need)|i(?:'d|\s+would)\s+(?:like|love)|(?:can|could|ma
          r"|i'?m\s+looking\s+for)")
 # Nouns for "a picture" itself: left out of the prompt ("an image of a fox" -> "a fox").
 _GENERIC = (r"(?:image|picture|pic|photo|photograph|drawing|painting|illustration|sketch|artwork|piece\s+of\s+art"
-            r"|rendering|render|graphic|depiction|doodle|art)")
+            r"|rendering|render|graphic|depiction|doodle|art)s?")
 # Kinds of picture that belong in the prompt ("a logo for a coffee shop").
 _KEPT = (r"(?:portrait|logo|icon|wallpaper|poster|cartoon|comic|caricature|watercolou?r|banner|avatar|sticker"
          r"|mural|map|landscape|cityscape|seascape|still\s+life|scene|cover|mascot|emoji|postcard|pixel\s+art)")
 _NOT_ADJ = r"(?!(?:of|for|with|that|to|and|in|on|about|from|this|it)\b)"
-_ARTICLE = r"(?:a|an|the|one|some|\d+)\s+"
+_ARTICLE = r"(?:a|an|the|one|some|\d+|two|three|four)\s+"
 _A = r"(?:a|an|one|some|\d+|two|three|four)\s+"   # "make the picture" is about one already there; "make a picture" asks
 _ADJ = rf"(?:{_NOT_ADJ}[\w'-]+\s+){{0,2}}"
 _ME = r"(?:\s+(?:me|us)|\s+for\s+(?:me|us))?"

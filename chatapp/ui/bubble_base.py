@@ -213,8 +213,8 @@ class MessageWidget(QFrame):
         for name, button in self.action_buttons.items():
             shown = bubble_actions.shown(name, message)
             label = shown and bubble_actions.text(name, message)
-            if label and label != button.text():
-                button.setText(label)
+            if label and label.replace("&", "&&") != button.text():
+                button.setText(label.replace("&", "&&"))   # a typed "&" is text, not a shortcut's mark
                 button.setAccessibleName(label)
             button.setVisible(shown)
 
