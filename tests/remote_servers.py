@@ -68,6 +68,31 @@ def serving(args_for_port, log: Path, env: dict | None = None, headers=None):
         stop_process(proc)
 
 
+@contextlib.contextmanager
+def serving_slots(slots: list):
+    """chatapp serve's real app on a free loopback port, uvicorn in a thread (so a test can script the
+    engines it serves): yields the /v1 URL, and stops the server and the slots' threads after."""
+    import uvicorn
+
+    from chatapp.serve.cli import asgi_app
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(asgi_app(slots), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    started = threading.Event()
+    while not started.wait(0.01):   # uvicorn says when it listens; its thread ending first is a failure
+        assert thread.is_alive(), "uvicorn did not start"
+        if server.started:
+            started.set()
+    try:
+        yield f"http://127.0.0.1:{port}/v1"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        for slot in slots:
+            slot.executor.shutdown()
+
+
 def _chunk(text: str | None, finish: str | None = None) -> bytes:
     delta = {"content": text} if text is not None else {}
     body = {"id": "x", "object": "chat.completion.chunk", "created": 0, "model": "m1",

@@ -13,7 +13,7 @@ from chatapp.engines.openai_images import OpenAIImageEngine
 
 def test_every_engine_declares_its_capabilities():
     assert LlamaChatEngine.capabilities == ChatCapabilities(warms_next_turn=True, counts_prompt=True, grammars=True)
-    assert OpenAIChatEngine.capabilities == ChatCapabilities()
+    assert OpenAIChatEngine.capabilities == ChatCapabilities(tools=True)   # the server refuses what its model cannot
     assert EmbeddingEngine.capabilities.embeddings and not EmbeddingEngine.capabilities.streams
     assert DiffusionImageEngine.capabilities == ImageCapabilities(loras=True, threads=True, yields_to_chat=True,
                                                                   edits=True)

@@ -93,3 +93,22 @@ def test_context_trimming_uses_the_settings_value(app, qtbot):
         qtbot.waitUntil(lambda: bool(finished), timeout=120000)
     last = s.storage.messages(s.current.id)[-1]
     assert last.status == DONE and last.meta["dropped"] > 0 and last.meta["context"][1] == 300
+
+
+def test_a_named_tool_call_through_llama_server(llama_server):
+    """llama-cpp-python's server answers a named tool_choice with a call kept to the schema by a grammar
+    (the one tool mode it has without --chat_format): the remote engine streams it as one whole call."""
+    from chatapp.conversation import GenParams
+    from chatapp.engines.events import Reply
+    from chatapp.engines.openai_chat import OpenAIChatEngine
+    weather = {"type": "function", "function": {"name": "get_weather", "parameters": {
+        "type": "object", "properties": {"city": {"type": "string", "maxLength": 20}}, "required": ["city"]}}}
+    engine = OpenAIChatEngine(llama_server, "smollm2", timeout=120)
+    engine.load()
+    params = GenParams(temperature=0.0, seed=1, max_tokens=60, tools=(weather,),
+                       tool_choice={"type": "function", "function": {"name": "get_weather"}})
+    reply = Reply.of(engine.stream([{"role": "user", "content": "What is the weather in Oslo?"}], params,
+                                   lambda: False))
+    [call] = reply.tool_calls
+    assert call.name == "get_weather" and call.id and isinstance(call.parsed_arguments()["city"], str)
+    assert reply.usage.finish_reason == "tool_calls"

@@ -1,6 +1,5 @@
 """Chat engines stream typed events; tool calls go through chatapp serve and the OpenAI engine unchanged."""
 import json
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
 
@@ -13,9 +12,8 @@ from chatapp.engines.fake import FakeChatEngine
 from chatapp.engines.openai_chat import OpenAIChatEngine, _events
 from chatapp.serve.app import Slot
 from chatapp.serve.chat import _tool_call_delta
-from chatapp.serve.cli import asgi_app
 
-from .remote_servers import free_port
+from .remote_servers import serving_slots
 
 
 def test_reply_joins_tool_call_parts_by_index_in_order():
@@ -51,6 +49,9 @@ def test_fake_engine_streams_a_scripted_tool_call_with_its_finish_reason():
     assert events[-1].finish_reason == "tool_calls" and events[-1].stats.completion_tokens == 2
 
 
+# The functions the requests below offer (chatapp serve sends a call to one not offered as text).
+TOOLS = tuple({"type": "function", "function": {"name": n, "parameters": {"type": "object", "properties": {}}}}
+              for n in ("draw_picture", "search_files"))
 SCRIPT = [TextDelta("Drawing"), TextDelta(" it."), ToolCallDelta(0, "call_1", "draw_picture", '{"prompt": '),
           ToolCallDelta(0, arguments='"a cat"}'), ToolCallDelta(1, "call_2", "search_files", '{"q": "cats"}')]
 
@@ -58,30 +59,19 @@ SCRIPT = [TextDelta("Drawing"), TextDelta(" it."), ToolCallDelta(0, "call_1", "d
 @pytest.fixture
 def served_fake():
     """chatapp serve's real app on a real port (uvicorn in a thread) over a scripted engine."""
-    import uvicorn
     engine = FakeChatEngine()
     slot = Slot("chat", engine, engine.load(), ThreadPoolExecutor(max_workers=1))
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(asgi_app([slot]), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    started = threading.Event()
-    while not started.wait(0.01):   # uvicorn says when it listens; its thread ending first is a failure
-        assert thread.is_alive(), "uvicorn did not start"
-        if server.started:
-            started.set()
-    yield engine, slot, f"http://127.0.0.1:{port}/v1"
-    server.should_exit = True
-    thread.join(10)
-    slot.executor.shutdown()
+    with serving_slots([slot]) as url:
+        yield engine, slot, url
 
 
 def test_serve_answers_a_tool_call_in_openais_shapes(served_fake):
     engine, slot, url = served_fake
     engine.enqueue(list(SCRIPT), list(SCRIPT))
     with openai.OpenAI(base_url=url, api_key="unused", max_retries=0, timeout=60) as client:
-        whole = client.chat.completions.create(model=slot.id, messages=[{"role": "user", "content": "draw a cat"}])
-        chunks = list(client.chat.completions.create(model=slot.id, stream=True,
+        whole = client.chat.completions.create(model=slot.id, messages=[{"role": "user", "content": "draw a cat"}],
+                                               tools=TOOLS)
+        chunks = list(client.chat.completions.create(model=slot.id, stream=True, tools=TOOLS,
                                                      messages=[{"role": "user", "content": "draw a cat"}]))
     choice = whole.choices[0]
     assert choice.finish_reason == "tool_calls" and choice.message.content == "Drawing it."
@@ -115,7 +105,7 @@ def test_the_openai_engine_streams_a_servers_tool_call_as_the_same_events(served
     engine.enqueue(list(SCRIPT))
     remote = OpenAIChatEngine(url, slot.id, timeout=60)
     remote.load()
-    events = list(remote.stream([{"role": "user", "content": "draw a cat"}], GenParams(), lambda: False))
+    events = list(remote.stream([{"role": "user", "content": "draw a cat"}], GenParams(tools=TOOLS), lambda: False))
     assert events[:-1] == SCRIPT
     assert isinstance(events[-1], Usage) and events[-1].finish_reason == "tool_calls"
     assert Reply.of(events).tool_calls == [ToolCall("call_1", "draw_picture", '{"prompt": "a cat"}'),

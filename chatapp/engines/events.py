@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Iterable, Union
+import uuid
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Iterable, Iterator, Union
 
 if TYPE_CHECKING:
     from .base import ChatStats
@@ -61,6 +62,30 @@ class Usage:
 
 
 ChatEvent = Union[TextDelta, ToolCallDelta, Usage]
+
+
+def new_call_id() -> str:
+    """A tool call's id in OpenAI's style."""
+    return f"call_{uuid.uuid4().hex[:24]}"
+
+
+def calls_named_once(events: Iterable[ChatEvent], named: dict[int, str] | None = None) -> Iterator[ChatEvent]:
+    """The events with each call named once, as ToolCallDelta promises: its first part has an id (made
+    when a model or server gives none: a tool result names its call by it) and later parts no id or
+    name again (llama-cpp-python's server repeats both in every chunk). `named`: index -> name of the
+    calls seen so far, for a stream read in pieces."""
+    named = {} if named is None else named
+    for event in events:
+        if isinstance(event, ToolCallDelta):
+            if event.index not in named:
+                named[event.index] = event.name
+                if not event.id:
+                    event = replace(event, id=new_call_id())
+            else:
+                name = "" if event.name == named[event.index] else event.name
+                named[event.index] = named[event.index] or name
+                event = replace(event, id="", name=name)
+        yield event
 
 
 @dataclass

@@ -8,16 +8,23 @@ from typing import Callable, Iterator
 from ..conversation import GenParams
 from .base import ChatCapabilities, ChatStats, EngineError, ModelInfo
 from .context import fit_messages
-from .events import ChatEvent, TextDelta, ToolCallDelta, Usage
-from .remote import RemoteCall, RemoteClient, check_url, describe_error, host_of
+from .events import ChatEvent, TextDelta, ToolCallDelta, Usage, calls_named_once
+from .remote import RemoteCall, RemoteClient, check_url, describe_error, host_of, server_text
 
 # Keys under which servers report a model's context length in GET /models (vLLM, LM Studio, ours).
 CONTEXT_KEYS = ("context_length", "max_model_len", "max_context_length", "n_ctx")
 
 
-def approx_tokens(text: str) -> int:
-    """The server's tokenizer is not here; ~3 characters a token errs on the long side, so trimming is safe."""
-    return len(text) // 3 + 1
+def approx_tokens(text: str | None) -> int:
+    """The server's tokenizer is not here; ~3 characters a token errs on the long side, so trimming is safe.
+    (An assistant message that only calls tools has no text.)"""
+    return len(text or "") // 3 + 1
+
+
+def _message_tokens(message: dict) -> int:
+    calls = message.get("tool_calls") or ()
+    return approx_tokens(message.get("content")) + sum(approx_tokens(c["function"]["name"] + c["function"]["arguments"])
+                                                       for c in calls)
 
 
 def context_length(model) -> int:
@@ -46,14 +53,16 @@ def _events(delta) -> Iterator[ChatEvent]:
         yield TextDelta(delta.content)
     for part in delta.tool_calls or []:
         function = part.function
-        yield ToolCallDelta(part.index, part.id or "", (function and function.name) or "",
+        index = getattr(part, "index", None)   # the client does not validate: a server may leave it out
+        yield ToolCallDelta(index if isinstance(index, int) else 0, part.id or "", (function and function.name) or "",
                             (function and function.arguments) or "")
 
 
 class OpenAIChatEngine:
     """Streams replies from a server; owned by the LLM worker like any engine, and as stoppable."""
 
-    capabilities = ChatCapabilities()
+    # The server's model may not call tools: it says so (a 400), and stream() words that for the user.
+    capabilities = ChatCapabilities(tools=True)
 
     def __init__(self, base_url: str, model: str = "", api_key: str = "", *, n_ctx: int = 4096,
                  timeout: float = 60.0):
@@ -88,6 +97,10 @@ class OpenAIChatEngine:
                                   "repeat_penalty": params.repeat_penalty})
         if params.seed >= 0:
             kwargs["seed"] = params.seed
+        if params.tools:   # OpenAI's fields as they are; parallel_tool_calls only when it differs from the default
+            kwargs.update(tools=list(params.tools), tool_choice=params.tool_choice)
+            if not params.parallel_tool_calls:
+                kwargs["parallel_tool_calls"] = False
         return kwargs
 
     def stream(self, messages: list[dict], params: GenParams, should_stop: Callable[[], bool],
@@ -98,7 +111,7 @@ class OpenAIChatEngine:
         reserve = min(params.max_tokens, self.n_ctx // 2)
         fitted, stats.dropped_messages = fit_messages(messages, approx_tokens, self.n_ctx, reserve)
         stats.n_ctx = self.n_ctx
-        stats.prompt_tokens = stats.evaluated_prompt_tokens = sum(approx_tokens(m["content"]) for m in fitted)
+        stats.prompt_tokens = stats.evaluated_prompt_tokens = sum(_message_tokens(m) for m in fitted)
         kwargs = self._request(fitted, params)
         call = RemoteCall()
         openai_client = self.client.openai
@@ -109,6 +122,7 @@ class OpenAIChatEngine:
         start = last = time.perf_counter()
         call.start(produce)
         finished = ""   # the server's finish_reason
+        named: dict[int, str] = {}   # the calls whose first part went out (with an id, given or made here)
         try:
             while True:
                 if should_stop():
@@ -124,13 +138,13 @@ class OpenAIChatEngine:
                 if kind == "end":
                     break
                 if kind == "error":
-                    raise EngineError(describe_error(item, self.base_url, "chat", self.model)) from item
+                    raise EngineError(self._describe(item, params)) from item
                 usage = getattr(item, "usage", None)
                 if usage is not None and getattr(usage, "prompt_tokens", None):
                     stats.prompt_tokens = stats.evaluated_prompt_tokens = usage.prompt_tokens
                 for choice in item.choices or []:
                     finished = finished or choice.finish_reason or ""
-                    for event in _events(choice.delta):
+                    for event in calls_named_once(_events(choice.delta), named):
                         if stats.completion_tokens == 0:
                             stats.ttft_s = time.perf_counter() - start
                         stats.completion_tokens += 1
@@ -142,6 +156,15 @@ class OpenAIChatEngine:
             call.stop()   # closes this request's connection at once: the server stops generating
             stats.total_s = time.perf_counter() - start
         yield Usage(stats, finished or "stop")
+
+    def _describe(self, exc: BaseException, params: GenParams) -> str:
+        """A 400 about tools means the server's model (or the server) cannot call them: said so, with what to do."""
+        import openai
+        if params.tools and isinstance(exc, openai.BadRequestError) and "tool" in str(exc).lower():
+            return (f"The chat server at {host_of(self.base_url)} would not offer tools to '{self.model}' "
+                    f"({server_text(exc)}). Its model may not be able to call tools: choose one that can, "
+                    "or turn tools off for this chat.")
+        return describe_error(exc, self.base_url, "chat", self.model)
 
     def _stall_message(self, stats: ChatStats) -> str:
         host = host_of(self.base_url)

@@ -118,13 +118,13 @@ def describe_error(exc: BaseException, base_url: str, what: str, model: str = ""
     if isinstance(exc, openai.AuthenticationError) or getattr(exc, "status_code", 0) == 401:
         return f"The {what} server at {host} refused the API key (401). Check the key in Settings."
     if isinstance(exc, openai.PermissionDeniedError):
-        return f"The {what} server at {host} does not allow this (403): {_server_text(exc)}"
+        return f"The {what} server at {host} does not allow this (403): {server_text(exc)}"
     if isinstance(exc, openai.NotFoundError):
         which = f"the model '{model}'" if model else "this address"
-        return (f"The {what} server at {host} does not know {which} (404): {_server_text(exc)} "
+        return (f"The {what} server at {host} does not know {which} (404): {server_text(exc)} "
                 "Choose a model from the list in Settings, or check the URL (it usually ends in /v1).")
     if isinstance(exc, openai.APIStatusError):
-        return f"The {what} server at {host} answered {exc.status_code}: {_server_text(exc)}"
+        return f"The {what} server at {host} answered {exc.status_code}: {server_text(exc)}"
     if isinstance(exc, (openai.APITimeoutError, httpx.TimeoutException)):
         return f"The {what} server at {host} did not answer in time. Is it overloaded, or the timeout too short?"
     if isinstance(exc, (openai.APIConnectionError, httpx.TransportError, OSError)):
@@ -136,7 +136,7 @@ def describe_error(exc: BaseException, base_url: str, what: str, model: str = ""
     return f"The {what} server at {host} failed: {_short(exc)}"
 
 
-def _server_text(exc) -> str:
+def server_text(exc) -> str:
     body = getattr(exc, "body", None)   # the client unwraps {"error": {...}} into body already
     if isinstance(body, dict):
         inner = body.get("error")

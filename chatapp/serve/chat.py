@@ -13,8 +13,9 @@ from sse_starlette.sse import EventSourceResponse
 
 from ..conversation import GenParams
 from ..engines.base import ChatStats, ContextOverflow, EngineError
-from ..engines.events import Reply, TextDelta, ToolCallDelta, Usage
-from .schemas import ApiError, ChatBody
+from ..engines.events import Reply, TextDelta, ToolCallDelta, Usage, calls_named_once
+from .schemas import ApiError, ChatBody, schema_grammar
+from .tool_fields import check_choice, check_history, check_tools
 
 
 def _choice_params(params: GenParams, index: int) -> GenParams:
@@ -30,6 +31,38 @@ def _tool_call_delta(part: ToolCallDelta) -> dict:
     function = {"name": part.name} if part.name else {}
     out["function"] = {**function, "arguments": part.arguments}
     return out
+
+
+def _finish(reason: str, called: bool) -> str:
+    """A reply that ended in calls says so, whatever the engine said ("stop" after a forced call); one
+    whose calls all went out as text did not."""
+    if called:
+        return "tool_calls" if reason == "stop" else reason
+    return "stop" if reason == "tool_calls" else reason
+
+
+def offered_calls_only(events, names: set[str], one: bool = False):
+    """Calls named once with ids; a call to a function the request did not offer (a model's invention),
+    or past the first when `one` (parallel_tool_calls false), goes out as the text it was, after the
+    rest (as llama.cpp's server keeps an unparsable call as content), never as a call the client did
+    not ask for. The calls sent keep consecutive indexes."""
+    sent: dict[int, int] = {}              # the engine's index -> the index the client sees
+    stray: dict[int, list[str]] = {}       # the engine's index -> [name, argument pieces...]
+    for event in calls_named_once(events):
+        if isinstance(event, ToolCallDelta):
+            if event.index not in sent and event.index not in stray:
+                if event.name in names and not (one and sent):
+                    sent[event.index] = len(sent)
+                else:
+                    stray[event.index] = [event.name]
+            if event.index in stray:
+                stray[event.index].append(event.arguments)
+                continue
+            event = replace(event, index=sent[event.index])
+        elif isinstance(event, Usage):
+            for name, *pieces in stray.values():
+                yield TextDelta(f'{{"name": {json.dumps(name)}, "arguments": {"".join(pieces) or "{}"}}}')
+        yield event
 
 
 def usage(prompt_tokens: int, completion_tokens: int) -> dict:
@@ -57,8 +90,33 @@ async def check_fits(slot, messages: list[dict], params: GenParams, wait) -> Non
                             "chatapp serve with a larger --n-ctx.", param="messages", code="context_length_exceeded")
 
 
+def tool_request(slot, body: ChatBody) -> tuple[list[dict], GenParams]:
+    """The body's messages and parameters with its tools checked as OpenAI checks them; tools offered to
+    a model that cannot call them are a 400 naming it (never ignored), unless tool_choice is "none"."""
+    tools = check_tools(body.tools or [])
+    choice = check_choice(body.tool_choice, tools, body.parallel_tool_calls)
+    check_history(body.messages)
+    can_call = slot.engine.capabilities.tools
+    if tools and choice != "none" and not can_call:
+        raise ApiError(400, f"The model '{slot.id}' cannot call tools. Send the request without "
+                            "'tools', or with tool_choice 'none'.", param="tools",
+                       code="tools_not_supported")
+    if can_call and slot.engine.capabilities.grammars:   # its calls are kept to each schema by a grammar
+        for i, tool in enumerate(tools):
+            if "parameters" in tool["function"]:
+                schema_grammar(tool["function"]["parameters"], f"tools[{i}].function.parameters")
+    params = replace(body.params(), tools=tools if can_call else (), tool_choice=choice if can_call else "none",
+                     parallel_tool_calls=body.parallel_tool_calls is not False)
+    if params.tools and choice != "none" and params.grammar:
+        field = body.constraint_field()
+        raise ApiError(400, f"Send '{field}' or 'tools', not both: this server keeps a reply either to a format or "
+                            "to the tools' calls.", param=field)
+    return body.dict_messages(tools=can_call), params
+
+
 async def complete(request: Request, slot, body: ChatBody, wait, note):
-    messages, params = body.dict_messages(), body.params()
+    messages, params = tool_request(slot, body)
+    names = {t["function"]["name"] for t in params.tools} if params.tool_choice != "none" else set()
     cid, created = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time())
     n_vocab = slot.info.details.get("n_vocab")
     unknown = [t for t, _ in params.logit_bias if n_vocab and t >= n_vocab]
@@ -72,8 +130,8 @@ async def complete(request: Request, slot, body: ChatBody, wait, note):
             raise ApiError(400, f"{body.constraint_field()}: {problem}.", param=body.constraint_field())
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
-        return EventSourceResponse(_stream(request, slot, messages, params, body.n, include_usage, cid, created,
-                                           note), ping=10, sep="\n")
+        return EventSourceResponse(_stream(request, slot, messages, params, names, body.n, include_usage, cid,
+                                           created, note), ping=10, sep="\n")
     stop = threading.Event()
     choices, prompt_tokens, completion_tokens = [], 0, 0
 
@@ -83,13 +141,15 @@ async def complete(request: Request, slot, body: ChatBody, wait, note):
             if stop.is_set():   # its client left while it was queued
                 return
             stats = ChatStats()
-            reply = Reply.of(slot.engine.stream(messages, _choice_params(params, i), stop.is_set, stats))
+            events = slot.engine.stream(messages, _choice_params(params, i), stop.is_set, stats)
+            reply = Reply.of(offered_calls_only(events, names, not params.parallel_tool_calls))
             prompt_tokens, completion_tokens = stats.prompt_tokens, completion_tokens + stats.completion_tokens
             message = {"role": "assistant", "content": reply.text}
             if reply.tool_calls:
                 message.update(content=reply.text or None, tool_calls=[c.openai() for c in reply.tool_calls])
             choices.append({"index": i, "message": message, "logprobs": None,
-                            "finish_reason": reply.usage.finish_reason if reply.usage else "stop"})
+                            "finish_reason": _finish(reply.usage.finish_reason if reply.usage else "stop",
+                                                     bool(reply.tool_calls))})
     try:
         await wait(asyncio.wrap_future(slot.executor.submit(work)), stop)
     except ContextOverflow as exc:
@@ -101,8 +161,8 @@ async def complete(request: Request, slot, body: ChatBody, wait, note):
             "usage": usage(prompt_tokens, completion_tokens)}
 
 
-async def _stream(request: Request, slot, messages, params: GenParams, n: int, include_usage: bool, cid: str,
-                  created: int, note):
+async def _stream(request: Request, slot, messages, params: GenParams, names: set[str], n: int, include_usage: bool,
+                  cid: str, created: int, note):
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue = asyncio.Queue()
     stop = threading.Event()
@@ -116,20 +176,22 @@ async def _stream(request: Request, slot, messages, params: GenParams, n: int, i
             for i in range(n):
                 if stop.is_set():
                     break
-                stats, finish = ChatStats(), "stop"
+                stats, finish, called = ChatStats(), "stop", False
                 put("start", i)
                 try:
-                    for event in slot.engine.stream(messages, _choice_params(params, i), stop.is_set, stats):
+                    events = slot.engine.stream(messages, _choice_params(params, i), stop.is_set, stats)
+                    for event in offered_calls_only(events, names, not params.parallel_tool_calls):
                         if isinstance(event, TextDelta):
                             put("delta", i, {"content": event.text})
                         elif isinstance(event, ToolCallDelta):
+                            called = True
                             put("delta", i, {"tool_calls": [_tool_call_delta(event)]})
                         elif isinstance(event, Usage):
                             finish = event.finish_reason
                 finally:
                     counts["prompt"] = stats.prompt_tokens
                     counts["completion"] += stats.completion_tokens
-                put("finish", i, finish)
+                put("finish", i, _finish(finish, called))
             put("end")
         except Exception as exc:   # sent to the client as an error event
             put("error", exc)

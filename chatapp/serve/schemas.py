@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ..conversation import GenParams
+from ..engines.events import ToolCall
 
 _DEFAULTS = GenParams()
 
@@ -23,10 +24,26 @@ class ApiError(Exception):
         return {"error": {"message": self.message, "type": self.kind, "param": self.param, "code": self.code}}
 
 
+class CalledFunction(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    name: str
+    arguments: str   # JSON text, as the model wrote it
+
+
+class AssistantCall(BaseModel):
+    """One entry of an assistant message's `tool_calls`."""
+    model_config = ConfigDict(extra="ignore")
+    id: str
+    type: Literal["function"] = "function"
+    function: CalledFunction
+
+
 class ChatMessage(BaseModel):
     model_config = ConfigDict(extra="ignore")
-    role: Literal["system", "user", "assistant", "developer"]
+    role: Literal["system", "user", "assistant", "developer", "tool"]
     content: str | list[dict] | None = ""
+    tool_calls: list[AssistantCall] | None = None   # an assistant's calls
+    tool_call_id: str | None = None            # a tool message: the call it answers
 
     @field_validator("content")
     @classmethod
@@ -56,8 +73,8 @@ class StreamOptions(BaseModel):
 
 RESPONSE_FORMATS = ("text", "json_object", "json_schema")
 # Fields of OpenAI's chat API this server does not do: a request that sets one gets a 400 naming it
-# (a client relying on one must not get a reply that silently lacks it).
-UNSUPPORTED = ("tools", "functions", "audio", "modalities", "prediction", "web_search_options")
+# (a client relying on one must not get a reply that silently lacks it). The old `functions` API: use `tools`.
+UNSUPPORTED = ("functions", "function_call", "audio", "modalities", "prediction", "web_search_options")
 
 
 class ChatBody(BaseModel):
@@ -85,6 +102,10 @@ class ChatBody(BaseModel):
     grammar: str | None = Field(None, max_length=100_000)
     json_schema: dict | None = None
     logit_bias: dict[int, float] | None = None
+    # Tools (tool_fields.py checks them as OpenAI does; chat.py refuses them for a model that cannot call tools).
+    tools: list | None = None
+    tool_choice: str | dict | None = None
+    parallel_tool_calls: bool | None = None
 
     @field_validator("logit_bias")
     @classmethod
@@ -150,26 +171,43 @@ class ChatBody(BaseModel):
         if len(asked) > 1:
             raise ApiError(400, f"Send one of {' and '.join(asked)}, not both.", param=asked[1])
         if fmt.get("type") == "json_schema":
-            return _from_schema(fmt["json_schema"].get("schema") or {"type": "object"}, "response_format")
+            return schema_grammar(fmt["json_schema"].get("schema") or {"type": "object"}, "response_format")
         if fmt.get("type") == "json_object":
             if isinstance(fmt.get("schema"), dict):   # llama.cpp's extension: a schema inside json_object
-                return _from_schema(fmt["schema"], "response_format")
+                return schema_grammar(fmt["schema"], "response_format")
             from llama_cpp.llama_grammar import JSON_GBNF
             return JSON_GBNF
         if self.json_schema is not None:
-            return _from_schema(self.json_schema, "json_schema")
+            return schema_grammar(self.json_schema, "json_schema")
         return self.grammar or ""   # parsed by the engine before the reply starts (engine.grammar_problem)
 
     def constraint_field(self) -> str:
         """Which field a grammar came from, to name it when llama.cpp cannot read the grammar."""
         return "grammar" if self.grammar else "json_schema" if self.json_schema is not None else "response_format"
 
-    def dict_messages(self) -> list[dict]:
-        # "developer" is OpenAI's newer name for the system role.
-        return [{"role": "system" if m.role == "developer" else m.role, "content": m.text()} for m in self.messages]
+    def dict_messages(self, tools: bool = True) -> list[dict]:
+        """The messages as the engine takes them; tools False (a model that cannot call tools): calls and
+        their results folded into plain text, so the conversation still reads right."""
+        out, names = [], {}
+        for m in self.messages:
+            calls = [ToolCall(c.id, c.function.name, c.function.arguments).openai() for c in m.tool_calls or ()
+                     if m.role == "assistant"]
+            names.update((c["id"], c["function"]["name"]) for c in calls)
+            if m.role == "tool":
+                out.append({"role": "tool", "tool_call_id": m.tool_call_id, "content": m.text()} if tools else
+                           {"role": "user", "content": f"[{names.get(m.tool_call_id, 'tool')} returned]\n{m.text()}"})
+            elif calls and tools:
+                out.append({"role": "assistant", "content": m.text(), "tool_calls": calls})
+            elif calls:
+                said = "\n".join(f"[called {c['function']['name']}({c['function']['arguments']})]" for c in calls)
+                out.append({"role": "assistant", "content": f"{m.text()}\n{said}".strip()})
+            else:   # "developer" is OpenAI's newer name for the system role
+                out.append({"role": "system" if m.role == "developer" else m.role, "content": m.text()})
+        return out
 
 
-def _from_schema(schema: dict, param: str) -> str:
+def schema_grammar(schema: dict, param: str) -> str:
+    """A JSON schema as a llama.cpp grammar; a 400 naming param when the converter cannot express it."""
     import json
 
     from llama_cpp.llama_grammar import json_schema_to_gbnf
