@@ -1,12 +1,10 @@
 """OpenAI's tool fields checked as OpenAI checks them: tools, tool_choice, parallel_tool_calls, tool messages."""
 from __future__ import annotations
 
-import re
-
+from ..tools.base import NAME_RULE
 from .schemas import ApiError
 
 MAX_TOOLS = 128                      # OpenAI's limit on the tools of one request
-NAME = re.compile(r"[a-zA-Z0-9_-]+")  # a function's name, at most 64 characters
 CHOICES = ("none", "auto", "required")
 JSON_TYPES = {"object", "array", "string", "number", "integer", "boolean", "null"}
 
@@ -41,7 +39,7 @@ def check_tools(tools: list) -> tuple[dict, ...]:
             raise ApiError(400, f"Invalid '{where}.function.name': string too long. Expected a string with maximum "
                                 f"length 64, but got a string with length {len(name)} instead.",
                            param=f"{where}.function.name", code="string_above_max_length")
-        if not NAME.fullmatch(name):
+        if not NAME_RULE.fullmatch(name):
             raise ApiError(400, f"Invalid '{where}.function.name': string does not match pattern. Expected a string "
                                 "that matches the pattern '^[a-zA-Z0-9_-]+$'.", param=f"{where}.function.name",
                            code="invalid_value")
