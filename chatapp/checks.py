@@ -98,3 +98,51 @@ def fits_type(hint, value) -> tuple[bool, object]:
     if isinstance(origin or hint, type):
         return isinstance(value, origin or hint), value  # lists, dicts: their container type
     return True, value                                   # Any and friends: nothing to check
+
+
+# One MCP server in settings.mcp_servers (tools/mcp_client.py starts them): a name, and either a command to
+# start over stdio (args, env, cwd) or a streamable-HTTP URL (headers; a key from backends.secrets).
+MCP_SERVER_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "name": str, "command": str, "args": list, "env": dict, "cwd": str, "url": str, "headers": dict,
+    "timeout": (int, float), "enabled": bool}
+MCP_NAME = r"[A-Za-z0-9_-]{1,32}"     # short: "server__tool" must fit OpenAI's 64-character tool names
+MCP_TIMEOUT = (1.0, 3600.0)           # seconds a tool call may take
+
+
+@dataclass(frozen=True)
+class McpServers:
+    """A list of MCP servers, each a JSON object of MCP_SERVER_FIELDS: a unique name, a command or a URL."""
+    max_servers: int = 32
+
+    def problem(self, value) -> str | None:
+        if len(value) > self.max_servers:
+            return f"{len(value)} servers, at most {self.max_servers}"
+        seen = set()
+        for n, entry in enumerate(value, 1):
+            where = f"server {n}"
+            if not isinstance(entry, dict):
+                return f"{where} is not a JSON object"
+            name = entry.get("name")
+            if not isinstance(name, str) or not re.fullmatch(MCP_NAME, name):
+                return f"{where}: name {json.dumps(name)[:40]} is not 1-32 letters, digits, _ or -"
+            where = f"server {name!r}"
+            if name in seen:
+                return f"{where} is named twice"
+            seen.add(name)
+            for key, kind in MCP_SERVER_FIELDS.items():
+                if key in entry and (not isinstance(entry[key], kind) or isinstance(entry[key], bool) is not (kind is bool)):
+                    return f"{where}: {key} has the wrong type"
+            unknown = set(entry) - set(MCP_SERVER_FIELDS)
+            if unknown:
+                return f"{where}: unknown field {sorted(unknown)[0]!r}"
+            texts = [entry.get("command", ""), entry.get("url", ""), entry.get("cwd", ""), *entry.get("args", []),
+                     *entry.get("env", {}).values(), *entry.get("headers", {}).values()]
+            if any(not isinstance(t, str) or len(t) > 4096 or "\x00" in t for t in texts):
+                return f"{where}: its texts must be text without NUL, at most 4096 characters each"
+            if bool(entry.get("command")) == bool(entry.get("url")):
+                return f"{where} needs either a command (stdio) or a URL (streamable HTTP), not both"
+            if entry.get("url") and URL.problem(entry["url"]):
+                return f"{where}: {URL.problem(entry['url'])}"
+            if "timeout" in entry and not MCP_TIMEOUT[0] <= entry["timeout"] <= MCP_TIMEOUT[1]:
+                return f"{where}: timeout {entry['timeout']} is outside {MCP_TIMEOUT[0]:g}–{MCP_TIMEOUT[1]:g} s"
+        return None

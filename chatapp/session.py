@@ -24,6 +24,7 @@ from .settings import Paths, Settings
 from .storage import Storage
 from .tools import drawing_intent
 from .workers import LlmWorker
+from .workers.mcp import McpWorker
 
 # A full disk while sending: what was typed stays in the box (submit returns False), and this says what to do.
 SEND_AGAIN = ("The disk holding your chats is full, so your message was not sent; it is still in the box. "
@@ -82,6 +83,8 @@ class ChatSession(QObject):
         self.images.edits.checked.connect(self._on_edit_checked)
         self.documents = DocumentJobs(self.log, view, self.notice.emit, self._open_chat)   # attached files + library
         self.reply_finished.connect(self.documents.reply_finished)
+        self.mcp = McpWorker(paths.config_dir)   # MCP servers' tools in TOOLS; started by load_models
+        self.mcp.notice.connect(self.notice)
         for source, target in ((self.replies.text, self.reply_text), (self.replies.stats, self.stats_changed),
                                (self.images.progress, self.picture_progress), (self.images.state, self.image_state),
                                (self.images.edits.refused, self.recipe_ready),
@@ -96,6 +99,7 @@ class ChatSession(QObject):
         self.llm.request_load(self._llm_factory or backends.chat_factory(self.settings, self.paths))
         if self.settings.preload_image_model:
             self.images.ensure_loaded()
+        self.mcp.apply(self.settings.mcp_servers)
 
     def apply_settings(self, settings: Settings, *, reload_llm: bool | None = None,
                        reload_image: bool | None = None) -> None:
@@ -108,6 +112,7 @@ class ChatSession(QObject):
         if reload_image if reload_image is not None else backends.image_needs_reload(old, settings):
             self.images.set_factory(backends.image_factory(settings, self.paths))
         self.documents.apply_settings(settings)
+        self.mcp.apply(settings.mcp_servers)
 
     def _set_llm_state(self, state: str, detail: str) -> None:
         self.llm_status = state
@@ -411,6 +416,7 @@ class ChatSession(QObject):
         """Cancel renders, end both threads, then keep partial replies (marked stopped) with every token."""
         self.replies.cancel_all()
         self.images.shutdown_jobs()
+        self.mcp.begin_shutdown()   # the servers close while the threads below end
         ok_llm = self.llm.shutdown(timeout_ms)
         ok_img = self.images.worker.shutdown(timeout_ms)
         # Tokens and pictures the workers sent before they stopped are still queued for us: take
@@ -420,4 +426,5 @@ class ChatSession(QObject):
         self.replies.keep_what_came()
         ok_docs = self.documents.shutdown(timeout_ms)
         self.log.save_unsaved()   # space freed since a full disk refused them, and no write since
-        return ok_llm and ok_img and ok_docs
+        ok_mcp = self.mcp.shutdown(timeout_ms)
+        return ok_llm and ok_img and ok_docs and ok_mcp

@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 import platformdirs
 
-from .checks import NAME, PATH, THREADS, URL, Flag, Number, Text, fits_type, option  # noqa: F401 (settings' API)
+from .checks import NAME, PATH, THREADS, URL, Flag, McpServers, Number, Text, fits_type, option  # noqa: F401 (settings' API)
 from .conversation import GenParams
 from .recipes.request import MAX_CFG, MAX_STEPS
 
@@ -57,6 +57,8 @@ class Settings:
     theme: str = "system"             # "system" (follow the desktop), "light" or "dark"
     lora_folder: str = ""             # LoRAs for /image --lora; "" = <data dir>/loras (chatapp's own are found too)
     embedding_model: str = ""         # documents: a GGUF for hybrid search (llama.cpp embedding mode); "" = BM25 only
+    # MCP servers whose tools the assistant may call (checks.MCP_SERVER_FIELDS: name, command or url, ...).
+    mcp_servers: list[dict] = field(default_factory=list)
 
     def gen_params(self) -> GenParams:
         # GenParams' API-only fields (stop, grammar, ...) are no settings: they keep their defaults here.
@@ -73,7 +75,7 @@ def _backends(kind: str) -> tuple[str, ...]:
 # it, so each range is written once. The settings below are the app's own; each backend's options
 # join them from its options dataclass (checks.option fields): under their own names for a backend
 # whose options are Settings fields (the local ones), else as "KIND.BACKEND.FIELD" ("chat.openai.url").
-_OWN: dict[str, Number | Text | Flag] = {
+_OWN: dict[str, Number | Text | Flag | McpServers] = {
     "system_prompt": Text(max_chars=100_000),
     "temperature": Number(0.0, 2.0), "top_p": Number(0.0, 1.0), "top_k": Number(0, 200),
     "min_p": Number(0.0, 1.0), "repeat_penalty": Number(0.5, 2.0), "max_tokens": Number(1, 32768),
@@ -84,7 +86,7 @@ _OWN: dict[str, Number | Text | Flag] = {
     "image_backend": Text(choices=lambda: _backends("image")),
     "library_folder": PATH, "image_threads": THREADS, "image_idle_unload_min": Number(0, 24 * 60),
     "model_folders": Text(max_chars=16384), "theme": Text(choices=("system", "light", "dark")),
-    "lora_folder": PATH, "embedding_model": PATH,
+    "lora_folder": PATH, "embedding_model": PATH, "mcp_servers": McpServers(),
 }
 
 
@@ -162,7 +164,10 @@ def parse_text(name: str, text: str):
     if hint is None or name == "backend_options":
         raise ValueError(f"there is no setting called {name!r}")
     try:
-        value = _WORDS[text.strip().lower()] if hint is bool else hint(text) if hint in (int, float) else text
+        if typing.get_origin(hint) in (list, dict):   # a list or an object setting is given as JSON text
+            value = json.loads(text)
+        else:
+            value = _WORDS[text.strip().lower()] if hint is bool else hint(text) if hint in (int, float) else text
     except (KeyError, ValueError):
         raise ValueError(f"{name} ({text[:40]!r} is not {getattr(hint, '__name__', hint)})") from None
     value, problem = check_setting(name, value)

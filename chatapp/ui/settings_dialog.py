@@ -1,4 +1,4 @@
-"""Settings dialog: models, system prompt, sampling, context and hardware, image defaults."""
+"""Settings dialog: models, system prompt, sampling, context and hardware, image defaults, MCP servers."""
 from __future__ import annotations
 
 import os
@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, 
 from .. import backends
 from ..documents import readers
 from ..settings import OPTIONS, Settings, setting_problems
+from .mcp_servers import McpServersEditor
 from .options_form import OptionsForm, align_labels, checked_line, choices, label_fields, path_row, spin
 
 
@@ -121,6 +122,8 @@ class SettingsDialog(QDialog):
         find.clicked.connect(self._find_models)
         h.addRow(find)
         tabs.addTab(look, "Appearance && models")
+        self.mcp_servers = McpServersEditor(s.mcp_servers, config_dir)
+        tabs.addTab(self.mcp_servers, "MCP servers")
         for form in (f, g, h):
             label_fields(form)
         for index in range(tabs.count()):   # a backend's rows line up with the tab's own
@@ -149,7 +152,7 @@ class SettingsDialog(QDialog):
         picker = ModelPicker(replace(self._orig, llm_model=self.llm_model.text().strip(),
                                      image_model=self.image_model.text().strip(),
                                      model_folders=self.model_folders.text().strip(),
-            embedding_model=self.embedding_model.text().strip()), self)
+            embedding_model=self.embedding_model.text().strip(), mcp_servers=self.mcp_servers.entries()), self)
         picker.chosen.connect(self._on_model_chosen)
         picker.exec()
         picker.shutdown()
@@ -209,6 +212,7 @@ class SettingsDialog(QDialog):
         for pages in self.forms.values():
             for page in pages.values():
                 page.save_key()
+        self.mcp_servers.save_keys()
         super().accept()
 
     def _pick_gguf(self, edit: QLineEdit) -> None:
@@ -241,7 +245,7 @@ class SettingsDialog(QDialog):
             image_idle_unload_min=self.idle_unload.value(), theme=self.theme.currentData(),
             model_folders=self.model_folders.text().strip(),
             lora_folder=self.lora_folder.text().strip(),
-            embedding_model=self.embedding_model.text().strip())
+            embedding_model=self.embedding_model.text().strip(), mcp_servers=self.mcp_servers.entries())
         for kind, pages in self.forms.items():   # every backend's rows, chosen or not: nothing typed is lost
             for page in pages.values():
                 chosen = backends.with_options(chosen, kind, page.backend, page.values())
