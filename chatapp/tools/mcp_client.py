@@ -202,7 +202,8 @@ class McpHost:
                 waiting = []
         server.state = "stopped"
         while not server.queue.empty():   # calls that came while it stopped
-            req = server.queue.get_nowait()
+            waiting.append(server.queue.get_nowait())
+        for req in waiting:
             if not req.future.done():
                 req.future.set_result(ToolResult(f"The MCP server {server.config.name!r} was stopped.", is_error=True))
 

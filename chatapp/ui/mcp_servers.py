@@ -14,6 +14,7 @@ from ..tools.mcp_parts import CALL_TIMEOUT, ServerConfig
 from ..workers import Calls
 
 COMMAND, URL = "command", "url"
+FORM_FIELDS = {"name", "command", "args", "env", "url", "headers", "timeout", "enabled"}
 
 
 def _pairs(text: str, sep: str) -> dict[str, str]:
@@ -164,7 +165,8 @@ class McpServersEditor(QWidget):
         row = self._row
         if not 0 <= row < len(self._entries):
             return
-        entry: dict = {"name": self.name.text().strip()}
+        kept = {k: v for k, v in self._entries[row].items() if k not in FORM_FIELDS}   # cwd: a file's, not the form's
+        entry: dict = {"name": self.name.text().strip(), **kept}
         if self.kind.currentData() == URL:
             entry["url"] = self.url.text().strip()
             headers = _pairs(self.headers.toPlainText(), ":")
