@@ -62,12 +62,13 @@ def http_url():
     sock.bind(("127.0.0.1", 0))
     sock.listen(16)
     child = subprocess.Popen([sys.executable, ECHO, "--http", str(sock.fileno())], pass_fds=[sock.fileno()])
+    port = sock.getsockname()[1]
+    sock.close()   # the child's copy listens; when the child dies, connecting is refused at once
     try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}/mcp"
+        yield f"http://127.0.0.1:{port}/mcp"
     finally:
         child.kill()
         child.wait()
-        sock.close()
 
 
 def gone(pid: int) -> bool:
@@ -152,8 +153,11 @@ def test_an_http_server_that_dies_mid_call_gives_a_clear_error(hosts, http_url):
     h = hosts().start({"name": "web", "url": http_url, "timeout": 30})
     crashed = h.run("web__crash")
     assert crashed.is_error and "'web'" in crashed.content
+    assert "stopped during the call" in crashed.content
     again = h.run("web__echo", text="anyone?")         # nobody listens any more: a clear error, no hang
-    assert again.is_error and "'web'" in again.content
+    assert again.is_error and f"nothing answered at {http_url}" in again.content
+    h.wait_state("web", "failed")
+    assert not h.registry                              # a server that cannot start offers no tools
 
 
 @pytest.mark.parametrize("entry, words", [

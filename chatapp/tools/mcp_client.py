@@ -306,7 +306,8 @@ class McpHost:
         finally:
             if not req.future.done():
                 req.future.set_result(outcome or ToolResult(
-                    f"The MCP server {name!r} stopped during the call.", is_error=True))
+                    f"The MCP server {name!r} stopped during the call (it crashed, closed the connection or was "
+                    "stopped); it starts again on its next call.", is_error=True))
 
     def _register(self, server: _Server, listed: list) -> None:
         name = server.config.name

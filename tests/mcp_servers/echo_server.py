@@ -7,6 +7,7 @@ import sys
 
 import anyio
 from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
 
 server = MCPServer("chatapp-test")
 
@@ -33,8 +34,8 @@ async def slow(seconds: float, ctx: Context) -> str:
 
 @server.tool()
 def fail(why: str) -> str:
-    """Raise an error: the server turns it into an error result."""
-    raise ValueError(f"failed on purpose: {why}")
+    """Raise an error: the server turns it into an error result (a ToolError keeps its words)."""
+    raise ToolError(f"failed on purpose: {why}")
 
 
 @server.tool()
