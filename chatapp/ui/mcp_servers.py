@@ -12,6 +12,7 @@ from ..checks import MCP_TIMEOUT
 from ..tools.mcp_client import probe
 from ..tools.mcp_parts import CALL_TIMEOUT, ServerConfig
 from ..workers import Calls
+from .options_form import label_fields
 
 COMMAND, URL = "command", "url"
 FORM_FIELDS = {"name", "command", "args", "env", "url", "headers", "timeout", "enabled"}
@@ -76,6 +77,7 @@ class McpServersEditor(QWidget):
                               ("Environment", self.env), ("URL", self.url), ("Headers", self.headers),
                               ("API key", self.key), ("Call timeout", self.timeout), ("", self.enabled)):
             self.form.addRow(label, widget)
+        label_fields(self.form)   # screen readers read each field by its row's label
         note = QLabel("Tools from these servers are offered to models that can call tools; the first call of each "
                       "asks you first. A command runs on this computer with your rights: add only servers you trust.")
         note.setWordWrap(True)

@@ -152,7 +152,7 @@ class SettingsDialog(QDialog):
         picker = ModelPicker(replace(self._orig, llm_model=self.llm_model.text().strip(),
                                      image_model=self.image_model.text().strip(),
                                      model_folders=self.model_folders.text().strip(),
-            embedding_model=self.embedding_model.text().strip(), mcp_servers=self.mcp_servers.entries()), self)
+            embedding_model=self.embedding_model.text().strip()), self)
         picker.chosen.connect(self._on_model_chosen)
         picker.exec()
         picker.shutdown()
