@@ -203,3 +203,22 @@ def test_the_settings_test_button_lists_tools_or_says_why_not():
     assert {name for name, _ in probe(STDIO)} == TOOL_NAMES
     with pytest.raises(RuntimeError, match="was not found"):
         probe({"name": "x", "command": "/no/such/server"})
+
+
+GARBAGE = str(Path(__file__).parent / "mcp_servers" / "garbage_server.py")
+
+
+def test_a_server_that_answers_garbage_gives_a_clear_error_and_a_stray_line_is_ignored(hosts):
+    h = hosts().start({"name": "odd", "command": sys.executable, "args": [GARBAGE, "shape"]},
+                      {"name": "noisy", "command": sys.executable, "args": [GARBAGE, "line"]})
+    bad = h.run("odd__odd")
+    assert bad.is_error and "answered with something chatapp cannot read" in bad.content
+    assert h.run("noisy__odd") == ToolResult("fine after all")
+
+
+def test_a_command_that_is_no_mcp_server_is_given_up_on(hosts, monkeypatch):
+    monkeypatch.setattr(mcp_client, "START_TIMEOUT", 1.0)
+    chatter = {"name": "chatter", "command": sys.executable,
+               "args": ["-c", "import sys\nfor line in sys.stdin: print('hello?', flush=True)"]}
+    h = hosts().start(chatter, state="failed")
+    assert "did not start within 1 s" in h.notices[0] and not h.registry
