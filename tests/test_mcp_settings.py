@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -110,10 +111,14 @@ def _pid(session_tools) -> int:
     return int(session_tools["echo__pid"].run({}, run).content)
 
 
-def test_the_app_starts_servers_after_the_window_and_closes_them_at_quit(make_app, qtbot):
+def test_the_app_starts_servers_after_the_window_and_closes_them_at_quit(make_app, qtbot, monkeypatch):
+    threads, register = [], TOOLS.register
+    monkeypatch.setattr(TOOLS, "register", lambda *a, **k: (threads.append(threading.current_thread()),
+                                                             register(*a, **k))[1])
     parts = make_app(settings=Settings(mcp_servers=[STDIO]))
     qtbot.waitUntil(lambda: "echo__echo" in TOOLS, timeout=60_000)
     assert TOOLS["echo__echo"].source == "mcp:echo"
+    assert set(threads) == {threading.main_thread()}    # TOOLS changes where it is read: the GUI thread
     pid = _pid(TOOLS)
     assert parts.session.shutdown()
     assert "echo__echo" not in TOOLS

@@ -10,6 +10,7 @@ import threading
 import time
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Callable
 
 from .base import TOOLS, Tool, ToolResult, ToolRun
@@ -41,7 +42,7 @@ class _Server:
     task: asyncio.Task | None = None
     state: str = "starting"      # "starting" | "ready" | "down" (restarts on its next call) | "failed" | "stopped"
     detail: str = ""
-    tools: dict[str, str] = field(default_factory=dict)   # exposed name -> the server's tool name
+    tools: dict[str, str] = field(default_factory=dict)   # exposed name -> the server's tool name (where posted)
     lost: bool = False
 
 
@@ -55,8 +56,10 @@ class McpHost:
 
     def __init__(self, *, notice: Callable[[str], None] = lambda text: None,
                  changed: Callable[[], None] = lambda: None, get_key: Callable[[str], str] = lambda name: "",
-                 registry=TOOLS):
+                 registry=TOOLS, post: Callable[[Callable[[], None]], None] = lambda fn: fn()):
         self._notice, self._changed, self._get_key, self._registry = notice, changed, get_key, registry
+        # Where TOOLS changes: the app posts to its GUI thread, which reads TOOLS (tests: at once, here).
+        self._post = post
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._servers: dict[str, _Server] = {}      # touched on the loop thread only
@@ -310,6 +313,12 @@ class McpHost:
                     "stopped); it starts again on its next call.", is_error=True))
 
     def _register(self, server: _Server, listed: list) -> None:
+        self._post(partial(self._register_now, server, listed))
+
+    def _forget(self, server: _Server) -> None:
+        self._post(partial(self._forget_now, server))
+
+    def _register_now(self, server: _Server, listed: list) -> None:
         name = server.config.name
         exposed: dict[str, str] = {}
         for tool in listed:
@@ -328,7 +337,7 @@ class McpHost:
         server.tools = exposed
         self._changed()
 
-    def _forget(self, server: _Server) -> None:
+    def _forget_now(self, server: _Server) -> None:
         for public in server.tools:
             self._unregister(public, server.config.name)
         if server.tools:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QCoreApplication, QObject, Signal
 
 from ..backends import secrets
 from ..tools.mcp_client import CLOSE_TIMEOUT, McpHost
@@ -20,11 +20,17 @@ class McpWorker(Worker):
 
     notice = Signal(str)          # a server could not start, stopped, or a tool's name clashed
     tools_changed = Signal()      # TOOLS gained or lost a server's tools
+    _posted = Signal(object)      # a change of TOOLS, run on the GUI thread (which reads TOOLS)
 
     def __init__(self, config_dir: Path | None, parent: QObject | None = None):
         super().__init__(parent)
         self._config_dir = config_dir
-        self.host = McpHost(notice=self.notice.emit, changed=self.tools_changed.emit, get_key=self._key)
+        self._posted.connect(self._run_posted)   # a bound method of a GUI-thread object: Qt queues it here
+        self.host = McpHost(notice=self.notice.emit, changed=self.tools_changed.emit, get_key=self._key,
+                            post=self._posted.emit)
+
+    def _run_posted(self, fn) -> None:
+        fn()
 
     def _key(self, name: str) -> str:
         # On the host's thread: the keychain may ask D-Bus, never on the GUI thread.
@@ -42,4 +48,6 @@ class McpWorker(Worker):
     def _wait(self, timeout_ms: int) -> bool:
         # Not less than the SDK's own escalation (stdin closed, 2 s, SIGTERM, 2 s, SIGKILL): a server that
         # ignores the first two must still be gone before the app is.
-        return self.host.close(max(timeout_ms / 1000, CLOSE_TIMEOUT))
+        closed = self.host.close(max(timeout_ms / 1000, CLOSE_TIMEOUT))
+        QCoreApplication.sendPostedEvents(self)   # the servers' tools leave TOOLS now, not at the next turn
+        return closed
