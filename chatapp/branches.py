@@ -2,7 +2,7 @@
 what the model sees, find in the branch, your last message, what Regenerate answers, where a switch lands."""
 from __future__ import annotations
 
-from .conversation import DONE, STOPPED, Conversation, Message
+from .conversation import DONE, STOPPED, Conversation, Message, is_tool_message, tool_calls, tool_result_text
 
 
 def title_from(text: str, limit: int = 48) -> str:
@@ -12,18 +12,73 @@ def title_from(text: str, limit: int = 48) -> str:
     return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"
 
 
-def history(storage, conversation: Conversation, default_system: str, up_to: int | None = None) -> list[dict]:
+def history(storage, conversation: Conversation, default_system: str, up_to: int | None = None, *,
+            tools: bool = False) -> list[dict]:
     """What the model sees: the system prompt and the branch from the root down to message up_to.
 
-    Only the visible branch is sent, so other branches never leak into a reply.
+    Only the visible branch is sent, so other branches never leak into a reply. Tool calls (issue 23) go as
+    OpenAI's assistant "tool_calls" and role "tool" results when `tools` (the engine can call tools), each
+    call answered (one with no result says what became of it); otherwise a turn's calls and results fold into
+    its assistant text. Pictures a tool drew are not sent: the call's result says what was drawn.
     """
     system = conversation.system_prompt if conversation.system_prompt is not None else default_system
     msgs = [{"role": "system", "content": system}] if system.strip() else []
     branch = storage.branch(conversation.id, up_to) if up_to is not None else storage.branch(conversation.id)
+    turn = _ToolTurn(msgs, tools)
     for m in branch:
-        if m.kind == "text" and m.role in ("user", "assistant") and m.status in (DONE, STOPPED) and m.content:
-            msgs.append({"role": m.role, "content": m.content})
+        if is_tool_message(m):
+            turn.result(m)
+        elif m.kind == "text" and m.role in ("user", "assistant") and m.status in (DONE, STOPPED):
+            calls = tool_calls(m)
+            if m.content or calls:
+                turn.add(m.role, m.content, calls)
+    turn.close()
     return msgs
+
+
+class _ToolTurn:
+    """Builds the history's messages, a tool-calling turn at a time."""
+
+    def __init__(self, msgs: list[dict], tools: bool):
+        self.msgs, self.tools = msgs, tools
+        self.pending: list[str] = []        # ids of the last turn's calls not answered yet (tools)
+        self.folding = False                # the last message is an assistant turn with calls folded into text
+
+    def add(self, role: str, content: str, calls: list[dict]) -> None:
+        self.close()
+        if calls and self.tools:
+            self.msgs.append({"role": "assistant", "content": content, "tool_calls": calls})
+            self.pending = [c["id"] for c in calls]
+            return
+        if role == "assistant" and self.folding:   # the reply going on after its calls' results
+            self._fold(content)
+        else:
+            self.msgs.append({"role": role, "content": content})
+        for c in calls:   # an engine that cannot call tools reads what was called
+            self._fold(f"[tool call] {c['function']['name']} {c['function']['arguments']}")
+        self.folding = self.folding and role == "assistant" or bool(calls)
+
+    def result(self, m: Message) -> None:
+        call_id = m.meta.get("tool_call_id")
+        if self.tools and call_id in self.pending:
+            self.pending.remove(call_id)
+            self.msgs.append({"role": "tool", "tool_call_id": call_id, "content": tool_result_text(m)})
+        else:   # no engine-side call to answer (the engine cannot call tools, or the call is not in the branch)
+            self._fold(f"[tool result] {m.meta.get('name', 'tool')}: {tool_result_text(m)}")
+            self.folding = True
+
+    def close(self) -> None:
+        """Every call of the last turn gets an answer: OpenAI's API refuses a history without one."""
+        for call_id in self.pending:
+            self.msgs.append({"role": "tool", "tool_call_id": call_id, "content": "The call was not run."})
+        self.pending = []
+
+    def _fold(self, text: str) -> None:
+        if self.msgs and self.msgs[-1]["role"] == "assistant" and "tool_calls" not in self.msgs[-1]:
+            last = self.msgs[-1]
+            last["content"] = f"{last['content']}\n\n{text}" if last["content"] else text
+        else:
+            self.msgs.append({"role": "assistant", "content": text})
 
 
 def find(storage, conversation_id: int, text: str) -> list[int]:

@@ -25,9 +25,10 @@ class Conversation:
 class Message:
     id: int
     conversation_id: int
-    role: str                  # "user" | "assistant" | "notice" (app messages, never sent to a model)
+    role: str                  # "user" | "assistant" | "tool" (a tool call and its result) | "notice" (app messages,
+                               # never sent to a model)
     content: str
-    kind: str = "text"         # "text" | "image"
+    kind: str = "text"         # "text" | "image" | "tool"
     status: str = DONE
     image_path: str | None = None
     meta: dict = field(default_factory=dict)
@@ -35,6 +36,37 @@ class Message:
     parent_id: int | None = None        # None: the first message of its conversation (or of a branch of it)
     # Not stored: where this message sits among its siblings (1-based index, count), for "< 2/3 >".
     branch: tuple[int, int] = (1, 1)
+
+
+# A tool call in the tree (issue 23): the assistant message that calls has meta["tool_calls"] (OpenAI's list,
+# arguments as JSON text); each call is a message role "tool", kind "tool", content = the result the model reads,
+# meta = {"tool_call_id", "name", "arguments", "state", "source"}. Its state decides its status:
+TOOL_STATUS = {"asking": STREAMING, "running": STREAMING, "done": DONE, "failed": ERROR, "denied": DONE,
+               "cancelled": CANCELLED}
+
+
+def tool_calls(message: Message) -> list[dict]:
+    """The well-formed tool calls an assistant message made (meta["tool_calls"]), in OpenAI's shape."""
+    calls = message.meta.get("tool_calls") if isinstance(message.meta, dict) else None
+    if message.role != "assistant" or not isinstance(calls, list):
+        return []
+    return [c for c in calls if isinstance(c, dict) and isinstance(c.get("id"), str)
+            and isinstance(c.get("function"), dict) and isinstance(c["function"].get("name"), str)
+            and isinstance(c["function"].get("arguments"), str)]
+
+
+def is_tool_message(message: Message) -> bool:
+    return message.role == "tool" and message.kind == "tool"
+
+
+def tool_result_text(message: Message) -> str:
+    """What the model reads for a tool message: its result, or what became of a call that has none."""
+    if message.content:
+        return message.content
+    state = message.meta.get("state") if isinstance(message.meta, dict) else None
+    return {"cancelled": "The call was cancelled before it finished.", "denied": "The user did not allow this call.",
+            "failed": "The call failed.", "asking": "The call was not run.", "running": "The call did not finish."
+            }.get(state, "The call gave no result.")
 
 
 @dataclass

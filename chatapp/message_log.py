@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import QObject, Signal
 
-from .conversation import Message
+from .conversation import TOOL_STATUS, Message
 from .storage import DiskFull, Storage, StorageError
 
 SPACE_AGAIN = "There is space on the disk again: your chats are being saved again."
@@ -100,6 +100,30 @@ class MessageLog(QObject):
         if announce:
             self.message_changed.emit(message)
         return saved
+
+    # --- tool calls (issue 23): the assistant message that calls, a message per call -----------------------
+    def set_tool_calls(self, message: Message, calls, **changes) -> bool:
+        """The assistant message's calls, in OpenAI's shape (ToolCalls or their dicts), with other changes
+        (content, status) in the same write."""
+        listed = [c if isinstance(c, dict) else c.openai() for c in calls]
+        return self.update(message, meta={**message.meta, "tool_calls": listed}, **changes)
+
+    def add_tool_message(self, conversation_id: int, parent_id: int, call, *, source: str = "builtin",
+                         state: str = "running", **kwargs) -> Message | None:
+        """One call's message (role and kind "tool") under parent_id: the calling assistant message or the
+        turn's previous tool message; it becomes the current leaf when its parent was."""
+        meta = {"tool_call_id": call.id, "name": call.name, "arguments": call.arguments, "state": state,
+                "source": source}
+        return self.add(conversation_id, "tool", "", kind="tool", status=TOOL_STATUS[state], meta=meta,
+                        parent_id=parent_id, **kwargs)
+
+    def set_tool_state(self, message: Message, state: str, content: str | None = None, **meta) -> bool:
+        """A call's new state (its status follows), with its result text once there is one; meta: more keys
+        for the card (e.g. "progress")."""
+        changes = {"meta": {**message.meta, **meta, "state": state}, "status": TOOL_STATUS[state]}
+        if content is not None:
+            changes["content"] = content
+        return self.update(message, **changes)
 
     def save_partial(self, message_id: int, content: str) -> None:
         """A streaming reply's text so far, saved quietly (the view has it already; a crash keeps most of it)."""

@@ -341,10 +341,14 @@ class Storage(TreeQueries):
         return self._run("SELECT COUNT(*) FROM messages WHERE conversation_id=?", (conversation_id,)).fetchone()[0]
 
     def mark_interrupted(self) -> int:
-        """After a crash: replies left 'streaming' become 'stopped', renders left running become 'cancelled'."""
+        """After a crash: replies left 'streaming' become 'stopped', renders left running and tool calls left
+        asking or running become 'cancelled' (a call's meta state too: its card says so)."""
         if self.read_only:
             return 0   # shown as they are; nothing can be written
-        n = self._run("UPDATE messages SET status='stopped' WHERE status='streaming'").rowcount
+        n = self._run("UPDATE messages SET status='cancelled', meta=CASE WHEN NOT json_valid(meta) THEN meta "
+                      "WHEN json_type(meta)='object' THEN json_set(meta, '$.state', 'cancelled') ELSE meta END "
+                      "WHERE kind='tool' AND status='streaming'").rowcount
+        n += self._run("UPDATE messages SET status='stopped' WHERE status='streaming'").rowcount
         n += self._run("UPDATE messages SET status='cancelled' WHERE status IN ('rendering','queued')").rowcount
         return n
 

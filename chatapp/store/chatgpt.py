@@ -8,7 +8,10 @@ import time
 
 from .importers import InConversation, InMessage, _check_tree, _fill_times, _number, _Where
 
-SKIPPED_ROLES = ("system", "tool")       # not part of the conversation a person saw
+SKIPPED_ROLES = ("system",)              # not part of the conversation a person saw
+# ChatGPT's own tools' messages (role "tool": browsing results, code output) are not what a person saw either:
+# the reply that used them is kept, its citations made links. A tool message that showed pictures (DALL-E's)
+# becomes an assistant message saying how many the export left out, never silently nothing.
 # Web-search replies mark citations with private-use characters: U+E200 opens an entity, U+E202
 # separates its fields, U+E201 closes it ("\ue200cite\ue202turn0search3\ue201"). Anywhere else they
 # show as boxes and break every code fence after them. Bounded and without nesting: linear time.
@@ -46,12 +49,15 @@ def read_conversation(c: dict, n: int, name: str) -> InConversation:
         role = (msg.get("author") or {}).get("role")
         if role in SKIPPED_ROLES:
             continue
-        if role not in ("user", "assistant"):
+        if role not in ("user", "assistant", "tool"):
             raise where.fail(f"unknown role {str(role)[:30]!r}", m.key)
         meta = msg.get("metadata") or {}
         if meta.get("is_visually_hidden_from_conversation") or msg.get("recipient") not in (None, "all"):
             continue
         text, pictures = message_text(msg)
+        tool = (msg.get("author") or {}).get("name") if role == "tool" else None
+        if role == "tool":
+            text, role = "", "assistant"   # its text is addressed to the model ("the images are visible...")
         if not text and not pictures:
             continue
         model = meta.get("model_slug")
@@ -60,6 +66,7 @@ def read_conversation(c: dict, n: int, name: str) -> InConversation:
             m.key, None, role, text, _number(msg.get("create_time"), 0.0),
             status="stopped" if role == "assistant" and finish in _STOPPED else "done",
             meta={"chatgpt_id": m.key, **({"model": model} if model else {}),
+                  **({"chatgpt_tool": tool} if isinstance(tool, str) else {}),
                   **({"pictures_not_included": pictures} if pictures else {})})
 
     def kept_ancestor(key):

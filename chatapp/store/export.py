@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from urllib.parse import quote
 
-from ..conversation import Conversation, Message, not_included_note
+from ..conversation import Conversation, Message, is_tool_message, not_included_note, tool_calls
 from . import StoreError, Summary
 from .exporters import exporter
 from .html_render import Page, Shown, page
@@ -102,8 +102,50 @@ def to_json(storage, convs: list[Conversation], out: Path) -> Summary:
     return summary
 
 
+def pretty_arguments(arguments) -> str:
+    """A call's JSON arguments indented for reading (as written when they are not JSON)."""
+    try:
+        return json.dumps(json.loads(arguments), indent=2, ensure_ascii=False)
+    except (TypeError, ValueError, RecursionError):
+        return str(arguments)
+
+
+def tool_call(m: Message) -> dict | None:
+    """A tool message as the readable exports show it: the tool, its arguments, its state."""
+    if not is_tool_message(m):
+        return None
+    return {"name": str(m.meta.get("name") or "tool"), "arguments": pretty_arguments(m.meta.get("arguments", "")),
+            "state": str(m.meta.get("state") or m.status), "source": str(m.meta.get("source") or "")}
+
+
+def shown_text(m: Message) -> str:
+    """A text message's content; an assistant turn that only called tools says which (its calls follow)."""
+    if m.content or not tool_calls(m):
+        return m.content
+    return "*Calls " + ", ".join(f"`{c['function']['name']}`" for c in tool_calls(m)) + "*"
+
+
+def _fenced(text: str, lang: str = "") -> str:
+    fence = "`" * max(3, _longest_backticks(text) + 1)   # longer than any run inside: the block cannot end early
+    return f"{fence}{lang}\n{text}\n{fence}"
+
+
+def _longest_backticks(text: str) -> int:
+    longest = run = 0
+    for ch in text:
+        run = run + 1 if ch == "`" else 0
+        longest = max(longest, run)
+    return longest
+
+
+def _md_tool(head: str, call: dict, m: Message) -> str:
+    source = f" ({call['source']})" if call["source"] not in ("", "builtin") else ""
+    result = f"Result:\n\n{_fenced(m.content)}\n" if m.content else ""
+    return f"{head}\n\n`{call['name']}`{source}, {call['state']}:\n\n{_fenced(call['arguments'], 'json')}\n\n{result}"
+
+
 def _md_message(m: Message, files: Path | None, summary: Summary) -> str:
-    who = {"user": "You", "assistant": "Assistant"}.get(m.role, "Note")
+    who = {"user": "You", "assistant": "Assistant", "tool": "Tool call"}.get(m.role, "Note")
     head = f"**{who}** · {time.strftime('%Y-%m-%d %H:%M', time.localtime(m.created_at))}"
     if m.branch[1] > 1:
         head += f" · branch {m.branch[0]} of {m.branch[1]}"
@@ -111,8 +153,11 @@ def _md_message(m: Message, files: Path | None, summary: Summary) -> str:
         head += f" · {m.status}"
     if not_included_note(m.meta):
         head += f" · {not_included_note(m.meta)}"
+    call = tool_call(m)
+    if call:
+        return _md_tool(head, call, m)
     if m.kind != "image":
-        return f"{head}\n\n{m.content}\n"
+        return f"{head}\n\n{shown_text(m)}\n"
     pic = _picture(m)
     if pic is None or files is None:
         return f"{head}\n\n*(picture not available)* {m.content}\n"
@@ -148,7 +193,8 @@ def html_page(storage, convs: list[Conversation]) -> tuple[str, Summary]:
     for conv in convs:
         shown = []
         for m in storage.branch(conv.id):
-            s = Shown(m.role, m.kind, m.status, m.content, m.created_at, m.branch, note=not_included_note(m.meta))
+            s = Shown(m.role, m.kind, m.status, m.content if m.kind != "text" else shown_text(m), m.created_at,
+                      m.branch, note=not_included_note(m.meta), tool=tool_call(m))
             pic = _picture(m)
             if pic:
                 s.png, s.parameters = pic

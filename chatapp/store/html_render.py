@@ -40,6 +40,8 @@ nav.toc { background: #f6f7f9; border: 1px solid #e5e7eb; border-radius: 8px; pa
 .image img.small { image-rendering: pixelated; }
 .recipe { color: #4b5563; font-style: italic; white-space: pre-wrap; margin: 8px 0 0; font-size: 13px; }
 .error .bubble { border: 1px solid #f5c2c0; background: #fff5f5; border-radius: 10px; }
+.tool .bubble { background: #f6f7f9; border: 1px solid #e5e7eb; border-radius: 10px; width: 100%; }
+.toolhead { font-size: 13px; color: #4b5563; } .toolresult { white-space: pre-wrap; margin: 8px 0 0; }
 .bubble p:first-child { margin-top: 0; } .bubble p:last-child { margin-bottom: 0; }
 pre.code { background: #f4f5f7; border-radius: 8px; padding: 10px 12px; overflow-x: auto; font-size: 13px; }
 .codelabel { color: #6b7280; font-size: 12px; margin-bottom: -6px; }
@@ -63,6 +65,7 @@ class Shown:
     size: tuple[int, int] | None = None
     parameters: str = ""
     note: str = ""          # e.g. pictures an imported export did not include
+    tool: dict | None = None   # a tool call: name, arguments (indented JSON), state, source
 
 
 @dataclass
@@ -122,9 +125,19 @@ def _when(ts: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M", time.localtime(ts))
 
 
+def _tool(m: Shown) -> str:
+    """A tool call: the tool and its state, its arguments as highlighted JSON, its result as plain text."""
+    call = m.tool
+    source = f" ({html.escape(call['source'])})" if call["source"] not in ("", "builtin") else ""
+    args = highlight(call["arguments"], get_lexer_by_name("json"), _FORMATTER).rstrip("\n")
+    result = f'<div class="toolresult">{html.escape(m.content)}</div>' if m.content else ""
+    return (f'<div class="toolhead">Tool <b>{html.escape(call["name"])}</b>{source} · {html.escape(call["state"])}'
+            f'</div><pre class="code"><code>{args}</code></pre>{result}')
+
+
 def _message(m: Shown) -> str:
-    who = {"user": "You", "assistant": "Assistant"}.get(m.role, "Note")
-    classes = [m.role if m.role in ("user", "assistant") else "notice"]
+    who = {"user": "You", "assistant": "Assistant", "tool": "Tool call"}.get(m.role, "Note")
+    classes = [m.role if m.role in ("user", "assistant", "tool") else "notice"]
     if m.kind == "image":
         classes.append("image")
     if m.status == "error":
@@ -137,6 +150,8 @@ def _message(m: Shown) -> str:
         body = (f'<img src="data:image/png;base64,{data}" alt="{html.escape(m.content, quote=True)}"'
                 f'{width}{cls}>'
                 f'<p class="recipe">{html.escape(m.parameters or m.content)}</p>')
+    elif m.tool is not None:
+        body = _tool(m)
     elif m.kind == "image":
         body = f'<p class="recipe">{html.escape(m.content)}</p><p class="meta">(no picture: {html.escape(m.status)})</p>'
     elif m.role == "user":

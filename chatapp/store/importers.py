@@ -14,7 +14,7 @@ from . import StoreError
 
 MAX_BYTES = 128 * 2**20       # checked before reading: a bigger file is refused, not loaded into memory
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-OUR_ROLES = ("user", "assistant", "notice")
+OUR_ROLES = ("user", "assistant", "tool", "notice")
 # A render or reply that was running when the file was written cannot continue here.
 _LIVE_STATUS = {"streaming": "stopped", "queued": "cancelled", "rendering": "cancelled"}
 _STATUSES = ("done", "stopped", "error", "cancelled")
@@ -205,7 +205,7 @@ def _our_conversation(c, n: int, name: str) -> InConversation:
         seen.add(key)
         role = m.get("role")
         if role not in OUR_ROLES:
-            raise where.fail(f"unknown role {str(role)[:30]!r} (expected user or assistant)", key)
+            raise where.fail(f"unknown role {str(role)[:30]!r} (expected user, assistant or tool)", key)
         if not isinstance(m.get("content"), str):
             raise where.fail("its content is not text", key)
         parent = m.get("parent")
@@ -218,8 +218,11 @@ def _our_conversation(c, n: int, name: str) -> InConversation:
         meta = m.get("meta") if isinstance(m.get("meta"), dict) else {}
         if image and image.get("parameters") and not meta.get("parameters"):
             meta = {**meta, "parameters": str(image["parameters"])}
-        kind = "image" if png is not None or m.get("kind") == "image" else "text"
+        kind = "image" if png is not None or m.get("kind") == "image" else "tool" if role == "tool" else "text"
         status = _LIVE_STATUS.get(m.get("status"), m.get("status"))
+        if kind == "tool" and (meta.get("state") in ("asking", "running") or m.get("status") == "streaming"):
+            # a call that was running when the file was written cannot go on here
+            meta, status = {**meta, "state": "cancelled"}, "cancelled"
         messages.append(InMessage(key, None if parent is None else str(parent), role, m["content"],
                                   _number(m.get("created"), created), kind,
                                   status if status in _STATUSES else "done", meta, png))

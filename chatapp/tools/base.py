@@ -6,12 +6,14 @@ import re
 from dataclasses import dataclass, replace
 from typing import Callable, Protocol
 
+from ..conversation import TOOL_STATUS
 from ..recipes.request import ImageRequest, ModelLimits
 from ..registry import Registry
 
 NAME_RULE = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")   # OpenAI's rule for a function's name
-# A tool message's meta["state"], in the order a call lives them; the last four are final.
-STATES = ("asking", "running", "done", "failed", "denied", "cancelled")
+# A tool message's meta["state"], in the order a call lives them; the last four are final (conversation.py
+# maps each to the message's status).
+STATES = tuple(TOOL_STATUS)
 FINAL_STATES = STATES[2:]
 
 
