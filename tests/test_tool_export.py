@@ -67,7 +67,7 @@ def test_markdown_shows_each_call_its_arguments_state_and_result(tmp_path):
     # Backticks inside the arguments cannot close the block they are shown in.
     assert '````json\n{\n  "city": "Köln",\n  "note": "```not a fence end```"\n}\n````' in text
     assert "Result:\n\n```\nDrew picture #1, shown to the user" in text
-    assert text.index("`draw_picture`, done") < text.index("![a red circle]") < text.index("`weather`")
+    assert text.index("`draw_picture`, done") < text.index("![a red circle]") < text.index("`weather` (mcp")
 
 
 def test_html_shows_each_call_escaped_and_self_contained(tmp_path):
@@ -139,3 +139,15 @@ def test_chatgpts_dalle_pictures_are_noted_and_its_browsing_output_stays_out(tmp
         ("assistant", "Here is your fox. Foxes are small canids.")]
     assert path[1].meta == {"chatgpt_id": "pics", "chatgpt_tool": "dalle.text2im", "pictures_not_included": 1}
     assert path[2].parent_id == path[1].id
+
+
+def test_the_pdf_shows_the_calls_as_the_html_does(tmp_path, qapp):
+    from tests.test_export_pdf import read_back
+    src, cid = tool_chat(tmp_path / "a")
+    out = tmp_path / "chat.pdf"
+    assert export(src, [cid], "pdf", out).pictures == 1
+    _reader, text, pictures, _colours = read_back(out)
+    for said in ("Tool draw_picture · done", '"prompt": "a red circle"', "Tool weather (mcp:weather-server) · failed",
+                 "weather-server stopped answering <after 30 s>.", "Here is your circle"):
+        assert "".join(said.split()) in text, said
+    assert len(pictures) == 1
