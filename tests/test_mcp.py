@@ -19,15 +19,15 @@ from chatapp.tools.mcp_parts import MAX_RESULT_CHARS, ServerConfig, tool_name
 
 ECHO = str(Path(__file__).parent / "mcp_servers" / "echo_server.py")
 STDIO = {"name": "echo", "command": sys.executable, "args": [ECHO]}
-TOOL_NAMES = {"echo", "add", "slow", "fail", "crash", "pid", "huge"}
+TOOL_NAMES = {"echo", "add", "slow", "fail", "crash", "pid", "header", "huge"}
 
 
 class Host:
     """A host with its own registry, its notices kept, closed at the end."""
 
-    def __init__(self, qtbot):
+    def __init__(self, qtbot, keys=None):
         self.qtbot, self.notices, self.registry = qtbot, [], ToolRegistry("test tool")
-        self.host = McpHost(notice=self.notices.append, registry=self.registry)
+        self.host = McpHost(notice=self.notices.append, registry=self.registry, get_key=(keys or {}).get)
 
     def start(self, *entries, state="ready"):
         self.host.configure([ServerConfig.from_entry(e) for e in entries])
@@ -47,8 +47,8 @@ class Host:
 def hosts(qtbot):
     made = []
 
-    def make():
-        made.append(Host(qtbot))
+    def make(keys=None):
+        made.append(Host(qtbot, keys))
         return made[-1]
     yield make
     for h in made:
@@ -103,6 +103,12 @@ def test_a_servers_tools_are_registered_with_their_schema_and_answer(hosts, tran
     assert refused.is_error
     huge = h.run("echo__huge", chars=MAX_RESULT_CHARS * 3)
     assert not huge.is_error and len(huge.content) < MAX_RESULT_CHARS + 200 and "cut" in huge.content
+
+
+def test_an_http_server_gets_its_headers_and_key(hosts, http_url):
+    h = hosts(keys={"mcp_web": "sk-test"}).start({"name": "web", "url": http_url, "headers": {"X-Team": "blue"}})
+    assert h.run("web__header", key="X-Team").content == "blue"
+    assert h.run("web__header", key="Authorization").content == "Bearer sk-test"
 
 
 @pytest.mark.parametrize("transport", ["stdio", "http"])

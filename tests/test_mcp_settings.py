@@ -70,7 +70,7 @@ def test_the_dialog_adds_edits_tests_and_removes_servers(qtbot, tmp_path):
     editor.env.setPlainText("GREETING=hello\nnot a pair")
     editor.test.click()
     qtbot.waitUntil(lambda: "offers" in editor.status.text() or "⚠" in editor.status.text(), timeout=60_000)
-    assert "offers 7 tool(s)" in editor.status.text() and "echo" in editor.status.text()
+    assert "offers 8 tool(s)" in editor.status.text() and "echo" in editor.status.text()
     chosen = dlg.result_settings().mcp_servers
     assert chosen == [{"name": "web", "url": "http://127.0.0.1:8000/mcp"},
                       {"name": "echo", "command": sys.executable, "args": [ECHO], "env": {"GREETING": "hello"}}]

@@ -52,6 +52,12 @@ def pid() -> int:
 
 
 @server.tool()
+def header(key: str, ctx: Context) -> str:
+    """A header of the HTTP request that carried this call ("" over stdio)."""
+    return (ctx.headers or {}).get(key.lower(), "")
+
+
+@server.tool()
 def huge(chars: int) -> str:
     """A very long answer."""
     return "x" * chars
