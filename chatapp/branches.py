@@ -81,6 +81,24 @@ class _ToolTurn:
             self.msgs.append({"role": "assistant", "content": text})
 
 
+def folded(messages: list[dict]) -> list[dict]:
+    """OpenAI chat messages (assistant "tool_calls", role "tool" results) as an engine that cannot call tools
+    reads them: folded into the assistant's text as history() folds a conversation's (`chatapp serve`)."""
+    out: list[dict] = []
+    turn, names = _ToolTurn(out, tools=False), {}
+    for m in messages:
+        calls = m.get("tool_calls") or []
+        names.update((c["id"], c["function"]["name"]) for c in calls)
+        if m["role"] == "tool":
+            call_id = m.get("tool_call_id")
+            turn.result(Message(0, 0, "tool", m["content"], kind="tool",
+                                meta={"tool_call_id": call_id, "name": names.get(call_id, "tool")}))
+        else:
+            turn.add(m["role"], m["content"], calls)
+    turn.close()
+    return out
+
+
 def find(storage, conversation_id: int, text: str) -> list[int]:
     """Ids of the shown branch's messages that contain text (any case), oldest first."""
     needle = text.strip().casefold()[:1000]

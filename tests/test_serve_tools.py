@@ -205,8 +205,8 @@ def test_tool_choice_none_lets_a_plain_model_answer_with_the_calls_as_text(clien
                                        tool_choice="none")
     assert r.choices[0].message.content == "Sunny, it says." and plain.params[-1].tools == ()
     assert plain.params[-1].tool_choice == "none"
-    assert plain.received[-1] == [ASK, {"role": "assistant", "content": '[called get_weather({"city": "Oslo"})]'},
-                                  {"role": "user", "content": "[get_weather returned]\nSunny, 21 C"}]
+    assert plain.received[-1] == [ASK, {"role": "assistant", "content": '[tool call] get_weather {"city": "Oslo"}'
+                                                                         "\n\n[tool result] get_weather: Sunny, 21 C"}]
 
 
 def _call(call_id="call_w1", **function):

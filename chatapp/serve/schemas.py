@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from ..branches import folded
 from ..conversation import GenParams
 from ..engines.events import ToolCall
 
@@ -186,24 +187,18 @@ class ChatBody(BaseModel):
         return "grammar" if self.grammar else "json_schema" if self.json_schema is not None else "response_format"
 
     def dict_messages(self, tools: bool = True) -> list[dict]:
-        """The messages as the engine takes them; tools False (a model that cannot call tools): calls and
-        their results folded into plain text, so the conversation still reads right."""
-        out, names = [], {}
+        """The messages as the engine takes them, in OpenAI's shapes; tools False (a model that cannot call
+        tools): calls and their results folded into the assistant's text, as the desktop's history does."""
+        out = []
         for m in self.messages:
-            calls = [ToolCall(c.id, c.function.name, c.function.arguments).openai() for c in m.tool_calls or ()
-                     if m.role == "assistant"]
-            names.update((c["id"], c["function"]["name"]) for c in calls)
             if m.role == "tool":
-                out.append({"role": "tool", "tool_call_id": m.tool_call_id, "content": m.text()} if tools else
-                           {"role": "user", "content": f"[{names.get(m.tool_call_id, 'tool')} returned]\n{m.text()}"})
-            elif calls and tools:
-                out.append({"role": "assistant", "content": m.text(), "tool_calls": calls})
-            elif calls:
-                said = "\n".join(f"[called {c['function']['name']}({c['function']['arguments']})]" for c in calls)
-                out.append({"role": "assistant", "content": f"{m.text()}\n{said}".strip()})
+                out.append({"role": "tool", "tool_call_id": m.tool_call_id, "content": m.text()})
+            elif m.role == "assistant" and m.tool_calls:
+                out.append({"role": "assistant", "content": m.text(), "tool_calls": [
+                    ToolCall(c.id, c.function.name, c.function.arguments).openai() for c in m.tool_calls]})
             else:   # "developer" is OpenAI's newer name for the system role
                 out.append({"role": "system" if m.role == "developer" else m.role, "content": m.text()})
-        return out
+        return out if tools else folded(out)
 
 
 def schema_grammar(schema: dict, param: str) -> str:
