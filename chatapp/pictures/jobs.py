@@ -54,6 +54,9 @@ class _Job:
 class ImageJobs(QObject):
     progress = Signal(int, object)    # message id, ImageStatus (text, bar, preview, hint)
     state = Signal(str, str)          # "idle" | "loading" | "ready" | "error", detail
+    # A job ended: its message id, how ("done" | "cancelled" | "error" | "dropped": nothing kept) and the ids
+    # of the messages showing its pictures (a tool waiting for its picture reads it: tool_services.py).
+    job_ended = Signal(int, str, list)
 
     def __init__(self, log: MessageLog, settings: SettingsView, paths: Paths, notice: Notice,
                  factory: Callable[[], object], chat_busy=None):
@@ -164,32 +167,36 @@ class ImageJobs(QObject):
         self._set_state("error", message)
 
     # --- requests -----------------------------------------------------------------------------
-    def enqueue(self, conversation_id: int, request: ImageRequest, parent_id: int | None = None) -> None:
-        """Queue a picture; its message answers parent_id (the /image message) and becomes the leaf."""
+    def enqueue(self, conversation_id: int, request: ImageRequest, parent_id: int | None = None,
+                meta: dict | None = None) -> Message | None:
+        """Queue a picture; its message answers parent_id (the /image message, or a tool's call) and becomes the
+        leaf. meta: more for the message's meta (a tool's call id). Returns its message (None: not queued)."""
         if request.init and (request.init == "last" or request.init.startswith("#")):
             request = self.edits.resolve_now(conversation_id, request)   # an edited message's /image ... --init #N
             if request is None:
-                return
+                return None
         self.ensure_loaded()
         from_settings = not (request.width and request.height)
         request = with_user_defaults(request, self.settings)
         from_settings = from_settings and bool(request.width)
         numbers = self.log.guard(number_meta, self.storage, conversation_id, request) or {}   # "#N", "edited from"
         msg = self.log.add(conversation_id, "assistant", request.prompt, kind="image", status=QUEUED,
-                           meta={"request": asdict(request), **numbers}, parent_id=parent_id, make_current=True)
+                           meta={"request": asdict(request), **numbers, **(meta or {})}, parent_id=parent_id,
+                           make_current=True)
         if msg is None:
-            return
+            return None
         rid = next(_ids)
         self.jobs[rid] = _Job(msg, request, size_from_settings=from_settings)
         problem = self.size_problem(request, from_settings) if self.status == "ready" else ""
         if problem:   # the model is loaded, so its limit is known: the engine would refuse it anyway
             self._on_failed(rid, problem)
-            return
+            return msg
         if self.status == "loading":
             self.progress.emit(msg.id, ImageStatus("Loading image model…"))
         self.worker.threads = getattr(self.settings, "image_threads", None)
         self.worker.lora_dirs = self.lora_dirs()   # read by the engine when the render starts
         self.worker.request_image(rid, request, self.paths.images)
+        return msg
 
     def lora_dirs(self) -> list:
         """Where LoRA names are looked up: the Settings folder (or <data dir>/loras), then chatapp's own."""
@@ -285,9 +292,11 @@ class ImageJobs(QObject):
             if status is not None:
                 self.progress.emit(job.message.id, status)
 
-    def _persist(self, job: _Job, saved: list, last_note: str = "") -> None:
-        """The first picture fills the job's message; more pictures (--n) become messages of their own."""
+    def _persist(self, job: _Job, saved: list, last_note: str = "") -> list[int]:
+        """The first picture fills the job's message; more pictures (--n) become messages of their own.
+        Returns the ids of the messages showing them."""
         previous = job.message
+        ids = []
         for n, image in enumerate(saved):
             meta = {"request": asdict(image.request), "parameters": image.parameters, "model": self.model_name}
             keep = ("number", "source_id", "edited_from") if n == 0 else ("source_id", "edited_from")
@@ -300,6 +309,7 @@ class ImageJobs(QObject):
                 meta["note"] = " ".join(notes)
             if n == 0:
                 self.log.update(job.message, status=DONE, image_path=image.path, meta=meta)
+                ids.append(job.message.id)
             else:
                 # Spliced in after the previous picture, so a batch stays together even when the
                 # conversation went on while it rendered.
@@ -307,25 +317,34 @@ class ImageJobs(QObject):
                                      status=DONE, image_path=image.path, meta=meta, parent_id=previous.id, splice=True)
                 if extra is None:   # not saved (a full disk): its file would be an orphan nothing points to
                     self.remove_files([image.path])
+                else:
+                    ids.append(extra.id)
                 previous = extra or previous
+        return ids
 
     def _gone(self, job: _Job | None) -> bool:
         """Cancelled for good, or its chat (or branch) was deleted just as it finished."""
         return job is None or job.discarded or self.log.message(job.message.id) is None
+
+    def _ended(self, job: _Job | None, how: str, ids: list[int] = ()) -> None:
+        if job is not None:
+            self.job_ended.emit(job.message.id, how, list(ids))
 
     def _on_finished(self, rid: int, saved: list) -> None:
         job = self.jobs.pop(rid, None)
         self._idle_tick()
         if self._gone(job):
             self.remove_files([s.path for s in saved])   # no orphan files, no notice
+            self._ended(job, "dropped")
             return
-        self._persist(job, saved)
+        self._ended(job, "done", self._persist(job, saved))
 
     def _drop(self, rid: int) -> None:
         """At shutdown an unfinished job leaves nothing behind: no file, no half message."""
         job = self.jobs.pop(rid, None)
         if job:
             self.log.remove(job.message.id)
+            self._ended(job, "dropped")
 
     def _on_cancelled(self, rid: int, saved: list) -> None:
         """Pictures finished before Cancel are kept; what was not drawn leaves a short note."""
@@ -333,18 +352,23 @@ class ImageJobs(QObject):
         self._idle_tick()
         if self._gone(job):
             self.remove_files([s.path for s in saved])
+            self._ended(job, "dropped")
             return
         if saved:
             why = "chatapp was closed" if job.closing else "Cancelled"
-            self._persist(job, saved, f"{why} before picture {len(saved) + 1} of {job.request.count}.")
+            note = f"{why} before picture {len(saved) + 1} of {job.request.count}."
+            self._ended(job, "cancelled", self._persist(job, saved, note))
             return
         if job.closing:   # closed before its first picture: no half message
             self.log.remove(job.message.id)
+            self._ended(job, "dropped")
             return
         self.log.update(job.message, status=CANCELLED, meta={**job.message.meta, "note": "Cancelled"})
+        self._ended(job, "cancelled", [job.message.id])
 
     def _on_failed(self, rid: int, message: str) -> None:
         job = self.jobs.pop(rid, None)
         self._idle_tick()
         if job and not job.discarded:
             self.log.update(job.message, status=ERROR, content=message, meta={**job.message.meta, "error": message})
+        self._ended(job, "dropped" if job and job.discarded else "error", [job.message.id] if job else [])
