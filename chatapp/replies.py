@@ -5,6 +5,8 @@ The session decides what the model sees and when a reply starts; the part tells 
 from __future__ import annotations
 
 import itertools
+import secrets
+import string
 import time
 from dataclasses import dataclass, field
 
@@ -12,7 +14,7 @@ from PySide6.QtCore import QCoreApplication, QObject, Signal
 
 from .conversation import DONE, ERROR, STOPPED, STREAMING, Message
 from .engines.base import ChatStats
-from .engines.events import Reply, ToolCallDelta
+from .engines.events import Reply, ToolCall, ToolCallDelta
 from .message_log import MessageLog
 from .parts import Notice
 
@@ -27,6 +29,12 @@ class _Reply:
     text: str = ""
     last_flush: float = field(default_factory=time.monotonic)
     calls: Reply = field(default_factory=Reply)   # its tool calls' parts, joined (calls.tool_calls)
+    tool_round: int = 0   # how many rounds of tool calls this turn of the conversation had before this reply
+
+
+def call_id() -> str:
+    """An id for a call the engine gave none: 9 letters and digits (what Mistral's templates demand)."""
+    return "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(9))
 
 
 class Replies(QObject):
@@ -34,6 +42,8 @@ class Replies(QObject):
     tool_call = Signal(int, object)  # message id, ToolCallDelta: part of a tool call, as it streams
     stats = Signal(object)         # ChatStats of a reply that finished
     ended = Signal(int)            # message id: the reply ended (done, stopped, failed, or dropped when empty)
+    # The reply ended calling tools: its message (meta["tool_calls"] saved), [ToolCall], its round; sent before `ended`.
+    called_tools = Signal(object, list, int)
 
     def __init__(self, log: MessageLog, notice: Notice, worker):
         super().__init__()
@@ -46,15 +56,17 @@ class Replies(QObject):
         worker.finished.connect(self._on_finished)
         worker.failed.connect(self._on_failed)
 
-    def start(self, conversation_id: int, question_id: int, waiting: bool) -> tuple[int, Message] | None:
+    def start(self, conversation_id: int, question_id: int, waiting: bool,
+              tool_round: int = 0) -> tuple[int, Message] | None:
         """An empty streaming reply under question_id, the conversation's current leaf; (request id, its message),
-        or None when it could not be saved (the notice says so). waiting: the model is not ready yet."""
+        or None when it could not be saved (the notice says so). waiting: the model is not ready yet.
+        tool_round: the round of tool calls whose results it goes on after (0: it answers the user)."""
         reply = self.log.add(conversation_id, "assistant", "", status=STREAMING, meta={"waiting": True} if waiting else {},
                              parent_id=question_id, make_current=True, when_full=NO_REPLY)
         if reply is None:
             return None
         rid = next(_request_ids)
-        self.active[rid] = _Reply(reply)
+        self.active[rid] = _Reply(reply, tool_round=tool_round)
         return rid, reply
 
     def request(self, rid: int, messages: list[dict], params) -> None:
@@ -110,11 +122,15 @@ class Replies(QObject):
         reply.calls.add(part)
         self.tool_call.emit(reply.message.id, part)
 
-    def _end(self, rid: int, status: str, content: str, meta: dict) -> None:
+    def _end(self, rid: int, status: str, content: str, meta: dict, calls: list[ToolCall] = ()) -> None:
         reply = self.active.pop(rid, None)
         if reply is None:
             return
+        if calls:
+            meta = {**meta, "tool_calls": [c.openai() for c in calls]}
         self.log.update(reply.message, content=content, status=status, meta=meta)
+        if calls:   # first: the tool part takes the conversation over before anyone hears the reply ended
+            self.called_tools.emit(reply.message, list(calls), reply.tool_round)
         self.ended.emit(reply.message.id)
 
     def _drop(self, rid: int) -> None:
@@ -127,12 +143,15 @@ class Replies(QObject):
         reply = self.active.get(rid)
         if reply is None:
             return
+        # A call is run only when the reply ended by itself: a stopped reply's half-written call is dropped.
+        calls = [] if stats.stopped else [c if c.id else ToolCall(call_id(), c.name, c.arguments)
+                                          for c in reply.calls.tool_calls]
         if stats.stopped and not reply.text:
             self._drop(rid)
             return
         meta = {"ttft_ms": round(stats.ttft_s * 1000), "tokens_per_s": round(stats.tokens_per_s, 1),
                 "context": [stats.context_used, stats.n_ctx], "dropped": stats.dropped_messages}
-        self._end(rid, STOPPED if stats.stopped else DONE, reply.text, meta)
+        self._end(rid, STOPPED if stats.stopped else DONE, reply.text, meta, calls)
         self.stats.emit(stats)
 
     def _on_failed(self, rid: int, message: str) -> None:

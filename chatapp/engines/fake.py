@@ -30,6 +30,7 @@ class FakeChatEngine:
         self.hold_after = hold_after
         self.release = threading.Event()
         self.received: list[list[dict]] = []
+        self.params: list[GenParams] = []   # what each reply was asked with (the tools offered)
         self.load_thread: threading.Thread | None = None
         self.stream_threads: list[threading.Thread] = []
 
@@ -48,12 +49,13 @@ class FakeChatEngine:
         stats = stats if stats is not None else ChatStats()
         self.stream_threads.append(threading.current_thread())
         self.received.append(list(messages))
+        self.params.append(params)
         reply = self.replies.pop(0) if self.replies else f"You said: {messages[-1]['content']}"
         events = reply if isinstance(reply, list) else \
             [TextDelta(w if i == 0 else " " + w) for i, w in enumerate(reply.split(" "))]
         start = time.perf_counter()
         stats.n_ctx = self.n_ctx
-        stats.prompt_tokens = sum(len(m["content"].split()) for m in messages)
+        stats.prompt_tokens = sum(len((m.get("content") or "").split()) for m in messages)   # a call's may be None
         stats.evaluated_prompt_tokens = stats.prompt_tokens
         for i, event in enumerate(events):
             if i == self.hold_after:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import threading
 import traceback
+from dataclasses import replace
 
 from PySide6.QtCore import Signal, Slot
 
@@ -42,6 +43,10 @@ class LlmWorker(EngineWorker):
                 raise EngineError(self.no_engine_message())
             else:
                 self.busy.set()
+                if params.tools and not self.engine.capabilities.tools:
+                    # The desktop offers its tools to whichever model is loaded; one that cannot call them
+                    # answers in words (`chatapp serve` refuses such a request instead).
+                    params = replace(params, tools=(), tool_choice="auto")
                 for event in self.engine.stream(messages, params, lambda: self.flags.is_set(request_id), stats):
                     if not isinstance(reply.add(event), Usage):   # the end goes out as finished, below
                         self.pump.put(request_id, event)
