@@ -1,4 +1,4 @@
-"""What a setting may be beyond its type: Number, Text, Flag, the shared checks, option() for a backend's options."""
+"""What a setting may be beyond its type: Number, Text, Flag, Many, the shared checks, option() for a backend's options."""
 from __future__ import annotations
 
 import json
@@ -52,6 +52,20 @@ class Flag:
     """On or off: the type says it all."""
 
     def problem(self, value) -> str | None:
+        return None
+
+
+@dataclass(frozen=True)
+class Many:
+    """A list the app keeps itself (ids, keys): at most max_items, each of one type."""
+    item: type = str
+    max_items: int = 10_000
+
+    def problem(self, value: list) -> str | None:
+        if len(value) > self.max_items:
+            return f"{len(value)} items, at most {self.max_items}"
+        if not all(isinstance(v, self.item) and not isinstance(v, bool) for v in value):
+            return f"not a list of {self.item.__name__}"
         return None
 
 

@@ -23,17 +23,19 @@ from .replies import Replies
 from .settings import Paths, Settings
 from .storage import Storage
 from .tools import drawing_intent
+from .session_tools import STILL_COMING, ToolDoors
+from .tool_loop import ToolLoop
+from .tool_services import ServiceDesk
 from .workers import LlmWorker
 from .workers.mcp import McpWorker
 
 # A full disk while sending: what was typed stays in the box (submit returns False), and this says what to do.
 SEND_AGAIN = ("The disk holding your chats is full, so your message was not sent; it is still in the box. "
               "Free some space, then press Enter again.")
-STILL_COMING = "A reply is still coming. Wait for it, or press Esc to stop it."
 OPEN_PAGE = 30       # messages shown when a conversation opens (two screens); older ones load on scrolling up
 
 
-class ChatSession(QObject):
+class ChatSession(ToolDoors, QObject):
     conversations_changed = Signal()
     conversation_opened = Signal(object, list)   # Conversation | None, [Message]
     message_added = Signal(object)               # Message
@@ -50,6 +52,8 @@ class ChatSession(QObject):
     image_state = Signal(str, str)               # "idle" | "loading" | "ready" | "error", detail
     indexing_progress = Signal(int, int, str)    # done, total, file name: attached/library files being indexed
     indexing_finished = Signal(bool)             # an indexing run ended: True complete, False cancelled
+    tool_progress = Signal(int, str, object)     # tool message id, a line of state, fraction (None: busy)
+    settings_wanted = Signal(object)             # Settings the session changed itself (a tool "Always"): to save
 
     def __init__(self, storage: Storage, settings: Settings, paths: Paths, *,
                  llm_engine_factory: Callable[[], object] | None = None,
@@ -85,11 +89,18 @@ class ChatSession(QObject):
         self.reply_finished.connect(self.documents.reply_finished)
         self.mcp = McpWorker(paths.config_dir)   # MCP servers' tools in TOOLS; started by load_models
         self.mcp.notice.connect(self.notice)
+        # Tools: a reply's calls run as cards (tool_loop.py) through the parts' doors (tool_services.py).
+        self.tools = ToolLoop(self.log, view, self.notice.emit, ServiceDesk(self.log, self.images, self.documents))
+        self.replies.called_tools.connect(self.tools.start)
+        self.tools.go_on.connect(self._go_on)
+        self.tools.ended.connect(self._on_tools_ended)
+        self.tools.always.connect(self._remember_always)
+        self._tools_off_next = False   # the tools toggle, set before the new chat it belongs to exists
         for source, target in ((self.replies.text, self.reply_text), (self.replies.stats, self.stats_changed),
                                (self.images.progress, self.picture_progress), (self.images.state, self.image_state),
                                (self.images.edits.refused, self.recipe_ready),
                                (self.documents.progress, self.indexing_progress),
-                               (self.documents.finished, self.indexing_finished)):
+                               (self.documents.finished, self.indexing_finished), (self.tools.progress, self.tool_progress)):
             source.connect(target)   # the parts' news, told to the window as the session's
 
     # --- models -------------------------------------------------------------------------------
@@ -179,6 +190,7 @@ class ChatSession(QObject):
 
     def delete_conversation(self, conversation_id: int) -> None:
         self.replies.stop(conversation_id)
+        self.tools.discard(conversation_id)
         self.images.cancel_conversation(conversation_id)
         paths = self._guard(self.storage.delete_conversation, conversation_id) or []
         self.images.remove_files(paths)
@@ -189,6 +201,9 @@ class ChatSession(QObject):
     def _ensure_conversation(self, first_text: str) -> Conversation:
         if self.current is None:
             self.current = self.storage.create_conversation(title_from(first_text))
+            if self._tools_off_next:   # the toggle was turned off before this chat existed
+                self._tools_off_next = False
+                self.set_tools_enabled(False)
             self.conversations_changed.emit()
         return self.current
 
@@ -271,21 +286,24 @@ class ChatSession(QObject):
             return False
         return self.submit_image(request)
 
-    def _start_reply(self, conv: Conversation, question: Message) -> None:
-        """Answer `question`: the reply becomes its child and the conversation's current leaf."""
+    def _start_reply(self, conv: Conversation, question: Message, tool_round: int = 0) -> None:
+        """Answer `question` (or go on after the results of tool_round's calls): the reply becomes its child and
+        the conversation's current leaf."""
         messages = self._guard(branches.history, self.storage, conv, self.settings.system_prompt, question.id)
         if messages is None:
             return
         if self.llm_status == "error" and self._llm_factory is None and backends.chat_backend(self.settings).remote:
             # A server that was down may be back: connect again before this reply (queued in order).
             self.llm.request_load(backends.chat_factory(self.settings, self.paths))
-        started = self.replies.start(conv.id, question.id, waiting=self.llm_status != "ready")
+        started = self.replies.start(conv.id, question.id, waiting=self.llm_status != "ready", tool_round=tool_round)
         if started is None:
             return
         rid, reply = started
         self.conversations_changed.emit()
         self.busy_changed.emit(True)
-        params = self.settings.gen_params()   # passages from attached files / library, then the reply
+        # The tools this chat offers (the chat worker leaves them out for a model that cannot call tools);
+        # then passages from attached files / library, then the reply.
+        params = replace(self.settings.gen_params(), tools=self.tools.offer(conv.id, tool_round))
         n_ctx = self.llm_info.n_ctx if self.llm_info else 0
         self.documents.augment(conv, messages, reply, lambda m: self.replies.request(rid, m, params), n_ctx)
 
@@ -294,11 +312,14 @@ class ChatSession(QObject):
             self.open_conversation(self.current.id)
 
     def stop(self) -> None:
+        """Stop the reply in the open chat: the text streaming, or the tool call running (the reply then ends)."""
         if self.current:
             self.replies.stop(self.current.id)
+            self.tools.stop(self.current.id)
 
     def _streaming_here(self) -> bool:
-        return bool(self.current) and self.replies.streaming_in(self.current.id)
+        cid = self.current.id if self.current else None
+        return cid is not None and (self.replies.streaming_in(cid) or self.tools.running_in(cid))
 
     def _on_reply_ended(self, message_id: int) -> None:
         self.busy_changed.emit(self._streaming_here())
@@ -362,6 +383,7 @@ class ChatSession(QObject):
             return
         doomed = {m.id for m in self._guard(self.storage.subtree, message.id) or []}
         self.replies.forget(doomed)
+        self.tools.forget(doomed)
         self.images.cancel_messages(doomed)
         self.images.remove_files(self._guard(self.storage.delete_subtree, message.id) or [])
         self.conversations_changed.emit()
@@ -415,6 +437,7 @@ class ChatSession(QObject):
     def shutdown(self, timeout_ms: int = 1500) -> bool:
         """Cancel renders, end both threads, then keep partial replies (marked stopped) with every token."""
         self.replies.cancel_all()
+        ok_tools = self.tools.shutdown(timeout_ms)   # waiting calls woken, running ones stopped: cards say so
         self.images.shutdown_jobs()
         self.mcp.begin_shutdown()   # the servers close while the threads below end
         ok_llm = self.llm.shutdown(timeout_ms)
@@ -427,4 +450,4 @@ class ChatSession(QObject):
         ok_docs = self.documents.shutdown(timeout_ms)
         self.log.save_unsaved()   # space freed since a full disk refused them, and no write since
         ok_mcp = self.mcp.shutdown(timeout_ms)
-        return ok_llm and ok_img and ok_docs and ok_mcp
+        return ok_llm and ok_img and ok_docs and ok_mcp and ok_tools

@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 import platformdirs
 
-from .checks import NAME, PATH, THREADS, URL, Flag, McpServers, Number, Text, fits_type, option  # noqa: F401 (settings' API)
+from .checks import NAME, PATH, THREADS, URL, Flag, Many, McpServers, Number, Text, fits_type, option  # noqa: F401 (settings' API)
 from .conversation import GenParams
 from .recipes.request import MAX_CFG, MAX_STEPS
 
@@ -59,6 +59,11 @@ class Settings:
     embedding_model: str = ""         # documents: a GGUF for hybrid search (llama.cpp embedding mode); "" = BM25 only
     # MCP servers whose tools the assistant may call (checks.MCP_SERVER_FIELDS: name, command or url, ...).
     mcp_servers: list[dict] = field(default_factory=list)
+    # Tools the assistant calls (tool_loop.py): built-ins ask first too; the tools answered "Always for this tool"
+    # (source/name/hash of what it says it does); the chats (ids) whose tools toggle is off.
+    tools_ask_first: bool = False
+    tools_always: list[str] = field(default_factory=list)
+    tools_off_chats: list[int] = field(default_factory=list)
 
     def gen_params(self) -> GenParams:
         # GenParams' API-only fields (stop, grammar, ...) are no settings: they keep their defaults here.
@@ -75,7 +80,7 @@ def _backends(kind: str) -> tuple[str, ...]:
 # it, so each range is written once. The settings below are the app's own; each backend's options
 # join them from its options dataclass (checks.option fields): under their own names for a backend
 # whose options are Settings fields (the local ones), else as "KIND.BACKEND.FIELD" ("chat.openai.url").
-_OWN: dict[str, Number | Text | Flag | McpServers] = {
+_OWN: dict[str, Number | Text | Flag | Many | McpServers] = {
     "system_prompt": Text(max_chars=100_000),
     "temperature": Number(0.0, 2.0), "top_p": Number(0.0, 1.0), "top_k": Number(0, 200),
     "min_p": Number(0.0, 1.0), "repeat_penalty": Number(0.5, 2.0), "max_tokens": Number(1, 32768),
@@ -87,6 +92,7 @@ _OWN: dict[str, Number | Text | Flag | McpServers] = {
     "library_folder": PATH, "image_threads": THREADS, "image_idle_unload_min": Number(0, 24 * 60),
     "model_folders": Text(max_chars=16384), "theme": Text(choices=("system", "light", "dark")),
     "lora_folder": PATH, "embedding_model": PATH, "mcp_servers": McpServers(),
+    "tools_ask_first": Flag(), "tools_always": Many(str), "tools_off_chats": Many(int),
 }
 
 

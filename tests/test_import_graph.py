@@ -18,14 +18,16 @@ LAYERS = [
     {"storage", "engines", "models", "tools"},                  # SQLite; inference (no Qt); model files; tools
     {"documents", "store", "checks", "settings", "backends", "commands"},   # built on those: files, in/out, options
     {"workers"},                                                # the only place that crosses threads
-    {"message_log", "parts", "pictures", "document_jobs", "replies", "branches", "transfer", "desktop"},  # session parts
-    {"session"},                                                # the conductor: the window's one door
+    {"message_log", "parts", "pictures", "document_jobs", "replies", "branches", "transfer", "desktop",
+     "tool_loop", "tool_services"},                             # session parts
+    {"session", "session_tools"},                               # the conductor: the window's one door
     {"ui"},                                                     # widgets
     {"app", "cli", "serve", "__main__", "chatapp"},             # entry points
 ]
 LAYER = {name: n for n, layer in enumerate(LAYERS) for name in layer}
 
-SESSION_INTERNALS = {"message_log", "parts", "pictures", "document_jobs", "replies", "branches"}
+SESSION_INTERNALS = {"message_log", "parts", "pictures", "document_jobs", "replies", "branches", "tool_loop",
+                     "tool_services"}
 ML_LIBRARIES = {"llama_cpp", "torch", "diffusers", "transformers", "peft", "accelerate"}
 QT = {"PySide6", "shiboken6"}
 

@@ -63,6 +63,11 @@ class SettingsDialog(QDialog):
                          ("Min-p", self.min_p), ("Repeat penalty", self.repeat_penalty),
                          ("Max tokens per reply", self.max_tokens), ("Seed", self.seed)):
             f.addRow(label, w)
+        self.tools_ask_first = QCheckBox("Ask before the assistant draws, edits or searches")
+        self.tools_ask_first.setToolTip("Built-in tools run at once unless this is on; tools you connect always ask "
+                                        "on their first call")
+        self.tools_ask_first.setChecked(s.tools_ask_first)
+        f.addRow("Tools", self.tools_ask_first)
         tabs.addTab(chat, "Chat")
 
         image = QWidget()
@@ -152,7 +157,7 @@ class SettingsDialog(QDialog):
         picker = ModelPicker(replace(self._orig, llm_model=self.llm_model.text().strip(),
                                      image_model=self.image_model.text().strip(),
                                      model_folders=self.model_folders.text().strip(),
-            embedding_model=self.embedding_model.text().strip()), self)
+            embedding_model=self.embedding_model.text().strip(), tools_ask_first=self.tools_ask_first.isChecked()), self)
         picker.chosen.connect(self._on_model_chosen)
         picker.exec()
         picker.shutdown()
@@ -245,7 +250,8 @@ class SettingsDialog(QDialog):
             image_idle_unload_min=self.idle_unload.value(), theme=self.theme.currentData(),
             model_folders=self.model_folders.text().strip(),
             lora_folder=self.lora_folder.text().strip(),
-            embedding_model=self.embedding_model.text().strip(), mcp_servers=self.mcp_servers.entries())
+            embedding_model=self.embedding_model.text().strip(), mcp_servers=self.mcp_servers.entries(),
+            tools_ask_first=self.tools_ask_first.isChecked())
         for kind, pages in self.forms.items():   # every backend's rows, chosen or not: nothing typed is lost
             for page in pages.values():
                 chosen = backends.with_options(chosen, kind, page.backend, page.values())

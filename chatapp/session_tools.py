@@ -1,0 +1,59 @@
+"""The session's doors for tools (a mixin of ChatSession): the reply going on after its calls, the answers to a
+call that asks first, Run again, the chat's tools toggle, and settings the session changes itself."""
+from __future__ import annotations
+
+from dataclasses import replace
+
+from .conversation import Message
+
+STILL_COMING = "A reply is still coming. Wait for it, or press Esc to stop it."
+
+
+class ToolDoors:
+    """ChatSession's tool methods; it provides storage, log, settings, current, tools (a ToolLoop) and the signals."""
+
+    def _go_on(self, conversation_id: int, after_id: int, tool_round: int) -> None:
+        """The calls of a reply were answered: the reply goes on under their results."""
+        conv, after = self._guard(self.storage.conversation, conversation_id), self.log.message(after_id)
+        if conv is not None and after is not None:
+            self._start_reply(conv, after, tool_round)
+        else:
+            self._on_tools_ended(conversation_id)
+
+    def _on_tools_ended(self, _conversation_id: int) -> None:
+        self.busy_changed.emit(self._streaming_here())
+
+    def answer_tool(self, card: Message, choice: str) -> None:
+        """A call that asks first: "once", "always" (remembered in Settings) or "deny"."""
+        self.tools.answer(card.id, choice)
+
+    def rerun_tool(self, card: Message, arguments: str) -> bool:
+        """Run a finished call again with (edited) arguments, beside the old one; the reply goes on after it."""
+        if self._streaming_here():
+            self.notice.emit(STILL_COMING)
+            return False
+        if not self.tools.rerun(card, arguments):
+            return False
+        self.busy_changed.emit(True)
+        self._reopen()
+        return True
+
+    def tools_enabled(self) -> bool:
+        """Whether the open chat (or the next new one) lets the assistant call tools."""
+        return not self._tools_off_next if self.current is None else self.tools.enabled(self.current.id)
+
+    def set_tools_enabled(self, on: bool) -> None:
+        """The chat's tools toggle, kept in Settings (tools_off_chats)."""
+        if self.current is None:
+            self._tools_off_next = not on
+            return
+        off = set(self.settings.tools_off_chats) - {self.current.id} | (set() if on else {self.current.id})
+        self._change_settings(tools_off_chats=sorted(off))
+
+    def _remember_always(self, keys: list) -> None:
+        self._change_settings(tools_always=keys)
+
+    def _change_settings(self, **changes) -> None:
+        self.settings = replace(self.settings, **changes)
+        self.settings_wanted.emit(self.settings)   # the app saves it (and gives it back: nothing reloads)
+

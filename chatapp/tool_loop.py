@@ -1,0 +1,245 @@
+"""The session's tool part (GUI thread): a reply's tool calls become cards (role "tool" messages), each asked about
+when it must be, run off the GUI thread through TOOLS, its result saved; then the reply goes on with the results.
+
+It is given the message log, a read-only settings view, a notice sink and the service desk; never the session."""
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from dataclasses import dataclass, field
+
+from PySide6.QtCore import QObject, Signal, Slot
+
+from .conversation import CANCELLED, DONE, ERROR, STREAMING, Message
+from .engines.events import ToolCall
+from .message_log import MessageLog
+from .parts import Notice, SettingsView
+from .tool_services import CallServices, ServiceDesk
+from .tools.base import TOOLS, Tool, ToolResult, ToolRun, call, no_such_tool, offered, openai_tool
+from .workers import Calls
+
+MAX_ROUNDS = 5   # rounds of tool calls in one turn: a small model must not call tools forever
+ROUNDS_NOTE = (f"The assistant called tools {MAX_ROUNDS} times in a row, so it was asked to answer without "
+               "them this time.")
+NOT_RUN = "Not run: the user stopped the reply."
+STOPPED = "Stopped by the user before it finished."
+ONCE, ALWAYS, DENY = "once", "always", "deny"   # the answers to a call that asks first
+
+
+def denied(name: str) -> str:
+    return f"The user denied this call of {name}. Do not call it again for this request; answer without it."
+
+
+def always_key(tool: Tool) -> str:
+    """What "Always for this tool" remembers: the tool, and what it said it does (a changed tool asks again)."""
+    digest = hashlib.sha256(json.dumps([tool.description, tool.parameters], sort_keys=True).encode()).hexdigest()
+    return f"{tool.source}/{tool.name}/{digest[:12]}"
+
+
+@dataclass
+class _Turn:
+    """One reply's calls, run one after another; each card hangs under the one before (or its pictures)."""
+    conversation_id: int
+    calls: list[ToolCall]
+    round: int
+    tail: int                       # the message the next card, then the reply going on, hangs under
+    index: int = 0
+    card: Message | None = None     # the call in hand
+    tool: Tool | None = None
+    stop: threading.Event = field(default_factory=threading.Event)
+    runner: Calls | None = None
+    edited: bool = False            # run again by the user with arguments they edited
+
+
+class ToolLoop(QObject):
+    progress = Signal(int, str, object)   # tool message id, a line of state, fraction (None: busy); not saved
+    go_on = Signal(int, int, int)         # conversation id, message the reply goes on under, the round it follows
+    ended = Signal(int)                   # conversation id: its calls ended and the reply does not go on (Stop)
+    always = Signal(list)                 # the tools allowed always (Settings.tools_always), to save
+    _progressed = Signal(int, str, object)   # from a tool's thread
+
+    def __init__(self, log: MessageLog, settings: SettingsView, notice: Notice, desk: ServiceDesk):
+        super().__init__()
+        self.log, self.settings, self.notice, self.desk = log, settings, notice, desk
+        self.turns: dict[int, _Turn] = {}   # conversation id -> its calls running (one reply at a time there)
+        self._allowed: set[str] = set()      # "Always" answers of this session (saved through `always` too)
+        self._progressed.connect(self._on_progressed)
+        desk.progress.connect(self.progress)
+
+    # --- what the model is offered ----------------------------------------------------------------------
+    def enabled(self, conversation_id: int | None) -> bool:
+        return conversation_id not in self.settings.tools_off_chats
+
+    def offer(self, conversation_id: int, tool_round: int) -> tuple[dict, ...]:
+        """GenParams.tools for a reply: none in a chat with tools off, or past the rounds' cap (said once)."""
+        if not self.enabled(conversation_id) or not TOOLS:
+            return ()
+        if tool_round >= MAX_ROUNDS:
+            self.notice(ROUNDS_NOTE)
+            return ()
+        return tuple(openai_tool(t) for t in offered(limits=self.desk.images.limits()))
+
+    def running_in(self, conversation_id: int) -> bool:
+        return conversation_id in self.turns
+
+    # --- a reply called tools --------------------------------------------------------------------------
+    def start(self, reply: Message, calls: list, tool_round: int) -> None:
+        turn = _Turn(reply.conversation_id, list(calls), tool_round + 1, reply.id)
+        self.turns[reply.conversation_id] = turn
+        if tool_round >= MAX_ROUNDS:   # offered none, called some anyway: the answer ends here
+            self._not_run(turn, turn.calls, f"Not run: the assistant had called tools {MAX_ROUNDS} times in a row.")
+            self._close(turn)
+            return
+        self._next(turn)
+
+    def rerun(self, card: Message, arguments: str) -> bool:
+        """Run a finished call again with (edited) arguments: a new card beside the old one, then the reply goes on."""
+        if self.running_in(card.conversation_id) or card.parent_id is None:
+            return False
+        meta = card.meta
+        turn = _Turn(card.conversation_id, [ToolCall(meta.get("tool_call_id", ""), meta.get("name", ""), arguments)],
+                     1, card.parent_id, edited=arguments != meta.get("arguments"))
+        self.turns[card.conversation_id] = turn
+        self._next(turn, ask=False)   # pressing Run is the user's answer
+        return True
+
+    def _next(self, turn: _Turn, ask: bool = True) -> None:
+        if turn.index == len(turn.calls):
+            self.turns.pop(turn.conversation_id, None)
+            self.go_on.emit(turn.conversation_id, turn.tail, turn.round)
+            return
+        tc = turn.calls[turn.index]
+        tool = turn.tool = TOOLS.get(tc.name)
+        asking = ask and tool is not None and self._asks(tool)
+        meta = {"tool_call_id": tc.id, "name": tc.name, "arguments": tc.arguments,
+                "state": "asking" if asking else "running", "source": tool.source if tool else "builtin"}
+        if turn.edited:
+            meta["edited"] = True
+        turn.card = self.log.add(turn.conversation_id, "tool", "", kind="tool", status=STREAMING, meta=meta,
+                                 parent_id=turn.tail, make_current=True)
+        if turn.card is None:   # not saved (the notice says why): the reply cannot go on from here
+            self._close(turn)
+        elif tool is None:
+            self._settle(turn, "failed", no_such_tool(tc.name))
+        elif not asking:
+            self._run(turn)
+
+    def _asks(self, tool: Tool) -> bool:
+        if not (tool.asks_first or (tool.source == "builtin" and self.settings.tools_ask_first)):
+            return False
+        key = always_key(tool)
+        return key not in self._allowed and key not in self.settings.tools_always
+
+    def answer(self, card_id: int, choice: str) -> None:
+        """The user's answer to a call that asks first: ONCE, ALWAYS or DENY."""
+        turn = next((t for t in self.turns.values() if t.card and t.card.id == card_id
+                     and t.card.meta.get("state") == "asking"), None)
+        if turn is None:
+            return
+        if choice == DENY:
+            self._settle(turn, "denied", ToolResult(denied(turn.tool.name), is_error=True))
+            return
+        if choice == ALWAYS:
+            self._allowed.add(always_key(turn.tool))
+            self.always.emit(sorted(set(self.settings.tools_always) | {always_key(turn.tool)}))
+        self.log.update(turn.card, meta={**turn.card.meta, "state": "running"})
+        self._run(turn)
+
+    def _run(self, turn: _Turn) -> None:
+        card, tc = turn.card, turn.calls[turn.index]
+        run = ToolRun(tc.id, turn.conversation_id, turn.stop.is_set,
+                      lambda text, fraction=None: self._progressed.emit(card.id, text, fraction),
+                      CallServices(self.desk, turn.conversation_id, card))
+        # A call of its own thread: a picture takes minutes, and a hung server must not hold up the next call.
+        turn.runner = Calls(own_thread=True)
+        turn.runner.done.connect(self._on_done)
+        turn.runner.call(call, turn.tool, tc.arguments, run)   # never raises: a failure is a result
+
+    @Slot(int, str, object)
+    def _on_progressed(self, card_id: int, text: str, fraction) -> None:
+        if any(t.card and t.card.id == card_id and not t.stop.is_set() for t in self.turns.values()):
+            self.progress.emit(card_id, text, fraction)
+
+    @Slot(int, object, object)
+    def _on_done(self, _job: int, answer, error) -> None:
+        turn = next((t for t in self.turns.values() if t.runner is not None and t.runner is self.sender()), None)
+        if turn is None or turn.stop.is_set():
+            return   # stopped: its card was settled then
+        result = answer if error is None else ToolResult(f"{turn.tool.name} failed: {error}", is_error=True)
+        state = "failed" if result.is_error else "done"
+        if turn.edited:
+            result = ToolResult(f"(The user edited this call's arguments to {turn.calls[0].arguments} and ran it "
+                                f"again.) {result.content}", result.is_error, result.message_ids)
+        self._settle(turn, state, result)
+
+    def _settle(self, turn: _Turn, state: str, result: ToolResult) -> None:
+        """The call in hand ends (done, failed, denied, cancelled); the next one starts, or the reply goes on."""
+        card, turn.runner = turn.card, None
+        status = {"failed": ERROR, "cancelled": CANCELLED}.get(state, DONE)
+        ids = [i for i in result.message_ids if self.log.message(i) is not None]
+        meta = {**card.meta, "state": state, **({"message_ids": ids} if ids else {})}
+        self.log.update(card, content=result.content, status=status, meta=meta)
+        turn.tail = ids[-1] if ids else card.id
+        turn.index += 1
+        if state == "cancelled":
+            self._close(turn)
+        else:
+            self._next(turn)
+
+    # --- Stop, deleting, quitting ---------------------------------------------------------------------
+    def stop(self, conversation_id: int) -> None:
+        """Stop: the call in hand is cancelled (its picture too), the calls after it are not run, no reply goes on."""
+        turn = self.turns.get(conversation_id)
+        if turn is None:
+            return
+        turn.stop.set()
+        if turn.card is None:
+            self._close(turn)
+            return
+        self.desk.cancel_card(turn.card.id)
+        rest, turn.calls = turn.calls[turn.index + 1:], turn.calls[:turn.index + 1]
+        self._settle(turn, "cancelled", ToolResult(STOPPED, is_error=True))
+        self._not_run(turn, rest, NOT_RUN)
+
+    def _not_run(self, turn: _Turn, calls: list[ToolCall], why: str) -> None:
+        """Cards for calls that will not run: every call of a reply gets its result, so the history stays whole."""
+        for tc in calls:
+            tool = TOOLS.get(tc.name)
+            card = self.log.add(turn.conversation_id, "tool", why, kind="tool", status=CANCELLED, parent_id=turn.tail,
+                                make_current=True, meta={"tool_call_id": tc.id, "name": tc.name, "arguments": tc.arguments,
+                                                         "state": "cancelled", "source": tool.source if tool else "builtin"})
+            turn.tail = card.id if card else turn.tail
+
+    def forget(self, message_ids: set[int]) -> None:
+        """Their messages are being deleted: their calls stop, and nothing more is saved for them."""
+        for cid, turn in list(self.turns.items()):
+            if turn.tail in message_ids or (turn.card and turn.card.id in message_ids):
+                turn.stop.set()
+                if turn.card:
+                    self.desk.cancel_card(turn.card.id)
+                self._close(turn)
+
+    def discard(self, conversation_id: int) -> None:
+        """The chat is being deleted: its calls stop, and nothing more is saved for them."""
+        turn = self.turns.get(conversation_id)
+        if turn is not None:
+            self.forget({turn.tail, *([turn.card.id] if turn.card else [])})
+
+    def _close(self, turn: _Turn) -> None:
+        turn.stop.set()
+        if self.turns.get(turn.conversation_id) is turn:
+            del self.turns[turn.conversation_id]
+            self.ended.emit(turn.conversation_id)
+
+    def shutdown(self, timeout_ms: int = 1500) -> bool:
+        """Quitting: waiting calls are woken, running ones stop; their cards say chatapp was closed."""
+        self.desk.close()
+        ok = True
+        for turn in list(self.turns.values()):
+            turn.stop.set()
+            runner = turn.runner
+            if turn.card is not None:
+                self._settle(turn, "cancelled", ToolResult("chatapp was closed before this call finished.", True))
+            ok = (runner.shutdown(timeout_ms) if runner is not None else True) and ok
+        return ok
