@@ -13,7 +13,7 @@ from PySide6.QtWidgets import QFileDialog
 from ..conversation import CANCELLED, DONE, ERROR, STOPPED, Message
 from ..registry import Registry
 
-PICTURE, USER, ASSISTANT = "picture", "user", "assistant"   # the kinds of bubble
+PICTURE, USER, ASSISTANT, TOOL = "picture", "user", "assistant", "tool"   # the kinds of bubble (TOOL: a call's card)
 
 
 def _always(_message: Message) -> bool:
@@ -27,7 +27,7 @@ def _drawn(message: Message) -> bool:
 @dataclass(frozen=True)
 class BubbleAction:
     label: str                               # the button's text; "" for an action with its own trigger
-    bubbles: frozenset[str]                  # which bubbles show it: PICTURE, USER, ASSISTANT
+    bubbles: frozenset[str]                  # which bubbles show it: PICTURE, USER, ASSISTANT, TOOL
     run: Callable[[object, Message], None]   # handler(window, message): the window's widgets, the session's public methods
     shown: Callable[[Message], bool] = _always   # shown for the message as it is now (its status)
     tip: str = ""
@@ -112,7 +112,11 @@ def _open(window, message: Message) -> None:
         window.show_picture(message)
 
 
-_TEXT = frozenset({USER, ASSISTANT})
+def _state_in(*states: str) -> Callable[[Message], bool]:
+    return lambda m: m.meta.get("state") in states
+
+
+_TEXT, _CARD = frozenset({USER, ASSISTANT}), frozenset({TOOL})
 for _name, _action in (
         ("save", BubbleAction("Save as…", frozenset({PICTURE}), _save_picture, _drawn)),
         ("copy_image", BubbleAction("Copy image", frozenset({PICTURE}), _copy_image, _drawn)),
@@ -136,6 +140,19 @@ for _name, _action in (
                                    text=_chip_text, chip=True)),
         ("edit", BubbleAction("Edit", frozenset({USER}), lambda w, m: w.composer.start_edit(m),
                               tip="Edit and resend (the old version is kept)")),
+        # A tool call's card (ui/tool_card.py): the answers to a call that asks first, Stop, Run again.
+        ("tool_allow_once", BubbleAction("Allow once", _CARD, lambda w, m: w.session.answer_tool(m, "once"),
+                                         _state_in("asking"), tip="Run this call, and ask again next time")),
+        ("tool_allow_always", BubbleAction("Always for this tool", _CARD,
+                                           lambda w, m: w.session.answer_tool(m, "always"), _state_in("asking"),
+                                           tip="Run this call and this tool's later calls without asking")),
+        ("tool_deny", BubbleAction("Deny", _CARD, lambda w, m: w.session.answer_tool(m, "deny"), _state_in("asking"),
+                                   tip="Do not run it; the assistant is told so")),
+        ("tool_stop", BubbleAction("Stop", _CARD, lambda w, m: w.session.stop(), _state_in("running"),
+                                   tip="Stop this call and the reply")),
+        ("tool_run_again", BubbleAction("Run again", _CARD, lambda w, m: w.session.rerun_tool(m, m.meta["arguments"]),
+                                        _state_in("done", "failed", "denied", "cancelled"),
+                                        tip="Run the call again with the arguments above (as edited); the old one is kept")),
         ("delete_branch", BubbleAction("Delete", _TEXT, lambda w, m: w.delete_branch(m),
                                        tip="Delete this message and everything after it")),
         # The branch switcher's ‹ and › (bubble_base.BranchSwitcher).

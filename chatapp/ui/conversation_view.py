@@ -11,6 +11,7 @@ from .attachments import AttachmentBubble
 from .markdown_label import render_shown
 from .near_screen import NearScreen
 from .message_widgets import ImageBubble, MessageWidget, TextBubble
+from .tool_card import ToolCard
 
 COLUMN_WIDTH = 780       # readable line length, like the chat apps people know
 REPAINT_MS = 50          # streaming text is re-rendered at most 20 times a second (33 ms cost 18% of one CPU)
@@ -268,7 +269,8 @@ class ConversationView(NearScreen, QScrollArea):
 
     def _make(self, m: Message, deferred: bool = False) -> MessageWidget:
         w = ImageBubble(m, self.column) if m.kind == "image" else \
-            AttachmentBubble(m, self.column) if m.kind == "attachment" else TextBubble(m, self.column, deferred)
+            AttachmentBubble(m, self.column) if m.kind == "attachment" else \
+            ToolCard(m, self.column) if m.kind == "tool" else TextBubble(m, self.column, deferred)
         w.action.connect(self.action)
         return w
 
@@ -351,6 +353,11 @@ class ConversationView(NearScreen, QScrollArea):
         w = self.widgets.get(message_id)
         if isinstance(w, ImageBubble):
             w.set_progress(status)
+
+    def set_tool_progress(self, message_id: int, text: str, fraction) -> None:
+        w = self.widgets.get(message_id)
+        if isinstance(w, ToolCard):
+            w.set_progress(text, fraction)
 
     def text_of(self, message_id: int) -> str:
         """What a bubble shows now (tests and screenshots read it)."""

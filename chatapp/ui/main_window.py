@@ -5,7 +5,7 @@ from dataclasses import replace
 
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import (QDialog, QInputDialog, QLabel, QMainWindow, QMessageBox,
+from PySide6.QtWidgets import (QDialog, QInputDialog, QLabel, QMainWindow, QMessageBox, QPushButton,
                                QSplitter, QToolButton, QVBoxLayout, QWidget)
 
 from ..conversation import Message
@@ -140,6 +140,15 @@ class MainWindow(StoreActions, QMainWindow):
         s.stats_changed.connect(self._on_stats)
         s.busy_changed.connect(self.composer.set_busy)
         s.picture_progress.connect(self.view.set_image_progress)
+        s.tool_progress.connect(self.view.set_tool_progress)
+        s.settings_wanted.connect(self.settings_changed)   # a tool's "Always", the tools toggle: saved like the dialog's
+        self.tools_button = QPushButton("Tools", self)
+        self.tools_button.setObjectName("toolsButton")
+        self.tools_button.setCheckable(True)
+        self.tools_button.setToolTip("Let the assistant use tools in this chat (draw, edit pictures, search your files)")
+        self.tools_button.setChecked(s.tools_enabled())
+        self.tools_button.toggled.connect(s.set_tools_enabled)
+        self.composer.add_leading_button(self.tools_button)
         s.image_state.connect(self._on_image_state)
 
     # --- session -> widgets --------------------------------------------------------------------
@@ -148,6 +157,9 @@ class MainWindow(StoreActions, QMainWindow):
                                        self.session.current.id if self.session.current else None)
 
     def _on_opened(self, conversation, messages: list) -> None:
+        self.tools_button.blockSignals(True)   # the chat's own toggle shown, not set again
+        self.tools_button.setChecked(self.session.tools_enabled())
+        self.tools_button.blockSignals(False)
         has_older = bool(messages) and messages[0].parent_id is not None
         self.view.set_messages(messages, has_older)
         self.setWindowTitle(f"{conversation.title} — chatapp" if conversation else "chatapp")
