@@ -1,0 +1,278 @@
+"""Issue 23: the assistant calls tools in the open: a card per call, pictures drawn through the picture part, the
+reply going on after the results; asking first, Stop, a chat with tools off, a tool that fails, restart."""
+import json
+
+import pytest
+from PySide6.QtCore import Qt
+
+from chatapp.conversation import CANCELLED, DONE, ERROR, ImageRequest
+from chatapp.engines.base import ChatCapabilities
+from chatapp.engines.events import ToolCallDelta
+from chatapp.engines.fake import FakeChatEngine, FakeImageEngine
+from chatapp.recipes.a1111 import parse_parameters
+from chatapp.recipes.png import read_parameters
+from chatapp.settings import load_settings
+from chatapp.tool_loop import MAX_ROUNDS, ROUNDS_NOTE
+from chatapp.tools.base import TOOLS, Tool, ToolResult
+from chatapp.ui.message_widgets import ImageBubble
+from chatapp.ui.tool_card import ToolCard
+
+from .conftest import close_app
+
+OBJECT = {"type": "object", "properties": {"prompt": {"type": "string"}, "seed": {"type": "integer"}}}
+
+
+def call(name: str, arguments: dict, call_id: str = "call_1", index: int = 0) -> list:
+    """A scripted reply that calls one tool, its arguments streamed in two pieces as an engine would."""
+    text = json.dumps(arguments)
+    return [ToolCallDelta(index, call_id, name, text[:5]), ToolCallDelta(index, arguments=text[5:])]
+
+
+def sketch(args: dict, run) -> ToolResult:
+    """A test tool that draws through the session's door, as the built-in picture tool does."""
+    drawn = run.services.draw(ImageRequest(prompt=args["prompt"], seed=args.get("seed"), steps=args.get("steps")))
+    return ToolResult(f"Drew picture #{drawn.numbers[0]} (seed {drawn.request.seed}).", message_ids=drawn.message_ids)
+
+
+SKETCH = Tool("sketch", "Draw a picture.", OBJECT, sketch)
+
+
+def branch(parts):
+    return parts.storage.branch(parts.session.current.id)
+
+
+def card_of(parts, name: str):
+    return next(m for m in branch(parts) if m.kind == "tool" and m.meta["name"] == name)
+
+
+def finished_reply(parts, text: str):
+    return next((m for m in branch(parts) if m.role == "assistant" and m.kind == "text" and m.content == text
+                 and m.status == DONE), None)
+
+
+def test_a_call_makes_a_card_the_picture_comes_under_it_and_the_reply_goes_on(make_app, qtbot):
+    chat = FakeChatEngine([call("sketch", {"prompt": "a red circle", "seed": 3}), "Here is a red circle."])
+    with TOOLS.registered("sketch", SKETCH):
+        parts = make_app(chat, FakeImageEngine())
+        assert parts.session.submit("draw me a red circle")
+        qtbot.waitUntil(lambda: finished_reply(parts, "Here is a red circle.") is not None, timeout=30000)
+        user, asked, card, picture, answer = branch(parts)
+        assert "sketch" in [t["function"]["name"] for t in chat.params[0].tools]
+        assert asked.role == "assistant" and asked.meta["tool_calls"] == [
+            {"id": "call_1", "type": "function",
+             "function": {"name": "sketch", "arguments": json.dumps({"prompt": "a red circle", "seed": 3})}}]
+        assert (card.role, card.kind, card.status, card.meta["state"], card.meta["tool_call_id"]) == \
+            ("tool", "tool", DONE, "done", "call_1")
+        assert card.content == "Drew picture #1 (seed 3)." and card.parent_id == asked.id
+        # The picture is an ordinary numbered picture, child of the card, its PNG carrying the recipe.
+        assert (picture.kind, picture.status, picture.meta["number"], picture.parent_id) == ("image", DONE, 1, card.id)
+        assert picture.meta["tool_call_id"] == "call_1"
+        assert parse_parameters(read_parameters(picture.image_path)).prompt == "a red circle"
+        assert answer.parent_id == picture.id
+        # The model saw the call and its result before it went on.
+        sent = chat.received[1]
+        assert any(m["role"] == "tool" and m.get("tool_call_id") == "call_1" and "#1" in m["content"] for m in sent)
+        view = parts.window.view
+        assert isinstance(view.widgets[card.id], ToolCard) and isinstance(view.widgets[picture.id], ImageBubble)
+        assert view.widgets[card.id].state.text() == "Done"
+        assert not parts.window.composer.busy
+        close_app(parts)
+        again = make_app(FakeChatEngine(), FakeImageEngine(), load=False)
+        back = again.window.view.widgets[card.id]
+        assert isinstance(back, ToolCard) and back.state.text() == "Done" and "Drew picture #1" in back.result.text()
+        assert json.loads(back.arguments.toPlainText()) == {"prompt": "a red circle", "seed": 3}
+        picture_back = again.window.view.widgets[picture.id]
+        assert isinstance(picture_back, ImageBubble) and not picture_back.picture.pixmap().isNull()
+
+
+def test_stop_while_the_tool_draws_cancels_the_call_and_the_reply(make_app, qtbot):
+    chat = FakeChatEngine([call("sketch", {"prompt": "a slow square", "steps": 400}), "never said"])
+    with TOOLS.registered("sketch", SKETCH):
+        parts = make_app(chat, FakeImageEngine(step_delay=0.05))
+        parts.session.submit("draw a slow square")
+        qtbot.waitUntil(lambda: any(m.kind == "image" and m.status == "rendering" for m in branch(parts)), timeout=30000)
+        assert parts.window.composer.busy   # the reply is not over while its tool runs
+        qtbot.mouseClick(parts.window.composer.button, Qt.MouseButton.LeftButton)   # Stop
+        card = card_of(parts, "sketch")
+        assert (card.status, card.meta["state"]) == (CANCELLED, "cancelled")
+        assert parts.window.view.widgets[card.id].state.text() == "Cancelled"
+        qtbot.waitUntil(lambda: next(m for m in branch(parts) if m.kind == "image").status == CANCELLED, timeout=30000)
+        qtbot.waitUntil(lambda: not parts.window.composer.busy, timeout=5000)
+        assert len(chat.received) == 1 and finished_reply(parts, "never said") is None
+
+
+PEEK_CALLS = []
+
+
+def peek(args: dict, run) -> ToolResult:
+    PEEK_CALLS.append(args)
+    return ToolResult("the secret is 42")
+
+
+PEEK = Tool("peek", "Read a secret.", {"type": "object", "properties": {}}, peek, source="mcp:test", asks_first=True)
+
+
+def asking(parts):
+    card = next((m for m in branch(parts) if m.kind == "tool"), None) if parts.session.current else None
+    return card if card is not None and card.meta["state"] == "asking" else None
+
+
+def test_a_tool_that_asks_first_waits_and_deny_tells_the_model(make_app, qtbot):
+    PEEK_CALLS.clear()
+    chat = FakeChatEngine([call("peek", {}), "Fine, I will not look."])
+    with TOOLS.registered("peek", PEEK):
+        parts = make_app(chat)
+        parts.session.submit("what is the secret?")
+        qtbot.waitUntil(lambda: asking(parts) is not None, timeout=30000)
+        card = parts.window.view.widgets[asking(parts).id]
+        buttons = {name: b for name, b in card.action_buttons.items() if b.isVisible()}
+        assert [b.text() for b in buttons.values()] == ["Allow once", "Always for this tool", "Deny", ]
+        qtbot.mouseClick(buttons["tool_deny"], Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: finished_reply(parts, "Fine, I will not look.") is not None, timeout=30000)
+        denied = card_of(parts, "peek")
+        assert denied.meta["state"] == "denied" and card.state.text() == "Denied" and PEEK_CALLS == []
+        told = [m for m in chat.received[1] if m["role"] == "tool"]
+        assert len(told) == 1 and "denied" in told[0]["content"]
+
+
+def test_always_for_this_tool_is_remembered_and_saved(make_app, qtbot, data_dir):
+    PEEK_CALLS.clear()
+    chat = FakeChatEngine([call("peek", {}), "It is 42.", call("peek", {}, "call_2"), "Still 42."])
+    with TOOLS.registered("peek", PEEK):
+        parts = make_app(chat)
+        parts.session.submit("what is the secret?")
+        qtbot.waitUntil(lambda: asking(parts) is not None, timeout=30000)
+        card = parts.window.view.widgets[asking(parts).id]
+        qtbot.mouseClick(card.action_buttons["tool_allow_always"], Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: finished_reply(parts, "It is 42.") is not None, timeout=30000)
+        assert PEEK_CALLS == [{}]
+        saved, _note = load_settings(parts.paths.settings_file)
+        assert len(saved.tools_always) == 1 and saved.tools_always[0].startswith("mcp:test/peek/")
+        parts.session.submit("and again?")   # no question this time
+        qtbot.waitUntil(lambda: finished_reply(parts, "Still 42.") is not None, timeout=30000)
+        assert PEEK_CALLS == [{}, {}]
+
+
+def test_builtin_tools_ask_first_when_the_setting_says_so(make_app, qtbot):
+    from chatapp.settings import Settings
+    chat = FakeChatEngine([call("sketch", {"prompt": "a dot"}), "ok"])
+    with TOOLS.registered("sketch", SKETCH):
+        parts = make_app(chat, settings=Settings(tools_ask_first=True))
+        parts.session.submit("draw a dot")
+        qtbot.waitUntil(lambda: asking(parts) is not None, timeout=30000)
+        assert not any(m.kind == "image" for m in branch(parts))   # nothing drawn before the answer
+        parts.session.answer_tool(asking(parts), "once")
+        qtbot.waitUntil(lambda: finished_reply(parts, "ok") is not None, timeout=30000)
+        assert any(m.kind == "image" and m.status == DONE for m in branch(parts))
+
+
+def test_a_chat_with_tools_off_offers_none(make_app, qtbot):
+    chat = FakeChatEngine(["first", "second"])
+    with TOOLS.registered("sketch", SKETCH):
+        parts = make_app(chat)
+        button = parts.window.tools_button
+        assert button.isChecked()
+        qtbot.mouseClick(button, Qt.MouseButton.LeftButton)   # off, before the chat exists
+        parts.session.submit("hello")
+        qtbot.waitUntil(lambda: finished_reply(parts, "first") is not None, timeout=30000)
+        assert chat.params[0].tools == ()
+        assert parts.session.current.id in load_settings(parts.paths.settings_file)[0].tools_off_chats
+        qtbot.mouseClick(button, Qt.MouseButton.LeftButton)   # on again
+        parts.session.submit("hello again")
+        qtbot.waitUntil(lambda: finished_reply(parts, "second") is not None, timeout=30000)
+        assert "sketch" in [t["function"]["name"] for t in chat.params[1].tools]
+
+
+class WordsOnly(FakeChatEngine):
+    capabilities = ChatCapabilities(tools=False)
+
+
+def test_a_model_that_cannot_call_tools_is_offered_none(make_app, qtbot):
+    chat = WordsOnly(["plain words"])
+    with TOOLS.registered("sketch", SKETCH):
+        parts = make_app(chat)
+        parts.session.submit("draw a cat")
+        qtbot.waitUntil(lambda: finished_reply(parts, "plain words") is not None, timeout=30000)
+        assert chat.params[0].tools == ()
+
+
+def boom(args: dict, run) -> ToolResult:
+    raise RuntimeError("kaput")
+
+
+def test_a_tool_that_raises_fails_its_card_and_the_reply_goes_on(make_app, qtbot):
+    chat = FakeChatEngine([call("boom", {}), "That tool broke.", "still here"])
+    with TOOLS.registered("boom", Tool("boom", "Breaks.", {"type": "object", "properties": {}}, boom)):
+        parts = make_app(chat)
+        parts.session.submit("try the tool")
+        qtbot.waitUntil(lambda: finished_reply(parts, "That tool broke.") is not None, timeout=30000)
+        card = card_of(parts, "boom")
+        assert (card.status, card.meta["state"]) == (ERROR, "failed")
+        assert "boom failed" in card.content and "kaput" in card.content
+        widget = parts.window.view.widgets[card.id]
+        assert widget.state.text() == "⚠ Failed" and "kaput" in widget.result.text() and widget.body.isVisible()
+        parts.session.submit("are you there?")   # the app goes on as usual
+        qtbot.waitUntil(lambda: finished_reply(parts, "still here") is not None, timeout=30000)
+
+
+def test_a_made_up_tool_name_is_a_failed_card_the_model_reads(make_app, qtbot):
+    chat = FakeChatEngine([call("teleport", {"to": "mars"}), "Sorry, I cannot."])
+    parts = make_app(chat)
+    parts.session.submit("go to mars")
+    qtbot.waitUntil(lambda: finished_reply(parts, "Sorry, I cannot.") is not None, timeout=30000)
+    card = card_of(parts, "teleport")
+    assert card.meta["state"] == "failed" and "no tool called 'teleport'" in card.content
+
+
+def echo(args: dict, run) -> ToolResult:
+    return ToolResult("echo")
+
+
+def test_rounds_of_calls_are_capped_with_a_note(make_app, qtbot):
+    rounds = [call("echo", {}, f"call_{n}") for n in range(MAX_ROUNDS)]
+    chat = FakeChatEngine([*rounds, "done at last"])
+    notices = []
+    with TOOLS.registered("echo", Tool("echo", "Echo.", {"type": "object", "properties": {}}, echo)):
+        parts = make_app(chat)
+        parts.session.notice.connect(notices.append)
+        parts.session.submit("loop please")
+        qtbot.waitUntil(lambda: finished_reply(parts, "done at last") is not None, timeout=60000)
+        assert [bool(p.tools) for p in chat.params] == [True] * MAX_ROUNDS + [False]
+        assert ROUNDS_NOTE in notices
+        assert len([m for m in branch(parts) if m.kind == "tool"]) == MAX_ROUNDS
+
+
+def test_run_again_with_edited_arguments_draws_beside_the_first(make_app, qtbot):
+    chat = FakeChatEngine([call("sketch", {"prompt": "a red circle", "seed": 3}), "A red circle.", "A blue one."])
+    with TOOLS.registered("sketch", SKETCH):
+        parts = make_app(chat, FakeImageEngine())
+        parts.session.submit("draw a red circle")
+        qtbot.waitUntil(lambda: finished_reply(parts, "A red circle.") is not None, timeout=30000)
+        first = card_of(parts, "sketch")
+        widget = parts.window.view.widgets[first.id]
+        assert not widget.arguments.isReadOnly()
+        widget.arguments.setPlainText('{"prompt": "a blue circle", "seed": 4}')
+        qtbot.mouseClick(widget.action_buttons["tool_run_again"], Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: finished_reply(parts, "A blue one.") is not None, timeout=30000)
+        again = card_of(parts, "sketch")
+        assert again.id != first.id and again.parent_id == first.parent_id and again.meta["edited"]
+        assert json.loads(again.meta["arguments"]) == {"prompt": "a blue circle", "seed": 4}
+        picture = next(m for m in branch(parts) if m.kind == "image")
+        assert picture.parent_id == again.id and picture.meta["number"] == 2
+        assert parts.storage.message(first.id) is not None   # the first call is kept on its branch
+
+
+@pytest.mark.parametrize("theme", ["light", "dark"])
+def test_the_card_reads_in_both_themes(make_app, qtbot, theme):
+    from chatapp.settings import Settings
+    chat = FakeChatEngine([call("echo", {}), "ok"])
+    with TOOLS.registered("echo", Tool("echo", "Echo.", {"type": "object", "properties": {}}, echo)):
+        parts = make_app(chat, settings=Settings(theme=theme))
+        parts.session.submit("echo")
+        qtbot.waitUntil(lambda: finished_reply(parts, "ok") is not None, timeout=30000)
+        card = parts.window.view.widgets[card_of(parts, "echo").id]
+        card.toggle.click()   # a done card opens on a click
+        assert card.body.isVisible()
+        image = card.grab().toImage()
+        text, back = card.result.palette().color(card.result.foregroundRole()), image.pixelColor(2, image.height() // 2)
+        assert abs(text.lightness() - back.lightness()) > 100
