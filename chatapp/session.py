@@ -289,7 +289,8 @@ class ChatSession(ToolDoors, QObject):
     def _start_reply(self, conv: Conversation, question: Message, tool_round: int = 0) -> None:
         """Answer `question` (or go on after the results of tool_round's calls): the reply becomes its child and
         the conversation's current leaf."""
-        messages = self._guard(branches.history, self.storage, conv, self.settings.system_prompt, question.id)
+        messages = self._guard(branches.history, self.storage, conv, self.settings.system_prompt, question.id,
+                               tools=self.model_calls_tools())
         if messages is None:
             return
         if self.llm_status == "error" and self._llm_factory is None and backends.chat_backend(self.settings).remote:

@@ -12,6 +12,11 @@ STILL_COMING = "A reply is still coming. Wait for it, or press Esc to stop it."
 class ToolDoors:
     """ChatSession's tool methods; it provides storage, log, settings, current, tools (a ToolLoop) and the signals."""
 
+    def model_calls_tools(self) -> bool:
+        """Whether the loaded chat model takes tool calls (its history then carries them; else they fold into text)."""
+        engine = self.llm.engine if self.llm_status == "ready" else None   # set on its thread before `ready`
+        return engine is not None and engine.capabilities.tools
+
     def _go_on(self, conversation_id: int, after_id: int, tool_round: int) -> None:
         """The calls of a reply were answered: the reply goes on under their results."""
         conv, after = self._guard(self.storage.conversation, conversation_id), self.log.message(after_id)

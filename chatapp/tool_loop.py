@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from PySide6.QtCore import QObject, Signal, Slot
 
-from .conversation import CANCELLED, DONE, ERROR, STREAMING, Message
+from .conversation import Message
 from .engines.events import ToolCall
 from .message_log import MessageLog
 from .parts import Notice, SettingsView
@@ -112,12 +112,9 @@ class ToolLoop(QObject):
         tc = turn.calls[turn.index]
         tool = turn.tool = TOOLS.get(tc.name)
         asking = ask and tool is not None and self._asks(tool)
-        meta = {"tool_call_id": tc.id, "name": tc.name, "arguments": tc.arguments,
-                "state": "asking" if asking else "running", "source": tool.source if tool else "builtin"}
-        if turn.edited:
-            meta["edited"] = True
-        turn.card = self.log.add(turn.conversation_id, "tool", "", kind="tool", status=STREAMING, meta=meta,
-                                 parent_id=turn.tail, make_current=True)
+        turn.card = self.log.add_tool_message(turn.conversation_id, turn.tail, tc, make_current=True,
+                                              source=tool.source if tool else "builtin",
+                                              state="asking" if asking else "running")
         if turn.card is None:   # not saved (the notice says why): the reply cannot go on from here
             self._close(turn)
         elif tool is None:
@@ -143,14 +140,14 @@ class ToolLoop(QObject):
         if choice == ALWAYS:
             self._allowed.add(always_key(turn.tool))
             self.always.emit(sorted(set(self.settings.tools_always) | {always_key(turn.tool)}))
-        self.log.update(turn.card, meta={**turn.card.meta, "state": "running"})
+        self.log.set_tool_state(turn.card, "running")
         self._run(turn)
 
     def _run(self, turn: _Turn) -> None:
         card, tc = turn.card, turn.calls[turn.index]
         run = ToolRun(tc.id, turn.conversation_id, turn.stop.is_set,
                       lambda text, fraction=None: self._progressed.emit(card.id, text, fraction),
-                      CallServices(self.desk, turn.conversation_id, card))
+                      CallServices(self.desk, turn.conversation_id, card, turn.stop.is_set))
         # A call of its own thread: a picture takes minutes, and a hung server must not hold up the next call.
         turn.runner = Calls(own_thread=True)
         turn.runner.done.connect(self._on_done)
@@ -176,10 +173,9 @@ class ToolLoop(QObject):
     def _settle(self, turn: _Turn, state: str, result: ToolResult) -> None:
         """The call in hand ends (done, failed, denied, cancelled); the next one starts, or the reply goes on."""
         card, turn.runner = turn.card, None
-        status = {"failed": ERROR, "cancelled": CANCELLED}.get(state, DONE)
         ids = [i for i in result.message_ids if self.log.message(i) is not None]
-        meta = {**card.meta, "state": state, **({"message_ids": ids} if ids else {})}
-        self.log.update(card, content=result.content, status=status, meta=meta)
+        more = {**({"message_ids": ids} if ids else {}), **({"edited": True} if turn.edited else {})}
+        self.log.set_tool_state(card, state, result.content, **more)
         turn.tail = ids[-1] if ids else card.id
         turn.index += 1
         if state == "cancelled":
@@ -206,10 +202,11 @@ class ToolLoop(QObject):
         """Cards for calls that will not run: every call of a reply gets its result, so the history stays whole."""
         for tc in calls:
             tool = TOOLS.get(tc.name)
-            card = self.log.add(turn.conversation_id, "tool", why, kind="tool", status=CANCELLED, parent_id=turn.tail,
-                                make_current=True, meta={"tool_call_id": tc.id, "name": tc.name, "arguments": tc.arguments,
-                                                         "state": "cancelled", "source": tool.source if tool else "builtin"})
-            turn.tail = card.id if card else turn.tail
+            card = self.log.add_tool_message(turn.conversation_id, turn.tail, tc, make_current=True,
+                                             source=tool.source if tool else "builtin", state="cancelled")
+            if card is not None:
+                self.log.set_tool_state(card, "cancelled", why)
+                turn.tail = card.id
 
     def forget(self, message_ids: set[int]) -> None:
         """Their messages are being deleted: their calls stop, and nothing more is saved for them."""

@@ -19,6 +19,7 @@ from .recipes import RecipeError
 from .tools.base import Drawn, Passage, PictureRecipe, ToolError
 
 CLOSING = "chatapp is closing, so this was not done."
+STOPPED = "The user stopped the reply, so this was not done."
 SCOPES = {"chat": (True, False), "library": (False, True), "all": (True, True)}   # scope -> (this chat's files, library)
 
 
@@ -26,6 +27,7 @@ SCOPES = {"chat": (True, False), "library": (False, True), "all": (True, True)} 
 class _Ask:
     """A tool thread's request: fn runs on the GUI thread; the thread waits for `done`."""
     fn: Callable[[], object]
+    should_stop: Callable[[], bool]
     picture: bool = False     # fn queued a picture: done when its job ends, not when fn returns
     card_id: int = 0
     done: threading.Event = field(default_factory=threading.Event)
@@ -49,7 +51,6 @@ class ServiceDesk(QObject):
         self.log, self.images, self.documents = log, images, documents
         self._lock = threading.Lock()
         self._closed = False
-        self._open: set[int] = set()                # id() of asks not answered yet
         self._asks: dict[int, _Ask] = {}
         self._pictures: dict[int, _Ask] = {}        # a picture job's message id -> the ask waiting for it
         self._asked.connect(self._on_asked)
@@ -57,9 +58,13 @@ class ServiceDesk(QObject):
         images.progress.connect(self._on_picture_progress)
 
     # --- a tool's thread ----------------------------------------------------------------------------
-    def ask(self, fn: Callable[[], object], *, picture: bool = False, card_id: int = 0):
-        """fn() done on the GUI thread; its result (a picture: (how, message ids) when its job ended)."""
-        ask = _Ask(fn, picture, card_id)
+    def ask(self, fn: Callable[[], object], should_stop: Callable[[], bool], *, picture: bool = False,
+            card_id: int = 0):
+        """fn() done on the GUI thread unless the call was stopped meanwhile; its result (a picture: (how,
+        message ids) when its job ended)."""
+        if should_stop():
+            raise ToolError(STOPPED)
+        ask = _Ask(fn, should_stop, picture, card_id)
         with self._lock:
             if self._closed:
                 raise ToolError(CLOSING)
@@ -76,6 +81,9 @@ class ServiceDesk(QObject):
     @Slot(object)
     def _on_asked(self, ask: _Ask) -> None:
         if ask.done.is_set():   # answered by close() meanwhile
+            return
+        if ask.should_stop():   # stopped (or its card deleted) while this waited in the queue
+            ask.answer(error=ToolError(STOPPED))
             return
         try:
             result = ask.fn()
@@ -155,11 +163,15 @@ class ServiceDesk(QObject):
 class CallServices:
     """ToolServices for one call: its conversation and its card (pictures become the card's children)."""
 
-    def __init__(self, desk: ServiceDesk, conversation_id: int, card: Message):
+    def __init__(self, desk: ServiceDesk, conversation_id: int, card: Message, should_stop: Callable[[], bool]):
         self.desk, self.conversation_id, self.card = desk, conversation_id, card
+        self._stop = should_stop
+
+    def _ask(self, fn: Callable[[], object], **kwargs):
+        return self.desk.ask(fn, self._stop, **kwargs)
 
     def image_limits(self):
-        return self.desk.ask(self.desk.images.limits)
+        return self._ask(self.desk.images.limits)
 
     def draw(self, request: ImageRequest) -> Drawn:
         return self._picture(replace(request, init=None, mask=None, source_id=None))
@@ -171,7 +183,7 @@ class CallServices:
         if request.mask and Path(request.mask).resolve().parent != Path(self.desk.images.paths.images).resolve():
             raise ToolError("A mask must be one painted on a picture of this chat.")
         conv = self.conversation_id
-        resolved = self.desk.ask(lambda: resolve(self.desk.log.storage, conv, replace(request, init=source)))
+        resolved = self._ask(lambda: resolve(self.desk.log.storage, conv, replace(request, init=source)))
         from .engines.img2img import check_files   # PIL only when used; read here, on the tool's thread
         try:
             check_files(resolved.init, resolved.mask)
@@ -181,16 +193,16 @@ class CallServices:
 
     def _picture(self, request: ImageRequest) -> Drawn:
         conv, card = self.conversation_id, self.card
-        how, ids = self.desk.ask(lambda: self.desk.queue_picture(conv, request, card), picture=True, card_id=card.id)
-        return self.desk.ask(lambda: self.desk.drawn(how, ids))
+        how, ids = self._ask(lambda: self.desk.queue_picture(conv, request, card), picture=True, card_id=card.id)
+        return self.desk.ask(lambda: self.desk.drawn(how, ids), lambda: False)   # what became of it, even if stopped
 
     def search(self, query: str, scope: str) -> list[Passage]:
         conv = self.conversation_id
-        return self.desk.ask(lambda: self.desk.passages(conv, query, scope))
+        return self._ask(lambda: self.desk.passages(conv, query, scope))
 
     def recipe(self, picture: str) -> PictureRecipe | None:
         conv = self.conversation_id
-        message = self.desk.ask(lambda: self.desk.picture(conv, picture))
+        message = self._ask(lambda: self.desk.picture(conv, picture))
         if message is None:
             return None
         parameters = message.meta.get("parameters", "")
