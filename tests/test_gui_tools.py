@@ -50,39 +50,77 @@ def finished_reply(parts, text: str):
                  and m.status == DONE), None)
 
 
-def test_a_call_makes_a_card_the_picture_comes_under_it_and_the_reply_goes_on(make_app, qtbot):
+def test_a_draw_picture_call_makes_a_card_the_picture_comes_under_it_and_the_reply_goes_on(make_app, qtbot):
+    chat = FakeChatEngine([call("draw_picture", {"prompt": "a red circle", "seed": 3}), "Here is a red circle."])
+    parts = make_app(chat, FakeImageEngine())
+    assert parts.session.submit("draw me a red circle")
+    qtbot.waitUntil(lambda: finished_reply(parts, "Here is a red circle.") is not None, timeout=30000)
+    user, asked, card, picture, answer = branch(parts)
+    assert {"draw_picture", "edit_picture", "search_documents", "read_recipe"} <= \
+        {t["function"]["name"] for t in chat.params[0].tools}
+    assert asked.role == "assistant" and asked.meta["tool_calls"] == [
+        {"id": "call_1", "type": "function",
+         "function": {"name": "draw_picture", "arguments": json.dumps({"prompt": "a red circle", "seed": 3})}}]
+    assert (card.role, card.kind, card.status, card.meta["state"], card.meta["tool_call_id"]) == \
+        ("tool", "tool", DONE, "done", "call_1")
+    assert card.content.startswith("Drew picture #1") and "seed 3" in card.content and card.parent_id == asked.id
+    # The picture is an ordinary numbered picture, child of the card, its PNG carrying the recipe.
+    assert (picture.kind, picture.status, picture.meta["number"], picture.parent_id) == ("image", DONE, 1, card.id)
+    assert picture.meta["tool_call_id"] == "call_1" and card.meta["message_ids"] == [picture.id]
+    recipe = parse_parameters(read_parameters(picture.image_path))
+    assert (recipe.prompt, recipe.seed) == ("a red circle", 3)
+    assert answer.parent_id == picture.id
+    # The model saw the call and its result before it went on.
+    sent = chat.received[1]
+    assert any(m["role"] == "assistant" and m.get("tool_calls") for m in sent)
+    assert any(m["role"] == "tool" and m.get("tool_call_id") == "call_1" and "#1" in m["content"] for m in sent)
+    view = parts.window.view
+    assert isinstance(view.widgets[card.id], ToolCard) and isinstance(view.widgets[picture.id], ImageBubble)
+    assert view.widgets[card.id].state.text() == "Done"
+    assert not parts.window.composer.busy
+    close_app(parts)
+    again = make_app(FakeChatEngine(), FakeImageEngine(), load=False)
+    back = again.window.view.widgets[card.id]
+    assert isinstance(back, ToolCard) and back.state.text() == "Done" and "Drew picture #1" in back.result.text()
+    assert json.loads(back.arguments.toPlainText()) == {"prompt": "a red circle", "seed": 3}
+    picture_back = again.window.view.widgets[picture.id]
+    assert isinstance(picture_back, ImageBubble) and not picture_back.picture.pixmap().isNull()
+
+
+def test_edit_picture_redraws_the_last_picture_as_a_new_numbered_one(make_app, qtbot):
+    chat = FakeChatEngine([call("draw_picture", {"prompt": "a red circle", "seed": 3}), "Drawn.",
+                           call("edit_picture", {"picture": "last", "prompt": "an orange circle", "strength": 0.5},
+                                "call_2"), "More orange now."])
+    parts = make_app(chat, FakeImageEngine())
+    parts.session.submit("draw a red circle")
+    qtbot.waitUntil(lambda: finished_reply(parts, "Drawn.") is not None, timeout=30000)
+    parts.session.submit("make it more orange")
+    qtbot.waitUntil(lambda: finished_reply(parts, "More orange now.") is not None, timeout=30000)
+    first, second = [m for m in branch(parts) if m.kind == "image"]
+    card = card_of(parts, "edit_picture")
+    assert card.meta["state"] == "done" and second.parent_id == card.id
+    assert (second.meta["number"], second.meta["edited_from"], second.meta["source_id"]) == (2, 1, first.id)
+    assert second.meta["request"]["init"] == first.image_path and second.meta["request"]["seed"] == 3
+
+
+def test_search_documents_reads_the_chats_files(make_app, qtbot):
+    chat = FakeChatEngine([call("search_documents", {"query": "lighthouse keeper"}), "Nothing found."])
+    parts = make_app(chat)
+    parts.session.submit("what do my files say about the lighthouse keeper?")
+    qtbot.waitUntil(lambda: finished_reply(parts, "Nothing found.") is not None, timeout=30000)
+    card = card_of(parts, "search_documents")
+    assert card.meta["state"] == "done" and "Nothing in" in card.content and "lighthouse keeper" in card.content
+
+
+def test_a_call_through_the_session_door_draws_under_its_card(make_app, qtbot):
     chat = FakeChatEngine([call("sketch", {"prompt": "a red circle", "seed": 3}), "Here is a red circle."])
     with TOOLS.registered("sketch", SKETCH):
         parts = make_app(chat, FakeImageEngine())
         assert parts.session.submit("draw me a red circle")
         qtbot.waitUntil(lambda: finished_reply(parts, "Here is a red circle.") is not None, timeout=30000)
         user, asked, card, picture, answer = branch(parts)
-        assert "sketch" in [t["function"]["name"] for t in chat.params[0].tools]
-        assert asked.role == "assistant" and asked.meta["tool_calls"] == [
-            {"id": "call_1", "type": "function",
-             "function": {"name": "sketch", "arguments": json.dumps({"prompt": "a red circle", "seed": 3})}}]
-        assert (card.role, card.kind, card.status, card.meta["state"], card.meta["tool_call_id"]) == \
-            ("tool", "tool", DONE, "done", "call_1")
         assert card.content == "Drew picture #1 (seed 3)." and card.parent_id == asked.id
-        # The picture is an ordinary numbered picture, child of the card, its PNG carrying the recipe.
-        assert (picture.kind, picture.status, picture.meta["number"], picture.parent_id) == ("image", DONE, 1, card.id)
-        assert picture.meta["tool_call_id"] == "call_1"
-        assert parse_parameters(read_parameters(picture.image_path)).prompt == "a red circle"
-        assert answer.parent_id == picture.id
-        # The model saw the call and its result before it went on.
-        sent = chat.received[1]
-        assert any(m["role"] == "tool" and m.get("tool_call_id") == "call_1" and "#1" in m["content"] for m in sent)
-        view = parts.window.view
-        assert isinstance(view.widgets[card.id], ToolCard) and isinstance(view.widgets[picture.id], ImageBubble)
-        assert view.widgets[card.id].state.text() == "Done"
-        assert not parts.window.composer.busy
-        close_app(parts)
-        again = make_app(FakeChatEngine(), FakeImageEngine(), load=False)
-        back = again.window.view.widgets[card.id]
-        assert isinstance(back, ToolCard) and back.state.text() == "Done" and "Drew picture #1" in back.result.text()
-        assert json.loads(back.arguments.toPlainText()) == {"prompt": "a red circle", "seed": 3}
-        picture_back = again.window.view.widgets[picture.id]
-        assert isinstance(picture_back, ImageBubble) and not picture_back.picture.pixmap().isNull()
+        assert (picture.parent_id, picture.meta["number"], answer.parent_id) == (card.id, 1, picture.id)
 
 
 def test_stop_while_the_tool_draws_cancels_the_call_and_the_reply(make_app, qtbot):

@@ -156,6 +156,10 @@ class TextBubble(MessageWidget):
         if m.status == STREAMING and not m.content:
             waiting = m.meta.get("waiting")
             self.label.setText("<i>Waiting for the model to load…</i>" if waiting else "<i>Thinking…</i>")
+        elif not m.content and m.meta.get("tool_calls"):   # a reply that only called tools: their cards follow
+            names = ", ".join(str(c.get("function", {}).get("name", "")) for c in m.meta["tool_calls"]
+                              if isinstance(c, dict))
+            self.label.setText(markdown.plain_html(f"Using {names}…"))
         else:
             self.set_text(m.content)
         dropped = m.meta.get("dropped")
