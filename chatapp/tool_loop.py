@@ -95,12 +95,13 @@ class ToolLoop(QObject):
 
     def rerun(self, card: Message, arguments: str) -> bool:
         """Run a finished call again with (edited) arguments: a new card beside the old one, then the reply goes on."""
-        if self.running_in(card.conversation_id) or card.parent_id is None:
+        saved = self.log.message(card.id)   # as stored: the card hands over its edited arguments in a copy
+        if self.running_in(card.conversation_id) or saved is None or saved.parent_id is None:
             return False
-        meta = card.meta
-        turn = _Turn(card.conversation_id, [ToolCall(meta.get("tool_call_id", ""), meta.get("name", ""), arguments)],
-                     1, card.parent_id, edited=arguments != meta.get("arguments"))
-        self.turns[card.conversation_id] = turn
+        meta = saved.meta
+        turn = _Turn(saved.conversation_id, [ToolCall(meta.get("tool_call_id", ""), meta.get("name", ""), arguments)],
+                     1, saved.parent_id, edited=arguments != meta.get("arguments"))
+        self.turns[saved.conversation_id] = turn
         self._next(turn, ask=False)   # pressing Run is the user's answer
         return True
 

@@ -87,11 +87,22 @@ def test_a_draw_picture_call_makes_a_card_the_picture_comes_under_it_and_the_rep
     assert isinstance(picture_back, ImageBubble) and not picture_back.picture.pixmap().isNull()
 
 
+class Recording(FakeImageEngine):
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.asked = []
+
+    def generate(self, request, on_progress, should_stop):
+        self.asked.append(request)
+        return super().generate(request, on_progress, should_stop)
+
+
 def test_edit_picture_redraws_the_last_picture_as_a_new_numbered_one(make_app, qtbot):
     chat = FakeChatEngine([call("draw_picture", {"prompt": "a red circle", "seed": 3}), "Drawn.",
                            call("edit_picture", {"picture": "last", "prompt": "an orange circle", "strength": 0.5},
                                 "call_2"), "More orange now."])
-    parts = make_app(chat, FakeImageEngine())
+    images = Recording()
+    parts = make_app(chat, images)
     parts.session.submit("draw a red circle")
     qtbot.waitUntil(lambda: finished_reply(parts, "Drawn.") is not None, timeout=30000)
     parts.session.submit("make it more orange")
@@ -100,7 +111,8 @@ def test_edit_picture_redraws_the_last_picture_as_a_new_numbered_one(make_app, q
     card = card_of(parts, "edit_picture")
     assert card.meta["state"] == "done" and second.parent_id == card.id
     assert (second.meta["number"], second.meta["edited_from"], second.meta["source_id"]) == (2, 1, first.id)
-    assert second.meta["request"]["init"] == first.image_path and second.meta["request"]["seed"] == 3
+    asked = images.asked[-1]   # what the engine was asked to draw: the first picture, redrawn with its seed
+    assert (asked.init, asked.strength, asked.seed, asked.prompt) == (first.image_path, 0.5, 3, "an orange circle")
 
 
 def test_search_documents_reads_the_chats_files(make_app, qtbot):
@@ -124,9 +136,9 @@ def test_a_call_through_the_session_door_draws_under_its_card(make_app, qtbot):
 
 
 def test_stop_while_the_tool_draws_cancels_the_call_and_the_reply(make_app, qtbot):
-    chat = FakeChatEngine([call("sketch", {"prompt": "a slow square", "steps": 400}), "never said"])
+    chat = FakeChatEngine([call("sketch", {"prompt": "a slow square", "steps": 100}), "never said"])
     with TOOLS.registered("sketch", SKETCH):
-        parts = make_app(chat, FakeImageEngine(step_delay=0.05))
+        parts = make_app(chat, FakeImageEngine(step_delay=0.2))
         parts.session.submit("draw a slow square")
         qtbot.waitUntil(lambda: any(m.kind == "image" and m.status == "rendering" for m in branch(parts)), timeout=30000)
         assert parts.window.composer.busy   # the reply is not over while its tool runs

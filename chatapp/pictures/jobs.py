@@ -299,7 +299,8 @@ class ImageJobs(QObject):
         ids = []
         for n, image in enumerate(saved):
             meta = {"request": asdict(image.request), "parameters": image.parameters, "model": self.model_name}
-            keep = ("number", "source_id", "edited_from") if n == 0 else ("source_id", "edited_from")
+            keep = ("number", "source_id", "edited_from", "tool_call_id") if n == 0 else \
+                ("source_id", "edited_from", "tool_call_id")
             meta.update({k: job.message.meta[k] for k in keep if k in job.message.meta})   # the number stays
             if n > 0:
                 meta["number"] = (self.log.guard(number_meta, self.storage, job.message.conversation_id,
