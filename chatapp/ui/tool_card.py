@@ -96,7 +96,7 @@ class ToolCard(MessageWidget):
     def update_message(self, message: Message) -> None:
         super().update_message(message)
         m, state = message, message.meta.get("state", "done")
-        self.toggle.setText(f"{'▾' if self._open() else '▸'}  🛠 {m.meta.get('name', 'tool')}")
+        self.toggle.setText(f"{'▾' if self._open() else '▸'}  ⚙ {m.meta.get('name', 'tool')}")
         self.state.setText(STATES.get(state, state))
         self.setProperty("state", state)
         self.style().unpolish(self)
