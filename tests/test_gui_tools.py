@@ -115,11 +115,18 @@ def test_edit_picture_redraws_the_last_picture_as_a_new_numbered_one(make_app, q
     assert (asked.init, asked.strength, asked.seed, asked.prompt) == (first.image_path, 0.5, 3, "an orange circle")
 
 
-def test_search_documents_reads_the_chats_files(make_app, qtbot):
-    chat = FakeChatEngine([call("search_documents", {"query": "lighthouse keeper"}), "Nothing found."])
+def answered(make_app, qtbot, script: list, question: str):
+    """The app with the fake model scripted, once it answered question with the script's last reply."""
+    chat = FakeChatEngine(script)
     parts = make_app(chat)
-    parts.session.submit("what do my files say about the lighthouse keeper?")
-    qtbot.waitUntil(lambda: finished_reply(parts, "Nothing found.") is not None, timeout=30000)
+    parts.session.submit(question)
+    qtbot.waitUntil(lambda: finished_reply(parts, script[-1]) is not None, timeout=30000)
+    return parts, chat
+
+
+def test_search_documents_reads_the_chats_files(make_app, qtbot):
+    parts, _ = answered(make_app, qtbot, [call("search_documents", {"query": "lighthouse keeper"}), "Nothing found."],
+                        "what do my files say about the lighthouse keeper?")
     card = card_of(parts, "search_documents")
     assert card.meta["state"] == "done" and "Nothing in" in card.content and "lighthouse keeper" in card.content
 
@@ -266,10 +273,7 @@ def test_a_tool_that_raises_fails_its_card_and_the_reply_goes_on(make_app, qtbot
 
 
 def test_a_made_up_tool_name_is_a_failed_card_the_model_reads(make_app, qtbot):
-    chat = FakeChatEngine([call("teleport", {"to": "mars"}), "Sorry, I cannot."])
-    parts = make_app(chat)
-    parts.session.submit("go to mars")
-    qtbot.waitUntil(lambda: finished_reply(parts, "Sorry, I cannot.") is not None, timeout=30000)
+    parts, _ = answered(make_app, qtbot, [call("teleport", {"to": "mars"}), "Sorry, I cannot."], "go to mars")
     card = card_of(parts, "teleport")
     assert card.meta["state"] == "failed" and "no tool called 'teleport'" in card.content
 
