@@ -14,8 +14,7 @@ class ToolDoors:
 
     def model_calls_tools(self) -> bool:
         """Whether the loaded chat model takes tool calls (its history then carries them; else they fold into text)."""
-        engine = self.llm.engine if self.llm_status == "ready" else None   # set on its thread before `ready`
-        return engine is not None and engine.capabilities.tools
+        return self.llm_status == "ready" and self.chat_capabilities.tools
 
     def _go_on(self, conversation_id: int, after_id: int, tool_round: int) -> None:
         """The calls of a reply were answered: the reply goes on under their results."""
