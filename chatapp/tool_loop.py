@@ -71,14 +71,16 @@ class ToolLoop(QObject):
     def enabled(self, conversation_id: int | None) -> bool:
         return conversation_id not in self.settings.tools_off_chats
 
-    def offer(self, conversation_id: int, tool_round: int) -> tuple[dict, ...]:
-        """GenParams.tools for a reply: none in a chat with tools off, or past the rounds' cap (said once)."""
+    def offer(self, conversation_id: int, tool_round: int) -> tuple[tuple[dict, ...], str]:
+        """GenParams.tools and tool_choice for a reply: none in a chat with tools off; past the rounds' cap they
+        stay offered (the history holds calls) with tool_choice "none", so the model answers in words (said)."""
         if not self.enabled(conversation_id) or not TOOLS:
-            return ()
+            return (), "auto"
+        tools = tuple(openai_tool(t) for t in offered(limits=self.desk.images.limits()))
         if tool_round >= MAX_ROUNDS:
             self.notice(ROUNDS_NOTE)
-            return ()
-        return tuple(openai_tool(t) for t in offered(limits=self.desk.images.limits()))
+            return tools, "none"
+        return tools, "auto"
 
     def running_in(self, conversation_id: int) -> bool:
         return conversation_id in self.turns
@@ -87,7 +89,7 @@ class ToolLoop(QObject):
     def start(self, reply: Message, calls: list, tool_round: int) -> None:
         turn = _Turn(reply.conversation_id, list(calls), tool_round + 1, reply.id)
         self.turns[reply.conversation_id] = turn
-        if tool_round >= MAX_ROUNDS:   # offered none, called some anyway: the answer ends here
+        if tool_round >= MAX_ROUNDS:   # told to call none, called some anyway: the answer ends here
             self._not_run(turn, turn.calls, f"Not run: the assistant had called tools {MAX_ROUNDS} times in a row.")
             self._close(turn)
             return

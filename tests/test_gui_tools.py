@@ -291,7 +291,8 @@ def test_rounds_of_calls_are_capped_with_a_note(make_app, qtbot):
         parts.session.notice.connect(notices.append)
         parts.session.submit("loop please")
         qtbot.waitUntil(lambda: finished_reply(parts, "done at last") is not None, timeout=60000)
-        assert [bool(p.tools) for p in chat.params] == [True] * MAX_ROUNDS + [False]
+        assert [p.tool_choice for p in chat.params] == ["auto"] * MAX_ROUNDS + ["none"]
+        assert all(p.tools for p in chat.params)   # still offered: the history holds calls
         assert ROUNDS_NOTE in notices
         assert len([m for m in branch(parts) if m.kind == "tool"]) == MAX_ROUNDS
 
@@ -330,3 +331,16 @@ def test_the_card_reads_in_both_themes(make_app, qtbot, theme):
         image = card.grab().toImage()
         text, back = card.result.palette().color(card.result.foregroundRole()), image.pixelColor(2, image.height() // 2)
         assert abs(text.lightness() - back.lightness()) > 100
+
+
+def test_turning_tools_off_folds_earlier_calls_into_text(make_app, qtbot):
+    with TOOLS.registered("echo", Tool("echo", "Echo.", {"type": "object", "properties": {}}, echo)):
+        parts, chat = answered(make_app, qtbot, [call("echo", {}), "Echoed."], "echo please")
+        chat.enqueue("No tools now.")
+        parts.session.set_tools_enabled(False)
+        parts.session.submit("and now?")
+        qtbot.waitUntil(lambda: finished_reply(parts, "No tools now.") is not None, timeout=30000)
+        assert chat.params[-1].tools == ()
+        sent = chat.received[-1]
+        assert not any(m["role"] == "tool" or m.get("tool_calls") for m in sent)
+        assert any("echo" in (m["content"] or "") for m in sent if m["role"] == "assistant")   # said in words
