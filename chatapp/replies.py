@@ -5,8 +5,6 @@ The session decides what the model sees and when a reply starts; the part tells 
 from __future__ import annotations
 
 import itertools
-import secrets
-import string
 import time
 from dataclasses import dataclass, field
 
@@ -14,7 +12,7 @@ from PySide6.QtCore import QCoreApplication, QObject, Signal
 
 from .conversation import DONE, ERROR, STOPPED, STREAMING, Message
 from .engines.base import ChatStats
-from .engines.events import Reply, ToolCall, ToolCallDelta
+from .engines.events import Reply, ToolCall, ToolCallDelta, new_call_id
 from .message_log import MessageLog
 from .parts import Notice
 
@@ -30,11 +28,6 @@ class _Reply:
     last_flush: float = field(default_factory=time.monotonic)
     calls: Reply = field(default_factory=Reply)   # its tool calls' parts, joined (calls.tool_calls)
     tool_round: int = 0   # how many rounds of tool calls this turn of the conversation had before this reply
-
-
-def call_id() -> str:
-    """An id for a call the engine gave none: 9 letters and digits (what Mistral's templates demand)."""
-    return "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(9))
 
 
 class Replies(QObject):
@@ -144,7 +137,7 @@ class Replies(QObject):
         if reply is None:
             return
         # A call is run only when the reply ended by itself: a stopped reply's half-written call is dropped.
-        calls = [] if stats.stopped else [c if c.id else ToolCall(call_id(), c.name, c.arguments)
+        calls = [] if stats.stopped else [c if c.id else ToolCall(new_call_id(), c.name, c.arguments)
                                           for c in reply.calls.tool_calls]
         if stats.stopped and not reply.text:
             self._drop(rid)

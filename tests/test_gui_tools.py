@@ -344,3 +344,12 @@ def test_turning_tools_off_folds_earlier_calls_into_text(make_app, qtbot):
         sent = chat.received[-1]
         assert not any(m["role"] == "tool" or m.get("tool_calls") for m in sent)
         assert any("echo" in (m["content"] or "") for m in sent if m["role"] == "assistant")   # said in words
+
+
+def test_a_call_the_engine_gave_no_id_gets_one_its_result_answers(make_app, qtbot):
+    with TOOLS.registered("echo", Tool("echo", "Echo.", {"type": "object", "properties": {}}, echo)):
+        parts, chat = answered(make_app, qtbot, [call("echo", {}, call_id=""), "Echoed."], "echo please")
+        asked = next(m for m in branch(parts) if m.meta.get("tool_calls"))
+        given = asked.meta["tool_calls"][0]["id"]
+        assert given.startswith("call_") and card_of(parts, "echo").meta["tool_call_id"] == given
+        assert [m["tool_call_id"] for m in chat.received[1] if m["role"] == "tool"] == [given]
