@@ -273,8 +273,10 @@ class ChatSession(ToolDoors, QObject):
         self.submit_image(request, command, checked=True)
 
     def _drawing_hint(self, text: str) -> dict:
-        """A drawing request to a model that cannot draw by itself carries a "Draw this" suggestion (its meta)."""
-        intent = None if self.chat_capabilities.tools else drawing_intent.read(text)
+        """A drawing request to a model that cannot draw by itself (or may not: tools off in this chat) carries a
+        "Draw this" suggestion (its meta)."""
+        draws = self.chat_capabilities.tools and self.tools.enabled(self.current.id if self.current else None)
+        intent = None if draws else drawing_intent.read(text)
         return {"meta": {"draw_this": intent.meta()}} if intent else {}
 
     def draw_this(self, message: Message) -> bool:

@@ -353,3 +353,15 @@ def test_a_call_the_engine_gave_no_id_gets_one_its_result_answers(make_app, qtbo
         given = asked.meta["tool_calls"][0]["id"]
         assert given.startswith("call_") and card_of(parts, "echo").meta["tool_call_id"] == given
         assert [m["tool_call_id"] for m in chat.received[1] if m["role"] == "tool"] == [given]
+
+
+def test_a_chat_with_tools_off_suggests_draw_this_instead(make_app, qtbot):
+    parts = make_app(FakeChatEngine(["Sure.", "Sure again."]))
+    parts.session.submit("draw me a lighthouse at dusk")
+    qtbot.waitUntil(lambda: finished_reply(parts, "Sure.") is not None, timeout=30000)
+    assert "draw_this" not in branch(parts)[0].meta   # the model draws by itself here
+    parts.session.set_tools_enabled(False)
+    parts.session.submit("draw me a lighthouse at dawn")
+    qtbot.waitUntil(lambda: finished_reply(parts, "Sure again.") is not None, timeout=30000)
+    asked = [m for m in branch(parts) if m.role == "user"][-1]
+    assert "lighthouse at dawn" in asked.meta["draw_this"]["prompt"]
