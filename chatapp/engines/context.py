@@ -9,6 +9,12 @@ from .base import ContextOverflow
 PER_MESSAGE_OVERHEAD = 8
 
 
+def _text(message: dict) -> str:
+    """What of a message reaches the prompt: its content (None beside tool calls) and its calls."""
+    calls = message.get("tool_calls") or ()
+    return (message.get("content") or "") + "".join(str(c.get("function", {})) for c in calls)
+
+
 def fit_messages(messages: list[dict], count_tokens: Callable[[str], int], n_ctx: int,
                  reply_reserve: int) -> tuple[list[dict], int]:
     """Return the newest messages that fit in n_ctx - reply_reserve tokens, and how many were dropped.
@@ -19,7 +25,7 @@ def fit_messages(messages: list[dict], count_tokens: Callable[[str], int], n_ctx
     budget = n_ctx - reply_reserve
     system = messages[:1] if messages and messages[0]["role"] == "system" else []
     turns = messages[len(system):]
-    cost = [count_tokens(m["content"]) + PER_MESSAGE_OVERHEAD for m in messages]
+    cost = [count_tokens(_text(m)) + PER_MESSAGE_OVERHEAD for m in messages]
     sys_cost = sum(cost[:len(system)])
     turn_cost = cost[len(system):]
     if not turns:

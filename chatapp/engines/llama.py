@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import codecs
+import dataclasses
+import json
 import random
 import time
 from pathlib import Path
@@ -13,7 +15,10 @@ from .context import fit_messages
 from .events import ChatEvent, TextDelta, Usage
 from .cpu import ThreadChoice, chat_thread_options
 from .gguf_file import check_gguf_file, refuse_what_cannot_chat
+from .llama_tools import ReplyTools, offered_tools
+from .sampler_chain import bias_first
 from .speculative import Costs, DraftStats, decode
+from .tool_formats import TemplateTools, history_for_template, probe
 
 def _shared_prefix(a, b) -> int:
     """How many leading tokens two token sequences share."""
@@ -76,18 +81,6 @@ class _TextAssembler:
         return rest
 
 
-def _bias_first(sampler, n_vocab: int, bias: dict[int, float]):
-    """OpenAI's logit_bias ahead of the chain Llama._init_sampler built: appended after its final pick
-    (greedy or dist) a bias would change nothing."""
-    import llama_cpp
-    from llama_cpp._internals import LlamaSampler
-    chain = LlamaSampler()
-    chain.add_logit_bias(n_vocab, bias)
-    while llama_cpp.llama_sampler_chain_n(sampler.sampler):   # moved, not copied: each is freed once
-        llama_cpp.llama_sampler_chain_add(chain.sampler, llama_cpp.llama_sampler_chain_remove(sampler.sampler, 0))
-    return chain
-
-
 class LlamaChatEngine:
     """Owns one llama_cpp.Llama; used by exactly one thread (the LLM worker) for its whole life."""
 
@@ -103,6 +96,8 @@ class LlamaChatEngine:
         self.n_ctx, self.n_threads, self.n_gpu_layers, self.seed = n_ctx, n_threads, n_gpu_layers, seed
         self.llm = None
         self._pieces: dict[int, bytes | None] = {}
+        self._template = TemplateTools()   # what the chat template does with tools (probed at load)
+        self._last_calls: list[dict] = []
 
     def load(self) -> ModelInfo:
         check_gguf_file(self.model_path)
@@ -128,6 +123,9 @@ class LlamaChatEngine:
             raise EngineError(f"llama.cpp could not load {self.model_path.name}: the file may be truncated "
                               f"or of an unsupported architecture ({exc}).") from exc
         self._warm_up()
+        # Tools only where the template shows them to the model and its calls can be read back.
+        self._template = probe(self._render)
+        self.capabilities = dataclasses.replace(LlamaChatEngine.capabilities, tools=self._template.can_call)
         meta = self.llm.metadata
         name = self.model_path.stem  # what the user chose; general.name is often a build label
         return ModelInfo(name=name, path=str(self.model_path), n_ctx=self.llm.n_ctx(),
@@ -168,13 +166,18 @@ class LlamaChatEngine:
         if self.llm is None:
             raise EngineError("No language model is loaded.")
         stats = stats if stats is not None else ChatStats()
+        tools = offered_tools(self._template, params, self.model_path.stem)
+        if tools and params.grammar:
+            raise EngineError("A reply cannot follow a grammar and call tools at once: offer no tools, or no grammar.")
         n_ctx = self.llm.n_ctx()
         reserve = min(params.max_tokens, n_ctx // 2)
+        if tools:   # the tools' definitions take room in the prompt (the template's system block) too
+            reserve += self.count_tokens(json.dumps(tools))
         if params.fit_context:
             fitted, stats.dropped_messages = fit_messages(messages, self.count_tokens, n_ctx, reserve)
         else:   # an API's caller trims (or is told): ContextOverflow below if it does not fit
             fitted = messages
-        self._last_turn = (fitted, params)
+        self._last_turn, self._last_calls = (fitted, params), []
         stats.n_ctx = n_ctx
         p_eval0, _ = self._perf()
         start = time.perf_counter()
@@ -198,6 +201,7 @@ class LlamaChatEngine:
         stop = args.get("stop") or []
         text = _TextAssembler(([stop] if isinstance(stop, str) else list(stop)) + list(params.stop))
         grammar = self._grammar(params)
+        calls = ReplyTools(self._template, params) if tools else None
         # The sampler exactly as Llama.generate builds it; the loop is ours (speculative.decode).
         sampler = self.llm._init_sampler(
             top_k=args["top_k"], top_p=args["top_p"], min_p=args["min_p"], typical_p=args["typical_p"],
@@ -206,10 +210,14 @@ class LlamaChatEngine:
             frequency_penalty=args["frequency_penalty"], presence_penalty=args["presence_penalty"],
             repeat_penalty=args["repeat_penalty"], grammar=grammar)
         if params.logit_bias:
-            sampler = _bias_first(sampler, self.llm.n_vocab(), dict(params.logit_bias))
+            sampler = bias_first(sampler, self.llm.n_vocab(), dict(params.logit_bias))
+        if calls:   # last: at "auto"'s marker it changes the finished chain in place
+            sampler = calls.sampler(self.llm, sampler)
         self.draft_stats = DraftStats()
-        # A grammar's state moves with each accepted token: no drafting beside it (simplest sure rule).
-        tokens = decode(self.llm, prompt, sampler, limit=max_tokens, draft=self.prompt_lookup and grammar is None,
+        # A grammar's state moves with each accepted token: no drafting beside it (simplest sure rule),
+        # except tools' "auto": most replies never reach a marker, and one that does drafts no worse.
+        forced = grammar is not None or (calls is not None and not calls.lazy)
+        tokens = decode(self.llm, prompt, sampler, limit=max_tokens, draft=self.prompt_lookup and not forced,
                         stats=self.draft_stats, stopping_criteria=args.get("stopping_criteria"), costs=self._draft_costs,
                         clock=time.thread_time if self._threads.options == (1,) else time.perf_counter,
                         threads=self._threads)
@@ -219,12 +227,14 @@ class LlamaChatEngine:
                 piece = self._piece(token)
                 if piece is None:        # end of generation (EOS, <|im_end|>, ...)
                     break
+                if calls:
+                    calls.watch(piece)
                 stats.completion_tokens += 1
                 shown = text.feed(piece)
                 if shown:
                     if not stats.ttft_s:
                         stats.ttft_s = time.perf_counter() - start
-                    yield TextDelta(shown)
+                    yield from calls.feed(shown) if calls else (TextDelta(shown),)
                 if text.stopped:
                     break
                 if stats.completion_tokens >= max_tokens:
@@ -236,7 +246,10 @@ class LlamaChatEngine:
             if not text.stopped and not stats.stopped:
                 rest = text.flush()
                 if rest:
-                    yield TextDelta(rest)
+                    yield from calls.feed(rest) if calls else (TextDelta(rest),)
+            if calls and not stats.stopped:
+                yield from calls.finish()
+                finish, self._last_calls = calls.finish_reason(finish), calls.calls
         except ValueError as exc:
             raise ContextOverflow(f"The conversation does not fit the model's context ({exc}).") from exc
         finally:
@@ -254,14 +267,17 @@ class LlamaChatEngine:
         question: their common prefix is certain. Returns the tokens evaluated; any failure only costs
         the next turn its head start.
         """
-        last = getattr(self, "_last_turn", None)
-        if self.llm is None or last is None or not reply:
+        last, calls = getattr(self, "_last_turn", None), self._last_calls
+        if self.llm is None or last is None or not (reply or calls):
             return 0
         fitted, params = last
-        history = [*fitted, {"role": "assistant", "content": reply}]
+        history = [*fitted, {"role": "assistant", "content": reply, **({"tool_calls": calls} if calls else {})}]
+        # After calls the next turn starts with their results, else with the user's question.
+        nxt = (lambda x: {"role": "tool", "tool_call_id": calls[0]["id"], "content": x}) if calls else (
+            lambda x: {"role": "user", "content": x})
         try:
-            a = self._completion_args([*history, {"role": "user", "content": "A"}], params)
-            b = self._completion_args([*history, {"role": "user", "content": "B"}], params)
+            a = self._completion_args([*history, nxt("A")], params)
+            b = self._completion_args([*history, nxt("B")], params)
             if a is None or b is None:
                 return 0
             head = list(a["prompt"][:_shared_prefix(a["prompt"], b["prompt"])])
@@ -307,7 +323,17 @@ class LlamaChatEngine:
 
     def _completion_args(self, messages: list[dict], params: GenParams) -> dict | None:
         """What create_chat_completion would pass to create_completion: from the model's own chat handler
-        (its GGUF template), so the prompt tokens are identical and prefix re-use keeps working."""
+        (its GGUF template), so the prompt tokens are identical and prefix re-use keeps working. Offered
+        tools go to the template too (never tool_choice: the handler would set a grammar of its own)."""
+        tools = list(params.tools) if params.tools and params.tool_choice != "none" and self._template.can_call else None
+        return self._format(history_for_template(messages, self._template.object_arguments), tools, params)
+
+    def _render(self, messages: list[dict], tools: list[dict] | None) -> str | None:
+        """The template's text for these messages and tools (the tool probe reads it)."""
+        args = self._format(messages, tools, GenParams())
+        return None if args is None else self.llm.detokenize(list(args["prompt"]), special=True).decode("utf-8", "replace")
+
+    def _format(self, messages: list[dict], tools: list[dict] | None, params: GenParams) -> dict | None:
         from llama_cpp import llama_chat_format
         llm = self.llm
         handler = (llm.chat_handler or llm._chat_handlers.get(llm.chat_format)
@@ -315,7 +341,7 @@ class LlamaChatEngine:
         capture = _HandlerCapture(llm)
         try:
             handler(llama=capture, messages=messages, stream=True, stop=[], max_tokens=params.max_tokens,
-                    **self._sampling(params))
+                    **({"tools": tools} if tools else {}), **self._sampling(params))
         except ValueError as exc:  # the template's own raise_exception()
             raise EngineError(f"This model's chat template refused the conversation ({exc}).") from exc
         except Exception as exc:

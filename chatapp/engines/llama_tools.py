@@ -1,0 +1,90 @@
+"""One local reply's tool side for LlamaChatEngine: which tools the template shows, the grammar in the sampler chain, calls out of the text."""
+from __future__ import annotations
+
+from ..conversation import GenParams
+from .base import EngineError
+from .events import ChatEvent, Reply
+from .tool_formats import CallParser, TemplateTools
+from .sampler_chain import insert_after_penalties
+from .tool_grammar import calls_gbnf, chosen_tools, grammar_sampler
+
+
+def offered_tools(template: TemplateTools, params: GenParams, model: str) -> list[dict]:
+    """The tools to render into the prompt ([] for none, or tool_choice "none"); EngineError for a model
+    whose template cannot take them or whose calls this engine cannot read (refused, never ignored)."""
+    if not params.tools or params.tool_choice == "none":
+        return []
+    if not template.can_call:
+        why = ("its chat template has no place for them" if not template.takes_tools
+               else "its chat template writes tool calls in a form chatapp cannot read yet")
+        raise EngineError(f"{model} cannot call tools: {why}. Choose a model whose template takes tools "
+                          f"(Qwen 2.5 or 3, Hermes, SmolLM3 and the like), or turn tools off for this chat.")
+    chosen_tools(params.tools, params.tool_choice)   # a named choice must name an offered tool
+    return list(params.tools)
+
+
+class ReplyTools:
+    """Tools offered to one reply. "required" or a named function: a call from the first token (the
+    grammar is in the sampler chain at once). "auto": the model writes freely until its own opening
+    marker, then the grammar goes into the chain for the rest.
+
+    Why not llama.cpp's lazy grammar sampler: where the marker is several tokens it searches the whole
+    reply with a regex at every token (quadratic), and on a match replays the token's text past the
+    marker into the grammar, which throws a C++ exception through ctypes (an abort) when that text
+    cannot start a call. Here the marker is looked for in the last few bytes, and a grammar is made
+    only for a continuation that can be a call.
+    """
+
+    def __init__(self, template: TemplateTools, params: GenParams):
+        self.fmt = template.format
+        self.lazy = params.tool_choice == "auto"
+        self.tools = chosen_tools(params.tools, params.tool_choice)
+        self.parallel = params.parallel_tool_calls and not isinstance(params.tool_choice, dict)   # named: one call
+        self.parser = CallParser(self.fmt, [t["function"]["name"] for t in self.tools])
+        self._reply = Reply()
+        self._chain, self._llm, self._seen_bytes, self._marker = None, None, b"", self.fmt.open.encode("utf-8")
+
+    def sampler(self, llm, sampler):
+        """sampler (the reply's whole chain) with the calls' grammar after its penalties, now or at the marker.
+        The grammar is built here in both cases, so a schema llama.cpp cannot take fails before the reply."""
+        ptr = grammar_sampler(llm, calls_gbnf(self.fmt, self.tools, self.parallel))
+        if self.lazy:
+            import llama_cpp
+            llama_cpp.llama_sampler_free(ptr)
+            self._chain, self._llm = sampler, llm
+        else:
+            insert_after_penalties(sampler, ptr)
+        return sampler
+
+    def watch(self, piece: bytes) -> None:
+        """Each token's bytes, before the next token is sampled: at the opening marker the grammar starts."""
+        if self._chain is None:
+            return
+        seen = self._seen_bytes + piece
+        at = seen.find(self._marker)
+        if at < 0:
+            self._seen_bytes = seen[-(len(self._marker) + 16):]
+            return
+        chain, self._chain = self._chain, None
+        gbnf = calls_gbnf(self.fmt, self.tools, self.parallel,
+                          after=seen[at + len(self._marker):].decode("utf-8", "replace"))
+        if gbnf is not None:
+            insert_after_penalties(chain, grammar_sampler(self._llm, gbnf))
+
+    def feed(self, text: str) -> list[ChatEvent]:
+        return self._seen(self.parser.feed(text))
+    def finish(self) -> list[ChatEvent]:
+        return self._seen(self.parser.finish())
+
+    def finish_reason(self, finish: str) -> str:
+        return "tool_calls" if self.parser.calls and finish == "stop" else finish
+
+    @property
+    def calls(self) -> list[dict]:
+        """The whole calls so far, as an assistant message's tool_calls (for warming the next turn)."""
+        return [call.openai() for call in self._reply.tool_calls]
+
+    def _seen(self, events: list[ChatEvent]) -> list[ChatEvent]:
+        for event in events:
+            self._reply.add(event)
+        return events
