@@ -86,13 +86,15 @@ def main() -> None:
     ap.add_argument("--section", default="main", help="which generated section of --out this run replaces "
                     "(e.g. 'taskset' for a run under `taskset -c 0`); the rest of the file is kept")
     ap.add_argument("--only", nargs="*", help="chat, chatlong, chatengine, followup, startup, firstpicture, image, "
-                    "live, memory, scale, remote, hostile, hostileinput, tree, documents, img2img, singlefile, speculative, threads")
+                    "live, memory, scale, remote, hostile, hostileinput, tree, documents, img2img, singlefile, speculative, threads, "
+                    "tools")
     args = ap.parse_args()
     from bench import chat, documents, hostile_render, image, live, remote, scale, startup, tree
     from bench import img2img
     from bench import hostile_input
     from bench import single_file as singlefile_bench   # single-file checkpoints (issue 12)
     from bench import speculative, threads   # drafting, chat threads (issue 27)
+    from bench import tools as tools_bench   # local tool calling (issue 23)
     q = args.quick
     suites = {
         "chat": lambda: chat.throughput(1 if q else 5, 32 if q else 256),
@@ -115,6 +117,7 @@ def main() -> None:
         "singlefile": lambda: singlefile_bench.single_file(q),   # quick mode: the header read only
         "speculative": lambda: speculative.speculative(1 if q else 5, 48 if q else 300),   # issue 27
         "threads": lambda: threads.threads(1 if q else 3, 32 if q else 128, ("quiet",) if q else threads.CASES),
+        "tools": lambda: tools_bench.tools_offered(1 if q else 5, 32 if q else 256),
     }
     rows: list[Row] = []
     for name, run in suites.items():
