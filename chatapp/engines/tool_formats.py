@@ -3,13 +3,11 @@ from __future__ import annotations
 
 import json
 import re
-import secrets
-import string
 from dataclasses import dataclass
 from typing import Callable
 
 from ..registry import Registry
-from .events import ChatEvent, TextDelta, ToolCallDelta
+from .events import ChatEvent, TextDelta, ToolCallDelta, new_call_id
 
 PROBE_NAME = "chatapp_probe_x9"     # names no real tool has, so finding them in a render proves the template put them there
 PROBE_VALUE = "probe_val_x9"
@@ -135,14 +133,6 @@ def _with_object_arguments(call: dict) -> dict:
             return call
         return {**call, "function": {**fn, "arguments": parsed}}
     return call
-
-
-_ID_CHARS = string.ascii_letters + string.digits
-
-
-def new_call_id() -> str:
-    """Nine letters and digits: the one id form every template accepts (Mistral's insist on exactly that)."""
-    return "".join(secrets.choice(_ID_CHARS) for _ in range(9))
 
 
 class CallParser:
