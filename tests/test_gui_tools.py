@@ -142,20 +142,27 @@ def test_a_call_through_the_session_door_draws_under_its_card(make_app, qtbot):
         assert (picture.parent_id, picture.meta["number"], answer.parent_id) == (card.id, 1, picture.id)
 
 
-def test_stop_while_the_tool_draws_cancels_the_call_and_the_reply(make_app, qtbot):
+@pytest.fixture
+def drawing(make_app, qtbot):
+    """The app (and its fake model) while a tool's slow picture renders; the model's next reply is never asked for."""
     chat = FakeChatEngine([call("sketch", {"prompt": "a slow square", "steps": 100}), "never said"])
     with TOOLS.registered("sketch", SKETCH):
         parts = make_app(chat, FakeImageEngine(step_delay=0.2))
         parts.session.submit("draw a slow square")
         qtbot.waitUntil(lambda: any(m.kind == "image" and m.status == "rendering" for m in branch(parts)), timeout=30000)
-        assert parts.window.composer.busy   # the reply is not over while its tool runs
-        qtbot.mouseClick(parts.window.composer.button, Qt.MouseButton.LeftButton)   # Stop
-        card = card_of(parts, "sketch")
-        assert (card.status, card.meta["state"]) == (CANCELLED, "cancelled")
-        assert parts.window.view.widgets[card.id].state.text() == "Cancelled"
-        qtbot.waitUntil(lambda: next(m for m in branch(parts) if m.kind == "image").status == CANCELLED, timeout=30000)
-        qtbot.waitUntil(lambda: not parts.window.composer.busy, timeout=5000)
-        assert len(chat.received) == 1 and finished_reply(parts, "never said") is None
+        yield parts, chat
+
+
+def test_stop_while_the_tool_draws_cancels_the_call_and_the_reply(drawing, qtbot):
+    parts, chat = drawing
+    assert parts.window.composer.busy   # the reply is not over while its tool runs
+    qtbot.mouseClick(parts.window.composer.button, Qt.MouseButton.LeftButton)   # Stop
+    card = card_of(parts, "sketch")
+    assert (card.status, card.meta["state"]) == (CANCELLED, "cancelled")
+    assert parts.window.view.widgets[card.id].state.text() == "Cancelled"
+    qtbot.waitUntil(lambda: next(m for m in branch(parts) if m.kind == "image").status == CANCELLED, timeout=30000)
+    qtbot.waitUntil(lambda: not parts.window.composer.busy, timeout=5000)
+    assert len(chat.received) == 1 and finished_reply(parts, "never said") is None
 
 
 PEEK_CALLS = []
@@ -174,40 +181,44 @@ def asking(parts):
     return card if card is not None and card.meta["state"] == "asking" else None
 
 
-def test_a_tool_that_asks_first_waits_and_deny_tells_the_model(make_app, qtbot):
+@pytest.fixture
+def peek_asks(make_app, qtbot):
+    """ask(*replies): the app once the model's call of peek (a tool that asks first) asks; the replies follow."""
     PEEK_CALLS.clear()
-    chat = FakeChatEngine([call("peek", {}), "Fine, I will not look."])
     with TOOLS.registered("peek", PEEK):
-        parts = make_app(chat)
-        parts.session.submit("what is the secret?")
-        qtbot.waitUntil(lambda: asking(parts) is not None, timeout=30000)
-        card = parts.window.view.widgets[asking(parts).id]
-        buttons = {name: b for name, b in card.action_buttons.items() if b.isVisible()}
-        assert [b.text() for b in buttons.values()] == ["Allow once", "Always for this tool", "Deny", ]
-        qtbot.mouseClick(buttons["tool_deny"], Qt.MouseButton.LeftButton)
-        qtbot.waitUntil(lambda: finished_reply(parts, "Fine, I will not look.") is not None, timeout=30000)
-        denied = card_of(parts, "peek")
-        assert denied.meta["state"] == "denied" and card.state.text() == "Denied" and PEEK_CALLS == []
-        told = [m for m in chat.received[1] if m["role"] == "tool"]
-        assert len(told) == 1 and "denied" in told[0]["content"]
+        def ask(*after):
+            chat = FakeChatEngine([call("peek", {}), *after])
+            parts = make_app(chat)
+            parts.session.submit("what is the secret?")
+            qtbot.waitUntil(lambda: asking(parts) is not None, timeout=30000)
+            return parts, chat
+        yield ask
 
 
-def test_always_for_this_tool_is_remembered_and_saved(make_app, qtbot, data_dir):
-    PEEK_CALLS.clear()
-    chat = FakeChatEngine([call("peek", {}), "It is 42.", call("peek", {}, "call_2"), "Still 42."])
-    with TOOLS.registered("peek", PEEK):
-        parts = make_app(chat)
-        parts.session.submit("what is the secret?")
-        qtbot.waitUntil(lambda: asking(parts) is not None, timeout=30000)
-        card = parts.window.view.widgets[asking(parts).id]
-        qtbot.mouseClick(card.action_buttons["tool_allow_always"], Qt.MouseButton.LeftButton)
-        qtbot.waitUntil(lambda: finished_reply(parts, "It is 42.") is not None, timeout=30000)
-        assert PEEK_CALLS == [{}]
-        saved, _note = load_settings(parts.paths.settings_file)
-        assert len(saved.tools_always) == 1 and saved.tools_always[0].startswith("mcp:test/peek/")
-        parts.session.submit("and again?")   # no question this time
-        qtbot.waitUntil(lambda: finished_reply(parts, "Still 42.") is not None, timeout=30000)
-        assert PEEK_CALLS == [{}, {}]
+def test_a_tool_that_asks_first_waits_and_deny_tells_the_model(peek_asks, qtbot):
+    parts, chat = peek_asks("Fine, I will not look.")
+    card = parts.window.view.widgets[asking(parts).id]
+    buttons = {name: b for name, b in card.action_buttons.items() if b.isVisible()}
+    assert [b.text() for b in buttons.values()] == ["Allow once", "Always for this tool", "Deny", ]
+    qtbot.mouseClick(buttons["tool_deny"], Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: finished_reply(parts, "Fine, I will not look.") is not None, timeout=30000)
+    denied = card_of(parts, "peek")
+    assert denied.meta["state"] == "denied" and card.state.text() == "Denied" and PEEK_CALLS == []
+    told = [m for m in chat.received[1] if m["role"] == "tool"]
+    assert len(told) == 1 and "denied" in told[0]["content"]
+
+
+def test_always_for_this_tool_is_remembered_and_saved(peek_asks, qtbot):
+    parts, chat = peek_asks("It is 42.", call("peek", {}, "call_2"), "Still 42.")
+    card = parts.window.view.widgets[asking(parts).id]
+    qtbot.mouseClick(card.action_buttons["tool_allow_always"], Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: finished_reply(parts, "It is 42.") is not None, timeout=30000)
+    assert PEEK_CALLS == [{}]
+    saved, _note = load_settings(parts.paths.settings_file)
+    assert len(saved.tools_always) == 1 and saved.tools_always[0].startswith("mcp:test/peek/")
+    parts.session.submit("and again?")   # no question this time
+    qtbot.waitUntil(lambda: finished_reply(parts, "Still 42.") is not None, timeout=30000)
+    assert PEEK_CALLS == [{}, {}]
 
 
 def test_builtin_tools_ask_first_when_the_setting_says_so(make_app, qtbot):
@@ -365,3 +376,21 @@ def test_a_chat_with_tools_off_suggests_draw_this_instead(make_app, qtbot):
     qtbot.waitUntil(lambda: finished_reply(parts, "Sure again.") is not None, timeout=30000)
     asked = [m for m in branch(parts) if m.role == "user"][-1]
     assert "lighthouse at dawn" in asked.meta["draw_this"]["prompt"]
+
+
+def test_quitting_while_a_tool_draws_ends_cleanly_and_the_card_says_so(drawing, make_app):
+    parts, _ = drawing
+    card_id = card_of(parts, "sketch").id
+    close_app(parts)   # asserts that every thread ended in time
+    again = make_app(FakeChatEngine(), load=False)
+    card = again.storage.message(card_id)
+    assert (card.status, card.meta["state"]) == (CANCELLED, "cancelled") and "closed" in card.content
+    assert again.window.view.widgets[card_id].state.text() == "Cancelled"
+
+
+def test_stop_while_a_call_asks_cancels_it(peek_asks, qtbot):
+    parts, chat = peek_asks("never said")
+    parts.session.stop()
+    card = card_of(parts, "peek")
+    assert card.meta["state"] == "cancelled" and PEEK_CALLS == [] and not parts.window.composer.busy
+    assert len(chat.received) == 1
