@@ -1,6 +1,7 @@
 """Issue 23: the assistant calls tools in the open: a card per call, pictures drawn through the picture part, the
 reply going on after the results; asking first, Stop, a chat with tools off, a tool that fails, restart."""
 import json
+from dataclasses import replace
 
 import pytest
 from PySide6.QtCore import Qt
@@ -9,6 +10,7 @@ from chatapp.conversation import CANCELLED, DONE, ERROR, ImageRequest
 from chatapp.engines.base import ChatCapabilities
 from chatapp.engines.events import ToolCallDelta
 from chatapp.engines.fake import FakeChatEngine, FakeImageEngine
+from chatapp.engines.llama import LlamaChatEngine
 from chatapp.recipes.a1111 import parse_parameters
 from chatapp.recipes.png import read_parameters
 from chatapp.settings import load_settings
@@ -394,3 +396,32 @@ def test_stop_while_a_call_asks_cancels_it(peek_asks, qtbot):
     card = card_of(parts, "peek")
     assert card.meta["state"] == "cancelled" and PEEK_CALLS == [] and not parts.window.composer.busy
     assert len(chat.received) == 1
+
+
+class AskedToDraw(LlamaChatEngine):
+    """The real engine on SmolLM2 re-saved with Qwen2.5's tool template. A 135M model seldom chooses a tool by
+    itself, so its first reply of a turn is told which one (a named tool_choice, forced by the grammar);
+    everything after that (the card, the picture, the result back through the template) is the app's own."""
+
+    def stream(self, messages, params, should_stop, stats=None):
+        if params.tools and messages[-1]["role"] == "user":
+            params = replace(params, tool_choice={"type": "function", "function": {"name": "draw_picture"}})
+        return super().stream(messages, params, should_stop, stats)
+
+
+@pytest.mark.real
+def test_a_real_local_model_draws_when_asked_in_words(make_app, qtbot):
+    from chatapp.settings import Settings
+
+    from .tool_model import tool_model_path
+    images = Recording()
+    parts = make_app(AskedToDraw(tool_model_path(), n_ctx=2048), images, settings=Settings(temperature=0.0, seed=1, max_tokens=40))
+    assert parts.session.chat_capabilities.tools
+    parts.session.submit("Draw me a lighthouse at dusk, please.")
+    qtbot.waitUntil(lambda: not parts.window.composer.busy, timeout=120000)
+    user, asked, card, picture, answer = branch(parts)
+    assert asked.meta["tool_calls"][0]["function"]["name"] == "draw_picture"
+    assert (card.meta["state"], card.meta["tool_call_id"]) == ("done", asked.meta["tool_calls"][0]["id"])
+    assert (picture.kind, picture.status, picture.parent_id, picture.meta["number"]) == ("image", DONE, card.id, 1)
+    assert images.asked[0].prompt == json.loads(card.meta["arguments"])["prompt"]
+    assert answer.role == "assistant" and answer.status == DONE and answer.content and answer.parent_id == picture.id
