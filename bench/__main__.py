@@ -87,7 +87,7 @@ def main() -> None:
                     "(e.g. 'taskset' for a run under `taskset -c 0`); the rest of the file is kept")
     ap.add_argument("--only", nargs="*", help="chat, chatlong, chatengine, followup, startup, firstpicture, image, "
                     "live, memory, scale, remote, hostile, hostileinput, tree, documents, img2img, singlefile, speculative, threads, "
-                    "tools")
+                    "tools, tooldraw")
     args = ap.parse_args()
     from bench import chat, documents, hostile_render, image, live, remote, scale, startup, tree
     from bench import img2img
@@ -118,6 +118,7 @@ def main() -> None:
         "speculative": lambda: speculative.speculative(1 if q else 5, 48 if q else 300),   # issue 27
         "threads": lambda: threads.threads(1 if q else 3, 32 if q else 128, ("quiet",) if q else threads.CASES),
         "tools": lambda: tools_bench.tools_offered(1 if q else 5, 32 if q else 256),
+        "tooldraw": lambda: tools_bench.tool_draw(5 if q else 20),   # the desktop's tool loop drawing
     }
     rows: list[Row] = []
     for name, run in suites.items():
