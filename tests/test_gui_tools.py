@@ -425,3 +425,13 @@ def test_a_real_local_model_draws_when_asked_in_words(make_app, qtbot):
     assert (picture.kind, picture.status, picture.parent_id, picture.meta["number"]) == ("image", DONE, card.id, 1)
     assert images.asked[0].prompt == json.loads(card.meta["arguments"])["prompt"]
     assert answer.role == "assistant" and answer.status == DONE and answer.content and answer.parent_id == picture.id
+
+
+def test_deleting_the_chat_while_a_tool_draws_leaves_nothing(drawing, qtbot):
+    parts, chat = drawing
+    cid = parts.session.current.id
+    parts.session.delete_conversation(cid)
+    qtbot.waitUntil(lambda: not parts.session.images.jobs, timeout=30000)
+    assert parts.storage.conversation(cid) is None and not parts.session.tools.running_in(cid)
+    assert [p for p in parts.paths.images.rglob("*") if p.suffix in (".png", ".part")] == []
+    assert len(chat.received) == 1 and not parts.window.composer.busy
