@@ -78,3 +78,29 @@ def test_a_model_whose_template_takes_no_tools_is_refused_by_name(client):
         client.chat.completions.create(model="plain", messages=ASK, tools=[WEATHER, DRAW], max_tokens=8)
     plain = client.chat.completions.create(model="plain", messages=ASK, max_tokens=8, temperature=0.0)
     assert plain.choices[0].message.content
+
+
+def test_the_remote_engine_through_a_chatapp_serve_process_over_the_tool_model(tmp_path):
+    """The app's remote path end to end on a real model: `chatapp serve --llm-model` (its own load, the
+    template probe) as a process; OpenAIChatEngine asks with tool_choice "required" and a fixed seed, the
+    grammar keeps the streamed call valid, and the result goes back for an answer in words."""
+    from chatapp.conversation import GenParams
+    from chatapp.engines.events import Reply
+    from chatapp.engines.openai_chat import OpenAIChatEngine
+
+    from .remote_servers import serving
+    with serving(lambda port: ["-m", "chatapp", "serve", "--port", str(port), "--no-image",
+                               "--llm-model", str(tool_model_path())], tmp_path / "serve.log") as served:
+        remote = OpenAIChatEngine(served, timeout=120)
+        remote.load()
+        forced = GenParams(tools=TOOLS, tool_choice="required", parallel_tool_calls=False, temperature=0.7, seed=2,
+                           max_tokens=300)
+        reply = Reply.of(remote.stream(ASK, forced, lambda: False))
+        [call] = reply.tool_calls
+        assert reply.usage.finish_reason == "tool_calls" and call.id.startswith("call_")
+        jsonschema.validate(call.parsed_arguments(), {t["function"]["name"]: t["function"]["parameters"]
+                                                      for t in TOOLS}[call.name])
+        history = [*ASK, {"role": "assistant", "content": reply.text or None, "tool_calls": [call.openai()]},
+                   {"role": "tool", "tool_call_id": call.id, "content": "Done."}]
+        answer = Reply.of(remote.stream(history, replace(forced, tool_choice="none", max_tokens=24), lambda: False))
+    assert answer.text.strip() and not answer.tool_calls and answer.usage.finish_reason in ("stop", "length")
