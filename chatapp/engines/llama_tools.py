@@ -4,7 +4,7 @@ from __future__ import annotations
 from ..conversation import GenParams
 from .base import EngineError
 from .events import ChatEvent, Reply
-from .tool_formats import CallParser, TemplateTools
+from .tool_formats import TemplateTools, call_parser
 from .sampler_chain import insert_after_penalties
 from .tool_grammar import calls_gbnf, chosen_tools, grammar_sampler
 
@@ -40,7 +40,7 @@ class ReplyTools:
         self.lazy = params.tool_choice == "auto"
         self.tools = chosen_tools(params.tools, params.tool_choice)
         self.parallel = params.parallel_tool_calls and not isinstance(params.tool_choice, dict)   # named: one call
-        self.parser = CallParser(self.fmt, [t["function"]["name"] for t in self.tools])
+        self.parser = call_parser(self.fmt, [t["function"]["name"] for t in self.tools])
         self._reply = Reply()
         self._chain, self._llm, self._seen_bytes, self._marker = None, None, b"", self.fmt.open.encode("utf-8")
 
@@ -61,13 +61,22 @@ class ReplyTools:
         if self._chain is None:
             return
         seen = self._seen_bytes + piece
-        at = seen.find(self._marker)
-        if at < 0:
-            self._seen_bytes = seen[-(len(self._marker) + 16):]
-            return
+        if self.fmt.start_only:    # the call is the reply: its first character decides
+            after = seen.lstrip()
+            if not after:
+                self._seen_bytes = seen[-64:]
+                return
+            if not after.startswith(self.fmt.head[:1].encode("utf-8")):
+                self._chain = None   # prose: this reply calls nothing
+                return
+        else:
+            at = seen.find(self._marker)
+            if at < 0:
+                self._seen_bytes = seen[-(len(self._marker) + 16):]
+                return
+            after = seen[at + len(self._marker):]
         chain, self._chain = self._chain, None
-        gbnf = calls_gbnf(self.fmt, self.tools, self.parallel,
-                          after=seen[at + len(self._marker):].decode("utf-8", "replace"))
+        gbnf = calls_gbnf(self.fmt, self.tools, self.parallel, after=after.decode("utf-8", "replace"))
         if gbnf is not None:
             insert_after_penalties(chain, grammar_sampler(self._llm, gbnf))
 

@@ -23,7 +23,9 @@ class ToolFormat:
 
     detect(before) reads what a template writes just before a called tool's name. The parser
     reads what lies between `open` and `close`; parse(body) -> (name, arguments JSON text), None if
-    it is no call. The grammar (tool_grammar.py) is built from the same pieces.
+    it is no call. The grammar (tool_grammar.py) is built from the same pieces. start_only: a family
+    whose call is the whole reply, JSON from its first character (no marker, no close); parallel:
+    whether its templates take several calls in one turn.
     """
     name: str
     open: str
@@ -34,6 +36,8 @@ class ToolFormat:
     separator: str
     detect: Callable[[str], bool]
     parse: Callable[[str], tuple[str, str] | None]
+    start_only: bool = False
+    parallel: bool = True
 
 
 def _json_call(body: str) -> tuple[str, str] | None:
@@ -61,6 +65,12 @@ TOOL_FORMATS.register("hermes", ToolFormat(
     # call in the history, so the model writes what it has seen.
     "hermes", open="<tool_call>", head='{"name": "', between='", "arguments": ', end="}\n</tool_call>",
     close="</tool_call>", separator="\n", detect=lambda before: "<tool_call>" in before, parse=_json_call))
+TOOL_FORMATS.register("llama3-json", ToolFormat(
+    # Llama 3.1 / 3.2 / 3.3: the reply is the call, {"name": N, "parameters": {...}}, and one call a turn
+    # ("This model only supports single tool-calls at once!"); results come back as role ipython.
+    "llama3-json", open="", head='{"name": "', between='", "parameters": ', end="}", close="", separator="",
+    detect=lambda before: before.endswith('<|end_header_id|>\n\n{"name": "'), parse=_json_call,
+    start_only=True, parallel=False))
 
 
 @dataclass(frozen=True)
@@ -135,6 +145,11 @@ def _with_object_arguments(call: dict) -> dict:
     return call
 
 
+def call_parser(fmt: ToolFormat, tool_names):
+    """The incremental parser for fmt's calls."""
+    return (StartCallParser if fmt.start_only else CallParser)(fmt, tool_names)
+
+
 class CallParser:
     """The reply's text -> TextDelta and ToolCallDelta events, incrementally.
 
@@ -196,3 +211,29 @@ class CallParser:
         name, arguments = parsed
         index, self.calls = self.calls, self.calls + 1
         return [ToolCallDelta(index, id=new_call_id(), name=name), ToolCallDelta(index, arguments=arguments)]
+
+
+class StartCallParser(CallParser):
+    """For a family whose call is the whole reply (ToolFormat.start_only): the reply's start is held while
+    it can still begin the call's head; from the first character that cannot, it is all text, streamed;
+    else it is all call, parsed at the end (a body that is no call comes out as text then)."""
+
+    def __init__(self, fmt: ToolFormat, tool_names):
+        super().__init__(fmt, tool_names)
+        self._text_only = False
+
+    def feed(self, text: str) -> list[ChatEvent]:
+        if self._text_only:
+            return self._text(text)
+        self._held += text
+        start = self._held.lstrip()
+        if not self._in_call and start.startswith(self.fmt.head):
+            self._in_call = True
+        elif not self._in_call and not self.fmt.head.startswith(start):
+            self._text_only, held, self._held = True, self._held, ""
+            return self._text(held)
+        return []
+
+    def finish(self) -> list[ChatEvent]:
+        rest, self._held = self._held, ""
+        return self._call(rest) if self._in_call else self._text(rest)

@@ -87,11 +87,11 @@ def calls_gbnf(fmt: ToolFormat, tools: list[dict], parallel: bool, after: str | 
         first = f"{gbnf_literal(rest)} call-named" if rest else "call-named"
     else:
         return None
-    more = f" ( {gbnf_literal(fmt.separator)} call ){{0,{MAX_CALLS - 1}}}" if parallel and MAX_CALLS > 1 else ""
+    more = f" ( {gbnf_literal(fmt.separator)} call ){{0,{MAX_CALLS - 1}}}" if parallel and fmt.parallel else ""
     return "\n".join([conv.format_grammar(),
                       "call-named ::= " + " | ".join(f"( {c} )" for c in calls),
                       r"call-ws ::= [ \t\n]{0,2}",
-                      f"call ::= {gbnf_literal(fmt.open)} {head}",
+                      f"call ::= {gbnf_literal(fmt.open) + ' ' if fmt.open else ''}{head}",
                       f"root ::= {first}{more}"]) + "\n"
 
 
