@@ -290,9 +290,24 @@ def test_the_remote_engine_calls_tools_through_chatapp_serve(served, caller):
 
 
 def test_the_remote_engine_words_a_server_that_refuses_tools(served, plain):
+    """A call required of a model that cannot call tools: the server's refusal, worded with what to do."""
     remote = OpenAIChatEngine(served[1], "plain", timeout=60)
     remote.load()
     with pytest.raises(EngineError, match="would not offer tools to 'plain'.*cannot call tools.*turn tools off"):
-        list(remote.stream([ASK], GenParams(tools=(WEATHER,)), lambda: False))
-    plain.enqueue("Hello.")   # without tools the same model answers
-    assert Reply.of(remote.stream([ASK], GenParams(), lambda: False)).text == "Hello."
+        list(remote.stream([ASK], GenParams(tools=(WEATHER,), tool_choice="required"), lambda: False))
+    assert remote.capabilities.tools   # nothing learnt from a request that had to call
+
+
+def test_with_auto_the_remote_engine_asks_again_without_tools_and_offers_none_after(served, plain):
+    """tool_choice "auto" lets the model answer in words: a server whose model cannot call tools is asked
+    again without them, and the engine says it cannot call tools from then on (the chat worker reads it
+    before each reply, so a desktop on such a server keeps working)."""
+    remote = OpenAIChatEngine(served[1], "plain", timeout=60)
+    remote.load()
+    plain.enqueue("Hello.")
+    before = len(plain.received)
+    reply = Reply.of(remote.stream([ASK], GenParams(tools=(WEATHER,)), lambda: False))
+    assert reply.text == "Hello." and reply.usage.finish_reason == "stop" and len(plain.received) == before + 1
+    assert not remote.capabilities.tools and OpenAIChatEngine.capabilities.tools
+    remote.load()   # connecting again (Settings saved, the server back) asks afresh
+    assert remote.capabilities.tools

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import queue
 import time
+from dataclasses import replace
 from typing import Callable, Iterator
 
 from ..conversation import GenParams
@@ -61,7 +62,8 @@ def _events(delta) -> Iterator[ChatEvent]:
 class OpenAIChatEngine:
     """Streams replies from a server; owned by the LLM worker like any engine, and as stoppable."""
 
-    # The server's model may not call tools: it says so (a 400), and stream() words that for the user.
+    # The server's model may not call tools: it says so (a 400); stream() then asks again without them
+    # where the model may answer in words ("auto"), and words the refusal where a call was required.
     capabilities = ChatCapabilities(tools=True)
 
     def __init__(self, base_url: str, model: str = "", api_key: str = "", *, n_ctx: int = 4096,
@@ -73,6 +75,7 @@ class OpenAIChatEngine:
     def load(self) -> ModelInfo:
         """Connect: list the server's models, check ours is there, learn its context length if told."""
         self.base_url = check_url(self.base_url, "chat")
+        self.capabilities = type(self).capabilities   # a refusal of tools is learnt again per connection
         self.client = RemoteClient(self.base_url, self.api_key, self.timeout)
         models = list_models(self.client, "chat")
         ids = [m.id for m in models]
@@ -112,15 +115,8 @@ class OpenAIChatEngine:
         fitted, stats.dropped_messages = fit_messages(messages, approx_tokens, self.n_ctx, reserve)
         stats.n_ctx = self.n_ctx
         stats.prompt_tokens = stats.evaluated_prompt_tokens = sum(_message_tokens(m) for m in fitted)
-        kwargs = self._request(fitted, params)
-        call = RemoteCall()
-        openai_client = self.client.openai
-
-        def produce():
-            with openai_client.chat.completions.create(**kwargs) as chunks:
-                yield from chunks
         start = last = time.perf_counter()
-        call.start(produce)
+        call = self._start(self._request(fitted, params))
         finished = ""   # the server's finish_reason
         named: dict[int, str] = {}   # the calls whose first part went out (with an id, given or made here)
         try:
@@ -138,6 +134,14 @@ class OpenAIChatEngine:
                 if kind == "end":
                     break
                 if kind == "error":
+                    if self._refuses_tools(item, params) and params.tool_choice == "auto":
+                        # Its model cannot call tools and this reply need not: asked again without them, and
+                        # from now on none are offered (the chat worker reads capabilities before each reply).
+                        self.capabilities = replace(self.capabilities, tools=False)
+                        params = replace(params, tools=())
+                        call.stop()
+                        call = self._start(self._request(fitted, params))
+                        continue
                     raise EngineError(self._describe(item, params)) from item
                 usage = getattr(item, "usage", None)
                 if usage is not None and getattr(usage, "prompt_tokens", None):
@@ -157,10 +161,23 @@ class OpenAIChatEngine:
             stats.total_s = time.perf_counter() - start
         yield Usage(stats, finished or "stop")
 
-    def _describe(self, exc: BaseException, params: GenParams) -> str:
-        """A 400 about tools means the server's model (or the server) cannot call them: said so, with what to do."""
+    def _start(self, kwargs: dict) -> RemoteCall:
+        call, openai_client = RemoteCall(), self.client.openai
+
+        def produce():
+            with openai_client.chat.completions.create(**kwargs) as chunks:
+                yield from chunks
+        call.start(produce)
+        return call
+
+    @staticmethod
+    def _refuses_tools(exc: BaseException, params: GenParams) -> bool:
+        """A 400 about tools: the server's model (or the server as started) cannot call them."""
         import openai
-        if params.tools and isinstance(exc, openai.BadRequestError) and "tool" in str(exc).lower():
+        return bool(params.tools) and isinstance(exc, openai.BadRequestError) and "tool" in str(exc).lower()
+
+    def _describe(self, exc: BaseException, params: GenParams) -> str:
+        if self._refuses_tools(exc, params):   # a call was asked for ("required" or named): said, with what to do
             return (f"The chat server at {host_of(self.base_url)} would not offer tools to '{self.model}' "
                     f"({server_text(exc)}). Its model may not be able to call tools: choose one that can, "
                     "or turn tools off for this chat.")
