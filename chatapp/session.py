@@ -24,6 +24,7 @@ from .settings import Paths, Settings
 from .storage import Storage
 from .tools import drawing_intent
 from .session_tools import STILL_COMING, ToolDoors
+from .session_tree import TreeDoors
 from .tool_loop import ToolLoop
 from .tool_services import ServiceDesk
 from .workers import LlmWorker
@@ -35,7 +36,7 @@ SEND_AGAIN = ("The disk holding your chats is full, so your message was not sent
 OPEN_PAGE = 30       # messages shown when a conversation opens (two screens); older ones load on scrolling up
 
 
-class ChatSession(ToolDoors, QObject):
+class ChatSession(TreeDoors, ToolDoors, QObject):
     conversations_changed = Signal()
     conversation_opened = Signal(object, list)   # Conversation | None, [Message]
     message_added = Signal(object)               # Message
@@ -328,71 +329,6 @@ class ChatSession(ToolDoors, QObject):
     def _on_reply_ended(self, message_id: int) -> None:
         self.busy_changed.emit(self._streaming_here())
         self.reply_finished.emit(message_id)
-
-    # --- the conversation tree (branches.py reads it) ------------------------------------------------
-    def find_in_branch(self, text: str) -> list[int]:
-        """Ids of the shown branch's messages that contain text (any case), oldest first."""
-        return (self._guard(branches.find, self.storage, self.current.id, text) or []) if self.current else []
-
-    def last_user_message(self) -> Message | None:
-        """The newest message the user wrote on the shown branch (Up in an empty box edits it)."""
-        return self._guard(branches.last_user_message, self.storage, self.current.id) if self.current else None
-
-    def regenerate(self, reply: Message | None = None) -> None:
-        """A new answer beside `reply` (default: the last one shown); the old answers are kept."""
-        if not self.current or self._streaming_here():
-            return
-        question = self._guard(branches.question_of, self.storage, self.current.id, reply)
-        if question is None:
-            self.notice.emit("There is no reply to regenerate.")
-            return
-        self._start_reply(self.current, question)
-        self._reopen()
-
-    def edit_message(self, original: Message, text: str) -> bool:
-        """Send an edited copy of a user message: the conversation forks there, the old branch stays."""
-        if not self.current or original.role != "user" or not text.strip():
-            return False
-        if self._streaming_here():
-            self.notice.emit(STILL_COMING)
-            return False
-        parsed, accepted = self._parse(text)
-        if parsed is None:
-            return accepted
-        if not isinstance(parsed, (commands.ChatTurn, commands.ImageRequest)):
-            self.notice.emit("Only a message or an /image command can replace a message you sent.")
-            return False
-        hint = self._drawing_hint(text) if isinstance(parsed, commands.ChatTurn) else {}
-        user = self.log.add(self.current.id, "user", text, parent_id=original.parent_id, make_current=True, **hint)
-        if user is None:
-            return False
-        if isinstance(parsed, commands.ChatTurn):
-            self._start_reply(self.current, user)
-        else:
-            self.images.enqueue(self.current.id, parsed, parent_id=user.id)
-        self.conversations_changed.emit()
-        self._reopen()
-        return True
-
-    def switch_branch(self, message: Message, step: int) -> None:
-        """Show the sibling `step` places from message (-1: previous, +1: next), with its continuation."""
-        leaf = self._guard(branches.switched_leaf, self.storage, self.current.id, message, step) if self.current else None
-        if leaf is not None:
-            self._guard(self.storage.set_current_leaf, self.current.id, leaf)
-            self._reopen()
-
-    def delete_branch(self, message: Message) -> None:
-        """Delete a message and everything under it (pictures included); replies there are stopped."""
-        if not self.current:
-            return
-        doomed = {m.id for m in self._guard(self.storage.subtree, message.id) or []}
-        self.replies.forget(doomed)
-        self.tools.forget(doomed)
-        self.images.cancel_messages(doomed)
-        self.images.remove_files(self._guard(self.storage.delete_subtree, message.id) or [])
-        self.conversations_changed.emit()
-        self._reopen()
-        self.busy_changed.emit(self._streaming_here())
 
     # --- for the window (its only way in) --------------------------------------------------------
     def conversation(self, conversation_id: int) -> Conversation | None:

@@ -20,7 +20,7 @@ LAYERS = [
     {"workers"},                                                # the only place that crosses threads
     {"message_log", "parts", "pictures", "document_jobs", "replies", "branches", "transfer", "desktop",
      "tool_loop", "tool_services"},                             # session parts
-    {"session", "session_tools"},                               # the conductor: the window's one door
+    {"session", "session_tools", "session_tree"},                               # the conductor: the window's one door
     {"ui"},                                                     # widgets
     {"app", "cli", "serve", "__main__", "chatapp"},             # entry points
 ]
