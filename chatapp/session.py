@@ -65,7 +65,6 @@ class ChatSession(TreeDoors, ToolDoors, QObject):
         self.current: Conversation | None = None
         self.llm_info: ModelInfo | None = None
         self.llm_status = "idle"
-        self.chat_capabilities = ChatCapabilities()   # the loaded chat engine's (tools: it draws by itself)
         # Every write to a conversation goes through the log; its signals are the session's.
         self.log = MessageLog(storage)
         for source, target in ((self.log.message_added, self.message_added),
@@ -138,10 +137,15 @@ class ChatSession(TreeDoors, ToolDoors, QObject):
 
     def _on_llm_ready(self, info: ModelInfo) -> None:
         self.llm_info = info
-        # Set before ready was sent; None again only while a newer load runs, whose own ready follows.
-        engine = self.llm.engine
-        self.chat_capabilities = engine.capabilities if engine is not None else ChatCapabilities()
         self._set_llm_state("ready", info.name)
+
+    @property
+    def chat_capabilities(self) -> ChatCapabilities:
+        """The loaded chat engine's (tools: it draws by itself), read each time: a server whose model refused
+        tools says so from then on, and the session stops counting on them (Draw this comes back)."""
+        # The engine is set before ready is sent; None again only while a newer load runs.
+        engine = self.llm.engine if self.llm_status == "ready" else None
+        return engine.capabilities if engine is not None else ChatCapabilities()
 
     # --- conversations ------------------------------------------------------------------------
     def conversations(self, query: str = "") -> list[Conversation]:

@@ -81,3 +81,14 @@ def test_a_model_that_calls_tools_draws_by_itself_so_no_chip(make_app, qtbot):
     assert parts.session.chat_capabilities.tools
     message = send(parts, qtbot, "draw me a lighthouse at dusk")
     assert "draw_this" not in message.meta and chip(parts, message).isHidden()
+
+
+def test_a_server_that_stops_offering_tools_brings_the_chip_back(make_app, qtbot):
+    # A remote engine whose server refused tools reports tools=False from then on (engines/openai_chat.py):
+    # the session reads the engine's capabilities each time, so the next drawing request gets the chip.
+    engine = FakeChatEngine()
+    parts = make_app(engine)
+    assert parts.session.chat_capabilities.tools
+    engine.capabilities = ChatCapabilities()   # what the remote engine does after the server's refusal
+    message = send(parts, qtbot, "draw me a lighthouse at dusk")
+    assert message.meta.get("draw_this") == {"prompt": "a lighthouse at dusk"}
