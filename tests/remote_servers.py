@@ -93,6 +93,18 @@ def serving_slots(slots: list):
             slot.executor.shutdown()
 
 
+@contextlib.contextmanager
+def serving_chat_engines(engines: dict):
+    """serving_slots for scripted chat engines, each served under its key as the model's name."""
+    from concurrent.futures import ThreadPoolExecutor
+    from dataclasses import replace
+
+    from chatapp.serve.app import Slot
+    with serving_slots([Slot("chat", e, replace(e.load(), name=name), ThreadPoolExecutor(max_workers=1))
+                        for name, e in engines.items()]) as url:
+        yield url
+
+
 def _chunk(text: str | None, finish: str | None = None) -> bytes:
     delta = {"content": text} if text is not None else {}
     body = {"id": "x", "object": "chat.completion.chunk", "created": 0, "model": "m1",

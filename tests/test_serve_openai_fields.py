@@ -53,7 +53,9 @@ def test_text_parts_are_joined_with_a_line_break_as_llama_cpp_does(client):
 def test_a_picture_part_is_refused_by_name_not_dropped(served):
     r = post(served, {"messages": [{"role": "user", "content": [
         {"type": "text", "text": "What is in it?"}, {"type": "image_url", "image_url": {"url": "data:,"}}]}]})
-    assert r.status_code == 400 and "'image_url'" in r.json()["error"]["message"]
+    error = r.json()["error"]   # OpenAI's words for a model that cannot take pictures, naming ours
+    assert r.status_code == 400 and error["param"] == "messages[0].content[1]"
+    assert "image_url is only supported by certain models" in error["message"] and f"'{CHAT}'" in error["message"]
 
 
 def test_one_model_by_id(client, served):

@@ -3,8 +3,6 @@ the remote engine sends them: the real `openai` client, the real app on loopback
 from __future__ import annotations
 
 import json
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
 
 import httpx
 import openai
@@ -15,9 +13,8 @@ from chatapp.engines.base import ChatCapabilities, EngineError
 from chatapp.engines.events import Reply, TextDelta, ToolCall, ToolCallDelta, calls_named_once
 from chatapp.engines.fake import FakeChatEngine
 from chatapp.engines.openai_chat import OpenAIChatEngine
-from chatapp.serve.app import Slot
 
-from .remote_servers import serving_slots
+from .remote_servers import serving_chat_engines
 
 WEATHER = {"type": "function", "function": {
     "name": "get_weather", "description": "The weather in a city now.", "strict": True,
@@ -66,9 +63,7 @@ class NoToolsEngine(RecordingEngine):
 def served():
     """Two chat models on one server: "caller" can call tools, "plain" cannot."""
     engines = {"caller": RecordingEngine(), "plain": NoToolsEngine()}
-    slots = [Slot("chat", e, replace(e.load(), name=name), ThreadPoolExecutor(max_workers=1))
-             for name, e in engines.items()]
-    with serving_slots(slots) as url:
+    with serving_chat_engines(engines) as url:
         yield engines, url
 
 

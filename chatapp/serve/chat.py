@@ -14,6 +14,7 @@ from sse_starlette.sse import EventSourceResponse
 from ..conversation import GenParams
 from ..engines.base import ChatStats, ContextOverflow, EngineError
 from ..engines.events import Reply, TextDelta, ToolCallDelta, Usage, calls_named_once
+from .content_parts import check_parts
 from .schemas import ApiError, ChatBody, schema_grammar
 from .tool_fields import check_choice, check_history, check_tools
 
@@ -115,6 +116,7 @@ def tool_request(slot, body: ChatBody) -> tuple[list[dict], GenParams]:
 
 
 async def complete(request: Request, slot, body: ChatBody, wait, note):
+    check_parts(body.messages, slot.id, slot.engine.capabilities.vision)   # before anything reads the text
     messages, params = tool_request(slot, body)
     names = {t["function"]["name"] for t in params.tools} if params.tool_choice != "none" else set()
     cid, created = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time())

@@ -46,25 +46,20 @@ class ChatMessage(BaseModel):
     tool_calls: list[AssistantCall] | None = None   # an assistant's calls
     tool_call_id: str | None = None            # a tool message: the call it answers
 
-    @field_validator("content")
-    @classmethod
-    def _parts(cls, value):
-        """Text parts only: a picture or sound part would be dropped unseen, so it is refused instead."""
-        for part in value if isinstance(value, list) else ():
-            kind = part.get("type")
-            if kind != "text":
-                raise ValueError(f"content parts of type {kind!r} are not supported here (only 'text': "
-                                 "the chat model reads no pictures, sound or files)")
-            if not isinstance(part.get("text"), str):
-                raise ValueError("a text content part needs its 'text' as a string")
-        return value
-
     def text(self) -> str:
         """OpenAI allows content as a list of parts; joined with a line break between parts, as llama.cpp's
-        server does (no separator ran "What is" + "the best book" together)."""
+        server does (no separator ran "What is" + "the best book" together). Only text parts get here:
+        content_parts.check_parts refuses the others, or keeps pictures as parts (content_for_engine())."""
         if isinstance(self.content, list):
             return "\n".join(p["text"] for p in self.content)
         return self.content or ""
+
+    def content_for_engine(self) -> str | list[dict]:
+        """The text, or OpenAI's parts as they came where a picture rides along (only for a model that
+        sees; issue 24's vision engine takes them from here)."""
+        if isinstance(self.content, list) and any(p.get("type") != "text" for p in self.content):
+            return [dict(p) for p in self.content]
+        return self.text()
 
 
 class StreamOptions(BaseModel):
@@ -197,7 +192,7 @@ class ChatBody(BaseModel):
                 out.append({"role": "assistant", "content": m.text(), "tool_calls": [
                     ToolCall(c.id, c.function.name, c.function.arguments).openai() for c in m.tool_calls]})
             else:   # "developer" is OpenAI's newer name for the system role
-                out.append({"role": "system" if m.role == "developer" else m.role, "content": m.text()})
+                out.append({"role": "system" if m.role == "developer" else m.role, "content": m.content_for_engine()})
         return out if tools else folded(out)
 
 
