@@ -308,3 +308,39 @@ def test_the_built_in_tools_schemas_keep_a_call_valid(engine, seed):
     bounded = [{**t, "function": {**t["function"], "parameters": without_number_bounds(t["function"]["parameters"])}}
                for t in tools]
     assert_valid_calls(reply, bounded)
+
+
+def grammar_allows(llm, gbnf: str, prefix: str, candidates: list[str]) -> dict[str, bool]:
+    """Which one-token candidates llama.cpp's grammar sampler leaves possible after prefix (accepted token by token)."""
+    import ctypes
+
+    import llama_cpp
+
+    from chatapp.engines.tool_grammar import grammar_sampler
+    sampler = grammar_sampler(llm, gbnf)
+    try:
+        for token in llm.tokenize(prefix.encode(), add_bos=False, special=False):
+            llama_cpp.llama_sampler_accept(sampler, token)
+        ids = []
+        for text in candidates:
+            tokens = llm.tokenize(text.encode(), add_bos=False, special=False)
+            assert len(tokens) == 1, f"{text!r} is {len(tokens)} tokens in this vocabulary"
+            ids.append(tokens[0])
+        data = (llama_cpp.llama_token_data * len(ids))(*[llama_cpp.llama_token_data(i, 0.0, 0.0) for i in ids])
+        array = llama_cpp.llama_token_data_array(data, len(ids), -1, False)
+        llama_cpp.llama_sampler_apply(sampler, ctypes.byref(array))
+        return {text: data[k].logit != float("-inf") for k, text in enumerate(candidates)}
+    finally:
+        llama_cpp.llama_sampler_free(sampler)
+
+
+@pytest.mark.real
+def test_a_raw_newline_cannot_enter_a_json_string_of_a_call(engine):
+    # llama-cpp-python's schema converter lets control characters into strings; CI once got a "prompt" holding
+    # "}}\n</tool_call>\n{" and no call. Inside a string only JSON's characters may follow (\n as an escape).
+    gbnf = calls_gbnf(HERMES, [DRAW], parallel=False)
+    inside = '<tool_call>\n{"name": "draw_picture", "arguments": {"prompt": "a lighthouse'
+    allowed = grammar_allows(engine.llm, gbnf, inside, ["\n", " at", "\""])
+    assert allowed == {"\n": False, " at": True, "\"": True}
+    # Between values JSON's own whitespace is no string: the grammar's space rule decides there, unchanged.
+    assert grammar_allows(engine.llm, gbnf, '<tool_call>\n{"name": "draw_picture", "arguments": {', ["\""]) == {"\"": True}

@@ -28,6 +28,17 @@ def chosen_tools(tools, choice) -> list[dict]:
     return list(tools)
 
 
+# JSON's string character, as llama.cpp's own converter writes it. The converter in llama-cpp-python writes
+# [^"\\] instead, which lets a raw newline (any control character) into a string: a model then wrote
+# '"prompt": "...}}\n</tool_call>\n{..."' and the call, though the grammar allowed it, was no JSON.
+JSON_CHAR = r'char ::= [^"\\\x7F\x00-\x1F] | "\\" (["\\/bfnrt] | "u" [0-9a-fA-F] [0-9a-fA-F] [0-9a-fA-F] [0-9a-fA-F])'
+
+
+def strict_json_strings(gbnf: str) -> str:
+    """The grammar with JSON's string character (no raw control characters inside a string)."""
+    return re.sub(r"^char ::= .*$", lambda _m: JSON_CHAR, gbnf, flags=re.M)
+
+
 def _converter():
     from llama_cpp.llama_grammar import SchemaConverter
     # allow_fetch=False: a schema's https $ref (an MCP server's) must never reach the network.
@@ -88,7 +99,7 @@ def calls_gbnf(fmt: ToolFormat, tools: list[dict], parallel: bool, after: str | 
     else:
         return None
     more = f" ( {gbnf_literal(fmt.separator)} call ){{0,{MAX_CALLS - 1}}}" if parallel and fmt.parallel else ""
-    return "\n".join([conv.format_grammar(),
+    return "\n".join([strict_json_strings(conv.format_grammar()),
                       "call-named ::= " + " | ".join(f"( {c} )" for c in calls),
                       r"call-ws ::= [ \t\n]{0,2}",
                       f"call ::= {gbnf_literal(fmt.open) + ' ' if fmt.open else ''}{head}",

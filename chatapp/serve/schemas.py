@@ -201,8 +201,10 @@ def schema_grammar(schema: dict, param: str) -> str:
     import json
 
     from llama_cpp.llama_grammar import json_schema_to_gbnf
+
+    from ..engines.tool_grammar import strict_json_strings
     try:
-        return json_schema_to_gbnf(json.dumps(schema))
+        return strict_json_strings(json_schema_to_gbnf(json.dumps(schema)))
     except Exception as exc:   # the converter raises plain Exceptions on what it cannot express
         raise ApiError(400, f"{param}: this JSON schema cannot be turned into a grammar ({exc}).", param=param) from None
 
