@@ -1,4 +1,6 @@
 """The engine's own decoding loop gives the same tokens and text as raw create_chat_completion streaming."""
+from contextlib import contextmanager
+
 import pytest
 
 from chatapp.conversation import GenParams
@@ -50,9 +52,9 @@ def raw_run(llm, params):
     return list(seen), text
 
 
-def engine_run(engine, params, messages=MESSAGES, should_stop=lambda stats: False):
-    """The engine's loop is its own (speculative.decode): its tokens are the ones it turns into text.
-    Returns (tokens, text, stats); should_stop(stats) is asked between tokens."""
+@contextmanager
+def engine_tokens(engine):
+    """The tokens the engine's own loop (speculative.decode) turns into text, recorded while the block runs."""
     engine.llm.reset()
     seen, real = [], engine._piece
 
@@ -60,11 +62,17 @@ def engine_run(engine, params, messages=MESSAGES, should_stop=lambda stats: Fals
         seen.append(token)
         return real(token)
     engine._piece = piece
-    stats = ChatStats()
     try:
-        text = Reply.of(engine.stream(messages, params, lambda: should_stop(stats), stats)).text
+        yield seen
     finally:
         del engine._piece
+
+
+def engine_run(engine, params, messages=MESSAGES, should_stop=lambda stats: False):
+    """Returns (tokens, text, stats) of one reply; should_stop(stats) is asked between tokens."""
+    stats = ChatStats()
+    with engine_tokens(engine) as seen:
+        text = Reply.of(engine.stream(messages, params, lambda: should_stop(stats), stats)).text
     return seen, text, stats
 
 

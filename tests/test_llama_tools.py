@@ -235,17 +235,9 @@ def test_a_tool_result_goes_back_through_the_template_and_the_prefix_is_reused(e
 
 
 def recorded_tokens(engine, messages, params):
-    engine.llm.reset()
-    seen, real = [], engine._piece
-
-    def piece(token):
-        seen.append(token)
-        return real(token)
-    engine._piece = piece
-    try:
+    from .test_llama_stream import engine_tokens
+    with engine_tokens(engine) as seen:
         reply, _ = run(engine, messages, params)
-    finally:
-        del engine._piece
     return seen, reply
 
 
