@@ -25,8 +25,8 @@ from .storage import Storage
 from .tools import drawing_intent
 from .session_tools import STILL_COMING, ToolDoors
 from .session_tree import TreeDoors
-from .tool_loop import ToolLoop
-from .tool_services import ServiceDesk
+from .assistant.loop import ToolLoop
+from .assistant.services import ServiceDesk
 from .workers import LlmWorker
 from .workers.mcp import McpWorker
 
@@ -89,7 +89,7 @@ class ChatSession(TreeDoors, ToolDoors, QObject):
         self.reply_finished.connect(self.documents.reply_finished)
         self.mcp = McpWorker(paths.config_dir)   # MCP servers' tools in TOOLS; started by load_models
         self.mcp.notice.connect(self.notice)
-        # Tools: a reply's calls run as cards (tool_loop.py) through the parts' doors (tool_services.py).
+        # Tools: a reply's calls run as cards (assistant/loop.py) through the parts' doors (assistant/services.py).
         self.tools = ToolLoop(self.log, view, self.notice.emit, ServiceDesk(self.log, self.images, self.documents))
         self.replies.called_tools.connect(self.tools.start)
         self.tools.go_on.connect(self._go_on)

@@ -59,7 +59,7 @@ class Settings:
     embedding_model: str = ""         # documents: a GGUF for hybrid search (llama.cpp embedding mode); "" = BM25 only
     # MCP servers whose tools the assistant may call (checks.MCP_SERVER_FIELDS: name, command or url, ...).
     mcp_servers: list[dict] = field(default_factory=list)
-    # Tools the assistant calls (tool_loop.py): built-ins ask first too; the tools answered "Always for this tool"
+    # Tools the assistant calls (assistant/loop.py): built-ins ask first too; the tools answered "Always for this tool"
     # (source/name/hash of what it says it does); the chats (ids) whose tools toggle is off.
     tools_ask_first: bool = False
     tools_always: list[str] = field(default_factory=list)

@@ -14,7 +14,7 @@ from chatapp.engines.llama import LlamaChatEngine
 from chatapp.recipes.a1111 import parse_parameters
 from chatapp.recipes.png import read_parameters
 from chatapp.settings import load_settings
-from chatapp.tool_loop import MAX_ROUNDS, ROUNDS_NOTE
+from chatapp.assistant.loop import MAX_ROUNDS, ROUNDS_NOTE
 from chatapp.tools.base import TOOLS, Tool, ToolResult
 from chatapp.ui.message_widgets import ImageBubble
 from chatapp.ui.tool_card import ToolCard

@@ -19,15 +19,14 @@ LAYERS = [
     {"documents", "store", "checks", "settings", "backends", "commands"},   # built on those: files, in/out, options
     {"workers"},                                                # the only place that crosses threads
     {"message_log", "parts", "pictures", "document_jobs", "replies", "branches", "transfer", "desktop",
-     "tool_loop", "tool_services"},                             # session parts
+     "assistant"},                                              # session parts
     {"session", "session_tools", "session_tree"},                               # the conductor: the window's one door
     {"ui"},                                                     # widgets
     {"app", "cli", "serve", "__main__", "chatapp"},             # entry points
 ]
 LAYER = {name: n for n, layer in enumerate(LAYERS) for name in layer}
 
-SESSION_INTERNALS = {"message_log", "parts", "pictures", "document_jobs", "replies", "branches", "tool_loop",
-                     "tool_services"}
+SESSION_INTERNALS = {"message_log", "parts", "pictures", "document_jobs", "replies", "branches", "assistant"}
 ML_LIBRARIES = {"llama_cpp", "torch", "diffusers", "transformers", "peft", "accelerate"}
 QT = {"PySide6", "shiboken6"}
 

@@ -55,7 +55,7 @@ class ImageJobs(QObject):
     progress = Signal(int, object)    # message id, ImageStatus (text, bar, preview, hint)
     state = Signal(str, str)          # "idle" | "loading" | "ready" | "error", detail
     # A job ended: its message id, how ("done" | "cancelled" | "error" | "dropped": nothing kept) and the ids
-    # of the messages showing its pictures (a tool waiting for its picture reads it: tool_services.py).
+    # of the messages showing its pictures (a tool waiting for its picture reads it: assistant/services.py).
     job_ended = Signal(int, str, list)
 
     def __init__(self, log: MessageLog, settings: SettingsView, paths: Paths, notice: Notice,

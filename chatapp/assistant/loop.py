@@ -11,13 +11,13 @@ from dataclasses import dataclass, field
 
 from PySide6.QtCore import QObject, Signal, Slot
 
-from .conversation import Message
-from .engines.events import ToolCall
-from .message_log import MessageLog
-from .parts import Notice, SettingsView
-from .tool_services import CallServices, ServiceDesk
-from .tools.base import TOOLS, Tool, ToolResult, ToolRun, call, no_such_tool, offered, openai_tool
-from .workers import Calls
+from ..conversation import Message
+from ..engines.events import ToolCall
+from ..message_log import MessageLog
+from ..parts import Notice, SettingsView
+from .services import CallServices, ServiceDesk
+from ..tools.base import TOOLS, Tool, ToolResult, ToolRun, call, no_such_tool, offered, openai_tool
+from ..workers import Calls
 
 MAX_ROUNDS = 5   # rounds of tool calls in one turn: a small model must not call tools forever
 ROUNDS_NOTE = (f"The assistant called tools {MAX_ROUNDS} times in a row, so it was asked to answer without "

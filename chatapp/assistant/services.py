@@ -9,14 +9,14 @@ from typing import Callable
 
 from PySide6.QtCore import QObject, Signal, Slot
 
-from .conversation import ERROR, ImageRequest, Message
-from .documents.context import retrieve
-from .engines.base import EngineError
-from .message_log import MessageLog
-from .pictures.edits import EditError, find_picture, resolve
-from .pictures.jobs import ImageJobs
-from .recipes import RecipeError
-from .tools.base import Drawn, Passage, PictureRecipe, ToolError
+from ..conversation import ERROR, ImageRequest, Message
+from ..documents.context import retrieve
+from ..engines.base import EngineError
+from ..message_log import MessageLog
+from ..pictures.edits import EditError, find_picture, resolve
+from ..pictures.jobs import ImageJobs
+from ..recipes import RecipeError
+from ..tools.base import Drawn, Passage, PictureRecipe, ToolError
 
 CLOSING = "chatapp is closing, so this was not done."
 STOPPED = "The user stopped the reply, so this was not done."
@@ -184,7 +184,7 @@ class CallServices:
             raise ToolError("A mask must be one painted on a picture of this chat.")
         conv = self.conversation_id
         resolved = self._ask(lambda: resolve(self.desk.log.storage, conv, replace(request, init=source)))
-        from .engines.img2img import check_files   # PIL only when used; read here, on the tool's thread
+        from ..engines.img2img import check_files   # PIL only when used; read here, on the tool's thread
         try:
             check_files(resolved.init, resolved.mask)
         except EngineError as exc:
@@ -207,7 +207,7 @@ class CallServices:
             return None
         parameters = message.meta.get("parameters", "")
         if not parameters and message.image_path:
-            from .recipes.png import read_parameters
+            from ..recipes.png import read_parameters
             try:
                 parameters = read_parameters(message.image_path) or ""
             except (OSError, RecipeError):
