@@ -55,6 +55,7 @@ class ChatCapabilities:
     streams: bool = True           # text arrives as it is made, not all at the end
     tools: bool = False            # takes tool definitions and yields ToolCallDelta events
     vision: bool = False           # takes pictures in user messages
+    image_side: int = 0            # vision: the longest side (px) worth sending; larger pictures are scaled (0: unknown)
     embeddings: bool = False       # embed(texts) -> vectors (an embedding engine)
     warms_next_turn: bool = False  # warm_next_turn(reply): evaluates the next prompt's head after a reply
     counts_prompt: bool = False    # prompt_tokens(messages, params): the untrimmed prompt's exact size
