@@ -1,4 +1,6 @@
 """A long branch in the view: pages load both ways, at most MAX_LOADED bubbles exist, nothing jumps."""
+from PySide6.QtCore import QCoreApplication, QEvent
+
 from chatapp.engines.fake import FakeChatEngine
 from chatapp.ui.conversation_view import MAX_LOADED
 
@@ -69,3 +71,31 @@ def test_sending_while_far_up_brings_back_the_end(make_app, qtbot):
                     "the answer" in view.text_of(view.last_message_id() or -1), timeout=30000)
     assert not view.has_newer
     assert s.storage.message(view.last_message_id()).content == "the answer"
+
+
+def test_a_bubble_growing_above_the_one_read_does_not_move_it_between_layout_passes(make_app, qtbot):
+    # A bubble above grows: the layout requests climb from the column to the scroll area one posted
+    # event at a time, and a frame may be drawn between them (a busy machine interleaves them with
+    # paints). After each pass the bubble the user reads must be where it was on screen.
+    parts = make_app(FakeChatEngine())
+    s, w = parts.session, parts.window
+    w.resize(1100, 700)
+    cid = fill(s.storage, 60)
+    s.open_conversation(cid)
+    view, bar = w.view, w.view.verticalScrollBar()
+    qtbot.waitUntil(lambda: view._settled and bar.maximum() > 0, timeout=30000)
+    shown = view._message_widgets()
+    reading = shown[len(shown) // 2]
+    bar.setValue(reading.y() - 10)
+    settle(qtbot, view)
+    view._hold_anchor()
+    read = view._anchor[0]
+    on_screen = read.y() - bar.value()
+    above = view._message_widgets()[view._message_widgets().index(read) - 1]
+    above.setMinimumHeight(above.height() + 51)
+    moved = []
+    for _ in range(4):
+        QCoreApplication.sendPostedEvents(None, QEvent.Type.LayoutRequest)
+        moved.append(read.y() - bar.value() - on_screen)
+    assert moved == [0, 0, 0, 0], f"the bubble read moved on screen by {moved} px pass after pass"
+    assert read.y() > bar.value() + on_screen - 1 and above.height() >= above.minimumHeight()

@@ -10,6 +10,7 @@ from ..conversation import Message
 from .attachments import AttachmentBubble
 from .markdown_label import render_shown
 from .near_screen import NearScreen
+from .scroll_anchor import ScrollAnchor
 from .message_widgets import ImageBubble, MessageWidget, TextBubble
 from .tool_card import ToolCard
 
@@ -30,7 +31,7 @@ MAX_LOADED = 150
 BUILD_PER_TICK = 2
 
 
-class ConversationView(NearScreen, QScrollArea):
+class ConversationView(NearScreen, ScrollAnchor, QScrollArea):
     action = Signal(str, object)          # forwarded from message widgets
     wants_older = Signal(int)             # first loaded message id: the user scrolled to the top
     wants_newer = Signal(int)             # last loaded message id: scrolled to the bottom of a trimmed view
@@ -75,8 +76,7 @@ class ConversationView(NearScreen, QScrollArea):
         self.has_older = False
         self.has_newer = False              # bubbles below were dropped (the user is far up)
         self._settled = True
-        self._anchor: tuple[MessageWidget, int] | None = None   # keep this bubble where it is on screen
-        self._anchoring = False
+        self._anchor = None                   # (bubble, offset): keep it where it is on screen (ScrollAnchor)
         self._pending: list[Message] = []   # a page still being built, a few bubbles per turn
         self._pending_at_top = True
         self._pending_more = False
@@ -108,35 +108,6 @@ class ConversationView(NearScreen, QScrollArea):
             self.wants_older.emit(self.first_message_id())
         elif value >= bar.maximum() and self.has_newer:
             self.wants_newer.emit(self.last_message_id())
-
-    # --- keeping what the user looks at in place while bubbles come and go above it ------------
-    def _top_visible(self) -> MessageWidget | None:
-        top = self.verticalScrollBar().value()
-        for w in self._message_widgets():
-            if w.geometry().bottom() >= top:
-                return w
-        return None
-
-    def _hold_anchor(self) -> None:
-        """Keep the bubble at the top of the screen where it is while bubbles come and go around it.
-
-        Held until the user scrolls: late layout passes (a label's height settling) still apply it.
-        """
-        w = self._top_visible()
-        if w is not None and self._anchor is None:
-            self._anchor = (w, w.y() - self.verticalScrollBar().value())
-
-    def _apply_anchor(self) -> None:
-        w, offset = self._anchor
-        if not (w.message.id in self.widgets and self.widgets[w.message.id] is w):
-            self._anchor = None
-            return
-        # The bubbles' positions are updated by the column's own pending layout pass, which may
-        # come after the scroll range changed: run it now, so the anchor reads where w really is.
-        self.column_layout.activate()
-        self._anchoring = True
-        self.verticalScrollBar().setValue(w.y() - offset)
-        self._anchoring = False
 
     def _message_widgets(self) -> list[MessageWidget]:
         """The bubbles in screen order."""
