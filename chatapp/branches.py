@@ -2,7 +2,13 @@
 what the model sees, find in the branch, your last message, what Regenerate answers, where a switch lands."""
 from __future__ import annotations
 
-from .conversation import DONE, STOPPED, Conversation, Message, is_tool_message, tool_calls, tool_result_text
+from .conversation import (DONE, STOPPED, Conversation, Message, is_tool_message, pictures_of, tool_calls,
+                           tool_result_text)
+
+# A user picture in the history, until it is made a data URL off the GUI thread (pictures.intake.with_data_urls):
+# {"type": PICTURE_PART, "path": ..., "name": ...}. No engine ever receives one.
+PICTURE_PART = "chatapp_picture"
+NOT_SHOWN = "[picture: {name} (not shown: this model cannot see pictures)]"
 
 
 def title_from(text: str, limit: int = 48) -> str:
@@ -13,13 +19,15 @@ def title_from(text: str, limit: int = 48) -> str:
 
 
 def history(storage, conversation: Conversation, default_system: str, up_to: int | None = None, *,
-            tools: bool = False) -> list[dict]:
+            tools: bool = False, vision: bool = False) -> list[dict]:
     """What the model sees: the system prompt and the branch from the root down to message up_to.
 
     Only the visible branch is sent, so other branches never leak into a reply. Tool calls (issue 23) go as
     OpenAI's assistant "tool_calls" and role "tool" results when `tools` (the engine can call tools), each
     call answered (one with no result says what became of it); otherwise a turn's calls and results fold into
-    its assistant text. Pictures a tool drew are not sent: the call's result says what was drawn.
+    its assistant text. Pictures a tool drew are not sent: the call's result says what was drawn. A user
+    message's pictures (meta["pictures"]) go as list content to an engine that can see (`vision`; text first,
+    then each picture as a PICTURE_PART for the caller to encode), else as a "[picture: NAME (not shown ...)]" line.
     """
     system = conversation.system_prompt if conversation.system_prompt is not None else default_system
     msgs = [{"role": "system", "content": system}] if system.strip() else []
@@ -29,11 +37,42 @@ def history(storage, conversation: Conversation, default_system: str, up_to: int
         if is_tool_message(m):
             turn.result(m)
         elif m.kind == "text" and m.role in ("user", "assistant") and m.status in (DONE, STOPPED):
-            calls = tool_calls(m)
-            if m.content or calls:
+            calls, pictures = tool_calls(m), pictures_of(m) if m.role == "user" else []
+            if pictures:
+                turn.add(m.role, _with_pictures(m.content, pictures, vision), [])
+            elif m.content or calls:
                 turn.add(m.role, m.content, calls)
     turn.close()
     return msgs
+
+
+def _with_pictures(text: str, pictures: list[dict], vision: bool) -> str | list[dict]:
+    if not vision:
+        notes = "\n".join(NOT_SHOWN.format(name=p.get("name") or "picture") for p in pictures)
+        return f"{text}\n\n{notes}" if text else notes
+    parts = [{"type": "text", "text": text}] if text else []
+    return parts + [{"type": PICTURE_PART, "path": p["path"], "name": p.get("name") or "picture"} for p in pictures]
+
+
+def has_pictures(messages: list[dict]) -> bool:
+    """Whether a history holds pictures still to be encoded."""
+    return any(isinstance(m.get("content"), list) and any(part.get("type") == PICTURE_PART for part in m["content"])
+               for m in messages)
+
+
+def text_of(content) -> str:
+    """A message's text: the content, or its text parts joined (list content)."""
+    if isinstance(content, list):
+        return "\n".join(p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text")
+    return content or ""
+
+
+def with_text(content, text: str):
+    """The content with its text replaced (list content: the first text part, pictures kept)."""
+    if not isinstance(content, list):
+        return text
+    rest = [p for p in content if not (isinstance(p, dict) and p.get("type") == "text")]
+    return [{"type": "text", "text": text}, *rest]
 
 
 class _ToolTurn:

@@ -94,6 +94,16 @@ class GenParams:
     parallel_tool_calls: bool = True
 
 
+def pictures_of(message: Message) -> list[dict]:
+    """A user message's pictures (meta["pictures"], VISION_CONTRACT 1: path, name, width, height, source), the
+    well-formed ones, in the order the user gave them."""
+    listed = message.meta.get("pictures") if isinstance(message.meta, dict) else None
+    if not isinstance(listed, list):
+        return []
+    return [p for p in listed if isinstance(p, dict) and isinstance(p.get("path"), str)
+            and isinstance(p.get("name", ""), str)]
+
+
 def not_included_note(meta: dict) -> str:
     """An imported message whose pictures its export only pointed to (ChatGPT's do): said, not hidden."""
     pictures = meta.get("pictures_not_included") if isinstance(meta, dict) else None

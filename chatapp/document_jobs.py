@@ -11,6 +11,7 @@ from typing import Callable
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from . import commands
+from .branches import text_of, with_text
 from .conversation import Conversation
 from .documents.context import MIN_BUDGET, estimate_tokens, question_with_sources, select_sources
 from .documents.index import DISK_FULL_TEXT, DocumentIndex, DocumentRow
@@ -165,12 +166,12 @@ class DocumentJobs(QObject):
         n_ctx = n_ctx or self.settings.n_ctx
         reserve = min(self.settings.max_tokens, n_ctx // 2)
         room = n_ctx - reserve - 64
-        budget = room - sum(estimate_tokens(m["content"]) + 8 for m in messages)
+        budget = room - sum(estimate_tokens(text_of(m["content"])) + 8 for m in messages)
         if budget < MIN_BUDGET:
             # Old turns will be dropped to make room anyway: give the files half of it.
             first_and_last = [messages[0], messages[-1]] if len(messages) > 1 else messages
-            budget = room // 2 - sum(estimate_tokens(m["content"]) + 8 for m in first_and_last)
-        question = messages[-1]["content"]
+            budget = room // 2 - sum(estimate_tokens(text_of(m["content"])) + 8 for m in first_and_last)
+        question = text_of(messages[-1]["content"])
         try:
             library = bool(self._folder) and self.index.library_enabled(conversation.id)
         except StorageError as exc:
@@ -196,7 +197,8 @@ class DocumentJobs(QObject):
         if not sources:
             return messages
         self._sources[reply_id] = [src.as_meta() for src in sources]
-        return messages[:-1] + [{"role": "user", "content": question_with_sources(question, sources)}]
+        last = messages[-1]["content"]   # a picture's parts stay after the text
+        return messages[:-1] + [{"role": "user", "content": with_text(last, question_with_sources(question, sources))}]
 
     def _on_sources_ready(self, qid: int, sources) -> None:
         """The worker's hybrid passages, or (None) its failure or the wait running out: BM25's instead."""

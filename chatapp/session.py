@@ -23,20 +23,19 @@ from .replies import Replies
 from .settings import Paths, Settings
 from .storage import Storage
 from .tools import drawing_intent
-from .session_tools import STILL_COMING, ToolDoors
+from .session_tools import SEND_AGAIN, ToolDoors
+from .session_pictures import PictureDoors
+from .pictures.incoming import IncomingPictures
 from .session_tree import TreeDoors
 from .assistant.loop import ToolLoop
 from .assistant.services import ServiceDesk
 from .workers import LlmWorker
 from .workers.mcp import McpWorker
 
-# A full disk while sending: what was typed stays in the box (submit returns False), and this says what to do.
-SEND_AGAIN = ("The disk holding your chats is full, so your message was not sent; it is still in the box. "
-              "Free some space, then press Enter again.")
 OPEN_PAGE = 30       # messages shown when a conversation opens (two screens); older ones load on scrolling up
 
 
-class ChatSession(TreeDoors, ToolDoors, QObject):
+class ChatSession(TreeDoors, ToolDoors, PictureDoors, QObject):
     conversations_changed = Signal()
     conversation_opened = Signal(object, list)   # Conversation | None, [Message]
     message_added = Signal(object)               # Message
@@ -55,6 +54,7 @@ class ChatSession(TreeDoors, ToolDoors, QObject):
     indexing_finished = Signal(bool)             # an indexing run ended: True complete, False cancelled
     tool_progress = Signal(int, str, object)     # tool message id, a line of state, fraction (None: busy)
     settings_wanted = Signal(object)             # Settings the session changed itself (a tool "Always"): to save
+    pending_pictures = Signal(list)              # the composer's pending pictures now (VISION_CONTRACT 1 dicts)
 
     def __init__(self, storage: Storage, settings: Settings, paths: Paths, *,
                  llm_engine_factory: Callable[[], object] | None = None,
@@ -87,6 +87,8 @@ class ChatSession(TreeDoors, ToolDoors, QObject):
         self.images.edits.checked.connect(self._on_edit_checked)
         self.documents = DocumentJobs(self.log, view, self.notice.emit, self._open_chat)   # attached files + library
         self.reply_finished.connect(self.documents.reply_finished)
+        self.pictures = IncomingPictures(paths.images, self.notice.emit)   # pictures the user gives (session_pictures)
+        self.pictures.changed.connect(self.pending_pictures)
         self.mcp = McpWorker(paths.config_dir)   # MCP servers' tools in TOOLS; started by load_models
         self.mcp.notice.connect(self.notice)
         # Tools: a reply's calls run as cards (assistant/loop.py) through the parts' doors (assistant/services.py).
@@ -197,8 +199,10 @@ class ChatSession(TreeDoors, ToolDoors, QObject):
         self.replies.stop(conversation_id)
         self.tools.discard(conversation_id)
         self.images.cancel_conversation(conversation_id)
-        paths = self._guard(self.storage.delete_conversation, conversation_id) or []
-        self.images.remove_files(paths)
+        paths = self._guard(self.storage.delete_conversation, conversation_id)
+        self.images.remove_files(paths or [])
+        if paths is not None:   # deleted: its pictures folder goes too
+            self.pictures.forget_chat(conversation_id)
         if self.current and self.current.id == conversation_id:
             self.new_conversation()
         self.conversations_changed.emit()
@@ -235,27 +239,20 @@ class ChatSession(TreeDoors, ToolDoors, QObject):
 
     def submit(self, text: str) -> bool:
         """Handle what the user typed. Returns True when it was accepted (the composer clears)."""
+        if not text.strip() and self.pictures.pending:
+            return self._send_turn("")   # pictures only
         parsed, accepted = self._parse(text)
         if parsed is None:
             return accepted
-        if isinstance(parsed, (commands.AttachRequest, commands.LibraryRequest)):
-            accepted = self.documents.handle(parsed)
-            if accepted and isinstance(parsed, commands.AttachRequest):
-                self.conversations_changed.emit()
-            return accepted
+        if isinstance(parsed, commands.AttachRequest):
+            return self._attach(parsed)   # pictures join the pending ones, other files are indexed
+        if isinstance(parsed, commands.LibraryRequest):
+            return self.documents.handle(parsed)
         if isinstance(parsed, commands.LorasRequest):
             self.images.list_loras()
             return True
         if isinstance(parsed, commands.ChatTurn):
-            if self._streaming_here():
-                self.notice.emit(STILL_COMING)
-                return False
-            conv = self._guard(self._ensure_conversation, text, when_full=SEND_AGAIN)
-            user = conv and self.log.add(conv.id, "user", text, when_full=SEND_AGAIN, **self._drawing_hint(text))
-            if not user:
-                return False
-            self._start_reply(conv, user)
-            return True
+            return self._send_turn(text)   # session_pictures.py: with the pending pictures
         return self.submit_image(parsed, text.strip())
 
     def submit_image(self, request, command: str | None = None, checked: bool = False) -> bool:
@@ -297,7 +294,8 @@ class ChatSession(TreeDoors, ToolDoors, QObject):
         """Answer `question` (or go on after the results of tool_round's calls): the reply becomes its child and
         the conversation's current leaf."""
         messages = self._guard(branches.history, self.storage, conv, self.settings.system_prompt, question.id,
-                               tools=self.model_calls_tools() and self.tools.enabled(conv.id))
+                               tools=self.model_calls_tools() and self.tools.enabled(conv.id),
+                               vision=self.chat_capabilities.vision)
         if messages is None:
             return
         if self.llm_status == "error" and self._llm_factory is None and backends.chat_backend(self.settings).remote:
@@ -314,7 +312,7 @@ class ChatSession(TreeDoors, ToolDoors, QObject):
         offered, choice = self.tools.offer(conv.id, tool_round)
         params = replace(self.settings.gen_params(), tools=offered, tool_choice=choice)
         n_ctx = self.llm_info.n_ctx if self.llm_info else 0
-        self.documents.augment(conv, messages, reply, lambda m: self.replies.request(rid, m, params), n_ctx)
+        self.documents.augment(conv, messages, reply, lambda m: self._send_reply(rid, m, params), n_ctx)
 
     def _reopen(self) -> None:
         if self.current:
@@ -393,5 +391,6 @@ class ChatSession(TreeDoors, ToolDoors, QObject):
         self.replies.keep_what_came()
         ok_docs = self.documents.shutdown(timeout_ms)
         self.log.save_unsaved()   # space freed since a full disk refused them, and no write since
+        self.pictures.discard_pending()
         ok_mcp = self.mcp.shutdown(timeout_ms)
         return ok_llm and ok_img and ok_docs and ok_mcp and ok_tools

@@ -7,6 +7,9 @@ from dataclasses import replace
 from .conversation import Message
 
 STILL_COMING = "A reply is still coming. Wait for it, or press Esc to stop it."
+# A full disk while sending: what was typed stays in the box (submit returns False), and this says what to do.
+SEND_AGAIN = ("The disk holding your chats is full, so your message was not sent; it is still in the box. "
+              "Free some space, then press Enter again.")
 
 
 class ToolDoors:

@@ -1,0 +1,203 @@
+"""A picture the user gives (file or clipboard bytes) decoded safely with Pillow and re-encoded as chatapp's own copy; no Qt."""
+from __future__ import annotations
+
+import base64
+import io
+import os
+import stat
+import uuid
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+MAX_FILE_BYTES = 100 * 2**20     # read whole into memory, so bounded: no photo comes near it
+MAX_PIXELS = 8192 * 8192         # 67 megapixels: more than any phone's photo; a bigger header is refused
+MAX_SIDE = 16384                 # a longer side (a 20,000 px strip) is refused before decoding
+STORED_SIDE = 2048               # chatapp's copy is at most this on its long side (VISION_CONTRACT 1)
+DEFAULT_SIDE = 1024              # what an engine gets when it does not say what it takes (image_side 0)
+JPEG_QUALITY = 90
+READABLE = "PNG, JPEG, GIF, WebP, BMP or TIFF"
+SUFFIXES = (".png", ".jpg", ".jpeg", ".jpe", ".gif", ".webp", ".bmp", ".tif", ".tiff")
+
+# Pillow's bomb limit is a process-wide default that any import could change: chatapp states its own. The
+# warning it gives between the limit and twice the limit becomes an error, so no bomb is decoded half-way.
+Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+warnings.simplefilter("error", Image.DecompressionBombWarning)
+
+
+class PictureError(ValueError):
+    """A picture that cannot be used: the file's name and why, for the user."""
+
+    def __init__(self, name: str, why: str):
+        super().__init__(f"{name} cannot be used as a picture: {why}.")
+        self.name, self.why = name, why
+
+
+@dataclass
+class Picture:
+    """chatapp's copy of a picture: encoded bytes (metadata stripped), their suffix, the size after EXIF orientation."""
+    data: bytes
+    suffix: str          # ".png" or ".jpg"
+    width: int
+    height: int
+    frames: int = 1      # an animation's frame count (the first frame is kept)
+
+
+def looks_like_picture(path: str) -> bool:
+    """By its name only (no disk read, for the GUI thread): /attach sends such files in as pictures."""
+    return Path(path).suffix.lower() in SUFFIXES
+
+
+def read_file(path: str) -> bytes:
+    """A picture file's bytes, bounded; PictureError for a folder, FIFO, empty, too big or unreadable file."""
+    name = os.path.basename(path) or path
+    try:
+        info = os.stat(path)
+    except OSError as exc:
+        raise PictureError(name, f"it cannot be opened ({exc.strerror or exc})") from None
+    if not stat.S_ISREG(info.st_mode):   # a FIFO would block, /dev/zero never ends
+        raise PictureError(name, "it is not a regular file")
+    if info.st_size == 0:
+        raise PictureError(name, "the file is empty (0 bytes)")
+    if info.st_size > MAX_FILE_BYTES:
+        raise PictureError(name, f"the file is {info.st_size / 2**20:.0f} MB; pictures up to "
+                                 f"{MAX_FILE_BYTES // 2**20} MB are taken")
+    try:
+        with open(path, "rb") as f:
+            data = f.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        raise PictureError(name, f"it cannot be read ({exc.strerror or exc})") from None
+    if not data:
+        raise PictureError(name, "the file is empty (0 bytes)")
+    return data
+
+
+def decode(data: bytes, name: str, side: int = STORED_SIDE) -> Picture:
+    """Bytes -> chatapp's copy: first frame, EXIF orientation applied, RGB or RGBA, at most `side` px on the long
+    side, PNG (graphics, transparency) or JPEG (a JPEG photo stays one), no metadata. PictureError says why not."""
+    if not data:
+        raise PictureError(name, "it is empty (0 bytes)")
+    if len(data) > MAX_FILE_BYTES:
+        raise PictureError(name, f"it is over {MAX_FILE_BYTES // 2**20} MB")
+    try:
+        im = Image.open(io.BytesIO(data))
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise PictureError(name, f"it has too many pixels (at most {MAX_PIXELS // 1_000_000} megapixels)") from None
+    except UnidentifiedImageError:
+        raise PictureError(name, f"it is not a picture chatapp can read ({READABLE})") from None
+    except Exception:   # Pillow raises SyntaxError, struct.error, ValueError... on damaged headers
+        raise PictureError(name, "the file is damaged") from None
+    with im:
+        return _copy(im, name, side)
+
+
+def _copy(im: Image.Image, name: str, side: int) -> Picture:
+    width, height = im.size
+    if max(width, height) > MAX_SIDE:
+        raise PictureError(name, f"it is {width}x{height} px; pictures up to {MAX_SIDE:,} px a side are taken")
+    if width * height > MAX_PIXELS:
+        raise PictureError(name, f"it is {width}x{height} px, too many pixels "
+                                 f"(at most {MAX_PIXELS // 1_000_000} megapixels)")
+    photo = im.format == "JPEG"
+    frames = getattr(im, "n_frames", 1)
+    if photo:
+        im.draft("RGB", (side, side))   # libjpeg decodes at 1/2, 1/4 or 1/8 scale: a 48 MP photo costs a fraction
+    try:
+        im.seek(0)                      # an animation: its first frame
+        im.load()
+    except Exception:                   # truncated data: OSError("image file is truncated"), zlib errors...
+        raise PictureError(name, "the file is damaged or cut short") from None
+    try:
+        upright = ImageOps.exif_transpose(im)
+    except Exception:                   # a broken EXIF block: the pixels as stored
+        upright = im
+    alpha = upright.mode in ("RGBA", "LA", "PA") or (upright.mode == "P" and "transparency" in upright.info)
+    try:
+        pixels = upright.convert("RGBA" if alpha else "RGB")
+    except Exception:
+        raise PictureError(name, "its colours cannot be read") from None
+    if alpha and pixels.getextrema()[3][0] == 255:   # an alpha channel that hides nothing
+        pixels, alpha = pixels.convert("RGB"), False
+    pixels.thumbnail((side, side), Image.Resampling.LANCZOS)
+    pixels.info = {}                    # no EXIF, ICC, text chunks or comments carried over
+    out = io.BytesIO()
+    if photo and not alpha:
+        pixels.save(out, "JPEG", quality=JPEG_QUALITY, optimize=True)
+        suffix = ".jpg"
+    else:
+        pixels.save(out, "PNG", optimize=False, compress_level=6)
+        suffix = ".png"
+    return Picture(out.getvalue(), suffix, pixels.width, pixels.height, frames)
+
+
+def take_file(path: str, folder: Path) -> tuple[Picture, Path]:
+    """A picture file decoded and stored in folder (for the worker family): the copy and its path."""
+    name = os.path.basename(path) or path
+    picture = decode(read_file(path), name)
+    return picture, store(picture, folder)
+
+
+def take_bytes(data: bytes, name: str, folder: Path) -> tuple[Picture, Path]:
+    """Clipboard bytes decoded and stored in folder."""
+    picture = decode(data, name)
+    return picture, store(picture, folder)
+
+
+def store(picture: Picture, folder: Path) -> Path:
+    """Write-then-rename: a crash leaves no half picture. A fresh random name each time."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{uuid.uuid4().hex}{picture.suffix}"
+    tmp = path.with_name(path.name + ".part")
+    try:
+        tmp.write_bytes(picture.data)
+        os.replace(tmp, path)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def data_url(path: str, side: int) -> str:
+    """A stored picture as a data URL for an engine, scaled to at most side px (0: DEFAULT_SIDE); PNG or JPEG as
+    stored. Raises OSError / PictureError when the file is gone or damaged."""
+    data = read_file(path)
+    side = side or DEFAULT_SIDE
+    name = os.path.basename(path)
+    with Image.open(io.BytesIO(data)) as im:
+        fits = max(im.size) <= side and im.format in ("PNG", "JPEG")
+        kind = im.format
+    if not fits:
+        data = decode(data, name, side).data
+        kind = "JPEG" if data[:3] == b"\xff\xd8\xff" else "PNG"
+    mime = "image/jpeg" if kind == "JPEG" else "image/png"
+    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+
+
+
+def with_data_urls(messages: list[dict], side: int, placeholder: str) -> list[dict]:
+    """A history's picture placeholders ({"type": placeholder, "path", "name"}) as OpenAI image_url parts with data
+    URLs (VISION_CONTRACT 2); a picture whose file is gone or damaged becomes a line of text saying so."""
+    out = []
+    for m in messages:
+        content = m.get("content")
+        if not isinstance(content, list) or not any(p.get("type") == placeholder for p in content):
+            out.append(m)
+            continue
+        parts, missing = [], []
+        for part in content:
+            if part.get("type") != placeholder:
+                parts.append(part)
+                continue
+            try:
+                parts.append({"type": "image_url", "image_url": {"url": data_url(part["path"], side)}})
+            except (OSError, PictureError, Image.DecompressionBombError, UnidentifiedImageError):
+                missing.append(f"[picture: {part.get('name') or 'picture'} (no longer available)]")
+        if missing:
+            text = "\n".join(p["text"] for p in parts if p.get("type") == "text")
+            note = "\n".join(missing)
+            parts = [{"type": "text", "text": f"{text}\n\n{note}" if text else note},
+                     *(p for p in parts if p.get("type") != "text")]
+        out.append({**m, "content": parts})
+    return out

@@ -1,0 +1,86 @@
+"""The session's doors for pictures the user gives (a mixin of ChatSession): attach, paste, remove a pending one,
+send a message with pictures (#N / "the last picture" named in it), the can't-see rule, /attach of a picture."""
+from __future__ import annotations
+
+from . import commands
+from .branches import has_pictures
+from .pictures import intake
+from .pictures.incoming import STILL_READING
+from .session_tools import SEND_AGAIN, STILL_COMING
+
+CANNOT_SEE = "{model} cannot see pictures; choose a vision model (Settings) to ask about it."
+STILL_LOADING = ("The chat model is still loading, so it is not known yet whether it can see pictures. Send the "
+                 "message once it is ready; it is still in the box.")
+
+
+class PictureDoors:
+    """ChatSession's picture methods; it provides storage, log, current, pictures (an IncomingPictures), documents,
+    llm_info, llm_status, chat_capabilities, _start_reply and the signals."""
+
+    def attach_pictures(self, paths: list[str]) -> None:
+        """Pictures for the next message, decoded and copied off the GUI thread; each good one joins the pending
+        pictures (pending_pictures), a bad one is a notice naming the file and why."""
+        self.pictures.attach([str(p) for p in paths])
+
+    def paste_picture(self, image_bytes: bytes, name: str = "pasted picture") -> None:
+        """The same for a picture's encoded bytes (the clipboard's, as PNG)."""
+        self.pictures.paste(image_bytes, name)
+
+    def remove_pending_picture(self, index: int) -> None:
+        self.pictures.remove(index)
+
+    def _attach(self, request: commands.AttachRequest) -> bool:
+        """/attach (or pasted paths): picture files join the pending pictures, the others are attached documents."""
+        shown = [p for p in request.paths if intake.looks_like_picture(p)]
+        others = [p for p in request.paths if not intake.looks_like_picture(p)]
+        if shown:
+            self.attach_pictures(shown)
+        if not others:
+            return True
+        accepted = self.documents.handle(commands.AttachRequest(others))
+        if accepted:
+            self.conversations_changed.emit()
+        return accepted
+
+    def _send_turn(self, text: str) -> bool:
+        """A message to the model, with the pending pictures and the chat's pictures it names; a model that cannot
+        see gets no question about a picture (it would make the answer up): a saved note says so instead."""
+        if self._streaming_here():
+            self.notice.emit(STILL_COMING)
+            return False
+        if self.pictures.reading:
+            self.notice.emit(STILL_READING)
+            return False
+        given = bool(self.pictures.pending)
+        if given and self.llm_status == "loading":
+            self.notice.emit(STILL_LOADING)
+            return False
+        sees = self.chat_capabilities.vision
+        title = text if text.strip() else "Picture: " + ", ".join(p["name"] for p in self.pictures.pending)
+        conv = self._guard(self._ensure_conversation, title, when_full=SEND_AGAIN)
+        pictures = conv and self.pictures.take(conv.id)
+        if pictures is None or not conv:
+            return False
+        named = (self._guard(self.pictures.references, self.storage, conv.id, text) or []) if sees else []
+        meta = dict(self._drawing_hint(text).get("meta", {}) if text.strip() else {})
+        if pictures or named:
+            meta["pictures"] = pictures + named
+        user = self.log.add(conv.id, "user", text, when_full=SEND_AGAIN, **({"meta": meta} if meta else {}))
+        if not user:
+            self.pictures.put_back(pictures)
+            return False
+        if pictures and not sees:
+            name = self.llm_info.name if self.llm_info else "The chat model"
+            self.log.add(conv.id, "notice", CANNOT_SEE.format(model=name))
+            self.conversations_changed.emit()
+            return True
+        self._start_reply(conv, user)
+        return True
+
+    def _send_reply(self, rid: int, messages: list[dict], params) -> None:
+        """The history to the chat worker; its pictures made data URLs off the GUI thread first."""
+        if has_pictures(messages):
+            self.pictures.encode(messages, self.chat_capabilities.image_side,
+                                 lambda encoded: self.replies.request(rid, encoded, params))
+        else:
+            self.replies.request(rid, messages, params)
