@@ -92,6 +92,7 @@ def build(paths, settings, settings_note=None, *, llm_engine_factory=None, image
             window.view.add_notice(f"Settings could not be saved: {exc}")
         session.apply_settings(new)   # the session (through backends.py) decides what to reload
     window.settings_changed.connect(on_settings)
+    session.take_old_tools_switches()   # saved through on_settings
     if open_last:
         conversations = session.conversations()
         if conversations:

@@ -19,6 +19,7 @@ class Conversation:
     created_at: float = field(default_factory=time.time)
     updated_at: float = field(default_factory=time.time)
     current_leaf: int | None = None   # the last message of the branch shown (a conversation is a tree)
+    tools_off: bool = False           # its tools switch is off: the assistant is offered no tools in it
 
 
 @dataclass

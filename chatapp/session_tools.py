@@ -50,12 +50,19 @@ class ToolDoors:
         return not self._tools_off_next if self.current is None else self.tools.enabled(self.current.id)
 
     def set_tools_enabled(self, on: bool) -> None:
-        """The chat's tools toggle, kept in Settings (tools_off_chats)."""
+        """The chat's tools toggle, kept with the chat (Conversation.tools_off: deleted, exported, imported with it)."""
         if self.current is None:
             self._tools_off_next = not on
-            return
-        off = set(self.settings.tools_off_chats) - {self.current.id} | (set() if on else {self.current.id})
-        self._change_settings(tools_off_chats=sorted(off))
+        elif self.log.saved(self.storage.set_tools_off, self.current.id, not on):   # else a notice says why
+            self.current.tools_off = not on
+
+    def take_old_tools_switches(self) -> None:
+        """Settings files of before kept the chats whose tools were off in tools_off_chats: each such chat gets its
+        own switch off, then the list is emptied (saved); a database that cannot keep them leaves it for later."""
+        old = self.settings.tools_off_chats
+        kept = not self.storage.read_only and str(self.storage.path) != ":memory:"   # not a stand-in for this session
+        if old and kept and all(self.log.saved(self.storage.set_tools_off, cid, True) for cid in old):
+            self._change_settings(tools_off_chats=[])
 
     def _remember_always(self, keys: list) -> None:
         self._change_settings(tools_always=keys)

@@ -60,9 +60,11 @@ class Settings:
     # MCP servers whose tools the assistant may call (checks.MCP_SERVER_FIELDS: name, command or url, ...).
     mcp_servers: list[dict] = field(default_factory=list)
     # Tools the assistant calls (assistant/loop.py): built-ins ask first too; the tools answered "Always for this tool"
-    # (source/name/hash of what it says it does); the chats (ids) whose tools toggle is off.
+    # (source/name/hash of what it says it does).
     tools_ask_first: bool = False
     tools_always: list[str] = field(default_factory=list)
+    # Read from older settings files only: the chats (ids) whose tools toggle was off. Each chat keeps its own switch
+    # now (Conversation.tools_off); ChatSession.take_old_tools_switches moves these into the chats and empties this.
     tools_off_chats: list[int] = field(default_factory=list)
 
     def gen_params(self) -> GenParams:

@@ -246,7 +246,7 @@ def test_a_chat_with_tools_off_offers_none(make_app, qtbot):
         parts.session.submit("hello")
         qtbot.waitUntil(lambda: finished_reply(parts, "first") is not None, timeout=30000)
         assert chat.params[0].tools == ()
-        assert parts.session.current.id in load_settings(parts.paths.settings_file)[0].tools_off_chats
+        assert parts.storage.conversation(parts.session.current.id).tools_off   # the chat's own switch
         qtbot.mouseClick(button, Qt.MouseButton.LeftButton)   # on again
         parts.session.submit("hello again")
         qtbot.waitUntil(lambda: finished_reply(parts, "second") is not None, timeout=30000)
@@ -415,7 +415,8 @@ def test_a_real_local_model_draws_when_asked_in_words(make_app, qtbot):
 
     from .tool_model import tool_model_path
     images = Recording()
-    parts = make_app(AskedToDraw(tool_model_path(), n_ctx=2048), images, settings=Settings(temperature=0.0, seed=1, max_tokens=40))
+    # 96 tokens: room for a call that names a size and a LoRA as well as the prompt.
+    parts = make_app(AskedToDraw(tool_model_path(), n_ctx=4096), images, settings=Settings(temperature=0.0, seed=1, max_tokens=96))
     assert parts.session.chat_capabilities.tools
     parts.session.submit("Draw me a lighthouse at dusk, please.")
     qtbot.waitUntil(lambda: not parts.window.composer.busy, timeout=120000)

@@ -17,11 +17,14 @@ SD = ModelLimits.from_defaults("sd15", {"width": 512, "height": 512, "max_size":
 class FakeServices:
     """ToolServices for one call: records what the tool asked for; pictures are numbered from 1."""
 
-    def __init__(self, limits=TINY, pictures=()):
-        self.limits, self.pictures, self.calls = limits, list(pictures), []
+    def __init__(self, limits=TINY, pictures=(), loras=("ink-lines",)):
+        self.limits, self.pictures, self.calls, self.lora_names = limits, list(pictures), [], tuple(loras)
 
     def image_limits(self):
         return self.limits
+
+    def loras(self):
+        return self.lora_names
 
     def _made(self, request):
         request = replace(request, seed=request.seed if request.seed is not None else 1234,
@@ -153,3 +156,25 @@ def test_search_and_read_recipe_answer_in_text_the_model_reads():
     _call("draw_picture", {"prompt": "a green square", "seed": 42}, services)
     recipe = _call("read_recipe", {"picture": "#1"}, services)
     assert "a green square" in recipe.content and "Seed: 42" in recipe.content and "/image" in recipe.content
+
+
+def test_a_lora_that_exists_is_drawn_with_and_one_that_does_not_is_refused_by_name():
+    services = FakeServices(loras=("ink-lines", "Pastel"))
+    got = _call("draw_picture", {"prompt": "a cat", "loras": [{"name": "ink-lines", "weight": 0.5}]}, services)
+    assert not got.is_error, got.content
+    assert services.calls[-1][1].loras == [("ink-lines", 0.5)]
+    assert not _call("draw_picture", {"prompt": "a cat <lora:pastel:0.8>"}, services).is_error   # as find() matches
+    for args in ({"prompt": "a cat", "loras": [{"name": "watercolour"}]}, {"prompt": "a cat <lora:watercolour:0.8>"}):
+        got = _call("draw_picture", args, services)
+        assert got.is_error and "There is no LoRA named 'watercolour'" in got.content, got.content
+        assert "ink-lines, Pastel" in got.content and '"loras" corrected' in got.content
+    assert len(services.calls) == 2   # nothing drawn for the refused ones
+
+
+def test_an_edit_of_a_picture_whose_lora_is_gone_says_so_and_leaving_it_out_works():
+    services = FakeServices()
+    _call("draw_picture", {"prompt": "a cat", "loras": [{"name": "ink-lines"}]}, services)
+    services.lora_names = ()   # the file was removed since
+    got = _call("edit_picture", {"picture": "#1", "prompt": "a cat, orange"}, services)
+    assert got.is_error and "There is no LoRA named 'ink-lines'" in got.content and 'leave "loras" out' in got.content
+    assert not _call("edit_picture", {"picture": "#1", "prompt": "a cat, orange", "loras": []}, services).is_error

@@ -13,6 +13,7 @@ from PySide6.QtCore import QObject, Signal, Slot
 
 from ..conversation import Message
 from ..engines.events import ToolCall
+from ..engines.lora import names as lora_names
 from ..message_log import MessageLog
 from ..parts import Notice, SettingsView
 from .services import CallServices, ServiceDesk
@@ -25,6 +26,7 @@ ROUNDS_NOTE = (f"The assistant called tools {MAX_ROUNDS} times in a row, so it w
 NOT_RUN = "Not run: the user stopped the reply."
 STOPPED = "Stopped by the user before it finished."
 ONCE, ALWAYS, DENY = "once", "always", "deny"   # the answers to a call that asks first
+MAX_OFFERED_LORAS = 50   # LoRA names in the picture tools' schemas: each costs prompt tokens on every turn
 
 
 def denied(name: str) -> str:
@@ -66,21 +68,38 @@ class ToolLoop(QObject):
         self._allowed: set[str] = set()      # "Always" answers of this session (saved through `always` too)
         self._progressed.connect(self._on_progressed)
         desk.progress.connect(self.progress)
+        # The LoRA names the picture tools offer: the folders as last listed (off the GUI thread; listed again at
+        # each offer, so a LoRA added meanwhile is offered from the next reply on).
+        self.loras: tuple[str, ...] = ()
+        self._lister = Calls()
+        self._lister.done.connect(self._on_loras_listed)
+        self.list_loras()
 
     # --- what the model is offered ----------------------------------------------------------------------
     def enabled(self, conversation_id: int | None) -> bool:
-        return conversation_id not in self.settings.tools_off_chats
+        """Whether a chat lets the assistant call tools: its own switch (Conversation.tools_off); a new chat: yes."""
+        conv = None if conversation_id is None else self.log.guard(self.log.storage.conversation, conversation_id)
+        return conv is None or not conv.tools_off
 
     def offer(self, conversation_id: int, tool_round: int) -> tuple[tuple[dict, ...], str]:
         """GenParams.tools and tool_choice for a reply: none in a chat with tools off; past the rounds' cap they
         stay offered (the history holds calls) with tool_choice "none", so the model answers in words (said)."""
         if not self.enabled(conversation_id) or not TOOLS:
             return (), "auto"
-        tools = tuple(openai_tool(t) for t in offered(limits=self.desk.images.limits()))
+        tools = tuple(openai_tool(t) for t in offered(limits=self.desk.images.limits(), loras=self.loras))
+        self.list_loras()
         if tool_round >= MAX_ROUNDS:
             self.notice(ROUNDS_NOTE)
             return tools, "none"
         return tools, "auto"
+
+    def list_loras(self) -> None:
+        self._lister.call(lora_names, self.desk.images.lora_dirs())
+
+    @Slot(int, object, object)
+    def _on_loras_listed(self, _call: int, names, error) -> None:
+        if error is None:   # an unreadable folder: the names listed before stay
+            self.loras = tuple(names[:MAX_OFFERED_LORAS])
 
     def running_in(self, conversation_id: int) -> bool:
         return conversation_id in self.turns

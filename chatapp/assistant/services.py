@@ -12,6 +12,7 @@ from PySide6.QtCore import QObject, Signal, Slot
 from ..conversation import ERROR, ImageRequest, Message
 from ..documents.context import retrieve
 from ..engines.base import EngineError
+from ..engines.lora import names as lora_names
 from ..message_log import MessageLog
 from ..pictures.edits import EditError, find_picture, resolve
 from ..pictures.jobs import ImageJobs
@@ -172,6 +173,11 @@ class CallServices:
 
     def image_limits(self):
         return self._ask(self.desk.images.limits)
+
+    def loras(self) -> tuple[str, ...]:
+        # Listed here, on the tool's thread, as the engine will look them up: a LoRA added or removed since
+        # the tools were offered is judged as it is now.
+        return tuple(lora_names(self.desk.images.lora_dirs()))
 
     def draw(self, request: ImageRequest) -> Drawn:
         return self._picture(replace(request, init=None, mask=None, source_id=None))

@@ -315,3 +315,13 @@ def listing(folders: list[Path]) -> str:
             lines.append(f"- `{f.stem}` ({kb}): {what}")
     lines.append("\nUse one with `/image ... --lora NAME:0.8` or `<lora:NAME:0.8>` in the prompt.")
     return "\n".join(lines)
+
+
+def names(folders: list[Path]) -> list[str]:
+    """The LoRA names a recipe can use, as find() looks them up: the first folder's first, each name once."""
+    seen, out = set(), []
+    for f in (f for d in folders for f in _files(d)):
+        if f.stem.lower() not in seen:
+            seen.add(f.stem.lower())
+            out.append(f.stem)
+    return out

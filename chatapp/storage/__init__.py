@@ -234,6 +234,10 @@ class Storage(TreeQueries):
     def set_system_prompt(self, conversation_id: int, prompt: str | None) -> None:
         self._run("UPDATE conversations SET system_prompt=? WHERE id=?", (prompt, conversation_id))
 
+    def set_tools_off(self, conversation_id: int, off: bool) -> None:
+        """A chat's tools switch (no tools are offered in it while off)."""
+        self._run("UPDATE conversations SET tools_off=? WHERE id=?", (int(off), conversation_id))
+
     def delete_conversation(self, conversation_id: int) -> list[str]:
         """Delete a conversation; returns the image paths it owned so the caller can remove them."""
         paths = [r[0] for r in self._run(
@@ -355,7 +359,7 @@ class Storage(TreeQueries):
     @staticmethod
     def _to_conversation(r: sqlite3.Row) -> Conversation:
         return Conversation(r["id"], r["title"], r["system_prompt"], r["created_at"], r["updated_at"],
-                            r["current_leaf"])
+                            r["current_leaf"], bool(r["tools_off"]))
 
     @staticmethod
     def _to_message(r: sqlite3.Row) -> Message:

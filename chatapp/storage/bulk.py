@@ -15,9 +15,10 @@ class BulkImport:
     def __init__(self, db: sqlite3.Connection):
         self._db = db
 
-    def add_conversation(self, title: str, system_prompt: str | None, created: float, updated: float) -> int:
-        return self._db.execute("INSERT INTO conversations(title, system_prompt, created_at, updated_at) "
-                                "VALUES (?,?,?,?)", (title, system_prompt, created, updated)).lastrowid
+    def add_conversation(self, title: str, system_prompt: str | None, created: float, updated: float,
+                         tools_off: bool = False) -> int:
+        return self._db.execute("INSERT INTO conversations(title, system_prompt, created_at, updated_at, tools_off) "
+                                "VALUES (?,?,?,?,?)", (title, system_prompt, created, updated, int(tools_off))).lastrowid
 
     def add_message(self, conversation_id: int, role: str, content: str, *, kind: str, status: str,
                     image_path: str | None, meta: dict, created: float, parent_id: int | None) -> int:

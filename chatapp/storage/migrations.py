@@ -61,4 +61,7 @@ MIGRATIONS: list[str] = [
     DOCUMENTS_MIGRATION,  # attached files, library, chunks + FTS5 (documents_schema.py)
     VECTORS_MIGRATION,  # chunk vectors for hybrid search, per embedding model (documents_schema.py)
     CJK_MIGRATION,  # a trigram index over chunks with CJK text: words inside a run found (documents_schema.py)
+    # 8: a chat's own tools switch (issue 23: "a conversation can turn tools off"): it goes with the chat (deleted,
+    # exported and imported with it); before, Settings.tools_off_chats listed the chats (moved in at start).
+    "ALTER TABLE conversations ADD COLUMN tools_off INTEGER NOT NULL DEFAULT 0;",
 ]

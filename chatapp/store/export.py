@@ -66,6 +66,7 @@ def conversation_record(storage, conv: Conversation, summary: Summary) -> dict:
     summary.messages += len(messages)
     return {"id": conv.id, "title": conv.title, "created": conv.created_at, "updated": conv.updated_at,
             "system_prompt": conv.system_prompt, "current": conv.current_leaf, "origin": origin(storage, conv),
+            "tools_off": conv.tools_off,
             "messages": messages}
 
 

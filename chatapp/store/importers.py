@@ -43,6 +43,7 @@ class InConversation:
     system_prompt: str | None
     current: str | None      # key of the message shown last; None: the newest leaf
     messages: list[InMessage]
+    tools_off: bool = False  # the chat's tools switch was off
 
 
 class BadFile(StoreError):
@@ -192,6 +193,9 @@ def _our_conversation(c, n: int, name: str) -> InConversation:
     prompt = c.get("system_prompt")
     if prompt is not None and not isinstance(prompt, str):
         raise where.fail("system_prompt is not text")
+    tools_off = c.get("tools_off", False)
+    if not isinstance(tools_off, bool):
+        raise where.fail("tools_off is not true or false")
     raw = c.get("messages")
     if not isinstance(raw, list):
         raise where.fail("it has no list of messages")
@@ -235,7 +239,7 @@ def _our_conversation(c, n: int, name: str) -> InConversation:
     if not key:   # an export without an origin: its content is what makes it the same file
         key = "sha1:" + hashlib.sha1(json.dumps(c, sort_keys=True, default=str).encode()).hexdigest()
     return InConversation(source, str(key), title, created, _number(c.get("updated"), created), prompt,
-                          current, messages)
+                          current, messages, tools_off)
 
 
 def _check_tree(messages: list[InMessage], where: _Where) -> None:

@@ -72,7 +72,8 @@ def _write_png(data: bytes, folder: Path) -> Path:
 
 
 def _insert(bulk, conv: InConversation, files: dict[int, Path]) -> int:
-    cid = bulk.add_conversation(conv.title, conv.system_prompt, conv.created, max(conv.updated, conv.created))
+    cid = bulk.add_conversation(conv.title, conv.system_prompt, conv.created, max(conv.updated, conv.created),
+                                conv.tools_off)
     ids = _insert_messages(bulk, cid, conv.messages, {}, files)
     leaf = ids.get(conv.current) if conv.current is not None else None
     if leaf is None and ids:

@@ -66,6 +66,7 @@ class ToolServices(Protocol):
     raises ToolError in words the model can act on."""
 
     def image_limits(self) -> ModelLimits: ...
+    def loras(self) -> tuple[str, ...]: ...                              # the LoRA names that exist now
     def draw(self, request: ImageRequest) -> Drawn: ...
     def edit(self, request: ImageRequest, source: str) -> Drawn: ...   # source "#N" or "last"
     def search(self, query: str, scope: str) -> list[Passage]: ...       # scope "chat" | "library" | "all"

@@ -28,7 +28,7 @@ def run_draw(args: dict, run: ToolRun) -> ToolResult:
     count = typed_argument(args, "count", int, "draw_picture")
     if count is not None:
         fields["count"] = count
-    request = checked_request("draw_picture", run.services.image_limits(), fields)
+    request = checked_request("draw_picture", run.services.image_limits(), fields, run.services.loras())
     if run.should_stop():
         raise ToolError("Stopped before drawing.")
     run.progress("Drawing", None)

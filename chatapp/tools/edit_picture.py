@@ -33,7 +33,7 @@ def run_edit(args: dict, run: ToolRun) -> ToolResult:
     fields.update(init=f"#{found.number}", source_id=found.message_id,
                   strength=DEFAULT_STRENGTH if strength is None else strength,
                   mask=typed_argument(args, "mask", str, "edit_picture"))
-    request = checked_request("edit_picture", run.services.image_limits(), fields)
+    request = checked_request("edit_picture", run.services.image_limits(), fields, run.services.loras())
     if run.should_stop():
         raise ToolError("Stopped before editing.")
     run.progress(f"Editing #{found.number}", None)

@@ -18,6 +18,7 @@ PICTURE = {"type": "string", "pattern": "^(last|#[0-9]+)$",
 ARGUMENT = {"prompt": "prompt", "negative": "negative", "steps": "steps", "seed": "seed", "size": "size",
             "count": "count", "scheduler": "scheduler", "init": "picture", "strength": "strength", "mask": "mask",
             "loras": "loras", "cfg": "cfg"}
+MAX_NAMED = 20   # LoRA names a refusal lists (a folder may hold hundreds)
 NAMES = {field: f'"{arg}"' for field, arg in ARGUMENT.items()} | {
     "prompt": 'The argument "prompt"', "negative": 'The argument "negative"'}
 
@@ -101,17 +102,25 @@ def loras_argument(args: dict, tool: str) -> list | None:
     return out
 
 
-def checked_request(tool: str, limits: ModelLimits, fields: dict) -> ImageRequest:
-    """The one validation; its RecipeError becomes a ToolError naming the argument to fix."""
+def checked_request(tool: str, limits: ModelLimits, fields: dict, loras: tuple[str, ...]) -> ImageRequest:
+    """The one validation, then the LoRAs named (in "loras" or as <lora:NAME:W> in the prompt) against those that
+    exist (`loras`); a RecipeError becomes a ToolError naming the argument to fix."""
     if not (fields.get("prompt") or "").strip():
         raise ToolError(f'The argument "prompt" of {tool} is empty: say what to draw.')
     try:
         fields["prompt"], tags = prompt_and_loras(fields["prompt"], fields.get("negative") or "", names=NAMES)
         fields["loras"] = list(fields.get("loras") or []) + tags
-        return ImageRequest.from_fields(limits=limits, names=NAMES, **fields)
+        request = ImageRequest.from_fields(limits=limits, names=NAMES, **fields)
     except RecipeError as exc:
         hint = " Sizes: " + ", ".join(s for s, _ in sizes(limits)) + "." if exc.field == "size" else ""
         raise ToolError(f'{exc}{hint} Call {tool} again with "{ARGUMENT.get(exc.field, exc.field)}" corrected.') from None
+    known = {name.lower() for name in loras}
+    missing = next((str(lora[0]) for lora in request.loras if str(lora[0]).lower() not in known), None)
+    if missing is not None:   # the engine would refuse it only after the model loaded: said now, in the card
+        there = (f"The LoRAs there are: {', '.join(loras[:MAX_NAMED])}{', …' if len(loras) > MAX_NAMED else ''}."
+                 if loras else 'No LoRA is installed: leave "loras" out.')
+        raise ToolError(f'There is no LoRA named {missing!r}. {there} Call {tool} again with "loras" corrected.')
+    return request
 
 
 def source_picture(run: ToolRun, picture: str, tool: str):

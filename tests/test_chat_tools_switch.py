@@ -1,0 +1,92 @@
+"""Issue 23's per-chat tools switch and the LoRAs the picture tools offer: the switch is the chat's own (saved with
+it, exported, imported, gone with it; older settings files' list moved into the chats), and the draw tool's schema
+names the LoRAs that exist while a call naming one that does not gets a card saying so."""
+import json
+
+from PySide6.QtCore import Qt
+
+from chatapp.conversation import DONE
+from chatapp.engines.fake import FakeChatEngine
+from chatapp.settings import Settings, load_settings, save_settings
+from chatapp.storage import Storage
+from chatapp.store.export import export
+from chatapp.store.ingest import import_file
+
+from .conftest import close_app
+from .test_gui_tools import branch, call, finished_reply
+
+
+def test_the_switch_is_the_chats_own_it_survives_a_restart_and_goes_with_the_chat(make_app, qtbot):
+    chat = FakeChatEngine(["first", "second"])
+    parts = make_app(chat)
+    button = parts.window.tools_button
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)   # off, before the chat exists
+    assert parts.session.submit("hello")
+    qtbot.waitUntil(lambda: finished_reply(parts, "first") is not None, timeout=30000)
+    cid = parts.session.current.id
+    assert chat.params[0].tools == () and parts.storage.conversation(cid).tools_off
+    assert load_settings(parts.paths.settings_file)[0].tools_off_chats == []   # nothing about it in Settings
+    parts.session.new_conversation()
+    assert button.isChecked()   # a new chat has its tools on
+    close_app(parts)
+    again = make_app(FakeChatEngine(["third"]))
+    again.session.open_conversation(cid)
+    assert not again.window.tools_button.isChecked()
+    again.session.delete_conversation(cid)
+    assert again.storage.conversation(cid) is None   # its switch with it: no list of ids outlives the chat
+
+
+def test_an_older_settings_files_list_moves_into_its_chats_and_is_emptied(make_app, data_dir, qtbot):
+    storage = Storage(data_dir / "chatapp.sqlite3")
+    off, on = storage.create_conversation("tools were off"), storage.create_conversation("tools were on")
+    storage.close()
+    config = data_dir / "config" / "settings.json"
+    save_settings(Settings(tools_off_chats=[off.id, 999]), config)   # 999: a chat deleted since
+    parts = make_app(FakeChatEngine(), settings=load_settings(config)[0])
+    assert parts.storage.conversation(off.id).tools_off and not parts.storage.conversation(on.id).tools_off
+    assert json.loads(config.read_text())["tools_off_chats"] == [] and parts.session.settings.tools_off_chats == []
+    parts.session.open_conversation(off.id)
+    assert not parts.window.tools_button.isChecked()
+    parts.session.open_conversation(on.id)
+    assert parts.window.tools_button.isChecked()
+
+
+def test_export_and_import_keep_the_switch_and_a_bad_one_is_refused_by_name(tmp_path):
+    src = Storage(tmp_path / "a.sqlite3")
+    off, on = src.create_conversation("off"), src.create_conversation("on")
+    src.set_tools_off(off.id, True)
+    for c in (off, on):
+        src.add_message(c.id, "user", "hi")
+    out = tmp_path / "all.json"
+    export(src, None, "json", out)
+    dst = Storage(tmp_path / "b.sqlite3")
+    assert import_file(dst, out, tmp_path / "images").conversations == 2
+    assert {c.title: c.tools_off for c in dst.conversations()} == {"off": True, "on": False}
+    doc = json.loads(out.read_text())
+    doc["conversations"][0]["tools_off"] = "yes"
+    del doc["conversations"][1]["tools_off"]   # a file from before the switch: tools on
+    doc["conversations"][1]["origin"] = {"source": "chatapp", "key": "another"}
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(doc))
+    third = Storage(tmp_path / "c.sqlite3")
+    got = import_file(third, bad, tmp_path / "images")
+    assert got.conversations == 1 and "tools_off is not true or false" in " ".join(map(str, got.damaged))
+    assert [c.tools_off for c in third.conversations()] == [False]
+
+
+def test_the_draw_tool_offers_the_loras_there_and_a_call_naming_another_gets_a_card_saying_so(make_app, data_dir,
+                                                                                                qtbot):
+    (data_dir / "loras").mkdir(parents=True)
+    (data_dir / "loras" / "ink-lines.safetensors").write_bytes(b"")   # listed by name; read only when used
+    chat = FakeChatEngine([call("draw_picture", {"prompt": "a cat", "loras": [{"name": "watercolour"}]}), "Sorry."])
+    parts = make_app(chat)
+    qtbot.waitUntil(lambda: "ink-lines" in parts.session.tools.loras, timeout=30000)   # listed off the GUI thread
+    assert parts.session.submit("draw a cat in watercolour")
+    qtbot.waitUntil(lambda: finished_reply(parts, "Sorry.") is not None, timeout=30000)
+    draw = next(t["function"]["parameters"] for t in chat.params[0].tools if t["function"]["name"] == "draw_picture")
+    names = draw["properties"]["loras"]["items"]["properties"]["name"]["enum"]
+    assert names[0] == "ink-lines" and "watercolour" not in names
+    card = next(m for m in branch(parts) if m.kind == "tool")
+    assert card.meta["state"] == "failed" and "There is no LoRA named 'watercolour'" in card.content
+    assert "ink-lines" in card.content and not any(m.kind == "image" for m in branch(parts))
+    assert parts.window.view.widgets[card.id].isVisible() and finished_reply(parts, "Sorry.").status == DONE
