@@ -315,7 +315,7 @@ def test_a_failed_transaction_removes_the_pictures_it_wrote(tmp_path, monkeypatc
     from chatapp.store import ingest
 
     def broken(db, conv, files):
-        assert all(p.exists() for p in files.values())   # written before the transaction
+        assert all(p.exists() for p in files.all())   # written before the transaction
         raise StorageError("The disk is full, so this could not be saved.")
     monkeypatch.setattr(ingest, "_insert", broken)
     with pytest.raises(StoreError, match="The disk is full, so this could not be saved. Nothing was imported."):

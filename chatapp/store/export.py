@@ -11,7 +11,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from ..conversation import Conversation, Message, is_tool_message, not_included_note, tool_calls
-from . import StoreError, Summary
+from . import StoreError, Summary, user_pictures
 from .exporters import exporter
 from .html_render import Page, Shown, page
 from .importers import MAX_BYTES
@@ -54,13 +54,13 @@ def conversation_record(storage, conv: Conversation, summary: Summary) -> dict:
     """One conversation, the whole tree: each message names its parent."""
     messages = []
     for m in storage.messages(conv.id):
-        pic = _picture(m)
-        if pic:
-            summary.pictures += 1
+        pic, given = _picture(m), user_pictures.records(m)   # a picture drawn; pictures the user gave
+        summary.pictures += bool(pic) + len(given)
         messages.append({
             "id": m.id, "parent": m.parent_id, "role": m.role, "content": m.content, "created": m.created_at,
             "kind": m.kind, "status": m.status, "meta": m.meta,
             "image": {"png_base64": base64.b64encode(pic[0]).decode("ascii"), "parameters": pic[1]} if pic else None,
+            **({"pictures": given} if given else {}),
         })
     summary.conversations += 1
     summary.messages += len(messages)
@@ -158,7 +158,7 @@ def _md_message(m: Message, files: Path | None, summary: Summary) -> str:
     if call:
         return _md_tool(head, call, m)
     if m.kind != "image":
-        return f"{head}\n\n{shown_text(m)}\n"
+        return f"{head}\n\n{shown_text(m)}\n{_md_given(m, files, summary)}"
     pic = _picture(m)
     if pic is None or files is None:
         return f"{head}\n\n*(picture not available)* {m.content}\n"
@@ -169,6 +169,19 @@ def _md_message(m: Message, files: Path | None, summary: Summary) -> str:
     alt = m.content.replace("[", "(").replace("]", ")").replace("\n", " ")
     recipe = "\n".join("    " + line for line in (pic[1] or m.content).splitlines())
     return f"{head}\n\n![{alt}]({quote(files.name)}/{quote(name)})\n\n{recipe}\n"
+
+
+def _md_given(m: Message, files: Path | None, summary: Summary) -> str:
+    """The pictures a user message carries, copied beside the file, each with its name under it."""
+    lines = []
+    for n, (entry, data, mime) in enumerate(user_pictures.shown(m) if files is not None else [], 1):
+        name = user_pictures.file_name(m.conversation_id, m.id, n, mime)
+        files.mkdir(parents=True, exist_ok=True)
+        (files / name).write_bytes(data)
+        summary.pictures += 1
+        label = str(entry.get("name") or "picture").replace("[", "(").replace("]", ")").replace("\n", " ")
+        lines.append(f"![{label}]({quote(files.name)}/{quote(name)})\n*{label}*\n")
+    return "\n" + "\n".join(lines) if lines else ""
 
 
 def to_markdown(storage, convs: list[Conversation], out: Path) -> Summary:
@@ -195,7 +208,9 @@ def html_page(storage, convs: list[Conversation]) -> tuple[str, Summary]:
         shown = []
         for m in storage.branch(conv.id):
             s = Shown(m.role, m.kind, m.status, m.content if m.kind != "text" else shown_text(m), m.created_at,
-                      m.branch, note=not_included_note(m.meta), tool=tool_call(m))
+                      m.branch, note=not_included_note(m.meta), tool=tool_call(m),
+                      given=[(str(e.get("name") or "picture"), data, mime) for e, data, mime in user_pictures.shown(m)])
+            summary.pictures += len(s.given)
             pic = _picture(m)
             if pic:
                 s.png, s.parameters = pic

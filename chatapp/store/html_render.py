@@ -38,6 +38,8 @@ nav.toc { background: #f6f7f9; border: 1px solid #e5e7eb; border-radius: 8px; pa
 .image .bubble { background: #f8f9fb; border: 1px solid #eceef2; border-radius: 12px; }
 .image img { display: block; max-width: 100%; height: auto; border-radius: 6px; }
 .image img.small { image-rendering: pixelated; }
+figure.given { display: inline-block; margin: 8px 8px 0 0; } figure.given img { max-width: 240px; max-height: 240px;
+  border-radius: 6px; display: block; } figure.given figcaption { color: #4b5563; font-size: 12px; }
 .recipe { color: #4b5563; font-style: italic; white-space: pre-wrap; margin: 8px 0 0; font-size: 13px; }
 .error .bubble { border: 1px solid #f5c2c0; background: #fff5f5; border-radius: 10px; }
 .tool .bubble { background: #f6f7f9; border: 1px solid #e5e7eb; border-radius: 10px; width: 100%; }
@@ -66,6 +68,7 @@ class Shown:
     parameters: str = ""
     note: str = ""          # e.g. pictures an imported export did not include
     tool: dict | None = None   # a tool call: name, arguments (indented JSON), state, source
+    given: list = field(default_factory=list)   # a user message's pictures: (name, bytes, mime)
 
 
 @dataclass
@@ -135,6 +138,13 @@ def _tool(m: Shown) -> str:
             f'</div><pre class="code"><code>{args}</code></pre>{result}')
 
 
+def _given(name: str, data: bytes, mime: str) -> str:
+    """A picture the user gave: a thumbnail (the picture itself, shown small) and its name."""
+    label = html.escape(name, quote=True)
+    return (f'<figure class="given"><img src="data:{mime};base64,{base64.b64encode(data).decode("ascii")}" '
+            f'alt="{label}"><figcaption>{label}</figcaption></figure>')
+
+
 def _message(m: Shown) -> str:
     who = {"user": "You", "assistant": "Assistant", "tool": "Tool call"}.get(m.role, "Note")
     classes = [m.role if m.role in ("user", "assistant", "tool") else "notice"]
@@ -155,7 +165,7 @@ def _message(m: Shown) -> str:
     elif m.kind == "image":
         body = f'<p class="recipe">{html.escape(m.content)}</p><p class="meta">(no picture: {html.escape(m.status)})</p>'
     elif m.role == "user":
-        body = html.escape(m.content)   # shown exactly as typed, as in the app
+        body = html.escape(m.content) + "".join(_given(*g) for g in m.given)   # shown exactly as typed, as in the app
     else:
         body = render_markdown(m.content)
     notes = [who, _when(m.created)]

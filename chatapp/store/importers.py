@@ -31,6 +31,7 @@ class InMessage:
     status: str = "done"
     meta: dict = field(default_factory=dict)
     png: bytes | None = None
+    pictures: list = field(default_factory=list)   # a user message's: (entry, bytes, suffix) each (user_pictures)
 
 
 @dataclass
@@ -172,6 +173,24 @@ def _png(value, where: _Where, key) -> bytes:
     return data
 
 
+def _user_pictures(m: dict, meta: dict, where: _Where, key) -> tuple[list, dict]:
+    """A message's pictures carried in the file, and its meta without the paths of the machine it came from; a
+    picture the meta names but the file does not carry (its file was gone at export) is said, not hidden."""
+    from .user_pictures import BadPicture, parse
+    try:
+        pictures = parse(m.get("pictures"))
+    except BadPicture as exc:
+        raise where.fail(str(exc), key) from None
+    named = meta.get("pictures")
+    if named is None:
+        return pictures, meta
+    meta = {k: v for k, v in meta.items() if k != "pictures"}
+    missing = len(named) - len(pictures) if isinstance(named, list) else 0
+    if missing > 0:
+        meta["pictures_not_included"] = missing
+    return pictures, meta
+
+
 def _ours(doc: dict, name: str) -> list:
     version = doc.get("version")
     if not isinstance(version, int) or version < 1:
@@ -220,6 +239,7 @@ def _our_conversation(c, n: int, name: str) -> InConversation:
             raise where.fail("its image is not an object", key)
         png = _png(image.get("png_base64"), where, key) if image else None
         meta = m.get("meta") if isinstance(m.get("meta"), dict) else {}
+        pictures, meta = _user_pictures(m, meta, where, key)
         if image and image.get("parameters") and not meta.get("parameters"):
             meta = {**meta, "parameters": str(image["parameters"])}
         kind = "image" if png is not None or m.get("kind") == "image" else "tool" if role == "tool" else "text"
@@ -229,7 +249,7 @@ def _our_conversation(c, n: int, name: str) -> InConversation:
             meta, status = {**meta, "state": "cancelled"}, "cancelled"
         messages.append(InMessage(key, None if parent is None else str(parent), role, m["content"],
                                   _number(m.get("created"), created), kind,
-                                  status if status in _STATUSES else "done", meta, png))
+                                  status if status in _STATUSES else "done", meta, png, pictures))
     _check_tree(messages, where)
     current = None if c.get("current") is None else str(c["current"])
     if current is not None and current not in seen:

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from ..storage import StorageError, clean_text
-from . import StoreError, Summary
+from . import StoreError, Summary, user_pictures
 from .importers import InConversation, InMessage, ReadFile, read_file
 
 
@@ -71,7 +71,38 @@ def _write_png(data: bytes, folder: Path) -> Path:
     return path
 
 
-def _insert(bulk, conv: InConversation, files: dict[int, Path]) -> int:
+class _Files:
+    """What an import writes before its transaction: drawn pictures' files (by id of their InMessage), user pictures
+    staged (moved into their chat's folder once its id is known: `moved`), removed again if the import fails."""
+
+    def __init__(self, images: Path):
+        self.images, self.pictures = images, {}
+        self.staged: dict[int, list[tuple[dict, Path]]] = {}
+        self.moved: list[Path] = []
+
+    def write(self, conv: InConversation) -> None:
+        for m in conv.messages:
+            if m.png is not None:
+                self.pictures[id(m)] = _write_png(m.png, self.images)
+            if m.pictures:
+                self.staged[id(m)] = user_pictures.stage(m.pictures, self.images / "user" / "staged")
+
+    def meta(self, m: InMessage, cid: int) -> dict:
+        staged = self.staged.pop(id(m), None)
+        if not staged:
+            return m.meta
+        return {**m.meta, "pictures": user_pictures.move_into(staged, self.images / "user" / str(cid), self.moved)}
+
+    def drop(self, conv: InConversation) -> list[Path]:
+        """A conversation not written after all: its files, to remove."""
+        return [self.pictures.pop(id(m)) for m in conv.messages if id(m) in self.pictures] + \
+            [path for m in conv.messages for _, path in self.staged.pop(id(m), [])]
+
+    def all(self) -> list[Path]:
+        return [*self.pictures.values(), *(path for staged in self.staged.values() for _, path in staged), *self.moved]
+
+
+def _insert(bulk, conv: InConversation, files: _Files) -> int:
     cid = bulk.add_conversation(conv.title, conv.system_prompt, conv.created, max(conv.updated, conv.created),
                                 conv.tools_off)
     ids = _insert_messages(bulk, cid, conv.messages, {}, files)
@@ -86,7 +117,7 @@ def _insert(bulk, conv: InConversation, files: dict[int, Path]) -> int:
 def _add_turns(storage, bulk, conv: InConversation, cid: int, here: dict[str, int], new: list[InMessage]) -> None:
     """New turns of a conversation imported before hang under the messages already here. The shown branch
     moves to the export's only while the chat still shows an imported message (not one added here since)."""
-    ids = _insert_messages(bulk, cid, new, here, {})
+    ids = _insert_messages(bulk, cid, new, here, None)
     leaf = ids.get(conv.current) if conv.current is not None else None
     shown = storage.conversation(cid)
     shows_imported = shown.current_leaf is None or shown.current_leaf in here.values()
@@ -95,14 +126,15 @@ def _add_turns(storage, bulk, conv: InConversation, cid: int, here: dict[str, in
 
 
 def _insert_messages(bulk, cid: int, messages: list[InMessage], ids: dict[str, int],
-                     files: dict[int, Path]) -> dict[str, int]:
+                     files: _Files | None) -> dict[str, int]:
     """Rows for messages (parents first); ids maps keys already in the database. Returns the new keys' ids."""
     ids, added = dict(ids), {}
     for m in _in_order(messages, set(ids)):
-        path = files.get(id(m))
+        path = files.pictures.get(id(m)) if files else None
         ids[m.key] = added[m.key] = bulk.add_message(
             cid, m.role, m.content, kind=m.kind, status=m.status, image_path=str(path) if path else None,
-            meta=m.meta, created=m.created, parent_id=ids[m.parent] if m.parent is not None else None)
+            meta=files.meta(m, cid) if files else m.meta, created=m.created,
+            parent_id=ids[m.parent] if m.parent is not None else None)
     return added
 
 
@@ -123,24 +155,22 @@ def import_conversations(storage, read: ReadFile, images: Path) -> Summary:
         keys.add((conv.source, conv.key))
         # Imported before: a later export may hold new turns (looked at inside the transaction).
         (again if _already(storage, conv) else todo).append(conv)
-    files: dict[int, Path] = {}
+    files = _Files(images)
     late: list[Path] = []    # pictures of conversations another import added first
     try:
         # Pictures first, outside the transaction, so the database is locked only for the inserts.
         for conv in todo:
-            for m in conv.messages:
-                if m.png is not None:
-                    files[id(m)] = _write_png(m.png, images)
+            files.write(conv)
         with storage.bulk_import() as bulk:
             for conv in todo:
                 if _already(storage, conv):   # another import finished meanwhile
                     again.append(conv)
-                    late.extend(files.pop(id(m)) for m in conv.messages if id(m) in files)
+                    late.extend(files.drop(conv))
                     continue
                 _insert(bulk, conv, files)
                 summary.conversations += 1
                 summary.messages += len(conv.messages)
-                summary.pictures += sum(1 for m in conv.messages if m.png is not None)
+                summary.pictures += sum((m.png is not None) + len(m.pictures) for m in conv.messages)
             for conv in again:
                 turns = _new_turns(storage, conv)
                 if turns is None:
@@ -150,7 +180,7 @@ def import_conversations(storage, read: ReadFile, images: Path) -> Summary:
                 summary.updated += 1
                 summary.messages += len(turns[2])
     except BaseException as exc:
-        for path in [*files.values(), *late]:
+        for path in [*files.all(), *late]:
             path.unlink(missing_ok=True)
         if isinstance(exc, OSError):
             raise StoreError(f"Could not write the pictures to {images}: {exc.strerror or exc}. "
