@@ -3,6 +3,7 @@ send a message with pictures (#N / "the last picture" named in it), the can't-se
 from __future__ import annotations
 
 from . import commands
+from .conversation import pictures_of
 from .branches import has_pictures
 from .pictures import intake
 from .pictures.incoming import STILL_READING
@@ -69,13 +70,30 @@ class PictureDoors:
         if not user:
             self.pictures.put_back(pictures)
             return False
-        if pictures and not sees:
-            name = self.llm_info.name if self.llm_info else "The chat model"
-            self.log.add(conv.id, "notice", CANNOT_SEE.format(model=name))
-            self.conversations_changed.emit()
-            return True
-        self._start_reply(conv, user)
+        self._answer_or_note(conv, user)
         return True
+
+    def _answer_or_note(self, conv, question) -> None:
+        """A reply to question; where it carries pictures the user gave and the model cannot see, a saved note naming
+        the model instead (the pictures stay in the message)."""
+        given = any(p.get("source") in ("file", "paste") for p in pictures_of(question))
+        if given and not self.chat_capabilities.vision:
+            name = self.llm_info.name if self.llm_info else "The chat model"
+            self.log.add(conv.id, "notice", CANNOT_SEE.format(model=name), parent_id=question.id, make_current=True)
+            self.conversations_changed.emit()
+            return
+        self._start_reply(conv, question)
+
+    @staticmethod
+    def _keep_pictures(original, added: dict) -> dict:
+        """An edited question keeps the pictures it had (log.add's keyword arguments, meta included)."""
+        given = pictures_of(original)
+        return {**added, "meta": {**added.get("meta", {}), "pictures": given}} if given else added
+
+    def _forget_pictures(self, conversation_id: int, deleted) -> None:
+        """Deleted messages' own pictures, unless a message left in the chat has them too (an edited copy)."""
+        left = {p["path"] for m in self._guard(self.storage.messages, conversation_id) or [] for p in pictures_of(m)}
+        self.pictures.forget_messages(deleted, keep=left)
 
     def _send_reply(self, rid: int, messages: list[dict], params) -> None:
         """The history to the chat worker; its pictures made data URLs off the GUI thread first."""

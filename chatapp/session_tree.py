@@ -26,7 +26,7 @@ class TreeDoors:
         if question is None:
             self.notice.emit("There is no reply to regenerate.")
             return
-        self._start_reply(self.current, question)
+        self._answer_or_note(self.current, question)   # a picture to a model that cannot see: a note
         self._reopen()
 
     def edit_message(self, original: Message, text: str) -> bool:
@@ -42,12 +42,12 @@ class TreeDoors:
         if not isinstance(parsed, (commands.ChatTurn, commands.ImageRequest)):
             self.notice.emit("Only a message or an /image command can replace a message you sent.")
             return False
-        hint = self._drawing_hint(text) if isinstance(parsed, commands.ChatTurn) else {}
+        hint = self._keep_pictures(original, self._drawing_hint(text)) if isinstance(parsed, commands.ChatTurn) else {}
         user = self.log.add(self.current.id, "user", text, parent_id=original.parent_id, make_current=True, **hint)
         if user is None:
             return False
         if isinstance(parsed, commands.ChatTurn):
-            self._start_reply(self.current, user)
+            self._answer_or_note(self.current, user)
         else:
             self.images.enqueue(self.current.id, parsed, parent_id=user.id)
         self.conversations_changed.emit()
@@ -65,11 +65,15 @@ class TreeDoors:
         """Delete a message and everything under it (pictures included); replies there are stopped."""
         if not self.current:
             return
-        doomed = {m.id for m in self._guard(self.storage.subtree, message.id) or []}
+        subtree = self._guard(self.storage.subtree, message.id) or []
+        doomed = {m.id for m in subtree}
         self.replies.forget(doomed)
         self.tools.forget(doomed)
         self.images.cancel_messages(doomed)
-        self.images.remove_files(self._guard(self.storage.delete_subtree, message.id) or [])
+        removed = self._guard(self.storage.delete_subtree, message.id)
+        self.images.remove_files(removed or [])
+        if removed is not None:
+            self._forget_pictures(self.current.id, subtree)
         self.conversations_changed.emit()
         self._reopen()
         self.busy_changed.emit(self._streaming_here())

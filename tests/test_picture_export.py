@@ -59,7 +59,7 @@ def test_json_round_trip_restores_the_pictures_into_the_new_data_folder(tmp_path
     for before, after in zip(q.meta["pictures"], restored):
         assert Path(after["path"]).parent == chat_folder(other.images, conv.id)
         assert Path(after["path"]).read_bytes() == Path(before["path"]).read_bytes()
-    assert not list((other.images / "user" / "staged").glob("*"))   # nothing left staged
+    assert not list((other.images / "user" / "importing").glob("*"))   # nothing left staged
     assert not_included_note(question.meta) == ""
     # A seeing model is sent both, from the new folder.
     sent = branches.history(t, conv, "", question.id, vision=True)[-1]["content"]

@@ -171,3 +171,38 @@ def test_deleting_the_chat_deletes_its_pictures(make_app, qtbot, tmp_path):
     assert any(folder.iterdir())
     session.delete_conversation(conv_id)
     assert not folder.exists() and parts.storage.conversation(conv_id) is None
+
+
+def test_an_edited_question_keeps_its_pictures_and_deleting_one_branch_keeps_the_others(make_app, qtbot, tmp_path):
+    engine = SeeingEngine(["first", "second"])
+    parts = make_app(engine)
+    session = parts.session
+    attach(qtbot, session, [photo(tmp_path)])
+    with qtbot.waitSignal(session.reply_finished, timeout=30000):
+        session.submit("what colour?")
+    original = parts.storage.branch(session.current.id)[0]
+    file = Path(original.meta["pictures"][0]["path"])
+    with qtbot.waitSignal(session.reply_finished, timeout=30000):
+        assert session.edit_message(original, "which colour is it?")
+    edited = parts.storage.branch(session.current.id)[0]
+    assert edited.id != original.id and edited.meta["pictures"] == original.meta["pictures"]
+    assert [p["type"] for p in engine.seen[-1][-1]["content"]] == ["text", "image_url"]
+    session.delete_branch(original)
+    assert file.is_file()                         # the edited copy still shows it
+    session.delete_branch(parts.storage.branch(session.current.id)[0])
+    assert not file.exists()                      # no message has it any more
+
+
+def test_regenerate_for_a_model_that_cannot_see_is_a_note_too(make_app, qtbot, tmp_path):
+    parts = make_app(BlindEngine())
+    session = parts.session
+    attach(qtbot, session, [photo(tmp_path)])
+    session.submit("what is it?")
+    first_note = parts.storage.branch(session.current.id)[-1]
+    session.regenerate(first_note)                # not a reply: nothing to regenerate, a notice
+    assert len(parts.storage.messages(session.current.id)) == 2
+    question = parts.storage.branch(session.current.id)[0]
+    session.edit_message(question, "and now?")
+    shown = parts.storage.branch(session.current.id)
+    assert [m.role for m in shown] == ["user", "notice"] and shown[0].content == "and now?"
+    assert shown[0].meta["pictures"] == question.meta["pictures"] and not session.replies.active

@@ -63,6 +63,9 @@ class IncomingPictures(QObject):
         self.decoder = Calls(self, own_thread=True)   # one after another: pictures arrive in the order given
         self.decoder.yielded.connect(self._on_decoded)
         self.decoder.done.connect(self._on_done)
+        # Copies staged for a message a crash or a kill never sent: nobody else uses this folder (one app per data
+        # folder; imports stage elsewhere). First in the decoder's queue, so no new copy can go with them.
+        self.decoder.call(shutil.rmtree, self.staging, True)
         self.encoder = Calls(self)   # a reply's pictures as data URLs, on the shared pool
         self.encoder.done.connect(self._on_encoded)
         self._sending: dict[int, tuple[list[dict], Callable[[list[dict]], None]]] = {}
@@ -170,11 +173,12 @@ class IncomingPictures(QObject):
         """The chat was deleted: its pictures go with it."""
         shutil.rmtree(chat_folder(self.images, conversation_id), ignore_errors=True)
 
-    def forget_messages(self, messages) -> None:
-        """Deleted messages' own pictures (not the drawn pictures #N refers to: those go with their message)."""
+    def forget_messages(self, messages, keep: set[str] = frozenset()) -> None:
+        """Deleted messages' own pictures but those in keep (not the drawn pictures #N refers to: those go with their
+        message)."""
         for m in messages:
             for entry in pictures_of(m):
-                if entry.get("source") in ("file", "paste"):
+                if entry.get("source") in ("file", "paste") and entry["path"] not in keep:
                     _unlink(entry["path"])
 
     def discard_pending(self) -> None:

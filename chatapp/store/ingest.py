@@ -85,7 +85,7 @@ class _Files:
             if m.png is not None:
                 self.pictures[id(m)] = _write_png(m.png, self.images)
             if m.pictures:
-                self.staged[id(m)] = user_pictures.stage(m.pictures, self.images / "user" / "staged")
+                self.staged[id(m)] = user_pictures.stage(m.pictures, self.images / "user" / "importing")
 
     def meta(self, m: InMessage, cid: int) -> dict:
         staged = self.staged.pop(id(m), None)
