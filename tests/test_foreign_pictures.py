@@ -234,8 +234,8 @@ def test_hostile_graphs_are_bounded(tmp_path):
 def test_drop_menu_uses_a_comfyui_recipe_and_says_what_was_left(make_app, qtbot):
     parts = make_app()
     drop_on_composer(parts.window, PICTURES / "unclip_2pass_cropped.png")
-    use, edit = dropped_menu(parts.window, qtbot)
-    assert (use.text(), edit.text()) == ("Use its recipe", "Edit this picture")
+    ask, use, edit = dropped_menu(parts.window, qtbot)
+    assert (ask.text(), use.text(), edit.text()) == ("Ask about this picture", "Use its recipe", "Edit this picture")
     use.trigger()
     command = parts.window.composer.editor.toPlainText()
     assert command.startswith("/image (waifu, anime") and "--seed 1106257833005336" in command
@@ -251,10 +251,10 @@ def test_drop_menu_on_an_empty_file_offers_nothing_and_says_why(make_app, qtbot,
     qtbot.waitUntil(lambda: any("empty_file.png cannot be used: it is empty (0 bytes)" in n.message.content
                                 for n in parts.window.view._notices), timeout=30000)
     assert parts.window.picture_drop.menu is None   # no "Edit this picture" for a file with no picture
-    drop_on_composer(parts.window, PICTURES / "empty_image.png")   # a picture without a recipe: said, editable
-    assert [a.text() for a in dropped_menu(parts.window, qtbot)] == ["Edit this picture"]
-    notices = [n.message.content for n in parts.window.view._notices]
-    assert any("empty_image.png has no generation parameters in it." in n for n in notices)
+    drop_on_composer(parts.window, PICTURES / "empty_image.png")   # a picture without a recipe: asked about, editable
+    assert [a.text() for a in dropped_menu(parts.window, qtbot)] == ["Ask about this picture", "Edit this picture"]
+    notices = [n.message.content for n in parts.window.view._notices]   # most pictures have no recipe: not said
+    assert not any("empty_image.png" in n for n in notices), notices
     parts.window.picture_drop.menu.close()
 
 

@@ -179,8 +179,8 @@ def test_dropped_picture_without_recipe_offers_edit(make_app, qtbot, tmp_path):
     drop_on_composer(parts.window, photo)
     qtbot.waitUntil(lambda: parts.window.picture_drop.menu is not None, timeout=30000)
     actions = [a.text() for a in parts.window.picture_drop.menu.actions()]
-    assert actions == ["Edit this picture"]
-    parts.window.picture_drop.menu.actions()[0].trigger()
+    assert actions == ["Ask about this picture", "Edit this picture"]
+    parts.window.picture_drop.menu.actions()[1].trigger()
     editor = parts.window.composer.editor
     assert editor.toPlainText() == f"/image  --init {photo} --strength 0.6"
     assert editor.textCursor().position() == len("/image ")
@@ -197,8 +197,9 @@ def test_dropped_png_with_a_recipe_offers_both(make_app, qtbot, tmp_path):
     parts = make_app()
     drop_on_composer(parts.window, png)
     qtbot.waitUntil(lambda: parts.window.picture_drop.menu is not None, timeout=30000)
-    use, edit = parts.window.picture_drop.menu.actions()
-    assert (use.text(), edit.text()) == ("Use its recipe", "Edit this picture")
+    ask, use, edit = parts.window.picture_drop.menu.actions()
+    assert (ask.text(), use.text(), edit.text()) == ("Ask about this picture", "Use its recipe", "Edit this picture")
+    assert parts.window.picture_drop.menu.activeAction() is ask   # Enter asks: the common case
     use.trigger()
     assert parts.window.composer.editor.toPlainText() == \
         "/image a blue square --steps 9 --cfg 3.0 --seed 4 --scheduler ddim --size 32x32"

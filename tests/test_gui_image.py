@@ -112,7 +112,7 @@ def test_dropping_a_png_fills_in_its_command(make_app, qtbot, tmp_path):
     Image.new("RGB", (8, 8)).save(png, pnginfo=info)
     parts = make_app()
     drop_on_composer(parts.window, png)       # read on the thread pool; a menu offers the recipe
-    use = dropped_menu(parts.window, qtbot)[0]
+    use = dropped_menu(parts.window, qtbot)[1]
     assert use.text() == "Use its recipe"
     use.trigger()
     assert parts.window.composer.editor.toPlainText() == \
@@ -156,6 +156,6 @@ def test_png_dropped_on_the_composer(make_app, qtbot, tmp_path):
     QApplication.sendEvent(editor.viewport(), drop)
     # The recipe is read off the GUI thread; then a menu offers it (or an edit of the picture).
     qtbot.waitUntil(lambda: parts.window.picture_drop.menu is not None, timeout=30000)
-    parts.window.picture_drop.menu.actions()[0].trigger()
+    parts.window.picture_drop.menu.actions()[1].trigger()   # after "Ask about this picture"
     qtbot.waitUntil(lambda: editor.toPlainText() ==
                     "/image a blue square --steps 9 --cfg 3.0 --seed 4 --scheduler ddim --size 32x32", timeout=30000)

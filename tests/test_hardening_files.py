@@ -118,7 +118,7 @@ def test_dropping_a_hostile_file_gives_a_notice_and_the_gui_keeps_running(make_a
     parts.window.picture_drop.menu = None
     good = png(tmp_path, chunk(b"tEXt", b"parameters\0" + RECIPE.encode()), name="good.png")
     drop_on_composer(parts.window, good)
-    use = dropped_menu(parts.window, qtbot)[0]
+    use = dropped_menu(parts.window, qtbot)[1]
     assert use.text() == "Use its recipe"
     use.trigger()
     assert parts.window.composer.editor.toPlainText().startswith("/image a castle")

@@ -181,7 +181,7 @@ def test_dropping_a_hostile_recipe_says_why_and_still_offers_edit(make_app, qtbo
     drop_on_composer(parts.window, png)
     qtbot.waitUntil(lambda: parts.window.picture_drop.menu is not None, timeout=30000)
     menu = parts.window.picture_drop.menu
-    assert [a.text() for a in menu.actions()] == ["Edit this picture"]
+    assert [a.text() for a in menu.actions()] == ["Ask about this picture", "Edit this picture"]
     menu.close()   # an open popup would warn about its keyboard grab during the next test
     qtbot.waitUntil(lambda: not menu.isVisible())
     notices = [n.message.content for n in parts.window.view._notices]

@@ -1,4 +1,5 @@
-"""Attaching files: chips per file in the chat, the paperclip button, dropped files, library progress."""
+"""Attaching files: chips per file in the chat, the paperclip button, dropped files, library progress. Pictures
+among them go to the next message's pictures (picture_drop.py), the other files to document indexing."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -10,7 +11,7 @@ from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QProgressBar, Q
 from ..conversation import Message
 from ..documents import readers
 from ..documents.extract import human_size
-from .composer import PICTURE_SUFFIXES   # a dropped picture is not attached: recipe or edit
+from .composer import PICTURE_SUFFIXES, is_picture, picture_files
 from .message_widgets import USER_MAX_WIDTH, MessageWidget
 
 
@@ -67,15 +68,14 @@ class AttachmentBubble(MessageWidget):
 
 
 def local_files(mime) -> list[str]:
-    """Dropped local files that are not pictures (a dropped picture offers its recipe or an edit instead)."""
+    """Dropped local files that are not pictures (pictures go to the next message: picture_drop.py)."""
     if not mime.hasUrls():
         return []
-    return [u.toLocalFile() for u in mime.urls()
-            if u.isLocalFile() and not u.toLocalFile().lower().endswith(PICTURE_SUFFIXES)]
+    return [u.toLocalFile() for u in mime.urls() if u.isLocalFile() and not is_picture(u.toLocalFile())]
 
 
 class _DropFilter(QObject):
-    """Files dropped anywhere on the window (composer included) are attached."""
+    """Files dropped anywhere on the window (composer included) are attached; pictures become the next message's."""
 
     def __init__(self, window):
         super().__init__(window)
@@ -83,16 +83,39 @@ class _DropFilter(QObject):
 
     def eventFilter(self, obj, event) -> bool:
         kind = event.type()
-        if kind in (QEvent.Type.DragEnter, QEvent.Type.DragMove) and local_files(event.mimeData()):
+        if kind in (QEvent.Type.DragEnter, QEvent.Type.DragMove) and event.mimeData().hasUrls() and \
+                (local_files(event.mimeData()) or picture_files(event.mimeData())):
             event.acceptProposedAction()
             return True
-        if kind == QEvent.Type.Drop:
-            files = local_files(event.mimeData())
-            if files:
+        if kind == QEvent.Type.Drop and event.mimeData().hasUrls():
+            files, pictures = local_files(event.mimeData()), picture_files(event.mimeData())
+            if files or pictures:
                 event.acceptProposedAction()
-                self.window.session.attach_files(files)
+                if files:
+                    self.window.session.attach_files(files)
+                if pictures:
+                    self.window.picture_drop.dropped(pictures)
                 return True
         return False
+
+
+def pick_files(window) -> None:
+    """The paperclip: documents and pictures in one dialog; each kind goes its own way."""
+    pictures = " ".join("*" + s for s in PICTURE_SUFFIXES)
+    documents = readers.file_filter().partition(";;")[0]   # "Documents (*.pdf ...)"
+    both = f"Documents and pictures ({documents.partition('(')[2].rstrip(')')} {pictures})"
+    paths, _ = QFileDialog.getOpenFileNames(window, "Attach files", str(Path.home()),
+                                            f"{both};;Pictures ({pictures});;{documents};;All files (*)")
+    attach_paths(window, paths)
+
+
+def attach_paths(window, paths: list[str]) -> None:
+    files = [p for p in paths if not is_picture(p)]
+    pictures = [p for p in paths if is_picture(p)]
+    if files:
+        window.session.attach_files(files)
+    if pictures:   # chosen on purpose: no menu, they are the next message's pictures
+        window.session.attach_pictures(pictures)
 
 
 def install(window) -> None:
@@ -100,15 +123,10 @@ def install(window) -> None:
     session = window.session
     clip = QPushButton("Attach", window.composer)   # text, not an emoji: not every system has the font
     clip.setObjectName("attachButton")
-    clip.setToolTip(f"Attach files ({readers.kinds_label()})")
-    clip.setAccessibleName("Attach files")
-
-    def pick() -> None:
-        # Every suffix a reader claims, read when asked: one registry for the dialog, the help and the index.
-        paths, _ = QFileDialog.getOpenFileNames(window, "Attach files", str(Path.home()), readers.file_filter())
-        if paths:
-            session.attach_files(paths)
-    clip.clicked.connect(pick)
+    clip.setToolTip(f"Attach files ({readers.kinds_label()}) or pictures to ask about")
+    clip.setAccessibleName("Attach files or pictures")
+    # Every suffix a reader claims, read when asked: one registry for the dialog, the help and the index.
+    clip.clicked.connect(lambda: pick_files(window))
     window.composer.add_leading_button(clip)
     window.attach_button = clip
 

@@ -1,11 +1,18 @@
-"""The composer: Enter sends, Shift+Enter adds a line, Esc stops; a dropped PNG fills in its /image recipe."""
+"""The composer: Enter sends, Shift+Enter adds a line, Esc stops; a pasted picture and the next message's pictures
+shown above the box (dropped files and pictures are the window's: attachments.py, picture_drop.py)."""
 from __future__ import annotations
 
 from PySide6.QtCore import QEvent, QKeyCombination, Qt, QTimer, Signal
-from PySide6.QtGui import QKeyEvent, QTextCursor, QTextOption
+from PySide6.QtGui import QImage, QKeyEvent, QTextCursor, QTextOption
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPlainTextEdit, QPushButton, QVBoxLayout, QWidget
 
-PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")   # dropped: use its recipe or edit it
+from .picture_strip import PendingStrip
+
+# Raster pictures Qt or Pillow reads, by name (the session decodes them and says why one cannot be used);
+# vector ones (SVG) and PDF are not: they are documents, or nothing a model is shown.
+PICTURE_SUFFIXES = (".png", ".apng", ".jpg", ".jpeg", ".jpe", ".jfif", ".webp", ".gif", ".bmp", ".dib", ".tif",
+                    ".tiff", ".tga", ".ico", ".cur", ".icns", ".ppm", ".pgm", ".pbm", ".pnm", ".xbm", ".xpm",
+                    ".wbmp", ".avif", ".jp2", ".j2k", ".qoi", ".psd", ".pcx", ".dds")
 PLACEHOLDER = "Message chatapp…   (/image to draw a picture, /help for commands)"
 MAX_LINES = 8
 WINDOW_KEYS = (QKeyCombination(Qt.KeyboardModifier.ControlModifier, Qt.Key.Key_K),
@@ -23,7 +30,7 @@ class _Editor(QPlainTextEdit):
     send = Signal()
     stop = Signal()
     up_in_empty = Signal()
-    png_dropped = Signal(str)
+    picture_pasted = Signal(QImage)   # image data pasted (a screenshot, "Copy image" in a browser)
 
     def event(self, event) -> bool:
         # The text box claims Ctrl+K (delete to end of line) for itself; the window's "search
@@ -50,7 +57,15 @@ class _Editor(QPlainTextEdit):
 
     pasting = False   # a big paste is still going in: Enter waits for it
 
+    def canInsertFromMimeData(self, source) -> bool:
+        return source.hasImage() or super().canInsertFromMimeData(source)
+
     def insertFromMimeData(self, source) -> None:
+        if source.hasImage():   # a copied picture often carries its address as text too: the picture wins
+            image = source.imageData()
+            if isinstance(image, QImage) and not image.isNull():
+                self.picture_pasted.emit(image)
+                return
         if source.hasText():
             text = source.text()
             self.fit_wrapping(text)
@@ -96,37 +111,24 @@ class _Editor(QPlainTextEdit):
         elif not self.document().characterCount() > 1:
             self.setWordWrapMode(QTextOption.WrapMode.WrapAtWordBoundaryOrAnywhere)
 
-    def _png_path(self, mime) -> str | None:
-        for url in mime.urls() if mime.hasUrls() else []:
-            if url.isLocalFile() and url.toLocalFile().lower().endswith(PICTURE_SUFFIXES):   # recipe or edit
-                return url.toLocalFile()
-        return None
 
-    def dragEnterEvent(self, event) -> None:
-        if self._png_path(event.mimeData()):
-            event.acceptProposedAction()
-        else:
-            super().dragEnterEvent(event)
 
-    def dragMoveEvent(self, event) -> None:
-        if self._png_path(event.mimeData()):
-            event.acceptProposedAction()
-        else:
-            super().dragMoveEvent(event)
+def is_picture(path: str) -> bool:
+    return path.lower().endswith(PICTURE_SUFFIXES)
 
-    def dropEvent(self, event) -> None:
-        path = self._png_path(event.mimeData())
-        if path:
-            event.acceptProposedAction()
-            self.png_dropped.emit(path)
-        else:
-            super().dropEvent(event)
+
+def picture_files(mime) -> list[str]:
+    """The local picture files among dropped ones (the other files are attached as documents)."""
+    if not mime.hasUrls():
+        return []
+    return [u.toLocalFile() for u in mime.urls() if u.isLocalFile() and is_picture(u.toLocalFile())]
 
 
 class Composer(QWidget):
     submitted = Signal(str)
     stop_requested = Signal()
-    png_dropped = Signal(str)
+    picture_pasted = Signal(QImage)
+    remove_picture = Signal(int)     # the x on a pending picture
     edit_last_requested = Signal()
 
     def __init__(self, parent=None):
@@ -145,6 +147,9 @@ class Composer(QWidget):
         banner_row.addWidget(self.edit_banner, 1)
         banner_row.addWidget(self.cancel_edit_button)
         outer.addLayout(banner_row)
+        self.strip = PendingStrip(self)   # the next message's pictures
+        self.strip.remove_requested.connect(self.remove_picture)
+        outer.addWidget(self.strip)
         row = self._input_row = QHBoxLayout()
         row.setContentsMargins(0, 0, 0, 0)
         outer.addLayout(row)
@@ -156,7 +161,7 @@ class Composer(QWidget):
         self.editor.send.connect(self._send)
         self.editor.stop.connect(self._on_escape)
         self.editor.up_in_empty.connect(self.edit_last_requested)
-        self.editor.png_dropped.connect(self.png_dropped)
+        self.editor.picture_pasted.connect(self.picture_pasted)
         self.editor.textChanged.connect(self._fit_height)
         self.button = QPushButton("Send", self)
         self.button.setObjectName("sendButton")
@@ -230,7 +235,9 @@ class Composer(QWidget):
 
     def _send(self) -> None:
         text = self.editor.toPlainText()
-        if text.strip() and not self.editor.pasting:
+        # Pictures alone are a message ("what is this?" is often left unsaid); while editing, only text is sent.
+        pictures = bool(self.strip.pictures) and self.editing is None
+        if (text.strip() or pictures) and not self.editor.pasting:
             self.submitted.emit(text)
 
     def clear(self) -> None:

@@ -118,8 +118,10 @@ class MainWindow(StoreActions, QMainWindow):
         self.composer.submitted.connect(self._submit)
         self.composer.stop_requested.connect(s.stop)
         from .picture_drop import PictureDrop
-        self.picture_drop = PictureDrop(self)   # a dropped picture: use its recipe, or edit it
-        self.composer.png_dropped.connect(self.picture_drop.dropped)
+        self.picture_drop = PictureDrop(self)   # a dropped picture: ask about it, use its recipe, or edit it
+        self.composer.picture_pasted.connect(self.picture_drop.pasted)
+        self.composer.remove_picture.connect(s.remove_pending_picture)
+        s.pending_pictures.connect(self.composer.strip.set_pictures)
         self.composer.edit_last_requested.connect(self.edit_last_message)
         s.recipe_ready.connect(self.composer.set_text)
         self.view.action.connect(self._on_message_action)
@@ -193,6 +195,9 @@ class MainWindow(StoreActions, QMainWindow):
         self.view.append_messages(newer, more)
 
     def _on_llm_state(self, state: str, detail: str) -> None:
+        # Before sending, the pending pictures say whether this model will see them.
+        sees = state != "ready" or self.session.chat_capabilities.vision
+        self.composer.strip.set_blind_model("" if sees else detail)
         if state == "loading":
             self.model_label.setText("⏳ Loading model…")
             self.composer.set_placeholder("Loading model… you can type now; your message is sent when it is ready.")

@@ -11,6 +11,7 @@ from .bubble_base import (DISPLAY_LIMIT, DISPLAY_LINES, SAFE_SCHEMES, THUMB, USE
 from .image_bubble import ImageBubble, PictureLabel, scaled_for_display  # noqa: F401
 from .markdown_label import MarkdownLabel
 from .sources import SourceList, passages_note
+from .user_pictures import PictureRow, pictures_of
 
 CHUNK_CHARS = 1_200   # while streaming, finished blocks join the last label until it holds this much
 WIDEST_LINES = 64     # a user bubble's width is that of its longest lines, by characters
@@ -56,6 +57,7 @@ class TextBubble(MessageWidget):
         self.footer.setTextFormat(Qt.TextFormat.PlainText)
         layout.addWidget(self.footer)
         self.sources = None         # passages from the user's files this reply was given (made when there are some)
+        self.pictures = None        # a user's pictures under the text (made when the message has some)
         self.switcher = self._actions = None
         if message.role in ("user", "assistant"):   # Copy, Regenerate / Edit, Delete: bubble_actions
             row = self._actions = QHBoxLayout()
@@ -103,6 +105,19 @@ class TextBubble(MessageWidget):
             self.tail, self._split, self._chunks = None, None, []
         self.label.show()
         self.label.show_markdown(text, True)
+
+    def _show_pictures(self, pictures: list[dict]) -> None:
+        if self.pictures is not None and self.pictures.pictures == pictures:
+            return
+        if self.pictures is not None:
+            self.pictures.hide()
+            self.pictures.deleteLater()
+            self.pictures = None
+        if pictures:
+            self.pictures = PictureRow(pictures, self.box)
+            layout = self.box.layout()
+            layout.insertWidget(layout.indexOf(self.label) + 1, self.pictures)
+        self.label.setVisible(bool(self.message.content) or not pictures)   # pictures alone: no empty line above
 
     def _show_streaming(self, text: str) -> None:
         """Each finished block gets a label of its own, rendered and laid out once; only the
@@ -176,6 +191,8 @@ class TextBubble(MessageWidget):
             box_layout.insertWidget(box_layout.indexOf(self.footer) + 1, self.sources)
         if self.sources is not None:
             self.sources.set_sources(m.meta.get("sources"))
+        if m.role == "user":
+            self._show_pictures(pictures_of(m.meta))
         self.footer.setText(footer)
         self.footer.setVisible(bool(footer))
         self.show_action_buttons(m)

@@ -1,27 +1,33 @@
-"""A picture dropped on the message box: its recipe is read off the GUI thread, then a menu offers
-"Use its recipe" (when it has one) or "Edit this picture"."""
+"""Pictures into the next message: dropped or pasted on the window. One dropped picture opens a small menu once its
+recipe is read off the GUI thread: "Ask about this picture" (first: Enter takes it), "Use its recipe" (when it has
+one), "Edit this picture"; several dropped at once are all asked about. A pasted picture becomes PNG bytes off the
+GUI thread; the session decodes and stores every picture (and says why one cannot be used)."""
 from __future__ import annotations
 
 import shlex
 
-from PySide6.QtCore import QObject
-from PySide6.QtGui import QTextCursor
+from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QObject
+from PySide6.QtGui import QImage, QTextCursor
 from PySide6.QtWidgets import QMenu
 
 from ..workers import Calls
 
+RECIPE_SUFFIXES = (".png", ".jpg", ".jpeg", ".jpe", ".jfif")   # where generators write their recipes (recipes/png.py)
+PASTE_PNG_QUALITY = 80   # Qt's PNG "quality" is its compression the other way round: 80 is zlib's fast level 1
 
 
 def recipe_or_none(path: str) -> tuple[str | None, str, bool]:
     """On the thread pool: (the /image command in a picture's recipe, or None; a notice for the user: why its
     recipe cannot be used, or which tool wrote it and what did not carry over; whether it can be edited)."""
     from ..recipes.png import EmptyFile, NoRecipe, RecipeError, read_recipe
+    if not path.lower().endswith(RECIPE_SUFFIXES):   # a GIF, a TIFF...: no recipe to look for, nothing to say
+        return None, "", True
     try:
         recipe = read_recipe(path)
     except EmptyFile as exc:   # 0 bytes: no recipe and no picture to edit either
         return None, str(exc), False
-    except NoRecipe as exc:    # a picture without a recipe: say so, editing is still offered
-        return None, str(exc), True
+    except NoRecipe:   # most pictures (a photo, a screenshot): nothing to say, asking and editing are offered
+        return None, "", True
     except RecipeError as exc:   # too long, damaged, not a picture: say so, editing is still offered
         return None, str(exc), True
     notice = ""
@@ -31,19 +37,45 @@ def recipe_or_none(path: str) -> tuple[str | None, str, bool]:
     return recipe.command(), notice, True
 
 
+def png_bytes(image: QImage) -> bytes:
+    """On the thread pool: a pasted picture as PNG bytes (a 12 MP screenshot takes a while to encode)."""
+    data = QByteArray()
+    buffer = QBuffer(data)
+    buffer.open(QIODevice.OpenModeFlag.WriteOnly)
+    if not image.save(buffer, "PNG", PASTE_PNG_QUALITY):
+        raise ValueError("the pasted picture could not be read")
+    buffer.close()
+    return bytes(data.data())
+
+
 class PictureDrop(QObject):
     def __init__(self, window):
         super().__init__(window)
         self.window = window
         self.pool = Calls()
         self.pool.done.connect(self._read)
+        self.paster = Calls()
+        self.paster.done.connect(self._encoded)
         self._call, self._path = 0, ""
         self.menu: QMenu | None = None
         self._shown: QMenu | None = None   # the last menu opened, closed when a new drop's opens
 
-    def dropped(self, path: str) -> None:
-        self._path = path
-        self._call = self.pool.call(recipe_or_none, path)   # the latest drop wins
+    def dropped(self, paths: list) -> None:
+        """Pictures dropped on the window: one offers its menu, several are all asked about."""
+        if len(paths) > 1:
+            self.window.session.attach_pictures(list(paths))
+            return
+        self._path = paths[0]
+        self._call = self.pool.call(recipe_or_none, paths[0])   # the latest drop wins
+
+    def pasted(self, image: QImage) -> None:
+        self.paster.call(png_bytes, image)
+
+    def _encoded(self, _call_id: int, data, error) -> None:
+        if error is not None or not data:
+            self.window.view.add_notice(f"The pasted picture cannot be used: {error or 'it is empty'}.")
+            return
+        self.window.session.paste_picture(data)
 
     def _read(self, call_id: int, result, _error) -> None:
         if call_id != self._call:
@@ -57,6 +89,9 @@ class PictureDrop(QObject):
             self._shown.deleteLater()
         menu = QMenu(self.window)
         menu.setAccessibleName("What to do with the dropped picture")
+        if editable:   # a file with no picture in it (0 bytes) is not asked about either: the notice says why
+            ask = menu.addAction("Ask about this picture", lambda: self.window.session.attach_pictures([path]))
+            menu.setActiveAction(ask)
         if command:
             menu.addAction("Use its recipe", lambda: self.window.composer.set_text(command))
         if editable:
