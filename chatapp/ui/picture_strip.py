@@ -8,6 +8,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWi
 from .thumbnails import Thumb
 
 STRIP_THUMB = 56   # px: small enough that the message box keeps its place
+REMOVE = 20        # px, the x button
 
 
 class PendingStrip(QWidget):
@@ -50,19 +51,17 @@ class PendingStrip(QWidget):
 
     def _item(self, index: int, picture: dict) -> QWidget:
         name = str(picture.get("name") or "picture")
-        item = QWidget(self)
-        grid = QHBoxLayout(item)
-        grid.setContentsMargins(0, 0, 0, 0)
-        grid.setSpacing(0)
-        thumb = Thumb(str(picture["path"]), STRIP_THUMB, name, item)
-        grid.addWidget(thumb)
+        item = QWidget(self)   # the thumbnail with its x on the top right corner, over the picture's edge
+        item.setFixedSize(STRIP_THUMB + REMOVE // 2, STRIP_THUMB + REMOVE // 2)
+        thumb = Thumb(str(picture["path"]), STRIP_THUMB, name, item, fill=True)
+        thumb.move(0, REMOVE // 2)
         remove = QPushButton("×", item)
         remove.setObjectName("removePicture")
-        remove.setFixedSize(22, 22)
+        remove.setFixedSize(REMOVE, REMOVE)
+        remove.move(STRIP_THUMB + REMOVE // 2 - REMOVE, 0)
         remove.setToolTip(f"Remove {name}")
         remove.setAccessibleName(f"Remove picture {name}")
         remove.clicked.connect(lambda _=False, i=index: self.remove_requested.emit(i))
-        grid.addWidget(remove, 0, Qt.AlignmentFlag.AlignTop)
         self.items.append(item)
         self.thumbs.append(thumb)
         return item
@@ -76,7 +75,7 @@ class PendingStrip(QWidget):
         self._show_note()
 
     def _show_note(self) -> None:
-        text = (f"{self._blind_model} cannot see pictures: it gets only their names. Choose a vision model "
-                "(Settings) to ask about them.") if self._blind_model and self.pictures else ""
+        text = (f"{self._blind_model} cannot see pictures: sent, they are kept in the chat but not answered. "
+                "Choose a vision model (Settings) to ask about them.") if self._blind_model and self.pictures else ""
         self.note.setText(text)
         self.note.setVisible(bool(text))

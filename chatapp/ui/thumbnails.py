@@ -16,8 +16,9 @@ CACHED = 240   # small scaled pictures kept (~150 KB each at most at 2x): a reop
 MAX_PIXELS = 40_000_000
 
 
-def read_picture(path: str, side: int) -> QImage:
-    """On the thread pool: the picture at path, scaled smoothly to `side` px on its long side (0: as it is)."""
+def read_picture(path: str, side: int, fill: bool = False) -> QImage:
+    """On the thread pool: the picture at path, scaled smoothly to `side` px on its long side (0: as it is);
+    fill: to a side x side square, its middle (a strip of thumbnails of one size)."""
     reader = QImageReader(path)
     reader.setAutoTransform(True)   # EXIF orientation, as the stored copy was made
     size = reader.size()
@@ -26,6 +27,10 @@ def read_picture(path: str, side: int) -> QImage:
     image = reader.read()
     if image.isNull():
         raise ValueError(reader.errorString() or "not a picture")
+    if fill and side:
+        image = image.scaled(QSize(side, side), Qt.AspectRatioMode.KeepAspectRatioByExpanding,
+                             Qt.TransformationMode.SmoothTransformation)
+        return image.copy((image.width() - side) // 2, (image.height() - side) // 2, side, side)
     if side and max(image.width(), image.height()) != side:
         image = image.scaled(QSize(side, side), Qt.AspectRatioMode.KeepAspectRatio,
                              Qt.TransformationMode.SmoothTransformation)
@@ -35,28 +40,28 @@ def read_picture(path: str, side: int) -> QImage:
 class PictureLoader(QObject):
     """One for the app: load(path, side) answers through `ready` (path, side, QImage; a null QImage and the
     reason when it could not be read). Small pictures are cached; side 0 (full size) is not."""
-    ready = Signal(str, int, QImage, str)   # path, side, picture (null: failed), why it failed
+    ready = Signal(str, int, bool, QImage, str)   # path, side, fill, picture (null: failed), why it failed
 
     def __init__(self):
         super().__init__()
         self.calls = Calls(self)
         self.calls.done.connect(self._done)
-        self._cache: OrderedDict[tuple[str, int], tuple[QImage, str]] = OrderedDict()
-        self._asked: dict[int, tuple[str, int]] = {}
-        self._waiting: set[tuple[str, int]] = set()
+        self._cache: OrderedDict[tuple[str, int, bool], tuple[QImage, str]] = OrderedDict()
+        self._asked: dict[int, tuple[str, int, bool]] = {}
+        self._waiting: set[tuple[str, int, bool]] = set()
 
-    def cached(self, path: str, side: int) -> tuple[QImage, str] | None:
-        hit = self._cache.get((path, side))
+    def cached(self, path: str, side: int, fill: bool = False) -> tuple[QImage, str] | None:
+        hit = self._cache.get((path, side, fill))
         if hit is not None:
-            self._cache.move_to_end((path, side))
+            self._cache.move_to_end((path, side, fill))
         return hit
 
-    def load(self, path: str, side: int) -> None:
-        key = (path, side)
+    def load(self, path: str, side: int, fill: bool = False) -> None:
+        key = (path, side, fill)
         if key in self._waiting:   # asked already: one decode, every asker gets `ready`
             return
         self._waiting.add(key)
-        self._asked[self.calls.call(read_picture, path, side)] = key
+        self._asked[self.calls.call(read_picture, *key)] = key
 
     def forget(self, path: str) -> None:
         """A picture file that changed or went (a pending picture removed): its cached copies go too."""
@@ -74,7 +79,7 @@ class PictureLoader(QObject):
             self._cache[key] = (image, why)
             while len(self._cache) > CACHED:
                 self._cache.popitem(last=False)
-        self.ready.emit(key[0], key[1], image, why)
+        self.ready.emit(*key, image, why)
 
 
 _loader: PictureLoader | None = None
@@ -91,9 +96,10 @@ class Thumb(QLabel):
     """A picture file shown small (side logical px), read off the GUI thread; a click or Enter: `activated`."""
     activated = Signal()
 
-    def __init__(self, path: str, side: int, name: str = "", parent=None):
+    def __init__(self, path: str, side: int, name: str = "", parent=None, fill: bool = False):
+        """fill: a side x side square of the picture's middle; else the whole picture, side px on its long side."""
         super().__init__(parent)
-        self.path, self.side, self.failed = path, side, ""
+        self.path, self.side, self.fill, self.failed = path, side, fill, ""
         self.setObjectName("thumbnail")
         self.setFixedSize(side, side)
         self.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -102,16 +108,16 @@ class Thumb(QLabel):
         self.setToolTip(name)
         self.setAccessibleName(f"Picture {name}" if name else "Picture")
         self._px = max(1, round(side * self.devicePixelRatioF()))   # device pixels: sharp on high-DPI screens
-        hit = loader().cached(path, self._px)
+        hit = loader().cached(path, self._px, fill)
         if hit is not None:
             self._show(*hit)
         else:
             self.setText("…")
             loader().ready.connect(self._ready)
-            loader().load(path, self._px)
+            loader().load(path, self._px, fill)
 
-    def _ready(self, path: str, side: int, image: QImage, why: str) -> None:
-        if (path, side) == (self.path, self._px):
+    def _ready(self, path: str, side: int, fill: bool, image: QImage, why: str) -> None:
+        if (path, side, fill) == (self.path, self._px, self.fill):
             loader().ready.disconnect(self._ready)
             self._show(image, why)
 
@@ -124,6 +130,8 @@ class Thumb(QLabel):
         shown = QPixmap.fromImage(image)
         shown.setDevicePixelRatio(self.devicePixelRatioF())
         self.setPixmap(shown)
+        if not self.fill:   # the label takes the picture's own shape: no bands above and below a wide one
+            self.setFixedSize(shown.deviceIndependentSize().toSize())
 
     def loaded(self) -> bool:
         pix = self.pixmap()

@@ -75,8 +75,8 @@ class PictureWindow(QDialog):
         loader().ready.connect(self._ready)
         loader().load(path, 0)
 
-    def _ready(self, path: str, side: int, image: QImage, why: str) -> None:
-        if (path, side) != (self.path, 0):
+    def _ready(self, path: str, side: int, fill: bool, image: QImage, why: str) -> None:
+        if (path, side, fill) != (self.path, 0, False):
             return
         loader().ready.disconnect(self._ready)
         if image.isNull():
