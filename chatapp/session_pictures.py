@@ -10,6 +10,8 @@ from .pictures.incoming import STILL_READING
 from .session_tools import SEND_AGAIN, STILL_COMING
 
 CANNOT_SEE = "{model} cannot see pictures; choose a vision model (Settings) to ask about it."
+# The window's drops and paperclip tell pictures from documents by the same names /attach does.
+PICTURE_SUFFIXES, looks_like_picture = intake.SUFFIXES, intake.looks_like_picture
 STILL_LOADING = ("The chat model is still loading, so it is not known yet whether it can see pictures. Send the "
                  "message once it is ready; it is still in the box.")
 

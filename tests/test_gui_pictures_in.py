@@ -13,12 +13,9 @@ from chatapp.engines.fake import FakeChatEngine
 
 from .conftest import close_app
 from .gui_drops import drop_files, drop_on_composer, dropped_menu
+from .test_session_pictures import SeeingEngine as SeeingChat
 
 pytestmark = pytest.mark.qt_log_ignore("This plugin does not support")   # offscreen + the drop's popup menu
-
-
-class SeeingChat(FakeChatEngine):
-    capabilities = ChatCapabilities(tools=True, vision=True)
 
 
 class BlindChat(FakeChatEngine):
@@ -68,6 +65,9 @@ def test_a_dropped_picture_is_asked_about_shown_in_the_bubble_and_back_after_a_r
     user, reply = [m for m in messages if m.role == "user"][-1], messages[-1]
     assert (user.content, [p["name"] for p in user.meta["pictures"]]) == ("what is in this?", ["cat.jpg"])
     assert (reply.role, reply.content) == ("assistant", "A red square.")
+    parts_sent = engine.seen[-1][-1]["content"]   # the engine was shown the picture, as a data URL
+    assert [p["type"] for p in parts_sent] == ["text", "image_url"]
+    assert parts_sent[1]["image_url"]["url"].startswith("data:image/")
     row = user_bubble(parts, user.id).pictures
     qtbot.waitUntil(lambda: row.thumbs[0].loaded(), timeout=30000)
     assert not row.thumbs[0].failed and row.thumbs[0].pixmap().width() > 0
@@ -161,7 +161,7 @@ def test_a_chat_picture_named_by_number_shows_in_the_users_bubble(make_app, qtbo
     with qtbot.waitSignal(parts.session.reply_finished, timeout=30000):
         send(parts, qtbot, "does #1 match what I asked?")
     user = [m for m in parts.storage.messages(parts.session.current.id) if m.role == "user"][-1]
-    assert [(p["name"], p["source"]) for p in user.meta["pictures"]] == [("#1", "#1")]
+    assert [(p["name"], p["source"]) for p in user.meta["pictures"]] == [("#1", "#N")]
     row = user_bubble(parts, user.id).pictures
     qtbot.waitUntil(lambda: row.thumbs[0].loaded(), timeout=30000)
     assert not row.thumbs[0].failed

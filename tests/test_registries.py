@@ -36,8 +36,10 @@ def test_the_attach_button_dialog_help_and_settings_note_name_every_reader(make_
     seen = []
     monkeypatch.setattr(QFileDialog, "getOpenFileNames", lambda *a, **k: (seen.append(a[3]), ([], ""))[1])
     button.click()
-    assert seen == [readers.file_filter()]
-    assert all(f"*{s}" in seen[0] for r in readers.READERS.values() for s in r.suffixes)
+    assert len(seen) == 1 and readers.file_filter().partition(";;")[0] in seen[0].split(";;")   # the documents' own
+    assert all(f"*{s}" in seen[0].partition(";;")[0] for r in readers.READERS.values() for s in r.suffixes)
+    from chatapp.session_pictures import PICTURE_SUFFIXES   # and the pictures to ask about, in the first choice too
+    assert all(f"*{s}" in seen[0].partition(";;")[0] for s in PICTURE_SUFFIXES)
     dialog = SettingsDialog(Settings(), config_dir=tmp_path)
     qtbot.addWidget(dialog)
     notes = [label.text() for label in dialog.findChildren(QLabel) if "is indexed" in label.text()]

@@ -11,7 +11,7 @@ from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QProgressBar, Q
 from ..conversation import Message
 from ..documents import readers
 from ..documents.extract import human_size
-from .composer import PICTURE_SUFFIXES, is_picture, picture_files
+from ..session_pictures import PICTURE_SUFFIXES, looks_like_picture as is_picture
 from .message_widgets import USER_MAX_WIDTH, MessageWidget
 
 
@@ -72,6 +72,13 @@ def local_files(mime) -> list[str]:
     if not mime.hasUrls():
         return []
     return [u.toLocalFile() for u in mime.urls() if u.isLocalFile() and not is_picture(u.toLocalFile())]
+
+
+def picture_files(mime) -> list[str]:
+    """The local picture files among dropped ones."""
+    if not mime.hasUrls():
+        return []
+    return [u.toLocalFile() for u in mime.urls() if u.isLocalFile() and is_picture(u.toLocalFile())]
 
 
 class _DropFilter(QObject):

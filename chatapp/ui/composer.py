@@ -8,11 +8,6 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QPlainTextEdit, QPushButton, 
 
 from .picture_strip import PendingStrip
 
-# Raster pictures Qt or Pillow reads, by name (the session decodes them and says why one cannot be used);
-# vector ones (SVG) and PDF are not: they are documents, or nothing a model is shown.
-PICTURE_SUFFIXES = (".png", ".apng", ".jpg", ".jpeg", ".jpe", ".jfif", ".webp", ".gif", ".bmp", ".dib", ".tif",
-                    ".tiff", ".tga", ".ico", ".cur", ".icns", ".ppm", ".pgm", ".pbm", ".pnm", ".xbm", ".xpm",
-                    ".wbmp", ".avif", ".jp2", ".j2k", ".qoi", ".psd", ".pcx", ".dds")
 PLACEHOLDER = "Message chatapp…   (/image to draw a picture, /help for commands)"
 MAX_LINES = 8
 WINDOW_KEYS = (QKeyCombination(Qt.KeyboardModifier.ControlModifier, Qt.Key.Key_K),
@@ -112,16 +107,6 @@ class _Editor(QPlainTextEdit):
             self.setWordWrapMode(QTextOption.WrapMode.WrapAtWordBoundaryOrAnywhere)
 
 
-
-def is_picture(path: str) -> bool:
-    return path.lower().endswith(PICTURE_SUFFIXES)
-
-
-def picture_files(mime) -> list[str]:
-    """The local picture files among dropped ones (the other files are attached as documents)."""
-    if not mime.hasUrls():
-        return []
-    return [u.toLocalFile() for u in mime.urls() if u.isLocalFile() and is_picture(u.toLocalFile())]
 
 
 class Composer(QWidget):
