@@ -6,9 +6,9 @@ from collections import OrderedDict
 
 from PySide6.QtCore import QObject, QSize, Qt, Signal
 from PySide6.QtGui import QImage, QImageReader, QPixmap
-from PySide6.QtWidgets import QLabel
 
 from ..workers import Calls
+from .image_bubble import PictureLabel
 
 CACHED = 240   # small scaled pictures kept (~150 KB each at most at 2x): a reopened chat shows them at once
 # What the thread pool is asked to decode at most (a user picture's stored copy is at most 2048 px; the pending
@@ -92,9 +92,8 @@ def loader() -> PictureLoader:
     return _loader
 
 
-class Thumb(QLabel):
+class Thumb(PictureLabel):
     """A picture file shown small (side logical px), read off the GUI thread; a click or Enter: `activated`."""
-    activated = Signal()
 
     def __init__(self, path: str, side: int, name: str = "", parent=None, fill: bool = False):
         """fill: a side x side square of the picture's middle; else the whole picture, side px on its long side."""
@@ -103,8 +102,6 @@ class Thumb(QLabel):
         self.setObjectName("thumbnail")
         self.setFixedSize(side, side)
         self.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
-        self.setCursor(Qt.CursorShape.PointingHandCursor)
         self.setToolTip(name)
         self.setAccessibleName(f"Picture {name}" if name else "Picture")
         self._px = max(1, round(side * self.devicePixelRatioF()))   # device pixels: sharp on high-DPI screens
@@ -137,13 +134,3 @@ class Thumb(QLabel):
         pix = self.pixmap()
         return bool(self.failed) or (pix is not None and not pix.isNull())
 
-    def mouseReleaseEvent(self, event) -> None:
-        if event.button() == Qt.MouseButton.LeftButton:
-            self.activated.emit()
-        super().mouseReleaseEvent(event)
-
-    def keyPressEvent(self, event) -> None:
-        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter, Qt.Key.Key_Space):
-            self.activated.emit()
-            return
-        super().keyPressEvent(event)
