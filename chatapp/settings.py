@@ -25,6 +25,7 @@ class Settings:
     # picker, `chatapp serve` and the documents read them too.
     llm_model: str = ""            # "" means the embedded default GGUF
     image_model: str = ""          # "" means the embedded default diffusers folder
+    projector: str = ""            # the chat model's vision projector (mmproj); "" = the fitting one beside it, if any
     system_prompt: str = DEFAULT_SYSTEM_PROMPT
     # Sampling: the defaults are GenParams' own, so they are written in one place.
     temperature: float = GenParams.temperature

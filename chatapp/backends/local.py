@@ -21,6 +21,9 @@ class LocalChatOptions:
     n_ctx: int = option(2048, Number(256, 131072), "Context length", step=256)
     n_threads: int = option(0, THREADS, "CPU threads", special="auto")   # 0: let llama.cpp choose
     n_gpu_layers: int = option(0, Number(-1, 999), "GPU layers", special="all")
+    projector: str = option("", PATH, "Vision projector (mmproj)", browse="gguf",
+                            placeholder="Automatic: an mmproj*.gguf beside the model that fits it",
+                            help="The model sees pictures with a projector: a GGUF made for it (usually named mmproj-...)")
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,14 @@ def llm_path(settings: Settings) -> Path | None:
     return Path(settings.llm_model).expanduser() if settings.llm_model else default_llm_path()
 
 
+def projector_path(settings: Settings, model: Path) -> Path | None:
+    """The projector chosen by hand, else the one paired beside the model (headers read: call off the GUI thread)."""
+    if settings.projector:
+        return Path(settings.projector).expanduser()
+    from ..models.projector import paired_projector
+    return paired_projector(model)
+
+
 def image_model_path(settings: Settings) -> Path | None:
     return Path(settings.image_model).expanduser() if settings.image_model else default_image_model_path()
 
@@ -54,7 +65,8 @@ def llm_factory(settings: Settings) -> Callable[[], object]:
                               "Run `make run`, or choose a GGUF file in Settings.")
         from ..engines.llama import LlamaChatEngine
         return LlamaChatEngine(path, n_ctx=settings.n_ctx, n_threads=settings.n_threads,
-                               n_gpu_layers=settings.n_gpu_layers, seed=max(settings.seed, 0))
+                               n_gpu_layers=settings.n_gpu_layers, seed=max(settings.seed, 0),
+                               projector=projector_path(settings, path))
     return make
 
 

@@ -9,23 +9,48 @@ from .base import ContextOverflow
 PER_MESSAGE_OVERHEAD = 8
 
 
+# What one picture costs where the engine cannot measure it (a server's model): a typical projector's
+# tokens for a picture at its size (Qwen2-VL at 1024 px is ~1,300, LLaVA 1.5 576, Gemma 3 256).
+IMAGE_TOKENS_ESTIMATE = 768
+
+
 def _text(message: dict) -> str:
-    """What of a message reaches the prompt: its content (None beside tool calls) and its calls."""
+    """What of a message reaches the prompt: its content's text (None beside tool calls) and its calls."""
     calls = message.get("tool_calls") or ()
-    return (message.get("content") or "") + "".join(str(c.get("function", {})) for c in calls)
+    content = message.get("content") or ""
+    if isinstance(content, list):   # OpenAI's parts: the text parts' text (pictures are counted apart)
+        content = "".join(p.get("text") or "" for p in content if isinstance(p, dict) and p.get("type") == "text")
+    return content + "".join(str(c.get("function", {})) for c in calls)
+
+
+def image_urls(message: dict) -> list[str]:
+    """The picture parts' URLs of a message with list content, in order."""
+    content = message.get("content")
+    if not isinstance(content, list):
+        return []
+    return [str((p.get("image_url") or {}).get("url") or "") for p in content
+            if isinstance(p, dict) and p.get("type") == "image_url"]
+
+
+def message_tokens(message: dict, count_tokens: Callable[[str], int],
+                   image_tokens: Callable[[str], int] | None = None) -> int:
+    """A message's prompt cost: its text by the tokenizer, each picture by the engine's count (or the estimate)."""
+    pictures = sum(image_tokens(u) if image_tokens else IMAGE_TOKENS_ESTIMATE for u in image_urls(message))
+    return count_tokens(_text(message)) + pictures + PER_MESSAGE_OVERHEAD
 
 
 def fit_messages(messages: list[dict], count_tokens: Callable[[str], int], n_ctx: int,
-                 reply_reserve: int) -> tuple[list[dict], int]:
+                 reply_reserve: int, image_tokens: Callable[[str], int] | None = None) -> tuple[list[dict], int]:
     """Return the newest messages that fit in n_ctx - reply_reserve tokens, and how many were dropped.
 
-    The system prompt (first message, if role "system") and the last message always stay.
+    The system prompt (first message, if role "system") and the last message always stay. A message's
+    pictures count with it (image_tokens(url), else IMAGE_TOKENS_ESTIMATE each) and go or stay with it.
     Raises ContextOverflow when even those do not fit.
     """
     budget = n_ctx - reply_reserve
     system = messages[:1] if messages and messages[0]["role"] == "system" else []
     turns = messages[len(system):]
-    cost = [count_tokens(_text(m)) + PER_MESSAGE_OVERHEAD for m in messages]
+    cost = [message_tokens(m, count_tokens, image_tokens) for m in messages]
     sys_cost = sum(cost[:len(system)])
     turn_cost = cost[len(system):]
     if not turns:

@@ -1,7 +1,6 @@
 """GGUF chat through llama-cpp-python: load, warm up, stream with prefix re-use, stop between tokens."""
 from __future__ import annotations
 
-import codecs
 import dataclasses
 import json
 import random
@@ -16,18 +15,11 @@ from .events import ChatEvent, TextDelta, Usage
 from .cpu import ThreadChoice, chat_thread_options
 from .gguf_file import check_gguf_file, refuse_what_cannot_chat
 from .llama_tools import ReplyTools, offered_tools
+from .llama_vision import Vision, check_messages, check_projector
 from .sampler_chain import bias_first
 from .speculative import Costs, DraftStats, decode
+from .text_assembler import TextAssembler as _TextAssembler, shared_prefix as _shared_prefix
 from .tool_formats import TemplateTools, history_for_template, probe
-
-def _shared_prefix(a, b) -> int:
-    """How many leading tokens two token sequences share."""
-    n = 0
-    for x, y in zip(a, b):
-        if x != y:
-            break
-        n += 1
-    return n
 
 
 class _HandlerCapture:
@@ -45,40 +37,16 @@ class _HandlerCapture:
     def __getattr__(self, name):
         return getattr(self._llm, name)
 
+    def __setattr__(self, name, value):
+        # Writes reach the Llama too: the vision handler evaluates the prompt itself and sets n_tokens.
+        if name in ("_llm", "completion_args"):
+            object.__setattr__(self, name, value)
+        else:
+            setattr(self._llm, name, value)
+
     def create_completion(self, **kwargs):
         self.completion_args = kwargs
         return iter(())
-
-
-class _TextAssembler:
-    """Token pieces -> text, incrementally: incomplete UTF-8 and possible stop-string starts are held back."""
-
-    def __init__(self, stops: list[str]):
-        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="ignore")
-        self._stops = [s for s in stops if s]
-        self._held = ""
-        self.stopped = False
-
-    def feed(self, piece: bytes) -> str:
-        """What can be shown now; sets .stopped (and drops the stop string) when one appears."""
-        text = self._held + self._decoder.decode(piece)
-        for stop in self._stops:
-            at = text.find(stop)   # only the held tail plus the new piece: a stop can only start there
-            if at >= 0:
-                self.stopped, self._held = True, ""
-                return text[:at]
-        keep = 0
-        for stop in self._stops:  # the longest end of the text that could still become a stop string
-            for n in range(min(len(stop) - 1, len(text)), keep, -1):
-                if text.endswith(stop[:n]):
-                    keep = n
-                    break
-        self._held = text[len(text) - keep:] if keep else ""
-        return text[:len(text) - keep] if keep else text
-
-    def flush(self) -> str:
-        rest, self._held = self._held + self._decoder.decode(b"", final=True), ""
-        return rest
 
 
 class LlamaChatEngine:
@@ -87,8 +55,10 @@ class LlamaChatEngine:
     capabilities = ChatCapabilities(warms_next_turn=True, counts_prompt=True, grammars=True)
 
     def __init__(self, model_path: str | Path, *, n_ctx: int = 2048, n_threads: int = 0,
-                 n_gpu_layers: int = 0, seed: int = 0, prompt_lookup: bool = True):
+                 n_gpu_layers: int = 0, seed: int = 0, prompt_lookup: bool = True, projector: str | Path | None = None):
         self.model_path = Path(model_path)
+        self.projector = Path(projector) if projector else None   # a vision projector (mmproj): sees pictures
+        self._vision: Vision | None = None
         # Prompt-lookup drafting (speculative.py): never changes the reply, only how fast it comes.
         self.prompt_lookup = prompt_lookup
         self.draft_stats = DraftStats()
@@ -102,6 +72,7 @@ class LlamaChatEngine:
     def load(self) -> ModelInfo:
         check_gguf_file(self.model_path)
         refuse_what_cannot_chat(self.model_path)
+        projector = check_projector(self.model_path, self.projector) if self.projector else None
         import llama_cpp  # heavy: imported here, on the worker thread
         self._pieces = {}
         # Prompt batches default to one thread per core; when torch (the image worker) or
@@ -122,16 +93,29 @@ class LlamaChatEngine:
         except (ValueError, RuntimeError, OSError) as exc:
             raise EngineError(f"llama.cpp could not load {self.model_path.name}: the file may be truncated "
                               f"or of an unsupported architecture ({exc}).") from exc
+        if projector is not None:
+            self._load_vision(projector)
         self._warm_up()
         # Tools only where the template shows them to the model and its calls can be read back.
         self._template = probe(self._render)
         self.capabilities = dataclasses.replace(LlamaChatEngine.capabilities, tools=self._template.can_call)
+        if self._vision:   # the handler evaluates every prompt (pictures again each turn): nothing to warm or count ahead
+            self.capabilities = dataclasses.replace(self.capabilities, vision=True, image_side=self._vision.image_side,
+                                                    counts_prompt=False, warms_next_turn=False)
         meta = self.llm.metadata
         name = self.model_path.stem  # what the user chose; general.name is often a build label
         return ModelInfo(name=name, path=str(self.model_path), n_ctx=self.llm.n_ctx(),
                          details={"architecture": meta.get("general.architecture", ""),
                                   "n_vocab": self.llm.n_vocab()},
                          cpu_threads=threads if self.n_gpu_layers == 0 else 0)
+
+    def _load_vision(self, header) -> None:
+        try:
+            self._vision = Vision(self.projector, self.llm, header, use_gpu=self.n_gpu_layers != 0)
+        except EngineError:
+            self.llm.close()
+            self.llm = None
+            raise
 
     def _warm_up(self) -> None:
         # The first completion after load pays a one-time cost (~4 s here); pay it now, off screen.
@@ -166,6 +150,9 @@ class LlamaChatEngine:
         if self.llm is None:
             raise EngineError("No language model is loaded.")
         stats = stats if stats is not None else ChatStats()
+        messages = check_messages(messages, self._vision is not None)   # pictures: data URLs, a projector
+        if self._vision:
+            self._vision.check(messages)
         tools = offered_tools(self._template, params, self.model_path.stem)
         if tools and params.grammar:
             raise EngineError("A reply cannot follow a grammar and call tools at once: offer no tools, or no grammar.")
@@ -174,7 +161,8 @@ class LlamaChatEngine:
         if tools:   # the tools' definitions take room in the prompt (the template's system block) too
             reserve += self.count_tokens(json.dumps(tools))
         if params.fit_context:
-            fitted, stats.dropped_messages = fit_messages(messages, self.count_tokens, n_ctx, reserve)
+            fitted, stats.dropped_messages = fit_messages(messages, self.count_tokens, n_ctx, reserve,
+                                                          self._vision and self._vision.image_tokens)
         else:   # an API's caller trims (or is told): ContextOverflow below if it does not fit
             fitted = messages
         self._last_turn, self._last_calls = (fitted, params), []
@@ -187,7 +175,7 @@ class LlamaChatEngine:
             yield Usage(stats, finish)
             return
         prompt = list(args["prompt"])
-        stats.prompt_tokens = len(prompt)
+        stats.prompt_tokens = self._vision.prompt_cells(fitted, len(prompt)) if self._vision else len(prompt)
         if len(prompt) >= n_ctx:
             raise ContextOverflow(f"The conversation does not fit the model's context (Requested tokens "
                                   f"({len(prompt)}) exceed context window of {n_ctx}).")
@@ -255,7 +243,8 @@ class LlamaChatEngine:
         finally:
             tokens.close()
             stats.total_s = time.perf_counter() - start
-            stats.evaluated_prompt_tokens = self.draft_stats.prompt_evaluated
+            # The vision handler evaluated the whole prompt itself (pictures included) before decode began.
+            stats.evaluated_prompt_tokens = stats.prompt_tokens if self._vision else self.draft_stats.prompt_evaluated
         yield Usage(stats, finish)
 
     def warm_next_turn(self, reply: str) -> int:
@@ -342,8 +331,9 @@ class LlamaChatEngine:
         try:
             handler(llama=capture, messages=messages, stream=True, stop=[], max_tokens=params.max_tokens,
                     **({"tools": tools} if tools else {}), **self._sampling(params))
-        except ValueError as exc:  # the template's own raise_exception()
-            raise EngineError(f"This model's chat template refused the conversation ({exc}).") from exc
+        except ValueError as exc:  # the template's own raise_exception(), or the vision handler's
+            raise (self._vision.error(exc) if self._vision else
+                   EngineError(f"This model's chat template refused the conversation ({exc}).")) from exc
         except Exception as exc:
             raise EngineError(self._template_message(exc)) from exc
         args = capture.completion_args

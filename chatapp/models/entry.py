@@ -20,6 +20,7 @@ class ModelEntry:
     usable: bool = True
     reason: str = ""             # why it is not usable (or a caveat when it is)
     details: dict = field(default_factory=dict)
+    projector: str = ""          # chat: the vision projector (mmproj) paired beside it; "" = cannot see pictures
 
     @property
     def size_text(self) -> str:

@@ -144,6 +144,11 @@ def read_gguf(path: Path, source: str, name: str | None = None) -> ModelEntry:
     split_no, split_count = v.get("split.no"), v.get("split.count")
     if not arch:
         return _unusable(entry, "no architecture in the header")
+    # What pairs a model with its projector (models/projector.py): equal widths, as llama.cpp checks at load.
+    entry.details["embedding_length"] = _int(v.get(f"{arch}.embedding_length"))
+    if v.get("clip.has_vision_encoder"):
+        entry.details.update(projection_dim=_int(v.get("clip.vision.projection_dim")),
+                             image_size=_int(v.get("clip.vision.image_size")))
     if arch in NOT_CHAT_ARCHITECTURES or v.get("general.type") == "mmproj":
         return _unusable(entry, NOT_CHAT_ARCHITECTURES.get(arch, "a vision projector (mmproj)"))
     if split_count and int(split_count) > 1 and int(split_no or 0) > 0:
@@ -155,6 +160,10 @@ def read_gguf(path: Path, source: str, name: str | None = None) -> ModelEntry:
     if not entry.chat_template:
         entry.reason = "no chat template in the file: a generic format is used"
     return entry
+
+
+def _int(value) -> int:
+    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0
 
 
 def _unusable(entry: ModelEntry, reason: str) -> ModelEntry:

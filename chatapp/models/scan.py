@@ -11,6 +11,7 @@ from typing import Callable, Mapping
 from .diffusers_info import read_checkpoint, read_diffusers
 from .entry import CHAT, ModelEntry
 from .gguf_info import read_gguf
+from .projector import mark_paired
 
 OLLAMA_MODEL_LAYER = "application/vnd.ollama.image.model"
 MAX_DEPTH = 8          # below a root; model folders are shallow, home directories are not
@@ -97,16 +98,19 @@ def _walk_folder(walk: _Walk, source: Source, name_for: Callable[[Path, Path], s
             dirnames[:] = []     # a diffusers folder's parts are not models of their own
             continue
         dirnames[:] = sorted(d for d in dirnames if not d.startswith(".")) if len(here.parts) - base_depth < MAX_DEPTH else []
+        ggufs = []
         for f in sorted(filenames):
             walk.tick(dirpath)
             if f.lower().endswith(".gguf"):
                 path = here / f
                 name = name_for(here, path) if name_for else None
-                walk.add(read_gguf(path, source.label, name), _realpath(path))
+                ggufs.append(read_gguf(path, source.label, name))
+                walk.add(ggufs[-1], _realpath(path))
             elif f.lower().endswith(".safetensors"):   # a single-file SD checkpoint (header only)
                 entry = read_checkpoint(here / f, source.label, name_for(here, here / f) if name_for else None)
                 if entry is not None:
                     walk.add(entry, _realpath(here / f))
+        mark_paired(ggufs)   # a model with an mmproj*.gguf beside it that fits sees pictures
 
 
 def _walk_hf(walk: _Walk, source: Source) -> None:

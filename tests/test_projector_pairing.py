@@ -1,0 +1,56 @@
+"""A chat model pairs with the vision projector beside it (LM Studio's rule: same folder, mmproj*.gguf, widths fit)."""
+import os
+
+import pytest
+
+from chatapp.backends.local import llm_factory, projector_path
+from chatapp.engines.defaults import default_llm_path
+from chatapp.models import Source, scan
+from chatapp.models.projector import SEES_PICTURES, paired_projector
+from chatapp.settings import Settings
+
+from .vision_model import vision_model  # noqa: F401  (the fixture)
+
+
+@pytest.fixture
+def folder(tmp_path, vision_model):  # noqa: F811
+    """One folder: the tiny vision model, its projector, and SmolLM2 (whose width the projector does not fit)."""
+    gguf, mmproj = vision_model
+    for src, name in ((gguf, "Tiny-VL-F16.gguf"), (mmproj, "mmproj-Tiny-VL-F16.gguf"),
+                      (default_llm_path(), "SmolLM2.gguf")):
+        os.symlink(src, tmp_path / name)
+    return tmp_path
+
+
+def test_the_picker_marks_the_model_that_sees(folder):
+    entries = {e.name: e for e in scan([Source("~/models", folder)])}
+    vl, smol, proj = entries["Tiny-VL-F16"], entries["SmolLM2"], entries["mmproj-Tiny-VL-F16"]
+    assert vl.usable and vl.projector == str(folder / "mmproj-Tiny-VL-F16.gguf")
+    assert vl.reason.startswith(f"{SEES_PICTURES} (with mmproj-Tiny-VL-F16.gguf)")
+    assert smol.usable and not smol.projector and SEES_PICTURES not in smol.reason   # 576 wide, the projector 64
+    assert not proj.usable and proj.details["projection_dim"] == 64 and proj.details["image_size"] == 560
+
+
+def test_the_engine_takes_the_paired_projector_unless_one_is_chosen(folder, tmp_path_factory):
+    vl = folder / "Tiny-VL-F16.gguf"
+    assert paired_projector(vl) == folder / "mmproj-Tiny-VL-F16.gguf"
+    assert paired_projector(folder / "SmolLM2.gguf") is None
+    engine = llm_factory(Settings(llm_model=str(vl)))()
+    assert engine.projector == folder / "mmproj-Tiny-VL-F16.gguf"
+    chosen = tmp_path_factory.mktemp("other") / "my-projector.gguf"
+    assert projector_path(Settings(llm_model=str(vl), projector=str(chosen)), vl) == chosen
+    alone = tmp_path_factory.mktemp("alone") / "Tiny-VL.gguf"
+    os.symlink(vl, alone)
+    assert llm_factory(Settings(llm_model=str(alone)))().projector is None   # nothing beside it: text only
+
+
+def test_settings_chooses_a_projector_by_hand(qtbot):
+    from chatapp.ui.settings_dialog import SettingsDialog
+    dialog = SettingsDialog(Settings(projector="/models/mmproj-a.gguf"))
+    qtbot.addWidget(dialog)
+    edit = dialog.widget("projector")   # drawn from LocalChatOptions by ui/options_form.py, with Browse…
+    assert edit.text() == "/models/mmproj-a.gguf" and "beside the model" in edit.placeholderText()
+    edit.setText("/models/mmproj-b.gguf")
+    assert dialog.result_settings().projector == "/models/mmproj-b.gguf"
+    edit.setText("")
+    assert dialog.result_settings().projector == ""   # empty: pair the one beside the model again
