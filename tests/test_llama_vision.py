@@ -124,6 +124,19 @@ def test_only_data_urls(engine, url, words):
         run(engine, ask("What is this?", url))
 
 
+def test_pictures_only_in_user_messages(engine):
+    assistant = {"role": "assistant", "content": [{"type": "image_url", "image_url": {"url": data_url((1, 1, 1))}}]}
+    with pytest.raises(EngineError, match="'assistant' message cannot be sent"):
+        run(engine, [*ask("Hi"), assistant, *ask("And?")])
+    with pytest.raises(EngineError, match="type 'input_audio' cannot be sent"):
+        run(engine, [{"role": "user", "content": [{"type": "input_audio", "input_audio": {"data": ""}}]}])
+    # A bare string where OpenAI has {"url": ...} (some clients send it; the handler reads both) is a picture too.
+    bare = [{"role": "user", "content": [{"type": "text", "text": "See"}, {"type": "image_url", "image_url": data_url((5, 5, 5))}]}]
+    _, stats = run(engine, bare)
+    _, plain = run(engine, ask("See"))
+    assert stats.prompt_tokens - plain.prompt_tokens == 14
+
+
 def test_bad_pictures_are_refused_by_name(engine):
     with pytest.raises(EngineError, match="damaged or not a picture"):
         run(engine, ask("What?", "data:image/png;base64," + base64.b64encode(b"not a png at all").decode()))

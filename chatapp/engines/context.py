@@ -28,8 +28,8 @@ def image_urls(message: dict) -> list[str]:
     content = message.get("content")
     if not isinstance(content, list):
         return []
-    return [str((p.get("image_url") or {}).get("url") or "") for p in content
-            if isinstance(p, dict) and p.get("type") == "image_url"]
+    urls = [p.get("image_url") for p in content if isinstance(p, dict) and p.get("type") == "image_url"]
+    return [str((u.get("url") if isinstance(u, dict) else u) or "") for u in urls]   # OpenAI's {"url"}, or a bare string
 
 
 def message_tokens(message: dict, count_tokens: Callable[[str], int],

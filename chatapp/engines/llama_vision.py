@@ -32,6 +32,9 @@ def check_messages(messages: list[dict], vision: bool) -> list[dict]:
                 raise EngineError(f"A message part of type {kind!r} cannot be sent to this model "
                                   "(only text and pictures).")
         urls = image_urls(m)
+        if urls and m.get("role") != "user":   # the handler reads pictures from user messages only
+            raise EngineError(f"A picture in a {m.get('role')!r} message cannot be sent: only the user's messages "
+                              "may carry pictures.")
         for url in urls:
             if not url.startswith("data:"):
                 scheme = url.split(":", 1)[0] if ":" in url else "no"
