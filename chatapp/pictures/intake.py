@@ -6,7 +6,6 @@ import io
 import os
 import stat
 import uuid
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,10 +20,10 @@ JPEG_QUALITY = 90
 READABLE = "PNG, JPEG, GIF, WebP, BMP or TIFF"
 SUFFIXES = (".png", ".jpg", ".jpeg", ".jpe", ".gif", ".webp", ".bmp", ".tif", ".tiff")
 
-# Pillow's bomb limit is a process-wide default that any import could change: chatapp states its own. The
-# warning it gives between the limit and twice the limit becomes an error, so no bomb is decoded half-way.
+# Pillow's bomb limit is a process-wide default: chatapp states its own (the app's other readers then refuse at
+# the same size). Between the limit and twice it Pillow only warns; _copy refuses such a header itself before
+# anything is decoded, so the warning needs no process-wide filter (one would change the other readers' words).
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS
-warnings.simplefilter("error", Image.DecompressionBombWarning)
 
 
 class PictureError(ValueError):
@@ -83,7 +82,7 @@ def decode(data: bytes, name: str, side: int = STORED_SIDE) -> Picture:
         raise PictureError(name, f"it is over {MAX_FILE_BYTES // 2**20} MB")
     try:
         im = Image.open(io.BytesIO(data))
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):   # the warning: where made an error
         raise PictureError(name, f"it has too many pixels (at most {MAX_PIXELS // 1_000_000} megapixels)") from None
     except UnidentifiedImageError:
         raise PictureError(name, f"it is not a picture chatapp can read ({READABLE})") from None
