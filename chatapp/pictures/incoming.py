@@ -59,7 +59,7 @@ class IncomingPictures(QObject):
         self.images, self.notice = Path(images), notice
         self.staging = user_folder(images) / "staged"
         self.pending: list[dict] = []
-        self._reading: set[int] = set()
+        self._reading: dict[int, int] = {}   # call id -> pictures of it not decoded yet
         self.decoder = Calls(self, own_thread=True)   # one after another: pictures arrive in the order given
         self.decoder.yielded.connect(self._on_decoded)
         self.decoder.done.connect(self._on_done)
@@ -73,10 +73,10 @@ class IncomingPictures(QObject):
     # --- what the composer gives --------------------------------------------------------------
     def attach(self, paths: list[str]) -> None:
         if paths:
-            self._reading.add(self.decoder.call(_decode_files, list(paths), self.staging))
+            self._reading[self.decoder.call(_decode_files, list(paths), self.staging)] = len(paths)
 
     def paste(self, data: bytes, name: str = "pasted picture") -> None:
-        self._reading.add(self.decoder.call(_decode_bytes, bytes(data), name or "pasted picture", self.staging))
+        self._reading[self.decoder.call(_decode_bytes, bytes(data), name or "pasted picture", self.staging)] = 1
 
     def remove(self, index: int) -> None:
         if 0 <= index < len(self.pending):
@@ -87,7 +87,12 @@ class IncomingPictures(QObject):
     def reading(self) -> bool:
         return bool(self._reading)
 
-    def _on_decoded(self, _call_id: int, item) -> None:
+    def _on_decoded(self, call_id: int, item) -> None:
+        # The last picture shown is no longer "being read", even before its call's done arrives.
+        if self._reading.get(call_id, 0) > 1:
+            self._reading[call_id] -= 1
+        else:
+            self._reading.pop(call_id, None)
         entry, why = item
         if entry is None:
             self.notice(why)
@@ -96,7 +101,7 @@ class IncomingPictures(QObject):
         self.changed.emit(list(self.pending))
 
     def _on_done(self, call_id: int, _result, error) -> None:
-        self._reading.discard(call_id)
+        self._reading.pop(call_id, None)
         if error is not None:
             self.notice(f"The picture could not be read: {self.decoder.message(error)}")
 
