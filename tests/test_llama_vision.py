@@ -113,8 +113,14 @@ def test_a_picture_larger_than_the_context_is_a_clear_overflow(vision_model):  #
     gguf, mmproj = vision_model
     small = LlamaChatEngine(gguf, n_ctx=256, projector=mmproj)
     small.load()
-    with pytest.raises(ContextOverflow, match="tokens"):
-        run(small, ask("Look.", data_url((0, 0, 0), (560, 560))), GenParams(max_tokens=16))
+    big = ask("Look.", data_url((0, 0, 0), (560, 560)))   # 402 cells
+    with pytest.raises(ContextOverflow, match="This message is about 4[0-9][0-9] tokens"):
+        run(small, big, GenParams(max_tokens=16))
+    # Untrimmed (an API's caller trims): the handler's own n_ctx check, in words.
+    with pytest.raises(ContextOverflow, match="conversation and its pictures do not fit"):
+        run(small, big, GenParams(max_tokens=16, fit_context=False))
+    pieces, _ = run(small, ask("Look.", data_url((0, 0, 0))), GenParams(max_tokens=4))   # still answers
+    assert pieces
 
 
 @pytest.mark.parametrize("url, words", [("https://example.com/cat.png", "https: URL is refused"),
