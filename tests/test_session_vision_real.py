@@ -2,6 +2,8 @@
 handler (the tiny vision model, tests/vision_model.py) as a data URL, is evaluated, and a reply streams; real SQLite."""
 from __future__ import annotations
 
+import base64
+import io
 from pathlib import Path
 
 import pytest
@@ -15,9 +17,17 @@ from .vision_model import vision_model  # noqa: F401  (the fixture)
 pytestmark = pytest.mark.real
 
 
+class RecordingEngine(LlamaChatEngine):
+    """The real engine, keeping the messages each reply was asked with."""
+
+    def stream(self, messages, *args, **kwargs):
+        self.seen = getattr(self, "seen", []) + [messages]
+        yield from super().stream(messages, *args, **kwargs)
+
+
 def test_a_picture_reaches_the_real_vision_model_and_is_counted(make_app, qtbot, tmp_path, vision_model):  # noqa: F811
     gguf, mmproj = vision_model
-    engine = LlamaChatEngine(gguf, n_ctx=2048, projector=mmproj)
+    engine = RecordingEngine(gguf, n_ctx=2048, projector=mmproj)
     parts = make_app(engine, settings=Settings(max_tokens=6, temperature=0.0, seed=7))
     session = parts.session
     assert session.llm_status == "ready" and session.chat_capabilities.vision
@@ -25,8 +35,7 @@ def test_a_picture_reaches_the_real_vision_model_and_is_counted(make_app, qtbot,
     session.stats_changed.connect(stats.append)
     with qtbot.waitSignal(session.reply_finished, timeout=120000):
         session.submit("Hello there.")
-    photo = tmp_path / "photo.png"
-    Image.new("RGB", (1600, 1200), (30, 90, 200)).save(photo)   # scaled to the projector's side before it is sent
+    photo = Path(__file__).parent / "data" / "pictures" / "llama_cpp_test-1.jpeg"   # llama.cpp's own test photo
     session.attach_pictures([str(photo)])
     qtbot.waitUntil(lambda: len(session.pictures.pending) == 1, timeout=30000)
     with qtbot.waitSignal(session.reply_finished, timeout=120000):
@@ -36,5 +45,8 @@ def test_a_picture_reaches_the_real_vision_model_and_is_counted(make_app, qtbot,
     # The same words with the picture cost the picture's tokens more (evaluated by libmtmd, counted in the stats):
     # far more than the few tokens of the first turn and its reply that the second prompt also holds.
     text_only, with_picture = stats[0].prompt_tokens, stats[1].prompt_tokens
-    # Scaled to the projector's 560 px (560x420: 20x15 merged patches, 300 tokens), not sent at 1024 (~970) or whole.
-    assert 100 < with_picture - 2 * text_only < 400, (text_only, with_picture)
+    assert with_picture - 2 * text_only > 100, (text_only, with_picture)
+    # It went as a data URL scaled to the projector's side (capabilities.image_side: 560), not whole (640x488).
+    url = engine.seen[-1][-1]["content"][1]["image_url"]["url"]
+    with Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))) as im:
+        assert engine.capabilities.image_side == 560 and im.size == (560, 427)
