@@ -108,18 +108,31 @@ def test_text_parts_as_a_list_are_still_answered_joined(client, served):
     assert served[0]["blind"].received[-1] == [{"role": "user", "content": "What is\nthe best book?"}]
 
 
-def test_a_model_that_sees_gets_the_picture_part_as_sent(client, served):
-    """The seam for issue 24: the parts reach a vision engine in OpenAI's shape, the picture kept."""
+def picture_of(part: dict) -> Image.Image:
+    """The picture an image_url part carries (a base64 data URL)."""
+    header, _, data = part["image_url"]["url"].partition(",")
+    assert header == "data:image/png;base64"   # serve hands its engine PNGs it made itself
+    return Image.open(io.BytesIO(base64.b64decode(data)))
+
+
+def test_a_model_that_sees_gets_the_picture_part(client, served):
+    """The seam for issue 24: the parts reach a vision engine in OpenAI's shape, the picture kept (decoded
+    and re-encoded by serve: the same pixels as a PNG, the `detail` applied)."""
     engine = served[0]["seeing"]
     engine.enqueue("A red square.")
     r = client.chat.completions.create(model="seeing", messages=[SYSTEM, {"role": "user", "content": [QUESTION, PICTURE]}])
     assert r.choices[0].message.content == "A red square."
-    assert engine.seen[-1] == [SYSTEM, {"role": "user", "content": [QUESTION, PICTURE]}]
+    system, user = engine.seen[-1]
+    assert system == SYSTEM and user["role"] == "user" and user["content"][0] == QUESTION
+    assert [p["type"] for p in user["content"]] == ["text", "image_url"]
+    sent = picture_of(user["content"][1])
+    assert sent.size == (8, 8) and sent.getpixel((3, 3)) == (200, 30, 30)
     engine.enqueue("Red.")
     chunks = list(client.chat.completions.create(model="seeing", messages=[{"role": "user", "content": [PICTURE]}],
                                                  stream=True))
     assert "".join(c.choices[0].delta.content or "" for c in chunks) == "Red."
-    assert engine.seen[-1] == [{"role": "user", "content": [PICTURE]}]
+    [only] = engine.seen[-1]
+    assert len(only["content"]) == 1 and picture_of(only["content"][0]).getpixel((0, 0)) == (200, 30, 30)
 
 
 def test_even_a_model_that_sees_takes_pictures_only_from_the_user(client):

@@ -124,6 +124,15 @@ def create_app(slots: list[Slot]) -> FastAPI:
         raise ApiError(404, f"The model '{model_id}' does not exist here; GET /v1/models lists "
                             f"{', '.join(s.id for s in slots)}.", param="model", code="model_not_found")
 
+    @app.get("/props")
+    async def props(model: str | None = None):
+        """llama.cpp server's GET /props, the fields that hold here: clients (chatapp's remote engine,
+        llama.cpp's web UI) read `modalities` to learn whether the model sees pictures. `?model=` picks
+        a chat model, as llama-server's router does; OpenAI's model objects have no such field."""
+        slot = _pick(slots, "chat", model)
+        return {"default_generation_settings": {"n_ctx": slot.info.n_ctx}, "total_slots": 1, "model_alias": slot.id,
+                "modalities": {"vision": bool(slot.engine.capabilities.vision), "audio": False}}
+
     @app.post("/v1/chat/completions")
     async def chat(body: ChatBody, request: Request):
         slot = _pick(slots, "chat", body.model)

@@ -15,6 +15,8 @@ from ..conversation import GenParams
 from ..engines.base import ChatStats, ContextOverflow, EngineError
 from ..engines.events import Reply, TextDelta, ToolCallDelta, Usage, calls_named_once
 from .content_parts import check_parts
+from .gate import MAX_BODY, body_size
+from .pictures import has_pictures, prepare_pictures
 from .schemas import ApiError, ChatBody, schema_grammar
 from .tool_fields import check_choice, check_history, check_tools
 
@@ -117,6 +119,11 @@ def tool_request(slot, body: ChatBody) -> tuple[list[dict], GenParams]:
 
 async def complete(request: Request, slot, body: ChatBody, wait, note):
     check_parts(body.messages, slot.id, slot.engine.capabilities.vision)   # before anything reads the text
+    if has_pictures(body.messages):   # decoded and re-encoded off the event loop (a photo takes a while)
+        await asyncio.to_thread(prepare_pictures, body.messages, slot.engine.capabilities.image_side)
+    elif body_size(request.scope) > MAX_BODY:   # the gate let it in for pictures; it has none
+        raise ApiError(413, f"The request body is larger than {MAX_BODY >> 20} MB (only a request with pictures "
+                            "may be larger).")
     messages, params = tool_request(slot, body)
     names = {t["function"]["name"] for t in params.tools} if params.tool_choice != "none" else set()
     cid, created = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time())

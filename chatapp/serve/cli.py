@@ -62,7 +62,8 @@ def asgi_app(slots: list, key: str = "", cors_origins: list[str] = ()):
     """The served app: FastAPI inside the gate; browsers' CORS only for the origins asked for."""
     from .app import create_app
     from .gate import Gate
-    app = Gate(create_app(slots), api_key=key)
+    sees = any(s.kind == "chat" and s.engine.capabilities.vision for s in slots)
+    app = Gate(create_app(slots), api_key=key, pictures=sees)
     if cors_origins:
         # Outside the gate: a browser's preflight (OPTIONS) carries no API key, and the gate's own
         # refusals (401, 413) need the CORS headers for the page to read them.

@@ -1,6 +1,7 @@
 """Messages' content parts checked against what the model takes: text always, pictures only where it sees."""
 from __future__ import annotations
 
+from .pictures import check_detail, check_url
 from .schemas import ApiError
 
 # OpenAI's content part types (its words for an unknown one list them).
@@ -13,8 +14,9 @@ LACKS = {"image_url": "cannot see pictures", "input_audio": "cannot hear sound",
 def check_parts(messages: list, model: str, sees: bool) -> None:
     """A 400 in OpenAI's words naming the first part the model cannot take (`messages[i].content[j]`),
     never a part dropped unseen (a model asked about a picture it never got invents one). A model that
-    sees (ChatCapabilities.vision) takes `image_url` parts in user messages: they reach its engine as
-    OpenAI's parts (ChatBody.dict_messages)."""
+    sees (ChatCapabilities.vision) takes `image_url` parts in user messages, data URLs only (this server
+    never fetches); pictures.prepare_pictures then decodes them and they reach its engine as OpenAI's
+    parts (ChatBody.dict_messages)."""
     for i, message in enumerate(messages):
         if not isinstance(message.content, list):
             continue
@@ -39,6 +41,8 @@ def check_parts(messages: list, model: str, sees: bool) -> None:
                 if not isinstance(url, dict) or not isinstance(url.get("url"), str) or not url["url"]:
                     raise ApiError(400, f"Missing required parameter: '{where}.image_url.url'.", param=where,
                                    code="missing_required_parameter")
+                check_url(url["url"], where)
+                check_detail(part, where)
             else:
                 lacks = LACKS.get(kind, "takes only text parts")
                 raise ApiError(400, f"Invalid content type. {kind} is only supported by certain models. The model "

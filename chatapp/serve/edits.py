@@ -1,12 +1,12 @@
 """/v1/images/edits: the uploaded picture and mask become files the image engine edits; OpenAI's mask becomes chatapp's."""
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 from pydantic import ValidationError
 
 from ..engines.masks import chatapp_mask
+from .pictures import open_picture
 from .schemas import ApiError, ImageBody
 
 FIELDS = ("prompt", "model", "n", "size", "response_format", "negative_prompt", "steps", "cfg_scale", "seed",
@@ -29,28 +29,16 @@ def edit_body(form) -> EditBody:
         raise ApiError(400, f"{where}: {first.get('msg', 'invalid')}" if where else "invalid form", param=where) from None
 
 
-def _picture(data: bytes, what: str):
-    from PIL import Image
-    try:
-        picture = Image.open(io.BytesIO(data))
-        picture.load()
-    except Image.DecompressionBombError:
-        raise ApiError(400, f"The {what} is too large.", param=what) from None
-    except Exception:   # PIL raises many kinds on junk
-        raise ApiError(400, f"The {what} is not a picture this server can read (PNG, JPEG, WebP).", param=what) from None
-    return picture
-
-
 def save_picture(data: bytes, folder: Path) -> tuple[Path, tuple[int, int]]:
     """The picture to edit, as an RGB PNG in folder; its size."""
-    picture = _picture(data, "image")
+    picture = open_picture(data, "The image", "image")
     path = folder / "image.png"
     picture.convert("RGB").save(path)
     return path, picture.size
 
 
 def save_mask(data: bytes, size: tuple[int, int], folder: Path) -> Path:
-    picture = _picture(data, "mask")
+    picture = open_picture(data, "The mask", "mask")
     if picture.size != size:
         raise ApiError(400, f"The mask is {picture.width}x{picture.height}; it must be the picture's size, "
                             f"{size[0]}x{size[1]}.", param="mask")

@@ -9,6 +9,9 @@ import time
 log = logging.getLogger("chatapp.serve")
 MAX_BODY = 4 << 20   # 4 MB: a long conversation fits many times over; a flood does not
 MAX_UPLOAD = 32 << 20   # /v1/images/edits carries a picture and its mask: a 2048x2048 PNG pair fits
+# Chat with pictures, where a served model sees: a few phone photos as base64 (4/3 of their bytes). A chat
+# request without pictures is still held to MAX_BODY once read (chat.complete).
+MAX_PICTURES_BODY = 20 << 20
 
 
 async def _reply(send, status: int, message: str, kind: str = "invalid_request_error", extra_headers=()) -> None:
@@ -23,8 +26,9 @@ class _TooLarge(Exception):
     pass
 
 
-async def _buffered(receive, limit: int):
-    """A body sent without Content-Length (chunked) read whole, up to limit, and handed on as one message."""
+async def _buffered(receive, limit: int, scope: dict):
+    """A body sent without Content-Length (chunked) read whole, up to limit, and handed on as one message;
+    its size noted in the scope (body_size)."""
     parts, size = [], 0
     while True:
         message = await receive()
@@ -36,6 +40,7 @@ async def _buffered(receive, limit: int):
         parts.append(message.get("body", b""))
         if not message.get("more_body"):
             break
+    scope["chatapp.body_size"] = size
     pending = [{"type": "http.request", "body": b"".join(parts), "more_body": False}]
 
     async def replay():
@@ -43,11 +48,17 @@ async def _buffered(receive, limit: int):
     return replay
 
 
+def body_size(scope) -> int:
+    """The request body's size in bytes, as the gate measured it (its Content-Length, or what it read)."""
+    return scope.get("chatapp.body_size", 0)
+
+
 class Gate:
     """Pure ASGI middleware, outermost: it sees every request before FastAPI does."""
 
-    def __init__(self, app, api_key: str = "", max_body: int = MAX_BODY):
+    def __init__(self, app, api_key: str = "", max_body: int = MAX_BODY, pictures: bool = False):
         self.app, self.api_key, self.max_body = app, api_key, max_body
+        self.chat_body = max(max_body, MAX_PICTURES_BODY) if pictures else max_body   # a served model sees
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -65,12 +76,13 @@ class Gate:
                 await _reply(send_seen, 401, "Missing or wrong API key: send 'Authorization: Bearer <key>'.",
                              "authentication_error", [(b"www-authenticate", b"Bearer")])
             elif scope["method"] == "POST" and b"content-length" not in headers:
-                replay = await _buffered(receive, self._limit(scope["path"]))
+                replay = await _buffered(receive, self._limit(scope["path"]), scope)
                 if replay is not None:
                     await self.app(scope, replay, send_seen)
-            elif int(headers.get(b"content-length", b"0") or 0) > (limit := self._limit(scope["path"])):
+            elif (size := int(headers.get(b"content-length", b"0") or 0)) > (limit := self._limit(scope["path"])):
                 await _reply(send_seen, 413, f"The request body is larger than {limit >> 20} MB.")
             else:
+                scope["chatapp.body_size"] = size
                 await self.app(scope, receive, send_seen)
         except ValueError:
             await _reply(send_seen, 400, "Bad Content-Length header.")
@@ -83,7 +95,9 @@ class Gate:
                      time.perf_counter() - start, extra)
 
     def _limit(self, path: str) -> int:
-        return max(self.max_body, MAX_UPLOAD) if path.endswith("/images/edits") else self.max_body
+        if path.endswith("/images/edits"):
+            return max(self.max_body, MAX_UPLOAD)
+        return self.chat_body if path.endswith("/chat/completions") else self.max_body
 
     def _authorised(self, headers: dict) -> bool:
         given = headers.get(b"authorization", b"").decode("latin-1")

@@ -1,0 +1,106 @@
+"""Pictures that come in requests: read with Pillow (a clear 400 on junk), chat pictures as data URLs only, re-encoded."""
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import re
+
+from .schemas import ApiError
+
+MAX_PICTURE_BYTES = 10 << 20     # one chat picture, decoded: a phone's JPEG is 2-8 MB
+MAX_PIXELS = 50_000_000          # a 50-megapixel camera; a 20,000 x 20,000 "picture" is refused before decoding
+DEFAULT_SIDE = 1024              # an engine that does not say how large a picture it takes (image_side 0)
+LOW_SIDE = 512                   # OpenAI's detail "low": a 512 px version of the picture
+DETAILS = ("auto", "low", "high")
+_DATA_URL = re.compile(r"data:(?P<mime>[\w.+-]+/[\w.+-]+)?(?P<params>(?:;[^;,]*)*?);base64,(?P<data>.*)", re.S | re.I)
+
+
+def open_picture(data: bytes, what: str, param: str | None, max_pixels: int | None = None):
+    """A Pillow picture, decoded; a 400 naming `what` when it is not one, or too many pixels."""
+    from PIL import Image
+    try:
+        picture = Image.open(io.BytesIO(data))
+        if max_pixels and picture.width * picture.height > max_pixels:   # known from the header, before decoding
+            raise ApiError(400, f"{what} has too many pixels ({picture.width}x{picture.height}); this server takes "
+                                f"pictures of at most {max_pixels // 1_000_000} megapixels.", param=param,
+                           code="invalid_image")
+        picture.load()
+    except ApiError:
+        raise
+    except Image.DecompressionBombError:
+        # Pillow's own bound (twice its MAX_IMAGE_PIXELS), met while reading the header
+        raise ApiError(400, f"{what} has too many pixels to be a picture (a decompression bomb?).", param=param,
+                       code="invalid_image") from None
+    except Exception:   # PIL raises many kinds on junk
+        raise ApiError(400, f"{what} is not a picture this server can read (PNG, JPEG, WebP, GIF).", param=param,
+                       code="invalid_image") from None
+    return picture
+
+
+def check_url(url: str, where: str) -> None:
+    """Only data URLs: this server never fetches (it is offline, and a URL would reach into its network)."""
+    scheme = url.split(":", 1)[0].lower() if ":" in url else ""
+    if scheme != "data":
+        shown = f"'{scheme}:'" if scheme and len(scheme) < 20 else "no scheme"
+        raise ApiError(400, f"Invalid '{where}.image_url.url': this server takes pictures only as data URLs "
+                            f"(data:image/png;base64,...), not {shown}; it never fetches a URL. Send the picture's "
+                            "bytes base64-encoded in a data URL.", param=where, code="invalid_image_url")
+
+
+def check_detail(part: dict, where: str) -> None:
+    detail = part["image_url"].get("detail", "auto")
+    if detail not in DETAILS:
+        raise ApiError(400, f"Invalid value: {detail!r}. Supported values are: 'auto', 'low', and 'high'. "
+                            f"(at '{where}.image_url.detail')", param=where, code="invalid_value")
+
+
+def data_url_bytes(url: str, where: str) -> bytes:
+    """The picture's bytes from a base64 data URL, or a 400 naming the part."""
+    match = _DATA_URL.fullmatch(url.strip())
+    if not match:
+        raise ApiError(400, f"Invalid '{where}.image_url.url': a data URL must be base64 "
+                            "(data:image/png;base64,...).", param=where, code="invalid_image_url")
+    if match["mime"] and not match["mime"].lower().startswith("image/"):
+        raise ApiError(400, f"Invalid '{where}.image_url.url': {match['mime']} is not a picture's type "
+                            "(image/png, image/jpeg, image/webp, image/gif).", param=where, code="invalid_image_url")
+    payload = match["data"]
+    if len(payload) > MAX_PICTURE_BYTES * 4 // 3 + 4:   # before decoding it
+        raise ApiError(400, f"The picture at '{where}' is larger than {MAX_PICTURE_BYTES >> 20} MB.", param=where,
+                       code="image_too_large")
+    try:
+        data = base64.b64decode(re.sub(r"\s+", "", payload), validate=True)
+    except (binascii.Error, ValueError):
+        raise ApiError(400, f"Invalid '{where}.image_url.url': its data is not valid base64.", param=where,
+                       code="invalid_image_url") from None
+    if not data:
+        raise ApiError(400, f"The picture at '{where}' is empty.", param=where, code="invalid_image")
+    return data
+
+
+def prepared_part(part: dict, where: str, side: int) -> dict:
+    """The part as an engine takes it: the picture decoded here (never by native code from the client's
+    bytes), EXIF orientation applied, the first frame of an animation, RGB, at most `side` px (512 for
+    detail "low"), as a PNG data URL. Blocking: run off the event loop."""
+    from PIL import ImageOps
+    data = data_url_bytes(part["image_url"]["url"], where)
+    picture = open_picture(data, f"The picture at '{where}'", where, MAX_PIXELS)
+    picture = ImageOps.exif_transpose(picture).convert("RGB")   # a GIF's first frame: Pillow opens at frame 0
+    limit = min(side or DEFAULT_SIDE, LOW_SIDE) if part["image_url"].get("detail") == "low" else side or DEFAULT_SIDE
+    picture.thumbnail((limit, limit))
+    buf = io.BytesIO()
+    picture.save(buf, format="PNG")
+    return {"type": "image_url",
+            "image_url": {"url": "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")}}
+
+
+def prepare_pictures(messages: list, side: int) -> None:
+    """Each picture part of the (checked) messages replaced by its prepared copy, in place."""
+    for i, message in enumerate(messages):
+        if isinstance(message.content, list):
+            message.content = [prepared_part(p, f"messages[{i}].content[{j}]", side)
+                               if p.get("type") == "image_url" else p for j, p in enumerate(message.content)]
+
+
+def has_pictures(messages: list) -> bool:
+    return any(isinstance(m.content, list) and any(p.get("type") == "image_url" for p in m.content) for m in messages)
