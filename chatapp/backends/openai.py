@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..checks import NAME, URL, Number, option
+from ..checks import NAME, URL, Flag, Number, option
 from ..settings import Paths, Settings
 from . import secrets
 from .base import Backend
@@ -20,6 +20,10 @@ class OpenAIChatOptions:
                       help="the context length to trim to when the server does not report one")
     timeout: float = option(60.0, Number(1.0, 3600.0), "Give up after silence of (s)", decimals=0, step=5,
                             help="seconds without a byte from the server before a reply is given up")
+    sees: bool = option(False, Flag(), "This model can see pictures",
+                        help="for a server that does not say (vLLM, OpenAI, another OpenAI-compatible one): pictures "
+                             "go to it in messages; llama-server, Ollama and LM Studio say so themselves, and "
+                             "their word counts")
 
 
 @dataclass(frozen=True)
@@ -50,7 +54,7 @@ def _chat(options: OpenAIChatOptions, _settings: Settings, paths: Paths | None):
     def make():
         from ..engines.openai_chat import OpenAIChatEngine
         return OpenAIChatEngine(options.url, options.model, _key("llm", paths), n_ctx=options.ctx,
-                                timeout=options.timeout)
+                                timeout=options.timeout, sees=options.sees)
     return make
 
 

@@ -10,10 +10,16 @@ from ..conversation import GenParams
 from .base import ChatCapabilities, ChatStats, EngineError, ModelInfo
 from .context import fit_messages
 from .events import ChatEvent, TextDelta, ToolCallDelta, Usage, calls_named_once
-from .remote import RemoteCall, RemoteClient, check_url, describe_error, host_of, server_text
+from .remote import RemoteCall, RemoteClient, check_url, describe_error, host_of, said_vision, server_text
 
 # Keys under which servers report a model's context length in GET /models (vLLM, LM Studio, ours).
 CONTEXT_KEYS = ("context_length", "max_model_len", "max_context_length", "n_ctx")
+# A picture's cost in the server's context, which no server says before it reads one: OpenAI counts a
+# 1024 px picture 765 tokens ("high" detail); llama.cpp's projectors take 256-1,000 or so.
+IMAGE_TOKENS = 768
+# Words in a server's 400 that say the picture was the trouble (llama-server: "image input is not
+# supported", OpenAI and chatapp serve: "image_url is only supported by certain models").
+PICTURE_WORDS = ("image", "picture", "vision", "multimodal", "mmproj", "modalit")
 
 
 def approx_tokens(text: str | None) -> int:
@@ -22,10 +28,31 @@ def approx_tokens(text: str | None) -> int:
     return len(text or "") // 3 + 1
 
 
+def _text(content) -> str:
+    """A message's text: its content, or the text parts of OpenAI's list content."""
+    if isinstance(content, list):
+        return "\n".join(p.get("text", "") for p in content if p.get("type") == "text")
+    return content or ""
+
+
+def _pictures(content) -> int:
+    return sum(p.get("type") == "image_url" for p in content) if isinstance(content, list) else 0
+
+
 def _message_tokens(message: dict) -> int:
     calls = message.get("tool_calls") or ()
-    return approx_tokens(message.get("content")) + sum(approx_tokens(c["function"]["name"] + c["function"]["arguments"])
-                                                       for c in calls)
+    return (approx_tokens(_text(message.get("content"))) + IMAGE_TOKENS * _pictures(message.get("content"))
+            + sum(approx_tokens(c["function"]["name"] + c["function"]["arguments"]) for c in calls))
+
+
+def _fit(messages: list[dict], n_ctx: int, reserve: int) -> tuple[list[dict], int]:
+    """fit_messages over messages that may carry pictures: it is given each message's text with a stand-in
+    as long as its pictures' estimate, and the messages it keeps are taken as they were."""
+    stand_ins = [{**m, "content": _text(m.get("content")) + "x" * (3 * IMAGE_TOKENS * _pictures(m.get("content")))}
+                 for m in messages]
+    _, dropped = fit_messages(stand_ins, approx_tokens, n_ctx, reserve)
+    system = 1 if messages and messages[0]["role"] == "system" else 0
+    return messages[:system] + messages[system + dropped:], dropped
 
 
 def context_length(model) -> int:
@@ -64,16 +91,20 @@ class OpenAIChatEngine:
 
     # The server's model may not call tools: it says so (a 400); stream() then asks again without them
     # where the model may answer in words ("auto"), and words the refusal where a call was required.
+    # Whether it sees is learnt at load (vision; image_side 0: no server says what size its projector takes).
     capabilities = ChatCapabilities(tools=True)
 
     def __init__(self, base_url: str, model: str = "", api_key: str = "", *, n_ctx: int = 4096,
-                 timeout: float = 60.0):
+                 timeout: float = 60.0, sees: bool = False):
         self.base_url, self.model, self.api_key = base_url, model.strip(), api_key
         self.n_ctx, self.timeout = n_ctx, timeout
+        self.sees = sees   # the user's word, for a server that does not say whether its model sees
+        self.vision_said_by = ""   # where load() learnt it: the server's endpoint, or "Settings"
         self.client: RemoteClient | None = None
 
     def load(self) -> ModelInfo:
-        """Connect: list the server's models, check ours is there, learn its context length if told."""
+        """Connect: list the server's models, check ours is there, learn its context length if told and
+        whether it sees pictures (the server's word where it gives one, else the user's)."""
         self.base_url = check_url(self.base_url, "chat")
         self.capabilities = type(self).capabilities   # a refusal of tools is learnt again per connection
         self.client = RemoteClient(self.base_url, self.api_key, self.timeout)
@@ -89,8 +120,12 @@ class OpenAIChatEngine:
         reported = next((context_length(m) for m in models if m.id == self.model), 0)
         if reported:
             self.n_ctx = reported
+        said = said_vision(self.client, self.model)
+        sees, self.vision_said_by = said if said is not None else (self.sees, "Settings")
+        self.capabilities = replace(self.capabilities, vision=sees, image_side=0)
         return ModelInfo(name=f"{self.model} @ {host_of(self.base_url)}", path=self.base_url, n_ctx=self.n_ctx,
-                         details={"backend": "openai", "context_reported": bool(reported)})
+                         details={"backend": "openai", "context_reported": bool(reported), "vision": sees,
+                                  "vision_said_by": self.vision_said_by})
 
     def _request(self, messages: list[dict], params: GenParams) -> dict:
         kwargs = dict(model=self.model, messages=messages, stream=True, max_tokens=params.max_tokens,
@@ -112,7 +147,7 @@ class OpenAIChatEngine:
             raise EngineError("Not connected to the chat server.")
         stats = stats if stats is not None else ChatStats()
         reserve = min(params.max_tokens, self.n_ctx // 2)
-        fitted, stats.dropped_messages = fit_messages(messages, approx_tokens, self.n_ctx, reserve)
+        fitted, stats.dropped_messages = _fit(messages, self.n_ctx, reserve)
         stats.n_ctx = self.n_ctx
         stats.prompt_tokens = stats.evaluated_prompt_tokens = sum(_message_tokens(m) for m in fitted)
         start = last = time.perf_counter()
@@ -142,7 +177,7 @@ class OpenAIChatEngine:
                         call.stop()
                         call = self._start(self._request(fitted, params))
                         continue
-                    raise EngineError(self._describe(item, params)) from item
+                    raise EngineError(self._describe(item, params, fitted)) from item
                 usage = getattr(item, "usage", None)
                 if usage is not None and getattr(usage, "prompt_tokens", None):
                     stats.prompt_tokens = stats.evaluated_prompt_tokens = usage.prompt_tokens
@@ -176,12 +211,24 @@ class OpenAIChatEngine:
         import openai
         return bool(params.tools) and isinstance(exc, openai.BadRequestError) and "tool" in str(exc).lower()
 
-    def _describe(self, exc: BaseException, params: GenParams) -> str:
+    def _describe(self, exc: BaseException, params: GenParams, messages: list[dict]) -> str:
         if self._refuses_tools(exc, params):   # a call was asked for ("required" or named): said, with what to do
             return (f"The chat server at {host_of(self.base_url)} would not offer tools to '{self.model}' "
                     f"({server_text(exc)}). Its model may not be able to call tools: choose one that can, "
                     "or turn tools off for this chat.")
+        if self._refuses_pictures(exc, messages):   # never asked again without them: a blind answer invents
+            told = ("Turn off \"This model can see pictures\" in Settings, or choose a model that sees."
+                    if self.vision_said_by == "Settings" else "Choose a model that sees pictures (Settings).")
+            return (f"The chat server at {host_of(self.base_url)} would not take the pictures for '{self.model}' "
+                    f"({server_text(exc)}). Its model may not see pictures; the message was not answered. {told}")
         return describe_error(exc, self.base_url, "chat", self.model)
+
+    @staticmethod
+    def _refuses_pictures(exc: BaseException, messages: list[dict]) -> bool:
+        """A 400 about a picture, for a request that carried some."""
+        import openai
+        return (isinstance(exc, openai.BadRequestError) and any(_pictures(m.get("content")) for m in messages)
+                and any(w in server_text(exc).lower() for w in PICTURE_WORDS))
 
     def _stall_message(self, stats: ChatStats) -> str:
         host = host_of(self.base_url)

@@ -91,8 +91,8 @@ class RemoteClient:
     def __init__(self, base_url: str, api_key: str, timeout: float):
         import httpx
         import openai
-        self.base_url, self.timeout = base_url, timeout
-        http = httpx.Client(limits=httpx.Limits(max_keepalive_connections=0),
+        self.base_url, self.timeout, self.api_key = base_url, timeout, api_key
+        self.http = http = httpx.Client(limits=httpx.Limits(max_keepalive_connections=0),
                             # read: a backstop only; the caller words its own stall timeout first
                             timeout=httpx.Timeout(timeout * 1.5 + 5, connect=min(10.0, timeout)),
                             event_hooks={"request": [self._on_request]}, trust_env=False)
@@ -108,6 +108,41 @@ class RemoteClient:
 
     def close(self) -> None:
         self.openai.close()
+
+
+def server_root(base_url: str) -> str:
+    """The server's own address under its OpenAI base URL (http://gpu-box:8080/v1 -> http://gpu-box:8080):
+    where llama-server, Ollama and LM Studio keep their own endpoints."""
+    return base_url[:-3] if base_url.endswith("/v1") else base_url
+
+
+def said_vision(client: RemoteClient, model: str) -> tuple[bool, str] | None:
+    """Whether the server says its model sees pictures, and where it said so: llama-server's GET /props
+    (`modalities.vision`), Ollama's POST /api/show (`capabilities` has "vision"), LM Studio's GET
+    /api/v0/models/{model} (`type` "vlm"). None where it does not say (vLLM, OpenAI, an older server:
+    a 404, or no such field); a probe never fails the connection."""
+    import httpx
+    from urllib.parse import quote
+    root, headers = server_root(client.base_url), {"Authorization": f"Bearer {client.api_key or 'none'}"}
+    probes = (("llama-server's /props", "GET", "/props", {"params": {"model": model}}),
+              ("Ollama's /api/show", "POST", "/api/show", {"json": {"model": model}}),
+              ("LM Studio's /api/v0/models", "GET", f"/api/v0/models/{quote(model, safe='')}", {}))
+    for name, method, path, kwargs in probes:
+        try:
+            r = client.http.request(method, root + path, headers=headers, timeout=min(client.timeout, 10.0), **kwargs)
+            body = r.json() if r.status_code == 200 else None
+        except (httpx.HTTPError, ValueError):   # unreachable, or not JSON: this server does not say
+            continue
+        if not isinstance(body, dict):
+            continue
+        modalities, capabilities = body.get("modalities"), body.get("capabilities")
+        if path == "/props" and isinstance(modalities, dict) and isinstance(modalities.get("vision"), bool):
+            return modalities["vision"], name
+        if path == "/api/show" and isinstance(capabilities, list):
+            return "vision" in capabilities, name
+        if path.startswith("/api/v0/") and body.get("type") in ("llm", "vlm"):
+            return body["type"] == "vlm", name
+    return None
 
 
 def describe_error(exc: BaseException, base_url: str, what: str, model: str = "") -> str:
