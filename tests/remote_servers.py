@@ -112,7 +112,36 @@ def _chunk(text: str | None, finish: str | None = None) -> bytes:
     return f"data: {json.dumps(body)}\n\n".encode()
 
 
-class FaultServer:
+class JsonHandler(BaseHTTPRequestHandler):
+    """A quiet request handler for the test servers here, with a JSON answer."""
+
+    def log_message(self, *args):
+        pass
+
+    def _json(self, status, body):
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+class LoopbackServer:
+    """A threaded HTTP server on a free loopback port, answering with `handler`; close() stops it."""
+
+    def __init__(self, handler, port: int = 0):
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), handler)
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+class FaultServer(LoopbackServer):
     """An OpenAI-shaped server that misbehaves on purpose; the first path part picks how.
 
     /stall/v1: three words, then silence (until the client hangs up); /malformed/v1: one word, then an
@@ -127,18 +156,7 @@ class FaultServer:
         self.requests: list[tuple[str, dict]] = []
         outer = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def _json(self, status, body):
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
+        class Handler(JsonHandler):
             def _mode(self):
                 return self.path.strip("/").split("/")[0]
 
@@ -187,18 +205,14 @@ class FaultServer:
                 elif mode == "malformed":
                     self.wfile.write(b"data: {this is not json\n\n")
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        super().__init__(Handler, port)
 
     def base(self, mode: str) -> str:
         return f"{self.url}/{mode}/v1"
 
     def close(self) -> None:
         self.release.set()
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        super().close()
 
 
 def build_remote_app(qtbot, data_dir, built: list, chat: dict | None = None, image: dict | None = None, **fields):

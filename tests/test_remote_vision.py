@@ -6,8 +6,6 @@ from __future__ import annotations
 import base64
 import io
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from PIL import Image
@@ -17,7 +15,7 @@ from chatapp.engines.base import EngineError
 from chatapp.engines.fake import FakeChatEngine
 from chatapp.engines.openai_chat import IMAGE_TOKENS, OpenAIChatEngine
 
-from .remote_servers import FaultServer, serving_chat_engines
+from .remote_servers import FaultServer, JsonHandler, LoopbackServer, serving_chat_engines
 from .test_serve_vision_refusal import SeeingEngine, picture_of
 
 
@@ -103,7 +101,7 @@ def test_pictures_go_as_sent_and_count_in_trimming(fault):
     assert fault.requests[-1][1]["messages"] == messages
 
 
-class SayingServer:
+class SayingServer(LoopbackServer):
     """An Ollama- or LM Studio-shaped server: its own endpoint says which model sees (no real one runs
     offline); /v1/models lists them, /props is unknown (404)."""
 
@@ -111,18 +109,7 @@ class SayingServer:
         outer = self
         self.asked: list[str] = []
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def _json(self, status, body):
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
+        class Handler(JsonHandler):
             def do_GET(self):
                 outer.asked.append(f"GET {self.path}")
                 if self.path == "/v1/models":
@@ -140,13 +127,7 @@ class SayingServer:
                     caps = ["completion", "vision"] if body.get("model") in seeing else ["completion", "tools"]
                     return self._json(200, {"details": {"format": "gguf"}, "capabilities": caps})
                 self._json(404, {"error": "not found"})
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        super().__init__(Handler)
 
 
 @pytest.mark.parametrize("kind, said_by", [("ollama", "Ollama's /api/show"), ("lmstudio", "LM Studio's /api/v0/models")])
@@ -154,7 +135,7 @@ def test_ollama_and_lm_studio_say_which_model_sees(kind, said_by):
     server = SayingServer(kind, {"llava:7b"})
     try:
         for model, sees in (("llava:7b", True), ("qwen3:8b", False)):
-            engine = OpenAIChatEngine(server.url, model, sees=not sees)   # the option is not asked
+            engine = OpenAIChatEngine(server.url + "/v1", model, sees=not sees)   # the option is not asked
             info = engine.load()
             assert engine.capabilities.vision is sees and info.details["vision_said_by"] == said_by
     finally:

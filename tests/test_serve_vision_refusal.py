@@ -111,7 +111,7 @@ def test_text_parts_as_a_list_are_still_answered_joined(client, served):
 def picture_of(part: dict) -> Image.Image:
     """The picture an image_url part carries (a base64 data URL)."""
     header, _, data = part["image_url"]["url"].partition(",")
-    assert header == "data:image/png;base64"   # serve hands its engine PNGs it made itself
+    assert header in ("data:image/png;base64", "data:image/jpeg;base64")   # serve's own copies
     return Image.open(io.BytesIO(base64.b64decode(data)))
 
 

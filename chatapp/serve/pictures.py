@@ -1,4 +1,4 @@
-"""Pictures that come in requests: read with Pillow (a clear 400 on junk), chat pictures as data URLs only, re-encoded."""
+"""Pictures that come in requests: chat pictures as data URLs only, decoded by the desktop's intake; an edit's upload; a 400 on junk."""
 from __future__ import annotations
 
 import base64
@@ -9,31 +9,21 @@ import re
 from .schemas import ApiError
 
 MAX_PICTURE_BYTES = 10 << 20     # one chat picture, decoded: a phone's JPEG is 2-8 MB
-MAX_PIXELS = 50_000_000          # a 50-megapixel camera; a 20,000 x 20,000 "picture" is refused before decoding
-DEFAULT_SIDE = 1024              # an engine that does not say how large a picture it takes (image_side 0)
 LOW_SIDE = 512                   # OpenAI's detail "low": a 512 px version of the picture
 DETAILS = ("auto", "low", "high")
 _DATA_URL = re.compile(r"data:(?P<mime>[\w.+-]+/[\w.+-]+)?(?P<params>(?:;[^;,]*)*?);base64,(?P<data>.*)", re.S | re.I)
 
 
-def open_picture(data: bytes, what: str, param: str | None, max_pixels: int | None = None):
-    """A Pillow picture, decoded; a 400 naming `what` when it is not one, or too many pixels."""
+def open_picture(data: bytes, what: str, param: str | None):
+    """A Pillow picture, decoded; a 400 naming `what` when it is not one (an edit's upload)."""
     from PIL import Image
     try:
         picture = Image.open(io.BytesIO(data))
-        if max_pixels and picture.width * picture.height > max_pixels:   # known from the header, before decoding
-            raise ApiError(400, f"{what} has too many pixels ({picture.width}x{picture.height}); this server takes "
-                                f"pictures of at most {max_pixels // 1_000_000} megapixels.", param=param,
-                           code="invalid_image")
         picture.load()
-    except ApiError:
-        raise
     except Image.DecompressionBombError:
-        # Pillow's own bound (twice its MAX_IMAGE_PIXELS), met while reading the header
-        raise ApiError(400, f"{what} has too many pixels to be a picture (a decompression bomb?).", param=param,
-                       code="invalid_image") from None
+        raise ApiError(400, f"{what} has too many pixels.", param=param, code="invalid_image") from None
     except Exception:   # PIL raises many kinds on junk
-        raise ApiError(400, f"{what} is not a picture this server can read (PNG, JPEG, WebP, GIF).", param=param,
+        raise ApiError(400, f"{what} is not a picture this server can read (PNG, JPEG, WebP).", param=param,
                        code="invalid_image") from None
     return picture
 
@@ -79,19 +69,19 @@ def data_url_bytes(url: str, where: str) -> bytes:
 
 
 def prepared_part(part: dict, where: str, side: int) -> dict:
-    """The part as an engine takes it: the picture decoded here (never by native code from the client's
-    bytes), EXIF orientation applied, the first frame of an animation, RGB, at most `side` px (512 for
-    detail "low"), as a PNG data URL. Blocking: run off the event loop."""
-    from PIL import ImageOps
+    """The part as an engine takes it: the picture decoded here by the desktop's own intake (never by
+    native code from the client's bytes; EXIF orientation applied, the first frame of an animation, no
+    metadata), at most `side` px (512 for detail "low"), re-encoded. Blocking: run off the event loop."""
+    from ..pictures.intake import DEFAULT_SIDE, PictureError, decode
     data = data_url_bytes(part["image_url"]["url"], where)
-    picture = open_picture(data, f"The picture at '{where}'", where, MAX_PIXELS)
-    picture = ImageOps.exif_transpose(picture).convert("RGB")   # a GIF's first frame: Pillow opens at frame 0
-    limit = min(side or DEFAULT_SIDE, LOW_SIDE) if part["image_url"].get("detail") == "low" else side or DEFAULT_SIDE
-    picture.thumbnail((limit, limit))
-    buf = io.BytesIO()
-    picture.save(buf, format="PNG")
+    side = side or DEFAULT_SIDE
+    try:
+        picture = decode(data, where, min(side, LOW_SIDE) if part["image_url"].get("detail") == "low" else side)
+    except PictureError as exc:
+        raise ApiError(400, str(exc), param=where, code="invalid_image") from None
+    mime = "image/jpeg" if picture.suffix == ".jpg" else "image/png"
     return {"type": "image_url",
-            "image_url": {"url": "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")}}
+            "image_url": {"url": f"data:{mime};base64," + base64.b64encode(picture.data).decode("ascii")}}
 
 
 def prepare_pictures(messages: list, side: int) -> None:
