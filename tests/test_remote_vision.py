@@ -13,7 +13,8 @@ from PIL import Image
 from chatapp.conversation import GenParams
 from chatapp.engines.base import EngineError
 from chatapp.engines.fake import FakeChatEngine
-from chatapp.engines.openai_chat import IMAGE_TOKENS, OpenAIChatEngine
+from chatapp.engines.context import IMAGE_TOKENS_ESTIMATE as IMAGE_TOKENS
+from chatapp.engines.openai_chat import OpenAIChatEngine
 
 from .remote_servers import FaultServer, JsonHandler, LoopbackServer, serving_chat_engines
 from .test_serve_vision_refusal import SeeingEngine, picture_of

@@ -8,15 +8,12 @@ from typing import Callable, Iterator
 
 from ..conversation import GenParams
 from .base import ChatCapabilities, ChatStats, EngineError, ModelInfo
-from .context import fit_messages
+from .context import fit_messages, image_urls, message_tokens
 from .events import ChatEvent, TextDelta, ToolCallDelta, Usage, calls_named_once
 from .remote import RemoteCall, RemoteClient, check_url, describe_error, host_of, said_vision, server_text
 
 # Keys under which servers report a model's context length in GET /models (vLLM, LM Studio, ours).
 CONTEXT_KEYS = ("context_length", "max_model_len", "max_context_length", "n_ctx")
-# A picture's cost in the server's context, which no server says before it reads one: OpenAI counts a
-# 1024 px picture 765 tokens ("high" detail); llama.cpp's projectors take 256-1,000 or so.
-IMAGE_TOKENS = 768
 # Words in a server's 400 that say the picture was the trouble (llama-server: "image input is not
 # supported", OpenAI and chatapp serve: "image_url is only supported by certain models").
 PICTURE_WORDS = ("image", "picture", "vision", "multimodal", "mmproj", "modalit")
@@ -26,33 +23,6 @@ def approx_tokens(text: str | None) -> int:
     """The server's tokenizer is not here; ~3 characters a token errs on the long side, so trimming is safe.
     (An assistant message that only calls tools has no text.)"""
     return len(text or "") // 3 + 1
-
-
-def _text(content) -> str:
-    """A message's text: its content, or the text parts of OpenAI's list content."""
-    if isinstance(content, list):
-        return "\n".join(p.get("text", "") for p in content if p.get("type") == "text")
-    return content or ""
-
-
-def _pictures(content) -> int:
-    return sum(p.get("type") == "image_url" for p in content) if isinstance(content, list) else 0
-
-
-def _message_tokens(message: dict) -> int:
-    calls = message.get("tool_calls") or ()
-    return (approx_tokens(_text(message.get("content"))) + IMAGE_TOKENS * _pictures(message.get("content"))
-            + sum(approx_tokens(c["function"]["name"] + c["function"]["arguments"]) for c in calls))
-
-
-def _fit(messages: list[dict], n_ctx: int, reserve: int) -> tuple[list[dict], int]:
-    """fit_messages over messages that may carry pictures: it is given each message's text with a stand-in
-    as long as its pictures' estimate, and the messages it keeps are taken as they were."""
-    stand_ins = [{**m, "content": _text(m.get("content")) + "x" * (3 * IMAGE_TOKENS * _pictures(m.get("content")))}
-                 for m in messages]
-    _, dropped = fit_messages(stand_ins, approx_tokens, n_ctx, reserve)
-    system = 1 if messages and messages[0]["role"] == "system" else 0
-    return messages[:system] + messages[system + dropped:], dropped
 
 
 def context_length(model) -> int:
@@ -147,9 +117,10 @@ class OpenAIChatEngine:
             raise EngineError("Not connected to the chat server.")
         stats = stats if stats is not None else ChatStats()
         reserve = min(params.max_tokens, self.n_ctx // 2)
-        fitted, stats.dropped_messages = _fit(messages, self.n_ctx, reserve)
+        # Each picture counts as context.IMAGE_TOKENS_ESTIMATE: no server says its cost before reading it.
+        fitted, stats.dropped_messages = fit_messages(messages, approx_tokens, self.n_ctx, reserve)
         stats.n_ctx = self.n_ctx
-        stats.prompt_tokens = stats.evaluated_prompt_tokens = sum(_message_tokens(m) for m in fitted)
+        stats.prompt_tokens = stats.evaluated_prompt_tokens = sum(message_tokens(m, approx_tokens) for m in fitted)
         start = last = time.perf_counter()
         call = self._start(self._request(fitted, params))
         finished = ""   # the server's finish_reason
@@ -227,7 +198,7 @@ class OpenAIChatEngine:
     def _refuses_pictures(exc: BaseException, messages: list[dict]) -> bool:
         """A 400 about a picture, for a request that carried some."""
         import openai
-        return (isinstance(exc, openai.BadRequestError) and any(_pictures(m.get("content")) for m in messages)
+        return (isinstance(exc, openai.BadRequestError) and any(image_urls(m) for m in messages)
                 and any(w in server_text(exc).lower() for w in PICTURE_WORDS))
 
     def _stall_message(self, stats: ChatStats) -> str:
