@@ -86,12 +86,13 @@ def main() -> None:
     ap.add_argument("--section", default="main", help="which generated section of --out this run replaces "
                     "(e.g. 'taskset' for a run under `taskset -c 0`); the rest of the file is kept")
     ap.add_argument("--only", nargs="*", help="chat, chatlong, chatengine, followup, startup, firstpicture, image, "
-                    "live, memory, scale, remote, hostile, hostileinput, tree, documents, img2img, singlefile, speculative, threads, "
+                    "live, memory, scale, remote, hostile, hostileinput, picturesin, tree, documents, img2img, singlefile, speculative, threads, "
                     "tools, tooldraw")
     args = ap.parse_args()
     from bench import chat, documents, hostile_render, image, live, remote, scale, startup, tree
     from bench import img2img
     from bench import hostile_input
+    from bench import pictures_in   # pictures the user gives (issue 24)
     from bench import single_file as singlefile_bench   # single-file checkpoints (issue 12)
     from bench import speculative, threads   # drafting, chat threads (issue 27)
     from bench import tools as tools_bench   # local tool calling (issue 23)
@@ -111,6 +112,7 @@ def main() -> None:
         + remote.serve_vs_llama_server(1 if q else 5, 32 if q else 256),
         "hostile": lambda: hostile_render.hostile_render(q),
         "hostileinput": lambda: hostile_input.hostile_input(q),   # hostile prompts and recipes (issue 28)
+        "picturesin": lambda: pictures_in.pictures_in(q),   # bad and big pictures attached (issue 24)
         "tree": lambda: tree.tree(2_000, 3 if q else 15) + tree.import_speed(20 if q else 200),
         "documents": lambda: documents.documents(q),
         "img2img": lambda: img2img.img2img(1 if q else 9, 8 if q else 20),   # editing pictures (issue 12)

@@ -25,7 +25,7 @@ class RecordingEngine(LlamaChatEngine):
         yield from super().stream(messages, *args, **kwargs)
 
 
-def test_a_picture_reaches_the_real_vision_model_and_is_counted(make_app, qtbot, tmp_path, vision_model):  # noqa: F811
+def test_a_picture_reaches_the_real_vision_model_and_is_counted(make_app, qtbot, vision_model):  # noqa: F811
     gguf, mmproj = vision_model
     engine = RecordingEngine(gguf, n_ctx=2048, projector=mmproj)
     parts = make_app(engine, settings=Settings(max_tokens=6, temperature=0.0, seed=7))
