@@ -98,6 +98,9 @@ class ChatSession(TreeDoors, ToolDoors, PictureDoors, QObject):
         self.tools.ended.connect(self._on_tools_ended)
         self.tools.always.connect(self._remember_always)
         self._tools_off_next = False   # the tools toggle, set before the new chat it belongs to exists
+        self._hints_waiting: list[int] = []   # drawing requests sent before the model's capabilities were known
+        self.log.message_added.connect(self._await_capabilities)
+        self.llm_state.connect(self._settle_drawing_hints)
         for source, target in ((self.replies.text, self.reply_text), (self.replies.stats, self.stats_changed),
                                (self.images.progress, self.picture_progress), (self.images.state, self.image_state),
                                (self.images.edits.refused, self.recipe_ready),
@@ -273,13 +276,6 @@ class ChatSession(TreeDoors, ToolDoors, PictureDoors, QObject):
             self.recipe_ready.emit(command or image_command(request))
             return
         self.submit_image(request, command, checked=True)
-
-    def _drawing_hint(self, text: str) -> dict:
-        """A drawing request to a model that cannot draw by itself (or may not: tools off in this chat) carries a
-        "Draw this" suggestion (its meta)."""
-        draws = self.chat_capabilities.tools and self.tools.enabled(self.current.id if self.current else None)
-        intent = None if draws else drawing_intent.read(text)
-        return {"meta": {"draw_this": intent.meta()}} if intent else {}
 
     def draw_this(self, message: Message) -> bool:
         """The "Draw this" suggestion under a message: its picture, made as /image makes one."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from .conversation import Message
+from .tools import drawing_intent
 
 STILL_COMING = "A reply is still coming. Wait for it, or press Esc to stop it."
 # A full disk while sending: what was typed stays in the box (submit returns False), and this says what to do.
@@ -44,6 +45,37 @@ class ToolDoors:
         self.busy_changed.emit(True)
         self._reopen()
         return True
+
+    # --- "Draw this": a drawing request to a model that cannot draw by itself (or may not: tools off in its chat) ---
+    def _capabilities_known(self) -> bool:
+        """Whether the app knows what the chat model can do: loaded, or failed to load (it draws nothing then)."""
+        return self.llm_status in ("ready", "error")
+
+    def _drawing_hint(self, text: str, conversation_id: int | None = None) -> dict:
+        """The "Draw this" suggestion (meta) a message carries; none while the model loads (decided once it is
+        ready: _settle_drawing_hints), so a model that draws by itself never shows one."""
+        if not self._capabilities_known():
+            return {}
+        conversation_id = conversation_id or (self.current.id if self.current else None)
+        draws = self.chat_capabilities.tools and self.tools.enabled(conversation_id)
+        intent = None if draws else drawing_intent.read(text)
+        return {"meta": {"draw_this": intent.meta()}} if intent else {}
+
+    def _await_capabilities(self, message: Message) -> None:
+        """A message sent while the model loads that reads as a drawing request waits for the model's capabilities."""
+        if (message.role == "user" and not self._capabilities_known() and "draw_this" not in message.meta
+                and not message.content.startswith("/") and drawing_intent.read(message.content)):
+            self._hints_waiting.append(message.id)
+
+    def _settle_drawing_hints(self, state: str, _detail: str = "") -> None:
+        """The model is ready (or failed to load): the waiting requests get their suggestion if it cannot draw."""
+        if state not in ("ready", "error"):
+            return
+        waiting, self._hints_waiting = self._hints_waiting, []
+        for message in filter(None, (self.log.message(i) for i in waiting)):   # None: deleted meanwhile
+            hint = "draw_this" not in message.meta and self._drawing_hint(message.content, message.conversation_id)
+            if hint:
+                self.log.update(message, meta={**message.meta, **hint["meta"]})
 
     def tools_enabled(self) -> bool:
         """Whether the open chat (or the next new one) lets the assistant call tools."""

@@ -1,6 +1,9 @@
 """"Draw this" in the window: a drawing request to a model that cannot call tools gets a chip with the prompt filled
 in, and a click draws it as /image does; ordinary messages, the tricky ones and tool-capable models get none."""
+import threading
 from dataclasses import replace
+
+import pytest
 
 from PySide6.QtCore import Qt
 
@@ -92,3 +95,43 @@ def test_a_server_that_stops_offering_tools_brings_the_chip_back(make_app, qtbot
     engine.capabilities = ChatCapabilities()   # what the remote engine does after the server's refusal
     message = send(parts, qtbot, "draw me a lighthouse at dusk")
     assert message.meta.get("draw_this") == {"prompt": "a lighthouse at dusk"}
+
+
+class StillLoading(FakeChatEngine):
+    """A chat model whose load waits until the test lets it finish: messages can be sent while it loads."""
+
+    def __init__(self, replies=None, *, tools: bool, **kwargs):
+        super().__init__(replies, **kwargs)
+        self.capabilities = ChatCapabilities(tools=tools)
+        self.loaded = threading.Event()
+
+    def load(self):
+        self.loaded.wait(120)   # a safety net only: the test sets it
+        return super().load()
+
+
+@pytest.mark.parametrize("tools, fails, chip_after", [(False, None, True), (True, None, False),
+                                                     (True, "The model file is damaged.", True)])
+def test_a_request_sent_while_the_model_loads_gets_the_chip_only_once_its_capabilities_are_known(
+        make_app, qtbot, tools, fails, chip_after):
+    engine = StillLoading(["Here is an idea."], tools=tools, fail_load=fails)
+    parts = make_app(engine, load=False)
+    try:
+        parts.session.load_models()
+        assert parts.session.llm_status == "loading"
+        assert parts.session.submit("draw me a lighthouse at dusk")
+        asked = next(m for m in parts.storage.messages(parts.session.current.id) if m.role == "user")
+        # Nothing yet: a model that calls tools would draw it itself, and which one this is is not known.
+        assert "draw_this" not in asked.meta and chip(parts, asked).isHidden()
+    finally:
+        engine.loaded.set()
+    qtbot.waitUntil(lambda: parts.session.llm_status in ("ready", "error"), timeout=60000)
+    qtbot.waitUntil(lambda: not parts.window.composer.busy, timeout=30000)
+    saved = parts.storage.message(asked.id).meta
+    if chip_after:   # it cannot draw (or could not load): the chip comes, with the prompt, and is kept
+        qtbot.waitUntil(chip(parts, asked).isVisible, timeout=30000)
+        assert saved["draw_this"] == {"prompt": "a lighthouse at dusk"}
+        assert chip(parts, asked).text() == "Draw this: a lighthouse at dusk"
+    else:   # it drew by itself: no chip, ever
+        assert "draw_this" not in saved and chip(parts, asked).isHidden()
+        assert engine.params[0].tools   # it was offered the picture tools instead
