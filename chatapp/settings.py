@@ -35,7 +35,7 @@ class Settings:
     repeat_penalty: float = GenParams.repeat_penalty
     max_tokens: int = GenParams.max_tokens
     seed: int = GenParams.seed
-    n_ctx: int = 2048
+    n_ctx: int = 4096              # as LM Studio and GPT4All: room for the built-in tools (~1,500 tokens) and a chat
     n_threads: int = 0             # 0: let llama.cpp choose
     n_gpu_layers: int = 0
     image_steps: int = 0           # 0: the image model's own default
@@ -243,12 +243,28 @@ RENAMED = {"llm_remote_url": "chat.openai.url", "llm_remote_model": "chat.openai
            "image_remote_timeout": "image.openai.timeout"}
 
 
+# A settings file holds every setting (save_settings writes them all), so in a file written before a default
+# changed, that old default is no choice of the user's: it reads as the new default. Files say which version wrote
+# them ("settings_version"; none: 1); OLD_DEFAULTS: version -> the defaults it had that later changed.
+SETTINGS_VERSION = 2
+OLD_DEFAULTS = {1: {"n_ctx": 2048}}   # 2: the context 4,096 (the built-in tools take ~1,500 tokens)
+
+
+def _unchosen(raw: Mapping) -> set[str]:
+    """The settings an older file holds at a default that has changed since."""
+    written = raw.get("settings_version", 1)
+    written = written if isinstance(written, int) and not isinstance(written, bool) else 1
+    return {name for version, old in OLD_DEFAULTS.items() if written <= version
+            for name, value in old.items() if raw.get(name) == value}
+
+
 def settings_from(raw: Mapping) -> tuple[Settings, list[str]]:
-    """Settings from a settings file's object (old flat names included); each bad value falls back to
-    its default on its own and is named in the problems."""
+    """Settings from a settings file's object (old flat names and old defaults included); each bad value falls back
+    to its default on its own and is named in the problems."""
     settings, problems = Settings(), []
+    unchosen = _unchosen(raw)
     for f in fields(Settings):
-        if f.name in raw and f.name != "backend_options":
+        if f.name in raw and f.name != "backend_options" and f.name not in unchosen:
             value, problem = check_setting(f.name, raw[f.name])
             if problem:
                 problems.append(problem)
@@ -338,5 +354,5 @@ def save_settings(settings: Settings, path: Path) -> None:
     """Write atomically, so a crash mid-write never leaves a half file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(asdict(settings), indent=2), encoding="utf-8")
+    tmp.write_text(json.dumps({"settings_version": SETTINGS_VERSION, **asdict(settings)}, indent=2), encoding="utf-8")
     os.replace(tmp, path)

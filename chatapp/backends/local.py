@@ -18,7 +18,7 @@ class LocalChatOptions:
     """Named as the Settings fields that keep them (Backend.flat)."""
     llm_model: str = option("", PATH, "Chat model (GGUF)", browse="gguf",
                             placeholder="Embedded: SmolLM2-135M-Instruct")
-    n_ctx: int = option(2048, Number(256, 131072), "Context length", step=256)
+    n_ctx: int = option(4096, Number(256, 131072), "Context length", step=256)
     n_threads: int = option(0, THREADS, "CPU threads", special="auto")   # 0: let llama.cpp choose
     n_gpu_layers: int = option(0, Number(-1, 999), "GPU layers", special="all")
     projector: str = option("", PATH, "Vision projector (mmproj)", browse="gguf",
