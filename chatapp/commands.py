@@ -171,7 +171,8 @@ class Command:
 COMMANDS: Registry[Command] = Registry("chat command")
 COMMANDS.register("/image", Command("/image <prompt> [flags]", "draw a picture in this conversation.", parse_image))
 COMMANDS.register("/attach", Command("/attach PATH...", lambda: f"attach files to this chat ({kinds_label()}); answers "
-                                     "then draw on them and cite them.", lambda rest, _limits: parse_attach(rest)))
+                                     "then draw on them and cite them; a picture (PNG, JPEG, ...) joins your next "
+                                     "message instead.", lambda rest, _limits: parse_attach(rest)))
 COMMANDS.register("/library", Command("/library on|off", "use the library folder (Settings) in this chat, or not.",
                                       lambda rest, _limits: parse_library(rest)))
 COMMANDS.register("/loras", Command("/loras", "the LoRAs in the LoRA folder (Settings), with each one's base model.",
