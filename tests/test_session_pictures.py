@@ -206,3 +206,26 @@ def test_regenerate_for_a_model_that_cannot_see_is_a_note_too(make_app, qtbot, t
     shown = parts.storage.branch(session.current.id)
     assert [m.role for m in shown] == ["user", "notice"] and shown[0].content == "and now?"
     assert shown[0].meta["pictures"] == question.meta["pictures"] and not session.replies.active
+
+
+def test_a_full_disk_keeps_the_message_and_its_pictures_in_the_box(make_app, qtbot, tmp_path):
+    # SQLite's own page limit gives a real SQLITE_FULL (as tests/test_disk_full_anywhere.py does).
+    engine = SeeingEngine(["seen"])
+    parts = make_app(engine)
+    session = parts.session
+    notices = []
+    session.notice.connect(notices.append)
+    with qtbot.waitSignal(session.reply_finished, timeout=30000):
+        session.submit("hello")
+    attach(qtbot, session, [photo(tmp_path)])
+    db = parts.storage._db
+    db.execute(f"PRAGMA max_page_count={db.execute('PRAGMA page_count').fetchone()[0]}")
+    assert session.submit("what is it? " + "x" * 200_000) is False
+    assert notices[-1].startswith("The disk holding your chats is full, so your message was not sent")
+    (kept,) = session.pictures.pending
+    assert Path(kept["path"]).is_file() and kept["name"] == "cat.png"   # nothing lost: still above the box
+    db.execute("PRAGMA max_page_count=1073741823")
+    with qtbot.waitSignal(session.reply_finished, timeout=30000):
+        assert session.submit("what is it?")
+    user = [m for m in parts.storage.branch(session.current.id) if m.role == "user"][-1]
+    assert user.meta["pictures"][0]["path"] == kept["path"] and session.pictures.pending == []
