@@ -95,6 +95,17 @@ def test_transparency_is_kept_and_a_needless_alpha_dropped():
         assert im.mode == "RGB"
 
 
+def test_a_16_bit_grey_picture_is_scaled_into_8_bits_not_clipped_to_white():
+    grey = Image.new("I;16", (40, 30))
+    grey.putdata([n * 50 for n in range(40 * 30)])   # 0 .. 59,950 of 65,535
+    out = io.BytesIO()
+    grey.save(out, "PNG")
+    picture = intake.decode(out.getvalue(), "scan.png")
+    with Image.open(io.BytesIO(picture.data)) as im:
+        assert im.getpixel((0, 0))[0] == 0 and im.getpixel((20, 15))[0] == round(620 * 50 * 255 / 65535)
+        assert im.getpixel((39, 29))[0] == round(1199 * 50 * 255 / 65535)
+
+
 def test_a_real_jpeg_from_another_tool_loses_its_recipe():
     # sd-parsers' AUTOMATIC1111 JPEG keeps its recipe in EXIF UserComment: chatapp's copy has none of it.
     source = (DATA / "automatic1111_cropped.jpg").read_bytes()

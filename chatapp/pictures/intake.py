@@ -112,6 +112,7 @@ def _copy(im: Image.Image, name: str, side: int) -> Picture:
         upright = ImageOps.exif_transpose(im)
     except Exception:                   # a broken EXIF block: the pixels as stored
         upright = im
+    upright = _eight_bit(upright)
     alpha = upright.mode in ("RGBA", "LA", "PA") or (upright.mode == "P" and "transparency" in upright.info)
     try:
         pixels = upright.convert("RGBA" if alpha else "RGB")
@@ -129,6 +130,20 @@ def _copy(im: Image.Image, name: str, side: int) -> Picture:
         pixels.save(out, "PNG", optimize=False, compress_level=6)
         suffix = ".png"
     return Picture(out.getvalue(), suffix, pixels.width, pixels.height, frames)
+
+
+def _eight_bit(im: Image.Image) -> Image.Image:
+    """16-bit and float grey (scans, medical, astronomy) scaled into 8 bits: Pillow's own conversion to RGB clips
+    everything over 255 to white."""
+    if not (im.mode.startswith("I") or im.mode == "F"):
+        return im
+    low, high = im.getextrema()
+    if im.mode.startswith("I;16") or (im.mode == "I" and 0 <= low and high <= 65535 and high > 255):
+        low, high = 0, 65535
+    elif im.mode == "I" and 0 <= low and high <= 255:
+        return im.convert("L")
+    scale = 255 / (high - low) if high > low else 0
+    return im.convert("F").point(lambda v: (v - low) * scale + 0.5).convert("L")   # F->L truncates: rounded
 
 
 def take_file(path: str, folder: Path) -> tuple[Picture, Path]:
