@@ -21,6 +21,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    help=f"address to listen on (default 127.0.0.1; any other needs the env variable {KEY_ENV})")
     p.add_argument("--port", type=int, default=8080)
     p.add_argument("--llm-model", metavar="PATH", help="a GGUF chat model (default: the embedded SmolLM2-135M)")
+    p.add_argument("--projector", metavar="PATH", default="",
+                   help="the chat model's vision projector (an mmproj GGUF), so it sees pictures (default: the "
+                        "fitting mmproj file beside the model, if any)")
     p.add_argument("--image-model", metavar="PATH", help="a diffusers folder or .safetensors checkpoint "
                                                          "(default: the embedded tiny-shapes model)")
     p.add_argument("--lora-dir", metavar="PATH", default="",
@@ -89,8 +92,8 @@ def main(argv: list[str]) -> int:
     from ..engines.base import EngineError
     from ..engines.lora import lora_folders
     from ..settings import Settings
-    settings = Settings(llm_model=args.llm_model or "", image_model=args.image_model or "", n_ctx=args.n_ctx,
-                        n_threads=args.threads, n_gpu_layers=args.n_gpu_layers)
+    settings = Settings(llm_model=args.llm_model or "", projector=args.projector, image_model=args.image_model or "",
+                        n_ctx=args.n_ctx, n_threads=args.threads, n_gpu_layers=args.n_gpu_layers)
     slots = []
     try:
         if not args.no_llm:
@@ -110,6 +113,9 @@ def main(argv: list[str]) -> int:
 
     app = asgi_app(slots, key, args.cors_origin)
     log.info("serving on http://%s:%d/v1%s", args.host, args.port, " (API key required)" if key else "")
+    for slot in slots:
+        if slot.kind == "chat" and slot.engine.capabilities.vision:
+            log.info("%s sees pictures (image_url parts, data URLs)", slot.id)
     # Our gate writes one line per request when it ends; uvicorn's access log would add a second.
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
     return 0
