@@ -82,7 +82,7 @@ def decode(data: bytes, name: str, side: int = STORED_SIDE) -> Picture:
         raise PictureError(name, f"it is over {MAX_FILE_BYTES // 2**20} MB")
     try:
         im = Image.open(io.BytesIO(data))
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):   # the warning: where made an error
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):   # the warning: where a filter makes it an error
         raise PictureError(name, f"it has too many pixels (at most {MAX_PIXELS // 1_000_000} megapixels)") from None
     except UnidentifiedImageError:
         raise PictureError(name, f"it is not a picture chatapp can read ({READABLE})") from None
@@ -100,7 +100,10 @@ def _copy(im: Image.Image, name: str, side: int) -> Picture:
         raise PictureError(name, f"it is {width}x{height} px, too many pixels "
                                  f"(at most {MAX_PIXELS // 1_000_000} megapixels)")
     photo = im.format == "JPEG"
-    frames = getattr(im, "n_frames", 1)
+    try:
+        frames = getattr(im, "n_frames", 1)   # a GIF's are counted by reading its blocks (not decoding them)
+    except Exception:                         # a damaged later frame: the first may still be whole
+        frames = 1
     if photo:
         im.draft("RGB", (side, side))   # libjpeg decodes at 1/2, 1/4 or 1/8 scale: a 48 MP photo costs a fraction
     try:
