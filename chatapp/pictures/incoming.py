@@ -47,6 +47,8 @@ def _taken(take, name: str, source: str) -> tuple[dict | None, str | None]:
         return None, str(exc)
     except OSError as exc:   # the staging folder: a full disk, a read-only data folder
         return None, f"{name} could not be stored: {exc.strerror or exc}."
+    except Exception as exc:   # Pillow failing in a way it has no words for: that file alone, the others go on
+        return None, f"{name} cannot be used as a picture: {type(exc).__name__}: {str(exc)[:200]}."
     return {"path": str(path), "name": name, "width": picture.width, "height": picture.height, "source": source}, None
 
 
