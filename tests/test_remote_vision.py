@@ -163,15 +163,41 @@ def test_the_option_is_a_settings_checkbox_that_reaches_the_engine(qtbot, tmp_pa
     assert dialog.result_settings().backend_options["chat.openai"].sees is False
 
 
-def test_the_desktop_learns_that_the_servers_model_sees(chatapp_serve, qtbot, data_dir, monkeypatch):
+def test_a_picture_attached_on_the_desktop_reaches_the_servers_model(chatapp_serve, qtbot, data_dir, tmp_path,
+                                                                     monkeypatch):
+    """The whole remote path: the session's picture -> list content -> the remote engine -> chatapp serve ->
+    its model; a model the server says cannot see gets the session's note and no request at all."""
     from .remote_servers import build_remote_app, isolate_keys
+    from .test_session_pictures import attach, photo
     isolate_keys(monkeypatch)
+    served, url = chatapp_serve
     built = []
     try:
-        for model, sees in (("seeing", True), ("blind", False)):
-            parts = build_remote_app(qtbot, data_dir, built, chat={"url": chatapp_serve[1], "model": model})
-            assert parts.session.llm_status == "ready"
-            assert parts.session.chat_capabilities.vision is sees
+        parts = build_remote_app(qtbot, data_dir, built, chat={"url": url, "model": "seeing"})
+        session = parts.session
+        assert session.llm_status == "ready" and session.chat_capabilities.vision
+        served["seeing"].enqueue("A green square.")
+        attach(qtbot, session, [photo(tmp_path, "leaf.png", (300, 200), (30, 180, 40))])
+        with qtbot.waitSignal(session.reply_finished, timeout=60000):
+            assert session.submit("What colour is this?")
+        assert parts.storage.branch(session.current.id)[-1].content == "A green square."
+        user = served["seeing"].seen[-1][-1]
+        assert user["content"][0] == {"type": "text", "text": "What colour is this?"}
+        sent = picture_of(user["content"][1])
+        assert sent.size == (300, 200) and sent.getpixel((150, 100)) == (30, 180, 40)
+        session.shutdown()
+        parts.storage.close()
+        built.clear()
+
+        parts = build_remote_app(qtbot, data_dir, built, chat={"url": url, "model": "blind", "sees": True})
+        session = parts.session
+        assert session.llm_status == "ready" and not session.chat_capabilities.vision
+        before = len(served["blind"].received)
+        attach(qtbot, session, [photo(tmp_path, "leaf.png", (300, 200), (30, 180, 40))])
+        assert session.submit("What colour is this?")
+        qtbot.waitUntil(lambda: "cannot see pictures" in parts.storage.branch(session.current.id)[-1].content,
+                        timeout=30000)
+        assert len(served["blind"].received) == before   # nothing was asked of a model that would make it up
     finally:
         for parts in built:
             parts.session.shutdown()

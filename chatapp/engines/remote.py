@@ -120,7 +120,7 @@ def said_vision(client: RemoteClient, model: str) -> tuple[bool, str] | None:
     """Whether the server says its model sees pictures, and where it said so: llama-server's GET /props
     (`modalities.vision`), Ollama's POST /api/show (`capabilities` has "vision"), LM Studio's GET
     /api/v0/models/{model} (`type` "vlm"). None where it does not say (vLLM, OpenAI, an older server:
-    a 404, or no such field); a probe never fails the connection."""
+    a 404, or no such field); a probe never fails the connection, and waits at most 5 s."""
     import httpx
     from urllib.parse import quote
     root, headers = server_root(client.base_url), {"Authorization": f"Bearer {client.api_key or 'none'}"}
@@ -129,7 +129,7 @@ def said_vision(client: RemoteClient, model: str) -> tuple[bool, str] | None:
               ("LM Studio's /api/v0/models", "GET", f"/api/v0/models/{quote(model, safe='')}", {}))
     for name, method, path, kwargs in probes:
         try:
-            r = client.http.request(method, root + path, headers=headers, timeout=min(client.timeout, 10.0), **kwargs)
+            r = client.http.request(method, root + path, headers=headers, timeout=min(client.timeout, 5.0), **kwargs)
             body = r.json() if r.status_code == 200 else None
         except (httpx.HTTPError, ValueError):   # unreachable, or not JSON: this server does not say
             continue
