@@ -8,7 +8,8 @@ from chatapp.engines.base import ChatStats, EngineError
 from chatapp.engines.defaults import default_llm_path
 from chatapp.engines.events import Reply, TextDelta, ToolCallDelta, Usage
 from chatapp.engines.llama import LlamaChatEngine
-from chatapp.engines.tool_formats import TOOL_FORMATS, CallParser, history_for_template, probe
+from chatapp.engines.tool_formats import TOOL_FORMATS, TemplateTools, history_for_template, probe
+from chatapp.engines.tool_parser import CallParser
 from chatapp.engines.tool_grammar import calls_gbnf
 
 from .tool_model import TEMPLATE, tool_model_path
@@ -77,10 +78,10 @@ def test_an_unfinished_call_is_given_back_as_text():
 def test_history_gets_object_arguments_only_where_the_template_wants_them():
     call = {"id": "abcDEF123", "type": "function", "function": {"name": "f", "arguments": '{"a": 1}'}}
     messages = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": None, "tool_calls": [call]}]
-    as_objects = history_for_template(messages, True)
+    as_objects = history_for_template(messages, TemplateTools(True, object_arguments=True))
     assert as_objects[1]["content"] == "" and as_objects[1]["tool_calls"][0]["function"]["arguments"] == {"a": 1}
     assert messages[1]["tool_calls"][0]["function"]["arguments"] == '{"a": 1}'   # the caller's list untouched
-    assert history_for_template(messages, False)[1]["tool_calls"][0]["function"]["arguments"] == '{"a": 1}'
+    assert history_for_template(messages, TemplateTools(True))[1]["tool_calls"][0]["function"]["arguments"] == '{"a": 1}'
 
 
 def _renderer(template: str):

@@ -6,7 +6,8 @@ import pytest
 from chatapp.conversation import GenParams
 from chatapp.engines.base import ChatStats
 from chatapp.engines.llama import LlamaChatEngine
-from chatapp.engines.tool_formats import TOOL_FORMATS, call_parser, probe
+from chatapp.engines.tool_formats import TOOL_FORMATS, probe
+from chatapp.engines.tool_parser import call_parser
 from chatapp.engines.tool_grammar import calls_gbnf
 
 from .test_llama_tools import ASK, TOOLS, _renderer, assert_valid_calls, feed_all, prompt_text, run

@@ -216,7 +216,7 @@ class LlamaChatEngine:
                 if piece is None:        # end of generation (EOS, <|im_end|>, ...)
                     break
                 if calls:
-                    calls.watch(piece)
+                    piece = calls.watch(token, piece)   # a marker that is a special token shows as text
                 stats.completion_tokens += 1
                 shown = text.feed(piece)
                 if shown:
@@ -315,7 +315,7 @@ class LlamaChatEngine:
         (its GGUF template), so the prompt tokens are identical and prefix re-use keeps working. Offered
         tools go to the template too (never tool_choice: the handler would set a grammar of its own)."""
         tools = list(params.tools) if params.tools and params.tool_choice != "none" and self._template.can_call else None
-        return self._format(history_for_template(messages, self._template.object_arguments), tools, params)
+        return self._format(history_for_template(messages, self._template), tools, params)
 
     def _render(self, messages: list[dict], tools: list[dict] | None) -> str | None:
         """The template's text for these messages and tools (the tool probe reads it)."""

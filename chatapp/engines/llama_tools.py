@@ -4,7 +4,8 @@ from __future__ import annotations
 from ..conversation import GenParams
 from .base import EngineError
 from .events import ChatEvent, Reply
-from .tool_formats import TemplateTools, call_parser
+from .tool_formats import TemplateTools
+from .tool_parser import call_parser
 from .sampler_chain import insert_after_penalties
 from .tool_grammar import calls_gbnf, chosen_tools, grammar_sampler
 
@@ -18,9 +19,21 @@ def offered_tools(template: TemplateTools, params: GenParams, model: str) -> lis
         why = ("its chat template has no place for them" if not template.takes_tools
                else "its chat template writes tool calls in a form chatapp cannot read yet")
         raise EngineError(f"{model} cannot call tools: {why}. Choose a model whose template takes tools "
-                          f"(Qwen 2.5 or 3, Hermes, SmolLM3 and the like), or turn tools off for this chat.")
+                          f"(Qwen 2.5 or 3, Hermes, SmolLM3, Llama 3.x, Mistral, Gemma 4 and the like), or turn "
+                          f"tools off for this chat.")
     chosen_tools(params.tools, params.tool_choice)   # a named choice must name an offered tool
     return list(params.tools)
+
+
+def special_pieces(llm, markers) -> dict[int, bytes]:
+    """{token: text} for each marker that is one special token in llm's vocabulary whose plain
+    detokenizing hides it (a control token gives b"", as llama.py's pieces are made)."""
+    out = {}
+    for marker in markers:
+        tokens = llm.tokenize(marker.encode("utf-8"), add_bos=False, special=True)
+        if len(tokens) == 1 and llm._model.detokenize(tokens) != marker.encode("utf-8"):
+            out[tokens[0]] = marker.encode("utf-8")
+    return out
 
 
 class ReplyTools:
@@ -40,13 +53,15 @@ class ReplyTools:
         self.lazy = params.tool_choice == "auto"
         self.tools = chosen_tools(params.tools, params.tool_choice)
         self.parallel = params.parallel_tool_calls and not isinstance(params.tool_choice, dict)   # named: one call
-        self.parser = call_parser(self.fmt, [t["function"]["name"] for t in self.tools])
+        self.parser = call_parser(self.fmt, [t["function"]["name"] for t in self.tools], template.short_ids)
         self._reply = Reply()
         self._chain, self._llm, self._seen_bytes, self._marker = None, None, b"", self.fmt.open.encode("utf-8")
+        self._specials: dict[int, bytes] = {}
 
     def sampler(self, llm, sampler):
         """sampler (the reply's whole chain) with the calls' grammar after its penalties, now or at the marker.
         The grammar is built here in both cases, so a schema llama.cpp cannot take fails before the reply."""
+        self._specials = special_pieces(llm, self.fmt.specials)
         ptr = grammar_sampler(llm, calls_gbnf(self.fmt, self.tools, self.parallel))
         if self.lazy:
             import llama_cpp
@@ -56,8 +71,15 @@ class ReplyTools:
             insert_after_penalties(sampler, ptr)
         return sampler
 
-    def watch(self, piece: bytes) -> None:
-        """Each token's bytes, before the next token is sampled: at the opening marker the grammar starts."""
+    def watch(self, token: int, piece: bytes) -> bytes:
+        """Each token and its bytes, before the next token is sampled: at the opening marker the grammar
+        starts. Returns the token's text for the reply: a family marker that is a special token (Mistral's
+        [TOOL_CALLS], Gemma's <|tool_call>) shows as its text, so one parser reads it as token or as text."""
+        piece = self._specials.get(token, piece)
+        self._watch(piece)
+        return piece
+
+    def _watch(self, piece: bytes) -> None:
         if self._chain is None:
             return
         seen = self._seen_bytes + piece

@@ -6,6 +6,7 @@ import json
 import re
 
 from .base import EngineError
+from .gemma_calls import GemmaRules
 from .tool_formats import ToolFormat
 
 MAX_CALLS = 8     # a reply's calls in parallel mode: a tiny model must not write calls until max_tokens
@@ -73,37 +74,73 @@ def _schema(tool: dict) -> dict:
         return {"type": "object"}
 
 
+def _args_rules(fmt: ToolFormat, tools: list[dict]) -> tuple[list[str], str]:
+    """Each tool's arguments rule in fmt's syntax, and the grammar text that defines them."""
+    if fmt.args == "gemma":
+        rules = GemmaRules()
+        return [rules.args(_short_bounds(t["function"].get("parameters") or {}), f"call-{i}-args")
+                for i, t in enumerate(tools)], rules.rules()
+    conv = _converter()
+    names = [conv.visit(conv.resolve_refs(copy.deepcopy(_schema(t)), f"tool{i}"), f"call-{i}-args")
+             for i, t in enumerate(tools)]
+    return names, strict_json_strings(conv.format_grammar())
+
+
+def _first(fmt: ToolFormat, after: str, names: list[str], tails: list[str]) -> str | None:
+    """The root's start where `after` (what the marker's token wrote past it) leaves off, None if it cannot
+    begin a call: within the text before the name, or within a tool's name."""
+    start = fmt.lead + fmt.head
+    rest = after.lstrip() if fmt.ws else after
+    if fmt.ws and not rest:
+        return f"call-ws {gbnf_literal(start)} call-named"
+    if start.startswith(rest):
+        return f"{gbnf_literal(start[len(rest):])} call-named" if start[len(rest):] else "call-named"
+    if not rest.startswith(start):
+        return None
+    part = rest[len(start):]
+    alts = [f"{gbnf_literal(n[len(part):])} {t}" if n[len(part):] else t
+            for n, t in zip(names, tails) if n.startswith(part)]
+    return "( " + " | ".join(alts) + " )" if alts else None
+
+
 def calls_gbnf(fmt: ToolFormat, tools: list[dict], parallel: bool, after: str | None = None) -> str | None:
     """GBNF for one call (with parallel, up to MAX_CALLS) of these tools in fmt's form, each call's
-    arguments following its tool's JSON schema.
+    arguments following its tool's JSON schema (for Gemma's syntax, where gemma_calls can say it).
 
     after=None: the root starts at the opening marker (a call from the reply's first token). Else
     `after` is what the model wrote after the marker in the token that completed it, and the root
     starts where that leaves off; None when that text cannot begin a call (then nothing is forced:
     the parser keeps such a "call" as text).
     """
-    conv = _converter()
-    calls = []
+    args, defined = _args_rules(fmt, tools)
+    names, tails = [], []
     for i, tool in enumerate(tools):
-        args = conv.visit(conv.resolve_refs(copy.deepcopy(_schema(tool)), f"tool{i}"), f"call-{i}-args")
-        name = json.dumps(tool["function"]["name"], ensure_ascii=False)[1:-1]   # as it stands inside a JSON string
-        calls.append(f"{gbnf_literal(name + fmt.between)} {args} {gbnf_literal(fmt.end)}")
-    head = f"call-ws {gbnf_literal(fmt.head)} call-named"
+        name = tool["function"]["name"]
+        names.append(json.dumps(name, ensure_ascii=False)[1:-1] if fmt.name_in_json else name)   # as it stands in the call
+        between = fmt.between_gbnf or gbnf_literal(fmt.between)
+        tails.append(" ".join(p for p in (between if fmt.between or fmt.between_gbnf else "", args[i],
+                                          fmt.end_gbnf or (gbnf_literal(fmt.end) if fmt.end else "")) if p))
+    ws = "call-ws " if fmt.ws else ""
+    again = gbnf_literal(fmt.open) + " " if fmt.open and fmt.repeat_open else ""
+    head = gbnf_literal(fmt.head) + " " if fmt.head else ""
     if after is None:
-        first = "call"
-    elif not after.strip():
-        first = head
-    elif fmt.head.startswith(after.lstrip()):
-        rest = fmt.head[len(after.lstrip()):]
-        first = f"{gbnf_literal(rest)} call-named" if rest else "call-named"
+        once = gbnf_literal(fmt.open) + " " if fmt.open and not fmt.repeat_open else ""
+        first = f"{once}{gbnf_literal(fmt.lead) + ' ' if fmt.lead else ''}call"
     else:
-        return None
-    more = f" ( {gbnf_literal(fmt.separator)} call ){{0,{MAX_CALLS - 1}}}" if parallel and fmt.parallel else ""
-    return "\n".join([strict_json_strings(conv.format_grammar()),
-                      "call-named ::= " + " | ".join(f"( {c} )" for c in calls),
+        first = _first(fmt, after, names, tails)
+        if first is None:
+            return None
+    more = ""
+    if parallel and fmt.parallel:
+        sep = gbnf_literal(fmt.separator) + " " if fmt.separator else ""
+        more = f" ( {sep}call ){{0,{MAX_CALLS - 1}}}"
+    trail = f" {gbnf_literal(fmt.trail)}" if fmt.trail else ""
+    return "\n".join([defined,
+                      "call-named ::= " + " | ".join(f"( {gbnf_literal(n)} {t} )" for n, t in zip(names, tails)),
                       r"call-ws ::= [ \t\n]{0,2}",
-                      f"call ::= {gbnf_literal(fmt.open) + ' ' if fmt.open else ''}{head}",
-                      f"root ::= {first}{more}"]) + "\n"
+                      rf"call-id ::= [a-zA-Z0-9]{{9}}",
+                      f"call ::= {again}{ws}{head}call-named",
+                      f"root ::= {first}{more}{trail}"]) + "\n"
 
 
 def grammar_sampler(llm, gbnf: str):
