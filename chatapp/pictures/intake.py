@@ -11,6 +11,8 @@ from pathlib import Path
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from ..recipes.png import write_atomically
+
 MAX_FILE_BYTES = 100 * 2**20     # read whole into memory, so bounded: no photo comes near it
 MAX_PIXELS = 8192 * 8192         # 67 megapixels: more than any phone's photo; a bigger header is refused
 MAX_SIDE = 16384                 # a longer side (a 20,000 px strip) is refused before decoding
@@ -165,15 +167,7 @@ def take_bytes(data: bytes, name: str, folder: Path) -> tuple[Picture, Path]:
 def store(picture: Picture, folder: Path) -> Path:
     """Write-then-rename: a crash leaves no half picture. A fresh random name each time."""
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{uuid.uuid4().hex}{picture.suffix}"
-    tmp = path.with_name(path.name + ".part")
-    try:
-        tmp.write_bytes(picture.data)
-        os.replace(tmp, path)
-    except OSError:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
+    return write_atomically(folder / f"{uuid.uuid4().hex}{picture.suffix}", picture.data)
 
 
 def data_url(path: str, side: int) -> str:

@@ -181,6 +181,18 @@ def recipe_command(path: str | Path) -> str:
     return read_recipe(path).command()
 
 
+def write_atomically(path: Path, data: bytes) -> Path:
+    """A picture's bytes to path, write-then-rename: a crash leaves no half file (imports, the user's pictures)."""
+    tmp = path.with_name(path.name + ".part")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
 def save_png(result, out_dir: Path, model_name: str = "", model_hash: str = "") -> SavedImage:
     """Write result.image with its recipe; write-then-rename so a crash leaves no half file."""
     out_dir = Path(out_dir)

@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 import heapq
-import os
 import time
 from pathlib import Path
 
+from ..recipes.png import write_atomically
 from ..storage import StorageError, clean_text
 from . import StoreError, Summary, user_pictures
 from .importers import InConversation, InMessage, ReadFile, read_file
@@ -61,14 +61,7 @@ def _write_png(data: bytes, folder: Path) -> Path:
     n = 0
     while (path := folder / f"{stamp}-import-{n}.png").exists():
         n += 1
-    tmp = path.with_suffix(".part")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    except OSError:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
+    return write_atomically(path, data)
 
 
 class _Files:

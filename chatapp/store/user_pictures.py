@@ -10,6 +10,7 @@ import uuid
 from pathlib import Path
 
 from ..conversation import Message, pictures_of
+from ..recipes.png import write_atomically
 
 _KINDS = {"image/png": (b"\x89PNG\r\n\x1a\n", ".png", "PNG"), "image/jpeg": (b"\xff\xd8\xff", ".jpg", "JPEG")}
 _FIELDS = ("name", "source", "width", "height")
@@ -83,15 +84,7 @@ def stage(pictures: list[tuple[dict, bytes, str]], folder: Path) -> list[tuple[d
     folder.mkdir(parents=True, exist_ok=True)
     out = []
     for entry, data, suffix in pictures:
-        path = folder / f"{uuid.uuid4().hex}{suffix}"
-        tmp = path.with_name(path.name + ".part")
-        try:
-            tmp.write_bytes(data)
-            os.replace(tmp, path)
-        except OSError:
-            tmp.unlink(missing_ok=True)
-            raise
-        out.append((entry, path))
+        out.append((entry, write_atomically(folder / f"{uuid.uuid4().hex}{suffix}", data)))
     return out
 
 
