@@ -145,3 +145,11 @@ def test_a_failed_import_removes_the_pictures_it_moved(tmp_path, monkeypatch):
     except StoreError as exc:
         assert "Nothing was imported" in str(exc)
     assert t.conversations() == [] and [p for p in (other.images / "user").rglob("*") if p.is_file()] == []
+
+
+def test_the_pdf_carries_the_pictures_too(tmp_path):
+    from pypdf import PdfReader
+    s, paths, c, q = chat_with_pictures(tmp_path / "a")
+    assert export(s, [c.id], "pdf", tmp_path / "chat.pdf").pictures == 2
+    shown = [im.image.size for page in PdfReader(str(tmp_path / "chat.pdf")).pages for im in page.images]
+    assert shown == [(120, 90), (120, 90)]
