@@ -147,7 +147,7 @@ def test_a_failed_import_removes_the_pictures_it_moved(tmp_path, monkeypatch):
     assert t.conversations() == [] and [p for p in (other.images / "user").rglob("*") if p.is_file()] == []
 
 
-def test_the_pdf_carries_the_pictures_too(tmp_path):
+def test_the_pdf_carries_the_pictures_too(tmp_path, qapp):   # the app's QApplication, not a bare one of its own
     from pypdf import PdfReader
     s, paths, c, q = chat_with_pictures(tmp_path / "a")
     assert export(s, [c.id], "pdf", tmp_path / "chat.pdf").pictures == 2
