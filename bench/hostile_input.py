@@ -54,7 +54,7 @@ def _drop_rows(parts, folder: Path, quick: bool) -> Row:
     probe.start()
     for path in (hostile, longest_ok) * (1 if quick else 3):
         w.picture_drop.menu = None
-        w.picture_drop.dropped(str(path))                                          # what a drop on the box does
+        w.picture_drop.dropped([str(path)])                                          # what a drop on the box does
         wait_until(lambda: w.picture_drop.menu is not None)
         use = [a for a in w.picture_drop.menu.actions() if a.text() == "Use its recipe"]
         w.picture_drop.menu.close()

@@ -1,6 +1,7 @@
 """Pictures in (issue 24 item 5): the GUI thread's longest stall while bad and big pictures are attached to the real
 window's session (a truncated PNG, a 0-byte file, a non-picture, a decompression-bomb header, a 20,000 px strip, a
-24 MP photo) and the good one is sent to a model that sees (its data URL made off the GUI thread).
+24 MP photo) and the good one is sent to a model that sees (its data URL made off the GUI thread), its thumbnails
+shown above the message box and in the sent message (decoded off the GUI thread too).
 
 The reference column is the 24 MP photo taken in (decoded, scaled, stored) on the calling thread, same run: what one
 such picture would cost the GUI thread if it were decoded there."""
@@ -71,13 +72,16 @@ def pictures_in(quick: bool = False) -> list[Row]:
     wait_until(lambda: session.llm_status in ("ready", "error"))
     try:
         session.new_conversation()
-        probe = LoopProbe()
+        probe, strip = LoopProbe(), parts.window.composer.strip
         probe.start()
         for _ in range(1 if quick else 3):
             session.attach_pictures([str(f) for f in files])
             wait_until(lambda: not session.pictures.reading and session.pictures.pending)
+            wait_until(lambda: bool(strip.thumbs) and all(t.loaded() for t in strip.thumbs))   # the window's thumbnail
             session.submit("What is in this picture?")
             wait_until(lambda: not session.replies.active)
+            user = [m for m in session.storage.messages(session.current.id) if m.role == "user"][-1]
+            wait_until(lambda: all(t.loaded() for t in parts.window.view.widgets[user.id].pictures.thumbs))
         probe.stop()
         longest, p99 = probe.summary_ms()
         t = time.perf_counter()
