@@ -146,7 +146,8 @@ class FaultServer(LoopbackServer):
 
     /stall/v1: three words, then silence (until the client hangs up); /malformed/v1: one word, then an
     event that is not JSON; /cut/v1: two words, then the connection closes without a finish;
-    /auth/v1: 401 everywhere; /nomodel/v1: 404 for the model; /ok/v1: a short reply, pictures as b64 PNG.
+    /auth/v1: 401 everywhere; /nomodel/v1: 404 for the model; /ok/v1: a short reply, pictures as b64 PNG;
+    /noimage/v1: llama-server's refusal of a picture without a projector (500).
     `hangups` records each request whose client closed the connection while the server waited.
     """
 
@@ -180,6 +181,10 @@ class FaultServer(LoopbackServer):
                 mode = self._mode()
                 if mode == "auth":
                     return self._json(401, {"error": {"message": "Invalid API key", "type": "auth"}})
+                if mode == "noimage" and self.path.endswith("/chat/completions"):   # llama-server without --mmproj
+                    return self._json(500, {"error": {"code": 500, "type": "server_error", "message":
+                                                      "image input is not supported - hint: if this is unexpected, "
+                                                      "you may need to provide the mmproj"}})
                 if mode == "nomodel":
                     return self._json(404, {"error": {"message": "model 'm1' not found", "type": "invalid_request_error",
                                                       "code": "model_not_found"}})

@@ -87,6 +87,19 @@ def test_a_server_that_does_not_say_follows_the_option(fault, sees):
     assert engine.capabilities.vision is sees and info.details["vision_said_by"] == "Settings"
 
 
+def test_a_ticked_option_on_a_server_that_cannot_see_is_said_in_its_words(fault):
+    engine = OpenAIChatEngine(fault.base("noimage"), "m1", sees=True)
+    engine.load()
+    assert engine.capabilities.vision
+    with pytest.raises(EngineError) as err:
+        reply(engine, [picture_message()])
+    message = str(err.value)
+    assert "would not take the pictures for 'm1' (image input is not supported - hint:" in message
+    assert 'Turn off "This model can see pictures" in Settings' in message
+    chats = [body for path, body in fault.requests if path.endswith("/chat/completions")]
+    assert len(chats) == 1   # asked once, never again without the picture
+
+
 def test_pictures_go_as_sent_and_count_in_trimming(fault):
     engine = OpenAIChatEngine(fault.base("ok"), "m1", sees=True, n_ctx=2 * IMAGE_TOKENS + 200)
     engine.load()

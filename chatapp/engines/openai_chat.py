@@ -196,10 +196,11 @@ class OpenAIChatEngine:
 
     @staticmethod
     def _refuses_pictures(exc: BaseException, messages: list[dict]) -> bool:
-        """A 400 about a picture, for a request that carried some."""
+        """A refusal about a picture, for a request that carried some (llama-server answers 400 or, in
+        some versions, 500 "image input is not supported")."""
         import openai
-        return (isinstance(exc, openai.BadRequestError) and any(image_urls(m) for m in messages)
-                and any(w in server_text(exc).lower() for w in PICTURE_WORDS))
+        return (isinstance(exc, openai.APIStatusError) and exc.status_code in (400, 422, 500)
+                and any(image_urls(m) for m in messages) and any(w in server_text(exc).lower() for w in PICTURE_WORDS))
 
     def _stall_message(self, stats: ChatStats) -> str:
         host = host_of(self.base_url)
