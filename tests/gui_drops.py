@@ -14,6 +14,11 @@ def drop_files(target, *paths) -> None:
     """Qt delivers a drop only to a widget that accepted the drag's entry, as in a real drag."""
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(path)) for path in paths])
+    drop_mime(target, mime)
+
+
+def drop_mime(target, mime) -> None:
+    """Drag whatever mime holds onto target and drop it there (a picture out of a browser: its address and pixels)."""
     enter = QDragEnterEvent(QPoint(5, 5), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
                             Qt.KeyboardModifier.NoModifier)
     QApplication.sendEvent(target, enter)

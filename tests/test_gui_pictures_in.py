@@ -3,7 +3,7 @@ waits above the message box as a thumbnail with its x; sent, it shows in the use
 restart), a click opens it; a model that cannot see says so before and after sending; a bad file is named."""
 import pytest
 from PIL import Image
-from PySide6.QtCore import QMimeData, Qt
+from PySide6.QtCore import QMimeData, Qt, QUrl
 from PySide6.QtGui import QColor, QImage
 from PySide6.QtWidgets import QFileDialog
 
@@ -12,7 +12,7 @@ from chatapp.engines.base import ChatCapabilities
 from chatapp.engines.fake import FakeChatEngine
 
 from .conftest import close_app
-from .gui_drops import drop_files, drop_on_composer, dropped_menu
+from .gui_drops import drop_files, drop_mime, drop_on_composer, dropped_menu
 from .test_session_pictures import SeeingEngine as SeeingChat
 
 pytestmark = pytest.mark.qt_log_ignore("This plugin does not support")   # offscreen + the drop's popup menu
@@ -150,6 +150,13 @@ def test_pasted_chosen_and_several_dropped_pictures_wait_and_x_removes_one(make_
     qtbot.mouseClick(strip(parts).remove_buttons()[1], Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: len(strip(parts).pictures) == 3, timeout=30000)
     assert "chosen.gif" not in [p["name"] for p in strip(parts).pictures]
+    # A picture dragged out of a browser: its address (no file) and its pixels; the pixels are taken.
+    dragged = QMimeData()
+    dragged.setUrls([QUrl("https://example.org/b.png")])
+    dragged.setImageData(pasted)
+    drop_mime(parts.window.view.viewport(), dragged)
+    qtbot.waitUntil(lambda: len(strip(parts).pictures) == 4, timeout=30000)
+    assert (strip(parts).pictures[-1]["name"], strip(parts).pictures[-1]["width"]) == ("dropped picture", 40)
 
 
 def test_a_chat_picture_named_by_number_shows_in_the_users_bubble(make_app, qtbot):

@@ -13,6 +13,7 @@ from ..documents import readers
 from ..documents.extract import human_size
 from ..session_pictures import PICTURE_SUFFIXES, looks_like_picture as is_picture
 from .message_widgets import USER_MAX_WIDTH, MessageWidget
+from .picture_drop import image_of
 
 
 def chip_text(c: dict) -> str:
@@ -90,20 +91,23 @@ class _DropFilter(QObject):
 
     def eventFilter(self, obj, event) -> bool:
         kind = event.type()
-        if kind in (QEvent.Type.DragEnter, QEvent.Type.DragMove) and event.mimeData().hasUrls() and \
-                (local_files(event.mimeData()) or picture_files(event.mimeData())):
-            event.acceptProposedAction()
-            return True
-        if kind == QEvent.Type.Drop and event.mimeData().hasUrls():
-            files, pictures = local_files(event.mimeData()), picture_files(event.mimeData())
-            if files or pictures:
-                event.acceptProposedAction()
-                if files:
-                    self.window.session.attach_files(files)
-                if pictures:
-                    self.window.picture_drop.dropped(pictures)
-                return True
-        return False
+        if kind not in (QEvent.Type.DragEnter, QEvent.Type.DragMove, QEvent.Type.Drop):
+            return False
+        mime = event.mimeData()
+        files, pictures = local_files(mime), picture_files(mime)
+        # A picture dragged out of a browser is its address and its pixels, no file: the pixels are taken.
+        image = mime.hasImage() and not files and not pictures
+        if not (files or pictures or image):
+            return False
+        event.acceptProposedAction()
+        if kind == QEvent.Type.Drop:
+            if files:
+                self.window.session.attach_files(files)
+            if pictures:
+                self.window.picture_drop.dropped(pictures)
+            if image and (pixels := image_of(mime)) is not None:
+                self.window.picture_drop.pasted(pixels, "dropped picture")
+        return True
 
 
 def pick_files(window) -> None:

@@ -6,6 +6,7 @@ from PySide6.QtCore import QEvent, QKeyCombination, Qt, QTimer, Signal
 from PySide6.QtGui import QImage, QKeyEvent, QTextCursor, QTextOption
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPlainTextEdit, QPushButton, QVBoxLayout, QWidget
 
+from .picture_drop import image_of
 from .picture_strip import PendingStrip
 
 PLACEHOLDER = "Message chatapp…   (/image to draw a picture, /help for commands)"
@@ -56,11 +57,10 @@ class _Editor(QPlainTextEdit):
         return source.hasImage() or super().canInsertFromMimeData(source)
 
     def insertFromMimeData(self, source) -> None:
-        if source.hasImage():   # a copied picture often carries its address as text too: the picture wins
-            image = source.imageData()
-            if isinstance(image, QImage) and not image.isNull():
-                self.picture_pasted.emit(image)
-                return
+        image = image_of(source)
+        if image is not None:   # a copied picture often carries its address as text too: the picture wins
+            self.picture_pasted.emit(image)
+            return
         if source.hasText():
             text = source.text()
             self.fit_wrapping(text)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import shlex
 
 from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QObject
-from PySide6.QtGui import QImage, QTextCursor
+from PySide6.QtGui import QImage, QPixmap, QTextCursor
 from PySide6.QtWidgets import QMenu
 
 from ..workers import Calls
@@ -37,6 +37,14 @@ def recipe_or_none(path: str) -> tuple[str | None, str, bool]:
     return recipe.command(), notice, True
 
 
+def image_of(mime) -> QImage | None:
+    """The pixels a paste or a drag carries (a browser's "Copy image", a screenshot tool's), if any."""
+    data = mime.imageData() if mime.hasImage() else None
+    if isinstance(data, QPixmap):
+        data = data.toImage()
+    return data if isinstance(data, QImage) and not data.isNull() else None
+
+
 def png_bytes(image: QImage) -> bytes:
     """On the thread pool: a pasted picture as PNG bytes (a 12 MP screenshot takes a while to encode)."""
     data = QByteArray()
@@ -56,6 +64,7 @@ class PictureDrop(QObject):
         self.pool.done.connect(self._read)
         self.paster = Calls()
         self.paster.done.connect(self._encoded)
+        self._names: dict[int, str] = {}   # paste call -> what the picture is called
         self._call, self._path = 0, ""
         self.menu: QMenu | None = None
         self._shown: QMenu | None = None   # the last menu opened, closed when a new drop's opens
@@ -68,14 +77,16 @@ class PictureDrop(QObject):
         self._path = paths[0]
         self._call = self.pool.call(recipe_or_none, paths[0])   # the latest drop wins
 
-    def pasted(self, image: QImage) -> None:
-        self.paster.call(png_bytes, image)
+    def pasted(self, image: QImage, name: str = "pasted picture") -> None:
+        """Pixels with no file (pasted, or dragged out of a browser): PNG bytes made off the GUI thread."""
+        self._names[self.paster.call(png_bytes, image)] = name
 
-    def _encoded(self, _call_id: int, data, error) -> None:
+    def _encoded(self, call_id: int, data, error) -> None:
+        name = self._names.pop(call_id, "pasted picture")
         if error is not None or not data:
-            self.window.view.add_notice(f"The pasted picture cannot be used: {error or 'it is empty'}.")
+            self.window.view.add_notice(f"The {name} cannot be used: {error or 'it is empty'}.")
             return
-        self.window.session.paste_picture(data)
+        self.window.session.paste_picture(data, name)
 
     def _read(self, call_id: int, result, _error) -> None:
         if call_id != self._call:
