@@ -58,6 +58,10 @@ def test_a_dropped_picture_is_asked_about_shown_in_the_bubble_and_back_after_a_r
     qtbot.waitUntil(lambda: len(strip(parts).thumbs) == 1 and strip(parts).thumbs[0].loaded(), timeout=30000)
     assert strip(parts).isVisible() and not strip(parts).note.isVisible()   # this model sees: nothing to warn of
     assert strip(parts).thumbs[0].pixmap().width() > 0 and strip(parts).thumbs[0].toolTip() == "cat.jpg"
+    qtbot.keyClick(strip(parts).thumbs[0], Qt.Key.Key_Return)   # a look at it before sending, full size
+    qtbot.waitUntil(lambda: not parts.window.viewer.picture.pixmap().isNull(), timeout=30000)
+    assert parts.window.viewer.windowTitle() == "cat.jpg (64 x 48)"
+    parts.window.viewer.close()
     with qtbot.waitSignal(parts.session.reply_finished, timeout=30000):
         send(parts, qtbot, "what is in this?")
     qtbot.waitUntil(lambda: not strip(parts).isVisible(), timeout=30000)   # sent: the strip empties

@@ -6,6 +6,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from .thumbnails import Thumb
+from .user_pictures import open_picture
 
 STRIP_THUMB = 56   # px: small enough that the message box keeps its place
 REMOVE = 20        # px, the x button
@@ -55,6 +56,7 @@ class PendingStrip(QWidget):
         item.setFixedSize(STRIP_THUMB + REMOVE // 2, STRIP_THUMB + REMOVE // 2)
         thumb = Thumb(str(picture["path"]), STRIP_THUMB, name, item, fill=True)
         thumb.move(0, REMOVE // 2)
+        thumb.activated.connect(lambda p=picture: open_picture(self, p))   # a look at it full size before sending
         remove = QPushButton("×", item)
         remove.setObjectName("removePicture")
         remove.setFixedSize(REMOVE, REMOVE)

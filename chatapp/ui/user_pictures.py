@@ -36,17 +36,20 @@ class PictureRow(QWidget):
             line.addStretch(1)
             for picture in pictures[start:start + PER_ROW]:
                 thumb = Thumb(picture["path"], BUBBLE_THUMB, label(picture), self)
-                thumb.activated.connect(lambda p=picture: self.open(p))
+                thumb.activated.connect(lambda p=picture: open_picture(self, p))
                 line.addWidget(thumb)
                 self.thumbs.append(thumb)
             rows.addLayout(line)
 
-    def open(self, picture: dict) -> None:
-        window = self.window()
-        viewer = PictureWindow(picture["path"], label(picture), window)
-        viewer.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        window.viewer = viewer   # as MainWindow.show_picture keeps the assistant's
-        viewer.show()
+
+
+def open_picture(widget, picture: dict) -> None:
+    """The picture full size in a window of its own, over widget's window."""
+    window = widget.window()
+    viewer = PictureWindow(picture["path"], label(picture), window)
+    viewer.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+    window.viewer = viewer   # as MainWindow.show_picture keeps the assistant's
+    viewer.show()
 
 
 def label(picture: dict) -> str:
