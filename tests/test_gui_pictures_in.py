@@ -1,6 +1,8 @@
 """Pictures into the conversation, in the window (issue 24): dropped, pasted or chosen with the paperclip, a picture
 waits above the message box as a thumbnail with its x; sent, it shows in the user's bubble (and again after a
 restart), a click opens it; a model that cannot see says so before and after sending; a bad file is named."""
+import os
+
 import pytest
 from PIL import Image
 from PySide6.QtCore import QMimeData, Qt, QUrl
@@ -14,6 +16,7 @@ from chatapp.engines.fake import FakeChatEngine
 from .conftest import close_app
 from .gui_drops import drop_files, drop_mime, drop_on_composer, dropped_menu
 from .test_session_pictures import SeeingEngine as SeeingChat
+from .vision_model import vision_model  # noqa: F401  (the fixture)
 
 pytestmark = pytest.mark.qt_log_ignore("This plugin does not support")   # offscreen + the drop's popup menu
 
@@ -176,3 +179,33 @@ def test_a_chat_picture_named_by_number_shows_in_the_users_bubble(make_app, qtbo
     row = user_bubble(parts, user.id).pictures
     qtbot.waitUntil(lambda: row.thumbs[0].loaded(), timeout=30000)
     assert not row.thumbs[0].failed
+
+
+@pytest.mark.real
+def test_a_dropped_picture_reaches_the_real_vision_model_and_is_back_after_a_restart(make_app, qtbot, tmp_path,
+                                                                                     vision_model):  # noqa: F811
+    from chatapp.backends.local import llm_factory
+    from chatapp.settings import Settings
+    folder = tmp_path / "models"
+    folder.mkdir()
+    os.symlink(vision_model[0], folder / "Tiny-VL.gguf")
+    os.symlink(vision_model[1], folder / "mmproj-Tiny-VL.gguf")   # paired by its name, as LM Studio does
+    settings = Settings(llm_model=str(folder / "Tiny-VL.gguf"), max_tokens=8, seed=5, temperature=0.0, n_ctx=2048)
+    parts = make_app(llm_factory(settings)(), settings=settings)
+    assert parts.session.chat_capabilities.vision
+    ask_about(parts, qtbot, photo(tmp_path, "sky.png", size=(1200, 900), colour=(30, 90, 200)))
+    qtbot.waitUntil(lambda: len(strip(parts).thumbs) == 1 and strip(parts).thumbs[0].loaded(), timeout=30000)
+    assert not strip(parts).note.isVisible()
+    with qtbot.waitSignal(parts.session.reply_finished, timeout=120000):
+        send(parts, qtbot, "What is in this picture?")
+    user, reply = parts.storage.branch(parts.session.current.id)
+    assert (user.meta["pictures"][0]["name"], reply.status) == ("sky.png", DONE) and reply.content.strip()
+    row = user_bubble(parts, user.id).pictures
+    qtbot.waitUntil(lambda: row.thumbs[0].loaded(), timeout=30000)
+    assert not row.thumbs[0].failed
+    close_app(parts)
+    again = make_app(load=False, settings=settings)
+    again.session.open_conversation(user.conversation_id)
+    row = user_bubble(again, user.id).pictures
+    qtbot.waitUntil(lambda: row.thumbs[0].loaded(), timeout=30000)
+    assert not row.thumbs[0].failed and again.window.view.widgets[reply.id].message.content == reply.content
