@@ -158,6 +158,11 @@ def test_a_drawn_picture_named_by_number_goes_to_a_seeing_model(make_app, qtbot)
     assert user.meta["pictures"] == [{"path": drawn.image_path, "name": "#1", "width": 64, "height": 48,
                                       "source": "#N"}]
     assert [p["type"] for p in engine.seen[-1][-1]["content"]] == ["text", "image_url"]
+    engine.enqueue("same one")
+    with qtbot.waitSignal(session.reply_finished, timeout=30000):
+        session.submit("Is your last drawing dark enough?")   # the newest picture, named by its number
+    user = [m for m in parts.storage.branch(session.current.id) if m.role == "user"][-1]
+    assert [p["name"] for p in user.meta["pictures"]] == ["#1"]
 
 
 def test_deleting_the_chat_deletes_its_pictures(make_app, qtbot, tmp_path):

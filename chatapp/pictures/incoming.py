@@ -18,7 +18,7 @@ from . import intake
 
 STILL_READING = "A picture is still being read; send the message once it shows above the box."
 _REF = re.compile(r"(?<![\w&/])#(\d{1,6})\b")
-_LAST = re.compile(r"\bthe (?:last|latest) (?:picture|image)\b", re.IGNORECASE)
+_LAST = re.compile(r"\b(?:the|your|that) (?:last|latest|previous) (?:picture|image|drawing)\b", re.IGNORECASE)
 
 
 def user_folder(images: Path) -> Path:
