@@ -121,6 +121,7 @@ def main() -> None:
         "threads": lambda: threads.threads(1 if q else 3, 32 if q else 128, ("quiet",) if q else threads.CASES),
         "tools": lambda: tools_bench.tools_offered(1 if q else 5, 32 if q else 256),
         "tooldraw": lambda: tools_bench.tool_draw(5 if q else 20),   # the desktop's tool loop drawing
+        "toolcall": lambda: tools_bench.call_speed(1 if q else 5, 200),   # writing a call: grammar last vs in the chain
     }
     rows: list[Row] = []
     for name, run in suites.items():

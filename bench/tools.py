@@ -149,3 +149,44 @@ def tool_draw(image_steps: int) -> list[Row]:
                 "<= 50 ms", longest <= 50, f"{note}; 99th percentile {p99:.1f} ms"),
             Row("Tool call -> the picture's first step", to_step, "ms", None, None, "", None,
                 "from the reply's finished call to the image engine's first step (model loaded)")]
+
+
+def call_speed(runs: int, max_tokens: int) -> list[Row]:
+    """Tokens/s while the model writes a call (tool_choice "required": the grammar from the first token), the
+    grammar checking only the chain's pick (llama_tools.ReplyTools.grammar_last, llama.cpp's common sampler)
+    against the grammar in the chain (every candidate, every token). Greedy, so both write the same call
+    token for token (checked); pairs alternate which runs first."""
+    from chatapp.conversation import GenParams
+    from chatapp.engines.base import ChatStats
+    from chatapp.engines.events import Reply
+    from chatapp.engines.llama import LlamaChatEngine
+    from chatapp.engines.llama_tools import ReplyTools
+    from tests.tool_model import tool_model_path
+    engine = LlamaChatEngine(tool_model_path(), n_ctx=2048, n_threads=default_llm_threads())
+    engine.load()
+    messages = [{"role": "system", "content": SYSTEM},
+                {"role": "user", "content": "Draw a lighthouse at dusk with a storm coming in from the sea."}]
+    params = GenParams(temperature=0.0, max_tokens=max_tokens, seed=1, tools=TOOLS[:1], tool_choice="required",
+                       parallel_tool_calls=False)
+    speeds: dict[bool, list[float]] = {True: [], False: []}
+    calls, tokens = set(), set()
+    original = ReplyTools.grammar_last
+    try:
+        for i in range(runs):
+            for last in ((True, False) if i % 2 else (False, True)):
+                ReplyTools.grammar_last = last
+                stats = ChatStats()
+                events = list(engine.stream(messages, params, lambda: False, stats))
+                # From the first token to the last: a call's events come only at its end.
+                speeds[last].append((stats.completion_tokens - 1) / (stats.total_s - stats.ttft_s))
+                calls.add(tuple(c.arguments for c in Reply.of(events).tool_calls))
+                tokens.add(stats.completion_tokens)
+    finally:
+        ReplyTools.grammar_last = original
+    assert len(calls) == 1 and len(tokens) == 1, "the two ways wrote different calls"
+    fast, slow = median(speeds[True]), median(speeds[False])
+    return [Row("Writing a tool call: grammar checks the pick, whole vocabulary only on a refusal (engine)", fast,
+                "tok/s", slow, fast / slow, "", None,
+                f"reference: the grammar over every candidate every token; {tokens.pop()}-token call, greedy, "
+                f"same tokens both ways; median of {runs}, alternating (checked {', '.join(f'{x:.0f}' for x in speeds[True])}; "
+                f"in the chain {', '.join(f'{x:.0f}' for x in speeds[False])})")]

@@ -70,3 +70,23 @@ def test_the_call_goes_back_in_gemmas_form_and_its_result_after_it(engine):
     tail = 'Drew #1.<|"|>}<tool_response|>'   # the rest was warmed while the tool ran
     assert stats.prompt_tokens > 200
     assert stats.evaluated_prompt_tokens == len(engine.llm.tokenize(tail.encode(), add_bos=False, special=True))
+
+
+@pytest.mark.real
+def test_grammar_checked_last_writes_the_same_greedy_call_as_in_the_chain(engine, monkeypatch):
+    """The chain picks first and the grammar checks only its pick, redrawing over the whole vocabulary on a
+    refusal: a greedy call is the same token for token as with the grammar in the chain, and refusals happened
+    (the redraw was exercised, not only the fast path)."""
+    from chatapp.engines import llama_tools
+    seen = []
+    real = llama_tools.grammar_last
+    monkeypatch.setattr(llama_tools, "grammar_last", lambda sampler, grammar: seen.append(real(sampler, grammar)) or seen[-1])
+    params = GenParams(tools=TOOLS, tool_choice="required", temperature=0.0, seed=1, max_tokens=300, parallel_tool_calls=False)
+    replies = {}
+    for last in (True, False):
+        monkeypatch.setattr(llama_tools.ReplyTools, "grammar_last", last)
+        replies[last], _ = run(engine, ASK, params)
+    assert_valid_calls(replies[True])
+    assert [(c.name, c.arguments) for c in replies[True].tool_calls] == [(c.name, c.arguments) for c in replies[False].tool_calls]
+    assert replies[True].usage.stats.completion_tokens == replies[False].usage.stats.completion_tokens
+    assert len(seen) == 1 and seen[0].redrawn > 0 and seen[0].fitted > 0

@@ -88,33 +88,40 @@ def test_nemo_takes_a_history_with_openai_ids_and_reuses_its_prefix(nemo):
     assert reply.usage.finish_reason in ("stop", "length", "tool_calls")
 
 
-@pytest.mark.real
-def test_the_text_marker_starts_the_grammar_across_its_tokens(nemo):
-    """"auto" with the marker written as eight text tokens: after the last of them the grammar is in the chain
-    and allows only the call's opening; before it nothing is forced."""
+def pick(llm, chain, logits: dict[str, float]) -> str:
+    """What the whole chain picks among these one-token texts (applied only: no token is accepted)."""
     import llama_cpp
-    params = GenParams(tools=TOOLS, temperature=0.0, seed=1)
-    tools = ReplyTools(nemo._template, params)
+    ids = {}
+    for text in logits:
+        tokens = llm.tokenize(text.encode(), add_bos=False, special=False)
+        assert len(tokens) == 1, f"{text!r} is {len(tokens)} tokens in this vocabulary"
+        ids[tokens[0]] = text
+    data = (llama_cpp.llama_token_data * len(ids))(*[llama_cpp.llama_token_data(t, logits[x], 0.0) for t, x in ids.items()])
+    array = llama_cpp.llama_token_data_array(data, len(ids), -1, False)
+    llama_cpp.llama_sampler_apply(chain.sampler, ctypes.byref(array))
+    return ids[data[array.selected].id]
+
+
+@pytest.mark.real
+@pytest.mark.parametrize("grammar_last", [True, False])
+def test_the_text_marker_starts_the_grammar_across_its_tokens(nemo, grammar_last, monkeypatch):
+    """"auto" with the marker written as eight text tokens: before its last one the chain picks freely; after
+    it only the call's opening "[" is possible, though "Sure" is likelier (grammar checked last, or in the chain)."""
+    monkeypatch.setattr(ReplyTools, "grammar_last", grammar_last)
+    tools = ReplyTools(nemo._template, GenParams(tools=TOOLS, temperature=0.0, seed=1))
     llm = nemo.llm
     chain = llm._init_sampler(top_k=40, top_p=0.95, min_p=0.05, typical_p=1.0, temp=0.0, tfs_z=1.0, mirostat_mode=0,
                               mirostat_tau=5.0, mirostat_eta=0.1, frequency_penalty=0.0, presence_penalty=0.0,
                               repeat_penalty=1.0)
     tools.sampler(llm, chain)
-    n = llama_cpp.llama_sampler_chain_n(chain.sampler)
+    logits = {"Sure": 5.0, " [": 3.0, "{": 2.0, "[": 1.0}
     tokens = llm.tokenize(b"Sure. [TOOL_CALLS]", add_bos=False, special=True)
     for token in tokens[:-1]:
         tools.watch(token, nemo._piece(token))
-        assert llama_cpp.llama_sampler_chain_n(chain.sampler) == n
+        assert pick(llm, chain, logits) == "Sure"
     assert tools.watch(tokens[-1], nemo._piece(tokens[-1])) == nemo._piece(tokens[-1])   # text stays as it is
-    assert llama_cpp.llama_sampler_chain_n(chain.sampler) == n + 1
-    grammar = next(llama_cpp.llama_sampler_chain_get(chain.sampler, i) for i in range(n + 1)
-                   if llama_cpp.llama_sampler_name(llama_cpp.llama_sampler_chain_get(chain.sampler, i)) == b"grammar")
-    candidates = {t: llm.tokenize(t.encode(), add_bos=False, special=False) for t in ("[", "Sure", " [", "{")}
-    assert all(len(v) == 1 for v in candidates.values())
-    data = (llama_cpp.llama_token_data * 4)(*[llama_cpp.llama_token_data(v[0], 0.0, 0.0) for v in candidates.values()])
-    array = llama_cpp.llama_token_data_array(data, 4, -1, False)
-    llama_cpp.llama_sampler_apply(grammar, ctypes.byref(array))
-    assert [data[k].logit != float("-inf") for k in range(4)] == [True, False, False, False]
+    assert pick(llm, chain, logits) == "["
+    assert (tools.grammar_stats is not None) == grammar_last
 
 
 @pytest.mark.real

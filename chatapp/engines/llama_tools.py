@@ -6,7 +6,7 @@ from .base import EngineError
 from .events import ChatEvent, Reply
 from .tool_formats import TemplateTools
 from .tool_parser import call_parser
-from .sampler_chain import insert_after_penalties
+from .sampler_chain import grammar_last, insert_after_penalties
 from .tool_grammar import calls_gbnf, chosen_tools, grammar_sampler
 
 
@@ -48,6 +48,10 @@ class ReplyTools:
     only for a continuation that can be a call.
     """
 
+    # The grammar checks the chain's pick and only on a refusal the whole vocabulary (sampler_chain.grammar_last);
+    # False: the grammar in the chain after the penalties, every candidate every token (bench/tools.py compares).
+    grammar_last = True
+
     def __init__(self, template: TemplateTools, params: GenParams):
         self.fmt = template.format
         self.lazy = params.tool_choice == "auto"
@@ -57,6 +61,7 @@ class ReplyTools:
         self._reply = Reply()
         self._chain, self._llm, self._seen_bytes, self._marker = None, None, b"", self.fmt.open.encode("utf-8")
         self._specials: dict[int, bytes] = {}
+        self.grammar_stats = None   # sampler_chain.GrammarLastStats once the grammar is in, with grammar_last
 
     def sampler(self, llm, sampler):
         """sampler (the reply's whole chain) with the calls' grammar after its penalties, now or at the marker.
@@ -68,8 +73,14 @@ class ReplyTools:
             llama_cpp.llama_sampler_free(ptr)
             self._chain, self._llm = sampler, llm
         else:
-            insert_after_penalties(sampler, ptr)
+            self._add_grammar(sampler, ptr)
         return sampler
+
+    def _add_grammar(self, sampler, ptr) -> None:
+        if self.grammar_last:
+            self.grammar_stats = grammar_last(sampler, ptr)
+        else:
+            insert_after_penalties(sampler, ptr)
 
     def watch(self, token: int, piece: bytes) -> bytes:
         """Each token and its bytes, before the next token is sampled: at the opening marker the grammar
@@ -100,7 +111,7 @@ class ReplyTools:
         chain, self._chain = self._chain, None
         gbnf = calls_gbnf(self.fmt, self.tools, self.parallel, after=after.decode("utf-8", "replace"))
         if gbnf is not None:
-            insert_after_penalties(chain, grammar_sampler(self._llm, gbnf))
+            self._add_grammar(chain, grammar_sampler(self._llm, gbnf))
 
     def feed(self, text: str) -> list[ChatEvent]:
         return self._seen(self.parser.feed(text))
