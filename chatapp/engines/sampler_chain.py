@@ -61,17 +61,18 @@ def _iface():
 
     import llama_cpp
     size = ctypes.sizeof(llama_cpp.llama_token_data)
+    states = _STATES   # held by the closures: at interpreter exit a chain may be freed after module globals
 
     def name(smpl):
         return _NAME
 
     def accept(smpl, token):
-        state = _STATES[smpl.contents.ctx]
+        state = states[smpl.contents.ctx]
         llama_cpp.llama_sampler_accept(state.inner, token)
         llama_cpp.llama_sampler_accept(state.grammar, token)
 
     def apply(smpl, cur_p):
-        state = _STATES[smpl.contents.ctx]
+        state = states[smpl.contents.ctx]
         arr = cur_p.contents
         n, was_sorted = arr.size, arr.sorted
         if state.saved is None or len(state.saved) < n:
@@ -95,16 +96,17 @@ def _iface():
         llama_cpp.llama_sampler_apply(state.inner, cur_p)
 
     def free(smpl):
-        state = _STATES.pop(smpl.contents.ctx)
+        state = states.pop(smpl.contents.ctx)
         llama_cpp.llama_sampler_free(state.inner)
         llama_cpp.llama_sampler_free(state.grammar)
 
+    thunks = (llama_cpp.llama_sampler_i_name(name), llama_cpp.llama_sampler_i_accept(accept),
+              llama_cpp.llama_sampler_i_apply(apply), llama_cpp.llama_sampler_i_free(free))
     iface = llama_cpp.llama_sampler_i()
-    iface.name = llama_cpp.llama_sampler_i_name(name)
-    iface.accept = llama_cpp.llama_sampler_i_accept(accept)
-    iface.apply = llama_cpp.llama_sampler_i_apply(apply)
-    iface.free = llama_cpp.llama_sampler_i_free(free)
-    _IFACE = (iface, name, accept, apply, free)   # the callbacks must outlive every sampler using them
+    iface.name, iface.accept, iface.apply, iface.free = thunks
+    _IFACE = (iface, *thunks)
+    for obj in _IFACE:   # immortal: a chain freed late (a reply cut off at exit) must not call freed thunks
+        ctypes.pythonapi.Py_IncRef(ctypes.py_object(obj))
     return _IFACE
 
 
