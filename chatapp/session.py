@@ -290,7 +290,7 @@ class ChatSession(TreeDoors, ToolDoors, PictureDoors, QObject):
         """Answer `question` (or go on after the results of tool_round's calls): the reply becomes its child and
         the conversation's current leaf."""
         messages = self._guard(branches.history, self.storage, conv, self.settings.system_prompt, question.id,
-                               tools=self.model_calls_tools() and self.tools.enabled(conv.id),
+                               tools=self.model_calls_tools() and self.tools.enabled(conv.id) and self._tools_fit(),
                                vision=self.chat_capabilities.vision)
         if messages is None:
             return
@@ -305,7 +305,7 @@ class ChatSession(TreeDoors, ToolDoors, PictureDoors, QObject):
         self.busy_changed.emit(True)
         # The tools this chat offers (the chat worker leaves them out for a model that cannot call tools);
         # then passages from attached files / library, then the reply.
-        offered, choice = self.tools.offer(conv.id, tool_round)
+        offered, choice = self.tools.offer(conv.id, tool_round, self._tool_room())
         params = replace(self.settings.gen_params(), tools=offered, tool_choice=choice)
         n_ctx = self.llm_info.n_ctx if self.llm_info else 0
         self.documents.augment(conv, messages, reply, lambda m: self._send_reply(rid, m, params), n_ctx)

@@ -57,7 +57,7 @@ class ToolDoors:
         if not self._capabilities_known():
             return {}
         conversation_id = conversation_id or (self.current.id if self.current else None)
-        draws = self.chat_capabilities.tools and self.tools.enabled(conversation_id)
+        draws = self.chat_capabilities.tools and self.tools.enabled(conversation_id) and self._tools_fit()
         intent = None if draws else drawing_intent.read(text)
         return {"meta": {"draw_this": intent.meta()}} if intent else {}
 
@@ -76,6 +76,16 @@ class ToolDoors:
             hint = "draw_this" not in message.meta and self._drawing_hint(message.content, message.conversation_id)
             if hint:
                 self.log.update(message, meta={**message.meta, **hint["meta"]})
+
+    def _tool_room(self) -> tuple[int, int] | None:
+        """(n_ctx, max_tokens) the tools must fit beside, for a loaded model that calls tools; else None."""
+        n_ctx = self.llm_info.n_ctx if self.llm_info else 0
+        return (n_ctx, self.settings.max_tokens) if self.model_calls_tools() and n_ctx else None
+
+    def _tools_fit(self) -> bool:
+        """Whether the model is offered the tools in this turn as far as its context goes (ToolLoop.fits)."""
+        room = self._tool_room()
+        return room is None or self.tools.fits(*room)
 
     def tools_enabled(self) -> bool:
         """Whether the open chat (or the next new one) lets the assistant call tools."""

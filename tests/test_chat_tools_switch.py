@@ -3,6 +3,8 @@ it, exported, imported, gone with it; older settings files' list moved into the 
 names the LoRAs that exist while a call naming one that does not gets a card saying so."""
 import json
 
+import pytest
+
 from PySide6.QtCore import Qt
 
 from chatapp.conversation import DONE
@@ -90,3 +92,33 @@ def test_the_draw_tool_offers_the_loras_there_and_a_call_naming_another_gets_a_c
     assert card.meta["state"] == "failed" and "There is no LoRA named 'watercolour'" in card.content
     assert "ink-lines" in card.content and not any(m.kind == "image" for m in branch(parts))
     assert parts.window.view.widgets[card.id].isVisible() and finished_reply(parts, "Sorry.").status == DONE
+
+
+def test_a_context_too_small_for_the_tools_leaves_them_out_says_so_once_and_offers_draw_this(make_app, qtbot):
+    chat = FakeChatEngine(["one", "two"], n_ctx=2048)   # the old default: 512 for the reply + ~1,700 for the tools
+    parts = make_app(chat)   # Settings' max_tokens: 512
+    said = []
+    parts.session.notice.connect(said.append)
+    for text, answer in (("hello", "one"), ("draw me a lighthouse at dusk", "two")):
+        assert parts.session.submit(text)
+        qtbot.waitUntil(lambda: finished_reply(parts, answer) is not None, timeout=30000)
+    assert [p.tools for p in chat.params] == [(), ()]
+    short = [s for s in said if s.startswith("Tools were left out")]
+    assert len(short) == 1 and "2,048" in short[0] and "Context length" in short[0]
+    asked = [m for m in branch(parts) if m.role == "user"][-1]
+    assert asked.meta["draw_this"] == {"prompt": "a lighthouse at dusk"}   # it cannot draw here: the chip instead
+
+
+@pytest.mark.real
+def test_a_real_model_that_calls_tools_answers_at_a_context_too_small_for_them(make_app, qtbot):
+    # Offered the tools at 1,024 tokens, the engine could fit no message beside them and refused every reply.
+    from chatapp.engines.llama import LlamaChatEngine
+
+    from .tool_model import tool_model_path
+    parts = make_app(LlamaChatEngine(tool_model_path(), n_ctx=1024), settings=Settings(max_tokens=24, seed=1,
+                                                                                         temperature=0.0))
+    assert parts.session.chat_capabilities.tools
+    assert parts.session.submit("Hello! Who are you?")
+    qtbot.waitUntil(lambda: not parts.window.composer.busy, timeout=120000)
+    reply = branch(parts)[-1]
+    assert (reply.role, reply.status) == ("assistant", DONE) and reply.content.strip()

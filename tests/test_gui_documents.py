@@ -26,7 +26,7 @@ def test_attach_then_ask_cites_the_right_page(make_app, qtbot, tmp_path):
     pages = [f"Page {i}: notes about the harbour, the ferry timetable and the weather." for i in range(1, 13)]
     pages[6] = "Page 7: the spare key to the boathouse is kept under the blue flowerpot."
     pdf = write_pdf(tmp_path / "house notes.pdf", pages * 4)   # 48 pages: too big to go in whole
-    engine = FakeChatEngine(["The key is under the blue flowerpot [1]."])
+    engine = FakeChatEngine(["The key is under the blue flowerpot [1]."], n_ctx=2048)   # 48 pages do not fit
     parts = make_app(engine)
     s = parts.session
     assert s.submit(f'/attach "{pdf}"')

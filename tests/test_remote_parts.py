@@ -36,7 +36,7 @@ def test_session_reloads_only_what_changed(make_app, qtbot):
     parts.session.llm.request_load = lambda factory: loads.append(factory)
     parts.session.apply_settings(replace(parts.session.settings, temperature=1.1))
     assert loads == []
-    parts.session.apply_settings(replace(parts.session.settings, n_ctx=4096))
+    parts.session.apply_settings(replace(parts.session.settings, n_ctx=8192))
     assert len(loads) == 1
 
 

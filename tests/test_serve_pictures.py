@@ -209,6 +209,7 @@ def test_props_says_which_model_sees_as_llama_server_does(served):
     seeing = httpx.get(url + "/props", timeout=30, trust_env=False).json()   # the first chat model
     assert seeing["modalities"] == {"vision": True, "audio": False} and seeing["model_alias"] == "seeing"
     blind = httpx.get(url + "/props", params={"model": "blind"}, timeout=30, trust_env=False).json()
-    assert blind["modalities"]["vision"] is False and blind["default_generation_settings"]["n_ctx"] == 2048
+    assert blind["modalities"]["vision"] is False and \
+        blind["default_generation_settings"]["n_ctx"] == served[0]["blind"].n_ctx == 4096
     r = httpx.get(url + "/props", params={"model": "nobody"}, timeout=30, trust_env=False)
     assert r.status_code == 404 and "'nobody' does not exist" in r.json()["error"]["message"]

@@ -27,10 +27,23 @@ NOT_RUN = "Not run: the user stopped the reply."
 STOPPED = "Stopped by the user before it finished."
 ONCE, ALWAYS, DENY = "once", "always", "deny"   # the answers to a call that asks first
 MAX_OFFERED_LORAS = 50   # LoRA names in the picture tools' schemas: each costs prompt tokens on every turn
+# A turn offers tools only where their definitions leave the conversation this much of the model's context (beside
+# the room kept for the reply, as the engines keep it: max_tokens, at most half). Without it a model that calls
+# tools at 2,048 tokens could not answer at all (the built-in tools take ~1,670 of them on Qwen's template).
+MIN_CHAT_ROOM = 512
+CHARS_PER_TOKEN = 3      # the tools' JSON: 3.2 characters a token on SmolLM2's vocabulary (measured); fewer is safe
+SHORT_NOTE = ("Tools were left out of this chat's replies: their definitions (about {tools:,} tokens) and the room "
+              "kept for the reply would leave the conversation under {room} of the model's {n_ctx:,} tokens of "
+              "context. Raise Settings → Chat → Context length (4,096 or more) to let the assistant use tools.")
 
 
 def denied(name: str) -> str:
     return f"The user denied this call of {name}. Do not call it again for this request; answer without it."
+
+
+def cost(tools: tuple[dict, ...]) -> int:
+    """About how many prompt tokens the tools' definitions take (a little more than most vocabularies need)."""
+    return len(json.dumps(tools)) // CHARS_PER_TOKEN if tools else 0
 
 
 def always_key(tool: Tool) -> str:
@@ -71,6 +84,7 @@ class ToolLoop(QObject):
         # The LoRA names the picture tools offer: the folders as last listed (off the GUI thread; listed again at
         # each offer, so a LoRA added meanwhile is offered from the next reply on).
         self.loras: tuple[str, ...] = ()
+        self._told_short: set[tuple] = set()   # (chat, context, max_tokens) whose tools were left out, said once
         self._lister = Calls()
         self._lister.done.connect(self._on_loras_listed)
         self.list_loras()
@@ -81,17 +95,35 @@ class ToolLoop(QObject):
         conv = None if conversation_id is None else self.log.guard(self.log.storage.conversation, conversation_id)
         return conv is None or not conv.tools_off
 
-    def offer(self, conversation_id: int, tool_round: int) -> tuple[tuple[dict, ...], str]:
-        """GenParams.tools and tool_choice for a reply: none in a chat with tools off; past the rounds' cap they
+    def offer(self, conversation_id: int, tool_round: int,
+              room: tuple[int, int] | None = None) -> tuple[tuple[dict, ...], str]:
+        """GenParams.tools and tool_choice for a reply: none in a chat with tools off, nor where they do not fit
+        `room` ((n_ctx, max_tokens) of a model that calls tools; said once per chat); past the rounds' cap they
         stay offered (the history holds calls) with tool_choice "none", so the model answers in words (said)."""
         if not self.enabled(conversation_id) or not TOOLS:
             return (), "auto"
-        tools = tuple(openai_tool(t) for t in offered(limits=self.desk.images.limits(), loras=self.loras))
+        tools = self._openai_tools()
         self.list_loras()
+        if room is not None and not self.fits(*room, tools):
+            if (conversation_id, *room) not in self._told_short:
+                self._told_short.add((conversation_id, *room))
+                self.notice(SHORT_NOTE.format(tools=cost(tools), room=MIN_CHAT_ROOM, n_ctx=room[0]))
+            return (), "auto"
         if tool_round >= MAX_ROUNDS:
             self.notice(ROUNDS_NOTE)
             return tools, "none"
         return tools, "auto"
+
+    def _openai_tools(self) -> tuple[dict, ...]:
+        return tuple(openai_tool(t) for t in offered(limits=self.desk.images.limits(), loras=self.loras))
+
+    def fits(self, n_ctx: int, max_tokens: int, tools: tuple[dict, ...] | None = None) -> bool:
+        """Whether a turn with the tools (default: those offered now) leaves the conversation MIN_CHAT_ROOM tokens
+        of n_ctx (0: not known, so yes)."""
+        if not n_ctx:
+            return True
+        tools = self._openai_tools() if tools is None else tools
+        return n_ctx - min(max_tokens, n_ctx // 2) - cost(tools) >= MIN_CHAT_ROOM
 
     def list_loras(self) -> None:
         self._lister.call(lora_names, self.desk.images.lora_dirs())

@@ -20,7 +20,7 @@ class FakeChatEngine:
     capabilities = ChatCapabilities(tools=True)
 
     def __init__(self, replies: list[str] | None = None, *, token_delay: float = 0.0,
-                 load_delay: float = 0.0, fail_load: str | None = None, n_ctx: int = 2048,
+                 load_delay: float = 0.0, fail_load: str | None = None, n_ctx: int = 4096,
                  hold_after: int | None = None, cpu_threads: int = 0):
         self.replies = list(replies or [])
         self.cpu_threads = cpu_threads   # what load() reports as decoding on this machine's cores
