@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from . import backends
 from .conversation import Message
 from .tools import drawing_intent
 
@@ -78,9 +79,15 @@ class ToolDoors:
                 self.log.update(message, meta={**message.meta, **hint["meta"]})
 
     def _tool_room(self) -> tuple[int, int] | None:
-        """(n_ctx, max_tokens) the tools must fit beside, for a loaded model that calls tools; else None."""
-        n_ctx = self.llm_info.n_ctx if self.llm_info else 0
-        return (n_ctx, self.settings.max_tokens) if self.model_calls_tools() and n_ctx else None
+        """(n_ctx, max_tokens) the tools must fit beside: a loaded model that calls tools, or a local one still
+        loading (a reply sent meanwhile waits for it with these tools); else None."""
+        if self.model_calls_tools():
+            n_ctx = self.llm_info.n_ctx if self.llm_info else 0
+        elif not self._capabilities_known() and not backends.chat_backend(self.settings).remote:
+            n_ctx = self.settings.n_ctx   # what it loads with; whether it calls tools is not known yet
+        else:
+            return None
+        return (n_ctx, self.settings.max_tokens) if n_ctx else None
 
     def _tools_fit(self) -> bool:
         """Whether the model is offered the tools in this turn as far as its context goes (ToolLoop.fits)."""

@@ -122,3 +122,24 @@ def test_a_real_model_that_calls_tools_answers_at_a_context_too_small_for_them(m
     qtbot.waitUntil(lambda: not parts.window.composer.busy, timeout=120000)
     reply = branch(parts)[-1]
     assert (reply.role, reply.status) == ("assistant", DONE) and reply.content.strip()
+
+
+def test_a_reply_sent_while_the_model_loads_gets_no_tools_its_context_cannot_hold(make_app, qtbot):
+    from .test_gui_draw_this import StillLoading
+    chat = StillLoading(["one", "two"], tools=True, n_ctx=2048)
+    parts = make_app(chat, settings=Settings(n_ctx=2048), load=False)
+    said = []
+    parts.session.notice.connect(said.append)
+    try:
+        parts.session.load_models()
+        assert parts.session.submit("draw me a lighthouse at dusk")   # waits for the model, its tools chosen now
+    finally:
+        chat.loaded.set()
+    qtbot.waitUntil(lambda: finished_reply(parts, "one") is not None, timeout=30000)
+    assert chat.params[0].tools == ()
+    asked = [m for m in branch(parts) if m.role == "user"][-1]
+    qtbot.waitUntil(lambda: "draw_this" in parts.storage.message(asked.id).meta, timeout=30000)   # and Draw this
+    assert not [s for s in said if s.startswith("Tools were left out")]   # not known then to call tools: not said
+    assert parts.session.submit("hello")
+    qtbot.waitUntil(lambda: finished_reply(parts, "two") is not None, timeout=30000)
+    assert chat.params[1].tools == () and [s for s in said if s.startswith("Tools were left out")]

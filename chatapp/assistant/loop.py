@@ -95,17 +95,18 @@ class ToolLoop(QObject):
         conv = None if conversation_id is None else self.log.guard(self.log.storage.conversation, conversation_id)
         return conv is None or not conv.tools_off
 
-    def offer(self, conversation_id: int, tool_round: int,
-              room: tuple[int, int] | None = None) -> tuple[tuple[dict, ...], str]:
+    def offer(self, conversation_id: int, tool_round: int, room: tuple[int, int] | None = None,
+              say: bool = True) -> tuple[tuple[dict, ...], str]:
         """GenParams.tools and tool_choice for a reply: none in a chat with tools off, nor where they do not fit
-        `room` ((n_ctx, max_tokens) of a model that calls tools; said once per chat); past the rounds' cap they
-        stay offered (the history holds calls) with tool_choice "none", so the model answers in words (said)."""
+        `room` ((n_ctx, max_tokens); said once per chat where `say`: the model is known to call tools); past the
+        rounds' cap they stay offered (the history holds calls) with tool_choice "none", so the model answers in
+        words (said)."""
         if not self.enabled(conversation_id) or not TOOLS:
             return (), "auto"
         tools = self._openai_tools()
         self.list_loras()
         if room is not None and not self.fits(*room, tools):
-            if (conversation_id, *room) not in self._told_short:
+            if say and (conversation_id, *room) not in self._told_short:
                 self._told_short.add((conversation_id, *room))
                 self.notice(SHORT_NOTE.format(tools=cost(tools), room=MIN_CHAT_ROOM, n_ctx=room[0]))
             return (), "auto"
