@@ -10,9 +10,9 @@ MAX_TOKENS = 24  # longest caption is ~19 words; longer prompts are truncated
 TEXT_HIDDEN = 128
 
 
-def build_tokenizer() -> PreTrainedTokenizerFast:
-    """Word-level tokenizer over the model's own vocabulary; unknown words map to [UNK]."""
-    vocab = {w: i for i, w in enumerate(vocabulary())}
+def build_tokenizer(words: list[str] | None = None, max_tokens: int = MAX_TOKENS) -> PreTrainedTokenizerFast:
+    """Word-level tokenizer over the model's own vocabulary (tiny-shapes' by default); unknown words map to [UNK]."""
+    vocab = {w: i for i, w in enumerate(words or vocabulary())}
     tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="[UNK]"))
     tok.normalizer = normalizers.Sequence([normalizers.NFKC(), normalizers.Lowercase()])
     tok.pre_tokenizer = pre_tokenizers.Whitespace()
@@ -20,13 +20,13 @@ def build_tokenizer() -> PreTrainedTokenizerFast:
         single="[BOS] $A", special_tokens=[("[BOS]", vocab["[BOS]"])])
     return PreTrainedTokenizerFast(
         tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", bos_token="[BOS]",
-        model_max_length=MAX_TOKENS)
+        model_max_length=max_tokens)
 
 
-def build_text_encoder(vocab_size: int) -> CLIPTextModel:
+def build_text_encoder(vocab_size: int, max_tokens: int = MAX_TOKENS) -> CLIPTextModel:
     config = CLIPTextConfig(
         vocab_size=vocab_size, hidden_size=TEXT_HIDDEN, intermediate_size=TEXT_HIDDEN * 2,
-        num_hidden_layers=3, num_attention_heads=4, max_position_embeddings=MAX_TOKENS,
+        num_hidden_layers=3, num_attention_heads=4, max_position_embeddings=max_tokens,
         projection_dim=TEXT_HIDDEN, pad_token_id=0, bos_token_id=2, eos_token_id=0)
     return CLIPTextModel(config)
 

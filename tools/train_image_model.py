@@ -1,7 +1,8 @@
-"""Trains chatapp's embedded tiny text-to-image model and writes it as a diffusers folder.
+"""Trains chatapp's embedded tiny text-to-image models and writes them as diffusers folders.
 
-Usage: python tools/train_image_model.py [--steps N] [--out resources/models/tiny-shapes]
-Resumable: checkpoints go to --work (default tools/.work/); run again to continue.
+Usage: python tools/train_image_model.py [--model shapes|emoji] [--steps N] [--out DIR] [--chunk-minutes M]
+Resumable: checkpoints go to --work (tools/.work/ for shapes, tools/.work/emoji/ for emoji), written
+every few minutes; run again to continue where it stopped. Progress lines go to <work>/progress.log.
 """
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ import os
 import random
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -21,25 +24,51 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+import emoji_scenes  # noqa: E402
 import shapes  # noqa: E402
 from image_model_parts import (build_text_encoder, build_tokenizer, build_train_scheduler,  # noqa: E402
                                build_unet, build_vae)
 from train_log import log  # noqa: E402
 
 HELD_OUT = {s.key for s in shapes.held_out_scenes()}
+WORK = Path(__file__).parent / ".work"
+
+
+def shapes_example(rng: random.Random, drop: float):
+    while True:
+        scene = shapes.random_scene(rng)
+        if scene.key not in HELD_OUT:
+            return shapes.render(scene, rng), ("" if rng.random() < drop else shapes.caption(scene, rng))
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """What differs between the embedded models: their data, words and sizes (the training is shared)."""
+    example: Callable[[random.Random, float], tuple]
+    words: Callable[[], list[str]]
+    max_tokens: int
+    unet_channels: tuple[int, ...]
+    work: Path
+    out: Path
+    steps: int
+    vae_steps: int
+
+
+RECIPES = {
+    "shapes": Recipe(shapes_example, shapes.vocabulary, 24, (32, 64, 96), WORK,
+                     Path("resources/models/tiny-shapes"), 6000, 1000),
+    # Until it meets issue 26's figures the emoji model is written beside its checkpoints, not shipped.
+    "emoji": Recipe(emoji_scenes.training_example, emoji_scenes.vocabulary, 32, (64, 96, 128), WORK / "emoji",
+                    WORK / "emoji" / "model", 40000, 3000),
+}
+RECIPE = RECIPES["shapes"]
 
 
 def training_batch(rng: random.Random, n: int, drop: float = 0.1):
     """n pictures in [-1, 1] with captions; held-out scenes are never drawn."""
-    imgs, caps = [], []
-    while len(imgs) < n:
-        scene = shapes.random_scene(rng)
-        if scene.key in HELD_OUT:
-            continue
-        imgs.append(shapes.render(scene, rng))
-        caps.append("" if rng.random() < drop else shapes.caption(scene, rng))
+    imgs, caps = zip(*(RECIPE.example(rng, drop) for _ in range(n)))
     x = torch.from_numpy(np.stack(imgs)).permute(0, 3, 1, 2).float() / 127.5 - 1
-    return x, caps
+    return x, list(caps)
 
 
 def train_vae(vae, work: Path, steps: int, rng: random.Random):
@@ -104,22 +133,30 @@ def finalize(out: Path, args) -> None:
 
 
 def main() -> None:
+    global RECIPE
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--steps", type=int, default=6000)
+    ap.add_argument("--model", choices=RECIPES, default="shapes", help="which embedded model to train")
+    ap.add_argument("--steps", type=int, help="total steps (the learning-rate schedule spans them)")
     ap.add_argument("--switch-step", type=int, default=0,
                     help="train phase 1 (SD's schedule, epsilon) until here, then phase 2 (v-prediction, "
                          "noisier schedule); 0: phase 2 from the start, which is what learns position")
     ap.add_argument("--init-vae", type=Path, help="take the VAE from this checkpoint instead of training one")
-    ap.add_argument("--vae-steps", type=int, default=1000)
+    ap.add_argument("--vae-steps", type=int)
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--lr", type=float, default=6e-4)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--max-minutes", type=float, default=110, help="stop and export when reached")
-    ap.add_argument("--work", type=Path, default=Path(__file__).parent / ".work")
-    ap.add_argument("--out", type=Path, default=Path("resources/models/tiny-shapes"))
+    ap.add_argument("--max-minutes", type=float, default=110, help="stop and export when the run's total reaches this")
+    ap.add_argument("--chunk-minutes", type=float, help="stop and export after this many minutes of this invocation")
+    ap.add_argument("--checkpoint-minutes", type=float, default=5, help="checkpoint at least this often")
+    ap.add_argument("--work", type=Path)
+    ap.add_argument("--out", type=Path)
     ap.add_argument("--finalize-only", action="store_true", help="only (re)write chatapp.json for --out")
     args = ap.parse_args()
+    RECIPE = RECIPES[args.model]
+    args.steps = RECIPE.steps if args.steps is None else args.steps
+    args.vae_steps = RECIPE.vae_steps if args.vae_steps is None else args.vae_steps
+    args.work, args.out = args.work or RECIPE.work, args.out or RECIPE.out
     if args.finalize_only:
         finalize(args.out, args)
         return
@@ -129,9 +166,9 @@ def main() -> None:
     torch.manual_seed(args.seed)
     rng = random.Random(args.seed)
 
-    tokenizer = build_tokenizer()
-    text_encoder = build_text_encoder(len(tokenizer))
-    vae, unet = build_vae(), build_unet()
+    tokenizer = build_tokenizer(RECIPE.words(), RECIPE.max_tokens)
+    text_encoder = build_text_encoder(len(tokenizer), RECIPE.max_tokens)
+    vae, unet = build_vae(), build_unet(RECIPE.unet_channels)
     params = list(unet.parameters()) + list(text_encoder.parameters())
     opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=1e-2)
     step, elapsed, phase = 0, 0.0, 1
@@ -146,7 +183,7 @@ def main() -> None:
         step, elapsed, phase = ck["step"], ck["elapsed"], ck.get("phase", 1)
         rng.setstate(ck["rng"])
         torch.set_rng_state(ck["torch_rng"])
-        ema_unet, ema_te = build_unet(), build_text_encoder(len(tokenizer))
+        ema_unet, ema_te = build_unet(RECIPE.unet_channels), build_text_encoder(len(tokenizer), RECIPE.max_tokens)
         ema_unet.load_state_dict(ck["ema_unet"])
         ema_te.load_state_dict(ck["ema_te"])
         log(args.work, f"resumed at step {step}")
@@ -174,7 +211,9 @@ def main() -> None:
         return s, s.alphas_cumprod / (1 - s.alphas_cumprod)
     sched, snr = schedule(phase)
     start = time.time() - elapsed
-    while step < args.steps and (time.time() - start) / 60 < args.max_minutes:
+    invoked, saved_at = time.time(), time.time()
+    while (step < args.steps and (time.time() - start) / 60 < args.max_minutes
+           and (args.chunk_minutes is None or (time.time() - invoked) / 60 < args.chunk_minutes)):
         if phase == 1 and step >= args.switch_step:
             # Phase 2 starts from the EMA weights with a fresh optimizer: the target changed.
             phase = 2
@@ -223,7 +262,8 @@ def main() -> None:
         step += 1
         if step % 50 == 0:
             log(args.work, f"step {step} loss {loss.item():.4f} lr {lr:.2e} {(time.time() - start) / 60:.1f} min")
-        if step % 500 == 0 or step == args.steps:
+        if step % 500 == 0 or step == args.steps or time.time() - saved_at > 60 * args.checkpoint_minutes:
+            saved_at = time.time()
             torch.save({"vae": vae.state_dict(), "scaling_factor": vae.config.scaling_factor,
                         "unet": unet.state_dict(), "text_encoder": text_encoder.state_dict(),
                         "ema_unet": ema_unet.state_dict(), "ema_te": ema_te.state_dict(),
