@@ -54,6 +54,20 @@ def clean_rates(limit: int, pairs: int) -> dict:
     return tally([(s, judge.judge(emoji_scenes.render(s, rng), s)) for s in scenes(limit, pairs)])
 
 
+def vae_rates(model: Path, limit: int, pairs: int) -> dict:
+    """The judge on the clean renders after the model's VAE (encode, decode): what its latents can hold."""
+    import numpy as np
+    import torch
+    from diffusers import AutoencoderKL
+    vae = AutoencoderKL.from_pretrained(model / "vae").eval()
+    judge, rng, todo = emoji_judge.default_judge(), random.Random(0), scenes(limit, pairs)
+    x = torch.from_numpy(np.stack([emoji_scenes.render(s, rng) for s in todo])).permute(0, 3, 1, 2).float() / 127.5 - 1
+    with torch.no_grad():
+        y = vae.decode(vae.encode(x).latent_dist.mean).sample
+    pics = ((y.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).numpy()
+    return tally([(s, judge.judge(p, s)) for s, p in zip(todo, pics)])
+
+
 def evaluate(model: Path, seeds: int = 1, limit: int = 300, pairs: int = 60, steps=None, cfg=None,
              scheduler: str | None = None, threads: int = 0, grid: Path | None = None, shapes_limit: int = 0) -> dict:
     from chatapp.conversation import ImageRequest
@@ -115,9 +129,11 @@ def main() -> None:
     ap.add_argument("--grid", type=Path)
     ap.add_argument("--json", type=Path, help="also write the report here")
     ap.add_argument("--clean", action="store_true", help="judge the clean renders instead (the judge's ceiling)")
+    ap.add_argument("--vae", action="store_true", help="judge the clean renders after the model's VAE (its ceiling)")
     args = ap.parse_args()
-    if args.clean:
-        report = {"rates": clean_rates(args.limit, args.pairs), "pictures": args.limit + args.pairs}
+    if args.clean or args.vae:
+        rates = vae_rates(args.model, args.limit, args.pairs) if args.vae else clean_rates(args.limit, args.pairs)
+        report = {"rates": rates, "pictures": args.limit + args.pairs}
     else:
         report = evaluate(args.model, args.seeds, args.limit, args.pairs, args.steps, args.cfg, args.scheduler,
                           args.threads, args.grid, args.shapes)

@@ -132,6 +132,27 @@ def finalize(out: Path, args) -> None:
     (out / "chatapp.json").write_text(json.dumps(card, indent=2))
 
 
+def pick_threads(unet, text_encoder, tokenizer, vae, batch: int, work: Path) -> int:
+    """The faster of 1 and 2 torch threads for a training step here and now (machines differ, and a
+    busy machine can make 2 slower than 1); the weights are untouched."""
+    x, caps = training_batch(random.Random(99), batch)
+    ids = tokenizer(caps, padding="max_length", max_length=tokenizer.model_max_length, truncation=True,
+                    return_tensors="pt").input_ids
+    with torch.no_grad():
+        lat = vae.encode(x).latent_dist.mean
+    best = {}
+    for n in (1, 2, 1, 2):
+        torch.set_num_threads(n)
+        t0 = time.perf_counter()
+        unet(lat, torch.full((batch,), 500), text_encoder(ids)[0]).sample.pow(2).mean().backward()
+        best[n] = min(best.get(n, 1e9), time.perf_counter() - t0)
+    unet.zero_grad(set_to_none=True)
+    text_encoder.zero_grad(set_to_none=True)
+    pick = min(best, key=best.get)
+    log(work, "threads: " + ", ".join(f"{n}: {t:.2f} s a step" for n, t in best.items()) + f" -> {pick}")
+    return pick
+
+
 def main() -> None:
     global RECIPE
     ap = argparse.ArgumentParser(description=__doc__)
@@ -145,7 +166,7 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--lr", type=float, default=6e-4)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=2, help="torch threads; 0: measure 1 and 2 on this machine now")
     ap.add_argument("--max-minutes", type=float, default=110, help="stop and export when the run's total reaches this")
     ap.add_argument("--chunk-minutes", type=float, help="stop and export after this many minutes of this invocation")
     ap.add_argument("--checkpoint-minutes", type=float, default=5, help="checkpoint at least this often")
@@ -160,7 +181,7 @@ def main() -> None:
     if args.finalize_only:
         finalize(args.out, args)
         return
-    torch.set_num_threads(args.threads)
+    torch.set_num_threads(max(1, args.threads))
     args.work.mkdir(parents=True, exist_ok=True)
     ckpt_path = args.work / "checkpoint.pt"
     torch.manual_seed(args.seed)
@@ -203,6 +224,8 @@ def main() -> None:
             phase = 2
     ema_unet.requires_grad_(False)
     ema_te.requires_grad_(False)
+    if args.threads == 0:
+        torch.set_num_threads(pick_threads(unet, text_encoder, tokenizer, vae, args.batch, args.work))
     n_params = sum(p.numel() for m in (unet, text_encoder, vae) for p in m.parameters())
     log(args.work, f"parameters: unet {sum(p.numel() for p in unet.parameters())}, total {n_params}")
 

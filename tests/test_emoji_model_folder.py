@@ -1,0 +1,54 @@
+"""The emoji image model's trainer writes a folder chatapp's own image engine loads and draws from (issue 26):
+a two-step run with the real recipe, resumed, through the real diffusers pipeline (random-ish weights)."""
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from chatapp.conversation import ImageRequest
+from chatapp.engines.diffusion import DiffusionImageEngine
+
+TOOLS = Path(__file__).resolve().parent.parent / "tools"
+sys.path.insert(0, str(TOOLS))
+import emoji_objects  # noqa: E402
+
+pytestmark = [pytest.mark.real, pytest.mark.skipif(
+    not emoji_objects.FONT.exists(), reason="Debian fonts-noto-color-emoji is not installed")]
+
+
+def _train(monkeypatch, work: Path, steps: int) -> None:
+    import train_image_model
+    monkeypatch.setattr(sys, "argv", ["train_image_model.py", "--model", "emoji", "--work", str(work),
+                                      "--out", str(work / "model"), "--steps", str(steps), "--vae-steps", "1",
+                                      "--batch", "2", "--threads", "1"])
+    train_image_model.main()
+
+
+def test_short_run_resumes_and_writes_a_folder_the_app_draws_from(tmp_path, monkeypatch):
+    work = tmp_path / "work"
+    _train(monkeypatch, work, 1)
+    _train(monkeypatch, work, 2)
+    log = (work / "progress.log").read_text()
+    assert "resumed at step 1" in log and "done: 2 steps" in log
+    model = work / "model"
+    card = json.loads((model / "chatapp.json").read_text())
+    assert card["training_steps"] == 2 and card["width"] == 32
+    files = [p for p in model.rglob("*") if p.is_file()]
+    assert sum(p.stat().st_size for p in files) <= 30 * 2**20
+    assert {p.suffix for p in files if p.parent.name in ("unet", "vae", "text_encoder")} == {".json", ".safetensors"}
+
+    engine = DiffusionImageEngine(model, threads=1)
+    engine.load()
+    tok = engine.pipe.tokenizer
+    unk = tok.convert_tokens_to_ids("[UNK]")
+    assert unk not in tok("a cat and a car on a blue background").input_ids   # its words, shapes' too
+    assert unk not in tok("a red circle on the left").input_ids
+    result = engine.generate(ImageRequest(prompt="a cat", steps=2, seed=1), lambda *a: None, lambda: False)[0]
+    assert result.image.size == (32, 32) and result.seed == 1
+
+
+def test_tiny_shapes_tokenizer_is_unchanged_by_the_second_model():
+    from image_model_parts import build_tokenizer
+    shipped = json.loads((TOOLS.parent / "resources/models/tiny-shapes/tokenizer/tokenizer.json").read_text())
+    assert build_tokenizer().get_vocab() == shipped["model"]["vocab"]
