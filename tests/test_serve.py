@@ -41,7 +41,7 @@ def models(client) -> dict:
 
 def test_models_listed(client):
     found = models(client)
-    assert found["chat"].id == "SmolLM2-135M-Instruct.Q4_1" and found["chat"].model_extra["context_length"] == 2048
+    assert found["chat"].id == "SmolLM2-135M-Instruct.Q4_1" and found["chat"].model_extra["context_length"] == 4096
     assert found["image"].id == "tiny-shapes" and found["image"].model_extra["image_defaults"]["max_size"] == 64
 
 
@@ -244,7 +244,7 @@ def test_the_app_draws_and_chats_through_chatapp_serve(served, qtbot, data_dir, 
         s = parts.session
         assert s.llm_status == "ready" and "SmolLM2" in parts.window.model_label.text()
         # chatapp serve reports its context length, so trimming uses it instead of the Settings value.
-        assert s.llm_info.n_ctx == 2048 and s.llm_info.details["context_reported"]
+        assert s.llm_info.n_ctx == 4096 and s.llm_info.details["context_reported"]
         done = []
         s.message_changed.connect(lambda m: m.status == DONE and done.append(m))
         assert s.submit("/image a blue square on the right --steps 4 --seed 11 --size 32x32")
@@ -280,7 +280,7 @@ def test_the_app_draws_and_chats_through_chatapp_serve(served, qtbot, data_dir, 
 
 
 def test_conversation_over_the_context_is_a_clear_error(client):
-    too_long = [{"role": "user", "content": "lighthouse " * 4000}]
+    too_long = [{"role": "user", "content": "lighthouse " * 8000}]
     with pytest.raises(openai.BadRequestError) as plain:
         client.chat.completions.create(model="SmolLM2-135M-Instruct.Q4_1", max_tokens=4, messages=too_long)
     assert "context" in plain.value.message

@@ -8,7 +8,7 @@ import os
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
-from ..settings import arg_type
+from ..settings import Settings, arg_type
 
 KEY_ENV = "CHATAPP_SERVE_API_KEY"
 
@@ -32,7 +32,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--no-llm", action="store_true", help="serve no chat model")
     p.add_argument("--no-image", action="store_true", help="serve no image model (starts faster, no torch)")
     # Checked as the settings file and --set are (settings.OPTIONS): 100000 threads would abort llama.cpp.
-    p.add_argument("--n-ctx", type=arg_type("n_ctx"), default=2048, help="chat context length (default 2048)")
+    # The desktop's default (room for the built-in tools' ~1,500 prompt tokens beside a chat).
+    p.add_argument("--n-ctx", type=arg_type("n_ctx"), default=Settings.n_ctx,
+                   help=f"chat context length (default {Settings.n_ctx})")
     p.add_argument("--n-gpu-layers", type=arg_type("n_gpu_layers"), default=0,
                    help="layers of the chat model on the GPU (-1: all)")
     p.add_argument("--threads", type=arg_type("n_threads"), default=0,
