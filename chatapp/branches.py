@@ -9,6 +9,9 @@ from .conversation import (DONE, STOPPED, Conversation, Message, is_tool_message
 # {"type": PICTURE_PART, "path": ..., "name": ...}. No engine ever receives one.
 PICTURE_PART = "chatapp_picture"
 NOT_SHOWN = "[picture: {name} (not shown: this model cannot see pictures)]"
+# What a seeing model is told with the pictures a tool showed it (look_at_picture): OpenAI's tool messages carry text
+# only, and llama.cpp's vision handler reads pictures in user messages only, so they follow the results as a user's.
+TOOL_SHOWED = "{pictures}, as the tool showed {it}."
 
 
 def title_from(text: str, limit: int = 48) -> str:
@@ -28,11 +31,13 @@ def history(storage, conversation: Conversation, default_system: str, up_to: int
     its assistant text. Pictures a tool drew are not sent: the call's result says what was drawn. A user
     message's pictures (meta["pictures"]) go as list content to an engine that can see (`vision`; text first,
     then each picture as a PICTURE_PART for the caller to encode), else as a "[picture: NAME (not shown ...)]" line.
+    The pictures a tool showed the model (a tool message's meta["shown"]: look_at_picture) follow the turn's results
+    as a user message (TOOL_SHOWED) for an engine that sees; for one that cannot, the result says they were not shown.
     """
     system = conversation.system_prompt if conversation.system_prompt is not None else default_system
     msgs = [{"role": "system", "content": system}] if system.strip() else []
     branch = storage.branch(conversation.id, up_to) if up_to is not None else storage.branch(conversation.id)
-    turn = _ToolTurn(msgs, tools)
+    turn = _ToolTurn(msgs, tools, lambda m: _shown_pictures(storage, conversation.id, m), vision)
     for m in branch:
         if is_tool_message(m):
             turn.result(m)
@@ -52,6 +57,21 @@ def _with_pictures(text: str, pictures: list[dict], vision: bool) -> str | list[
         return f"{text}\n\n{notes}" if text else notes
     parts = [{"type": "text", "text": text}] if text else []
     return parts + [{"type": PICTURE_PART, "path": p["path"], "name": p.get("name") or "picture"} for p in pictures]
+
+
+def _shown_pictures(storage, conversation_id: int, message: Message) -> list[dict]:
+    """The pictures of this chat a tool message showed the model, as PICTURE_PARTs (a message of another chat, or
+    not a finished picture, is never read: meta comes from imports too)."""
+    ids = message.meta.get("shown") if isinstance(message.meta, dict) else None
+    parts = []
+    for i in ids if isinstance(ids, list) else []:
+        shown = storage.message(i) if isinstance(i, int) and not isinstance(i, bool) else None
+        if shown is not None and shown.conversation_id == conversation_id and shown.kind == "image" \
+                and shown.status == DONE and shown.image_path:
+            number = shown.meta.get("number")
+            parts.append({"type": PICTURE_PART, "path": shown.image_path,
+                          "name": f"#{number}" if number else "picture"})
+    return parts
 
 
 def has_pictures(messages: list[dict]) -> bool:
@@ -78,10 +98,12 @@ def with_text(content, text: str):
 class _ToolTurn:
     """Builds the history's messages, a tool-calling turn at a time."""
 
-    def __init__(self, msgs: list[dict], tools: bool):
+    def __init__(self, msgs: list[dict], tools: bool, shown=None, vision: bool = False):
         self.msgs, self.tools = msgs, tools
         self.pending: list[str] = []        # ids of the last turn's calls not answered yet (tools)
         self.folding = False                # the last message is an assistant turn with calls folded into text
+        self.shown, self.vision = shown, vision   # a tool message's pictures (PICTURE_PARTs); whether they are sent
+        self.showing: list[dict] = []       # pictures the turn's results showed, sent once every call is answered
 
     def add(self, role: str, content: str, calls: list[dict]) -> None:
         self.close()
@@ -99,18 +121,36 @@ class _ToolTurn:
 
     def result(self, m: Message) -> None:
         call_id = m.meta.get("tool_call_id")
+        pictures, text = self.shown(m) if self.shown else [], tool_result_text(m)
+        if pictures and not self.vision:
+            text += "\n" + "\n".join(NOT_SHOWN.format(name=p["name"]) for p in pictures)
+        if self.vision:
+            self.showing += pictures
         if self.tools and call_id in self.pending:
             self.pending.remove(call_id)
-            self.msgs.append({"role": "tool", "tool_call_id": call_id, "content": tool_result_text(m)})
+            self.msgs.append({"role": "tool", "tool_call_id": call_id, "content": text})
+            if not self.pending:
+                self._show()
         else:   # no engine-side call to answer (the engine cannot call tools, or the call is not in the branch)
-            self._fold(f"[tool result] {m.meta.get('name', 'tool')}: {tool_result_text(m)}")
-            self.folding = True
+            self._fold(f"[tool result] {m.meta.get('name', 'tool')}: {text}")
+            self.folding = True   # its pictures follow the turn's folded results (close)
+
+    def _show(self) -> None:
+        """The pictures the results showed, as a user message: after every result (OpenAI wants the results of a
+        turn's calls together, right after it)."""
+        if self.showing:
+            names, many = [p["name"] for p in self.showing], len(self.showing) > 1
+            said = TOOL_SHOWED.format(pictures=("Pictures " if many else "Picture ") + ", ".join(names),
+                                      it="them" if many else "it")
+            self.msgs.append({"role": "user", "content": [{"type": "text", "text": said}, *self.showing]})
+            self.showing = []
 
     def close(self) -> None:
         """Every call of the last turn gets an answer: OpenAI's API refuses a history without one."""
         for call_id in self.pending:
             self.msgs.append({"role": "tool", "tool_call_id": call_id, "content": "The call was not run."})
         self.pending = []
+        self._show()
 
     def _fold(self, text: str) -> None:
         if self.msgs and self.msgs[-1]["role"] == "assistant" and "tool_calls" not in self.msgs[-1]:

@@ -305,7 +305,8 @@ class ChatSession(TreeDoors, ToolDoors, PictureDoors, QObject):
         self.busy_changed.emit(True)
         # The tools this chat offers (the chat worker leaves them out for a model that cannot call tools);
         # then passages from attached files / library, then the reply.
-        offered, choice = self.tools.offer(conv.id, tool_round, self._tool_room(), say=self.model_calls_tools())
+        offered, choice = self.tools.offer(conv.id, tool_round, self._tool_room(), say=self.model_calls_tools(),
+                                           vision=self.chat_capabilities.vision)
         params = replace(self.settings.gen_params(), tools=offered, tool_choice=choice)
         n_ctx = self.llm_info.n_ctx if self.llm_info else 0
         self.documents.augment(conv, messages, reply, lambda m: self._send_reply(rid, m, params), n_ctx)

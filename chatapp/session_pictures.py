@@ -9,11 +9,16 @@ from .pictures import intake
 from .pictures.incoming import STILL_READING
 from .session_tools import SEND_AGAIN, STILL_COMING
 
-CANNOT_SEE = "{model} cannot see pictures; choose a vision model (Settings) to ask about it."
+CANNOT_SEE = "{model} cannot see pictures; choose a vision model (Settings) to ask about {it}."
 # The window's drops and paperclip tell pictures from documents by the same names /attach does.
 PICTURE_SUFFIXES, looks_like_picture = intake.SUFFIXES, intake.looks_like_picture
 STILL_LOADING = ("The chat model is still loading, so it is not known yet whether it can see pictures. Send the "
                  "message once it is ready; it is still in the box.")
+
+
+def cannot_see(model: str, pictures: int) -> str:
+    """The saved note for a question with pictures to a model that cannot see ("them" for more than one)."""
+    return CANNOT_SEE.format(model=model, it="them" if pictures > 1 else "it")
 
 
 class PictureDoors:
@@ -81,7 +86,7 @@ class PictureDoors:
         given = any(p.get("source") in ("file", "paste") for p in pictures_of(question))
         if given and not self.chat_capabilities.vision:
             name = self.llm_info.name if self.llm_info else "The chat model"
-            self.log.add(conv.id, "notice", CANNOT_SEE.format(model=name), parent_id=question.id, make_current=True)
+            self.log.add(conv.id, "notice", cannot_see(name, len(pictures_of(question))), parent_id=question.id, make_current=True)
             self.conversations_changed.emit()
             return
         self._start_reply(conv, question)

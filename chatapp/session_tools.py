@@ -92,7 +92,7 @@ class ToolDoors:
     def _tools_fit(self) -> bool:
         """Whether the model is offered the tools in this turn as far as its context goes (ToolLoop.fits)."""
         room = self._tool_room()
-        return room is None or self.tools.fits(*room)
+        return room is None or self.tools.fits(*room, vision=self.chat_capabilities.vision)
 
     def tools_enabled(self) -> bool:
         """Whether the open chat (or the next new one) lets the assistant call tools."""

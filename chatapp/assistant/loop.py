@@ -96,14 +96,14 @@ class ToolLoop(QObject):
         return conv is None or not conv.tools_off
 
     def offer(self, conversation_id: int, tool_round: int, room: tuple[int, int] | None = None,
-              say: bool = True) -> tuple[tuple[dict, ...], str]:
+              say: bool = True, vision: bool = False) -> tuple[tuple[dict, ...], str]:
         """GenParams.tools and tool_choice for a reply: none in a chat with tools off, nor where they do not fit
         `room` ((n_ctx, max_tokens); said once per chat where `say`: the model is known to call tools); past the
         rounds' cap they stay offered (the history holds calls) with tool_choice "none", so the model answers in
-        words (said)."""
+        words (said). Tools that show the model a picture only where it sees (`vision`)."""
         if not self.enabled(conversation_id) or not TOOLS:
             return (), "auto"
-        tools = self._openai_tools()
+        tools = self._openai_tools(vision)
         self.list_loras()
         if room is not None and not self.fits(*room, tools):
             if say and (conversation_id, *room) not in self._told_short:
@@ -115,15 +115,15 @@ class ToolLoop(QObject):
             return tools, "none"
         return tools, "auto"
 
-    def _openai_tools(self) -> tuple[dict, ...]:
-        return tuple(openai_tool(t) for t in offered(limits=self.desk.images.limits(), loras=self.loras))
+    def _openai_tools(self, vision: bool = False) -> tuple[dict, ...]:
+        return tuple(openai_tool(t) for t in offered(limits=self.desk.images.limits(), loras=self.loras, vision=vision))
 
-    def fits(self, n_ctx: int, max_tokens: int, tools: tuple[dict, ...] | None = None) -> bool:
-        """Whether a turn with the tools (default: those offered now) leaves the conversation MIN_CHAT_ROOM tokens
-        of n_ctx (0: not known, so yes)."""
+    def fits(self, n_ctx: int, max_tokens: int, tools: tuple[dict, ...] | None = None, vision: bool = False) -> bool:
+        """Whether a turn with the tools (default: those offered now to a model that sees or not) leaves the
+        conversation MIN_CHAT_ROOM tokens of n_ctx (0: not known, so yes)."""
         if not n_ctx:
             return True
-        tools = self._openai_tools() if tools is None else tools
+        tools = self._openai_tools(vision) if tools is None else tools
         return n_ctx - min(max_tokens, n_ctx // 2) - cost(tools) >= MIN_CHAT_ROOM
 
     def list_loras(self) -> None:
@@ -222,14 +222,15 @@ class ToolLoop(QObject):
         state = "failed" if result.is_error else "done"
         if turn.edited:
             result = ToolResult(f"(The user edited this call's arguments to {turn.calls[0].arguments} and ran it "
-                                f"again.) {result.content}", result.is_error, result.message_ids)
+                                f"again.) {result.content}", result.is_error, result.message_ids, result.shown)
         self._settle(turn, state, result)
 
     def _settle(self, turn: _Turn, state: str, result: ToolResult) -> None:
         """The call in hand ends (done, failed, denied, cancelled); the next one starts, or the reply goes on."""
         card, turn.runner = turn.card, None
         ids = [i for i in result.message_ids if self.log.message(i) is not None]
-        more = {**({"message_ids": ids} if ids else {}), **({"edited": True} if turn.edited else {})}
+        more = {**({"message_ids": ids} if ids else {}), **({"edited": True} if turn.edited else {}),
+                **({"shown": list(result.shown)} if result.shown else {})}
         self.log.set_tool_state(card, state, result.content, **more)
         turn.tail = ids[-1] if ids else card.id
         turn.index += 1

@@ -29,6 +29,7 @@ class Tool:
     # The schema for the image model loaded now (built-in picture tools: sizes, steps, schedulers follow
     # its ModelLimits); None: `parameters` as they are. offered() applies it.
     schema_for: Callable[[ModelLimits, tuple[str, ...]], dict] | None = None
+    needs_vision: bool = False  # offered only to a model that sees pictures (ChatCapabilities.vision): look_at_picture
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,9 @@ class ToolResult:
     content: str              # what the model reads
     is_error: bool = False
     message_ids: tuple[int, ...] = ()   # messages the call added (a picture)
+    # Picture messages of the chat the model is shown after this result (look_at_picture): kept in the tool message's
+    # meta["shown"]; branches.history follows the result with a user message holding them for a model that sees.
+    shown: tuple[int, ...] = ()
 
 
 def openai_tool(tool: Tool) -> dict:
@@ -112,10 +116,11 @@ TOOLS: ToolRegistry = ToolRegistry("tool")
 
 
 def offered(tools: list[Tool] | None = None, limits: ModelLimits | None = None,
-            loras: tuple[str, ...] = ()) -> list[Tool]:
-    """The tools (default: all of TOOLS) with their schemas for the image model loaded now."""
+            loras: tuple[str, ...] = (), vision: bool = False) -> list[Tool]:
+    """The tools (default: all of TOOLS) with their schemas for the image model loaded now; those that need a model
+    that sees pictures only where `vision` (a blind model would be told of a picture it never gets)."""
     limits = limits or ModelLimits()
-    chosen = list(TOOLS.values()) if tools is None else tools
+    chosen = [t for t in (list(TOOLS.values()) if tools is None else tools) if vision or not t.needs_vision]
     return [replace(t, parameters=t.schema_for(limits, tuple(loras))) if t.schema_for else t for t in chosen]
 
 
