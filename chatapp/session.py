@@ -101,6 +101,8 @@ class ChatSession(TreeDoors, ToolDoors, PictureDoors, QObject):
         self._hints_waiting: list[int] = []   # drawing requests sent before the model's capabilities were known
         self.log.message_added.connect(self._await_capabilities)
         self.llm_state.connect(self._settle_drawing_hints)
+        self._pictures_waiting: dict[int, int] = {}   # chat -> its message with pictures sent while the model loads
+        self.llm_state.connect(self._settle_waiting_pictures)
         for source, target in ((self.replies.text, self.reply_text), (self.replies.stats, self.stats_changed),
                                (self.images.progress, self.picture_progress), (self.images.state, self.image_state),
                                (self.images.edits.refused, self.recipe_ready),
@@ -320,10 +322,12 @@ class ChatSession(TreeDoors, ToolDoors, PictureDoors, QObject):
         if self.current:
             self.replies.stop(self.current.id)
             self.tools.stop(self.current.id)
+            self._stop_waiting(self.current.id)
 
     def _streaming_here(self) -> bool:
         cid = self.current.id if self.current else None
-        return cid is not None and (self.replies.streaming_in(cid) or self.tools.running_in(cid))
+        return cid is not None and (self.replies.streaming_in(cid) or self.tools.running_in(cid)
+                                    or cid in self._pictures_waiting)
 
     def _on_reply_ended(self, message_id: int) -> None:
         self.busy_changed.emit(self._streaming_here())

@@ -12,8 +12,10 @@ from .session_tools import SEND_AGAIN, STILL_COMING
 CANNOT_SEE = "{model} cannot see pictures; choose a vision model (Settings) to ask about {it}."
 # The window's drops and paperclip tell pictures from documents by the same names /attach does.
 PICTURE_SUFFIXES, looks_like_picture = intake.SUFFIXES, intake.looks_like_picture
-STILL_LOADING = ("The chat model is still loading, so it is not known yet whether it can see pictures. Send the "
-                 "message once it is ready; it is still in the box.")
+# A message with pictures sent while the chat model loads waits for it (whether it sees is not known yet); a load
+# that fails leaves it unanswered, saying why under it.
+NOT_LOADED = ("Not answered: the chat model did not load ({detail}). The message and its pictures are kept; choose a "
+              "model in Settings, then edit the message to send it again.")
 
 
 def cannot_see(model: str, pictures: int) -> str:
@@ -59,17 +61,14 @@ class PictureDoors:
         if self.pictures.reading:
             self.notice.emit(STILL_READING)
             return False
-        given = bool(self.pictures.pending)
-        if given and self.llm_status == "loading":
-            self.notice.emit(STILL_LOADING)
-            return False
+        loading = self.llm_status == "loading"   # whether it sees is known once it is ready: the message waits
         sees = self.chat_capabilities.vision
         title = text if text.strip() else "Picture: " + ", ".join(p["name"] for p in self.pictures.pending)
         conv = self._guard(self._ensure_conversation, title, when_full=SEND_AGAIN)
         pictures = conv and self.pictures.take(conv.id)
         if pictures is None or not conv:
             return False
-        named = (self._guard(self.pictures.references, self.storage, conv.id, text) or []) if sees else []
+        named = (self._guard(self.pictures.references, self.storage, conv.id, text) or []) if sees or loading else []
         meta = dict(self._drawing_hint(text).get("meta", {}) if text.strip() else {})
         if pictures or named:
             meta["pictures"] = pictures + named
@@ -77,8 +76,40 @@ class PictureDoors:
         if not user:
             self.pictures.put_back(pictures)
             return False
-        self._answer_or_note(conv, user)
+        if loading and (pictures or named):
+            self._pictures_waiting[conv.id] = user.id
+            self.conversations_changed.emit()
+            self.busy_changed.emit(True)
+        else:
+            self._answer_or_note(conv, user)
         return True
+
+    def _settle_waiting_pictures(self, state: str, detail: str = "") -> None:
+        """The model is ready: the messages with pictures sent while it loaded get the can't-see note or a reply (the
+        chat's pictures they named only where it sees); it failed to load: a saved note under each says so."""
+        if state not in ("ready", "error") or not self._pictures_waiting:
+            return
+        waiting, self._pictures_waiting = self._pictures_waiting, {}
+        for conv_id, message_id in waiting.items():
+            conv, question = self._guard(self.storage.conversation, conv_id), self.log.message(message_id)
+            if conv is None or question is None:   # deleted meanwhile
+                continue
+            if state == "error":
+                self.log.add(conv_id, "notice", NOT_LOADED.format(detail=detail.rstrip(".")), parent_id=question.id,
+                             make_current=True)
+                continue
+            given = [p for p in pictures_of(question) if p.get("source") != "#N"]
+            if not self.chat_capabilities.vision and len(given) < len(pictures_of(question)):
+                meta = {k: v for k, v in question.meta.items() if k != "pictures"}
+                self.log.update(question, meta={**meta, **({"pictures": given} if given else {})})   # in place
+            self._answer_or_note(conv, question)
+        self.conversations_changed.emit()
+        self.busy_changed.emit(self._streaming_here())
+
+    def _stop_waiting(self, conversation_id: int) -> None:
+        """Stop while a message with pictures waits for the model: it stays, unanswered."""
+        if self._pictures_waiting.pop(conversation_id, None) is not None:
+            self.busy_changed.emit(self._streaming_here())
 
     def _answer_or_note(self, conv, question) -> None:
         """A reply to question; where it carries pictures the user gave and the model cannot see, a saved note naming
