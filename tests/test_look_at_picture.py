@@ -22,6 +22,7 @@ from chatapp.storage import Storage
 from chatapp.tools.base import TOOLS, offered
 
 from .test_gui_tools import call, card_of
+from .test_tools_builtin import FakeServices, _call
 from .test_session_pictures import SeeingEngine
 from .vision_model import vision_model  # noqa: F401  (the fixture)
 
@@ -39,6 +40,17 @@ def test_look_at_picture_is_offered_only_to_a_model_that_sees():
     assert "look_at_picture" not in {t.name for t in offered()}
     assert "look_at_picture" in {t.name for t in offered(vision=True)}
     assert {t.name for t in offered()} == {t.name for t in offered(vision=True)} - {"look_at_picture"}
+
+
+def test_the_tool_names_the_picture_it_shows_and_refuses_one_that_is_not_there():
+    services = FakeServices()
+    missing = _call("look_at_picture", {"picture": "last"}, services)
+    assert missing.is_error and "no picture last" in missing.content and not missing.shown
+    _call("draw_picture", {"prompt": "a red kite", "seed": 4}, services)
+    shown = _call("look_at_picture", {"picture": "#1"}, services)
+    assert not shown.is_error and shown.shown == (101,) and shown.message_ids == ()
+    assert shown.content.startswith("Picture #1 is shown to you") and '"a red kite"' in shown.content
+    assert _call("look_at_picture", {"picture": "#2"}, services).is_error
 
 
 def drawn_then_looked(storage: Storage, picture_path: str):
