@@ -86,6 +86,10 @@ def build(paths, settings, settings_note=None, *, llm_engine_factory=None, image
     window.setWindowIcon(app_icon())   # title bar and taskbar, also where build() runs without main()
 
     def on_settings(new):
+        from .backends.local import forget_projector
+        new, forgotten = forget_projector(session.settings, new)   # the picker and Settings both come here
+        if forgotten:
+            window.view.add_notice(forgotten)
         try:
             save_settings(new, paths.settings_file)
         except OSError as exc:

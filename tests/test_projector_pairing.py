@@ -54,3 +54,34 @@ def test_settings_chooses_a_projector_by_hand(qtbot):
     assert dialog.result_settings().projector == "/models/mmproj-b.gguf"
     edit.setText("")
     assert dialog.result_settings().projector == ""   # empty: pair the one beside the model again
+
+
+def _notices(parts) -> list[str]:
+    return [n.label.text() for n in parts.window.view._notices]
+
+
+@pytest.mark.real
+def test_another_chat_model_forgets_a_projector_chosen_by_hand(folder, make_app, qtbot):
+    """Picked in the picker, SmolLM2 loads with no projector (it pairs none) instead of failing on the one
+    chosen by hand for the vision model; the saved settings forget it too, and a line says so."""
+    from chatapp.settings import load_settings
+    vl, smol = folder / "Tiny-VL-F16.gguf", folder / "SmolLM2.gguf"
+    parts = make_app(settings=Settings(llm_model=str(vl), projector=str(folder / "mmproj-Tiny-VL-F16.gguf")))
+    parts.window._switch_model("chat", str(smol))   # what the picker's "Use this model" calls
+    assert parts.session.settings.llm_model == str(smol) and parts.session.settings.projector == ""
+    qtbot.waitUntil(lambda: parts.session.llm_status in ("ready", "error"), timeout=120_000)
+    assert parts.session.llm_status == "ready", parts.window.model_label.text()
+    assert parts.session.llm.engine.projector is None
+    assert load_settings(parts.session.paths.settings_file)[0].projector == ""
+    assert sum("chosen by hand was for the previous chat model" in t for t in _notices(parts)) == 1
+
+
+def test_a_projector_chosen_with_the_new_model_or_another_setting_stays(make_app, qtbot):
+    parts = make_app(settings=Settings(llm_model="/m/a.gguf", projector="/m/mmproj-a.gguf"))
+    parts.window._switch_model("image", "/m/some-image-model")   # not the chat model: the projector stays
+    assert parts.session.settings.projector == "/m/mmproj-a.gguf"
+    parts.window.settings_changed.emit(Settings(llm_model="/m/b.gguf", projector="/m/mmproj-b.gguf"))  # Settings, both
+    assert parts.session.settings.projector == "/m/mmproj-b.gguf"
+    parts.window.settings_changed.emit(Settings(llm_model="/m/c.gguf"))   # none chosen: nothing to say
+    assert parts.session.settings.projector == "" and not _notices(parts)
+    qtbot.waitUntil(lambda: parts.session.llm_status in ("ready", "error"), timeout=60_000)

@@ -1,7 +1,7 @@
 """The local backends: a GGUF file through llama.cpp, a diffusers model; their options and factories."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -50,6 +50,18 @@ def projector_path(settings: Settings, model: Path) -> Path | None:
         return Path(settings.projector).expanduser()
     from ..models.projector import paired_projector
     return paired_projector(model)
+
+
+PROJECTOR_FORGOTTEN = ("The vision projector chosen by hand was for the previous chat model; "
+                       "the new one pairs its own (Settings: Vision projector).")
+
+
+def forget_projector(old: Settings, new: Settings) -> tuple[Settings, str]:
+    """A projector chosen by hand belongs to one model (LM Studio's rule): another chat model pairs its own,
+    unless a projector was chosen with it. The settings to keep, and the line saying so ("" if nothing changed)."""
+    if old.projector and new.projector == old.projector and new.llm_model != old.llm_model:
+        return replace(new, projector=""), PROJECTOR_FORGOTTEN
+    return new, ""
 
 
 def image_model_path(settings: Settings) -> Path | None:
