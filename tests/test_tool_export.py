@@ -151,3 +151,34 @@ def test_the_pdf_shows_the_calls_as_the_html_does(tmp_path, qapp):
                  "weather-server stopped answering <after 30 s>.", "Here is your circle"):
         assert "".join(said.split()) in text, said
     assert len(pictures) == 1
+
+
+def test_import_gives_the_ids_a_card_names_this_databases_ids(tmp_path):
+    """A draw card's pictures (message_ids) and a look's picture (shown) point at the imported messages, in a
+    database whose ids differ from the exporting one's; an id outside the chat is left out."""
+    from chatapp import branches
+    src, cid = tool_chat(tmp_path / "a")
+    log = MessageLog(src)
+    msgs = src.messages(cid)
+    draw, pic, last = msgs[2], msgs[3], msgs[-1]
+    log.set_tool_state(draw, draw.meta["state"], message_ids=[pic.id, 10 ** 6])
+    reply = log.add(cid, "assistant", "", status=STREAMING, parent_id=last.id, make_current=True)
+    look_call = ToolCall("call_c", "look_at_picture", '{"picture": "#1"}')
+    log.set_tool_calls(reply, [look_call], status=DONE)
+    look = log.add_tool_message(cid, reply.id, look_call)
+    log.set_tool_state(look, "done", "Picture #1 is shown to you in the next message.", shown=[pic.id])
+    out = tmp_path / "all.json"
+    export(src, None, "json", out)
+    dst_dir = tmp_path / "b"
+    dst, _ = tool_chat(dst_dir)   # the database has messages of its own: the imported ones get other ids
+    got = import_file(dst, out, resolve_paths(str(dst_dir)).images)
+    assert got.conversations == 1
+    conv = max(dst.conversations(), key=lambda c: c.id)
+    here = {(m.role, m.kind, m.content[:12]): m for m in dst.messages(conv.id)}
+    new_pic = here[("assistant", "image", "a red circle")]
+    assert new_pic.id != pic.id
+    cards = {m.meta["name"]: m for m in dst.messages(conv.id) if m.kind == "tool"}
+    assert cards["draw_picture"].meta["message_ids"] == [new_pic.id]
+    assert cards["look_at_picture"].meta["shown"] == [new_pic.id]
+    sent = branches.history(dst, conv, "", tools=True, vision=True)
+    assert sent[-1]["content"][1] == {"type": branches.PICTURE_PART, "path": new_pic.image_path, "name": "picture"}

@@ -28,6 +28,10 @@ class BulkImport:
             " VALUES (?,?,?,?,?,?,?,?,?)",
             (conversation_id, role, kind, content, status, image_path, json.dumps(meta), created, parent_id)).lastrowid
 
+    def set_meta(self, message_id: int, meta: dict) -> None:
+        """A message's meta once every message it names has its id here (an import's second pass)."""
+        self._db.execute("UPDATE messages SET meta=? WHERE id=?", (json.dumps(meta), message_id))
+
     def set_leaf(self, conversation_id: int, leaf: int | None, updated: float | None = None) -> None:
         """The message the chat shows; with updated, its last-active time too."""
         self._db.execute("UPDATE conversations SET current_leaf=?, updated_at=COALESCE(?, updated_at) WHERE id=?",

@@ -121,14 +121,37 @@ def _add_turns(storage, bulk, conv: InConversation, cid: int, here: dict[str, in
 def _insert_messages(bulk, cid: int, messages: list[InMessage], ids: dict[str, int],
                      files: _Files | None) -> dict[str, int]:
     """Rows for messages (parents first); ids maps keys already in the database. Returns the new keys' ids."""
-    ids, added = dict(ids), {}
+    ids, added, naming = dict(ids), {}, []
     for m in _in_order(messages, set(ids)):
         path = files.pictures.get(id(m)) if files else None
+        meta = files.meta(m, cid) if files else m.meta
         ids[m.key] = added[m.key] = bulk.add_message(
             cid, m.role, m.content, kind=m.kind, status=m.status, image_path=str(path) if path else None,
-            meta=files.meta(m, cid) if files else m.meta, created=m.created,
-            parent_id=ids[m.parent] if m.parent is not None else None)
+            meta=meta, created=m.created, parent_id=ids[m.parent] if m.parent is not None else None)
+        if any(field in meta for field in _ID_FIELDS):
+            naming.append((ids[m.key], meta))
+    for message_id, meta in naming:   # a card names pictures added after it: once all have their ids
+        bulk.set_meta(message_id, _remapped(meta, ids))
     return added
+
+
+# Meta fields that hold ids of messages of the same chat (the exporting database's): a tool card's pictures
+# (message_ids), the pictures a look showed (shown), the picture an edit started from (source_id).
+_ID_FIELDS = ("message_ids", "shown", "source_id")
+
+
+def _remapped(meta: dict, ids: dict[str, int]) -> dict:
+    """Meta with its message ids as this database gave them; ids outside the imported chat are left out."""
+    out = dict(meta)
+    for field in _ID_FIELDS:
+        value = out.pop(field, None)
+        if isinstance(value, list):
+            value = [ids[str(v)] for v in value if str(v) in ids]
+        elif value is not None:
+            value = ids.get(str(value))
+        if value not in (None, []):
+            out[field] = value
+    return out
 
 
 def import_conversations(storage, read: ReadFile, images: Path) -> Summary:
