@@ -151,6 +151,24 @@ def test_a_model_that_cannot_see_is_not_offered_the_tool(make_app, qtbot):
     assert "draw_picture" in names and "look_at_picture" not in names
 
 
+def test_a_tool_not_offered_is_not_run_and_the_answer_lists_only_those_offered(make_app, qtbot):
+    """A blind model that calls look_at_picture anyway (a picture #1 is there): the call does not run, and the answer
+    names the tools of its turn, never the one it cannot use."""
+    engine = BlindToolEngine([[*call("look_at_picture", {"picture": "#1"}, "call_l")], "I cannot look."])
+    parts = make_app(engine)
+    session = parts.session
+    assert session.submit_image(ImageRequest(prompt="a blue circle", width=64, height=48, steps=1, seed=3))
+    qtbot.waitUntil(lambda: parts.storage.last_picture(session.current.id) is not None, timeout=60000)
+    assert session.submit("Does the circle look right?")
+    qtbot.waitUntil(lambda: any(m.content == "I cannot look." and m.status == DONE
+                                for m in parts.storage.branch(session.current.id)), timeout=30000)
+    card = card_of(parts, "look_at_picture")
+    assert card.meta["state"] == "failed" and "shown" not in card.meta
+    assert card.content.startswith("The tool 'look_at_picture' is not offered here.")
+    listed = card.content.split("The tools are: ", 1)[1].rstrip(".").split(", ")
+    assert listed == [t["function"]["name"] for t in engine.params[0].tools] and "look_at_picture" not in listed
+
+
 @pytest.mark.real
 def test_the_real_vision_handler_reads_the_shape_the_tool_result_makes(tmp_path, vision_model):  # noqa: F811
     gguf, mmproj = vision_model

@@ -65,6 +65,7 @@ class _Turn:
     stop: threading.Event = field(default_factory=threading.Event)
     runner: Calls | None = None
     edited: bool = False            # run again by the user with arguments they edited
+    offered: tuple[str, ...] | None = None   # the tools the model was offered (None: all, a rerun by the user)
 
 
 class ToolLoop(QObject):
@@ -85,6 +86,7 @@ class ToolLoop(QObject):
         # each offer, so a LoRA added meanwhile is offered from the next reply on).
         self.loras: tuple[str, ...] = ()
         self._told_short: set[tuple] = set()   # (chat, context, max_tokens) whose tools were left out, said once
+        self._offered: dict[int, tuple[str, ...]] = {}   # chat -> the tool names its reply was offered last
         self._lister = Calls()
         self._lister.done.connect(self._on_loras_listed)
         self.list_loras()
@@ -101,6 +103,7 @@ class ToolLoop(QObject):
         `room` ((n_ctx, max_tokens); said once per chat where `say`: the model is known to call tools); past the
         rounds' cap they stay offered (the history holds calls) with tool_choice "none", so the model answers in
         words (said). Tools that show the model a picture only where it sees (`vision`)."""
+        self._offered[conversation_id] = ()   # a call of a tool not offered is answered, never run (_next)
         if not self.enabled(conversation_id) or not TOOLS:
             return (), "auto"
         tools = self._openai_tools(vision)
@@ -110,6 +113,7 @@ class ToolLoop(QObject):
                 self._told_short.add((conversation_id, *room))
                 self.notice(SHORT_NOTE.format(tools=cost(tools), room=MIN_CHAT_ROOM, n_ctx=room[0]))
             return (), "auto"
+        self._offered[conversation_id] = tuple(t["function"]["name"] for t in tools)
         if tool_round >= MAX_ROUNDS:
             self.notice(ROUNDS_NOTE)
             return tools, "none"
@@ -139,7 +143,8 @@ class ToolLoop(QObject):
 
     # --- a reply called tools --------------------------------------------------------------------------
     def start(self, reply: Message, calls: list, tool_round: int) -> None:
-        turn = _Turn(reply.conversation_id, list(calls), tool_round + 1, reply.id)
+        turn = _Turn(reply.conversation_id, list(calls), tool_round + 1, reply.id,
+                     offered=self._offered.get(reply.conversation_id))
         self.turns[reply.conversation_id] = turn
         if tool_round >= MAX_ROUNDS:   # told to call none, called some anyway: the answer ends here
             self._not_run(turn, turn.calls, f"Not run: the assistant had called tools {MAX_ROUNDS} times in a row.")
@@ -165,7 +170,7 @@ class ToolLoop(QObject):
             self.go_on.emit(turn.conversation_id, turn.tail, turn.round)
             return
         tc = turn.calls[turn.index]
-        tool = turn.tool = TOOLS.get(tc.name)
+        tool = turn.tool = TOOLS.get(tc.name) if turn.offered is None or tc.name in turn.offered else None
         asking = ask and tool is not None and self._asks(tool)
         turn.card = self.log.add_tool_message(turn.conversation_id, turn.tail, tc, make_current=True,
                                               source=tool.source if tool else "builtin",
@@ -173,7 +178,7 @@ class ToolLoop(QObject):
         if turn.card is None:   # not saved (the notice says why): the reply cannot go on from here
             self._close(turn)
         elif tool is None:
-            self._settle(turn, "failed", no_such_tool(tc.name))
+            self._settle(turn, "failed", no_such_tool(tc.name, turn.offered))
         elif not asking:
             self._run(turn)
 

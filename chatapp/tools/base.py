@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, replace
-from typing import Callable, Protocol
+from typing import Callable, Iterable, Protocol
 
 from ..conversation import TOOL_STATUS
 from ..recipes.request import ImageRequest, ModelLimits
@@ -124,10 +124,12 @@ def offered(tools: list[Tool] | None = None, limits: ModelLimits | None = None,
     return [replace(t, parameters=t.schema_for(limits, tuple(loras))) if t.schema_for else t for t in chosen]
 
 
-def no_such_tool(name: str) -> ToolResult:
-    """The result for a call of a tool that is not offered (the model made the name up)."""
-    names = ", ".join(TOOLS) or "none"
-    return ToolResult(f"There is no tool called {name!r}. The tools are: {names}.", is_error=True)
+def no_such_tool(name: str, offered_names: Iterable[str] | None = None) -> ToolResult:
+    """The result for a call of a tool that is not offered (the model made the name up, or one left out of its
+    turn: look_at_picture for a model that cannot see); it lists only the tools offered (default: all of TOOLS)."""
+    names = ", ".join(TOOLS if offered_names is None else offered_names) or "none"
+    what = f"The tool {name!r} is not offered here" if name in TOOLS else f"There is no tool called {name!r}"
+    return ToolResult(f"{what}. The tools are: {names}.", is_error=True)
 
 
 def call(tool: Tool, arguments: str, run: ToolRun) -> ToolResult:
