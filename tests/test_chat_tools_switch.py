@@ -2,6 +2,7 @@
 it, exported, imported, gone with it; older settings files' list moved into the chats), and the draw tool's schema
 names the LoRAs that exist while a call naming one that does not gets a card saying so."""
 import json
+import shutil
 
 import pytest
 
@@ -16,6 +17,7 @@ from chatapp.store.ingest import import_file
 
 from .conftest import close_app
 from .test_gui_tools import branch, call, finished_reply
+from .test_lora_parse import WHITE, sd15_checkpoint, sd15_lora
 
 
 def test_the_switch_is_the_chats_own_it_survives_a_restart_and_goes_with_the_chat(make_app, qtbot):
@@ -79,7 +81,7 @@ def test_export_and_import_keep_the_switch_and_a_bad_one_is_refused_by_name(tmp_
 def test_the_draw_tool_offers_the_loras_there_and_a_call_naming_another_gets_a_card_saying_so(make_app, data_dir,
                                                                                                 qtbot):
     (data_dir / "loras").mkdir(parents=True)
-    (data_dir / "loras" / "ink-lines.safetensors").write_bytes(b"")   # listed by name; read only when used
+    shutil.copy(WHITE, data_dir / "loras" / "ink-lines.safetensors")   # made for tiny-shapes, the image model here
     chat = FakeChatEngine([call("draw_picture", {"prompt": "a cat", "loras": [{"name": "watercolour"}]}), "Sorry."])
     parts = make_app(chat)
     qtbot.waitUntil(lambda: "ink-lines" in parts.session.tools.loras, timeout=30000)   # listed off the GUI thread
@@ -92,6 +94,17 @@ def test_the_draw_tool_offers_the_loras_there_and_a_call_naming_another_gets_a_c
     assert card.meta["state"] == "failed" and "There is no LoRA named 'watercolour'" in card.content
     assert "ink-lines" in card.content and not any(m.kind == "image" for m in branch(parts))
     assert parts.window.view.widgets[card.id].isVisible() and finished_reply(parts, "Sorry.").status == DONE
+
+
+def test_the_draw_tool_offers_only_the_loras_made_for_the_image_model(make_app, data_dir, tmp_path, qtbot):
+    """A Stable Diffusion 1.x checkpoint (told from its header; the fake engine never loads it): the shipped
+    tiny-shapes LoRAs are not offered, the SD 1.x one is."""
+    (data_dir / "loras").mkdir(parents=True)
+    sd15_lora(data_dir / "loras" / "portrait.safetensors")
+    shutil.copy(WHITE, data_dir / "loras" / "ink-lines.safetensors")
+    parts = make_app(settings=Settings(image_model=str(sd15_checkpoint(tmp_path / "sd15.safetensors"))))
+    qtbot.waitUntil(lambda: "portrait" in parts.session.tools.loras, timeout=30000)   # listed off the GUI thread
+    assert parts.session.tools.loras == ("portrait",)
 
 
 def test_a_context_too_small_for_the_tools_leaves_them_out_says_so_once_and_offers_draw_this(make_app, qtbot):

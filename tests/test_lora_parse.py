@@ -178,3 +178,34 @@ def test_a_big_folder_lists_the_first_ones(tmp_path, monkeypatch):
         shutil.copy(WHITE, tmp_path / f"w{i}.safetensors")
     text = listing([tmp_path])
     assert "(the first 3 of 5)" in text and "`w2`" in text and "`w3`" not in text
+
+
+def sd15_checkpoint(path):
+    """The header of an SD 1.x single-file checkpoint (zero-sized tensors): enough to tell its kind."""
+    from .test_single_file import sd_shapes
+    return write_safetensors(path, sd_shapes(768))
+
+
+def test_the_names_offered_are_those_made_for_the_image_models_kind(tmp_path):
+    """Told from the model's files (a diffusers folder's UNet config, a checkpoint's header), never loaded."""
+    from chatapp.engines.defaults import default_image_model_path
+    from chatapp.engines.lora import model_context, names
+    folder = tmp_path / "loras"
+    folder.mkdir()
+    shutil.copy(WHITE, folder / "ink-lines.safetensors")   # a tiny-shapes LoRA
+    sd15_lora(folder / "portrait.safetensors")
+    (folder / "broken.safetensors").write_bytes(b"not a safetensors file")
+    folders = [folder, BUILTIN_DIR]
+    tiny = default_image_model_path()
+    assert model_context(tiny) == (128, False)
+    assert names(folders, tiny) == ["ink-lines", "white-background-kohya", "white-background"]
+    checkpoint = sd15_checkpoint(tmp_path / "sd15.safetensors")
+    diffusers_folder = tmp_path / "sd15-folder"
+    (diffusers_folder / "unet").mkdir(parents=True)
+    (diffusers_folder / "unet" / "config.json").write_text(json.dumps({"cross_attention_dim": 768}))
+    for model in (checkpoint, diffusers_folder):
+        assert model_context(model) == (768, False) and names(folders, model) == ["portrait"]
+    unknown = tmp_path / "model.bin"
+    unknown.write_bytes(b"?")
+    everything = ["broken", "ink-lines", "portrait", "white-background-kohya", "white-background"]
+    assert model_context(unknown) is None and names(folders, unknown) == names(folders) == everything

@@ -131,7 +131,9 @@ class ToolLoop(QObject):
         return n_ctx - min(max_tokens, n_ctx // 2) - cost(tools) >= MIN_CHAT_ROOM
 
     def list_loras(self) -> None:
-        self._lister.call(lora_names, self.desk.images.lora_dirs())
+        # Only those made for the image model's kind (told from its files, not loaded): tiny-shapes' LoRAs never
+        # reach a Stable Diffusion model's schema, where the render would refuse them.
+        self._lister.call(lora_names, self.desk.images.lora_dirs(), self.desk.images.model_path())
 
     @Slot(int, object, object)
     def _on_loras_listed(self, _call: int, names, error) -> None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import json
 import os
 import re
 import struct
@@ -188,15 +189,36 @@ def model_kind(pipe) -> tuple[int | None, str]:
     return ctx, "SDXL" if getattr(pipe, "text_encoder_2", None) is not None else KINDS.get(ctx, f"{ctx}-wide")
 
 
+def _other_kind(info: LoraInfo, context: int | None, sdxl: bool) -> bool:
+    """Made for another kind of model than one whose UNet reads `context`-wide text (SDXL or not)."""
+    return (info.sdxl and not sdxl) or (info.context is not None and info.context != context)
+
+
+def model_context(model: Path) -> tuple[int, bool] | None:
+    """(cross-attention width, SDXL) of an image model, read without loading it: a diffusers folder's UNet config,
+    a single file's header; None when it cannot be told (LoRAs are then judged at render, by check_fits)."""
+    try:
+        if model.is_dir():
+            width = json.loads((model / "unet" / "config.json").read_text(encoding="utf-8"))["cross_attention_dim"]
+            width = width[0] if isinstance(width, list) else width
+            return int(width), (model / "text_encoder_2").is_dir()
+        if model.suffix.lower() == ".safetensors":
+            from .single_file import detect
+            family = detect(model, probe=False).family   # header only: no torch
+            return {"sd1": 768, "sd2": 1024, "sdxl": 2048}[family], family == "sdxl"
+    except (OSError, ValueError, KeyError, TypeError, IndexError, EngineError):
+        pass
+    return None
+
+
 def check_fits(info: LoraInfo, pipe, model_name: str) -> None:
     """Refuse a LoRA made for another kind of model before anything is applied."""
     if info.problem:
         raise LoraError(f"LoRA {info.name} cannot be used: {info.problem}.")
     ctx, kind = model_kind(pipe)
-    sdxl_model = kind == "SDXL"
     te = getattr(pipe, "text_encoder", None)
     width = getattr(getattr(te, "config", None), "hidden_size", None)
-    wrong = (info.sdxl and not sdxl_model) or (info.context is not None and info.context != ctx) \
+    wrong = _other_kind(info, ctx, kind == "SDXL") \
         or (info.text_width is not None and width is not None and info.text_width != width)
     mismatched = []
     if not wrong:
@@ -317,11 +339,22 @@ def listing(folders: list[Path]) -> str:
     return "\n".join(lines)
 
 
-def names(folders: list[Path]) -> list[str]:
-    """The LoRA names a recipe can use, as find() looks them up: the first folder's first, each name once."""
+def names(folders: list[Path], model: Path | None = None) -> list[str]:
+    """The LoRA names a recipe can use, as find() looks them up: the first folder's first, each name once; with
+    `model`, only those made for its kind (headers read; all of them when its kind cannot be told)."""
+    kind = model_context(model) if model is not None else None
     seen, out = set(), []
     for f in (f for d in folders for f in _files(d)):
         if f.stem.lower() not in seen:
             seen.add(f.stem.lower())
-            out.append(f.stem)
+            if kind is None or _fits(f, *kind):
+                out.append(f.stem)
     return out
+
+
+def _fits(path: Path, context: int, sdxl: bool) -> bool:
+    try:
+        info = inspect(path)
+    except (LoraError, OSError):
+        return False
+    return not info.problem and not _other_kind(info, context, sdxl)

@@ -202,6 +202,12 @@ class ImageJobs(QObject):
         """Where LoRA names are looked up: the Settings folder (or <data dir>/loras), then chatapp's own."""
         return lora_folders(self.settings.lora_folder, self.paths.data_dir)
 
+    def model_path(self):
+        """The local image model's path (the LoRAs offered are those made for its kind); None for a server's."""
+        from ..backends import image_backend
+        from ..backends.local import image_model_path
+        return None if image_backend(self.settings).remote else image_model_path(self.settings)
+
     def list_loras(self) -> None:
         """/loras: the LoRAs in the folders, told as a notice once read (on the thread pool, like a dropped file)."""
         self._loras_call = self.files.call(lora_listing, self.lora_dirs())
