@@ -116,7 +116,7 @@ def tool_draw(image_steps: int) -> list[Row]:
 
     qapp()
     folder, label = model_folder()
-    engine = Told(tool_model_path(), n_ctx=2048, n_threads=default_llm_threads())
+    engine = Told(tool_model_path(), n_ctx=4096, n_threads=default_llm_threads())   # the tools take ~1,700 tokens
     parts = build(resolve_paths(tempfile.mkdtemp(prefix="chatapp-tooldraw-")),
                   Settings(temperature=0.0, seed=1, max_tokens=64, preload_image_model=True, image_model=str(folder),
                            image_steps=image_steps), llm_engine_factory=lambda: engine)
