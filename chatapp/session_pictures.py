@@ -62,13 +62,14 @@ class PictureDoors:
             self.notice.emit(STILL_READING)
             return False
         loading = self.llm_status == "loading"   # whether it sees is known once it is ready: the message waits
-        sees = self.chat_capabilities.vision
         title = text if text.strip() else "Picture: " + ", ".join(p["name"] for p in self.pictures.pending)
         conv = self._guard(self._ensure_conversation, title, when_full=SEND_AGAIN)
         pictures = conv and self.pictures.take(conv.id)
         if pictures is None or not conv:
             return False
-        named = (self._guard(self.pictures.references, self.storage, conv.id, text) or []) if sees or loading else []
+        # Named for every model: one that sees is shown it; one that cannot is told it was not shown (its history
+        # says so), so it does not describe a picture it never saw.
+        named = self._guard(self.pictures.references, self.storage, conv.id, text) or []
         meta = dict(self._drawing_hint(text).get("meta", {}) if text.strip() else {})
         if pictures or named:
             meta["pictures"] = pictures + named
@@ -86,7 +87,8 @@ class PictureDoors:
 
     def _settle_waiting_pictures(self, state: str, detail: str = "") -> None:
         """The model is ready: the messages with pictures sent while it loaded get the can't-see note or a reply (the
-        chat's pictures they named only where it sees); it failed to load: a saved note under each says so."""
+        chat's pictures they named go along: shown, or said not shown); it failed to load: a saved note under each
+        says so."""
         if state not in ("ready", "error") or not self._pictures_waiting:
             return
         waiting, self._pictures_waiting = self._pictures_waiting, {}
@@ -98,10 +100,6 @@ class PictureDoors:
                 self.log.add(conv_id, "notice", NOT_LOADED.format(detail=detail.rstrip(".")), parent_id=question.id,
                              make_current=True)
                 continue
-            given = [p for p in pictures_of(question) if p.get("source") != "#N"]
-            if not self.chat_capabilities.vision and len(given) < len(pictures_of(question)):
-                meta = {k: v for k, v in question.meta.items() if k != "pictures"}
-                self.log.update(question, meta={**meta, **({"pictures": given} if given else {})})   # in place
             self._answer_or_note(conv, question)
         self.conversations_changed.emit()
         self.busy_changed.emit(self._streaming_here())
@@ -114,8 +112,12 @@ class PictureDoors:
     def _answer_or_note(self, conv, question) -> None:
         """A reply to question; where it carries pictures the user gave and the model cannot see, a saved note naming
         the model instead (the pictures stay in the message)."""
-        given = any(p.get("source") in ("file", "paste") for p in pictures_of(question))
-        if given and not self.chat_capabilities.vision:
+        pictures = pictures_of(question)
+        given = any(p.get("source") in ("file", "paste") for p in pictures)
+        # A chat picture named (#N) to a model that cannot see: one that calls tools may still act on it (its recipe,
+        # an edit, another like it) and is told it cannot see it; one that cannot would only make an answer up.
+        named = any(p.get("source") == "#N" for p in pictures)
+        if not self.chat_capabilities.vision and (given or named and not self.model_calls_tools()):
             name = self.llm_info.name if self.llm_info else "The chat model"
             self.log.add(conv.id, "notice", cannot_see(name, len(pictures_of(question))), parent_id=question.id, make_current=True)
             self.conversations_changed.emit()

@@ -6,6 +6,7 @@ import base64
 import io
 from pathlib import Path
 
+import pytest
 from PIL import Image
 
 from chatapp.branches import NOT_SHOWN
@@ -234,3 +235,37 @@ def test_a_full_disk_keeps_the_message_and_its_pictures_in_the_box(make_app, qtb
         assert session.submit("what is it?")
     user = [m for m in parts.storage.branch(session.current.id) if m.role == "user"][-1]
     assert user.meta["pictures"][0]["path"] == kept["path"] and session.pictures.pending == []
+
+
+class CannotSee(SeeingEngine):
+    """A scripted engine that cannot see; tools as the test says."""
+
+    def __init__(self, *args, tools: bool, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.capabilities = ChatCapabilities(vision=False, tools=tools)
+
+
+@pytest.mark.parametrize("tools", [False, True])
+def test_a_drawn_picture_named_to_a_model_that_cannot_see_is_never_described_unseen(make_app, qtbot, tools):
+    # Asked "does #1 match?", a model that cannot see made an answer up. One that calls tools may still act on
+    # the picture (its recipe, an edit) and is told it was not shown; one that cannot gets the saved note instead.
+    engine = CannotSee(["ok", "I cannot see it, but its recipe says a blue circle."], tools=tools)
+    parts = make_app(engine)
+    session = parts.session
+    with qtbot.waitSignal(session.reply_finished, timeout=30000):
+        session.submit("hi")
+    assert session.submit_image(ImageRequest(prompt="a blue circle", width=64, height=48, steps=1, seed=3))
+    qtbot.waitUntil(lambda: parts.storage.last_picture(session.current.id) is not None, timeout=60000)
+    asked_before = len(engine.seen)
+    if tools:
+        with qtbot.waitSignal(session.reply_finished, timeout=30000):
+            session.submit("does #1 match what I asked?")
+        sent = engine.seen[-1][-1]["content"]
+        assert isinstance(sent, str) and "[picture: #1 (not shown: this model cannot see pictures)]" in sent
+    else:
+        session.submit("does #1 match what I asked?")
+        qtbot.waitUntil(lambda: parts.storage.branch(session.current.id)[-1].role == "notice", timeout=30000)
+        assert "cannot see pictures" in parts.storage.branch(session.current.id)[-1].content
+        assert len(engine.seen) == asked_before
+    user = [m for m in parts.storage.branch(session.current.id) if m.role == "user"][-1]
+    assert [(p["name"], p["source"]) for p in user.meta["pictures"]] == [("#1", "#N")]
