@@ -69,11 +69,17 @@ def vae_rates(model: Path, limit: int, pairs: int) -> dict:
 
 
 def evaluate(model: Path, seeds: int = 1, limit: int = 300, pairs: int = 60, steps=None, cfg=None,
-             scheduler: str | None = None, threads: int = 0, grid: Path | None = None, shapes_limit: int = 0) -> dict:
+             scheduler: str | None = None, threads: int = 0, grid: Path | None = None, shapes_limit: int = 0,
+             live: Path | None = None) -> dict:
     from chatapp.conversation import ImageRequest
     from chatapp.engines.diffusion import DiffusionImageEngine
     engine = DiffusionImageEngine(model, threads=threads)
     engine.load()
+    if live:   # the training weights instead of their EMA (an ablation: is the average behind?)
+        import torch
+        ck = torch.load(live, weights_only=False)   # our own checkpoint file
+        engine.pipe.unet.load_state_dict(ck["unet"])
+        engine.pipe.text_encoder.load_state_dict(ck["text_encoder"])
     judge = emoji_judge.default_judge()
     verdicts, pictures, times = [], [], []
 
@@ -127,6 +133,7 @@ def main() -> None:
     ap.add_argument("--scheduler")
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--grid", type=Path)
+    ap.add_argument("--live", type=Path, metavar="CHECKPOINT", help="draw with this checkpoint's live (not EMA) weights")
     ap.add_argument("--json", type=Path, help="also write the report here")
     ap.add_argument("--clean", action="store_true", help="judge the clean renders instead (the judge's ceiling)")
     ap.add_argument("--vae", action="store_true", help="judge the clean renders after the model's VAE (its ceiling)")
@@ -136,7 +143,7 @@ def main() -> None:
         report = {"rates": rates, "pictures": args.limit + args.pairs}
     else:
         report = evaluate(args.model, args.seeds, args.limit, args.pairs, args.steps, args.cfg, args.scheduler,
-                          args.threads, args.grid, args.shapes)
+                          args.threads, args.grid, args.shapes, args.live)
         print(f"{report['pictures']} pictures, steps {report['steps']}, cfg {report['cfg']}, "
               f"scheduler {report['scheduler']}, median {report['median_seconds_per_picture']:.2f} s a picture")
     for name, rate in report["rates"].items():
