@@ -1,6 +1,8 @@
 """The emoji image model's trainer writes a folder chatapp's own image engine loads and draws from (issue 26):
 a two-step run with the real recipe, resumed, through the real diffusers pipeline (random-ish weights)."""
 import json
+import os
+import signal
 import sys
 from pathlib import Path
 
@@ -17,23 +19,37 @@ pytestmark = [pytest.mark.real, pytest.mark.skipif(
     not emoji_objects.FONT.exists(), reason="Debian fonts-noto-color-emoji is not installed")]
 
 
-def _train(monkeypatch, work: Path, steps: int) -> None:
+BATCH = 3   # no other part of the trainer asks for 3 pictures at once
+
+
+def _train(monkeypatch, work: Path, steps: int, stop_at_batch: int = 0) -> None:
+    """One trainer run; stop_at_batch: send ourselves SIGTERM (as `kill PID` would) in that training step."""
     import train_image_model
     monkeypatch.setattr(sys, "argv", ["train_image_model.py", "--model", "emoji", "--work", str(work),
                                       "--out", str(work / "model"), "--steps", str(steps), "--vae-steps", "1",
-                                      "--batch", "2", "--threads", "1"])
+                                      "--batch", str(BATCH), "--threads", "1"])
+    real, calls = train_image_model.training_batch, []
+
+    def batch(rng, n, drop=0.1):
+        calls.append(n)
+        if n == BATCH and calls.count(BATCH) == stop_at_batch:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return real(rng, n, drop)
+    monkeypatch.setattr(train_image_model, "training_batch", batch)
     train_image_model.main()
 
 
-def test_short_run_resumes_and_writes_a_folder_the_app_draws_from(tmp_path, monkeypatch):
+def test_stopped_run_resumes_from_its_last_step_and_writes_a_folder_the_app_draws_from(tmp_path, monkeypatch):
     work = tmp_path / "work"
-    _train(monkeypatch, work, 1)
-    _train(monkeypatch, work, 2)
+    handler = signal.getsignal(signal.SIGTERM)
+    _train(monkeypatch, work, 50, stop_at_batch=2)       # stopped by SIGTERM in its second step
+    assert signal.getsignal(signal.SIGTERM) is handler
+    _train(monkeypatch, work, 3)
     log = (work / "progress.log").read_text()
-    assert "resumed at step 1" in log and "done: 2 steps" in log
+    assert "done: 2 steps" in log and "resumed at step 2" in log and "done: 3 steps" in log
     model = work / "model"
     card = json.loads((model / "chatapp.json").read_text())
-    assert card["training_steps"] == 2 and card["width"] == 32
+    assert card["training_steps"] == 3 and card["width"] == 32
     files = [p for p in model.rglob("*") if p.is_file()]
     assert sum(p.stat().st_size for p in files) <= 30 * 2**20
     assert {p.suffix for p in files if p.parent.name in ("unet", "vae", "text_encoder")} == {".json", ".safetensors"}
