@@ -56,6 +56,15 @@ def test_draws_what_the_prompt_says(engine, prompt, scene):
     assert any(hits), f"{prompt!r}: {shapes.analyse(image)}"
 
 
+@pytest.mark.parametrize("scheduler", ["ddim", "euler", "dpm++2m"])
+def test_every_usual_scheduler_keeps_the_background(engine, scheduler):
+    # DDIM clipped the predicted latents to [-1, 1] (its default) until the config said clip_sample false:
+    # 7 of 24 held-out backgrounds right.
+    for prompt, scene in PROMPTS:
+        image = engine.generate(ImageRequest(prompt=prompt, seed=0, scheduler=scheduler), lambda *a: None, lambda: False)[0].image
+        assert shapes.analyse(image).bg == scene.bg, (prompt, scheduler)
+
+
 def test_unknown_words_do_not_crash(engine):
     out = engine.generate(ImageRequest(prompt="a majestic zebra unicorn 🦄 in Paris, trending on artstation", seed=0),
                           lambda *a: None, lambda: False)

@@ -54,6 +54,8 @@ def test_stopped_run_resumes_from_its_last_step_and_writes_a_folder_the_app_draw
     assert sum(p.stat().st_size for p in files) <= 30 * 2**20
     assert {p.suffix for p in files if p.parent.name in ("unet", "vae", "text_encoder")} == {".json", ".safetensors"}
 
+    from diffusers import DDIMScheduler
+    assert DDIMScheduler.from_pretrained(model / "scheduler").config.clip_sample is False   # see export()
     engine = DiffusionImageEngine(model, threads=1)
     engine.load()
     tok = engine.pipe.tokenizer
