@@ -144,14 +144,21 @@ def test_pictures_only_pastes_and_attach_command(make_app, qtbot, tmp_path):
     assert [p["type"] for p in engine.seen[-1][-1]["content"]] == ["image_url", "image_url"]
 
 
-def test_a_drawn_picture_named_by_number_goes_to_a_seeing_model(make_app, qtbot):
-    engine = SeeingEngine(["ok", "it matches"])
+def chat_with_a_drawing(make_app, qtbot, engine):
+    """An app whose open chat has one exchange and picture #1 (a blue circle, 64 x 48)."""
     parts = make_app(engine)
     session = parts.session
     with qtbot.waitSignal(session.reply_finished, timeout=30000):
         session.submit("hi")
     assert session.submit_image(ImageRequest(prompt="a blue circle", width=64, height=48, steps=1, seed=3))
     qtbot.waitUntil(lambda: parts.storage.last_picture(session.current.id) is not None, timeout=60000)
+    return parts
+
+
+def test_a_drawn_picture_named_by_number_goes_to_a_seeing_model(make_app, qtbot):
+    engine = SeeingEngine(["ok", "it matches"])
+    parts = chat_with_a_drawing(make_app, qtbot, engine)
+    session = parts.session
     drawn = parts.storage.last_picture(session.current.id)
     with qtbot.waitSignal(session.reply_finished, timeout=30000):
         session.submit("does #1 match what I asked? and #7?")
@@ -250,12 +257,8 @@ def test_a_drawn_picture_named_to_a_model_that_cannot_see_is_never_described_uns
     # Asked "does #1 match?", a model that cannot see made an answer up. One that calls tools may still act on
     # the picture (its recipe, an edit) and is told it was not shown; one that cannot gets the saved note instead.
     engine = CannotSee(["ok", "I cannot see it, but its recipe says a blue circle."], tools=tools)
-    parts = make_app(engine)
+    parts = chat_with_a_drawing(make_app, qtbot, engine)
     session = parts.session
-    with qtbot.waitSignal(session.reply_finished, timeout=30000):
-        session.submit("hi")
-    assert session.submit_image(ImageRequest(prompt="a blue circle", width=64, height=48, steps=1, seed=3))
-    qtbot.waitUntil(lambda: parts.storage.last_picture(session.current.id) is not None, timeout=60000)
     asked_before = len(engine.seen)
     if tools:
         with qtbot.waitSignal(session.reply_finished, timeout=30000):
