@@ -60,6 +60,7 @@ def test_a_dropped_picture_is_asked_about_shown_in_the_bubble_and_back_after_a_r
     ask_about(parts, qtbot, photo(tmp_path))
     qtbot.waitUntil(lambda: len(strip(parts).thumbs) == 1 and strip(parts).thumbs[0].loaded(), timeout=30000)
     assert strip(parts).isVisible() and not strip(parts).note.isVisible()   # this model sees: nothing to warn of
+    assert parts.window.model_label.text().endswith("· sees pictures")   # and the status bar says it sees
     assert strip(parts).thumbs[0].pixmap().width() > 0 and strip(parts).thumbs[0].toolTip() == "cat.jpg"
     qtbot.keyClick(strip(parts).thumbs[0], Qt.Key.Key_Return)   # a look at it before sending, full size
     qtbot.waitUntil(lambda: not parts.window.viewer.picture.pixmap().isNull(), timeout=30000)
@@ -101,6 +102,7 @@ def test_a_model_that_cannot_see_says_so_before_and_after_sending(make_app, qtbo
     ask_about(parts, qtbot, photo(tmp_path, "receipt.png"))
     qtbot.waitUntil(lambda: strip(parts).note.isVisible(), timeout=30000)
     assert strip(parts).note.text().startswith("Fake model cannot see pictures")
+    assert "sees pictures" not in parts.window.model_label.text()
     send(parts, qtbot, "")   # pictures alone are a message
     qtbot.waitUntil(lambda: parts.session.current is not None and
                     [m.role for m in parts.storage.messages(parts.session.current.id)] == ["user", "notice"],

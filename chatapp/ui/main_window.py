@@ -202,7 +202,8 @@ class MainWindow(StoreActions, QMainWindow):
             self.model_label.setText("⏳ Loading model…")
             self.composer.set_placeholder("Loading model… you can type now; your message is sent when it is ready.")
         elif state == "ready":
-            self.model_label.setText(f"● {detail}")
+            # Said where the model is named, as LM Studio's badge: whether to drop a picture here is decided at a glance.
+            self.model_label.setText(f"● {detail}" + (" · sees pictures" if self.session.chat_capabilities.vision else ""))
             self.composer.set_placeholder(None)
             info = self.session.llm_info
             shares_core = info is not None and info.cpu_threads >= cores()
