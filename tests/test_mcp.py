@@ -14,7 +14,8 @@ import pytest
 
 from chatapp.tools.base import ToolRegistry, ToolResult, ToolRun
 from chatapp.tools import mcp_client
-from chatapp.tools.mcp_client import McpHost, probe
+from chatapp.tools.mcp_client import McpHost
+from chatapp.tools.mcp_probe import probe
 from chatapp.tools.mcp_parts import MAX_RESULT_CHARS, ServerConfig, tool_name
 
 ECHO = str(Path(__file__).parent / "mcp_servers" / "echo_server.py")

@@ -9,7 +9,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout
 
 from ..backends import secrets
 from ..checks import MCP_TIMEOUT
-from ..tools.mcp_client import probe
+from ..tools.mcp_probe import probe
 from ..tools.mcp_parts import CALL_TIMEOUT, ServerConfig
 from ..workers import Calls
 from .options_form import label_fields
