@@ -23,10 +23,10 @@ from .replies import Replies
 from .settings import Paths, Settings
 from .storage import Storage
 from .tools import drawing_intent
-from .session_tools import SEND_AGAIN, ToolDoors
-from .session_pictures import PictureDoors
+from .session_doors.tools import SEND_AGAIN, ToolDoors
+from .session_doors.pictures import PictureDoors
 from .pictures.incoming import IncomingPictures
-from .session_tree import TreeDoors
+from .session_doors.tree import TreeDoors
 from .assistant.loop import ToolLoop
 from .assistant.services import ServiceDesk
 from .workers import LlmWorker
@@ -87,7 +87,7 @@ class ChatSession(TreeDoors, ToolDoors, PictureDoors, QObject):
         self.images.edits.checked.connect(self._on_edit_checked)
         self.documents = DocumentJobs(self.log, view, self.notice.emit, self._open_chat)   # attached files + library
         self.reply_finished.connect(self.documents.reply_finished)
-        self.pictures = IncomingPictures(paths.images, self.notice.emit)   # pictures the user gives (session_pictures)
+        self.pictures = IncomingPictures(paths.images, self.notice.emit)   # pictures the user gives (session_doors/pictures.py)
         self.pictures.changed.connect(self.pending_pictures)
         self.mcp = McpWorker(paths.config_dir)   # MCP servers' tools in TOOLS; started by load_models
         self.mcp.notice.connect(self.notice)
@@ -257,7 +257,7 @@ class ChatSession(TreeDoors, ToolDoors, PictureDoors, QObject):
             self.images.list_loras()
             return True
         if isinstance(parsed, commands.ChatTurn):
-            return self._send_turn(text)   # session_pictures.py: with the pending pictures
+            return self._send_turn(text)   # session_doors/pictures.py: with the pending pictures
         return self.submit_image(parsed, text.strip())
 
     def submit_image(self, request, command: str | None = None, checked: bool = False) -> bool:

@@ -20,7 +20,7 @@ LAYERS = [
     {"workers"},                                                # the only place that crosses threads
     {"message_log", "parts", "pictures", "document_jobs", "replies", "branches", "transfer", "desktop",
      "assistant"},                                              # session parts
-    {"session", "session_tools", "session_tree", "session_pictures"},           # the conductor: the window's one door
+    {"session", "session_doors"},                               # the conductor (and its door mixins): the window's one door
     {"ui"},                                                     # widgets
     {"app", "cli", "serve", "__main__", "chatapp"},             # entry points
 ]

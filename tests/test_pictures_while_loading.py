@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from chatapp.engines.base import ChatCapabilities
-from chatapp.session_pictures import NOT_LOADED
+from chatapp.session_doors.pictures import NOT_LOADED
 
 from .test_session_pictures import SeeingEngine, attach, photo
 

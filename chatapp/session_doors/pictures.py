@@ -2,12 +2,12 @@
 send a message with pictures (#N / "the last picture" named in it), the can't-see rule, /attach of a picture."""
 from __future__ import annotations
 
-from . import commands
-from .conversation import pictures_of
-from .branches import has_pictures
-from .pictures import intake
-from .pictures.incoming import STILL_READING
-from .session_tools import SEND_AGAIN, STILL_COMING
+from .. import commands
+from ..conversation import pictures_of
+from ..branches import has_pictures
+from ..pictures import intake
+from ..pictures.incoming import STILL_READING
+from .tools import SEND_AGAIN, STILL_COMING
 
 CANNOT_SEE = "{model} cannot see pictures; choose a vision model (Settings) to ask about {it}."
 # The window's drops and paperclip tell pictures from documents by the same names /attach does.

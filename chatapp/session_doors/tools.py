@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from . import backends
-from .conversation import Message
-from .tools import drawing_intent
+from .. import backends
+from ..conversation import Message
+from ..tools import drawing_intent
 
 STILL_COMING = "A reply is still coming. Wait for it, or press Esc to stop it."
 # A full disk while sending: what was typed stays in the box (submit returns False), and this says what to do.

@@ -2,9 +2,9 @@
 switch and delete a branch; branches.py reads the tree, these change what is shown and start replies."""
 from __future__ import annotations
 
-from . import branches, commands
-from .conversation import Message
-from .session_tools import STILL_COMING
+from .. import branches, commands
+from ..conversation import Message
+from .tools import STILL_COMING
 
 
 class TreeDoors:

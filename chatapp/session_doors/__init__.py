@@ -1,0 +1,1 @@
+"""ChatSession's doors (mixins): tools, the conversation tree, pictures; the session composes them."""
