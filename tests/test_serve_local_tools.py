@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import replace
 
 import jsonschema
@@ -21,13 +22,20 @@ from .tool_model import tool_model_path
 pytestmark = pytest.mark.real
 
 
-@pytest.fixture(scope="module")
-def url():
+@contextmanager
+def serving_models(named_paths):
+    """`chatapp serve` on loopback with one real chat engine per (model name, GGUF path): its base URL."""
     slots = []
-    for name, path in (("caller", tool_model_path()), ("plain", default_llm_path())):
+    for name, path in named_paths:
         engine = LlamaChatEngine(path, n_ctx=2048)
         slots.append(Slot("chat", engine, replace(engine.load(), name=name), ThreadPoolExecutor(max_workers=1)))
     with serving_slots(slots) as u:
+        yield u
+
+
+@pytest.fixture(scope="module")
+def url():
+    with serving_models((("caller", tool_model_path()), ("plain", default_llm_path()))) as u:
         yield u
 
 

@@ -2,19 +2,12 @@
 `openai` client: 9-character ids out, a caller's `call_...` ids taken back, Gemma's calls as OpenAI's JSON arguments."""
 from __future__ import annotations
 
-import json
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
 
-import jsonschema
 import openai
 import pytest
 
-from chatapp.engines.llama import LlamaChatEngine
-from chatapp.serve.app import Slot
-
-from .remote_servers import serving_slots
 from .test_llama_tools import ASK, TOOLS
+from .test_serve_local_tools import serving_models, valid
 from .tool_model import GEMMA4_SPECIALS, GEMMA4_TEMPLATE, NEMO_TEMPLATE, tool_model_path
 
 pytestmark = pytest.mark.real
@@ -22,20 +15,11 @@ pytestmark = pytest.mark.real
 
 @pytest.fixture(scope="module")
 def client():
-    slots = []
-    for name, path in (("nemo", tool_model_path(template=NEMO_TEMPLATE)),
-                       ("gemma", tool_model_path(template=GEMMA4_TEMPLATE, specials=GEMMA4_SPECIALS))):
-        engine = LlamaChatEngine(path, n_ctx=2048)
-        slots.append(Slot("chat", engine, replace(engine.load(), name=name), ThreadPoolExecutor(max_workers=1)))
-    with serving_slots(slots) as url, openai.OpenAI(base_url=url, api_key="unused", max_retries=0, timeout=120) as c:
+    models = (("nemo", tool_model_path(template=NEMO_TEMPLATE)),
+              ("gemma", tool_model_path(template=GEMMA4_TEMPLATE, specials=GEMMA4_SPECIALS)))
+    with serving_models(models) as url, openai.OpenAI(base_url=url, api_key="unused", max_retries=0,
+                                                      timeout=120) as c:
         yield c
-
-
-def valid(call) -> dict:
-    schema = {t["function"]["name"]: t["function"]["parameters"] for t in TOOLS}[call.function.name]
-    args = json.loads(call.function.arguments)
-    jsonschema.validate(args, schema)
-    return args
 
 
 def test_nemo_gives_nine_character_ids_and_takes_a_callers_own_ids_back(client):
