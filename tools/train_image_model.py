@@ -171,7 +171,9 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=6e-4)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2, help="torch threads; 0: measure 1 and 2 on this machine now")
-    ap.add_argument("--max-minutes", type=float, default=110, help="stop and export when the run's total reaches this")
+    ap.add_argument("--max-minutes", type=float,
+                    help="stop and export when the run's total reaches this (default: no limit; the emoji "
+                         "model's run is many hours in chunks, so a total cap would end every chunk at once)")
     ap.add_argument("--chunk-minutes", type=float, help="stop and export after this many minutes of this invocation")
     ap.add_argument("--checkpoint-minutes", type=float, default=5, help="checkpoint at least this often")
     ap.add_argument("--work", type=Path)
@@ -250,7 +252,8 @@ def main() -> None:
     previous = signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
     start = time.time() - elapsed
     invoked, saved_at, saved_step = time.time(), time.time(), step
-    while (not stop and step < args.steps and (time.time() - start) / 60 < args.max_minutes
+    while (not stop and step < args.steps
+           and (args.max_minutes is None or (time.time() - start) / 60 < args.max_minutes)
            and (args.chunk_minutes is None or (time.time() - invoked) / 60 < args.chunk_minutes)):
         if phase == 1 and step >= args.switch_step:
             # Phase 2 starts from the EMA weights with a fresh optimizer: the target changed.
