@@ -209,3 +209,20 @@ def test_the_names_offered_are_those_made_for_the_image_models_kind(tmp_path):
     unknown.write_bytes(b"?")
     everything = ["broken", "ink-lines", "portrait", "white-background-kohya", "white-background"]
     assert model_context(unknown) is None and names(folders, unknown) == names(folders) == everything
+
+
+def test_a_model_with_the_same_text_width_but_other_block_widths_is_not_offered_tiny_shapes_loras(tmp_path):
+    """The everyday-things model reads 128-wide text like tiny-shapes, but its UNet blocks are wider: a
+    tiny-shapes LoRA would fail at render, so it is not offered (told from the folder's config alone)."""
+    from chatapp.engines.lora import model_channels, names
+    wider = tmp_path / "wider"
+    (wider / "unet").mkdir(parents=True)
+    (wider / "unet" / "config.json").write_text(json.dumps({"cross_attention_dim": 128,
+                                                             "block_out_channels": [64, 96, 128]}))
+    same = tmp_path / "same"
+    (same / "unet").mkdir(parents=True)
+    (same / "unet" / "config.json").write_text(json.dumps({"cross_attention_dim": 128,
+                                                            "block_out_channels": [32, 64, 96]}))
+    assert model_channels(wider) == (64, 96, 128)
+    assert names([BUILTIN_DIR], wider) == []
+    assert names([BUILTIN_DIR], same) == ["white-background-kohya", "white-background"]

@@ -339,22 +339,51 @@ def listing(folders: list[Path]) -> str:
     return "\n".join(lines)
 
 
+def model_channels(model: Path) -> tuple[int, ...] | None:
+    """A diffusers folder's UNet block widths (block_out_channels); None when not a folder or not said. Two
+    models with the same text width (tiny-shapes and the everyday-things model: 128) differ here."""
+    try:
+        channels = json.loads((model / "unet" / "config.json").read_text(encoding="utf-8"))["block_out_channels"]
+        return tuple(int(c) for c in channels)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+_ATTENTION = re.compile(r"(down_blocks|up_blocks|mid_block)[._](?:(\d+)[._])?attentions[._].*attn[12][._]to[._](q|k|v|out)")
+
+
+def _widths_fit(info: LoraInfo, channels: tuple[int, ...]) -> bool:
+    """Every attention projection the LoRA changes writes as many features as that UNet block has channels."""
+    for module, (_, out) in info.shapes.items():
+        m = _ATTENTION.match(module)
+        if m is None or out is None or (m[1] != "mid_block" and m[2] is None):
+            continue   # other layers, SDXL's original block names: not told from the config alone
+        index = int(m[2] or 0)
+        widths = channels if m[1] == "down_blocks" else channels[::-1]
+        want = channels[-1] if m[1] == "mid_block" else widths[index] if index < len(widths) else None
+        if want != out:
+            return False
+    return True
+
+
 def names(folders: list[Path], model: Path | None = None) -> list[str]:
     """The LoRA names a recipe can use, as find() looks them up: the first folder's first, each name once; with
     `model`, only those made for its kind (headers read; all of them when its kind cannot be told)."""
     kind = model_context(model) if model is not None else None
+    channels = model_channels(model) if kind is not None else None
     seen, out = set(), []
     for f in (f for d in folders for f in _files(d)):
         if f.stem.lower() not in seen:
             seen.add(f.stem.lower())
-            if kind is None or _fits(f, *kind):
+            if kind is None or _fits(f, *kind, channels):
                 out.append(f.stem)
     return out
 
 
-def _fits(path: Path, context: int, sdxl: bool) -> bool:
+def _fits(path: Path, context: int, sdxl: bool, channels: tuple[int, ...] | None = None) -> bool:
     try:
         info = inspect(path)
     except (LoraError, OSError):
         return False
-    return not info.problem and not _other_kind(info, context, sdxl)
+    return (not info.problem and not _other_kind(info, context, sdxl)
+            and (channels is None or _widths_fit(info, channels)))
