@@ -1,13 +1,12 @@
 """Pictures for the local llama.cpp engine: a projector (mmproj) through libmtmd, its checks, image-token counts."""
 from __future__ import annotations
 
-import base64
-import binascii
 import ctypes
 import hashlib
 import io
 from pathlib import Path
 
+from .. import data_urls
 from .base import ContextOverflow, EngineError
 from .context import image_urls
 from .gguf_file import check_gguf_file
@@ -148,9 +147,9 @@ def _picture_bytes(url: str) -> bytes:
     enormous picture is refused here, never handed to stb_image."""
     from PIL import Image, UnidentifiedImageError
     try:
-        data = base64.b64decode(url.split(",", 1)[1], validate=False)
-    except (IndexError, binascii.Error, ValueError) as exc:
-        raise EngineError("A picture's data URL is damaged (not base64 after the comma).") from exc
+        data = data_urls.decode(url).data
+    except data_urls.DataUrlError as exc:
+        raise EngineError(f"A picture's data URL is damaged ({exc}).") from exc
     too_large = "A picture of {} is too large for the model; scale it down first."
     try:
         with Image.open(io.BytesIO(data)) as im:

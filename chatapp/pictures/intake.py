@@ -1,7 +1,6 @@
 """A picture the user gives (file or clipboard bytes) decoded safely with Pillow and re-encoded as chatapp's own copy; no Qt."""
 from __future__ import annotations
 
-import base64
 import io
 import os
 import stat
@@ -11,6 +10,7 @@ from pathlib import Path
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from .. import data_urls
 from ..recipes.png import write_atomically
 
 MAX_FILE_BYTES = 100 * 2**20     # read whole into memory, so bounded: no photo comes near it
@@ -186,7 +186,7 @@ def data_url(path: str, side: int) -> str:
         data = decode(data, name, side).data
         kind = "JPEG" if data[:3] == b"\xff\xd8\xff" else "PNG"
     mime = "image/jpeg" if kind == "JPEG" else "image/png"
-    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+    return data_urls.encode(data, mime)
 
 
 

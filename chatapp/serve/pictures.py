@@ -1,17 +1,14 @@
 """Pictures that come in requests: chat pictures as data URLs only, decoded by the desktop's intake; an edit's upload; a 400 on junk."""
 from __future__ import annotations
 
-import base64
-import binascii
 import io
-import re
 
+from .. import data_urls
 from .schemas import ApiError
 
 MAX_PICTURE_BYTES = 10 << 20     # one chat picture, decoded: a phone's JPEG is 2-8 MB
 LOW_SIDE = 512                   # OpenAI's detail "low": a 512 px version of the picture
 DETAILS = ("auto", "low", "high")
-_DATA_URL = re.compile(r"data:(?P<mime>[\w.+-]+/[\w.+-]+)?(?P<params>(?:;[^;,]*)*?);base64,(?P<data>.*)", re.S | re.I)
 
 
 def open_picture(data: bytes, what: str, param: str | None):
@@ -47,25 +44,21 @@ def check_detail(part: dict, where: str) -> None:
 
 def data_url_bytes(url: str, where: str) -> bytes:
     """The picture's bytes from a base64 data URL, or a 400 naming the part."""
-    match = _DATA_URL.fullmatch(url.strip())
-    if not match:
-        raise ApiError(400, f"Invalid '{where}.image_url.url': a data URL must be base64 "
-                            "(data:image/png;base64,...).", param=where, code="invalid_image_url")
-    if match["mime"] and not match["mime"].lower().startswith("image/"):
-        raise ApiError(400, f"Invalid '{where}.image_url.url': {match['mime']} is not a picture's type "
-                            "(image/png, image/jpeg, image/webp, image/gif).", param=where, code="invalid_image_url")
-    payload = match["data"]
-    if len(payload) > MAX_PICTURE_BYTES * 4 // 3 + 4:   # before decoding it
-        raise ApiError(400, f"The picture at '{where}' is larger than {MAX_PICTURE_BYTES >> 20} MB.", param=where,
-                       code="image_too_large")
+    invalid = f"Invalid '{where}.image_url.url': "
     try:
-        data = base64.b64decode(re.sub(r"\s+", "", payload), validate=True)
-    except (binascii.Error, ValueError):
-        raise ApiError(400, f"Invalid '{where}.image_url.url': its data is not valid base64.", param=where,
-                       code="invalid_image_url") from None
-    if not data:
-        raise ApiError(400, f"The picture at '{where}' is empty.", param=where, code="invalid_image")
-    return data
+        parsed = data_urls.decode(url, MAX_PICTURE_BYTES)
+    except data_urls.DataUrlError as exc:
+        message, code = {
+            "not base64 data URL": (invalid + "a data URL must be base64 (data:image/png;base64,...).",
+                                    "invalid_image_url"),
+            "not base64": (invalid + "its data is not valid base64.", "invalid_image_url"),
+            "too large": (f"The picture at '{where}' is larger than {MAX_PICTURE_BYTES >> 20} MB.", "image_too_large"),
+            "empty": (f"The picture at '{where}' is empty.", "invalid_image")}[exc.reason]
+        raise ApiError(400, message, param=where, code=code) from None
+    if parsed.mime and not parsed.mime.startswith("image/"):
+        raise ApiError(400, f"{invalid}{parsed.mime} is not a picture's type "
+                            "(image/png, image/jpeg, image/webp, image/gif).", param=where, code="invalid_image_url")
+    return parsed.data
 
 
 def prepared_part(part: dict, where: str, side: int) -> dict:
@@ -80,8 +73,7 @@ def prepared_part(part: dict, where: str, side: int) -> dict:
     except PictureError as exc:
         raise ApiError(400, str(exc), param=where, code="invalid_image") from None
     mime = "image/jpeg" if picture.suffix == ".jpg" else "image/png"
-    return {"type": "image_url",
-            "image_url": {"url": f"data:{mime};base64," + base64.b64encode(picture.data).decode("ascii")}}
+    return {"type": "image_url", "image_url": {"url": data_urls.encode(picture.data, mime)}}
 
 
 def prepare_pictures(messages: list, side: int) -> None:

@@ -1,7 +1,6 @@
 """One self-contained HTML page of conversations: the app's look, Pygments colours inline, no script, nothing fetched."""
 from __future__ import annotations
 
-import base64
 import html
 import time
 from dataclasses import dataclass, field
@@ -11,6 +10,8 @@ from pygments import highlight
 from pygments.formatters import HtmlFormatter
 from pygments.lexers import TextLexer, get_lexer_by_name
 from pygments.util import ClassNotFound
+
+from .. import data_urls
 
 # Inline styles: the page needs no stylesheet from anywhere to show its colours.
 _FORMATTER = HtmlFormatter(nowrap=True, noclasses=True, style="friendly")
@@ -141,7 +142,7 @@ def _tool(m: Shown) -> str:
 def _given(name: str, data: bytes, mime: str) -> str:
     """A picture the user gave: a thumbnail (the picture itself, shown small) and its name."""
     label = html.escape(name, quote=True)
-    return (f'<figure class="given"><img src="data:{mime};base64,{base64.b64encode(data).decode("ascii")}" '
+    return (f'<figure class="given"><img src="{data_urls.encode(data, mime)}" '
             f'alt="{label}"><figcaption>{label}</figcaption></figure>')
 
 
@@ -155,9 +156,8 @@ def _message(m: Shown) -> str:
     if m.kind == "image" and m.png is not None:
         small = m.size is not None and max(m.size) < 256
         width = f' width="{256 if small else m.size[0]}"' if m.size else ""
-        data = base64.b64encode(m.png).decode("ascii")
         cls = ' class="small"' if small else ""
-        body = (f'<img src="data:image/png;base64,{data}" alt="{html.escape(m.content, quote=True)}"'
+        body = (f'<img src="{data_urls.encode(m.png, "image/png")}" alt="{html.escape(m.content, quote=True)}"'
                 f'{width}{cls}>'
                 f'<p class="recipe">{html.escape(m.parameters or m.content)}</p>')
     elif m.tool is not None:
