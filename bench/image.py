@@ -15,7 +15,7 @@ def model_folder() -> tuple[Path, str]:
     from chatapp.engines.defaults import default_image_model_path
     path = default_image_model_path()
     if path:
-        return path, "embedded tiny-shapes"
+        return path, f"embedded {path.name}"
     from tests.tiny_pipeline import build_random_pipeline
     return build_random_pipeline(Path(tempfile.mkdtemp()) / "random-sd"), "random-weight SD (embedded model missing)"
 

@@ -70,9 +70,10 @@ class _Raw:
         return _gaps(stamps), len(stamps)
 
 
-def img2img(runs: int, steps: int = 20, path=None, size=None, label="embedded tiny-shapes") -> list[Row]:
+def img2img(runs: int, steps: int = 20, path=None, size=None, label=None) -> list[Row]:
     from chatapp.engines.defaults import default_image_model_path
     path = path or default_image_model_path()
+    label = label or f"embedded {path.name}"
     app = _App(path)
     size = size or int(app.engine.defaults["width"])
     cfg = float(app.engine.defaults["cfg"])

@@ -69,5 +69,5 @@ def memory() -> list[Row]:
                          capture_output=True, text=True, timeout=600, check=True)
     data = json.loads(out.stdout.strip().splitlines()[-1])
     return [Row("Memory: resident, both default models loaded, idle", data["idle"], "MB",
-                note="a fresh process: Qt, llama.cpp with SmolLM2, torch + diffusers with tiny-shapes"),
+                note="a fresh process: Qt, llama.cpp with SmolLM2, torch + diffusers with the embedded image model"),
             Row("Memory: peak resident during a reply + a picture", data["peak"], "MB")]

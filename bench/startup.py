@@ -90,7 +90,7 @@ def first_picture(runs: int) -> list[Row]:
         results.append(json.loads(out.stdout.strip().splitlines()[-1]))
     total, load = median([r["total_s"] for r in results]), median([r["load_s"] for r in results])
     return [Row("Time to the first picture, torch not yet loaded", total, "s", None, None, "", None,
-                f"median of {runs}: {load:.1f} s importing torch + diffusers and loading tiny-shapes, the rest "
+                f"median of {runs}: {load:.1f} s importing torch + diffusers and loading the embedded image model, the rest "
                 f"rendering (20 steps); torch imported before: {any(r['torch_before'] for r in results)}"),
             Row("Memory: resident after the first picture", median([r["rss_after"] for r in results]), "MB",
                 note=f"before it: {median([r['rss_before'] for r in results]):.0f} MB; after the idle unload: "

@@ -9,6 +9,7 @@ import pytest
 from PySide6.QtCore import Qt
 
 from chatapp.conversation import DONE
+from chatapp.engines.defaults import SHAPES_IMAGE_MODEL
 from chatapp.engines.fake import FakeChatEngine
 from chatapp.settings import Settings, load_settings, save_settings
 from chatapp.storage import Storage
@@ -83,7 +84,7 @@ def test_the_draw_tool_offers_the_loras_there_and_a_call_naming_another_gets_a_c
     (data_dir / "loras").mkdir(parents=True)
     shutil.copy(WHITE, data_dir / "loras" / "ink-lines.safetensors")   # made for tiny-shapes, the image model here
     chat = FakeChatEngine([call("draw_picture", {"prompt": "a cat", "loras": [{"name": "watercolour"}]}), "Sorry."])
-    parts = make_app(chat)
+    parts = make_app(chat, settings=Settings(image_model=str(SHAPES_IMAGE_MODEL)))
     qtbot.waitUntil(lambda: "ink-lines" in parts.session.tools.loras, timeout=30000)   # listed off the GUI thread
     assert parts.session.submit("draw a cat in watercolour")
     qtbot.waitUntil(lambda: finished_reply(parts, "Sorry.") is not None, timeout=30000)

@@ -1,4 +1,5 @@
-"""The embedded tiny-shapes model: loads with stock diffusers offline and draws what it is asked."""
+"""The shipped image models (tiny-shapes; tiny-things once it ships, issue 26): load with stock diffusers offline,
+and draw what tiny-shapes' prompts ask (issue 26: the shapes prompts that work keep working on tiny-things)."""
 import sys
 from pathlib import Path
 
@@ -6,29 +7,34 @@ import numpy as np
 import pytest
 
 from chatapp.conversation import ImageRequest
-from chatapp.engines.defaults import default_image_model_path
+from chatapp.engines.defaults import builtin_image_models
 from chatapp.engines.diffusion import DiffusionImageEngine
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))
 import shapes  # noqa: E402
 
-MODEL = default_image_model_path()
-pytestmark = [pytest.mark.real,
-              pytest.mark.skipif(MODEL is None, reason="resources/models/tiny-shapes has not been trained yet")]
+MODELS = {m.name: m for m in builtin_image_models()}
+LARGEST_MB = {"tiny-shapes": 25, "tiny-things": 30}   # issue 26 allows tiny-things 30 MB
+pytestmark = pytest.mark.real
 
 
-def test_folder_is_small_safetensors_only_and_loads_with_stock_diffusers():
+def test_the_shipped_models_are_known_ones_and_tiny_shapes_is_among_them():
+    assert "tiny-shapes" in MODELS and set(MODELS) <= set(LARGEST_MB)
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_folder_is_small_safetensors_only_and_loads_with_stock_diffusers(name):
     from diffusers import DiffusionPipeline, StableDiffusionPipeline
-    files = [p for p in MODEL.rglob("*") if p.is_file()]
-    assert sum(p.stat().st_size for p in files) <= 25 * 2**20
+    files = [p for p in MODELS[name].rglob("*") if p.is_file()]
+    assert sum(p.stat().st_size for p in files) <= LARGEST_MB[name] * 2**20
     assert not [p for p in files if p.suffix in (".bin", ".ckpt", ".pt", ".pth", ".pkl")]
-    pipe = DiffusionPipeline.from_pretrained(MODEL, local_files_only=True)
+    pipe = DiffusionPipeline.from_pretrained(MODELS[name], local_files_only=True)
     assert isinstance(pipe, StableDiffusionPipeline)
 
 
-@pytest.fixture(scope="module")
-def engine():
-    e = DiffusionImageEngine(MODEL)
+@pytest.fixture(scope="module", params=sorted(MODELS))
+def engine(request):
+    e = DiffusionImageEngine(MODELS[request.param])
     e.load()
     return e
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from chatapp.conversation import ImageRequest
+from chatapp.engines.base import EngineError
 from chatapp.engines.diffusion import DiffusionImageEngine
 
 TOOLS = Path(__file__).resolve().parent.parent / "tools"
@@ -64,6 +65,16 @@ def test_stopped_run_resumes_from_its_last_step_and_writes_a_folder_the_app_draw
     assert unk not in tok("a red circle on the left").input_ids
     result = engine.generate(ImageRequest(prompt="a cat", steps=2, seed=1), lambda *a: None, lambda: False)[0]
     assert result.image.size == (32, 32) and result.seed == 1
+    # It reads 128-wide text like tiny-shapes; its block widths tell them apart, so the shipped tiny-shapes LoRA is
+    # neither offered for it nor applied to it, and the refusal names both kinds.
+    from chatapp.engines.lora import BUILTIN_DIR, names
+    assert names([BUILTIN_DIR], model) == []
+    engine.lora_dirs = [BUILTIN_DIR]
+    with pytest.raises(EngineError, match="LoRA white-background was made for tiny-shapes models, but model is a "
+                                          "tiny-things model"):
+        engine.generate(ImageRequest(prompt="a cat", steps=2, seed=1, loras=[("white-background", 1.0)]),
+                        lambda *a: None, lambda: False)
+    assert not engine.loras.loaded
 
 
 def test_tiny_shapes_tokenizer_is_unchanged_by_the_second_model():

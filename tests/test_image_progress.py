@@ -122,7 +122,7 @@ def test_size_beyond_the_models_limit_is_refused_once_the_model_is_known(make_ap
     assert parts.session.submit("/image a red circle --size 2048x2048")   # the parser cannot know the limit yet
     msg = image_messages(parts)[0]
     qtbot.waitUntil(lambda: parts.storage.message(msg.id).status == ERROR, timeout=120000)
-    assert "larger than tiny-shapes allows (64x64 at most)" in parts.storage.message(msg.id).content
+    assert f"larger than {model.name} allows (64x64 at most)" in parts.storage.message(msg.id).content
     assert not parts.paths.images.exists() or not list(parts.paths.images.glob("*.png"))
 
 

@@ -9,7 +9,7 @@ from PIL import Image, ImageDraw
 
 from chatapp.conversation import ImageRequest
 from chatapp.engines.base import EngineError
-from chatapp.engines.defaults import default_image_model_path
+from chatapp.engines.defaults import SHAPES_IMAGE_MODEL
 from chatapp.engines.diffusion import DiffusionImageEngine
 from chatapp.recipes.a1111 import parse_parameters
 from chatapp.recipes.png import read_parameters, save_png
@@ -19,7 +19,7 @@ BLUE, RED = (40, 70, 215), (220, 40, 30)
 
 @pytest.fixture(scope="module")
 def engine():
-    e = DiffusionImageEngine(default_image_model_path())
+    e = DiffusionImageEngine(SHAPES_IMAGE_MODEL)
     e.load()
     return e
 
@@ -127,7 +127,7 @@ def nine_channel_folder(tmp_path_factory):
     import torch
     from diffusers import UNet2DConditionModel
     folder = tmp_path_factory.mktemp("inpaint") / "tiny-inpaint"
-    shutil.copytree(default_image_model_path(), folder)
+    shutil.copytree(SHAPES_IMAGE_MODEL, folder)
     config = json.loads((folder / "unet" / "config.json").read_text())
     config["in_channels"] = 9
     torch.manual_seed(0)

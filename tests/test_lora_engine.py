@@ -9,7 +9,7 @@ import pytest
 from chatapp.commands import parse_input
 from chatapp.conversation import ImageRequest
 from chatapp.engines.base import EngineError
-from chatapp.engines.defaults import DEFAULT_IMAGE_MODEL
+from chatapp.engines.defaults import SHAPES_IMAGE_MODEL
 from chatapp.engines.diffusion import DiffusionImageEngine
 from chatapp.engines.lora import BUILTIN_DIR, file_hash
 from chatapp.recipes.png import read_parameters, recipe_command, save_png
@@ -38,7 +38,7 @@ def held_out_prompts():
 
 @pytest.fixture(scope="module")
 def engine():
-    e = DiffusionImageEngine(DEFAULT_IMAGE_MODEL, threads=1)
+    e = DiffusionImageEngine(SHAPES_IMAGE_MODEL, threads=1)
     e.load()
     e.lora_dirs = [BUILTIN_DIR]
     return e
@@ -165,3 +165,4 @@ def test_text_encoder_layers_and_kohya_alpha_load_in_both_formats(engine, tmp_pa
         assert not any("lora_A" in n for n, _ in engine.pipe.text_encoder.named_modules())
     finally:
         engine.lora_dirs = [BUILTIN_DIR]
+

@@ -11,7 +11,7 @@ import pytest
 from chatapp.conversation import ImageRequest
 from chatapp.engines import lora
 from chatapp.engines.base import EngineError
-from chatapp.engines.defaults import DEFAULT_IMAGE_MODEL
+from chatapp.engines.defaults import SHAPES_IMAGE_MODEL
 from chatapp.engines.diffusion import DiffusionImageEngine
 from chatapp.recipes.a1111 import format_parameters
 
@@ -22,7 +22,7 @@ NOT_SD = "it is not a Stable Diffusion LoRA (a language-model adapter)"
 
 @pytest.fixture(scope="module")
 def engine():
-    e = DiffusionImageEngine(DEFAULT_IMAGE_MODEL, threads=1)
+    e = DiffusionImageEngine(SHAPES_IMAGE_MODEL, threads=1)
     e.load()
     return e
 

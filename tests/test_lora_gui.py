@@ -5,7 +5,7 @@ import pytest
 from PySide6.QtCore import Qt
 
 from chatapp.conversation import DONE, ERROR
-from chatapp.engines.defaults import DEFAULT_IMAGE_MODEL
+from chatapp.engines.defaults import SHAPES_IMAGE_MODEL
 from chatapp.engines.diffusion import DiffusionImageEngine
 from chatapp.engines.lora import BUILTIN_DIR
 from chatapp.recipes.png import read_parameters
@@ -40,7 +40,7 @@ def test_bad_lora_flag_queues_nothing(make_app, qtbot):
 @pytest.mark.real
 def test_lora_from_the_settings_folder_and_a_missing_one(make_app, qtbot, tmp_path):
     shutil.copy(BUILTIN_DIR / "white-background.safetensors", tmp_path / "bright.safetensors")
-    parts = make_app(image_engine=DiffusionImageEngine(DEFAULT_IMAGE_MODEL, threads=1),
+    parts = make_app(image_engine=DiffusionImageEngine(SHAPES_IMAGE_MODEL, threads=1),
                      settings=Settings(lora_folder=str(tmp_path)))
     send(parts, qtbot, "/image a red circle on a blue background --seed 2 --lora nope")
     send(parts, qtbot, "/image a red circle on a blue background <lora:bright:1> --seed 2")

@@ -188,7 +188,7 @@ def sd15_checkpoint(path):
 
 def test_the_names_offered_are_those_made_for_the_image_models_kind(tmp_path):
     """Told from the model's files (a diffusers folder's UNet config, a checkpoint's header), never loaded."""
-    from chatapp.engines.defaults import default_image_model_path
+    from chatapp.engines.defaults import SHAPES_IMAGE_MODEL
     from chatapp.engines.lora import model_context, names
     folder = tmp_path / "loras"
     folder.mkdir()
@@ -196,7 +196,7 @@ def test_the_names_offered_are_those_made_for_the_image_models_kind(tmp_path):
     sd15_lora(folder / "portrait.safetensors")
     (folder / "broken.safetensors").write_bytes(b"not a safetensors file")
     folders = [folder, BUILTIN_DIR]
-    tiny = default_image_model_path()
+    tiny = SHAPES_IMAGE_MODEL
     assert model_context(tiny) == (128, False)
     assert names(folders, tiny) == ["ink-lines", "white-background-kohya", "white-background"]
     checkpoint = sd15_checkpoint(tmp_path / "sd15.safetensors")

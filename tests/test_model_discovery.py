@@ -122,3 +122,20 @@ def test_loading_what_cannot_chat_as_the_chat_model_says_what_it_is(tmp_path, ma
     with pytest.raises(EngineError) as err:
         LlamaChatEngine(path).load()
     assert f"model.gguf cannot be used as the chat model ({words}" in str(err.value) and "truncated" not in str(err.value)
+
+
+def test_a_shipped_image_model_other_than_the_default_is_chosen_by_its_path(tmp_path, monkeypatch):
+    """The default is chosen as "" (the setting follows the default); another shipped one (tiny-things beside
+    tiny-shapes, issue 26) by its path, so choosing it is not silently the default."""
+    import shutil
+
+    from chatapp.engines import defaults
+    from chatapp.models.scan import builtin_sources
+    other = tmp_path / "tiny-other"
+    shutil.copytree(defaults.DEFAULT_IMAGE_MODEL, other)
+    monkeypatch.setattr(defaults, "builtin_image_models", lambda: [defaults.DEFAULT_IMAGE_MODEL, other])
+    images = {e.name: e for e in scan(builtin_sources()) if e.kind == "image"}
+    assert set(images) == {defaults.DEFAULT_IMAGE_MODEL.name, "tiny-other"}
+    default = images[defaults.DEFAULT_IMAGE_MODEL.name]
+    assert default.path == "" and default.details["file"] == str(defaults.DEFAULT_IMAGE_MODEL)
+    assert images["tiny-other"].path == str(other) and images["tiny-other"].usable

@@ -15,11 +15,13 @@ import pytest
 from PIL import Image
 
 from chatapp.conversation import DONE
+from chatapp.engines.defaults import default_image_model_path
 from chatapp.recipes.png import read_parameters
 
 from .remote_servers import ROOT, build_remote_app, free_port, isolate_keys, serving
 
 pytestmark = pytest.mark.real
+IMAGE = default_image_model_path().name   # the embedded image model chatapp serve offers by default
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +44,7 @@ def models(client) -> dict:
 def test_models_listed(client):
     found = models(client)
     assert found["chat"].id == "SmolLM2-135M-Instruct.Q4_1" and found["chat"].model_extra["context_length"] == 4096
-    assert found["image"].id == "tiny-shapes" and found["image"].model_extra["image_defaults"]["max_size"] == 64
+    assert found["image"].id == IMAGE and found["image"].model_extra["image_defaults"]["max_size"] == 64
 
 
 def test_streamed_and_plain_chat(client):
@@ -58,7 +60,7 @@ def test_streamed_and_plain_chat(client):
 
 
 def test_image_decodes_to_the_requested_size(client):
-    result = client.images.generate(model="tiny-shapes", prompt="a red circle on the left", size="64x32",
+    result = client.images.generate(model=IMAGE, prompt="a red circle on the left", size="64x32",
                                     response_format="b64_json", extra_body={"steps": 4, "seed": 7, "cfg_scale": 3})
     image = Image.open(io.BytesIO(base64.b64decode(result.data[0].b64_json)))
     assert image.format == "PNG" and image.size == (64, 32)
@@ -70,12 +72,29 @@ def _picture(result):
     return Image.open(io.BytesIO(base64.b64decode(result.data[0].b64_json)))
 
 
-def test_a_lora_named_in_the_prompt_is_applied_and_reported(client):
+@pytest.fixture(scope="module")
+def shapes_served(tmp_path_factory):
+    """chatapp serve on the shipped tiny-shapes model (the base of chatapp's own white-background LoRA)."""
+    from chatapp.engines.defaults import SHAPES_IMAGE_MODEL
+    log = tmp_path_factory.mktemp("serve-shapes") / "serve.log"
+    with serving(lambda port: ["-m", "chatapp", "serve", "--port", str(port), "--no-llm",
+                               "--image-model", str(SHAPES_IMAGE_MODEL)], log) as url:
+        yield url, log
+
+
+@pytest.fixture
+def shapes_client(shapes_served):
+    with openai.OpenAI(base_url=shapes_served[0], api_key="unused", max_retries=0, timeout=120) as c:
+        yield c
+
+
+def test_a_lora_named_in_the_prompt_is_applied_and_reported(shapes_client):
     """As AUTOMATIC1111's API: <lora:NAME:WEIGHT> in the prompt (here chatapp's own white-background LoRA)."""
     from .test_lora_engine import white_border
     scene, extra = "a red circle on a blue background", {"steps": 8, "seed": 3}
-    plain = client.images.generate(model="tiny-shapes", prompt=scene, extra_body=extra)
-    lora = client.images.generate(model="tiny-shapes", prompt=f"{scene} <lora:white-background:1>", extra_body=extra)
+    plain = shapes_client.images.generate(model="tiny-shapes", prompt=scene, extra_body=extra)
+    lora = shapes_client.images.generate(model="tiny-shapes", prompt=f"{scene} <lora:white-background:1>",
+                                         extra_body=extra)
     recipe = lora.data[0].model_extra["recipe"]
     assert [(x["name"], x["weight"]) for x in recipe["loras"]] == [("white-background", 1.0)] and recipe["loras"][0]["hash"]
     assert lora.data[0].revised_prompt == scene            # the tag is not part of the text the model reads
@@ -92,11 +111,11 @@ def test_edit_redraws_only_inside_an_openai_style_mask(client):
     """POST /v1/images/edits as the openai client sends it: picture and mask uploaded, mask transparent
     where the picture is redrawn; outside it the picture comes back as it was."""
     import numpy as np
-    source = _picture(client.images.generate(model="tiny-shapes", prompt="a red circle on a blue background",
+    source = _picture(client.images.generate(model=IMAGE, prompt="a red circle on a blue background",
                                              extra_body={"steps": 8, "seed": 1}))
     mask = Image.new("RGBA", source.size, (0, 0, 0, 255))
     mask.paste((0, 0, 0, 0), (0, 0, source.width // 2, source.height // 2))   # redraw the top-left quarter
-    result = client.images.edit(model="tiny-shapes", image=("source.png", _png(source), "image/png"),
+    result = client.images.edit(model=IMAGE, image=("source.png", _png(source), "image/png"),
                                 mask=("mask.png", _png(mask), "image/png"), prompt="a yellow square",
                                 response_format="b64_json", extra_body={"steps": 8, "seed": 2, "strength": 1.0})
     edited = _picture(result)
@@ -112,7 +131,7 @@ def test_edit_redraws_only_inside_an_openai_style_mask(client):
     ({"image": ("x.png", b"not a picture", "image/png")}, "not a picture"),
     ({"image": "SOURCE", "mask": ("m.png", "SMALL_MASK", "image/png")}, "must be the picture's size"),
     ({"note": ("a.txt", b"no picture here", "text/plain")}, "multipart file field 'image'"),
-    ({"image": ("big.png", "BIG", "image/png")}, "image 128x128 is larger than tiny-shapes allows (64x64 at most)"),
+    ({"image": ("big.png", "BIG", "image/png")}, f"image 128x128 is larger than {IMAGE} allows (64x64 at most)"),
 ])
 def test_bad_edit_uploads_are_the_clients_error(served, files, expected):
     source = _png(Image.new("RGB", (32, 32), (0, 0, 255)))
@@ -130,7 +149,7 @@ def test_bad_edit_uploads_are_the_clients_error(served, files, expected):
 ])
 def test_a_bad_lora_in_the_prompt_is_the_clients_error(client, prompt, expected):
     with pytest.raises(openai.BadRequestError) as err:
-        client.images.generate(model="tiny-shapes", prompt=prompt, extra_body={"steps": 2})
+        client.images.generate(model=IMAGE, prompt=prompt, extra_body={"steps": 2})
     assert expected in str(err.value)
 
 
@@ -235,10 +254,11 @@ def test_api_key_checked_on_every_request(tmp_path):
                                             messages=[{"role": "user", "content": "hi"}]).choices[0].message.content
 
 
-def test_the_app_draws_and_chats_through_chatapp_serve(served, qtbot, data_dir, monkeypatch):
+def test_the_app_draws_and_chats_through_chatapp_serve(served, shapes_served, qtbot, data_dir, monkeypatch):
+    """Chat from one chatapp serve, pictures from another (tiny-shapes there: the LoRA below is made for it)."""
     isolate_keys(monkeypatch)
     built = []
-    parts = build_remote_app(qtbot, data_dir, built, chat=dict(url=served[0]), image=dict(url=served[0]),
+    parts = build_remote_app(qtbot, data_dir, built, chat=dict(url=served[0]), image=dict(url=shapes_served[0]),
                              max_tokens=8, seed=1)
     try:
         s = parts.session
@@ -264,12 +284,12 @@ def test_the_app_draws_and_chats_through_chatapp_serve(served, qtbot, data_dir, 
         # Editing a picture through the server: it comes back edited (its recipe says how much), with
         # the caption that names its source, instead of a new picture drawn from the words alone.
         done.clear()
-        edits_before = len(_log_lines(served[1], "POST /v1/images/edits 200"))
+        edits_before = len(_log_lines(shapes_served[1], "POST /v1/images/edits 200"))
         assert s.submit("/image a green circle --init last --strength 0.8 --steps 8 --seed 4")
         qtbot.waitUntil(lambda: any(m.kind == "image" for m in done), timeout=120000)
         edited = next(m for m in done if m.kind == "image")
         assert edited.meta.get("edited_from") and "Denoising strength: 0.8" in read_parameters(edited.image_path)
-        qtbot.waitUntil(lambda: len(_log_lines(served[1], "POST /v1/images/edits 200")) == edits_before + 1,
+        qtbot.waitUntil(lambda: len(_log_lines(shapes_served[1], "POST /v1/images/edits 200")) == edits_before + 1,
                         timeout=30000)   # the server's edits endpoint did it
         assert s.submit("Hello")
         qtbot.waitUntil(lambda: any(m.kind == "text" for m in done), timeout=120000)

