@@ -37,12 +37,14 @@ def test_image_command_shows_progress_then_picture_and_survives_restart(make_app
     assert (recipe.prompt, recipe.steps, recipe.seed, recipe.width, recipe.scheduler) == \
         ("a red circle on a blue background", 6, 3, 32, "ddim")
     assert done.image_path.startswith(str(parts.paths.images))
-    qtbot.waitUntil(lambda: bubble.picture.pixmap() is not None and not bubble.picture.pixmap().isNull(), timeout=30000)
+    qtbot.waitUntil(bubble.picture_loaded, timeout=30000)   # decoded off the GUI thread
     assert bubble.picture.pixmap().width() == bubble.picture.pixmap().height() > 32   # upscaled, aspect kept
     close_app(parts)
     again = make_app(image_engine=FakeImageEngine(), load=False)
     again_bubble = again.window.view.widgets[msg.id]
-    assert isinstance(again_bubble, ImageBubble) and not again_bubble.picture.pixmap().isNull()
+    assert isinstance(again_bubble, ImageBubble)
+    qtbot.waitUntil(again_bubble.picture_loaded, timeout=30000)
+    assert not again_bubble.picture.pixmap().isNull()
 
 
 class GatedDiffusionEngine(DiffusionImageEngine):
@@ -159,3 +161,40 @@ def test_png_dropped_on_the_composer(make_app, qtbot, tmp_path):
     parts.window.picture_drop.menu.actions()[1].trigger()   # after "Ask about this picture"
     qtbot.waitUntil(lambda: editor.toPlainText() ==
                     "/image a blue square --steps 9 --cfg 3.0 --seed 4 --scheduler ddim --size 32x32", timeout=30000)
+
+
+def test_a_chat_of_pictures_opens_with_each_decoded_off_the_gui_thread_and_a_damaged_one_said(make_app, qtbot,
+                                                                                               data_dir,
+                                                                                               monkeypatch):
+    """Opening a chat builds three bubbles an event-loop turn; a 1024 px PNG takes ~20 ms to decode, so the
+    finished pictures are read on the thread pool (ui/thumbnails.py), and a damaged file is said in its place."""
+    from PIL import Image
+
+    from chatapp.settings import resolve_paths
+    from chatapp.storage import Storage
+    from chatapp.ui import thumbnails
+    paths = resolve_paths(str(data_dir))
+    paths.images.mkdir(parents=True)
+    good, bad = paths.images / "big.png", paths.images / "damaged.png"
+    Image.new("RGB", (1024, 1024), (200, 30, 30)).save(good)
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    storage = Storage(paths.database)
+    conv = storage.create_conversation("pictures")
+    ask = storage.add_message(conv.id, "user", "/image a red square")
+    first = storage.add_message(conv.id, "assistant", "a red square", kind="image", image_path=str(good),
+                                parent_id=ask.id, make_current=True)
+    again = storage.add_message(conv.id, "user", "/image a red square", parent_id=first.id, make_current=True)
+    shown = [first, storage.add_message(conv.id, "assistant", "a red square", kind="image", image_path=str(bad),
+                                        parent_id=again.id, make_current=True)]
+    storage.close()
+    threads = []
+    real = thumbnails.read_picture
+    monkeypatch.setattr(thumbnails, "read_picture", lambda *a: threads.append(threading.current_thread()) or real(*a))
+    parts = make_app(load=False)
+    parts.session.open_conversation(conv.id)
+    qtbot.waitUntil(lambda: all(m.id in parts.window.view.widgets for m in shown), timeout=30000)
+    bubbles = [parts.window.view.widgets[m.id] for m in shown]
+    qtbot.waitUntil(lambda: all(b.picture_loaded() for b in bubbles), timeout=30000)
+    assert threads and threading.main_thread() not in threads
+    assert bubbles[0].picture.pixmap().deviceIndependentSize().width() == 320   # THUMB, aspect kept
+    assert "missing or damaged" in bubbles[1].picture.text()

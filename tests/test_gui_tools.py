@@ -86,7 +86,9 @@ def test_a_draw_picture_call_makes_a_card_the_picture_comes_under_it_and_the_rep
     assert isinstance(back, ToolCard) and back.state.text() == "Done" and "Drew picture #1" in back.result.text()
     assert json.loads(back.arguments.toPlainText()) == {"prompt": "a red circle", "seed": 3}
     picture_back = again.window.view.widgets[picture.id]
-    assert isinstance(picture_back, ImageBubble) and not picture_back.picture.pixmap().isNull()
+    assert isinstance(picture_back, ImageBubble)
+    qtbot.waitUntil(picture_back.picture_loaded, timeout=30000)
+    assert not picture_back.picture.pixmap().isNull()
 
 
 class Recording(FakeImageEngine):

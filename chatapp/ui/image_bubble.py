@@ -2,34 +2,13 @@
 from __future__ import annotations
 
 from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtGui import QImage, QKeyEvent, QPixmap
+from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout
 
 from ..conversation import CANCELLED, DONE, ERROR, QUEUED, RENDERING, Message
 from .bubble_actions import PICTURE
-from .bubble_base import THUMB, MessageWidget, link_button  # noqa: F401
-
-
-class PictureLabel(QLabel):
-    """The inline picture: click or Enter opens it full size."""
-    activated = Signal()
-
-    def __init__(self, parent=None):
-        super().__init__(parent)
-        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
-        self.setCursor(Qt.CursorShape.PointingHandCursor)
-        self.setObjectName("picture")
-
-    def mouseReleaseEvent(self, event) -> None:
-        if event.button() == Qt.MouseButton.LeftButton:
-            self.activated.emit()
-        super().mouseReleaseEvent(event)
-
-    def keyPressEvent(self, event: QKeyEvent) -> None:
-        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter, Qt.Key.Key_Space):
-            self.activated.emit()
-            return
-        super().keyPressEvent(event)
+from .bubble_base import THUMB, MessageWidget, PictureLabel, link_button  # noqa: F401
+from .thumbnails import loader
 
 
 def scaled_for_display(image: QImage, longest: int = THUMB, dpr: float = 1.0) -> QPixmap:
@@ -63,6 +42,8 @@ class ImageBubble(MessageWidget):
         self.caption.setObjectName("imageCaption")
         layout.addWidget(self.caption)
         self.picture = PictureLabel(self)
+        self._wanted: tuple[str, int] | None = None   # the picture file (and device px) shown or on its way
+        self._shown: tuple[str, int] | None = None    # the one shown (or found unreadable): not a preview
         self.picture.activated.connect(lambda: self.action.emit("open", self.message))
         layout.addWidget(self.picture)
         row = QHBoxLayout()
@@ -118,15 +99,46 @@ class ImageBubble(MessageWidget):
         elif m.status == CANCELLED:
             self.status.setText("Cancelled")
         if m.status == DONE and m.image_path:
-            image = QImage(m.image_path)
-            if image.isNull():
-                self.picture.setText("The picture file is missing or damaged.")
-            else:
-                self.picture.setPixmap(scaled_for_display(image, dpr=self.devicePixelRatioF()))
-                self.picture.setToolTip(m.meta.get("parameters", ""))
+            self.picture.setToolTip(m.meta.get("parameters", ""))
+            self._show_picture(m.image_path)
             self.picture.show()
         elif m.status not in (QUEUED, RENDERING):
             self.picture.setVisible(m.status == DONE)
+
+    def _show_picture(self, path: str) -> None:
+        """The finished picture, decoded and scaled on the thread pool: a 1024 px PNG takes ~20 ms to decode, and
+        a chat opening builds three bubbles an event-loop turn. Until it comes the live preview (or "…") stays."""
+        side = round(THUMB * self.devicePixelRatioF())
+        if self._wanted == (path, side):
+            return
+        self._wanted = (path, side)
+        hit = loader().cached(path, side)
+        if hit is not None:
+            self._picture_ready(path, side, False, *hit)
+            return
+        if self.picture.pixmap() is None or self.picture.pixmap().isNull():
+            self.picture.setText("…")
+        loader().ready.connect(self._picture_ready)
+        loader().load(path, side)
+
+    def _picture_ready(self, path: str, side: int, fill: bool, image: QImage, why: str) -> None:
+        if (path, side) != self._wanted or fill:
+            return
+        try:
+            loader().ready.disconnect(self._picture_ready)
+        except (RuntimeError, TypeError):   # a cache hit: never connected
+            pass
+        self._shown = self._wanted
+        if image.isNull():
+            self.picture.setText(f"The picture file is missing or damaged ({why}).")
+            return
+        shown = QPixmap.fromImage(image)
+        shown.setDevicePixelRatio(self.devicePixelRatioF())   # every device pixel, laid out at the logical size
+        self.picture.setPixmap(shown)
+
+    def picture_loaded(self) -> bool:
+        """The finished picture is shown (or said to be unreadable), not the live preview or a placeholder."""
+        return self._shown is not None and self._shown == self._wanted
 
     def set_progress(self, status) -> None:
         """Show an ImageStatus: its text, a bar (busy when there is no fraction), preview and hint."""

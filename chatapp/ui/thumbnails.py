@@ -8,7 +8,7 @@ from PySide6.QtCore import QObject, QSize, Qt, Signal
 from PySide6.QtGui import QImage, QImageReader, QPixmap
 
 from ..workers import Calls
-from .image_bubble import PictureLabel
+from .bubble_base import PictureLabel
 
 CACHED = 240   # small scaled pictures kept (~150 KB each at most at 2x): a reopened chat shows them at once
 # What the thread pool is asked to decode at most (a user picture's stored copy is at most 2048 px; the pending
