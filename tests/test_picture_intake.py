@@ -177,3 +177,37 @@ def test_a_stored_copy_and_its_data_url_for_an_engine(tmp_path):
         assert im.size == (300, 100)
     with Image.open(io.BytesIO(base64.b64decode(intake.data_url(str(path), 0).split(",", 1)[1]))) as im:
         assert im.size == (1024, 341)   # an engine that does not say: DEFAULT_SIDE
+
+
+# A minimal EPS document (what Pillow hands to Ghostscript to draw), saved under a picture's name.
+EPS = (b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 16 16\n"
+       b"1 0 0 setrgbcolor 0 0 16 16 rectfill\nshowpage\n%%EOF\n")
+
+
+def test_a_postscript_file_named_like_a_picture_is_refused_without_running_ghostscript(tmp_path, monkeypatch):
+    """Pillow picks its decoder from the content: an EPS called photo.png would be drawn by Ghostscript (installed on
+    many desktops, a separate interpreter with no time limit). Only the formats in picture_formats are opened."""
+    import subprocess
+    ran = []
+    real = subprocess.Popen
+    monkeypatch.setattr(subprocess, "Popen", lambda *a, **k: ran.append(a) or real(*a, **k))
+    monkeypatch.setattr(subprocess, "check_call", lambda *a, **k: ran.append(a))
+    with pytest.raises(PictureError, match="not a picture chatapp can read"):
+        intake.decode(EPS, "photo.png")
+    (tmp_path / "photo.png").write_bytes(EPS)
+    from chatapp.engines.base import EngineError
+    from chatapp.engines.img2img import open_picture
+    with pytest.raises(EngineError, match="not a picture chatapp can read"):
+        open_picture(str(tmp_path / "photo.png"), "source picture")
+    assert ran == []
+
+
+@pytest.mark.parametrize("suffix, fmt", [(".tga", "TGA"), (".ico", "ICO"), (".ppm", "PPM"), (".jfif", "JPEG")])
+def test_other_common_picture_files_are_pictures_not_documents(tmp_path, suffix, fmt):
+    out = io.BytesIO()
+    Image.new("RGB", (32, 32), (10, 200, 10)).save(out, fmt)
+    assert intake.looks_like_picture(f"screen{suffix}")
+    picture = intake.decode(out.getvalue(), f"screen{suffix}")
+    with Image.open(io.BytesIO(picture.data)) as im:   # a photo stays a JPEG, the rest become PNG
+        assert im.format == ("JPEG" if fmt == "JPEG" else "PNG") and im.size == (32, 32)
+        assert max(abs(a - b) for a, b in zip(im.getpixel((5, 5))[:3], (10, 200, 10))) <= 4

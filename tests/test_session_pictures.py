@@ -119,7 +119,7 @@ def test_bad_files_are_notices_naming_them_and_nothing_is_pending(make_app, qtbo
     assert [p["name"] for p in good] == ["ok.png"]
     assert notices == ["empty.png cannot be used as a picture: the file is empty (0 bytes).",
                        "notes.png cannot be used as a picture: it is not a picture chatapp can read "
-                       "(PNG, JPEG, GIF, WebP, BMP or TIFF)."]
+                       "(PNG, JPEG, GIF, WebP, BMP, TIFF, TGA, ICO or PPM)."]
     assert parts.storage.conversations() == []   # nothing saved by a picture being read
     session.remove_pending_picture(0)
     assert session.pictures.pending == [] and not Path(good[0]["path"]).exists()

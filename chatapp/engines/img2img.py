@@ -5,12 +5,12 @@ import os
 import stat
 from dataclasses import dataclass, replace
 
+from ..picture_formats import FORMATS, READABLE
 from ..recipes.a1111 import mask_blur
 from ..recipes.request import DEFAULT_STRENGTH, ImageRequest, ModelLimits
 from .base import EngineError
 
 MAX_PIXELS = 4096 * 4096          # larger sources are refused from their header, before any decoding
-READABLE = "PNG, JPEG, WebP or BMP"
 
 
 @dataclass
@@ -42,7 +42,7 @@ def open_picture(path: str, what: str):
         raise EngineError(f"The {what} {name} is not a regular file.")
     from PIL import Image
     try:
-        picture = Image.open(path)
+        picture = Image.open(path, formats=FORMATS)
     except Image.DecompressionBombError:   # PIL's own limit, from the header
         raise EngineError(f"The {what} {name} is too large to edit (at most {MAX_PIXELS // 1_000_000} "
                           "megapixels).") from None

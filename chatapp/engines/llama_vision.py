@@ -7,6 +7,7 @@ import io
 from pathlib import Path
 
 from .. import data_urls
+from ..picture_formats import FORMATS
 from .base import ContextOverflow, EngineError
 from .context import image_urls
 from .gguf_file import check_gguf_file
@@ -152,7 +153,7 @@ def _picture_bytes(url: str) -> bytes:
         raise EngineError(f"A picture's data URL is damaged ({exc}).") from exc
     too_large = "A picture of {} is too large for the model; scale it down first."
     try:
-        with Image.open(io.BytesIO(data)) as im:
+        with Image.open(io.BytesIO(data), formats=FORMATS) as im:
             width, height = im.size
     except Image.DecompressionBombError as exc:   # Pillow's own limit, beyond ours
         raise EngineError(too_large.format("more than 50 million pixels")) from exc

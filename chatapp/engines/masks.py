@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import io
 
+from ..picture_formats import FORMATS
+
 
 def chatapp_mask(picture):
     """OpenAI's masks mark the part to redraw as transparent (alpha 0); chatapp's (and A1111's) are
@@ -18,7 +20,7 @@ def chatapp_mask(picture):
 def openai_mask(path: str) -> bytes:
     """chatapp's mask file (white = redraw) as OpenAI's: an RGBA PNG, transparent where redrawn."""
     from PIL import Image
-    with Image.open(path) as m:
+    with Image.open(path, formats=FORMATS) as m:
         redraw = m.convert("L").point(lambda v: 255 if v >= 128 else 0)
     rgba = Image.new("RGBA", redraw.size, (0, 0, 0, 255))
     rgba.putalpha(redraw.point(lambda v: 0 if v else 255))

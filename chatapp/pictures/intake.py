@@ -11,6 +11,7 @@ from pathlib import Path
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .. import data_urls
+from ..picture_formats import FORMATS, READABLE, SUFFIXES
 from ..recipes.png import write_atomically
 
 MAX_FILE_BYTES = 100 * 2**20     # read whole into memory, so bounded: no photo comes near it
@@ -19,8 +20,6 @@ MAX_SIDE = 16384                 # a longer side (a 20,000 px strip) is refused 
 STORED_SIDE = 2048               # chatapp's copy is at most this on its long side (VISION_CONTRACT 1)
 DEFAULT_SIDE = 1024              # what an engine gets when it does not say what it takes (image_side 0)
 JPEG_QUALITY = 90               # a photo stays a JPEG: measured on a real one, PNG was 4x the bytes, 35x the time
-READABLE = "PNG, JPEG, GIF, WebP, BMP or TIFF"
-SUFFIXES = (".png", ".jpg", ".jpeg", ".jpe", ".gif", ".webp", ".bmp", ".tif", ".tiff")
 
 # Pillow's bomb limit is a process-wide default: chatapp states its own (the app's other readers then refuse at
 # the same size). Between the limit and twice it Pillow only warns; _copy refuses such a header itself before
@@ -83,7 +82,7 @@ def decode(data: bytes, name: str, side: int = STORED_SIDE) -> Picture:
     if len(data) > MAX_FILE_BYTES:
         raise PictureError(name, f"it is over {MAX_FILE_BYTES // 2**20} MB")
     try:
-        im = Image.open(io.BytesIO(data))
+        im = Image.open(io.BytesIO(data), formats=FORMATS)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):   # the warning: where a filter makes it an error
         raise PictureError(name, f"it has too many pixels (at most {MAX_PIXELS // 1_000_000} megapixels)") from None
     except UnidentifiedImageError:
@@ -179,7 +178,7 @@ def data_url(path: str, side: int) -> str:
     data = read_file(path)
     side = side or DEFAULT_SIDE
     name = os.path.basename(path)
-    with Image.open(io.BytesIO(data)) as im:
+    with Image.open(io.BytesIO(data), formats=FORMATS) as im:
         fits = max(im.size) <= side and im.format in ("PNG", "JPEG")
         kind = im.format
     if not fits:

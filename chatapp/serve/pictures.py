@@ -4,6 +4,7 @@ from __future__ import annotations
 import io
 
 from .. import data_urls
+from ..picture_formats import FORMATS
 from .schemas import ApiError
 
 MAX_PICTURE_BYTES = 10 << 20     # one chat picture, decoded: a phone's JPEG is 2-8 MB
@@ -15,7 +16,7 @@ def open_picture(data: bytes, what: str, param: str | None):
     """A Pillow picture, decoded; a 400 naming `what` when it is not one (an edit's upload)."""
     from PIL import Image
     try:
-        picture = Image.open(io.BytesIO(data))
+        picture = Image.open(io.BytesIO(data), formats=FORMATS)
         picture.load()
     except Image.DecompressionBombError:
         raise ApiError(400, f"{what} has too many pixels.", param=param, code="invalid_image") from None
