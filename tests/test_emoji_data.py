@@ -127,12 +127,15 @@ def test_judge_recognises_clean_held_out_renders(judge):
 def test_judge_can_fail(judge):
     rng = random.Random(1)
     cat = es.render(es.Scene(("cat",), "white", None, "left"), rng)
-    assert judge.judge(cat, es.Scene(("cat",), "white", None, "left")) == {"background": True, "object": True, "position": True}
+    assert judge.judge(cat, es.Scene(("cat",), "white", None, "left")) == {
+        "background": True, "object": True, "object in top 10": True, "position": True}
     wrong = judge.judge(cat, es.Scene(("dog",), "blue", None, "right"))
-    assert wrong == {"background": False, "object": False, "position": False}
+    assert (wrong["background"], wrong["object"], wrong["position"]) == (False, False, False)
+    seen = emoji_judge.look(cat, emoji_judge.background(cat)[1])
+    assert judge.rank(seen, "cat") == 0 < judge.rank(seen, "dog") < judge.rank(seen, "rocket")
     blank = np.full((32, 32, 3), 245, np.uint8)
     assert judge.judge(blank, es.Scene(("cat",), "white", "small", "top")) == {
-        "background": True, "object": False, "position": False, "size": False}
+        "background": True, "object": False, "object in top 10": False, "position": False, "size": False}
     swapped = es.render(es.Scene(("banana", "apple"), "blue"), rng)
     assert judge.judge(swapped, es.Scene(("apple", "banana"), "blue"))["both objects"] is False
     noise = np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)   # judged at native size

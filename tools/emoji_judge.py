@@ -96,6 +96,15 @@ class Judge:
             return None
         return self.names[int(self.labels[int(np.argmax(self.features @ seen.features))])]
 
+    def rank(self, seen: Seen, name: str) -> int:
+        """Where `name` comes among the objects ordered by their nearest render (0: recognised): identity emerging
+        shows here before the 1-nearest answer is right."""
+        if seen.features is None:
+            return len(self.names)
+        best = np.full(len(self.names), -np.inf)
+        np.maximum.at(best, self.labels, self.features @ seen.features)
+        return int((best > best[self.names.index(name)]).sum())
+
     def judge(self, img, scene: emoji_scenes.Scene) -> dict[str, bool]:
         """Per-aspect verdicts for a picture drawn for `scene` (a single object or a left/right pair)."""
         img = np.asarray(img.convert("RGB") if hasattr(img, "convert") else img)
@@ -112,6 +121,7 @@ class Judge:
             return out
         seen = look(img, bg_rgb)
         out["object"] = self.recognise(seen) == scene.objects[0]
+        out["object in top 10"] = self.rank(seen, scene.objects[0]) < 10   # of 552; chance: 1.8%
         if scene.position:
             out["position"] = seen.centre is not None and shapes.position_ok(scene.position, seen.centre)
         if scene.size:
