@@ -1,8 +1,8 @@
-"""chatapp/data_urls.py: the one reader and writer of base64 data URLs (serve's requests, the vision engine)."""
+"""chatapp/picture_bytes/data_urls.py: the one reader and writer of base64 data URLs (serve's requests, the vision engine)."""
 import pytest
 
-from chatapp import data_urls
-from chatapp.data_urls import DataUrlError
+from chatapp.picture_bytes import data_urls
+from chatapp.picture_bytes.data_urls import DataUrlError
 
 
 def test_written_urls_read_back_and_wrapped_base64_is_accepted():

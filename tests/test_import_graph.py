@@ -14,7 +14,7 @@ _spec.loader.exec_module(graph)
 
 # Lowest first (docs/ARCHITECTURE.md, "Layers"). A part is a package under chatapp/ or a top-level module.
 LAYERS = [
-    {"conversation", "recipes", "registry", "data_urls", "picture_formats"},   # the domain's words
+    {"conversation", "recipes", "registry", "picture_bytes"},   # the domain's words
     {"storage", "engines", "models", "tools"},                  # SQLite; inference (no Qt); model files; tools
     {"documents", "store", "checks", "settings", "backends", "commands"},   # built on those: files, in/out, options
     {"workers"},                                                # the only place that crosses threads

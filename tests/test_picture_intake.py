@@ -186,7 +186,7 @@ EPS = (b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 16 16\n"
 
 def test_a_postscript_file_named_like_a_picture_is_refused_without_running_ghostscript(tmp_path, monkeypatch):
     """Pillow picks its decoder from the content: an EPS called photo.png would be drawn by Ghostscript (installed on
-    many desktops, a separate interpreter with no time limit). Only the formats in picture_formats are opened."""
+    many desktops, a separate interpreter with no time limit). Only the formats in picture_bytes/formats.py are opened."""
     import subprocess
     ran = []
     real = subprocess.Popen

@@ -5,7 +5,7 @@ import os
 import stat
 from dataclasses import dataclass, replace
 
-from ..picture_formats import FORMATS, READABLE
+from ..picture_bytes.formats import FORMATS, READABLE
 from ..recipes.a1111 import mask_blur
 from ..recipes.request import DEFAULT_STRENGTH, ImageRequest, ModelLimits
 from .base import EngineError

@@ -6,8 +6,8 @@ import hashlib
 import io
 from pathlib import Path
 
-from .. import data_urls
-from ..picture_formats import FORMATS
+from ..picture_bytes import data_urls
+from ..picture_bytes.formats import FORMATS
 from .base import ContextOverflow, EngineError
 from .context import image_urls
 from .gguf_file import check_gguf_file

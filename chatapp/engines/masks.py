@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import io
 
-from ..picture_formats import FORMATS
+from ..picture_bytes.formats import FORMATS
 
 
 def chatapp_mask(picture):

@@ -10,8 +10,8 @@ from pathlib import Path
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .. import data_urls
-from ..picture_formats import FORMATS, READABLE, SUFFIXES
+from ..picture_bytes import data_urls
+from ..picture_bytes.formats import FORMATS, READABLE, SUFFIXES
 from ..recipes.png import write_atomically
 
 MAX_FILE_BYTES = 100 * 2**20     # read whole into memory, so bounded: no photo comes near it

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import io
 
-from .. import data_urls
-from ..picture_formats import FORMATS
+from ..picture_bytes import data_urls
+from ..picture_bytes.formats import FORMATS
 from .schemas import ApiError
 
 MAX_PICTURE_BYTES = 10 << 20     # one chat picture, decoded: a phone's JPEG is 2-8 MB

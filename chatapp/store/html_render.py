@@ -11,7 +11,7 @@ from pygments.formatters import HtmlFormatter
 from pygments.lexers import TextLexer, get_lexer_by_name
 from pygments.util import ClassNotFound
 
-from .. import data_urls
+from ..picture_bytes import data_urls
 
 # Inline styles: the page needs no stylesheet from anywhere to show its colours.
 _FORMATTER = HtmlFormatter(nowrap=True, noclasses=True, style="friendly")
