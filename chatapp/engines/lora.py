@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import difflib
 import hashlib
-import json
 import os
 import re
 import struct
@@ -14,14 +13,13 @@ from . import safetensors_header
 from .base import EngineError
 from .defaults import RESOURCES
 from .lora_formats import adapter_task, applied_layers, processor_state_dict
+from .lora_kinds import TINY_KINDS, model_channels, unet_config, widths_fit
 
 BUILTIN_DIR = RESOURCES / "loras"       # ships white-background for the embedded tiny-shapes model
 MAX_FILES = 5000                        # files looked at when a folder is searched (a home folder by mistake)
 MAX_LISTED = 200                        # LoRAs /loras shows per folder
 # Width of the text features the UNet's cross-attention reads: it tells the base models apart.
 KINDS = {768: "SD 1.x", 1024: "SD 2.x", 2048: "SDXL", 128: "chatapp tiny"}
-# chatapp's own tiny models all read 128-wide text; their UNet block widths tell them apart.
-TINY_KINDS = {(32, 64, 96): "tiny-shapes", (64, 96, 128): "tiny-things"}
 
 _KOHYA = re.compile(r"lora_(unet|te1|te2|te)_(.+)\.(lora_down|lora_up|alpha)(?:\.weight)?")
 _PEFT = re.compile(r"(?:(unet|text_encoder|text_encoder_2)\.)?(.+)\.lora_([AB])(?:\.[^.]+)?\.weight")
@@ -59,7 +57,7 @@ class LoraInfo:
         if self.sdxl:
             return "SDXL"
         if self.context == 128:
-            return next((name for widths, name in TINY_KINDS.items() if _widths_fit(self, widths, strict=True)),
+            return next((name for widths, name in TINY_KINDS.items() if widths_fit(self, widths, strict=True)),
                         KINDS[128])
         if self.context:
             return KINDS.get(self.context, f"unknown ({self.context}-wide text)")
@@ -207,7 +205,7 @@ def model_context(model: Path) -> tuple[int, bool] | None:
     a single file's header; None when it cannot be told (LoRAs are then judged at render, by check_fits)."""
     try:
         if model.is_dir():
-            width = json.loads((model / "unet" / "config.json").read_text(encoding="utf-8"))["cross_attention_dim"]
+            width = unet_config(model)["cross_attention_dim"]
             width = width[0] if isinstance(width, list) else width
             return int(width), (model / "text_encoder_2").is_dir()
         if model.suffix.lower() == ".safetensors":
@@ -347,36 +345,6 @@ def listing(folders: list[Path]) -> str:
     return "\n".join(lines)
 
 
-def model_channels(model: Path) -> tuple[int, ...] | None:
-    """A diffusers folder's UNet block widths (block_out_channels); None when not a folder or not said. Two
-    models with the same text width (tiny-shapes and the everyday-things model: 128) differ here."""
-    try:
-        channels = json.loads((model / "unet" / "config.json").read_text(encoding="utf-8"))["block_out_channels"]
-        return tuple(int(c) for c in channels)
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-
-
-_ATTENTION = re.compile(r"(down_blocks|up_blocks|mid_block)[._](?:(\d+)[._])?attentions[._].*attn[12][._]to[._](q|k|v|out)")
-
-
-def _widths_fit(info: LoraInfo, channels: tuple[int, ...], strict: bool = False) -> bool:
-    """Every attention projection the LoRA changes writes as many features as that UNet block has channels
-    (strict: and there is at least one such projection to tell by)."""
-    checked = 0
-    for module, (_, out) in info.shapes.items():
-        m = _ATTENTION.match(module)
-        if m is None or out is None or (m[1] != "mid_block" and m[2] is None):
-            continue   # other layers, SDXL's original block names: not told from the config alone
-        index = int(m[2] or 0)
-        widths = channels if m[1] == "down_blocks" else channels[::-1]
-        want = channels[-1] if m[1] == "mid_block" else widths[index] if index < len(widths) else None
-        if want != out:
-            return False
-        checked += 1
-    return checked > 0 or not strict
-
-
 def names(folders: list[Path], model: Path | None = None) -> list[str]:
     """The LoRA names a recipe can use, as find() looks them up: the first folder's first, each name once; with
     `model`, only those made for its kind (headers read; all of them when its kind cannot be told)."""
@@ -397,4 +365,4 @@ def _fits(path: Path, context: int, sdxl: bool, channels: tuple[int, ...] | None
     except (LoraError, OSError):
         return False
     return (not info.problem and not _other_kind(info, context, sdxl)
-            and (channels is None or _widths_fit(info, channels)))
+            and (channels is None or widths_fit(info, channels)))

@@ -156,7 +156,8 @@ def _walk_ollama(walk: _Walk, source: Source) -> None:
 
 
 def builtin_sources() -> list[Source]:
-    """The models that ship with the app; choosing one sets the Settings field back to "" (the default)."""
+    """The models that ship with the app; choosing a default one sets the Settings field back to "" (follow the
+    default), another shipped one (tiny-shapes beside the default image model) sets its path."""
     from ..engines.defaults import builtin_image_models, default_llm_path
     return [Source("Built in", p, "builtin") for p in (default_llm_path(), *builtin_image_models()) if p]
 
@@ -166,7 +167,6 @@ def _add_builtin(walk: _Walk, source: Source) -> None:
     reader = read_diffusers if source.root.is_dir() else read_gguf
     entry = reader(source.root, source.label)
     from ..engines.defaults import default_image_model_path, default_llm_path
-    # A default is chosen as "" (the setting follows the default); tiny-shapes, shipped but not the default, by path.
     is_default = source.root in (default_llm_path(), default_image_model_path())
     entry.details["file"], entry.path = str(source.root), "" if is_default else str(source.root)
     walk.add(entry, _realpath(source.root))

@@ -8,17 +8,15 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QV
 from ..conversation import CANCELLED, DONE, ERROR, QUEUED, RENDERING, Message
 from .bubble_actions import PICTURE
 from .bubble_base import THUMB, MessageWidget, PictureLabel, link_button  # noqa: F401
-from .thumbnails import loader
+from .thumbnails import device_pixmap, loader
 
 
 def scaled_for_display(image: QImage, longest: int = THUMB, dpr: float = 1.0) -> QPixmap:
     """Keep the aspect ratio; small native pictures are upscaled smoothly; dpr device pixels per logical one."""
     side = round(longest * dpr)
     size = QSize(image.width(), image.height()).scaled(side, side, Qt.AspectRatioMode.KeepAspectRatio)
-    pixmap = QPixmap.fromImage(image.scaled(size, Qt.AspectRatioMode.KeepAspectRatio,
-                                            Qt.TransformationMode.SmoothTransformation))
-    pixmap.setDevicePixelRatio(dpr)   # high-DPI screens get every device pixel, laid out at the logical size
-    return pixmap
+    return device_pixmap(image.scaled(size, Qt.AspectRatioMode.KeepAspectRatio,
+                                      Qt.TransformationMode.SmoothTransformation), dpr)
 
 
 def caption_text(m: Message) -> str:
@@ -114,7 +112,7 @@ class ImageBubble(MessageWidget):
         self._wanted = (path, side)
         hit = loader().cached(path, side)
         if hit is not None:
-            self._picture_ready(path, side, False, *hit)
+            self._put_picture(*hit)
             return
         if self.picture.pixmap() is None or self.picture.pixmap().isNull():
             self.picture.setText("…")
@@ -122,19 +120,16 @@ class ImageBubble(MessageWidget):
         loader().load(path, side)
 
     def _picture_ready(self, path: str, side: int, fill: bool, image: QImage, why: str) -> None:
-        if (path, side) != self._wanted or fill:
-            return
-        try:
+        if (path, side) == self._wanted and not fill:
             loader().ready.disconnect(self._picture_ready)
-        except (RuntimeError, TypeError):   # a cache hit: never connected
-            pass
+            self._put_picture(image, why)
+
+    def _put_picture(self, image: QImage, why: str) -> None:
         self._shown = self._wanted
         if image.isNull():
             self.picture.setText(f"The picture file is missing or damaged ({why}).")
-            return
-        shown = QPixmap.fromImage(image)
-        shown.setDevicePixelRatio(self.devicePixelRatioF())   # every device pixel, laid out at the logical size
-        self.picture.setPixmap(shown)
+        else:
+            self.picture.setPixmap(device_pixmap(image, self.devicePixelRatioF()))
 
     def picture_loaded(self) -> bool:
         """The finished picture is shown (or said to be unreadable), not the live preview or a placeholder."""

@@ -37,6 +37,13 @@ def read_picture(path: str, side: int, fill: bool = False) -> QImage:
     return image
 
 
+def device_pixmap(image: QImage, dpr: float) -> QPixmap:
+    """A picture read at device pixels, laid out at its logical size (sharp on high-DPI screens)."""
+    pixmap = QPixmap.fromImage(image)
+    pixmap.setDevicePixelRatio(dpr)
+    return pixmap
+
+
 class PictureLoader(QObject):
     """One for the app: load(path, side) answers through `ready` (path, side, QImage; a null QImage and the
     reason when it could not be read). Small pictures are cached; side 0 (full size) is not."""
@@ -124,8 +131,7 @@ class Thumb(PictureLabel):
             self.setText("⚠")
             self.setToolTip(f"{self.toolTip()}: {self.failed}".lstrip(": "))
             return
-        shown = QPixmap.fromImage(image)
-        shown.setDevicePixelRatio(self.devicePixelRatioF())
+        shown = device_pixmap(image, self.devicePixelRatioF())
         self.setPixmap(shown)
         if not self.fill:   # the label takes the picture's own shape: no bands above and below a wide one
             self.setFixedSize(shown.deviceIndependentSize().toSize())
