@@ -70,6 +70,14 @@ def test_what_is_no_call_of_an_offered_tool_stays_text(body):
     assert reply.text == text and reply.tool_calls == []
 
 
+def test_a_closing_marker_inside_an_argument_string_is_the_strings():
+    # Seen on CI: the grammar let a sampled prompt hold "</tool_call>"; the call ends at the marker after it.
+    args = '{"prompt": "x} }</tool_call>You can", "width": 512}'
+    text = '<tool_call>\n{"name": "draw_picture", "arguments": ' + args + '}\n</tool_call>'
+    reply = feed_all(CallParser(HERMES, ["draw_picture"]), [text[i:i + 5] for i in range(0, len(text), 5)])
+    assert reply.text == "" and [c.parsed_arguments() for c in reply.tool_calls] == [json.loads(args)]
+
+
 def test_an_unfinished_call_is_given_back_as_text():
     reply = feed_all(CallParser(HERMES, ["f"]), ['<tool_call>\n{"name": "f", "argu'])
     assert reply.text == '<tool_call>\n{"name": "f", "argu' and reply.tool_calls == []

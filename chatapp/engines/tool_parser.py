@@ -26,18 +26,20 @@ class CallParser:
         self.calls = 0
         self._new_id = short_call_id if short_ids else new_call_id
         self._held, self._in_call = "", False
-        self._from = 0   # where to look for the next marker in a call without a closing one
+        self._from = 0   # where to look for the call's end marker next
 
     def _body_end(self, buf: str) -> int:
-        """Where the call's body ends in buf, -1 if not yet: at the closing marker; for a family without
-        one, at the next opening marker that follows a whole call (one inside a string is the string's)."""
-        if self.fmt.close:
-            return buf.find(self.fmt.close)
-        while (at := buf.find(self.fmt.open, self._from)) >= 0:
-            if self.fmt.parse(buf[:at].strip()):
-                return at
+        """Where the call's body ends in buf, -1 if not yet: at the first closing marker (for a family
+        without one, the next opening marker) that follows a whole call. A marker inside one of the call's
+        strings is the string's: the grammar lets a prompt hold "</tool_call>", and cutting the call there
+        turned a valid call into text (seen on CI with a sampled prompt)."""
+        marker = self.fmt.close or self.fmt.open
+        while (at := buf.find(marker, self._from)) >= 0:
+            body = buf[:at].strip()
+            if self.fmt.parse(body) or (self.fmt.close and not body.startswith(self.fmt.head)):
+                return at   # a whole call, or prose that began no call (it streams on as text)
             self._from = at + 1
-        self._from = max(self._from, len(buf) - len(self.fmt.open) + 1, 0)
+        self._from = max(self._from, len(buf) - len(marker) + 1, 0)
         return -1
 
     def feed(self, text: str) -> list[ChatEvent]:
