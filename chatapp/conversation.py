@@ -114,6 +114,21 @@ def not_included_note(meta: dict) -> str:
         f"{pictures} pictures were not included in the export"
 
 
+def thinking_of(meta: dict) -> str:
+    """A reasoning model's thinking before this reply's answer (meta["reasoning"]), or ""."""
+    text = meta.get("reasoning") if isinstance(meta, dict) else None
+    return text if isinstance(text, str) else ""
+
+
+def thought_title(seconds) -> str:
+    """How a reply's thinking is named where it is shown closed: how long it took, where that is known."""
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds < 0:
+        return "Thoughts"
+    if seconds < 1:
+        return "Thought for less than a second"
+    return f"Thought for {round(seconds)} s" if seconds < 90 else f"Thought for {round(seconds / 60)} min"
+
+
 # The words a chat search looks for: one definition for the search (storage) and the search box,
 # which says what was left out.
 SEARCH_CHARS = 1000   # the search box takes no more

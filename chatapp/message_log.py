@@ -125,9 +125,10 @@ class MessageLog(QObject):
             changes["content"] = content
         return self.update(message, **changes)
 
-    def save_partial(self, message_id: int, content: str) -> None:
-        """A streaming reply's text so far, saved quietly (the view has it already; a crash keeps most of it)."""
-        self.guard(self.storage.update_message, message_id, content=content, background=True)
+    def save_partial(self, message_id: int, content: str, meta: dict | None = None) -> None:
+        """A streaming reply's text (and meta: its thinking) so far, saved quietly (the view has it already; a
+        crash keeps most of it)."""
+        self.guard(self.storage.update_message, message_id, content=content, meta=meta, background=True)
 
     def remove(self, message_id: int, *, announce: bool = True) -> None:
         self._unsaved.pop(message_id, None)

@@ -28,10 +28,24 @@ class _Reply:
     last_flush: float = field(default_factory=time.monotonic)
     calls: Reply = field(default_factory=Reply)   # its tool calls' parts, joined (calls.tool_calls)
     tool_round: int = 0   # how many rounds of tool calls this turn of the conversation had before this reply
+    reasoning: str = ""   # a reasoning model's thinking before its answer (meta["reasoning"])
+    thinking_since: float | None = None   # when the thinking began
+    thought_s: float | None = None        # how long it took, once the answer began
+
+    def thinking_meta(self) -> dict:
+        if not self.reasoning:
+            return {}
+        spent = self.thought_s if self.thought_s is not None else time.monotonic() - (self.thinking_since or 0)
+        return {"reasoning": self.reasoning, "thought_s": round(spent, 1)}
+
+    @property
+    def said_anything(self) -> bool:
+        return bool(self.text or self.reasoning)
 
 
 class Replies(QObject):
     text = Signal(int, str)        # message id, whole text so far
+    thinking = Signal(int, str)    # message id, whole thinking so far (a reasoning model's, before its answer)
     tool_call = Signal(int, object)  # message id, ToolCallDelta: part of a tool call, as it streams
     stats = Signal(object)         # ChatStats of a reply that finished
     ended = Signal(int)            # message id: the reply ended (done, stopped, failed, or dropped when empty)
@@ -45,6 +59,7 @@ class Replies(QObject):
         # Worker signals go only to bound methods of this GUI-thread QObject, so Qt queues them
         # here; a lambda would run on the worker's thread and race with the GUI.
         worker.token.connect(self._on_token)
+        worker.reasoning.connect(self._on_reasoning)
         worker.tool_call.connect(self._on_tool_call)
         worker.finished.connect(self._on_finished)
         worker.failed.connect(self._on_failed)
@@ -92,8 +107,8 @@ class Replies(QObject):
         self.worker.pump.deliver_posted()
         QCoreApplication.sendPostedEvents(self)
         for rid, reply in list(self.active.items()):
-            if reply.text:
-                self._end(rid, STOPPED, reply.text, {})
+            if reply.said_anything:
+                self._end(rid, STOPPED, reply.text, reply.thinking_meta())
             else:
                 self._drop(rid)
 
@@ -102,11 +117,27 @@ class Replies(QObject):
         reply = self.active.get(rid)
         if reply is None:
             return
+        if reply.reasoning and reply.thought_s is None:
+            reply.thought_s = time.monotonic() - reply.thinking_since
         reply.text += piece
         self.text.emit(reply.message.id, reply.text)
+        self._flush_now_and_then(reply)
+
+    def _on_reasoning(self, rid: int, piece: str) -> None:
+        reply = self.active.get(rid)
+        if reply is None:
+            return
+        if reply.thinking_since is None:
+            reply.thinking_since = time.monotonic()
+        reply.reasoning += piece
+        self.thinking.emit(reply.message.id, reply.reasoning)
+        self._flush_now_and_then(reply)
+
+    def _flush_now_and_then(self, reply: _Reply) -> None:
         if time.monotonic() - reply.last_flush > FLUSH_EVERY_S:
             reply.last_flush = time.monotonic()
-            self.log.save_partial(reply.message.id, reply.text)
+            thinking = reply.thinking_meta()
+            self.log.save_partial(reply.message.id, reply.text, {**reply.message.meta, **thinking} if thinking else None)
 
     def _on_tool_call(self, rid: int, part: ToolCallDelta) -> None:
         reply = self.active.get(rid)
@@ -139,17 +170,19 @@ class Replies(QObject):
         # A call is run only when the reply ended by itself: a stopped reply's half-written call is dropped.
         calls = [] if stats.stopped else [c if c.id else ToolCall(new_call_id(), c.name, c.arguments)
                                           for c in reply.calls.tool_calls]
-        if stats.stopped and not reply.text:
+        if stats.stopped and not reply.said_anything:
             self._drop(rid)
             return
         meta = {"ttft_ms": round(stats.ttft_s * 1000), "tokens_per_s": round(stats.tokens_per_s, 1),
-                "context": [stats.context_used, stats.n_ctx], "dropped": stats.dropped_messages}
+                "context": [stats.context_used, stats.n_ctx], "dropped": stats.dropped_messages,
+                **reply.thinking_meta()}
         self._end(rid, STOPPED if stats.stopped else DONE, reply.text, meta, calls)
         self.stats.emit(stats)
 
     def _on_failed(self, rid: int, message: str) -> None:
         reply = self.active.get(rid)
         if reply is not None:
-            if reply.text:   # the partial reply is kept as Stopped; say why
+            if reply.said_anything:   # the partial reply is kept as Stopped; say why
                 self.notice(message)
-            self._end(rid, ERROR if not reply.text else STOPPED, reply.text or message, {"error": message})
+            meta = {"error": message, **reply.thinking_meta()}
+            self._end(rid, STOPPED if reply.said_anything else ERROR, reply.text if reply.said_anything else message, meta)

@@ -42,6 +42,7 @@ class ChatSession(TreeDoors, ToolDoors, PictureDoors, QObject):
     message_changed = Signal(object)             # Message (status, content or picture changed)
     message_removed = Signal(int)
     reply_text = Signal(int, str)                # message id, whole text so far
+    reply_thinking = Signal(int, str)            # message id, whole thinking so far (a reasoning model's)
     notice = Signal(str)                         # transient inline message (not saved)
     llm_state = Signal(str, str)                 # "loading" | "ready" | "error", detail
     stats_changed = Signal(object)               # ChatStats of the last reply
@@ -103,7 +104,8 @@ class ChatSession(TreeDoors, ToolDoors, PictureDoors, QObject):
         self.llm_state.connect(self._settle_drawing_hints)
         self._pictures_waiting: dict[int, int] = {}   # chat -> its message with pictures sent while the model loads
         self.llm_state.connect(self._settle_waiting_pictures)
-        for source, target in ((self.replies.text, self.reply_text), (self.replies.stats, self.stats_changed),
+        for source, target in ((self.replies.text, self.reply_text), (self.replies.thinking, self.reply_thinking),
+                               (self.replies.stats, self.stats_changed),
                                (self.images.progress, self.picture_progress), (self.images.state, self.image_state),
                                (self.images.edits.refused, self.recipe_ready),
                                (self.documents.progress, self.indexing_progress),

@@ -147,6 +147,7 @@ class FaultServer(LoopbackServer):
     /stall/v1: three words, then silence (until the client hangs up); /malformed/v1: one word, then an
     event that is not JSON; /cut/v1: two words, then the connection closes without a finish;
     /auth/v1: 401 everywhere; /nomodel/v1: 404 for the model; /ok/v1: a short reply, pictures as b64 PNG;
+    /think/v1: a reply whose thinking comes as <think> text in the content;
     /noimage/v1: llama-server's refusal of a picture without a projector (500).
     `hangups` records each request whose client closed the connection while the server waited.
     """
@@ -199,11 +200,13 @@ class FaultServer(LoopbackServer):
                 self.send_header("Content-Type", "text/event-stream")
                 self.end_headers()
                 words = {"stall": ["Hello", " there", " friend"], "malformed": ["Hello"], "cut": ["Hello", " there"],
-                         "ok": ["Hello", " again"]}
+                         "ok": ["Hello", " again"],
+                         # vLLM without a reasoning parser, older Ollama: the model's <think> block as content
+                         "think": ["<thi", "nk>The user", " greets me.</th", "ink>\n\n", "Hello", " again"]}
                 for w in words.get(mode, []):
                     self.wfile.write(_chunk(w))
                 self.wfile.flush()
-                if mode == "ok":
+                if mode in ("ok", "think"):
                     self.wfile.write(_chunk(None, "stop") + b"data: [DONE]\n\n")
                 elif mode == "stall":
                     self._wait_for_hangup()

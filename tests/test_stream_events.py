@@ -7,9 +7,10 @@ import openai
 import pytest
 
 from chatapp.conversation import GenParams
-from chatapp.engines.events import Reply, TextDelta, ToolCall, ToolCallDelta, Usage
+from chatapp.engines.events import ReasoningDelta, Reply, TextDelta, ToolCall, ToolCallDelta, Usage
 from chatapp.engines.fake import FakeChatEngine
 from chatapp.engines.openai_chat import OpenAIChatEngine, _events
+from chatapp.engines.reasoning import ThinkingSplitter
 from chatapp.serve.app import Slot
 from chatapp.serve.chat import _tool_call_delta
 
@@ -36,10 +37,13 @@ def test_openai_stream_deltas_become_events_and_go_back_out_in_the_same_shape():
     from openai.types.chat.chat_completion_chunk import ChoiceDelta
     parts = [{"index": 0, "id": "call_1", "type": "function", "function": {"name": "draw", "arguments": ""}},
              {"index": 0, "function": {"arguments": '{"prompt": "sea"}'}}]
-    events = [e for p in parts for e in _events(ChoiceDelta.model_validate({"tool_calls": [p]}))]
+    events = [e for p in parts for e in _events(ChoiceDelta.model_validate({"tool_calls": [p]}), ThinkingSplitter())]
     assert events == [ToolCallDelta(0, "call_1", "draw", ""), ToolCallDelta(0, arguments='{"prompt": "sea"}')]
     assert [_tool_call_delta(e) for e in events] == parts
-    assert list(_events(ChoiceDelta(content="Hi"))) == [TextDelta("Hi")]
+    assert list(_events(ChoiceDelta(content="Hi"), ThinkingSplitter())) == [TextDelta("Hi")]
+    # A reasoning model's thinking, in the fields llama-server/vLLM and Ollama put it in.
+    for key in ("reasoning_content", "reasoning"):
+        assert list(_events(ChoiceDelta.model_validate({key: "Hm."}), ThinkingSplitter())) == [ReasoningDelta("Hm.")]
 
 
 def test_fake_engine_streams_a_scripted_tool_call_with_its_finish_reason():

@@ -1,4 +1,4 @@
-"""What a chat engine's stream yields, in order: text, tool-call parts and, last, the reply's usage."""
+"""What a chat engine's stream yields, in order: thinking, text, tool-call parts and, last, the reply's usage."""
 from __future__ import annotations
 
 import json
@@ -17,6 +17,13 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class TextDelta:
     """The next piece of the reply's text (one or more tokens, never a broken UTF-8 character)."""
+    text: str
+
+
+@dataclass(frozen=True)
+class ReasoningDelta:
+    """The next piece of the model's thinking before its answer (a reasoning model's <think> block, a
+    server's `reasoning_content`): shown apart from the answer, never sent back to the model."""
     text: str
 
 
@@ -61,7 +68,7 @@ class Usage:
     finish_reason: str = "stop"
 
 
-ChatEvent = Union[TextDelta, ToolCallDelta, Usage]
+ChatEvent = Union[TextDelta, ReasoningDelta, ToolCallDelta, Usage]
 
 
 def new_call_id() -> str:
@@ -90,14 +97,17 @@ def calls_named_once(events: Iterable[ChatEvent], named: dict[int, str] | None =
 
 @dataclass
 class Reply:
-    """A reply gathered from its events: the text, the whole tool calls, the usage once it ended."""
+    """A reply gathered from its events: the text, the thinking, the whole tool calls, the usage once it ended."""
     text_parts: list[str] = field(default_factory=list)
+    reasoning_parts: list[str] = field(default_factory=list)
     usage: Usage | None = None
     _calls: dict[int, list] = field(default_factory=dict)   # index -> [id, name, [argument pieces]]
 
     def add(self, event: ChatEvent) -> ChatEvent:
         if isinstance(event, TextDelta):
             self.text_parts.append(event.text)
+        elif isinstance(event, ReasoningDelta):
+            self.reasoning_parts.append(event.text)
         elif isinstance(event, ToolCallDelta):
             call = self._calls.setdefault(event.index, ["", "", []])
             call[0], call[1] = call[0] or event.id, call[1] or event.name
@@ -118,6 +128,10 @@ class Reply:
     @property
     def text(self) -> str:
         return "".join(self.text_parts)
+
+    @property
+    def reasoning(self) -> str:
+        return "".join(self.reasoning_parts)
 
     @property
     def tool_calls(self) -> list[ToolCall]:

@@ -11,7 +11,8 @@ from typing import Callable, Iterator
 from ..conversation import GenParams
 from .base import ChatCapabilities, ChatStats, ContextOverflow, EngineError, ModelInfo
 from .context import fit_messages
-from .events import ChatEvent, TextDelta, Usage
+from .events import ChatEvent, Usage
+from .reasoning import ThinkingSplitter, answer_through, opened_thinking
 from .cpu import ThreadChoice, chat_thread_options
 from .gguf_file import check_gguf_file, refuse_what_cannot_chat
 from .llama_tools import ReplyTools, offered_tools
@@ -190,6 +191,7 @@ class LlamaChatEngine:
         text = _TextAssembler(([stop] if isinstance(stop, str) else list(stop)) + list(params.stop))
         grammar = self._grammar(params)
         calls = ReplyTools(self._template, params) if tools else None
+        thinking = ThinkingSplitter(opened_thinking(self.llm.detokenize(prompt[-8:], special=True).decode(errors="ignore")))
         # The sampler exactly as Llama.generate builds it; the loop is ours (speculative.decode).
         sampler = self.llm._init_sampler(
             top_k=args["top_k"], top_p=args["top_p"], min_p=args["min_p"], typical_p=args["typical_p"],
@@ -222,7 +224,7 @@ class LlamaChatEngine:
                 if shown:
                     if not stats.ttft_s:
                         stats.ttft_s = time.perf_counter() - start
-                    yield from calls.feed(shown) if calls else (TextDelta(shown),)
+                    yield from answer_through(thinking.feed(shown), calls)
                 if text.stopped:
                     break
                 if stats.completion_tokens >= max_tokens:
@@ -231,10 +233,8 @@ class LlamaChatEngine:
                 if should_stop():
                     stats.stopped = True
                     break
-            if not text.stopped and not stats.stopped:
-                rest = text.flush()
-                if rest:
-                    yield from calls.feed(rest) if calls else (TextDelta(rest),)
+            rest = text.flush() if not text.stopped and not stats.stopped else ""
+            yield from answer_through([*thinking.feed(rest), *thinking.finish()], calls)
             if calls and not stats.stopped:
                 yield from calls.finish()
                 finish, self._last_calls = calls.finish_reason(finish), calls.calls
@@ -361,9 +361,10 @@ class LlamaChatEngine:
             return piece
 
     def _stream_library(self, messages, params, should_stop, stats, start, p_eval0):
-        """The library's own streaming, for chat handlers this engine cannot drive itself: TextDeltas,
+        """The library's own streaming, for chat handlers this engine cannot drive itself: text events,
         then returns the finish reason."""
         finish = "stop"
+        thinking = ThinkingSplitter()
         sampling = self._sampling(params)
         sampling.update(grammar=self._grammar(params), logit_bias=dict(params.logit_bias) or None)
         chunks = self.llm.create_chat_completion(messages=messages, stream=True, max_tokens=params.max_tokens,
@@ -377,10 +378,11 @@ class LlamaChatEngine:
                     if stats.completion_tokens == 0:
                         stats.ttft_s = time.perf_counter() - start
                     stats.completion_tokens += 1
-                    yield TextDelta(piece)
+                    yield from thinking.feed(piece)
                 if should_stop():
                     stats.stopped = True
                     break
+            yield from thinking.finish()
         except ValueError as exc:
             raise ContextOverflow(f"The conversation does not fit the model's context ({exc}).") from exc
         finally:

@@ -9,7 +9,8 @@ from typing import Callable, Iterator
 from ..conversation import GenParams
 from .base import ChatCapabilities, ChatStats, EngineError, ModelInfo
 from .context import fit_messages, image_urls, message_tokens
-from .events import ChatEvent, TextDelta, ToolCallDelta, Usage, calls_named_once
+from .events import ChatEvent, ReasoningDelta, ToolCallDelta, Usage, calls_named_once
+from .reasoning import ThinkingSplitter
 from .remote import RemoteCall, RemoteClient, check_url, describe_error, host_of, said_vision, server_text
 
 # Keys under which servers report a model's context length in GET /models (vLLM, LM Studio, ours).
@@ -43,12 +44,21 @@ def list_models(client: RemoteClient, what: str) -> list:
         raise EngineError(describe_error(exc, client.base_url, what)) from exc
 
 
-def _events(delta) -> Iterator[ChatEvent]:
-    """One streamed delta's text and tool-call parts, as events."""
+# Where servers put a reasoning model's thinking in a delta: llama-server, vLLM and DeepSeek's
+# `reasoning_content`; Ollama's and OpenRouter's `reasoning`. Not OpenAI's fields: read from the extras.
+REASONING_KEYS = ("reasoning_content", "reasoning")
+
+
+def _events(delta, thinking: ThinkingSplitter) -> Iterator[ChatEvent]:
+    """One streamed delta's thinking, text and tool-call parts, as events. A server that passes the
+    model's <think> block on as text (vLLM without a reasoning parser, older Ollama) is split here."""
     if delta is None:
         return
+    said = next((v for v in (getattr(delta, k, None) for k in REASONING_KEYS) if isinstance(v, str) and v), "")
+    if said:
+        yield ReasoningDelta(said)
     if delta.content:
-        yield TextDelta(delta.content)
+        yield from thinking.feed(delta.content)
     for part in delta.tool_calls or []:
         function = part.function
         index = getattr(part, "index", None)   # the client does not validate: a server may leave it out
@@ -125,6 +135,7 @@ class OpenAIChatEngine:
         call = self._start(self._request(fitted, params))
         finished = ""   # the server's finish_reason
         named: dict[int, str] = {}   # the calls whose first part went out (with an id, given or made here)
+        thinking = ThinkingSplitter()
         try:
             while True:
                 if should_stop():
@@ -154,11 +165,12 @@ class OpenAIChatEngine:
                     stats.prompt_tokens = stats.evaluated_prompt_tokens = usage.prompt_tokens
                 for choice in item.choices or []:
                     finished = finished or choice.finish_reason or ""
-                    for event in calls_named_once(_events(choice.delta), named):
+                    for event in calls_named_once(_events(choice.delta, thinking), named):
                         if stats.completion_tokens == 0:
                             stats.ttft_s = time.perf_counter() - start
                         stats.completion_tokens += 1
                         yield event
+            yield from thinking.finish()
             if not finished and not stats.stopped:
                 raise EngineError(f"The chat server at {host_of(self.base_url)} closed the stream before the "
                                   "reply was complete; what arrived is kept.")

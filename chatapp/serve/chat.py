@@ -13,7 +13,7 @@ from sse_starlette.sse import EventSourceResponse
 
 from ..conversation import GenParams
 from ..engines.base import ChatStats, ContextOverflow, EngineError
-from ..engines.events import Reply, TextDelta, ToolCallDelta, Usage, calls_named_once
+from ..engines.events import ReasoningDelta, Reply, TextDelta, ToolCallDelta, Usage, calls_named_once
 from .content_parts import check_parts
 from .gate import MAX_BODY, body_size
 from .pictures import has_pictures, prepare_pictures
@@ -154,6 +154,8 @@ async def complete(request: Request, slot, body: ChatBody, wait, note):
             reply = Reply.of(offered_calls_only(events, names, not params.parallel_tool_calls))
             prompt_tokens, completion_tokens = stats.prompt_tokens, completion_tokens + stats.completion_tokens
             message = {"role": "assistant", "content": reply.text}
+            if reply.reasoning:   # a reasoning model's thinking, apart from its answer (as llama-server gives it)
+                message["reasoning_content"] = reply.reasoning
             if reply.tool_calls:
                 message.update(content=reply.text or None, tool_calls=[c.openai() for c in reply.tool_calls])
             choices.append({"index": i, "message": message, "logprobs": None,
@@ -192,6 +194,8 @@ async def _stream(request: Request, slot, messages, params: GenParams, names: se
                     for event in offered_calls_only(events, names, not params.parallel_tool_calls):
                         if isinstance(event, TextDelta):
                             put("delta", i, {"content": event.text})
+                        elif isinstance(event, ReasoningDelta):   # llama-server's and vLLM's field for it
+                            put("delta", i, {"reasoning_content": event.text})
                         elif isinstance(event, ToolCallDelta):
                             called = True
                             put("delta", i, {"tool_calls": [_tool_call_delta(event)]})

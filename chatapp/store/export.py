@@ -10,7 +10,8 @@ import time
 from pathlib import Path
 from urllib.parse import quote
 
-from ..conversation import Conversation, Message, is_tool_message, not_included_note, tool_calls
+from ..conversation import (Conversation, Message, is_tool_message, not_included_note, thinking_of, thought_title,
+                            tool_calls)
 from . import StoreError, Summary, user_pictures
 from .exporters import exporter
 from .html_render import Page, Shown, page
@@ -158,7 +159,7 @@ def _md_message(m: Message, files: Path | None, summary: Summary) -> str:
     if call:
         return _md_tool(head, call, m)
     if m.kind != "image":
-        return f"{head}\n\n{shown_text(m)}\n{_md_given(m, files, summary)}"
+        return f"{head}\n\n{_md_thinking(m)}{shown_text(m)}\n{_md_given(m, files, summary)}"
     pic = _picture(m)
     if pic is None or files is None:
         return f"{head}\n\n*(picture not available)* {m.content}\n"
@@ -169,6 +170,15 @@ def _md_message(m: Message, files: Path | None, summary: Summary) -> str:
     alt = m.content.replace("[", "(").replace("]", ")").replace("\n", " ")
     recipe = "\n".join("    " + line for line in (pic[1] or m.content).splitlines())
     return f"{head}\n\n![{alt}]({quote(files.name)}/{quote(name)})\n\n{recipe}\n"
+
+
+def _md_thinking(m: Message) -> str:
+    """A reasoning model's thinking as a quote above the answer, named as the app names it."""
+    thinking = thinking_of(m.meta)
+    if not thinking:
+        return ""
+    quoted = "\n".join(f"> {line}".rstrip() for line in thinking.strip().splitlines())
+    return f"> *{thought_title(m.meta.get('thought_s'))}*\n>\n{quoted}\n\n"
 
 
 def _md_given(m: Message, files: Path | None, summary: Summary) -> str:
@@ -208,7 +218,8 @@ def html_page(storage, convs: list[Conversation]) -> tuple[str, Summary]:
         shown = []
         for m in storage.branch(conv.id):
             s = Shown(m.role, m.kind, m.status, m.content if m.kind != "text" else shown_text(m), m.created_at,
-                      m.branch, note=not_included_note(m.meta), tool=tool_call(m),
+                      m.branch, note=not_included_note(m.meta), tool=tool_call(m), thinking=thinking_of(m.meta),
+                      thinking_title=thought_title(m.meta.get("thought_s")),
                       given=[(str(e.get("name") or "picture"), data, mime) for e, data, mime in user_pictures.shown(m)])
             summary.pictures += len(s.given)
             pic = _picture(m)

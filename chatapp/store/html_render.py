@@ -29,6 +29,8 @@ main { max-width: 780px; margin: 0 auto; padding: 24px 16px 64px; }
 header.conversation { border-bottom: 1px solid #e5e7eb; margin: 32px 0 16px; padding-bottom: 8px; }
 header.conversation h1 { font-size: 22px; margin: 0 0 4px; }
 .meta, .footer { color: #6b7280; font-size: 12px; }
+.thinking { color: #6b7280; font-size: 14px; border-left: 2px solid #d0d7de; padding-left: 10px; margin-bottom: 8px; }
+.thinking summary { cursor: pointer; font-size: 12px; }
 nav.toc { background: #f6f7f9; border: 1px solid #e5e7eb; border-radius: 8px; padding: 8px 16px; }
 .msg { margin: 14px 0; display: flex; flex-direction: column; }
 .msg.user { align-items: flex-end; }
@@ -70,6 +72,8 @@ class Shown:
     note: str = ""          # e.g. pictures an imported export did not include
     tool: dict | None = None   # a tool call: name, arguments (indented JSON), state, source
     given: list = field(default_factory=list)   # a user message's pictures: (name, bytes, mime)
+    thinking: str = ""      # a reasoning model's thinking before the answer
+    thinking_title: str = ""
 
 
 @dataclass
@@ -168,6 +172,9 @@ def _message(m: Shown) -> str:
         body = html.escape(m.content) + "".join(_given(*g) for g in m.given)   # shown exactly as typed, as in the app
     else:
         body = render_markdown(m.content)
+    if m.thinking:   # closed, as the app shows it; a reader opens it
+        body = (f'<details class="thinking"><summary>{html.escape(m.thinking_title)}</summary>'
+                f'{render_markdown(m.thinking)}</details>{body}')
     notes = [who, _when(m.created)]
     if m.branch[1] > 1:
         notes.append(f"branch {m.branch[0]} of {m.branch[1]}")

@@ -65,6 +65,7 @@ class ConversationView(NearScreen, ScrollAnchor, QScrollArea):
         self.widgets: dict[int, MessageWidget] = {}
         self._notices: list[QWidget] = []
         self._pending_text: dict[int, str] = {}
+        self._pending_thinking: dict[int, str] = {}
         self._repaint = QTimer(self)
         self._repaint.setSingleShot(True)
         self._repaint.timeout.connect(self._flush_text)
@@ -151,6 +152,7 @@ class ConversationView(NearScreen, ScrollAnchor, QScrollArea):
         self.widgets.clear()
         self._notices.clear()
         self._pending_text.clear()
+        self._pending_thinking.clear()
         if self._repaint_ms != REPAINT_MS:
             self._repaint_ms = REPAINT_MS
             self.frame_ms_changed.emit(REPAINT_MS)
@@ -281,6 +283,7 @@ class ConversationView(NearScreen, ScrollAnchor, QScrollArea):
         w = self.widgets.get(m.id)
         if w is not None:
             self._pending_text.pop(m.id, None)
+            self._pending_thinking.pop(m.id, None)
             w.update_message(m)
 
     def remove_message(self, message_id: int) -> None:
@@ -293,17 +296,27 @@ class ConversationView(NearScreen, ScrollAnchor, QScrollArea):
     def set_reply_text(self, message_id: int, text: str) -> None:
         if message_id in self.widgets:
             self._pending_text[message_id] = text
-            if not self._repaint.isActive():
-                # Text that comes after a quiet spell (the first token, a frame's batch) shows at
-                # once; text that comes sooner waits for the rest of the frame.
-                wait_ms = self._repaint_ms - (time.perf_counter() - self._last_flush) * 1000
-                if wait_ms <= 0:
-                    self._flush_text()
-                else:
-                    self._repaint.start(max(1, round(wait_ms)))
+            self._repaint_soon()
+
+    def set_reply_thinking(self, message_id: int, text: str) -> None:
+        """A reasoning model's thinking so far: shown at the same pace as the text."""
+        if message_id in self.widgets:
+            self._pending_thinking[message_id] = text
+            self._repaint_soon()
+
+    def _repaint_soon(self) -> None:
+        if not self._repaint.isActive():
+            # Text that comes after a quiet spell (the first token, a frame's batch) shows at
+            # once; text that comes sooner waits for the rest of the frame.
+            wait_ms = self._repaint_ms - (time.perf_counter() - self._last_flush) * 1000
+            if wait_ms <= 0:
+                self._flush_text()
+            else:
+                self._repaint.start(max(1, round(wait_ms)))
 
     def _flush_text(self) -> None:
         pending, self._pending_text = self._pending_text, {}
+        thinking, self._pending_thinking = self._pending_thinking, {}
         now, cpu = time.perf_counter(), time.thread_time()
         # All the GUI thread did since the last frame: that frame's layout and painting as well as
         # its rendering, which is most of the cost (1.5-2 ms a frame here, 0.3 of it rendering).
@@ -311,6 +324,10 @@ class ConversationView(NearScreen, ScrollAnchor, QScrollArea):
         recent = now - self._last_flush < 1.0
         spent_ms = (cpu - self._cpu_at_flush) * 1000 if recent else 0.0
         self._last_flush, self._cpu_at_flush = now, cpu
+        for mid, text in thinking.items():
+            w = self.widgets.get(mid)
+            if isinstance(w, TextBubble):
+                w.set_thinking(text)
         for mid, text in pending.items():
             w = self.widgets.get(mid)
             if isinstance(w, TextBubble):

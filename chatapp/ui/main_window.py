@@ -136,6 +136,7 @@ class MainWindow(StoreActions, QMainWindow):
         s.message_changed.connect(self.view.update_message)
         s.message_removed.connect(self.view.remove_message)
         s.reply_text.connect(self.view.set_reply_text)
+        s.reply_thinking.connect(self.view.set_reply_thinking)
         self.view.frame_ms_changed.connect(s.set_reply_frame_ms)
         s.notice.connect(self.view.add_notice)
         s.llm_state.connect(self._on_llm_state)

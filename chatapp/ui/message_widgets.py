@@ -11,6 +11,7 @@ from .bubble_base import (DISPLAY_LIMIT, DISPLAY_LINES, SAFE_SCHEMES, THUMB, USE
 from .image_bubble import ImageBubble, PictureLabel, scaled_for_display  # noqa: F401
 from .markdown_label import MarkdownLabel
 from .sources import SourceList, passages_note
+from .thinking_box import ThinkingBox
 from .user_pictures import PictureRow, pictures_of
 
 CHUNK_CHARS = 1_200   # while streaming, finished blocks join the last label until it holds this much
@@ -57,6 +58,7 @@ class TextBubble(MessageWidget):
         self.footer.setTextFormat(Qt.TextFormat.PlainText)
         layout.addWidget(self.footer)
         self.sources = None         # passages from the user's files this reply was given (made when there are some)
+        self.thinking: ThinkingBox | None = None   # a reasoning model's thinking (made when a reply has some)
         self.pictures = None        # a user's pictures under the text (made when the message has some)
         self.switcher = self._actions = None
         if message.role in ("user", "assistant"):   # Copy, Regenerate / Edit, Delete: bubble_actions
@@ -96,6 +98,8 @@ class TextBubble(MessageWidget):
             self.label.setMinimumWidth(self.label.hint_width)
             return
         if self.message.status == STREAMING and self.message.role == "assistant":
+            if text and self.thinking is not None and self.thinking.live:   # the answer began: thinking closes
+                self.thinking.show_done(self.thinking.full, None)
             self._show_streaming(text)
             return
         if self.tail is not None:   # finished: one label again, so a selection can span the whole reply
@@ -105,6 +109,16 @@ class TextBubble(MessageWidget):
             self.tail, self._split, self._chunks = None, None, []
         self.label.show()
         self.label.show_markdown(text, True)
+
+    def set_thinking(self, text: str) -> None:
+        """A reasoning model's thinking so far, while the reply streams."""
+        if self.thinking is None:
+            self.thinking = ThinkingBox(self.box)
+            self.box.layout().insertWidget(0, self.thinking)
+            self.thinking.show()   # made after the bubble was shown: a new child stays hidden until told
+        if self.message.status == STREAMING and self.tail is None:
+            self.label.hide()   # no answer yet: the box says it is thinking
+            self.thinking.show_live(text)
 
     def _show_pictures(self, pictures: list[dict]) -> None:
         if self.pictures is not None and self.pictures.pictures == pictures:
@@ -168,7 +182,12 @@ class TextBubble(MessageWidget):
     def update_message(self, message: Message) -> None:
         super().update_message(message)
         m = message
-        if m.status == STREAMING and not m.content:
+        if m.meta.get("reasoning") and m.status != STREAMING:
+            self.set_thinking(m.meta["reasoning"])
+            self.thinking.show_done(m.meta["reasoning"], m.meta.get("thought_s"))
+        if m.status == STREAMING and not m.content and self.thinking is not None:
+            pass   # the thinking box shows what is happening
+        elif m.status == STREAMING and not m.content:
             waiting = m.meta.get("waiting")
             self.label.setText("<i>Waiting for the model to load…</i>" if waiting else "<i>Thinking…</i>")
         elif not m.content and m.meta.get("tool_calls"):   # a reply that only called tools: their cards follow
@@ -177,6 +196,8 @@ class TextBubble(MessageWidget):
             self.label.setText(markdown.plain_html(f"Using {names}…"))
         else:
             self.set_text(m.content)
+            if self.thinking is not None and not m.content:   # stopped while it thought: no empty line
+                self.label.hide()
         dropped = m.meta.get("dropped")
         footer = " · ".join(part for part in (
             {STOPPED: "Stopped", ERROR: "⚠ Could not answer"}.get(m.status, ""),

@@ -24,7 +24,7 @@ class LlmWorker(EngineWorker):
         # finished(request id, ChatStats; stats.stopped tells a stop from an end), failed(request id,
         # message). Text and tool calls arrive in the order the engine made them, all before the end.
         self.pump = TokenPump()
-        self.token, self.tool_call = self.pump.pieces, self.pump.tool_call
+        self.token, self.reasoning, self.tool_call = self.pump.pieces, self.pump.reasoning, self.pump.tool_call
         self.finished, self.failed = self.pump.finished, self.pump.failed
         self.busy = threading.Event()   # set while a reply is computed; the image engine gives a core back
         self._generate_requested.connect(self._generate)

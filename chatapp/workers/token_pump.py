@@ -7,7 +7,7 @@ from dataclasses import replace
 
 from PySide6.QtCore import QCoreApplication, QObject, QTimer, Signal, Slot
 
-from ..engines.events import ChatEvent, TextDelta, ToolCallDelta
+from ..engines.events import ChatEvent, ReasoningDelta, TextDelta, ToolCallDelta
 
 # One hand-over per frame of the view's streaming repaint (50 ms). A signal per token woke the GUI
 # thread ~70 times a second for bookkeeping the screen only shows 20 times a second; on a machine
@@ -16,12 +16,12 @@ FRAME_S = 0.05
 
 
 def _joined(events: list[ChatEvent]) -> list[ChatEvent]:
-    """Runs of text joined into one TextDelta, runs of one tool call's parts into one part; order kept."""
+    """Runs of text (of thinking) joined into one delta, runs of one tool call's parts into one part; order kept."""
     out: list[ChatEvent] = []
     for e in events:
         last = out[-1] if out else None
-        if isinstance(e, TextDelta) and isinstance(last, TextDelta):
-            out[-1] = TextDelta(last.text + e.text)
+        if isinstance(e, (TextDelta, ReasoningDelta)) and type(last) is type(e):
+            out[-1] = type(e)(last.text + e.text)
         elif isinstance(e, ToolCallDelta) and isinstance(last, ToolCallDelta) and e.index == last.index:
             out[-1] = replace(last, id=last.id or e.id, name=last.name or e.name, arguments=last.arguments + e.arguments)
         else:
@@ -31,14 +31,15 @@ def _joined(events: list[ChatEvent]) -> list[ChatEvent]:
 
 class TokenPump(QObject):
     """Lives on the GUI thread. The worker puts events in; the GUI gets them joined, in order: text
-    as `pieces`, a tool call's parts as `tool_call`.
+    as `pieces`, thinking as `reasoning`, a tool call's parts as `tool_call`.
 
     The first piece of a reply goes at once (time to first token). Later pieces wait at most one
     frame, by a GUI-side timer, so a stream that pauses (a slow server) never holds text back.
     A reply's end is delivered through the pump too, after every piece before it.
     """
 
-    pieces = Signal(int, str)       # request id, text (one or more tokens); all four on the GUI thread
+    pieces = Signal(int, str)       # request id, text (one or more tokens); all five on the GUI thread
+    reasoning = Signal(int, str)    # request id, thinking (one or more tokens)
     tool_call = Signal(int, object)  # request id, ToolCallDelta (one call's parts of this frame joined)
     finished = Signal(int, object)  # request id, ChatStats
     failed = Signal(int, str)       # request id, message
@@ -100,6 +101,8 @@ class TokenPump(QObject):
             for e in _joined(events):
                 if isinstance(e, TextDelta):
                     self.pieces.emit(rid, e.text)
+                elif isinstance(e, ReasoningDelta):
+                    self.reasoning.emit(rid, e.text)
                 else:
                     self.tool_call.emit(rid, e)
 

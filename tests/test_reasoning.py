@@ -1,0 +1,196 @@
+"""A reasoning model's thinking told from its answer: the splitter, the real engine, a remote server's fields,
+chatapp serve's, the window (live, then closed), the history the model sees next and the exports."""
+import json
+
+import pytest
+from PySide6.QtCore import Qt
+
+from chatapp.conversation import GenParams, thought_title
+from chatapp.engines.base import ChatStats
+from chatapp.engines.events import ReasoningDelta, Reply, TextDelta, Usage
+from chatapp.engines.fake import FakeChatEngine
+from chatapp.engines.reasoning import ThinkingSplitter, answer_through, opened_thinking
+from chatapp.engines.tool_formats import TOOL_FORMATS
+from chatapp.engines.tool_parser import CallParser
+
+from .remote_servers import FaultServer, serving_chat_engines
+from .tool_model import TEMPLATE, tool_model_path
+
+THINK_TEMPLATE = TEMPLATE.with_name("chatml-think.jinja")
+
+
+def split(pieces, inside=None) -> Reply:
+    splitter = ThinkingSplitter(inside)
+    return Reply.of([e for p in pieces for e in splitter.feed(p)] + splitter.finish())
+
+
+def chars(text):
+    return list(text)   # one character a piece: every marker arrives cut in every place
+
+
+@pytest.mark.parametrize("pieces", [["<think>Hmm, a greeting.</think>\n\nHello!"],
+                                    chars("\n<think>Hmm, a greeting.</think>\n\nHello!"),
+                                    chars("[THINK]Hmm, a greeting.[/THINK]Hello!")])
+def test_thinking_at_the_start_is_told_from_the_answer(pieces):
+    reply = split(pieces)
+    assert reply.reasoning == "Hmm, a greeting." and reply.text == "Hello!"
+
+
+def test_a_prompt_that_opened_the_thinking_is_awaited_to_close():
+    assert opened_thinking("<|im_start|>assistant\n<think>\n") == "</think>"
+    assert opened_thinking("<|im_start|>assistant\n<think>\n</think>") is None   # thinking turned off
+    assert opened_thinking("<|im_start|>assistant\n") is None
+    reply = split(chars("So: 2 + 2.\n</think>\n\n4"), inside="</think>")
+    assert reply.reasoning == "So: 2 + 2.\n" and reply.text == "4"
+
+
+@pytest.mark.parametrize("text", ["Use the <think> tag like this.", "I <think> so", "<thin", "[THINKING] is a word",
+                                  "  plain answer"])
+def test_text_that_opens_no_thinking_is_text_exactly(text):
+    reply = split(chars(text))
+    assert reply.text == text and reply.reasoning == ""
+
+
+def test_unclosed_thinking_stays_thinking_and_a_later_marker_is_text():
+    reply = split(chars("<think>still going </thi"))
+    assert reply.reasoning == "still going </thi" and reply.text == ""
+    reply = split(chars("<think>a</think>Then <think>b</think>"))
+    assert reply.reasoning == "a" and reply.text == "Then <think>b</think>"
+
+
+def test_calls_are_read_from_the_answer_only():
+    parser = CallParser(TOOL_FORMATS["hermes"], ["f"])
+    splitter = ThinkingSplitter()
+    text = '<think>I could write <tool_call> here</think><tool_call>\n{"name": "f", "arguments": {}}\n</tool_call>'
+    events = [e for p in chars(text) for e in answer_through(splitter.feed(p), parser)]
+    events += [*answer_through(splitter.finish(), parser), *parser.finish()]
+    reply = Reply.of(events)
+    assert reply.reasoning == "I could write <tool_call> here" and reply.text == ""
+    assert [c.name for c in reply.tool_calls] == ["f"]
+
+
+def test_thought_titles():
+    assert thought_title(12.4) == "Thought for 12 s" and thought_title(0.3) == "Thought for less than a second"
+    assert thought_title(300) == "Thought for 5 min" and thought_title(None) == "Thoughts"
+
+
+# The real engine ---------------------------------------------------------------------------------------------
+
+@pytest.mark.real
+def test_the_real_engine_reads_a_prompt_that_opened_the_thinking():
+    from chatapp.engines.llama import LlamaChatEngine
+    engine = LlamaChatEngine(tool_model_path(template=THINK_TEMPLATE), n_ctx=1024)
+    engine.load()
+    stats = ChatStats()
+    events = list(engine.stream([{"role": "user", "content": "What is 2 + 2?"}],
+                                GenParams(max_tokens=16, temperature=0.0, seed=1), lambda: False, stats))
+    reply = Reply.of(events)
+    # SmolLM2 never learnt to close a <think>: all it writes is thinking, and none of it is the answer.
+    assert reply.reasoning.strip() and reply.text == ""
+    assert all(isinstance(e, ReasoningDelta) for e in events[:-1]) and isinstance(events[-1], Usage)
+    # The same model with a template that opens nothing answers in text.
+    plain = LlamaChatEngine(tool_model_path(), n_ctx=1024)
+    plain.load()
+    reply = Reply.of(plain.stream([{"role": "user", "content": "What is 2 + 2?"}],
+                                  GenParams(max_tokens=8, temperature=0.0, seed=1), lambda: False, ChatStats()))
+    assert reply.text.strip() and reply.reasoning == ""
+
+
+# Remote servers and chatapp serve ---------------------------------------------------------------------------
+
+def remote_reply(url: str, model: str = "") -> Reply:
+    from chatapp.engines.openai_chat import OpenAIChatEngine
+    engine = OpenAIChatEngine(url, model, timeout=30)
+    engine.load()
+    return Reply.of(engine.stream([{"role": "user", "content": "hi"}], GenParams(max_tokens=32), lambda: False))
+
+
+def test_a_server_that_passes_think_tags_as_text_is_split():
+    server = FaultServer()
+    try:
+        reply = remote_reply(server.base("think"))
+    finally:
+        server.close()
+    assert reply.reasoning == "The user greets me." and reply.text == "Hello again"
+
+
+def test_chatapp_serve_sends_thinking_as_reasoning_content_and_the_remote_engine_reads_it():
+    import openai
+    scripted = [ReasoningDelta("Two and two"), ReasoningDelta(" make four."), TextDelta("4")]
+    engine = FakeChatEngine([scripted, scripted, scripted])
+    with serving_chat_engines({"thinker": engine}) as url:
+        client = openai.OpenAI(base_url=url, api_key="none")
+        whole = client.chat.completions.create(model="thinker", messages=[{"role": "user", "content": "2+2?"}])
+        assert whole.choices[0].message.content == "4"
+        assert whole.choices[0].message.model_extra["reasoning_content"] == "Two and two make four."
+        chunks = list(client.chat.completions.create(model="thinker", stream=True,
+                                                     messages=[{"role": "user", "content": "2+2?"}]))
+        deltas = [c.choices[0].delta for c in chunks if c.choices]
+        assert "".join((d.model_extra or {}).get("reasoning_content") or "" for d in deltas) == "Two and two make four."
+        assert "".join(d.content or "" for d in deltas) == "4"
+        reply = remote_reply(url, "thinker")   # chatapp's own remote backend against it
+    assert reply.reasoning == "Two and two make four." and reply.text == "4"
+
+
+# The window ---------------------------------------------------------------------------------------------------
+
+def test_the_window_shows_thinking_live_then_closed_and_the_model_never_sees_it_again(make_app, qtbot, tmp_path):
+    from .conftest import close_app
+    thinking = [ReasoningDelta(w) for w in ("Let", " me", " think", " about", " it.")]
+    engine = FakeChatEngine([thinking + [TextDelta("Hello"), TextDelta(" there")], "Fine."], token_delay=0.01,
+                            hold_after=3)
+    parts = make_app(engine)
+    w = parts.window
+    parts.session.submit("Hi")
+    qtbot.waitUntil(lambda: any(getattr(b, "thinking", None) is not None for b in w.view.widgets.values()), timeout=30000)
+    bubble = next(b for b in w.view.widgets.values() if getattr(b, "thinking", None) is not None)
+    assert bubble.thinking.live and bubble.thinking.header.text() == "Thinking…" and bubble.thinking.body.isVisibleTo(bubble)
+    with qtbot.waitSignal(parts.session.reply_finished, timeout=30000):
+        engine.release.set()
+    reply = parts.storage.branch(parts.session.current.id)[-1]
+    assert reply.content == "Hello there" and reply.meta["reasoning"] == "Let me think about it."
+    assert isinstance(reply.meta["thought_s"], float)
+    box = w.view.widgets[reply.id].thinking
+    qtbot.waitUntil(lambda: not box.live, timeout=30000)
+    assert box.header.text().startswith("Thought") and not box.body.isVisibleTo(box)
+    qtbot.mouseClick(box.header, Qt.MouseButton.LeftButton)   # opened: the whole thinking
+    qtbot.waitUntil(lambda: "Let me think about it." in box.body.text(), timeout=30000)
+    assert "Let me think" not in w.view.text_of(reply.id)   # the answer's own text is only the answer
+    with qtbot.waitSignal(parts.session.reply_finished, timeout=30000):
+        parts.session.submit("And?")
+    sent = engine.received[1]
+    assert {"role": "assistant", "content": "Hello there"} in sent
+    assert not any("think" in json.dumps(m) for m in sent)
+    cid = parts.session.current.id
+    close_app(parts)
+    again = make_app(FakeChatEngine())   # a restart: the thinking is back, closed
+    again.session.open_conversation(cid)
+    kept = again.storage.branch(cid)[1]
+    box = again.window.view.widgets[kept.id].thinking
+    assert box is not None and not box.live and box.header.text() == thought_title(kept.meta["thought_s"])
+
+
+# Export and import ------------------------------------------------------------------------------------------------
+
+def test_exports_keep_the_thinking_apart_from_the_answer(tmp_path):
+    from chatapp.settings import resolve_paths
+    from chatapp.storage import Storage
+    from chatapp.store.export import export
+    from chatapp.store.ingest import import_file
+    paths = resolve_paths(str(tmp_path / "data"))
+    s = Storage(paths.database)
+    c = s.create_conversation("Sums")
+    s.add_message(c.id, "user", "What is 2 + 2?")
+    s.add_message(c.id, "assistant", "**4**", meta={"reasoning": "Two and two.\nMake four.", "thought_s": 3.2})
+    export(s, None, "md", tmp_path / "out.md")
+    md = (tmp_path / "out.md").read_text()
+    assert "> *Thought for 3 s*\n>\n> Two and two.\n> Make four.\n\n**4**" in md
+    export(s, None, "html", tmp_path / "out.html")
+    page = (tmp_path / "out.html").read_text()
+    assert '<details class="thinking"><summary>Thought for 3 s</summary><p>Two and two.\nMake four.</p>\n</details>' \
+           '<p><strong>4</strong></p>' in page
+    export(s, None, "json", tmp_path / "out.json")
+    again = Storage(resolve_paths(str(tmp_path / "again")).database)
+    import_file(again, tmp_path / "out.json", tmp_path / "again" / "images")
+    reply = again.branch(again.conversations()[0].id)[-1]
+    assert reply.content == "**4**" and reply.meta["reasoning"] == "Two and two.\nMake four."
