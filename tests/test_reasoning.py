@@ -14,7 +14,7 @@ from chatapp.engines.tool_formats import TOOL_FORMATS
 from chatapp.engines.tool_parser import CallParser
 
 from .remote_servers import FaultServer, serving_chat_engines
-from .tool_model import TEMPLATE, tool_model_path
+from .tool_model import CONTROL, MINISTRAL_TEMPLATE, MISTRAL_SPECIALS, TEMPLATE, tool_model_path
 
 THINK_TEMPLATE = TEMPLATE.with_name("chatml-think.jinja")
 
@@ -94,6 +94,24 @@ def test_the_real_engine_reads_a_prompt_that_opened_the_thinking():
     reply = Reply.of(plain.stream([{"role": "user", "content": "What is 2 + 2?"}],
                                   GenParams(max_tokens=8, temperature=0.0, seed=1), lambda: False, ChatStats()))
     assert reply.text.strip() and reply.reasoning == ""
+
+
+@pytest.mark.real
+def test_magistrals_thinking_markers_are_control_tokens_and_still_read():
+    """In Mistral's vocabulary [THINK] and [/THINK] are control tokens, which plain detokenizing hides."""
+    from chatapp.engines.llama import LlamaChatEngine
+    specials = (*MISTRAL_SPECIALS, ("[THINK]", CONTROL), ("[/THINK]", CONTROL))
+    engine = LlamaChatEngine(tool_model_path(template=MINISTRAL_TEMPLATE, specials=specials), n_ctx=1024)
+    engine.load()
+    think, close = (engine.llm.tokenize(m.encode(), add_bos=False, special=True) for m in ("[THINK]", "[/THINK]"))
+    assert len(think) == len(close) == 1 and engine.llm._model.detokenize(think) == b""   # hidden, as in Magistral
+    # The model made to open its thinking at once.
+    bias = {think[0]: 100.0}
+    first = Reply.of(engine.stream([{"role": "user", "content": "What is 2 + 2?"}],
+                                   GenParams(max_tokens=6, temperature=0.0, seed=1, logit_bias=tuple(bias.items())),
+                                   lambda: False, ChatStats()))
+    # The first [THINK] opened the thinking; the model, pushed on, wrote more of them inside it.
+    assert first.text == "" and first.reasoning == "[THINK]" * 5
 
 
 # Remote servers and chatapp serve ---------------------------------------------------------------------------

@@ -12,10 +12,10 @@ from ..conversation import GenParams
 from .base import ChatCapabilities, ChatStats, ContextOverflow, EngineError, ModelInfo
 from .context import fit_messages
 from .events import ChatEvent, Usage
-from .reasoning import ThinkingSplitter, answer_through, opened_thinking
 from .cpu import ThreadChoice, chat_thread_options
 from .gguf_file import check_gguf_file, refuse_what_cannot_chat
-from .llama_tools import ReplyTools, offered_tools
+from .llama_tools import ReplyTools, offered_tools, special_pieces
+from .reasoning import MARKERS as THINKING_MARKERS, ThinkingSplitter, answer_through, opened_thinking
 from .llama_vision import Vision, check_messages, check_projector
 from .sampler_chain import bias_first
 from .speculative import Costs, DraftStats, decode
@@ -94,6 +94,9 @@ class LlamaChatEngine:
         except (ValueError, RuntimeError, OSError) as exc:
             raise EngineError(f"llama.cpp could not load {self.model_path.name}: the file may be truncated "
                               f"or of an unsupported architecture ({exc}).") from exc
+        # Magistral's [THINK] and [/THINK] are control tokens, which plain detokenizing hides: shown as
+        # their text, so the thinking can be told from the answer.
+        self._pieces.update(special_pieces(self.llm, [m for pair in THINKING_MARKERS for m in pair]))
         if projector is not None:
             self._load_vision(projector)
         self._warm_up()
