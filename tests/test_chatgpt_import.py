@@ -194,3 +194,38 @@ def test_the_bubble_says_a_picture_was_not_included(make_app, qtbot, tmp_path):
     assert "1 picture was not included in the export" in bubble.footer.text() and bubble.footer.isVisibleTo(bubble)
     answer = parts.storage.branch(rhine.id)[3]
     assert "Stopped" in parts.window.view.widgets[answer.id].footer.text()
+
+
+def _node(key, parent, role, content, **meta):
+    return {"id": key, "parent": parent, "children": [], "message": {
+        "id": key, "author": {"role": role}, "recipient": "all", "create_time": 1765593140.0,
+        "content": content, "metadata": meta}}
+
+
+def test_a_thinking_models_thoughts_come_in_closed_above_its_reply(tmp_path):
+    """After the shape of 2025 exports (o3, GPT-5 Thinking): the question, "thoughts" nodes (summaries and text), a
+    "reasoning_recap" with its duration, then the reply; shown in ChatGPT as one closed "Thought for 45s"."""
+    mapping = {"root": {"id": "root", "parent": None, "children": ["q"], "message": None},
+               "q": _node("q", "root", "user", {"content_type": "text", "parts": ["Is 91 prime?"]}),
+               "t1": _node("t1", "q", "assistant", {"content_type": "thoughts", "thoughts": [
+                   {"summary": "Checking small factors", "content": "91 = 7 x 13.", "chunks": [], "finished": True}],
+                   "source_analysis_msg_id": "x"}),
+               "t2": _node("t2", "t1", "assistant", {"content_type": "thoughts", "thoughts": [
+                   {"summary": "Answering", "content": "", "finished": True}]}),
+               "recap": _node("recap", "t2", "assistant", {"content_type": "reasoning_recap", "content": "Thought for 45s"},
+                              finished_duration_sec=45, reasoning_status="reasoning_ended"),
+               "a": _node("a", "recap", "assistant", {"content_type": "text", "parts": ["No: 91 = 7 × 13."]},
+                          model_slug="o3"),
+               "q2": _node("q2", "a", "user", {"content_type": "text", "parts": ["Thanks"]}),
+               "a2": _node("a2", "q2", "assistant", {"content_type": "text", "parts": ["You're welcome."]})}
+    f = tmp_path / "conversations.json"
+    f.write_text(json.dumps([{"title": "Primes", "create_time": 1765593100.0, "mapping": mapping,
+                              "current_node": "a2", "conversation_id": "c-primes"}]))
+    s = Storage(tmp_path / "db.sqlite3")
+    import_file(s, f, tmp_path / "images")
+    q, a, q2, a2 = s.branch(_by_title(s, "Primes").id)
+    assert (a.content, a.meta["reasoning"], a.meta["thought_s"]) == \
+        ("No: 91 = 7 × 13.", "**Checking small factors**\n91 = 7 x 13.\n\n**Answering**", 45.0)
+    assert "Thought for 45s" not in _all_text(s) and "reasoning" not in a2.meta   # the recap is the title, not text
+    export(s, None, "md", tmp_path / "out.md")
+    assert "> *Thought for 45 s*\n>\n> **Checking small factors**" in (tmp_path / "out.md").read_text()

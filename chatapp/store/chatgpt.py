@@ -21,6 +21,7 @@ _PRIVATE_USE = re.compile("[\ue200-\ue2ff]")
 _OLD_MARK = re.compile(r" ?【\d{1,4}(?::\d{1,4})?†[^【】\n]{0,300}】")
 _STOPPED = ("interrupted", "max_tokens")  # finish_details of a reply that did not come to its end
 MAX_REFERENCES = 1000                    # per message: a hostile file cannot make the import quadratic
+MAX_THOUGHTS = 64                        # thinking nodes kept per reply (a reasoning model's, shown closed)
 
 
 def read_conversation(c: dict, n: int, name: str) -> InConversation:
@@ -42,6 +43,7 @@ def read_conversation(c: dict, n: int, name: str) -> InConversation:
     _check_tree(nodes, where)
     parent_of = {m.key: m.parent for m in nodes}
     kept: dict[str, InMessage] = {}
+    thinking = ThinkingNodes()
     for m in nodes:
         msg = mapping[m.key].get("message")
         if not isinstance(msg, dict):
@@ -52,6 +54,8 @@ def read_conversation(c: dict, n: int, name: str) -> InConversation:
         if role not in ("user", "assistant", "tool"):
             raise where.fail(f"unknown role {str(role)[:30]!r}", m.key)
         meta = msg.get("metadata") or {}
+        if role == "assistant" and thinking.read(m.key, msg):
+            continue
         if meta.get("is_visually_hidden_from_conversation") or msg.get("recipient") not in (None, "all"):
             continue
         text, pictures = message_text(msg)
@@ -75,6 +79,8 @@ def read_conversation(c: dict, n: int, name: str) -> InConversation:
         return key
     for m in kept.values():
         m.parent = kept_ancestor(parent_of[m.key])   # hidden nodes drop out; their children move up
+        if m.role == "assistant":   # the thinking shown closed above the reply in ChatGPT
+            m.meta.update(thinking.above(parent_of[m.key], parent_of, kept))
     _fill_times(kept, created)
     current = c.get("current_node")
     current = kept_ancestor(current) if isinstance(current, str) and current in parent_of else None
@@ -82,6 +88,53 @@ def read_conversation(c: dict, n: int, name: str) -> InConversation:
         "sha1:" + hashlib.sha1(json.dumps(c, sort_keys=True, default=str).encode()).hexdigest()
     return InConversation("chatgpt", str(key), title, created, _number(c.get("update_time"), created), None,
                           current, list(kept.values()))
+
+
+class ThinkingNodes:
+    """A reasoning model's thinking in an export: "thoughts" nodes (summaries and text) and a "reasoning_recap"
+    ("Thought for 45s", with metadata.finished_duration_sec) between a question and the reply they led to."""
+
+    def __init__(self):
+        self.texts: dict[str, str] = {}
+        self.seconds: dict[str, float] = {}
+        self._memo: dict[str, tuple[tuple[str, ...], float | None]] = {}
+
+    def read(self, key: str, message: dict) -> bool:
+        """Take in a thinking node; False for any other message."""
+        content = message.get("content") if isinstance(message.get("content"), dict) else {}
+        kind = content.get("content_type")
+        if kind == "thoughts":
+            parts = []
+            for t in content.get("thoughts") or []:
+                if isinstance(t, dict):
+                    summary, text = t.get("summary"), t.get("content")
+                    parts.append("\n".join(p for p in (f"**{summary.strip()}**" if isinstance(summary, str) and
+                                                       summary.strip() else "", text if isinstance(text, str) else "") if p))
+            self.texts[key] = "\n\n".join(p for p in parts if p)
+            return True
+        if kind == "reasoning_recap":
+            seconds = (message.get("metadata") or {}).get("finished_duration_sec")
+            if isinstance(seconds, (int, float)) and not isinstance(seconds, bool) and seconds >= 0:
+                self.seconds[key] = float(seconds)
+            return True
+        return False
+
+    def above(self, key, parent_of: dict, kept: dict) -> dict:
+        """meta for a reply: the thinking of the nodes between it and the message it follows (memoized, so
+        many replies under one long hidden chain stay linear)."""
+        path = []
+        while key is not None and key not in kept and key not in self._memo:
+            path.append(key)
+            key = parent_of.get(key)
+        texts, seconds = self._memo.get(key, ((), None)) if key is not None and key not in kept else ((), None)
+        for k in reversed(path):
+            if self.texts.get(k) and len(texts) < MAX_THOUGHTS:
+                texts = (*texts, self.texts[k])
+            seconds = seconds if seconds is not None else self.seconds.get(k)
+            self._memo[k] = (texts, seconds)
+        if not texts:
+            return {}
+        return {"reasoning": "\n\n".join(texts), **({"thought_s": seconds} if seconds is not None else {})}
 
 
 def message_text(message: dict) -> tuple[str, int]:
