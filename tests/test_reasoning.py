@@ -82,8 +82,11 @@ def test_the_real_engine_reads_a_prompt_that_opened_the_thinking():
     engine = LlamaChatEngine(tool_model_path(template=THINK_TEMPLATE), n_ctx=1024)
     engine.load()
     stats = ChatStats()
+    # Its end of turn kept out, so it writes something on any machine (a near tie may go either way elsewhere).
+    end = engine.llm.tokenize(b"<|im_end|>", add_bos=False, special=True)
     events = list(engine.stream([{"role": "user", "content": "What is 2 + 2?"}],
-                                GenParams(max_tokens=16, temperature=0.0, seed=1), lambda: False, stats))
+                                GenParams(max_tokens=16, temperature=0.0, seed=1, logit_bias=((end[0], -100.0),)),
+                                lambda: False, stats))
     reply = Reply.of(events)
     # SmolLM2 never learnt to close a <think>: all it writes is thinking, and none of it is the answer.
     assert reply.reasoning.strip() and reply.text == ""
@@ -92,7 +95,8 @@ def test_the_real_engine_reads_a_prompt_that_opened_the_thinking():
     plain = LlamaChatEngine(tool_model_path(), n_ctx=1024)
     plain.load()
     reply = Reply.of(plain.stream([{"role": "user", "content": "What is 2 + 2?"}],
-                                  GenParams(max_tokens=8, temperature=0.0, seed=1), lambda: False, ChatStats()))
+                                  GenParams(max_tokens=8, temperature=0.0, seed=1, logit_bias=((end[0], -100.0),)),
+                                  lambda: False, ChatStats()))
     assert reply.text.strip() and reply.reasoning == ""
 
 
