@@ -114,6 +114,16 @@ def not_included_note(meta: dict) -> str:
         f"{pictures} pictures were not included in the export"
 
 
+def cut_short_note(meta: dict, content: str) -> str:
+    """A reply that ended at the length limit says so (a reasoning model may not have begun its answer)."""
+    cut = meta.get("cut_at") if isinstance(meta, dict) else None
+    if not isinstance(cut, int) or isinstance(cut, bool):
+        return ""
+    where = "still thinking when it was" if thinking_of(meta) and not content.strip() else ""
+    return (f"The model was {where} cut off at {cut} tokens" if where else f"Cut off at {cut} tokens") + \
+        ": raise Max tokens per reply in Settings for a longer answer"
+
+
 def thinking_of(meta: dict) -> str:
     """A reasoning model's thinking before this reply's answer (meta["reasoning"]), or ""."""
     text = meta.get("reasoning") if isinstance(meta, dict) else None

@@ -176,6 +176,8 @@ class Replies(QObject):
         meta = {"ttft_ms": round(stats.ttft_s * 1000), "tokens_per_s": round(stats.tokens_per_s, 1),
                 "context": [stats.context_used, stats.n_ctx], "dropped": stats.dropped_messages,
                 **reply.thinking_meta()}
+        if stats.finish_reason == "length" and not stats.stopped:   # said under it: the answer is not whole
+            meta["cut_at"] = stats.completion_tokens
         self._end(rid, STOPPED if stats.stopped else DONE, reply.text, meta, calls)
         self.stats.emit(stats)
 

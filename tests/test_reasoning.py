@@ -216,3 +216,18 @@ def test_exports_keep_the_thinking_apart_from_the_answer(tmp_path):
     import_file(again, tmp_path / "out.json", tmp_path / "again" / "images")
     reply = again.branch(again.conversations()[0].id)[-1]
     assert reply.content == "**4**" and reply.meta["reasoning"] == "Two and two.\nMake four."
+
+
+def test_a_reply_cut_off_while_thinking_says_so_and_how_to_get_more(make_app, qtbot):
+    thinking = [ReasoningDelta(w) for w in ("Hmm", ", let", " me", " see")]
+    engine = FakeChatEngine([thinking, [ReasoningDelta("Ok."), TextDelta("The answer")]], finish_reason="length")
+    parts = make_app(engine)
+    for question in ("Hard question", "Another"):
+        with qtbot.waitSignal(parts.session.reply_finished, timeout=30000):
+            parts.session.submit(question)
+    first, second = (m for m in parts.storage.branch(parts.session.current.id) if m.role == "assistant")
+    assert (first.content, first.meta["cut_at"], first.status) == ("", 4, "done")
+    footer = parts.window.view.widgets[first.id].footer
+    assert footer.isVisibleTo(parts.window) and "still thinking when it was cut off at 4 tokens" in footer.text()
+    assert "Max tokens per reply" in footer.text()
+    assert parts.window.view.widgets[second.id].footer.text().startswith("Cut off at 2 tokens")

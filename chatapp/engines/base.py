@@ -28,6 +28,7 @@ class ChatStats:
     ttft_s: float = 0.0
     total_s: float = 0.0
     stopped: bool = False
+    finish_reason: str = ""            # the reply's Usage.finish_reason, for whoever gets only the stats
 
     @property
     def tokens_per_s(self) -> float:

@@ -21,8 +21,9 @@ class FakeChatEngine:
 
     def __init__(self, replies: list[str] | None = None, *, token_delay: float = 0.0,
                  load_delay: float = 0.0, fail_load: str | None = None, n_ctx: int = 4096,
-                 hold_after: int | None = None, cpu_threads: int = 0):
+                 hold_after: int | None = None, cpu_threads: int = 0, finish_reason: str = ""):
         self.replies = list(replies or [])
+        self.finish_reason = finish_reason   # how every reply says it ended ("length": cut at max_tokens); "": as it did
         self.cpu_threads = cpu_threads   # what load() reports as decoding on this machine's cores
         self.token_delay, self.load_delay, self.fail_load, self.n_ctx = token_delay, load_delay, fail_load, n_ctx
         # After `hold_after` tokens the reply pauses until it is stopped or `release` is set, so a
@@ -71,7 +72,7 @@ class FakeChatEngine:
             yield event
         stats.total_s = time.perf_counter() - start
         calls = any(isinstance(e, ToolCallDelta) for e in events) and not stats.stopped
-        yield Usage(stats, "tool_calls" if calls else "stop")
+        yield Usage(stats, self.finish_reason or ("tool_calls" if calls else "stop"))
 
 
 class FakeImageEngine:

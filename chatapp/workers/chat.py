@@ -50,6 +50,7 @@ class LlmWorker(EngineWorker):
                 for event in self.engine.stream(messages, params, lambda: self.flags.is_set(request_id), stats):
                     if not isinstance(reply.add(event), Usage):   # the end goes out as finished, below
                         self.pump.put(request_id, event)
+            stats.finish_reason = reply.usage.finish_reason if reply.usage else ""
             self.pump.finish(request_id, stats)
             if self.engine is not None and self.engine.capabilities.warms_next_turn and not stats.stopped:
                 self.engine.warm_next_turn(reply.text)   # the user reads the reply meanwhile
