@@ -191,6 +191,7 @@ def test_penalties_change_a_repetitive_reply(client, field):
     ({"logprobs": True}, "logprobs"),
     ({"logprobs": True, "top_logprobs": 3}, "logprobs"), ({"top_logprobs": 2}, "top_logprobs"),
     ({"tools": [{"type": "function", "function": {"name": "f"}}]}, "tools"),
+    ({"reasoning_effort": "low"}, "reasoning_effort"),
 ])
 def test_fields_not_done_here_are_refused_by_name(served, body, param):
     r = post(served, {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 2, **body})

@@ -252,6 +252,7 @@ def _with_parameters(parameters):
     ({"tools": _with_parameters({"type": "object", "required": "a"})}, "tools[0].function.parameters",
      "'required' must be a list"),
     ({"functions": [{"name": "f"}]}, "functions", "'functions' is not supported"),
+    ({"reasoning_effort": "high"}, "reasoning_effort", "'reasoning_effort' is not supported"),
     ({"response_format": {"type": "json_object"}}, "response_format", "not both"),
 ])
 def test_malformed_tool_requests_are_refused_in_openais_words(served, caller, fields, param, words):

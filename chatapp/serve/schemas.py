@@ -70,7 +70,9 @@ class StreamOptions(BaseModel):
 RESPONSE_FORMATS = ("text", "json_object", "json_schema")
 # Fields of OpenAI's chat API this server does not do: a request that sets one gets a 400 naming it
 # (a client relying on one must not get a reply that silently lacks it). The old `functions` API: use `tools`.
-UNSUPPORTED = ("functions", "function_call", "audio", "modalities", "prediction", "web_search_options")
+# reasoning_effort: a local model's thinking has no dial here (its template decides), so asking for one is refused.
+UNSUPPORTED = ("functions", "function_call", "audio", "modalities", "prediction", "web_search_options",
+               "reasoning_effort")
 
 
 class ChatBody(BaseModel):
