@@ -137,7 +137,8 @@ class Replies(QObject):
         if time.monotonic() - reply.last_flush > FLUSH_EVERY_S:
             reply.last_flush = time.monotonic()
             thinking = reply.thinking_meta()
-            self.log.save_partial(reply.message.id, reply.text, {**reply.message.meta, **thinking} if thinking else None)
+            meta = {**reply.message.meta, **thinking} if thinking else None
+            self.log.save_partial(reply.message.id, reply.text, meta)
 
     def _on_tool_call(self, rid: int, part: ToolCallDelta) -> None:
         reply = self.active.get(rid)
@@ -187,4 +188,7 @@ class Replies(QObject):
             if reply.said_anything:   # the partial reply is kept as Stopped; say why
                 self.notice(message)
             meta = {"error": message, **reply.thinking_meta()}
-            self._end(rid, STOPPED if reply.said_anything else ERROR, reply.text if reply.said_anything else message, meta)
+            if reply.said_anything:
+                self._end(rid, STOPPED, reply.text, meta)
+            else:
+                self._end(rid, ERROR, message, meta)

@@ -194,7 +194,8 @@ class LlamaChatEngine:
         text = _TextAssembler(([stop] if isinstance(stop, str) else list(stop)) + list(params.stop))
         grammar = self._grammar(params)
         calls = ReplyTools(self._template, params) if tools else None
-        thinking = ThinkingSplitter(opened_thinking(self.llm.detokenize(prompt[-8:], special=True).decode(errors="ignore")))
+        prompt_tail = self.llm.detokenize(prompt[-8:], special=True).decode(errors="ignore")
+        thinking = ThinkingSplitter(opened_thinking(prompt_tail))   # R1's and QwQ's templates open it themselves
         # The sampler exactly as Llama.generate builds it; the loop is ours (speculative.decode).
         sampler = self.llm._init_sampler(
             top_k=args["top_k"], top_p=args["top_p"], min_p=args["min_p"], typical_p=args["typical_p"],

@@ -108,8 +108,8 @@ class ThinkingNodes:
             for t in content.get("thoughts") or []:
                 if isinstance(t, dict):
                     summary, text = t.get("summary"), t.get("content")
-                    parts.append("\n".join(p for p in (f"**{summary.strip()}**" if isinstance(summary, str) and
-                                                       summary.strip() else "", text if isinstance(text, str) else "") if p))
+                    head = f"**{summary.strip()}**" if isinstance(summary, str) and summary.strip() else ""
+                    parts.append("\n".join(p for p in (head, text if isinstance(text, str) else "") if p))
             self.texts[key] = "\n\n".join(p for p in parts if p)
             return True
         if kind == "reasoning_recap":
