@@ -114,14 +114,18 @@ def not_included_note(meta: dict) -> str:
         f"{pictures} pictures were not included in the export"
 
 
-def cut_short_note(meta: dict, content: str) -> str:
-    """A reply that ended at the length limit says so (a reasoning model may not have begun its answer)."""
-    cut = meta.get("cut_at") if isinstance(meta, dict) else None
-    if not isinstance(cut, int) or isinstance(cut, bool):
+def unfinished_note(meta: dict, content: str) -> str:
+    """What a reply without a whole answer says under it: cut off at the length limit (a reasoning model may not
+    have begun its answer), or ended after thinking without one (a model may answer inside an unclosed thinking)."""
+    if not isinstance(meta, dict):
         return ""
-    where = "still thinking when it was" if thinking_of(meta) and not content.strip() else ""
-    return (f"The model was {where} cut off at {cut} tokens" if where else f"Cut off at {cut} tokens") + \
-        ": raise Max tokens per reply in Settings for a longer answer"
+    cut = meta.get("cut_at")
+    thought_only = bool(thinking_of(meta)) and not content.strip() and not meta.get("tool_calls")
+    if isinstance(cut, int) and not isinstance(cut, bool):
+        head = f"The model was still thinking when it was cut off at {cut} tokens" if thought_only else \
+            f"Cut off at {cut} tokens"
+        return head + ": raise Max tokens per reply in Settings for a longer answer"
+    return "The model gave no answer apart from its thinking (shown above)" if thought_only else ""
 
 
 def thinking_of(meta: dict) -> str:

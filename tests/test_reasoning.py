@@ -231,3 +231,15 @@ def test_a_reply_cut_off_while_thinking_says_so_and_how_to_get_more(make_app, qt
     assert footer.isVisibleTo(parts.window) and "still thinking when it was cut off at 4 tokens" in footer.text()
     assert "Max tokens per reply" in footer.text()
     assert parts.window.view.widgets[second.id].footer.text().startswith("Cut off at 2 tokens")
+
+
+def test_a_reply_that_is_all_thinking_shows_it_open_and_says_there_was_no_answer(make_app, qtbot):
+    # Seen with a template that opens the thinking: the model wrote its answer inside it and never closed it.
+    parts = make_app(FakeChatEngine([[ReasoningDelta("The capital of France is Paris.")]]))
+    with qtbot.waitSignal(parts.session.reply_finished, timeout=30000):
+        parts.session.submit("What is the capital of France?")
+    reply = parts.storage.branch(parts.session.current.id)[-1]
+    bubble = parts.window.view.widgets[reply.id]
+    qtbot.waitUntil(lambda: "Paris" in bubble.thinking.body.text(), timeout=30000)
+    assert bubble.thinking.body.isVisibleTo(bubble) and not bubble.label.isVisibleTo(bubble)
+    assert bubble.footer.text() == "The model gave no answer apart from its thinking (shown above)"

@@ -4,7 +4,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QVBoxLayout
 
-from ..conversation import ERROR, STOPPED, STREAMING, Message, cut_short_note, not_included_note
+from ..conversation import ERROR, STOPPED, STREAMING, Message, not_included_note, unfinished_note
 from . import markdown
 from .bubble_base import (DISPLAY_LIMIT, DISPLAY_LINES, SAFE_SCHEMES, THUMB, USER_MAX_WIDTH, BranchSwitcher, MessageWidget,  # noqa: F401
                           RichLabel, clipped, link_button, open_link)
@@ -184,7 +184,9 @@ class TextBubble(MessageWidget):
         m = message
         if m.meta.get("reasoning") and m.status != STREAMING:
             self.set_thinking(m.meta["reasoning"])
-            self.thinking.show_done(m.meta["reasoning"], m.meta.get("thought_s"))
+            # Open where it is all there is: a model may have answered inside a thinking it never closed.
+            alone = not m.content.strip() and not m.meta.get("tool_calls")
+            self.thinking.show_done(m.meta["reasoning"], m.meta.get("thought_s"), open_=alone or None)
         if m.status == STREAMING and not m.content and self.thinking is not None:
             pass   # the thinking box shows what is happening
         elif m.status == STREAMING and not m.content:
@@ -203,7 +205,7 @@ class TextBubble(MessageWidget):
             {STOPPED: "Stopped", ERROR: "⚠ Could not answer"}.get(m.status, ""),
             clipped(m.content, DISPLAY_LINES if m.role == "user" else None)[1],
             f"{dropped} older messages were left out to fit the model's context" if dropped else "",
-            not_included_note(m.meta), cut_short_note(m.meta, m.content),
+            not_included_note(m.meta), unfinished_note(m.meta, m.content),
             passages_note(m.meta)) if part)
         if m.meta.get("sources") and self.sources is None:
             # Made only for replies that used the user's files: a long chat builds many bubbles.

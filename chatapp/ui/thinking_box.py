@@ -62,15 +62,17 @@ class ThinkingBox(QWidget):
         self._set_header("Thinking…", open_=True)
         self.body.show_markdown(tail, False)
 
-    def show_done(self, text: str, seconds) -> None:
+    def show_done(self, text: str, seconds, open_: bool | None = None) -> None:
         """The thinking is over (the answer began, or the reply ended): one closed line, opened on a click.
-        seconds: how long it took (None: as long as this box showed it live)."""
+        seconds: how long it took (None: as long as this box showed it live); open_: None keeps it as the
+        user left it (closed after the live view)."""
         if seconds is None and self.live and self._since is not None:
             seconds = time.monotonic() - self._since
-        was_open = self.header.isChecked() and not self.live
+        if open_ is None:
+            open_ = self.header.isChecked() and not self.live
         self.full, self.live = text, False
-        self._set_header(thought_title(seconds), open_=was_open)
-        if was_open:
+        self._set_header(thought_title(seconds), open_=open_)
+        if open_:
             self.body.show_markdown(text, True)
 
     def _opened(self, open_: bool) -> None:
