@@ -243,3 +243,6 @@ def test_a_reply_that_is_all_thinking_shows_it_open_and_says_there_was_no_answer
     qtbot.waitUntil(lambda: "Paris" in bubble.thinking.body.text(), timeout=30000)
     assert bubble.thinking.body.isVisibleTo(bubble) and not bubble.label.isVisibleTo(bubble)
     assert bubble.footer.text() == "The model gave no answer apart from its thinking (shown above)"
+    from PySide6.QtGui import QGuiApplication
+    qtbot.mouseClick(bubble.action_buttons["copy"], Qt.MouseButton.LeftButton)   # what the model wrote: its thinking
+    assert QGuiApplication.clipboard().text() == "The capital of France is Paris."

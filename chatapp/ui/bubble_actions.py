@@ -10,7 +10,7 @@ from typing import Callable
 from PySide6.QtGui import QGuiApplication, QImage
 from PySide6.QtWidgets import QFileDialog
 
-from ..conversation import CANCELLED, DONE, ERROR, STOPPED, Message
+from ..conversation import CANCELLED, DONE, ERROR, STOPPED, Message, thinking_of
 from ..registry import Registry
 
 PICTURE, USER, ASSISTANT, TOOL = "picture", "user", "assistant", "tool"   # the kinds of bubble (TOOL: a call's card)
@@ -129,8 +129,10 @@ for _name, _action in (
         ("edit_picture", BubbleAction("Edit", frozenset({PICTURE}), _edit_picture, _drawn)),
         ("open", BubbleAction("", frozenset({PICTURE}), _open)),   # a click (or Enter) on the picture
         ("cancel", BubbleAction("", frozenset({PICTURE}), lambda w, m: w.session.cancel_picture(m.id))),  # its bar's Cancel
+        # A reply that is all thinking copies the thinking: it is all the model wrote.
         ("copy", BubbleAction("Copy", frozenset({ASSISTANT}),
-                              lambda _w, m: QGuiApplication.clipboard().setText(m.content), tip="Copy the reply")),
+                              lambda _w, m: QGuiApplication.clipboard().setText(m.content or thinking_of(m.meta)),
+                              tip="Copy the reply")),
         ("regenerate", BubbleAction("Regenerate", frozenset({ASSISTANT}), lambda w, m: w.session.regenerate(m),
                                     lambda m: m.status in (DONE, STOPPED, ERROR),
                                     tip="Another answer, keeping this one")),
