@@ -30,10 +30,6 @@ class ThinkingSplitter:
         self._after_close = False     # just closed: leading whitespace of the answer is dropped
         self._held = ""
 
-    @property
-    def thinking(self) -> bool:
-        return self._close is not None
-
     def feed(self, text: str) -> list:
         out: list = []
         buf = self._held + text
