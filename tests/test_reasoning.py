@@ -235,7 +235,8 @@ def test_a_reply_cut_off_while_thinking_says_so_and_how_to_get_more(make_app, qt
 
 def test_a_reply_that_is_all_thinking_shows_it_open_and_says_there_was_no_answer(make_app, qtbot):
     # Seen with a template that opens the thinking: the model wrote its answer inside it and never closed it.
-    parts = make_app(FakeChatEngine([[ReasoningDelta("The capital of France is Paris.")]]))
+    engine = FakeChatEngine([[ReasoningDelta("The capital of France is Paris.")], "Berlin."])
+    parts = make_app(engine)
     with qtbot.waitSignal(parts.session.reply_finished, timeout=30000):
         parts.session.submit("What is the capital of France?")
     reply = parts.storage.branch(parts.session.current.id)[-1]
@@ -246,3 +247,8 @@ def test_a_reply_that_is_all_thinking_shows_it_open_and_says_there_was_no_answer
     from PySide6.QtGui import QGuiApplication
     qtbot.mouseClick(bubble.action_buttons["copy"], Qt.MouseButton.LeftButton)   # what the model wrote: its thinking
     assert QGuiApplication.clipboard().text() == "The capital of France is Paris."
+    with qtbot.waitSignal(parts.session.reply_finished, timeout=30000):
+        parts.session.submit("And of Germany?")
+    # The model sees it answered (nothing): the roles still alternate, and the thinking is not sent back.
+    assert [(m["role"], m["content"]) for m in engine.received[1][-3:]] == \
+        [("user", "What is the capital of France?"), ("assistant", ""), ("user", "And of Germany?")]
