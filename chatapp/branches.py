@@ -61,6 +61,17 @@ def _with_pictures(text: str, pictures: list[dict], vision: bool) -> str | list[
     return parts + [{"type": PICTURE_PART, "path": p["path"], "name": p.get("name") or "picture"} for p in pictures]
 
 
+def _joined(first, second):
+    """Two user messages' contents as one: the texts joined by a blank line; with pictures, the text first and then
+    every picture in order (the shape history() gives one message)."""
+    text = "\n\n".join(t for t in (text_of(first), text_of(second)) if t)
+    if isinstance(first, str) and isinstance(second, str):
+        return text
+    pictures = [p for c in (first, second) if isinstance(c, list) for p in c
+                if not (isinstance(p, dict) and p.get("type") == "text")]
+    return ([{"type": "text", "text": text}] if text else []) + pictures
+
+
 def _shown_pictures(storage, conversation_id: int, message: Message) -> list[dict]:
     """The pictures of this chat a tool message showed the model, as PICTURE_PARTs (a message of another chat, or
     not a finished picture, is never read: meta comes from imports too)."""
@@ -109,6 +120,11 @@ class _ToolTurn:
 
     def add(self, role: str, content: str, calls: list[dict]) -> None:
         self.close()
+        if role == "user" and self.msgs and self.msgs[-1]["role"] == "user":
+            # Two user turns in a row (after an /image, a failed reply, or one stopped before its first word) go
+            # as one: Gemma's and Mistral's templates refuse two in a row, and every later reply failed.
+            self.msgs[-1]["content"] = _joined(self.msgs[-1]["content"], content)
+            return
         if calls and self.tools:
             self.msgs.append({"role": "assistant", "content": content, "tool_calls": calls})
             self.pending = [c["id"] for c in calls]

@@ -80,14 +80,16 @@ def test_the_picture_follows_every_result_of_the_turn_as_a_user_message_for_a_se
     s = Storage(tmp_path / "db.sqlite3")
     conv, pic, draw = drawn_then_looked(s, small_png(tmp_path))
     got = branches.history(s, conv, "", up_to=draw.id, tools=True, vision=True)
-    assert [m["role"] for m in got] == ["user", "user", "assistant", "tool", "tool", "user"]
+    # The /image command and the question are one user message (templates refuse two user turns in a row).
+    assert [m["role"] for m in got] == ["user", "assistant", "tool", "tool", "user"]
+    assert got[0]["content"] == "/image a blue circle\n\nDoes #1 match what I asked?"
     assert got[-1]["content"] == [{"type": "text", "text": "Picture #1, as the tool showed it."},
                                   {"type": branches.PICTURE_PART, "path": pic.image_path, "name": "#1"}]
     sent = with_data_urls(got, 256, branches.PICTURE_PART)[-1]["content"][1]
     assert sent["type"] == "image_url" and sent["image_url"]["url"].startswith("data:image/png;base64,")
     # A model that cannot call tools but sees: the calls fold into text, the picture still comes as a user's.
     folded = branches.history(s, conv, "", up_to=draw.id, vision=True)
-    assert [m["role"] for m in folded] == ["user", "user", "assistant", "user"]
+    assert [m["role"] for m in folded] == ["user", "assistant", "user"]
     assert folded[-1]["content"][1]["path"] == pic.image_path
 
 

@@ -19,6 +19,7 @@ from .reasoning import MARKERS as THINKING_MARKERS, ThinkingSplitter, answer_thr
 from .llama_vision import Vision, check_messages, check_projector
 from .sampler_chain import bias_first
 from .speculative import Costs, DraftStats, decode
+from .system_role import folded_system, takes_system
 from .text_assembler import TextAssembler as _TextAssembler, shared_prefix as _shared_prefix
 from .tool_formats import TemplateTools, history_for_template, probe
 
@@ -68,6 +69,7 @@ class LlamaChatEngine:
         self.llm = None
         self._pieces: dict[int, bytes | None] = {}
         self._template = TemplateTools()   # what the chat template does with tools (probed at load)
+        self._folds_system = False         # the template refuses or drops a system message (probed at load)
         self._last_calls: list[dict] = []
 
     def load(self) -> ModelInfo:
@@ -102,6 +104,7 @@ class LlamaChatEngine:
         self._warm_up()
         # Tools only where the template shows them to the model and its calls can be read back.
         self._template = probe(self._render)
+        self._folds_system = not takes_system(self._render)   # Gemma 2: "System role not supported"
         self.capabilities = dataclasses.replace(LlamaChatEngine.capabilities, tools=self._template.can_call)
         if self._vision:   # the handler evaluates every prompt (pictures again each turn): nothing to warm or count ahead
             self.capabilities = dataclasses.replace(self.capabilities, vision=True, image_side=self._vision.image_side,
@@ -319,6 +322,7 @@ class LlamaChatEngine:
         (its GGUF template), so the prompt tokens are identical and prefix re-use keeps working. Offered
         tools go to the template too (never tool_choice: the handler would set a grammar of its own)."""
         tools = list(params.tools) if params.tools and params.tool_choice != "none" and self._template.can_call else None
+        messages = folded_system(messages) if self._folds_system else messages
         return self._format(history_for_template(messages, self._template), tools, params)
 
     def _render(self, messages: list[dict], tools: list[dict] | None) -> str | None:
@@ -369,6 +373,7 @@ class LlamaChatEngine:
         then returns the finish reason."""
         finish = "stop"
         thinking = ThinkingSplitter()
+        messages = folded_system(messages) if self._folds_system else messages
         sampling = self._sampling(params)
         sampling.update(grammar=self._grammar(params), logit_bias=dict(params.logit_bias) or None)
         chunks = self.llm.create_chat_completion(messages=messages, stream=True, max_tokens=params.max_tokens,
