@@ -2,8 +2,8 @@
 what the model sees, find in the branch, your last message, what Regenerate answers, where a switch lands."""
 from __future__ import annotations
 
-from .conversation import (DONE, STOPPED, Conversation, Message, is_tool_message, pictures_of, thinking_of,
-                           tool_calls, tool_result_text)
+from .conversation import (DONE, STOPPED, Conversation, Message, is_tool_message, pictures_of, tool_calls,
+                           tool_result_text)
 
 # A user picture in the history, until it is made a data URL off the GUI thread (pictures.intake.with_data_urls):
 # {"type": PICTURE_PART, "path": ..., "name": ...}. No engine ever receives one.
@@ -45,9 +45,7 @@ def history(storage, conversation: Conversation, default_system: str, up_to: int
             calls, pictures = tool_calls(m), pictures_of(m) if m.role == "user" else []
             if pictures:
                 turn.add(m.role, _with_pictures(m.content, pictures, vision), [])
-            elif m.content or calls or (m.role == "assistant" and thinking_of(m.meta)):
-                # A reply that was all thinking goes as an empty answer: the roles still alternate (several
-                # templates refuse two user turns in a row), and thinking is never sent back.
+            elif m.content or calls:   # a reply that was all thinking is left out, as thinking always is
                 turn.add(m.role, m.content, calls)
     turn.close()
     return msgs

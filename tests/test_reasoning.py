@@ -249,6 +249,6 @@ def test_a_reply_that_is_all_thinking_shows_it_open_and_says_there_was_no_answer
     assert QGuiApplication.clipboard().text() == "The capital of France is Paris."
     with qtbot.waitSignal(parts.session.reply_finished, timeout=30000):
         parts.session.submit("And of Germany?")
-    # The model sees it answered (nothing): the roles still alternate, and the thinking is not sent back.
-    assert [(m["role"], m["content"]) for m in engine.received[1][-3:]] == \
-        [("user", "What is the capital of France?"), ("assistant", ""), ("user", "And of Germany?")]
+    # The thinking is not sent back, and the two questions go as one user turn (an empty answer between them
+    # was tried: Ministral 3's template refuses an assistant message without content).
+    assert engine.received[1][-1] == {"role": "user", "content": "What is the capital of France?\n\nAnd of Germany?"}

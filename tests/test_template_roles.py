@@ -57,3 +57,30 @@ def test_gemma_2s_template_answers_with_a_system_prompt_and_after_a_picture(tmp_
     assert reply.usage is not None and reply.usage.stats.prompt_tokens > 0
     prompt = engine.llm.detokenize(list(engine._completion_args(history, GenParams())["prompt"]), special=True).decode()
     assert "<start_of_turn>user\nAnswer briefly.\n\n/image a cat\n\nWhat is 2 + 2?<end_of_turn>" in prompt
+
+
+def _formatter(path):
+    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+    fmt = Jinja2ChatFormatter(path.read_text(), eos_token="</s>", bos_token="<s>")
+    return lambda messages, tools: fmt(messages=messages, tools=tools).prompt
+
+
+@pytest.mark.parametrize("path", sorted(TEMPLATE.parent.glob("*.jinja")), ids=lambda p: p.stem)
+def test_every_published_template_here_takes_what_history_sends(tmp_path, path):
+    """Each template in tests/data/templates (the publishers' own, and two written after them) renders a chat with a
+    system prompt, a picture turn, a failed reply and a reply that was all thinking, as the engine sends it."""
+    s = Storage(tmp_path / "db.sqlite3")
+    c = s.create_conversation("Mixed")
+    q = s.add_message(c.id, "user", "/image a cat")
+    pic = s.add_message(c.id, "assistant", "a cat", kind="image", parent_id=q.id)
+    ask = s.add_message(c.id, "user", "Hello", parent_id=pic.id)
+    hi = s.add_message(c.id, "assistant", "Hi!", parent_id=ask.id)
+    think = s.add_message(c.id, "user", "Think about it", parent_id=hi.id)
+    thought = s.add_message(c.id, "assistant", "", parent_id=think.id, meta={"reasoning": "Hmm."})
+    failed = s.add_message(c.id, "user", "And?", parent_id=thought.id)
+    error = s.add_message(c.id, "assistant", "The model stopped with an error", status=ERROR, parent_id=failed.id)
+    s.add_message(c.id, "user", "Still there?", parent_id=error.id)
+    render = _formatter(path)
+    history = branches.history(s, s.conversation(c.id), "Be brief.")
+    text = render(history if takes_system(render) else folded_system(history), None)
+    assert "Be brief." in text and "Still there?" in text and "Hmm." not in text
