@@ -30,7 +30,8 @@ def chars(text):
 
 @pytest.mark.parametrize("pieces", [["<think>Hmm, a greeting.</think>\n\nHello!"],
                                     chars("\n<think>Hmm, a greeting.</think>\n\nHello!"),
-                                    chars("[THINK]Hmm, a greeting.[/THINK]Hello!")])
+                                    chars("[THINK]Hmm, a greeting.[/THINK]Hello!"),
+                                    chars("<|channel>thought\nHmm, a greeting.<channel|>Hello!")])   # Gemma 4
 def test_thinking_at_the_start_is_told_from_the_answer(pieces):
     reply = split(pieces)
     assert reply.reasoning == "Hmm, a greeting." and reply.text == "Hello!"

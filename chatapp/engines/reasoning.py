@@ -1,12 +1,13 @@
-"""A reply's thinking told from its answer: <think>...</think> (Qwen3, DeepSeek R1, QwQ, SmolLM3) or
-[THINK]...[/THINK] (Magistral) at the reply's start -> ReasoningDelta, the rest TextDelta."""
+"""A reply's thinking told from its answer: <think>...</think> (Qwen3, DeepSeek R1, QwQ, SmolLM3),
+[THINK]...[/THINK] (Magistral) or Gemma 4's thought channel at the reply's start -> ReasoningDelta, the rest
+TextDelta."""
 from __future__ import annotations
 
 from .events import ReasoningDelta, TextDelta
 
 # (opening, closing) markers. Only at the reply's start (whitespace before it aside): a model that talks
 # about "<think>" tags later in an answer is writing text, not thinking.
-MARKERS = (("<think>", "</think>"), ("[THINK]", "[/THINK]"))
+MARKERS = (("<think>", "</think>"), ("[THINK]", "[/THINK]"), ("<|channel>thought", "<channel|>"))
 
 
 def opened_thinking(prompt_tail: str) -> str | None:
@@ -21,13 +22,15 @@ class ThinkingSplitter:
 
     The reply's start is held while it can still be an opening marker; inside the thinking, an end that
     could be the start of the closing marker is held back. Whitespace right after the closing marker (the
-    blank line templates put before the answer) is dropped. A reply that never opens one is all text.
+    blank line templates put before the answer) is dropped, as is whitespace before the thinking's first word.
+    A reply that never opens one is all text.
     """
 
     def __init__(self, inside_until: str | None = None):
         self._close = inside_until    # the closing marker awaited while inside the thinking
         self._deciding = inside_until is None   # at the start: could the reply still open a marker?
         self._after_close = False     # just closed: leading whitespace of the answer is dropped
+        self._begun = False           # the thinking's first visible character came (the newline before it is dropped)
         self._held = ""
 
     def feed(self, text: str) -> list:
@@ -45,6 +48,9 @@ class ThinkingSplitter:
             else:
                 self._deciding = False
         if self._close is not None:
+            if not self._begun:
+                buf = buf.lstrip()
+                self._begun = bool(buf)
             at = buf.find(self._close)
             if at < 0:
                 keep = next((n for n in range(min(len(self._close) - 1, len(buf)), 0, -1)
