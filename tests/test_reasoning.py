@@ -37,6 +37,11 @@ def test_thinking_at_the_start_is_told_from_the_answer(pieces):
     assert reply.reasoning == "Hmm, a greeting." and reply.text == "Hello!"
 
 
+def test_an_empty_thinking_is_no_thinking():   # Qwen3 asked not to think ("/no_think") writes an empty block
+    reply = split(chars("<think>\n\n</think>\n\nHello!"))
+    assert (reply.reasoning, reply.text, reply.reasoning_parts) == ("", "Hello!", [])
+
+
 def test_a_prompt_that_opened_the_thinking_is_awaited_to_close():
     assert opened_thinking("<|im_start|>assistant\n<think>\n") == "</think>"
     assert opened_thinking("<|im_start|>assistant\n<think>\n</think>") is None   # thinking turned off
