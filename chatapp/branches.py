@@ -2,8 +2,8 @@
 what the model sees, find in the branch, your last message, what Regenerate answers, where a switch lands."""
 from __future__ import annotations
 
-from .conversation import (DONE, STOPPED, Conversation, Message, is_tool_message, pictures_of, tool_calls,
-                           tool_result_text)
+from .conversation import (DONE, STOPPED, Conversation, Message, is_tool_message, pictures_of, thinking_of,
+                           tool_calls, tool_result_text)
 
 # A user picture in the history, until it is made a data URL off the GUI thread (pictures.intake.with_data_urls):
 # {"type": PICTURE_PART, "path": ..., "name": ...}. No engine ever receives one.
@@ -46,7 +46,7 @@ def history(storage, conversation: Conversation, default_system: str, up_to: int
             if pictures:
                 turn.add(m.role, _with_pictures(m.content, pictures, vision), [])
             elif m.content or calls:   # a reply that was all thinking is left out, as thinking always is
-                turn.add(m.role, m.content, calls)
+                turn.add(m.role, m.content, calls, thinking_of(m.meta))
     turn.close()
     return msgs
 
@@ -116,7 +116,7 @@ class _ToolTurn:
         self.shown, self.vision = shown, vision   # a tool message's pictures (PICTURE_PARTs); whether they are sent
         self.showing: list[dict] = []       # pictures the turn's results showed, sent once every call is answered
 
-    def add(self, role: str, content: str, calls: list[dict]) -> None:
+    def add(self, role: str, content: str, calls: list[dict], reasoning: str = "") -> None:
         self.close()
         if role == "user" and self.msgs and self.msgs[-1]["role"] == "user":
             # Two user turns in a row (after an /image, a failed reply, or one stopped before its first word) go
@@ -124,7 +124,10 @@ class _ToolTurn:
             self.msgs[-1]["content"] = _joined(self.msgs[-1]["content"], content)
             return
         if calls and self.tools:
-            self.msgs.append({"role": "assistant", "content": content, "tool_calls": calls})
+            # The thinking that led to calls goes with them (reasoning_content, llama-server's name): Qwen3's and
+            # Gemma 4's templates show it to the model while the turn's tool rounds go on, and only then.
+            self.msgs.append({"role": "assistant", "content": content, "tool_calls": calls,
+                              **({"reasoning_content": reasoning} if reasoning else {})})
             self.pending = [c["id"] for c in calls]
             return
         if role == "assistant" and self.folding:   # the reply going on after its calls' results

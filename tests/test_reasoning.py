@@ -258,3 +258,41 @@ def test_a_reply_that_is_all_thinking_shows_it_open_and_says_there_was_no_answer
     # The thinking is not sent back, and the two questions go as one user turn (an empty answer between them
     # was tried: Ministral 3's template refuses an assistant message without content).
     assert engine.received[1][-1] == {"role": "user", "content": "What is the capital of France?\n\nAnd of Germany?"}
+
+
+# The thinking that led to tool calls, while the turn's tool rounds go on -------------------------------------------
+
+CALL = {"id": "abcDEF123", "type": "function", "function": {"name": "draw_picture", "arguments": '{"prompt": "a cat"}'}}
+
+
+def test_thinking_before_calls_goes_with_them_to_templates_that_show_it_and_never_to_a_server(tmp_path):
+    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+    from chatapp import branches
+    from chatapp.engines.openai_chat import OpenAIChatEngine
+    from chatapp.engines.tool_formats import history_for_template, probe
+    from chatapp.serve.schemas import ChatBody
+    from chatapp.storage import Storage
+    s = Storage(tmp_path / "db.sqlite3")
+    c = s.create_conversation("Draw")
+    q = s.add_message(c.id, "user", "Draw a cat")
+    s.add_message(c.id, "assistant", "", parent_id=q.id,
+                  meta={"reasoning": "A cat: call the tool.", "tool_calls": [CALL]})
+    history = branches.history(s, s.conversation(c.id), "", tools=True)
+    assert history[-2]["reasoning_content"] == "A cat: call the tool."
+    assert all("reasoning_content" not in m for m in branches.history(s, s.conversation(c.id), ""))   # folded
+    # Gemma 4's published template shows it in the thought channel during the turn's tool rounds.
+    gemma4 = Jinja2ChatFormatter(THINK_TEMPLATE.with_name("google-gemma-4-31B-it.jinja").read_text(),
+                                 eos_token="<eos>", bos_token="<bos>")
+    render = lambda messages, tools: gemma4(messages=messages, tools=tools).prompt   # noqa: E731
+    text = render(history_for_template(history, probe(render)), [{"type": "function", "function": {
+        "name": "draw_picture", "parameters": {"type": "object", "properties": {"prompt": {"type": "string"}}}}}])
+    assert "<|channel>thought\nA cat: call the tool.\n<channel|>" in text
+    # A server never gets it back (DeepSeek's API refuses it); chatapp serve takes it from a client.
+    sent = OpenAIChatEngine("http://127.0.0.1:9/v1")._request(history, GenParams())["messages"]
+    assert sent[-2]["tool_calls"] and all("reasoning_content" not in m for m in sent)
+    body = ChatBody.model_validate({"messages": [{"role": "user", "content": "Draw a cat"},
+                                                 {"role": "assistant", "content": None, "tool_calls": [CALL],
+                                                  "reasoning_content": "A cat."},
+                                                 {"role": "tool", "tool_call_id": CALL["id"], "content": "Drew #1."}]})
+    assert body.dict_messages()[1]["reasoning_content"] == "A cat."

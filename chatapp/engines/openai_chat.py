@@ -108,6 +108,8 @@ class OpenAIChatEngine:
                                   "vision_said_by": self.vision_said_by})
 
     def _request(self, messages: list[dict], params: GenParams) -> dict:
+        # Thinking is not sent back to a server: DeepSeek's API refuses reasoning_content in a request.
+        messages = [{k: v for k, v in m.items() if k != "reasoning_content"} for m in messages]
         kwargs = dict(model=self.model, messages=messages, stream=True, max_tokens=params.max_tokens,
                       temperature=params.temperature, top_p=params.top_p,
                       # Not in OpenAI's API; llama.cpp, vLLM and LM Studio read them, others ignore them.

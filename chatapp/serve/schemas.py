@@ -45,6 +45,7 @@ class ChatMessage(BaseModel):
     content: str | list[dict] | None = ""
     tool_calls: list[AssistantCall] | None = None   # an assistant's calls
     tool_call_id: str | None = None            # a tool message: the call it answers
+    reasoning_content: str | None = None       # an assistant's thinking before its calls (llama-server's field)
 
     def text(self) -> str:
         """OpenAI allows content as a list of parts; joined with a line break between parts, as llama.cpp's
@@ -192,7 +193,9 @@ class ChatBody(BaseModel):
                 out.append({"role": "tool", "tool_call_id": m.tool_call_id, "content": m.text()})
             elif m.role == "assistant" and m.tool_calls:
                 out.append({"role": "assistant", "content": m.text(), "tool_calls": [
-                    ToolCall(c.id, c.function.name, c.function.arguments).openai() for c in m.tool_calls]})
+                    ToolCall(c.id, c.function.name, c.function.arguments).openai() for c in m.tool_calls],
+                    # for the templates that show it during a turn's tool rounds (Qwen3, Gemma 4)
+                    **({"reasoning_content": m.reasoning_content} if m.reasoning_content else {})})
             else:   # "developer" is OpenAI's newer name for the system role
                 out.append({"role": "system" if m.role == "developer" else m.role, "content": m.content_for_engine()})
         return out if tools else folded(out)
