@@ -14,6 +14,7 @@ from .context import fit_messages
 from .events import ChatEvent, Usage
 from .cpu import ThreadChoice, chat_thread_options
 from .gguf_file import check_gguf_file, refuse_what_cannot_chat
+from .handler_capture import HandlerCapture
 from .llama_tools import ReplyTools, offered_tools, special_pieces
 from .reasoning import MARKERS as THINKING_MARKERS, ThinkingSplitter, answer_through, opened_thinking
 from .llama_vision import Vision, check_messages, check_projector
@@ -22,33 +23,6 @@ from .speculative import Costs, DraftStats, decode
 from .system_role import folded_system, takes_system
 from .text_assembler import TextAssembler as _TextAssembler, shared_prefix as _shared_prefix
 from .tool_formats import TemplateTools, history_for_template, probe
-
-
-class _HandlerCapture:
-    """Stands in for the Llama object while the model's own chat handler formats a request.
-
-    The handler renders the chat template, tokenizes and then calls create_completion(); this
-    records those arguments instead of generating, so the prompt tokens, stop strings and stop
-    criteria are exactly what create_chat_completion would have used, for any chat format.
-    """
-
-    def __init__(self, llm):
-        self._llm = llm
-        self.completion_args: dict | None = None
-
-    def __getattr__(self, name):
-        return getattr(self._llm, name)
-
-    def __setattr__(self, name, value):
-        # Writes reach the Llama too: the vision handler evaluates the prompt itself and sets n_tokens.
-        if name in ("_llm", "completion_args"):
-            object.__setattr__(self, name, value)
-        else:
-            setattr(self._llm, name, value)
-
-    def create_completion(self, **kwargs):
-        self.completion_args = kwargs
-        return iter(())
 
 
 class LlamaChatEngine:
@@ -335,7 +309,7 @@ class LlamaChatEngine:
         llm = self.llm
         handler = (llm.chat_handler or llm._chat_handlers.get(llm.chat_format)
                    or llama_chat_format.get_chat_completion_handler(llm.chat_format))
-        capture = _HandlerCapture(llm)
+        capture = HandlerCapture(llm)
         try:
             handler(llama=capture, messages=messages, stream=True, stop=[], max_tokens=params.max_tokens,
                     **({"tools": tools} if tools else {}), **self._sampling(params))
