@@ -23,6 +23,7 @@ NEMO, ARGS, CALL_ID, GEMMA = (TOOL_FORMATS[n] for n in ("mistral-nemo", "mistral
     ("Mistral-Small-3.2-24B-Instruct-2506.jinja", "mistral-call-id", True, True),
     ("google-gemma-4-31B-it.jinja", "gemma4", True, False),
     ("Qwen-Qwen2.5-7B-Instruct.jinja", "hermes", True, False),
+    ("Qwen3.5-4B.jinja", "qwen-xml", True, False),
 ])
 def test_the_probe_reads_each_published_template(template, fmt, as_object, short):
     found = probe(_renderer((TEMPLATES / template).read_text()))

@@ -170,9 +170,10 @@ class LlamaChatEngine:
         stop = args.get("stop") or []
         text = _TextAssembler(([stop] if isinstance(stop, str) else list(stop)) + list(params.stop))
         grammar = self._grammar(params)
-        calls = ReplyTools(self._template, params) if tools else None
         prompt_tail = self.llm.detokenize(prompt[-8:], special=True).decode(errors="ignore")
-        thinking = ThinkingSplitter(opened_thinking(prompt_tail))   # R1's and QwQ's templates open it themselves
+        opened = opened_thinking(prompt_tail)   # R1's, QwQ's and Qwen3.5's templates open the thinking themselves
+        thinking = ThinkingSplitter(opened)
+        calls = ReplyTools(self._template, params, opened) if tools else None
         # The sampler exactly as Llama.generate builds it; the loop is ours (speculative.decode).
         sampler = self.llm._init_sampler(
             top_k=args["top_k"], top_p=args["top_p"], min_p=args["min_p"], typical_p=args["typical_p"],
@@ -199,7 +200,7 @@ class LlamaChatEngine:
                 if piece is None:        # end of generation (EOS, <|im_end|>, ...)
                     break
                 if calls:
-                    piece = calls.watch(token, piece)   # a marker that is a special token shows as text
+                    piece = calls.watch(token, piece, thinking.inside)   # a special-token marker shows as text
                 stats.completion_tokens += 1
                 shown = text.feed(piece)
                 if shown:

@@ -19,7 +19,7 @@ def offered_tools(template: TemplateTools, params: GenParams, model: str) -> lis
         why = ("its chat template has no place for them" if not template.takes_tools
                else "its chat template writes tool calls in a form chatapp cannot read yet")
         raise EngineError(f"{model} cannot call tools: {why}. Choose a model whose template takes tools "
-                          f"(Qwen 2.5 or 3, Hermes, SmolLM3, Llama 3.x, Mistral, Gemma 4 and the like), or turn "
+                          f"(Qwen 2.5, 3 or 3.5, Hermes, SmolLM3, Llama 3.x, Mistral, Gemma 4 and the like), or turn "
                           f"tools off for this chat.")
     chosen_tools(params.tools, params.tool_choice)   # a named choice must name an offered tool
     return list(params.tools)
@@ -52,12 +52,13 @@ class ReplyTools:
     # False: the grammar in the chain after the penalties, every candidate every token (bench/tools.py compares).
     grammar_last = True
 
-    def __init__(self, template: TemplateTools, params: GenParams):
+    def __init__(self, template: TemplateTools, params: GenParams, close_thinking: str | None = None):
         self.fmt = template.format
+        self.close_thinking = close_thinking   # the prompt opened the thinking: a forced call closes it first
         self.lazy = params.tool_choice == "auto"
         self.tools = chosen_tools(params.tools, params.tool_choice)
         self.parallel = params.parallel_tool_calls and not isinstance(params.tool_choice, dict)   # named: one call
-        self.parser = call_parser(self.fmt, [t["function"]["name"] for t in self.tools], template.short_ids)
+        self.parser = call_parser(self.fmt, self.tools, template.short_ids)
         self._reply = Reply()
         self._chain, self._llm, self._seen_bytes, self._marker = None, None, b"", self.fmt.open.encode("utf-8")
         self._specials: dict[int, bytes] = {}
@@ -67,7 +68,8 @@ class ReplyTools:
         """sampler (the reply's whole chain) with the calls' grammar after its penalties, now or at the marker.
         The grammar is built here in both cases, so a schema llama.cpp cannot take fails before the reply."""
         self._specials = special_pieces(llm, self.fmt.specials)
-        ptr = grammar_sampler(llm, calls_gbnf(self.fmt, self.tools, self.parallel))
+        ptr = grammar_sampler(llm, calls_gbnf(self.fmt, self.tools, self.parallel,
+                                              close_thinking=None if self.lazy else self.close_thinking))
         if self.lazy:
             import llama_cpp
             llama_cpp.llama_sampler_free(ptr)
@@ -82,12 +84,14 @@ class ReplyTools:
         else:
             insert_after_penalties(sampler, ptr)
 
-    def watch(self, token: int, piece: bytes) -> bytes:
+    def watch(self, token: int, piece: bytes, thinking: bool = False) -> bytes:
         """Each token and its bytes, before the next token is sampled: at the opening marker the grammar
-        starts. Returns the token's text for the reply: a family marker that is a special token (Mistral's
-        [TOOL_CALLS], Gemma's <|tool_call>) shows as its text, so one parser reads it as token or as text."""
+        starts (not while the model thinks: a marker there is no call). Returns the token's text for the reply:
+        a family marker that is a special token (Mistral's [TOOL_CALLS], Gemma's <|tool_call>) shows as its
+        text, so one parser reads it as token or as text."""
         piece = self._specials.get(token, piece)
-        self._watch(piece)
+        if not thinking:
+            self._watch(piece)
         return piece
 
     def _watch(self, piece: bytes) -> None:

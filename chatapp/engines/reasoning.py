@@ -33,6 +33,11 @@ class ThinkingSplitter:
         self._begun = False           # the thinking's first visible character came (the newline before it is dropped)
         self._held = ""
 
+    @property
+    def inside(self) -> bool:
+        """Within the thinking now (the tool-call watch waits for its end: a marker in thinking is no call)."""
+        return self._close is not None
+
     def feed(self, text: str) -> list:
         out: list = []
         buf = self._held + text

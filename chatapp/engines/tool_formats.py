@@ -12,6 +12,8 @@ from typing import Callable
 from ..registry import Registry
 from .gemma_calls import parse_call as _gemma_call
 from .gemma_calls import shows_probe as _gemma_shows
+from .xml_calls import parse_call as _xml_call
+from .xml_calls import shows_probe as _xml_shows
 
 PROBE_NAME = "chatapp_probe_x9"     # names no real tool has, so finding them in a render proves the template put them there
 PROBE_VALUE = "probe_val_x9"
@@ -30,11 +32,12 @@ class ToolFormat:
     The calls: `open`, then `lead` once, then per call [whitespace if `ws`] `head` + NAME + `between` +
     ARGUMENTS + `end`, calls joined by `separator` (each later call starting with `open` again where
     `repeat_open`), then `trail` once. `between_gbnf`/`end_gbnf` replace the literal where the piece
-    holds more than text (a call id). `args` is "json" or "gemma" (gemma_calls.py).
+    holds more than text (a call id). `args` is "json", "gemma" (gemma_calls.py) or "xml" (xml_calls.py).
 
     detect(before, after) reads the probe render around a called tool's name. The parser cuts a
     call's body between `open` and `close` ("" : up to the next `open` or the reply's end);
-    parse(body) -> [(name, arguments JSON text)], None if it is no call. start_only: the call is the
+    parse(body) -> [(name, arguments JSON text)], None if it is no call (typed: parse(body, schemas), the
+    values' types read from each tool's parameters schema, by name). start_only: the call is the
     whole reply, JSON from its first character (no marker); parallel: whether the templates take
     several calls a turn; short_ids: calls get Mistral's 9-character ids; specials: the markers that
     are special tokens in the family's real vocabularies (their text is shown, see llama_tools).
@@ -61,6 +64,7 @@ class ToolFormat:
     parallel: bool = True
     short_ids: bool = False
     specials: tuple[str, ...] = ()
+    typed: bool = False
 
 
 def _json_args(value) -> str | None:
@@ -145,6 +149,13 @@ TOOL_FORMATS.register("gemma4", ToolFormat(
     separator="", detect=lambda before, after: before.endswith("<|tool_call>call:"), parse=_gemma_call,
     args="gemma", name_in_json=False, shows=lambda text: _gemma_shows(text, "arg", PROBE_VALUE),
     specials=("<|tool_call>", "<tool_call|>", '<|"|>')))
+TOOL_FORMATS.register("qwen-xml", ToolFormat(
+    # Qwen3.5, Qwen3-Coder: <tool_call>\n<function=NAME>\n<parameter=KEY>\nVALUE\n</parameter>\n</function>\n</tool_call>,
+    # values as text (not JSON) for strings; the same opening marker as Hermes, told apart by how the arguments show.
+    "qwen-xml", open="<tool_call>", head="<function=", between=">\n", end="</function>\n</tool_call>",
+    close="</tool_call>", separator="\n", detect=lambda before, after: before.endswith("<function="),
+    parse=_xml_call, args="xml", name_in_json=False, ws=True, typed=True,
+    shows=lambda text: _xml_shows(text, "arg", PROBE_VALUE), specials=("<tool_call>", "</tool_call>")))
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ import re
 
 from .base import EngineError
 from .gemma_calls import GemmaRules
+from .xml_calls import XmlRules
 from .tool_formats import ToolFormat
 
 MAX_CALLS = 8     # a reply's calls in parallel mode: a tiny model must not write calls until max_tokens
@@ -76,8 +77,8 @@ def _schema(tool: dict) -> dict:
 
 def _args_rules(fmt: ToolFormat, tools: list[dict]) -> tuple[list[str], str]:
     """Each tool's arguments rule in fmt's syntax, and the grammar text that defines them."""
-    if fmt.args == "gemma":
-        rules = GemmaRules()
+    if fmt.args in ("gemma", "xml"):
+        rules = GemmaRules() if fmt.args == "gemma" else XmlRules()
         return [rules.args(_short_bounds(t["function"].get("parameters") or {}), f"call-{i}-args")
                 for i, t in enumerate(tools)], rules.rules()
     conv = _converter()
@@ -103,7 +104,8 @@ def _first(fmt: ToolFormat, after: str, names: list[str], tails: list[str]) -> s
     return "( " + " | ".join(alts) + " )" if alts else None
 
 
-def calls_gbnf(fmt: ToolFormat, tools: list[dict], parallel: bool, after: str | None = None) -> str | None:
+def calls_gbnf(fmt: ToolFormat, tools: list[dict], parallel: bool, after: str | None = None,
+               close_thinking: str | None = None) -> str | None:
     """GBNF for one call (with parallel, up to MAX_CALLS) of these tools in fmt's form, each call's
     arguments following its tool's JSON schema (for Gemma's syntax, where gemma_calls can say it).
 
@@ -125,7 +127,10 @@ def calls_gbnf(fmt: ToolFormat, tools: list[dict], parallel: bool, after: str | 
     head = gbnf_literal(fmt.head) + " " if fmt.head else ""
     if after is None:
         once = gbnf_literal(fmt.open) + " " if fmt.open and not fmt.repeat_open else ""
-        first = f"{once}{gbnf_literal(fmt.lead) + ' ' if fmt.lead else ''}call"
+        # A forced call after a prompt that opened the thinking (Qwen3.5's): the thinking closed at once, empty,
+        # as the template writes it with thinking off; else the call would be written inside the thinking.
+        shut = f"{gbnf_literal(close_thinking + chr(10) + chr(10))} " if close_thinking else ""
+        first = f"{shut}{once}{gbnf_literal(fmt.lead) + ' ' if fmt.lead else ''}call"
     else:
         first = _first(fmt, after, names, tails)
         if first is None:

@@ -5,9 +5,10 @@ from .events import ChatEvent, TextDelta, ToolCallDelta, new_call_id
 from .tool_formats import ToolFormat, short_call_id
 
 
-def call_parser(fmt: ToolFormat, tool_names, short_ids: bool = False):
-    """The incremental parser for fmt's calls; short_ids: give calls Mistral's 9-character ids."""
-    return (StartCallParser if fmt.start_only else CallParser)(fmt, tool_names, short_ids or fmt.short_ids)
+def call_parser(fmt: ToolFormat, tools, short_ids: bool = False):
+    """The incremental parser for fmt's calls of tools (OpenAI tool dicts, or names where the format does not
+    need their schemas); short_ids: give calls Mistral's 9-character ids."""
+    return (StartCallParser if fmt.start_only else CallParser)(fmt, tools, short_ids or fmt.short_ids)
 
 
 class CallParser:
@@ -21,8 +22,11 @@ class CallParser:
     Whitespace before, between or after calls is dropped.
     """
 
-    def __init__(self, fmt: ToolFormat, tool_names, short_ids: bool = False):
-        self.fmt, self.names = fmt, set(tool_names)
+    def __init__(self, fmt: ToolFormat, tools, short_ids: bool = False):
+        self.fmt = fmt
+        self.schemas = {t["function"]["name"]: t["function"].get("parameters") or {}
+                        for t in tools if isinstance(t, dict)}
+        self.names = {t if isinstance(t, str) else t["function"]["name"] for t in tools}
         self.calls = 0
         self._new_id = short_call_id if short_ids else new_call_id
         self._held, self._in_call = "", False
@@ -36,7 +40,7 @@ class CallParser:
         marker = self.fmt.close or self.fmt.open
         while (at := buf.find(marker, self._from)) >= 0:
             body = buf[:at].strip()
-            if self.fmt.parse(body) or (self.fmt.close and not body.startswith(self.fmt.head)):
+            if self._parse(body) or (self.fmt.close and not body.startswith(self.fmt.head)):
                 return at   # a whole call, or prose that began no call (it streams on as text)
             self._from = at + 1
         self._from = max(self._from, len(buf) - len(marker) + 1, 0)
@@ -82,8 +86,11 @@ class CallParser:
     def _text(self, text: str) -> list[ChatEvent]:
         return [TextDelta(text)] if text else []
 
+    def _parse(self, body: str):
+        return self.fmt.parse(body, self.schemas) if self.fmt.typed else self.fmt.parse(body)
+
     def _call(self, body: str) -> list[ChatEvent]:
-        parsed = self.fmt.parse(body.strip())
+        parsed = self._parse(body.strip())
         if not parsed or any(name not in self.names for name, _ in parsed):
             return self._text(self.fmt.open + body + self.fmt.close)
         out: list[ChatEvent] = []
@@ -98,8 +105,8 @@ class StartCallParser(CallParser):
     it can still begin the call's head; from the first character that cannot, it is all text, streamed;
     else it is all call, parsed at the end (a body that is no call comes out as text then)."""
 
-    def __init__(self, fmt: ToolFormat, tool_names, short_ids: bool = False):
-        super().__init__(fmt, tool_names, short_ids)
+    def __init__(self, fmt: ToolFormat, tools, short_ids: bool = False):
+        super().__init__(fmt, tools, short_ids)
         self._text_only = False
 
     def feed(self, text: str) -> list[ChatEvent]:
