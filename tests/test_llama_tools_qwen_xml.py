@@ -99,3 +99,13 @@ def test_the_built_in_tools_grammar_is_one_llama_cpp_takes(engine):
     for parallel in (True, False):
         assert engine.grammar_problem(calls_gbnf(XML, tools, parallel)) is None
     assert engine.grammar_problem(calls_gbnf(XML, tools, False, after="\n<function=dr")) is None
+
+
+@pytest.mark.real
+def test_a_marker_written_while_the_model_thinks_starts_no_call(engine):
+    """The prompt opened the thinking; the model is pushed to write the call marker over and over. Inside the
+    thinking the grammar never starts (it would force '<function=' after the first one): it stays thinking."""
+    from .test_llama_tools import marker_bias
+    reply = run(engine, GenParams(tools=TOOLS, temperature=0.0, seed=1, max_tokens=20, logit_bias=marker_bias(engine)))
+    assert reply.tool_calls == [] and reply.text == ""
+    assert reply.reasoning.startswith("<tool_call>") and "<function=" not in reply.reasoning
