@@ -296,3 +296,29 @@ def test_thinking_before_calls_goes_with_them_to_templates_that_show_it_and_neve
                                                   "reasoning_content": "A cat."},
                                                  {"role": "tool", "tool_call_id": CALL["id"], "content": "Drew #1."}]})
     assert body.dict_messages()[1]["reasoning_content"] == "A cat."
+
+
+@pytest.mark.parametrize("pieces", [
+    chars("<|channel|>analysis<|message|>The user greets.<|end|><|start|>assistant<|channel|>final<|message|>Hello!"),
+    ["<|channel|>analysis<|message|>The user greets.<|end|>", "<|start|>", "assistant", "<|channel|>", "final",
+     "<|message|>", "Hello!"]])
+def test_gpt_oss_analysis_is_thinking_and_its_final_header_is_not_shown(pieces):
+    reply = split(pieces)
+    assert (reply.reasoning, reply.text) == ("The user greets.", "Hello!")
+
+
+def test_gpt_oss_final_channel_alone_and_a_cut_header():
+    assert split(chars("<|channel|>final<|message|>Hi")).text == "Hi"
+    cut = split(chars("<|channel|>analysis<|message|>Hm.<|end|><|start|>assistant"))
+    assert (cut.reasoning, cut.text) == ("Hm.", "")
+
+
+@pytest.mark.real
+def test_an_end_of_generation_token_is_never_shown_as_text():
+    """SmolLM2's <|im_end|> ends a reply: asked to show it as text (it is hidden by plain detokenizing), it is left."""
+    from chatapp.engines.llama import LlamaChatEngine
+    from chatapp.engines.llama_tools import special_pieces
+    engine = LlamaChatEngine(tool_model_path(), n_ctx=512)
+    engine.load()
+    assert special_pieces(engine.llm, ["<|im_end|>"]) == {}
+    assert len(special_pieces(engine.llm, ["<|im_start|>"])) == 1   # not an end: shown

@@ -16,7 +16,7 @@ from .cpu import ThreadChoice, chat_thread_options
 from .gguf_file import check_gguf_file, refuse_what_cannot_chat
 from .handler_capture import HandlerCapture
 from .llama_tools import ReplyTools, offered_tools, special_pieces
-from .reasoning import MARKERS as THINKING_MARKERS, ThinkingSplitter, answer_through, opened_thinking
+from .reasoning import SPECIALS as THINKING_SPECIALS, ThinkingSplitter, answer_through, opened_thinking
 from .llama_vision import Vision, check_messages, check_projector
 from .sampler_chain import bias_first
 from .speculative import Costs, DraftStats, decode
@@ -70,9 +70,9 @@ class LlamaChatEngine:
         except (ValueError, RuntimeError, OSError) as exc:
             raise EngineError(f"llama.cpp could not load {self.model_path.name}: the file may be truncated "
                               f"or of an unsupported architecture ({exc}).") from exc
-        # Magistral's [THINK] and [/THINK] are control tokens, which plain detokenizing hides: shown as
-        # their text, so the thinking can be told from the answer.
-        self._pieces.update(special_pieces(self.llm, [m for pair in THINKING_MARKERS for m in pair]))
+        # Magistral's [THINK] and [/THINK], gpt-oss's <|channel|> and the like are control tokens, which plain
+        # detokenizing hides: shown as their text, so the thinking can be told from the answer.
+        self._pieces.update(special_pieces(self.llm, THINKING_SPECIALS))
         if projector is not None:
             self._load_vision(projector)
         self._warm_up()

@@ -27,11 +27,14 @@ def offered_tools(template: TemplateTools, params: GenParams, model: str) -> lis
 
 def special_pieces(llm, markers) -> dict[int, bytes]:
     """{token: text} for each marker that is one special token in llm's vocabulary whose plain
-    detokenizing hides it (a control token gives b"", as llama.py's pieces are made)."""
+    detokenizing hides it (a control token gives b"", as llama.py's pieces are made). Never an end-of-generation
+    token: shown as text, it would no longer end the reply (Phi-3's <|end|> is one; gpt-oss's is not)."""
+    import llama_cpp
     out = {}
     for marker in markers:
         tokens = llm.tokenize(marker.encode("utf-8"), add_bos=False, special=True)
-        if len(tokens) == 1 and llm._model.detokenize(tokens) != marker.encode("utf-8"):
+        if len(tokens) == 1 and llm._model.detokenize(tokens) != marker.encode("utf-8") \
+                and not llama_cpp.llama_vocab_is_eog(llm._model.vocab, tokens[0]):
             out[tokens[0]] = marker.encode("utf-8")
     return out
 

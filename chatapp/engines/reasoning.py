@@ -1,13 +1,26 @@
 """A reply's thinking told from its answer: <think>...</think> (Qwen3, DeepSeek R1, QwQ, SmolLM3),
-[THINK]...[/THINK] (Magistral) or Gemma 4's thought channel at the reply's start -> ReasoningDelta, the rest
-TextDelta."""
+[THINK]...[/THINK] (Magistral), Gemma 4's thought channel or gpt-oss's analysis channel at the reply's start ->
+ReasoningDelta, the rest TextDelta (gpt-oss's final-channel header dropped)."""
 from __future__ import annotations
 
 from .events import ReasoningDelta, TextDelta
 
 # (opening, closing) markers. Only at the reply's start (whitespace before it aside): a model that talks
 # about "<think>" tags later in an answer is writing text, not thinking.
-MARKERS = (("<think>", "</think>"), ("[THINK]", "[/THINK]"), ("<|channel>thought", "<channel|>"))
+MARKERS = (("<think>", "</think>"), ("[THINK]", "[/THINK]"), ("<|channel>thought", "<channel|>"),
+           ("<|channel|>analysis<|message|>", "<|end|>"))
+# What opens the answer itself in gpt-oss's "harmony" form, after its analysis or at once: not shown.
+ANSWER_HEADS = ("<|start|>assistant<|channel|>final<|message|>", "<|channel|>final<|message|>")
+# The special tokens these are written with (gpt-oss's are control tokens, hidden by plain detokenizing).
+SPECIALS = tuple({m for pair in MARKERS for m in pair} | {"<|channel|>", "<|message|>", "<|start|>", "<|end|>"})
+
+
+def _head_cut(text: str) -> tuple[str, bool]:
+    """text without an answer head at its start; (text, True) when it could still become one (wait for more)."""
+    for head in ANSWER_HEADS:
+        if text.startswith(head):
+            return text[len(head):], False
+    return text, any(head.startswith(text) for head in ANSWER_HEADS) and bool(text)
 
 
 def opened_thinking(prompt_tail: str) -> str | None:
@@ -47,11 +60,12 @@ class ThinkingSplitter:
             opened = next(((o, c) for o, c in MARKERS if start.startswith(o)), None)
             if opened:
                 self._deciding, self._close, buf = False, opened[1], start[len(opened[0]):]
-            elif any(o.startswith(start) for o, _ in MARKERS):
+            elif any(o.startswith(start) for o, _ in MARKERS) or _head_cut(start)[1]:
                 self._held = buf   # "", "<th", "[TH": not decided yet
                 return out
             else:
-                self._deciding = False
+                self._deciding, self._after_close = False, start != _head_cut(start)[0]
+                buf = _head_cut(start)[0] if self._after_close else buf
         if self._close is not None:
             if not self._begun:
                 buf = buf.lstrip()
@@ -66,8 +80,9 @@ class ThinkingSplitter:
                 out.append(ReasoningDelta(buf[:at]))
             buf, self._close, self._after_close = buf[at + len(self._close):], None, True
         if self._after_close:
-            buf = buf.lstrip()
-            if not buf:
+            buf, wait = _head_cut(buf.lstrip())
+            if not buf or wait:
+                self._held = buf
                 return out
             self._after_close = False
         if buf:
@@ -78,8 +93,8 @@ class ThinkingSplitter:
         """At the reply's end: what was held back (an unclosed thinking stays thinking; text that only
         looked like the start of a marker is text)."""
         held, self._held = self._held, ""
-        if not held or (self._after_close and not held.strip()):
-            return []
+        if not held or (self._after_close and (not held.strip() or _head_cut(held.lstrip())[1])):
+            return []   # nothing, or the start of an answer head that never came whole
         if self._close is not None:
             return [ReasoningDelta(held)]
         return [TextDelta(held)] if held.strip() or not self._deciding else []
