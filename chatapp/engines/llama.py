@@ -170,7 +170,11 @@ class LlamaChatEngine:
         stop = args.get("stop") or []
         text = _TextAssembler(([stop] if isinstance(stop, str) else list(stop)) + list(params.stop))
         grammar = self._grammar(params)
-        prompt_tail = self.llm.detokenize(prompt[-8:], special=True).decode(errors="ignore")
+        # Only real token ids: the vision handler's prompt holds its pictures' positions as placeholders, and
+        # detokenizing one out of the vocabulary aborts the process (seen once in a whole-suite run).
+        n_vocab = self.llm.n_vocab()
+        tail = [t for t in prompt[-8:] if 0 <= t < n_vocab]
+        prompt_tail = self.llm.detokenize(tail, special=True).decode(errors="ignore")
         opened = opened_thinking(prompt_tail)   # R1's, QwQ's and Qwen3.5's templates open the thinking themselves
         thinking = ThinkingSplitter(opened)
         calls = ReplyTools(self._template, params, opened) if tools else None
