@@ -182,6 +182,9 @@ def test_the_real_vision_handler_reads_the_shape_the_tool_result_makes(tmp_path,
     messages = with_data_urls(branches.history(s, conv, "Be brief.", up_to=draw.id, vision=True),
                               engine.capabilities.image_side, branches.PICTURE_PART)
     assert messages[-1]["role"] == "user" and messages[-1]["content"][1]["type"] == "image_url"
+    # The handler leaves its picture's positions in the prompt's ids as they were: here ids outside the vocabulary,
+    # which detokenizing aborts on (the engine reads the prompt's tail for an opened thinking: real ids only).
+    engine.llm.input_ids[:] = engine.llm.n_vocab() + 1000
     events = list(engine.stream(messages, GenParams(max_tokens=4, temperature=0.0, seed=7), lambda: False))
     text = "".join(e.text for e in events if isinstance(e, TextDelta))
     usage = events[-1]
