@@ -140,3 +140,21 @@ def test_judge_can_fail(judge):
     assert judge.judge(swapped, es.Scene(("apple", "banana"), "blue"))["both objects"] is False
     noise = np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)   # judged at native size
     assert judge.judge(noise, es.Scene(("cat",), "white"))["object"] is False
+
+
+def test_some_captions_name_no_background_and_their_pictures_are_on_white(monkeypatch):
+    """A person's first prompt names no background ("a cat"): such captions are in the training, on white."""
+    import random
+
+    import emoji_scenes
+    monkeypatch.setattr(emoji_scenes, "SHAPES_SHARE", 0.0)
+    monkeypatch.setattr(emoji_scenes, "UNNAMED_BG_SHARE", 1.0)
+    rng = random.Random(3)
+    for _ in range(12):
+        picture, caption = emoji_scenes.training_example(rng, drop=0.0)
+        assert "background" not in caption and not any(f" on {c}" in caption for c in emoji_scenes.BACKGROUNDS)
+        corner = tuple(int(v) for v in picture[0, 0])
+        assert all(abs(v - w) <= 12 for v, w in zip(corner, (245, 245, 245))), (caption, corner)
+    monkeypatch.setattr(emoji_scenes, "UNNAMED_BG_SHARE", 0.0)
+    assert all("background" in c or " on " in c or c.startswith(tuple(emoji_scenes.BACKGROUNDS))
+               for c in (emoji_scenes.training_example(rng, drop=0.0)[1] for _ in range(12)))
