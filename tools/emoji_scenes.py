@@ -23,7 +23,7 @@ PAIR_PIXELS = 14
 PAIR_CENTRES = ((8, 16), (24, 16))             # two objects: left, then right
 SHAPES_SHARE = 0.15                            # of a training batch: tiny-shapes' own scenes
 PAIR_SHARE = 0.2                               # of the emoji scenes: two objects
-# Of the emoji scenes: a caption that names no background, drawn on white. A person's first prompt names none
+# Of the emoji scenes and the shapes ones: a caption that names no background, drawn on white. A person's first prompt names none
 # ("a cat"); with every caption naming one, such a prompt was outside what the model learnt (tiny-shapes, trained
 # so, drew "a red circle" red on red). Added at step 8800 of the long run (2026-12-07).
 UNNAMED_BG_SHARE = 0.15
@@ -190,8 +190,11 @@ def training_example(rng: random.Random, drop: float = 0.1) -> tuple[np.ndarray,
         held = shapes_held_out_keys()
         while True:
             s = shapes.random_scene(rng)
+            named = rng.random() >= UNNAMED_BG_SHARE or s.fg == DEFAULT_BG
+            if not named:
+                s = replace(s, bg=DEFAULT_BG)
             if s.key not in held:
-                return shapes.render(s, rng), ("" if rng.random() < drop else shapes.caption(s, rng))
+                return shapes.render(s, rng), ("" if rng.random() < drop else shapes.caption(s, rng, background=named))
     while True:
         s = random_scene(rng)
         named = rng.random() >= UNNAMED_BG_SHARE

@@ -89,8 +89,8 @@ def held_out_scenes(count: int = 150, seed: int = 1234) -> list[Scene]:
     return list(out.values())
 
 
-def caption(scene: Scene, rng: random.Random) -> str:
-    """One English phrasing of the scene, picked at random from many."""
+def caption(scene: Scene, rng: random.Random, background: bool = True) -> str:
+    """One English phrasing of the scene, picked at random from many; background False: one that names none."""
     a = "an" if scene.fg == "orange" else "a"
     size = f"{rng.choice(SIZE_WORDS[scene.size])} " if scene.size in SIZE_WORDS else ""
     if size:
@@ -109,6 +109,9 @@ def caption(scene: Scene, rng: random.Random) -> str:
         f"the {scene.shape} is {scene.fg}, the background is {bg}, {size}{pos}",
         f"{a} {obj} {pos} with a {bg} background",
     ]
+    if not background:
+        templates = [f"{a} {obj} {pos}", f"{obj} {pos}", f"a picture of {a} {obj} {pos}",
+                     f"the {scene.shape} is {scene.fg}, {size}{pos}"]
     text = rng.choice(templates)
     text = " ".join(text.split()).replace(" ,", ",")
     while ",," in text:
