@@ -58,14 +58,15 @@ class ThinkingSplitter:
         if self._deciding:
             start = buf.lstrip()
             opened = next(((o, c) for o, c in MARKERS if start.startswith(o)), None)
+            answer, wait = _head_cut(start)
             if opened:
                 self._deciding, self._close, buf = False, opened[1], start[len(opened[0]):]
-            elif any(o.startswith(start) for o, _ in MARKERS) or _head_cut(start)[1]:
+            elif any(o.startswith(start) for o, _ in MARKERS) or wait:
                 self._held = buf   # "", "<th", "[TH": not decided yet
                 return out
-            else:
-                self._deciding, self._after_close = False, start != _head_cut(start)[0]
-                buf = _head_cut(start)[0] if self._after_close else buf
+            else:   # an answer head at the start (gpt-oss's final channel) is dropped as after a thinking
+                self._deciding, self._after_close = False, answer != start
+                buf = answer if self._after_close else buf
         if self._close is not None:
             if not self._begun:
                 buf = buf.lstrip()
