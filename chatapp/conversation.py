@@ -78,7 +78,7 @@ class GenParams:
     top_k: int = 40
     min_p: float = 0.05
     repeat_penalty: float = 1.1
-    max_tokens: int = 512      # 0: to the end of the reply or of the context
+    max_tokens: int = 512      # 0: no limit, to the end of the reply or of the context (the app's default: Settings)
     seed: int = -1             # -1: a new random seed each reply
     # What `chatapp serve` passes on from OpenAI's request (the desktop leaves them as they are).
     stop: tuple[str, ...] = ()
@@ -93,6 +93,19 @@ class GenParams:
     tools: tuple[dict, ...] = ()
     tool_choice: str | dict = "auto"   # "auto" | "none" | "required" | {"type": "function", "function": {"name": N}}
     parallel_tool_calls: bool = True
+
+
+# A reply with no length limit (max_tokens 0) may run to the context's end; trimming keeps this share of the
+# context free for it (a quarter: 1,024 of the default 4,096), as a limited reply keeps its limit.
+UNLIMITED_REPLY_SHARE = 4
+
+
+def reply_reserve(max_tokens: int, n_ctx: int) -> int:
+    """The tokens a conversation's trimming keeps free for the reply: its limit (at most half the context),
+    or a quarter of the context where it has none (max_tokens <= 0)."""
+    if max_tokens <= 0:
+        return n_ctx // UNLIMITED_REPLY_SHARE
+    return min(max_tokens, n_ctx // 2)
 
 
 def pictures_of(message: Message) -> list[dict]:
@@ -115,8 +128,9 @@ def not_included_note(meta: dict) -> str:
 
 
 def unfinished_note(meta: dict, content: str) -> str:
-    """What a reply without a whole answer says under it: cut off at the length limit (a reasoning model may not
-    have begun its answer), or ended after thinking without one (a model may answer inside an unclosed thinking)."""
+    """What a reply without a whole answer says under it: cut off at its length limit or the context's end (a
+    reasoning model may not have begun its answer), or ended after thinking without one (a model may answer inside
+    an unclosed thinking)."""
     if not isinstance(meta, dict):
         return ""
     cut = meta.get("cut_at")
@@ -124,6 +138,9 @@ def unfinished_note(meta: dict, content: str) -> str:
     if isinstance(cut, int) and not isinstance(cut, bool):
         head = f"The model was still thinking when it was cut off at {cut} tokens" if thought_only else \
             f"Cut off at {cut} tokens"
+        if meta.get("cut_by") == "context":
+            return head + ", where the model's context was full: raise Context length in Settings, or go on in a new " \
+                "chat"
         return head + ": raise Max tokens per reply in Settings for a longer answer"
     return "The model gave no answer apart from its thinking (shown above)" if thought_only else ""
 

@@ -12,7 +12,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 
 from . import commands
 from .branches import text_of, with_text
-from .conversation import Conversation
+from .conversation import Conversation, reply_reserve
 from .documents.context import MIN_BUDGET, estimate_tokens, question_with_sources, select_sources
 from .documents.index import DISK_FULL_TEXT, DocumentIndex, DocumentRow
 from .message_log import MessageLog
@@ -164,7 +164,7 @@ class DocumentJobs(QObject):
             send(messages)
             return
         n_ctx = n_ctx or self.settings.n_ctx
-        reserve = min(self.settings.max_tokens, n_ctx // 2)
+        reserve = reply_reserve(self.settings.max_tokens, n_ctx)
         room = n_ctx - reserve - 64
         budget = room - sum(estimate_tokens(text_of(m["content"])) + 8 for m in messages)
         if budget < MIN_BUDGET:

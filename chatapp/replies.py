@@ -179,6 +179,8 @@ class Replies(QObject):
                 **reply.thinking_meta()}
         if stats.finish_reason == "length" and not stats.stopped:   # said under it: the answer is not whole
             meta["cut_at"] = stats.completion_tokens
+            if stats.cut_by_context:
+                meta["cut_by"] = "context"
         self._end(rid, STOPPED if stats.stopped else DONE, reply.text, meta, calls)
         self.stats.emit(stats)
 

@@ -27,13 +27,15 @@ class Settings:
     image_model: str = ""          # "" means the embedded default diffusers folder
     projector: str = ""            # the chat model's vision projector (mmproj); "" = the fitting one beside it, if any
     system_prompt: str = DEFAULT_SYSTEM_PROMPT
-    # Sampling: the defaults are GenParams' own, so they are written in one place.
+    # Sampling: the defaults are GenParams' own, so they are written in one place (the reply's length apart).
     temperature: float = GenParams.temperature
     top_p: float = GenParams.top_p
     top_k: int = GenParams.top_k
     min_p: float = GenParams.min_p
     repeat_penalty: float = GenParams.repeat_penalty
-    max_tokens: int = GenParams.max_tokens
+    # No limit (0): a reply runs to its end or the context's, as in LM Studio and Ollama (a reasoning model thinks
+    # for thousands of tokens; the old 512 cut most of them off). Stop ends a rambling one.
+    max_tokens: int = 0
     seed: int = GenParams.seed
     n_ctx: int = 4096              # as LM Studio and GPT4All: room for the built-in tools (~1,500 tokens) and a chat
     n_threads: int = 0             # 0: let llama.cpp choose
@@ -86,7 +88,7 @@ def _backends(kind: str) -> tuple[str, ...]:
 _OWN: dict[str, Number | Text | Flag | Many | McpServers] = {
     "system_prompt": Text(max_chars=100_000),
     "temperature": Number(0.0, 2.0), "top_p": Number(0.0, 1.0), "top_k": Number(0, 200),
-    "min_p": Number(0.0, 1.0), "repeat_penalty": Number(0.5, 2.0), "max_tokens": Number(1, 32768),
+    "min_p": Number(0.0, 1.0), "repeat_penalty": Number(0.5, 2.0), "max_tokens": Number(0, 32768),
     "seed": Number(-1, 2**31 - 1), "image_steps": Number(0, MAX_STEPS), "image_cfg": Number(0.0, MAX_CFG),
     "image_size": Text(r"([1-9][0-9]{0,4}x[1-9][0-9]{0,4})?", "WIDTHxHEIGHT such as 512x768", max_chars=11),
     "preload_image_model": Flag(),
@@ -246,8 +248,9 @@ RENAMED = {"llm_remote_url": "chat.openai.url", "llm_remote_model": "chat.openai
 # A settings file holds every setting (save_settings writes them all), so in a file written before a default
 # changed, that old default is no choice of the user's: it reads as the new default. Files say which version wrote
 # them ("settings_version"; none: 1); OLD_DEFAULTS: version -> the defaults it had that later changed.
-SETTINGS_VERSION = 2
-OLD_DEFAULTS = {1: {"n_ctx": 2048}}   # 2: the context 4,096 (the built-in tools take ~1,500 tokens)
+SETTINGS_VERSION = 3
+OLD_DEFAULTS = {1: {"n_ctx": 2048},      # 2: the context 4,096 (the built-in tools take ~1,500 tokens)
+                2: {"max_tokens": 512}}  # 3: replies of no set length (reasoning models think for longer)
 
 
 def _unchosen(raw: Mapping) -> set[str]:

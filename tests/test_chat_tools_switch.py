@@ -110,7 +110,7 @@ def test_the_draw_tool_offers_only_the_loras_made_for_the_image_model(make_app, 
 
 def test_a_context_too_small_for_the_tools_leaves_them_out_says_so_once_and_offers_draw_this(make_app, qtbot):
     chat = FakeChatEngine(["one", "two"], n_ctx=2048)   # the old default: 512 for the reply + ~1,700 for the tools
-    parts = make_app(chat)   # Settings' max_tokens: 512
+    parts = make_app(chat)   # replies of no set length: a quarter of the context, 512, kept for the reply
     said = []
     parts.session.notice.connect(said.append)
     for text, answer in (("hello", "one"), ("draw me a lighthouse at dusk", "two")):

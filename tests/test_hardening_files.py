@@ -168,7 +168,7 @@ def test_image_model_paths_that_are_not_files(tmp_path, make, words):
 @pytest.mark.parametrize("field, value", [
     ("n_threads", 100000), ("n_threads", 256), ("n_threads", -3), ("llm_model", None), ("system_prompt", None),
     ("cpu_offload", "false"), ("attention_slicing", 1), ("temperature", "hot"), ("temperature", 99.0),
-    ("n_ctx", 1.5), ("n_ctx", True), ("max_tokens", 0), ("image_size", "huge"), ("image_size", 512),
+    ("n_ctx", 1.5), ("n_ctx", True), ("max_tokens", -1), ("image_size", "huge"), ("image_size", 512),
     ("top_k", [40]), ("llm_model", "a\0b"),
 ])
 def test_each_bad_setting_falls_back_on_its_own_with_a_note(tmp_path, field, value):

@@ -12,6 +12,7 @@ from chatapp.engines.fake import FakeChatEngine
 from chatapp.engines.reasoning import ThinkingSplitter, answer_through, opened_thinking
 from chatapp.engines.tool_formats import TOOL_FORMATS
 from chatapp.engines.tool_parser import CallParser
+from chatapp.settings import Settings
 
 from .remote_servers import FaultServer, serving_chat_engines
 from .tool_model import CONTROL, MINISTRAL_TEMPLATE, MISTRAL_SPECIALS, TEMPLATE, tool_model_path
@@ -227,7 +228,7 @@ def test_exports_keep_the_thinking_apart_from_the_answer(tmp_path):
 def test_a_reply_cut_off_while_thinking_says_so_and_how_to_get_more(make_app, qtbot):
     thinking = [ReasoningDelta(w) for w in ("Hmm", ", let", " me", " see")]
     engine = FakeChatEngine([thinking, [ReasoningDelta("Ok."), TextDelta("The answer")]], finish_reason="length")
-    parts = make_app(engine)
+    parts = make_app(engine, settings=Settings(max_tokens=4))
     for question in ("Hard question", "Another"):
         with qtbot.waitSignal(parts.session.reply_finished, timeout=30000):
             parts.session.submit(question)
@@ -236,7 +237,7 @@ def test_a_reply_cut_off_while_thinking_says_so_and_how_to_get_more(make_app, qt
     footer = parts.window.view.widgets[first.id].footer
     assert footer.isVisibleTo(parts.window) and "still thinking when it was cut off at 4 tokens" in footer.text()
     assert "Max tokens per reply" in footer.text()
-    assert parts.window.view.widgets[second.id].footer.text().startswith("Cut off at 2 tokens")
+    assert parts.window.view.widgets[second.id].footer.text().startswith("Cut off at 2 tokens")   # before 4: context
 
 
 def test_a_reply_that_is_all_thinking_shows_it_open_and_says_there_was_no_answer(make_app, qtbot):

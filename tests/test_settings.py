@@ -1,7 +1,7 @@
 """Settings: saved and read back, garbage moved aside (never deleted), dirs overridable."""
 import json
 
-from chatapp.settings import Settings, load_settings, resolve_paths, save_settings
+from chatapp.settings import SETTINGS_VERSION, Settings, load_settings, resolve_paths, save_settings
 
 
 def test_round_trip(tmp_path):
@@ -47,4 +47,4 @@ def test_the_context_default_is_4096_and_an_older_files_old_default_becomes_it(t
         loaded, note = load_settings(path)
         assert (loaded.n_ctx, loaded.top_k, note) == (read, 7, None), written
     save_settings(Settings(n_ctx=2048), path)   # chosen now: kept, as the file says who wrote it
-    assert json.loads(path.read_text())["settings_version"] == 2 and load_settings(path)[0].n_ctx == 2048
+    assert json.loads(path.read_text())["settings_version"] == SETTINGS_VERSION and load_settings(path)[0].n_ctx == 2048

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from PySide6.QtCore import QObject, Signal, Slot
 
-from ..conversation import Message
+from ..conversation import Message, reply_reserve
 from ..engines.events import ToolCall
 from ..engines.lora import names as lora_names
 from ..message_log import MessageLog
@@ -128,7 +128,7 @@ class ToolLoop(QObject):
         if not n_ctx:
             return True
         tools = self._openai_tools(vision) if tools is None else tools
-        return n_ctx - min(max_tokens, n_ctx // 2) - cost(tools) >= MIN_CHAT_ROOM
+        return n_ctx - reply_reserve(max_tokens, n_ctx) - cost(tools) >= MIN_CHAT_ROOM
 
     def list_loras(self) -> None:
         # Only those made for the image model's kind (told from its files, not loaded): tiny-shapes' LoRAs never

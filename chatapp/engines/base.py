@@ -29,6 +29,12 @@ class ChatStats:
     total_s: float = 0.0
     stopped: bool = False
     finish_reason: str = ""            # the reply's Usage.finish_reason, for whoever gets only the stats
+    max_tokens: int = 0                # the reply's length limit in force (0: none, the context's end)
+
+    @property
+    def cut_by_context(self) -> bool:
+        """Whether a reply cut off ("length") ran into the context's end rather than its own limit."""
+        return self.max_tokens <= 0 or self.completion_tokens < self.max_tokens
 
     @property
     def tokens_per_s(self) -> float:

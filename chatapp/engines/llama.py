@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Callable, Iterator
 
-from ..conversation import GenParams
+from ..conversation import GenParams, reply_reserve
 from .base import ChatCapabilities, ChatStats, ContextOverflow, EngineError, ModelInfo
 from .context import fit_messages
 from .events import ChatEvent, Usage
@@ -138,7 +138,7 @@ class LlamaChatEngine:
         if tools and params.grammar:
             raise EngineError("A reply cannot follow a grammar and call tools at once: offer no tools, or no grammar.")
         n_ctx = self.llm.n_ctx()
-        reserve = min(params.max_tokens, n_ctx // 2)
+        reserve = reply_reserve(params.max_tokens, n_ctx)
         if tools:   # the tools' definitions take room in the prompt (the template's system block) too
             reserve += self.count_tokens(json.dumps(tools))
         if params.fit_context:

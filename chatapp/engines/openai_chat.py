@@ -6,7 +6,7 @@ import time
 from dataclasses import replace
 from typing import Callable, Iterator
 
-from ..conversation import GenParams
+from ..conversation import GenParams, reply_reserve
 from .base import ChatCapabilities, ChatStats, EngineError, ModelInfo
 from .context import fit_messages, image_urls, message_tokens
 from .events import ChatEvent, ReasoningDelta, ToolCallDelta, Usage, calls_named_once
@@ -110,11 +110,13 @@ class OpenAIChatEngine:
     def _request(self, messages: list[dict], params: GenParams) -> dict:
         # Thinking is not sent back to a server: DeepSeek's API refuses reasoning_content in a request.
         messages = [{k: v for k, v in m.items() if k != "reasoning_content"} for m in messages]
-        kwargs = dict(model=self.model, messages=messages, stream=True, max_tokens=params.max_tokens,
-                      temperature=params.temperature, top_p=params.top_p,
+        kwargs = dict(model=self.model, messages=messages, stream=True, temperature=params.temperature,
+                      top_p=params.top_p,
                       # Not in OpenAI's API; llama.cpp, vLLM and LM Studio read them, others ignore them.
                       extra_body={"top_k": params.top_k, "min_p": params.min_p,
                                   "repeat_penalty": params.repeat_penalty})
+        if params.max_tokens > 0:   # none: left out, so the server runs the reply to its end or the context's
+            kwargs["max_tokens"] = params.max_tokens
         if params.seed >= 0:
             kwargs["seed"] = params.seed
         if params.tools:   # OpenAI's fields as they are; parallel_tool_calls only when it differs from the default
@@ -128,7 +130,7 @@ class OpenAIChatEngine:
         if self.client is None:
             raise EngineError("Not connected to the chat server.")
         stats = stats if stats is not None else ChatStats()
-        reserve = min(params.max_tokens, self.n_ctx // 2)
+        reserve = reply_reserve(params.max_tokens, self.n_ctx)
         # Each picture counts as context.IMAGE_TOKENS_ESTIMATE: no server says its cost before reading it.
         fitted, stats.dropped_messages = fit_messages(messages, approx_tokens, self.n_ctx, reserve)
         stats.n_ctx = self.n_ctx

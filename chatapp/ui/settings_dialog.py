@@ -57,6 +57,8 @@ class SettingsDialog(QDialog):
         self.min_p = _spin("min_p", s.min_p, 2, 0.01)
         self.repeat_penalty = _spin("repeat_penalty", s.repeat_penalty, 2, 0.05)
         self.max_tokens = _spin("max_tokens", s.max_tokens)
+        self.max_tokens.setSpecialValueText("no limit")
+        self.max_tokens.setToolTip("A reply runs to its end or to the end of the context unless this sets a limit")
         self.seed = _spin("seed", s.seed)
         self.seed.setSpecialValueText("random")
         for label, w in (("Temperature", self.temperature), ("Top-p", self.top_p), ("Top-k", self.top_k),

@@ -34,7 +34,7 @@ class LlmWorker(EngineWorker):
 
     @Slot(int, object, object)
     def _generate(self, request_id: int, messages: list[dict], params: GenParams) -> None:
-        stats = ChatStats()
+        stats = ChatStats(max_tokens=params.max_tokens)
         reply = Reply()
         try:
             if self.flags.is_set(request_id):
