@@ -37,6 +37,7 @@ def add_backend_flags(p: argparse.ArgumentParser) -> None:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    from .engines.defaults import DEFAULT_IMAGE_MODEL
     from .settings import arg_type, assignment   # the options schema checks each flag's value
     p = argparse.ArgumentParser(
         prog="chatapp", description="Offline chat assistant with image generation.",
@@ -44,7 +45,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--llm-model", metavar="PATH", type=arg_type("llm_model"),
                    help="a GGUF chat model (default: the embedded SmolLM2-135M)")
     p.add_argument("--image-model", metavar="PATH", type=arg_type("image_model"),
-                   help="a diffusers folder or .safetensors checkpoint (default: the embedded tiny-shapes model)")
+                   help=f"a diffusers folder or .safetensors checkpoint (default: the embedded {DEFAULT_IMAGE_MODEL.name} "
+                        "model)")
     add_backend_flags(p)
     p.add_argument("--set", metavar="NAME=VALUE", type=assignment, action="append", default=[], dest="overrides",
                    help="a setting for this run, checked like the settings file, e.g. --set image_threads=2 "

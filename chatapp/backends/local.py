@@ -7,7 +7,7 @@ from typing import Callable
 
 from ..checks import PATH, THREADS, Flag, Number, Text, option
 from ..engines.base import EngineError
-from ..engines.defaults import default_image_model_path, default_llm_path
+from ..engines.defaults import DEFAULT_IMAGE_MODEL, default_image_model_path, default_llm_path
 from ..engines.torch_runtime import PRECISIONS
 from ..settings import Settings
 from .base import Backend
@@ -30,7 +30,7 @@ class LocalChatOptions:
 class LocalImageOptions:
     """Named as the Settings fields that keep them (Backend.flat). The pipeline is built with them: a
     change reloads it (image_threads applies live; steps, guidance, size fill each request)."""
-    image_model: str = option("", PATH, "Image model", browse="image", placeholder="Embedded: tiny-shapes")
+    image_model: str = option("", PATH, "Image model", browse="image", placeholder=f"Embedded: {DEFAULT_IMAGE_MODEL.name}")
     image_precision: str = option(
         "auto", Text(choices=PRECISIONS), "Precision",
         help="auto: float16 on a GPU; on a CPU float32, or bfloat16 where the processor supports it and it "

@@ -8,6 +8,7 @@ import os
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
+from ..engines.defaults import DEFAULT_IMAGE_MODEL
 from ..settings import Settings, arg_type
 
 KEY_ENV = "CHATAPP_SERVE_API_KEY"
@@ -25,7 +26,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    help="the chat model's vision projector (an mmproj GGUF), so it sees pictures (default: the "
                         "fitting mmproj file beside the model, if any)")
     p.add_argument("--image-model", metavar="PATH", help="a diffusers folder or .safetensors checkpoint "
-                                                         "(default: the embedded tiny-shapes model)")
+                                                         f"(default: the embedded {DEFAULT_IMAGE_MODEL.name} model)")
     p.add_argument("--lora-dir", metavar="PATH", default="",
                    help="a folder of LoRA .safetensors files, used by <lora:NAME:WEIGHT> in image prompts "
                         "(chatapp's own LoRAs are always found)")
