@@ -22,7 +22,9 @@ PIXELS = {"small": 11, None: 16, "large": 23}   # the object's longer side, in p
 PAIR_PIXELS = 14
 PAIR_CENTRES = ((8, 16), (24, 16))             # two objects: left, then right
 SHAPES_SHARE = 0.15                            # of a training batch: tiny-shapes' own scenes
-PAIR_SHARE = 0.2                               # of the emoji scenes: two objects
+# Of the emoji scenes: two objects. 0.2 until step ~11,100 of the long run; then 0.35 for its last (annealing) steps,
+# where two-object prompts were furthest behind (both right 30% against 68% for one object, at step 10,794).
+PAIR_SHARE = 0.35
 # Of the emoji scenes and the shapes ones: a caption that names no background, drawn on white. A person's first prompt names none
 # ("a cat"); with every caption naming one, such a prompt was outside what the model learnt (tiny-shapes, trained
 # so, drew "a red circle" red on red). Added at step 8800 of the long run (2026-12-07).
