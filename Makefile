@@ -48,14 +48,16 @@ screenshot: install
 	HF_HUB_OFFLINE=1 QT_QPA_PLATFORM=offscreen $(PY) tools/screenshot.py docs/screenshot.png
 
 # IMAGE_MODEL=emoji: the everyday-objects model of issue 26 (checkpoints and folder in tools/.work/emoji/;
-# each run continues where the last stopped, niced, progress in tools/.work/emoji/progress.log). Default: tiny-shapes.
-IMAGE_MODEL ?= shapes
+# each run continues where the last stopped, niced, progress in tools/.work/emoji/progress.log; its eval judges the
+# shipped resources/models/tiny-things). IMAGE_MODEL=shapes: tiny-shapes, the first embedded model.
+IMAGE_MODEL ?= emoji
 EVAL_shapes := tools/eval_image_model.py
 EVAL_emoji  := tools/eval_emoji_model.py --grid tools/.work/emoji/eval_grid.png --json tools/.work/emoji/eval.json
 train-image-model: install
 	nice -n 10 $(PY) tools/train_image_model.py --model $(IMAGE_MODEL) $(TRAIN_ARGS)
 
 eval-image-model: install
+	mkdir -p tools/.work/emoji
 	HF_HUB_OFFLINE=1 $(PY) $(EVAL_$(IMAGE_MODEL))
 
 train-lora: install

@@ -32,7 +32,7 @@ def test_resources_are_package_data_found_with_importlib():
     from chatapp.ui import style
     resources = Path(str(files("chatapp.resources")))
     assert defaults.RESOURCES == style.RESOURCES == resources
-    assert defaults.default_image_model_path() == resources / "models" / "tiny-shapes"
+    assert defaults.default_image_model_path() == resources / "models" / "tiny-things"
     assert defaults.builtin_image_models()[0] == defaults.default_image_model_path()
     assert single_file.CONFIGS == resources / "sd_configs" and (single_file.CONFIGS / "sd1").is_dir()
     assert lora.BUILTIN_DIR == resources / "loras" and list(lora.BUILTIN_DIR.glob("*.safetensors"))

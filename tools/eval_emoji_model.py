@@ -3,7 +3,7 @@
 Draws each held-out scene through chatapp's own image engine, judges it with tools/emoji_judge.py
 (nearest clean glyph render, background/position/size from pixels) and prints per-aspect and
 per-category rates; --grid writes a sample sheet. Usage:
-    python tools/eval_emoji_model.py [--model tools/.work/emoji/model] [--limit 300] [--pairs 60] [--grid g.png]
+    python tools/eval_emoji_model.py [--model resources/models/tiny-things] [--limit 300] [--pairs 60] [--grid g.png]
 """
 from __future__ import annotations
 
@@ -24,7 +24,8 @@ import emoji_judge  # noqa: E402
 import emoji_scenes  # noqa: E402
 import shapes  # noqa: E402
 
-DEFAULT_MODEL = Path(__file__).parent / ".work" / "emoji" / "model"
+# The shipped model (what the model card's figures are of); --model tools/.work/emoji/model for the training's own.
+DEFAULT_MODEL = Path(__file__).parent.parent / "resources" / "models" / "tiny-things"
 TARGETS = {"object": 0.70, "background": 0.90, "position": 0.80, "both objects": 0.50}   # issue 26
 
 

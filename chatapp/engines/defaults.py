@@ -8,12 +8,11 @@ from pathlib import Path
 # chatapp's package data (resources/ in the source tree, mapped by pyproject.toml). A folder on disk:
 # diffusers, safetensors and Qt open these files by path, and pip installs packages unzipped.
 RESOURCES = Path(str(files("chatapp.resources")))
-# One shape in eight colours; the base of the shipped white-background LoRA.
+# One shape in eight colours; the base of the shipped white-background LoRA. Ships beside the default.
 SHAPES_IMAGE_MODEL = RESOURCES / "models" / "tiny-shapes"
-# Everyday things, one or two (issue 26): in training (docs/emoji-training.md); it ships here, and becomes the
-# default, once it meets its figures. Listed whenever its folder is there; tiny-shapes then still ships beside it.
+# Everyday things, one or two (issue 26; docs/emoji-training.md): the default. It draws every tiny-shapes prompt too.
 THINGS_IMAGE_MODEL = RESOURCES / "models" / "tiny-things"
-DEFAULT_IMAGE_MODEL = SHAPES_IMAGE_MODEL
+DEFAULT_IMAGE_MODEL = THINGS_IMAGE_MODEL
 
 
 def default_llm_path() -> Path | None:
