@@ -37,7 +37,7 @@ def main(out: str, theme: str = "system") -> None:
     s.load_models()
     wait_until(app, lambda: s.llm_status == "ready")
     for text in ["Give me three tips for staying focused, as a short list.",
-                 "/image a red circle on a blue background",
+                 "/image a red car on a blue background",
                  "Show a Python function that reverses a string."]:
         s.submit(text)
         if text.startswith("/image"):
