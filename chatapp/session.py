@@ -11,7 +11,7 @@ from PySide6.QtCore import QCoreApplication, QObject, Signal
 from . import backends, branches, commands
 from .branches import title_from
 from .conversation import Conversation, ImageRequest, Message
-from .document_jobs import DocumentJobs
+from .parts.documents import DocumentJobs
 from .engines.base import ChatCapabilities, ModelInfo
 from .message_log import MessageLog
 from .parts import SettingsView
@@ -19,7 +19,7 @@ from .pictures.edits import edit_command, mask_path
 from .pictures.jobs import ImageJobs
 from .recipes import RecipeError
 from .recipes.command import image_command
-from .replies import Replies
+from .parts.replies import Replies
 from .settings import Paths, Settings
 from .storage import Storage
 from .tools import drawing_intent

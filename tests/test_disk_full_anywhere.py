@@ -126,7 +126,7 @@ def test_a_no_space_error_while_reading_a_file_is_not_the_files_fault(tmp_path, 
 
 
 def test_the_documents_half_says_what_to_do_and_retries_by_itself(make_app, qtbot):
-    from chatapp.document_jobs import INDEX_FULL
+    from chatapp.parts.documents import INDEX_FULL
     parts = make_app()
     seen = notices(parts)
     asked = []

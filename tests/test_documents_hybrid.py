@@ -187,7 +187,7 @@ def test_settings_dialog_keeps_the_embedding_model(qtbot, tmp_path):
 
 def test_a_question_is_answered_between_vector_batches_while_the_worker_is_busy(make_app, qtbot, tmp_path,
                                                                                  monkeypatch):
-    from chatapp import document_jobs
+    from chatapp.parts import documents
     from chatapp.engines.fake import FakeChatEngine
     from chatapp.settings import Settings
     calls: list[str] = []
@@ -198,7 +198,7 @@ def test_a_question_is_answered_between_vector_batches_while_the_worker_is_busy(
             return super().embed(texts)
 
     monkeypatch.setattr(Hybrid, "_default_engine", lambda self: Recorded(delay=1.0))
-    monkeypatch.setattr(document_jobs, "HYBRID_WAIT_MS", 120_000)   # no fallback to BM25 in this test
+    monkeypatch.setattr(documents, "HYBRID_WAIT_MS", 120_000)   # no fallback to BM25 in this test
     lib = tmp_path / "lib"
     lib.mkdir()
     (lib / "a-invoice.txt").write_text(DOCS["invoice.txt"])        # first in line for a vector
@@ -220,7 +220,7 @@ def test_a_question_is_answered_between_vector_batches_while_the_worker_is_busy(
 
 def test_a_question_does_not_wait_long_for_a_busy_worker(make_app, qtbot, tmp_path, monkeypatch):
     """The worker is stuck inside a batch: after HYBRID_WAIT_MS the reply goes with BM25's passages."""
-    from chatapp import document_jobs
+    from chatapp.parts import documents
     from chatapp.engines.fake import FakeChatEngine
     from chatapp.settings import Settings
     release = threading.Event()
@@ -233,7 +233,7 @@ def test_a_question_does_not_wait_long_for_a_busy_worker(make_app, qtbot, tmp_pa
             return super().embed(texts)
 
     monkeypatch.setattr(Hybrid, "_default_engine", lambda self: Stuck())
-    monkeypatch.setattr(document_jobs, "HYBRID_WAIT_MS", 300)
+    monkeypatch.setattr(documents, "HYBRID_WAIT_MS", 300)
     lib = tmp_path / "lib"
     lib.mkdir()
     for name, text in DOCS.items():

@@ -18,15 +18,14 @@ LAYERS = [
     {"storage", "engines", "models", "tools"},                  # SQLite; inference (no Qt); model files; tools
     {"documents", "store", "checks", "settings", "backends", "commands"},   # built on those: files, in/out, options
     {"workers"},                                                # the only place that crosses threads
-    {"message_log", "parts", "pictures", "document_jobs", "replies", "branches", "transfer", "desktop",
-     "assistant"},                                              # session parts
+    {"message_log", "parts", "pictures", "branches", "transfer", "desktop", "assistant"},   # session parts
     {"session", "session_doors"},                               # the conductor (and its door mixins): the window's one door
     {"ui"},                                                     # widgets
     {"app", "cli", "serve", "__main__", "chatapp"},             # entry points
 ]
 LAYER = {name: n for n, layer in enumerate(LAYERS) for name in layer}
 
-SESSION_INTERNALS = {"message_log", "parts", "pictures", "document_jobs", "replies", "branches", "assistant"}
+SESSION_INTERNALS = {"message_log", "parts", "pictures", "branches", "assistant"}
 ML_LIBRARIES = {"llama_cpp", "torch", "diffusers", "transformers", "peft", "accelerate"}
 QT = {"PySide6", "shiboken6"}
 

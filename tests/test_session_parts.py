@@ -6,12 +6,12 @@ import pytest
 from pathlib import Path
 
 from chatapp.conversation import DONE, ImageRequest
-from chatapp.document_jobs import DocumentJobs
+from chatapp.parts.documents import DocumentJobs
 from chatapp.engines.fake import FakeChatEngine, FakeImageEngine
 from chatapp.message_log import MessageLog
 from chatapp.parts import SettingsView
 from chatapp.pictures.jobs import ImageJobs
-from chatapp.replies import Replies
+from chatapp.parts.replies import Replies
 from chatapp.settings import Settings, resolve_paths
 from chatapp.storage import Storage
 from chatapp.workers import LlmWorker

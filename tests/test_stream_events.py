@@ -119,7 +119,7 @@ def test_the_openai_engine_streams_a_servers_tool_call_as_the_same_events(served
 def test_the_reply_part_gathers_a_streamed_tool_call(qtbot, tmp_path):
     """Engine -> worker -> pump -> the session's reply part: the call's parts reach the GUI thread, joined."""
     from chatapp.message_log import MessageLog
-    from chatapp.replies import Replies
+    from chatapp.parts.replies import Replies
     from chatapp.settings import Settings
     from chatapp.storage import Storage
     from chatapp.workers.chat import LlmWorker

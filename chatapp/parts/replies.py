@@ -10,11 +10,11 @@ from dataclasses import dataclass, field
 
 from PySide6.QtCore import QCoreApplication, QObject, Signal
 
-from .conversation import DONE, ERROR, STOPPED, STREAMING, Message
-from .engines.base import ChatStats
-from .engines.events import Reply, ToolCall, ToolCallDelta, new_call_id
-from .message_log import MessageLog
-from .parts import Notice
+from ..conversation import DONE, ERROR, STOPPED, STREAMING, Message
+from ..engines.base import ChatStats
+from ..engines.events import Reply, ToolCall, ToolCallDelta, new_call_id
+from ..message_log import MessageLog
+from . import Notice
 
 FLUSH_EVERY_S = 2.0  # partial replies reach the database this often, so a crash keeps most of one
 NO_REPLY = "The disk holding your chats is full, so no reply was started. Free some space, then use Regenerate."

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from .settings import Settings
+from ..settings import Settings
 
 Notice = Callable[[str], None]   # a transient inline message for the user (not saved)
 

@@ -10,15 +10,15 @@ from typing import Callable
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from . import commands
-from .branches import text_of, with_text
-from .conversation import Conversation, reply_reserve
-from .documents.context import MIN_BUDGET, estimate_tokens, question_with_sources, select_sources
-from .documents.index import DISK_FULL_TEXT, DocumentIndex, DocumentRow
-from .message_log import MessageLog
-from .parts import Notice, SettingsView
-from .storage import DiskFull, StorageError
-from .workers import DocumentWorker
+from .. import commands
+from ..branches import text_of, with_text
+from ..conversation import Conversation, reply_reserve
+from ..documents.context import MIN_BUDGET, estimate_tokens, question_with_sources, select_sources
+from ..documents.index import DISK_FULL_TEXT, DocumentIndex, DocumentRow
+from ..message_log import MessageLog
+from . import Notice, SettingsView
+from ..storage import DiskFull, StorageError
+from ..workers import DocumentWorker
 
 RESCAN_MS = 120_000   # the library folder is checked for new and changed files this often
 INDEX_FULL = ("The disk holding your chats is full, so your files could not be indexed. Free some space: "
