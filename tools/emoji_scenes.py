@@ -25,8 +25,8 @@ SHAPES_SHARE = 0.15                            # of a training batch: tiny-shape
 # Of the emoji scenes: two objects. 0.2 until step ~11,100 of the long run; then 0.35 for its last (annealing) steps,
 # where two-object prompts were furthest behind (both right 30% against 68% for one object, at step 10,794).
 PAIR_SHARE = 0.35
-# Of the emoji scenes and the shapes ones: a caption that names no background, drawn on white. A person's first prompt names none
-# ("a cat"); with every caption naming one, such a prompt was outside what the model learnt (tiny-shapes, trained
+# Of the emoji scenes and the shapes ones: a caption that names no background, drawn on white. A person's first
+# prompt names none ("a cat"); with every caption naming one, such a prompt was outside what the model learnt (tiny-shapes, trained
 # so, drew "a red circle" red on red). Added at step 8800 of the long run (2026-12-07).
 UNNAMED_BG_SHARE = 0.15
 DEFAULT_BG = "white"
@@ -186,22 +186,24 @@ def render(scene: Scene, rng: random.Random) -> np.ndarray:
     return canvas.round().clip(0, 255).astype(np.uint8)
 
 
+def _ground(scene, rng: random.Random, keep: bool = False):
+    """(scene, whether its caption names the background): UNNAMED_BG_SHARE of them are drawn on DEFAULT_BG with a
+    caption that names none (unless keep). Shapes and emoji scenes alike: both have a bg field."""
+    named = rng.random() >= UNNAMED_BG_SHARE or keep
+    return (scene, True) if named else (replace(scene, bg=DEFAULT_BG), False)
+
+
 def training_example(rng: random.Random, drop: float = 0.1) -> tuple[np.ndarray, str]:
     """One picture and its caption ('' for caption dropout); held-out scenes of either kind never come."""
     if rng.random() < SHAPES_SHARE:
         held = shapes_held_out_keys()
         while True:
             s = shapes.random_scene(rng)
-            named = rng.random() >= UNNAMED_BG_SHARE or s.fg == DEFAULT_BG
-            if not named:
-                s = replace(s, bg=DEFAULT_BG)
+            s, named = _ground(s, rng, keep=s.fg == DEFAULT_BG)   # a white shape keeps its named ground
             if s.key not in held:
                 return shapes.render(s, rng), ("" if rng.random() < drop else shapes.caption(s, rng, background=named))
     while True:
-        s = random_scene(rng)
-        named = rng.random() >= UNNAMED_BG_SHARE
-        if not named:
-            s = replace(s, bg=DEFAULT_BG)
+        s, named = _ground(random_scene(rng), rng)
         if s.key not in held_out_keys():
             return render(s, rng), ("" if rng.random() < drop else caption(s, rng, background=named))
 

@@ -20,12 +20,14 @@ sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parent.parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from chatapp.engines.defaults import THINGS_IMAGE_MODEL  # noqa: E402
+
 import emoji_judge  # noqa: E402
 import emoji_scenes  # noqa: E402
 import shapes  # noqa: E402
 
 # The shipped model (what the model card's figures are of); --model tools/.work/emoji/model for the training's own.
-DEFAULT_MODEL = Path(__file__).parent.parent / "resources" / "models" / "tiny-things"
+DEFAULT_MODEL = THINGS_IMAGE_MODEL
 TARGETS = {"object": 0.70, "background": 0.90, "position": 0.80, "both objects": 0.50}   # issue 26
 
 

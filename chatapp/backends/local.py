@@ -30,7 +30,8 @@ class LocalChatOptions:
 class LocalImageOptions:
     """Named as the Settings fields that keep them (Backend.flat). The pipeline is built with them: a
     change reloads it (image_threads applies live; steps, guidance, size fill each request)."""
-    image_model: str = option("", PATH, "Image model", browse="image", placeholder=f"Embedded: {DEFAULT_IMAGE_MODEL.name}")
+    image_model: str = option("", PATH, "Image model", browse="image",
+                              placeholder=f"Embedded: {DEFAULT_IMAGE_MODEL.name}")
     image_precision: str = option(
         "auto", Text(choices=PRECISIONS), "Precision",
         help="auto: float16 on a GPU; on a CPU float32, or bfloat16 where the processor supports it and it "
