@@ -25,7 +25,9 @@ LAYERS = [
 ]
 LAYER = {name: n for n, layer in enumerate(LAYERS) for name in layer}
 
-SESSION_INTERNALS = {"message_log", "parts", "pictures", "branches", "assistant"}
+# What the session owns: the window reaches these only through the session. transfer (export/import jobs) and
+# desktop (the instance lock, the menu entry) sit in the same layer as app services the window may call itself.
+SESSION_INTERNALS = {"message_log", "parts", "pictures", "branches", "assistant", "session_doors"}
 ML_LIBRARIES = {"llama_cpp", "torch", "diffusers", "transformers", "peft", "accelerate"}
 QT = {"PySide6", "shiboken6"}
 

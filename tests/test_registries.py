@@ -38,7 +38,7 @@ def test_the_attach_button_dialog_help_and_settings_note_name_every_reader(make_
     button.click()
     assert len(seen) == 1 and readers.file_filter().partition(";;")[0] in seen[0].split(";;")   # the documents' own
     assert all(f"*{s}" in seen[0].partition(";;")[0] for r in readers.READERS.values() for s in r.suffixes)
-    from chatapp.session_doors.pictures import PICTURE_SUFFIXES   # and the pictures to ask about, in the first choice too
+    from chatapp.picture_bytes.formats import SUFFIXES as PICTURE_SUFFIXES   # and the pictures to ask about, in the first choice too
     assert all(f"*{s}" in seen[0].partition(";;")[0] for s in PICTURE_SUFFIXES)
     dialog = SettingsDialog(Settings(), config_dir=tmp_path)
     qtbot.addWidget(dialog)

@@ -11,7 +11,7 @@ from pathlib import Path
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..picture_bytes import data_urls
-from ..picture_bytes.formats import FORMATS, READABLE, SUFFIXES
+from ..picture_bytes.formats import FORMATS, READABLE, SUFFIXES, looks_like_picture  # noqa: F401 (intake's word too)
 from ..recipes.png import write_atomically
 
 MAX_FILE_BYTES = 100 * 2**20     # read whole into memory, so bounded: no photo comes near it
@@ -43,11 +43,6 @@ class Picture:
     width: int
     height: int
     frames: int = 1      # an animation's frame count (the first frame is kept)
-
-
-def looks_like_picture(path: str) -> bool:
-    """By its name only (no disk read, for the GUI thread): /attach sends such files in as pictures."""
-    return Path(path).suffix.lower() in SUFFIXES
 
 
 def read_file(path: str) -> bytes:

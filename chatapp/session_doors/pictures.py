@@ -10,8 +10,6 @@ from ..pictures.incoming import STILL_READING
 from .tools import SEND_AGAIN, STILL_COMING
 
 CANNOT_SEE = "{model} cannot see pictures; choose a vision model (Settings) to ask about {it}."
-# The window's drops and paperclip tell pictures from documents by the same names /attach does.
-PICTURE_SUFFIXES, looks_like_picture = intake.SUFFIXES, intake.looks_like_picture
 # A message with pictures sent while the chat model loads waits for it (whether it sees is not known yet); a load
 # that fails leaves it unanswered, saying why under it.
 NOT_LOADED = ("Not answered: the chat model did not load ({detail}). The message and its pictures are kept; choose a "

@@ -11,7 +11,7 @@ from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QProgressBar, Q
 from ..conversation import Message
 from ..documents import readers
 from ..documents.extract import human_size
-from ..session_doors.pictures import PICTURE_SUFFIXES, looks_like_picture as is_picture
+from ..picture_bytes.formats import SUFFIXES as PICTURE_SUFFIXES, looks_like_picture as is_picture
 from .message_widgets import USER_MAX_WIDTH, MessageWidget
 from .picture_drop import image_of
 
