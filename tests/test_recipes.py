@@ -135,3 +135,11 @@ def test_the_recipe_module_is_the_ground_floor():
     assert not up, up
     assert ("chatapp.recipes.png", "chatapp.recipes.a1111") in arrows   # the reader sees real arrows
     assert set(graph.external()["recipes"]) <= {"PIL", "sd_parsers"}, graph.external()["recipes"]
+
+
+def test_every_scheduler_name_has_its_diffusers_class_and_no_class_is_nameless():
+    # The names users type live in recipes/samplers.py, their classes in engines/schedulers.py (recipes/ imports
+    # nothing above it): a name added to one table alone would be offered and then fail, or never be offered.
+    from chatapp.engines.schedulers import SCHEDULER_CLASSES
+    from chatapp.recipes.samplers import SCHEDULER_NAMES
+    assert set(SCHEDULER_CLASSES) == set(SCHEDULER_NAMES)
