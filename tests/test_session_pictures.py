@@ -161,8 +161,12 @@ def test_a_drawn_picture_named_by_number_goes_to_a_seeing_model(make_app, qtbot)
     parts = chat_with_a_drawing(make_app, qtbot, engine)
     session = parts.session
     drawn = parts.storage.last_picture(session.current.id)
+    notices = []
+    session.notice.connect(notices.append)
     with qtbot.waitSignal(session.reply_finished, timeout=30000):
         session.submit("does #1 match what I asked? and #7?")
+    # #7 names no picture: the message goes with #1 only, and the user is told, not left to think #7 was seen.
+    assert notices == ["This chat has no finished picture #7 (its pictures go up to #1): the message went without it."]
     user = [m for m in parts.storage.branch(session.current.id) if m.role == "user"][-1]
     assert user.meta["pictures"] == [{"path": drawn.image_path, "name": "#1", "width": 64, "height": 48,
                                       "source": "#N"}]
@@ -273,3 +277,17 @@ def test_a_drawn_picture_named_to_a_model_that_cannot_see_is_never_described_uns
         assert len(engine.seen) == asked_before
     user = [m for m in parts.storage.branch(session.current.id) if m.role == "user"][-1]
     assert [(p["name"], p["source"]) for p in user.meta["pictures"]] == [("#1", "#N")]
+
+
+def test_a_number_in_a_chat_without_pictures_is_just_text(make_app, qtbot):
+    engine = SeeingEngine(["ok", "fixed"])
+    parts = make_app(engine)
+    session = parts.session
+    notices = []
+    session.notice.connect(notices.append)
+    with qtbot.waitSignal(session.reply_finished, timeout=30000):
+        session.submit("hi")
+    with qtbot.waitSignal(session.reply_finished, timeout=30000):
+        session.submit("is issue #7 fixed in 2.1?")
+    user = [m for m in parts.storage.branch(session.current.id) if m.role == "user"][-1]
+    assert "pictures" not in user.meta and notices == []

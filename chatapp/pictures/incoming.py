@@ -151,14 +151,22 @@ class IncomingPictures(QObject):
             last = storage.last_picture(conversation_id)
             found.append((f"#{last.meta.get('number')}" if last and last.meta.get("number") else "the last picture",
                           last))
-        seen = set()
+        seen, missing = set(), []
         for name, message in found:
-            if message is None or message.status != DONE or not message.image_path or message.id in seen:
+            if message is None or message.status != DONE or not message.image_path:
+                missing.append(name)
+                continue
+            if message.id in seen:
                 continue
             seen.add(message.id)
             request = message.meta.get("request") if isinstance(message.meta.get("request"), dict) else {}
             parts.append({"path": message.image_path, "name": name, "width": int(request.get("width") or 0),
                           "height": int(request.get("height") or 0), "source": "#N"})
+        if missing and storage.last_picture(conversation_id) is not None:
+            # Said only in a chat that has pictures: elsewhere "#7" is likelier an issue's number than a picture's.
+            top = storage.next_picture_number(conversation_id) - 1
+            self.notice(f"This chat has no finished picture {', '.join(missing)} (its pictures go up to #{top}): "
+                        "the message went without it.")
         return parts
 
     def encode(self, messages: list[dict], side: int, send: Callable[[list[dict]], None]) -> None:
