@@ -76,6 +76,20 @@ def test_another_chat_model_forgets_a_projector_chosen_by_hand(folder, make_app,
     assert sum("chosen by hand was for the previous chat model" in t for t in _notices(parts)) == 1
 
 
+@pytest.mark.real
+def test_a_projector_of_another_model_is_said_in_the_window_and_nothing_is_lost(folder, make_app, qtbot):
+    """Chosen by hand for SmolLM2 (576 wide), the tiny vision model's 64-wide projector: the load fails in words
+    naming both widths, the app keeps running and the chat typed before is still there."""
+    smol, proj = folder / "SmolLM2.gguf", folder / "mmproj-Tiny-VL-F16.gguf"
+    settings = Settings(llm_model=str(smol), projector=str(proj))
+    parts = make_app(chat_engine=llm_factory(settings)(), settings=settings)
+    assert parts.session.llm_status == "error"
+    said = [t for t in _notices(parts) if "does not belong to this model" in t]
+    assert len(said) == 1 and "64" in said[0] and "576" in said[0], _notices(parts)
+    assert parts.session.submit("/image a red circle --seed 1")   # the window goes on: pictures still draw
+    qtbot.waitUntil(lambda: parts.storage.last_picture(parts.session.current.id) is not None, timeout=30_000)
+
+
 def test_a_projector_chosen_with_the_new_model_or_another_setting_stays(make_app, qtbot):
     parts = make_app(settings=Settings(llm_model="/m/a.gguf", projector="/m/mmproj-a.gguf"))
     parts.window._switch_model("image", "/m/some-image-model")   # not the chat model: the projector stays
