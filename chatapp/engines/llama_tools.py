@@ -19,7 +19,7 @@ def offered_tools(template: TemplateTools, params: GenParams, model: str) -> lis
         why = ("its chat template has no place for them" if not template.takes_tools
                else "its chat template writes tool calls in a form chatapp cannot read yet")
         raise EngineError(f"{model} cannot call tools: {why}. Choose a model whose template takes tools "
-                          f"(Qwen 2.5, 3 or 3.5, Hermes, SmolLM3, Llama 3.x, Mistral, Gemma 4 and the like), or turn "
+                          f"(Qwen 2.5, 3 or 3.5, Hermes, Llama 3.x, Mistral, Gemma 4 and the like), or turn "
                           f"tools off for this chat.")
     chosen_tools(params.tools, params.tool_choice)   # a named choice must name an offered tool
     return list(params.tools)

@@ -114,7 +114,7 @@ def _args_call(body: str) -> Parsed | None:
 SHORT_ID = "[a-zA-Z0-9]{9}"
 TOOL_FORMATS: Registry[ToolFormat] = Registry("tool-call format")
 TOOL_FORMATS.register("hermes", ToolFormat(
-    # Hermes 2 Pro / 3, Qwen 2.5 / 3, SmolLM3 and the like; written the way their templates render a
+    # Hermes 2 Pro / 3, Qwen 2.5 / 3 and the like; written the way their templates render a
     # call in the history, so the model writes what it has seen.
     "hermes", open="<tool_call>", head='{"name": "', between='", "arguments": ', end="}\n</tool_call>",
     close="</tool_call>", separator="\n", detect=lambda before, after: "<tool_call>" in before, parse=_json_call,
