@@ -40,11 +40,18 @@ def _tps(engine, messages, tools, max_tokens) -> tuple[float, int, str]:
     return (stats.completion_tokens - 1) / (end - first), stats.completion_tokens, finish
 
 
-def _same_prompt(engine, messages) -> list[dict]:
+def app_tools() -> tuple[dict, ...]:
+    """The tools the desktop offers a model that calls tools and cannot see (its built-ins, default limits)."""
+    from chatapp.tools import builtin  # noqa: F401  (registers the built-in tools)
+    from chatapp.tools.base import offered, openai_tool
+    return tuple(openai_tool(t) for t in offered())
+
+
+def _same_prompt(engine, messages, tools) -> list[dict]:
     """messages whose system prompt is the tools' system block as the template writes it: the very prompt
     tokens the tools give, with no tools offered (Qwen2.5's template puts them all in the system block)."""
     from chatapp.conversation import GenParams
-    args = engine._completion_args(messages, GenParams(tools=TOOLS))
+    args = engine._completion_args(messages, GenParams(tools=tools))
     text = engine.llm.detokenize(list(args["prompt"]), special=True).decode("utf-8")
     block = text.split("<|im_start|>system\n", 1)[1].split("<|im_end|>", 1)[0]
     same = [{"role": "system", "content": block}, *messages[1:]]
@@ -52,39 +59,62 @@ def _same_prompt(engine, messages) -> list[dict]:
     return same
 
 
+def _raw_tps(llm, prompt: list[int], max_tokens: int) -> float:
+    """Raw llama-cpp-python on the same prompt tokens, greedy, streamed: tokens/s from the first to the last."""
+    first, n = None, 0
+    for _chunk in llm.create_completion(prompt=prompt, max_tokens=max_tokens, temperature=0.0, seed=1, stream=True):
+        n += 1
+        first = first or time.perf_counter()
+    return (n - 1) / (time.perf_counter() - first)
+
+
 def tools_offered(runs: int, max_tokens: int, bar: float = 0.97) -> list[Row]:
-    """One engine on the embedded SmolLM2 re-saved with Qwen2.5's template (tests/tool_model.py), greedy:
-    tools offered ("auto": in the prompt, the marker watched, a grammar only once the model calls) against
-    the same prompt tokens without tools, so the ratio is what tool support costs per token; the prompt asks
-    for prose, so both write the same reply to max_tokens. Pairs alternate which runs first (the first of a
-    pair measured a few percent slower here). The note gives the ratio to no tools at all: the price of the
-    longer prompt (attention over it), which a 135M model feels far more than a 7B one."""
+    """One engine on the embedded SmolLM2 re-saved with Qwen2.5's template (tests/tool_model.py), greedy, with the
+    desktop's own built-in tools at its 4,096-token context. First row (the bar): tools offered ("auto": in the
+    prompt, the marker watched, a grammar only once the model calls) against the same prompt tokens without tools,
+    so the ratio is what tool support costs per token; the prompt asks for prose, so both write the same reply to
+    max_tokens. Second row: against no tools at all, next to raw llama-cpp-python on the same two prompts: the
+    price of the longer prompt (attention over it), which the library pays the same and a 135M model feels far
+    more than a 7B one. Pairs alternate which runs first (the first of a pair measured a few percent slower)."""
+    from llama_cpp import Llama
+
     from chatapp.engines.llama import LlamaChatEngine
     from tests.tool_model import tool_model_path
-    engine = LlamaChatEngine(tool_model_path(), n_ctx=2048, n_threads=default_llm_threads())
+    tools, threads = app_tools(), default_llm_threads()
+    engine = LlamaChatEngine(tool_model_path(), n_ctx=4096, n_threads=threads)
     engine.load()
+    raw = Llama(str(tool_model_path()), n_ctx=4096, n_threads=threads, n_threads_batch=threads, verbose=False)
     messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": PROMPT}]
-    same = _same_prompt(engine, messages)
-    offered, reference, bare, counts, finishes = [], [], [], [], set()
+    same = _same_prompt(engine, messages, tools)
+    with_tools = list(engine._completion_args(messages, _params(tools))["prompt"])
+    without = list(engine._completion_args(messages, _params(()))["prompt"])
+    offered, reference, bare, raw_tools, raw_bare, counts, finishes = [], [], [], [], [], [], set()
     for i in range(runs):
-        pair = [(same, ()), (messages, TOOLS)]
-        for msgs, tools in (pair if i % 2 else pair[::-1]):
-            tps, n, finish = _tps(engine, msgs, tools, max_tokens)
-            (offered if tools else reference).append(tps)
-            if tools:
+        pair = [(same, ()), (messages, tools)]
+        for msgs, offer in (pair if i % 2 else pair[::-1]):
+            tps, n, finish = _tps(engine, msgs, offer, max_tokens)
+            (offered if offer else reference).append(tps)
+            if offer:
                 counts.append(n)
                 finishes.add(finish)
         bare.append(_tps(engine, messages, (), max_tokens)[0])
+        for prompt, into in ((with_tools, raw_tools), (without, raw_bare))[:: 1 if i % 2 else -1]:
+            into.append(_raw_tps(raw, prompt, max_tokens))
     ratio = median(offered) / median(reference)
     paired = median([o / r for o, r in zip(offered, reference)])
-    return [Row(f"Chat throughput, tools offered vs the same prompt without (engine, {max_tokens}-token replies)",
-                median(offered), "tok/s", median(reference), ratio, f">= {bar:.2f}", ratio >= bar,
+    names = ", ".join(t["function"]["name"] for t in tools)
+    literal, raw_literal = median(offered) / median(bare), median(raw_tools) / median(raw_bare)
+    return [Row(f"Chat throughput, the app's {len(tools)} tools offered vs the same prompt without (engine, "
+                f"{max_tokens}-token replies)", median(offered), "tok/s", median(reference), ratio, f">= {bar:.2f}",
+                ratio >= bar,
                 f"{median(counts):.0f}-token replies (finish: {', '.join(sorted(finishes))}), median of {runs}, "
-                f"alternating; 2 tools, {len(engine._completion_args(messages, _params(TOOLS))['prompt'])} prompt tokens; "
-                f"median of per-pair ratios {paired:.3f} (offered {', '.join(f'{x:.0f}' for x in offered)}; "
-                f"same prompt {', '.join(f'{x:.0f}' for x in reference)}); against no tools at all "
-                f"({len(engine._completion_args(messages, _params(()))['prompt'])} prompt tokens, {median(bare):.0f} tok/s) "
-                f"{median(offered) / median(bare):.3f}")]
+                f"alternating; tools {names}: {len(with_tools)} prompt tokens; median of per-pair ratios "
+                f"{paired:.3f} (offered {', '.join(f'{x:.0f}' for x in offered)}; same prompt "
+                f"{', '.join(f'{x:.0f}' for x in reference)})"),
+            Row(f"Chat throughput, tools offered vs none at all ({len(with_tools)} vs {len(without)} prompt tokens; "
+                f"engine)", median(offered), "tok/s", median(bare), literal, "", None,
+                f"the longer prompt's own price: raw llama-cpp-python on the same two prompts "
+                f"{median(raw_tools):.0f} vs {median(raw_bare):.0f} tok/s, {raw_literal:.3f}; median of {runs}")]
 
 
 def _params(tools):
