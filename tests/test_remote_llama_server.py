@@ -112,3 +112,55 @@ def test_a_named_tool_call_through_llama_server(llama_server):
     [call] = reply.tool_calls
     assert call.name == "get_weather" and call.id and isinstance(call.parsed_arguments()["city"], str)
     assert reply.usage.finish_reason == "tool_calls"
+
+
+def test_a_tool_result_goes_back_to_llama_server_and_the_answer_streams_in_words(llama_server, tmp_path):
+    """Tool call -> tool result -> final answer against the real server: the call it made goes back in the history
+    chatapp builds (branches.history: the assistant's tool_calls, then a role "tool" result), the server takes it,
+    and SmolLM2 answers in words from the result, streamed."""
+    from chatapp import branches
+    from chatapp.conversation import GenParams, STREAMING
+    from chatapp.engines.events import Reply
+    from chatapp.engines.openai_chat import OpenAIChatEngine
+    from chatapp.message_log import MessageLog
+    from chatapp.storage import Storage
+    weather = {"type": "function", "function": {"name": "get_weather", "parameters": {
+        "type": "object", "properties": {"city": {"type": "string", "maxLength": 20}}, "required": ["city"]}}}
+    engine = OpenAIChatEngine(llama_server, "smollm2", timeout=120)
+    engine.load()
+    question = "What is the weather in Oslo?"
+    first = Reply.of(engine.stream([{"role": "user", "content": question}], GenParams(
+        temperature=0.0, seed=1, max_tokens=60, tools=(weather,),
+        tool_choice={"type": "function", "function": {"name": "get_weather"}}), lambda: False))
+    [call] = first.tool_calls
+
+    # The turn as the app keeps it: the calling reply, then the call's card holding its result.
+    storage = Storage(tmp_path / "db.sqlite3")
+    log = MessageLog(storage)
+    conv = storage.create_conversation("Weather")
+    asked = log.add(conv.id, "user", question)
+    reply = log.add(conv.id, "assistant", "", status=STREAMING, parent_id=asked.id, make_current=True)
+    log.set_tool_calls(reply, first.tool_calls, content=first.text, status=DONE)
+    card = log.add_tool_message(conv.id, reply.id, call)
+    log.set_tool_state(card, "done", "Oslo: sunny, 18 degrees Celsius.")
+    history = branches.history(storage, storage.conversation(conv.id), "", tools=True)
+    assert [m["role"] for m in history] == ["user", "assistant", "tool"]
+    assert history[1]["tool_calls"] == [call.openai()] and history[2]["tool_call_id"] == call.id
+
+    sent, start = [], engine._start   # each request's fields as they go to the server (a spy: the server is real)
+    engine._start = lambda kwargs: sent.append(kwargs) or start(kwargs)
+    # "auto" is what the app sends while rounds remain, "none" past their cap: both with the tools still offered.
+    for choice in ("auto", "none"):
+        sent.clear()
+        answer = Reply.of(engine.stream(history, GenParams(temperature=0.0, seed=1, max_tokens=40, tools=(weather,),
+                                                           tool_choice=choice), lambda: False))
+        # Accepted at once: a refusal (400) would raise, or ("auto") be asked again without tools, learnt as none.
+        [request] = sent
+        assert request["messages"][1]["tool_calls"] == [call.openai()] and request["tool_choice"] == choice
+        assert request["messages"][2] == {"role": "tool", "tool_call_id": call.id,
+                                          "content": "Oslo: sunny, 18 degrees Celsius."}
+        assert engine.capabilities.tools, choice
+        assert answer.tool_calls == [] and answer.usage.finish_reason in ("stop", "length"), choice
+        assert len(answer.text_parts) > 1, choice   # streamed, piece by piece
+        assert "18" in answer.text, (choice, answer.text)   # it read the result
+    storage.close()

@@ -1,5 +1,6 @@
 """tools/builtin.py: schemas that follow the image model's limits, arguments through the recipe's one validation,
-errors the model can read, and the calls made on ToolServices (a recording fake stands for the session)."""
+errors the model can read, and the calls made on ToolServices (a recording fake stands for the session); at the end,
+edit_picture's mask through the real session's door (which masks it takes, which it refuses)."""
 import json
 from dataclasses import replace
 
@@ -178,3 +179,90 @@ def test_an_edit_of_a_picture_whose_lora_is_gone_says_so_and_leaving_it_out_work
     got = _call("edit_picture", {"picture": "#1", "prompt": "a cat, orange"}, services)
     assert got.is_error and "There is no LoRA named 'ink-lines'" in got.content and 'leave "loras" out' in got.content
     assert not _call("edit_picture", {"picture": "#1", "prompt": "a cat, orange", "loras": []}, services).is_error
+
+
+# The mask argument through the session's own door (assistant/services.py CallServices.edit): the real app with
+# a scripted chat model and a recording fake image engine, as tests/test_gui_tools.py drives it.
+
+MASK_REFUSED = "A mask must be one painted on a picture of this chat."
+
+
+def _drawn_chat(make_app, qtbot):
+    """A chat whose picture #1 (32x32, seed 3) the assistant drew; the chat engine takes more scripted replies."""
+    from chatapp.engines.fake import FakeChatEngine
+
+    from .test_gui_tools import Recording, call, finished_reply
+    chat, images = FakeChatEngine([call("draw_picture", {"prompt": "a red circle", "seed": 3}), "Drawn."]), Recording()
+    parts = make_app(chat, images)
+    assert parts.session.submit("draw a red circle")
+    qtbot.waitUntil(lambda: finished_reply(parts, "Drawn.") is not None, timeout=30000)
+    [first] = [m for m in parts.storage.branch(parts.session.current.id) if m.kind == "image"]
+    assert len(images.asked) == 1 and images.asked[0].mask is None
+    return parts, chat, images, first
+
+
+def _edit_with_mask(parts, chat, qtbot, mask: str):
+    """The user asks for an edit; the model calls edit_picture on #1 with this mask: its card once the reply ended."""
+    from .test_gui_tools import call, card_of, finished_reply
+    chat.enqueue(call("edit_picture", {"picture": "#1", "prompt": "an orange circle", "strength": 0.5, "mask": mask},
+                      "call_2"), "Edited.")
+    assert parts.session.submit("make the middle orange, with my mask")
+    qtbot.waitUntil(lambda: finished_reply(parts, "Edited.") is not None, timeout=30000)
+    return card_of(parts, "edit_picture")
+
+
+def _png(path, size=(32, 32), colour=(255, 255, 255)):
+    from PIL import Image
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", size, colour).save(path)
+    return path
+
+
+def test_a_mask_painted_in_this_chats_picture_folder_goes_with_the_edit_to_the_image_engine(make_app, qtbot):
+    parts, chat, images, first = _drawn_chat(make_app, qtbot)
+    mask = _png(parts.session.new_mask_path(first))   # where the picture viewer saves a mask painted on #1
+    card = _edit_with_mask(parts, chat, qtbot, str(mask))
+    assert card.meta["state"] == "done", card.content
+    asked = images.asked[-1]   # the picture job the image engine got: #1 redrawn under the mask
+    assert (asked.init, asked.mask, asked.strength, asked.seed) == (first.image_path, str(mask.resolve()), 0.5, 3)
+    edited = next(m for m in parts.storage.branch(parts.session.current.id) if m.kind == "image" and m.id != first.id)
+    assert edited.parent_id == card.id and edited.meta["number"] == 2 and "Edited #1" in card.content
+
+
+@pytest.mark.parametrize("where", ["outside", "system", "dotdot", "symlink"])
+def test_a_mask_outside_this_chats_picture_folder_is_refused_in_the_result_and_nothing_is_drawn(
+        make_app, qtbot, tmp_path, where):
+    parts, chat, images, first = _drawn_chat(make_app, qtbot)
+    folder = parts.paths.images
+    outside = _png(tmp_path / "elsewhere" / "mask.png")   # a good mask of the right size: only its place is wrong
+    mask = {"outside": str(outside), "system": "/etc/passwd",
+            "dotdot": str(folder / ".." / "mask.png"),   # in the data folder, named through the picture folder
+            "symlink": str(folder / "1-mask-9.png")}[where]
+    if where == "dotdot":
+        _png(folder.parent / "mask.png")
+    if where == "symlink":
+        (folder / "1-mask-9.png").symlink_to(outside)
+    card = _edit_with_mask(parts, chat, qtbot, mask)
+    assert card.meta["state"] == "failed" and MASK_REFUSED in card.content, card.content
+    assert len(images.asked) == 1   # nothing drawn: the edit never reached the image engine
+    # The model reads the refusal as the call's result.
+    [result] = [m for m in chat.received[-1] if m["role"] == "tool" and m.get("tool_call_id") == "call_2"]
+    assert MASK_REFUSED in result["content"]
+
+
+@pytest.mark.parametrize("content, said", [
+    (b"white where it is redrawn\n", "is not a picture chatapp can read"),
+    (None, "a mask must be the same size as the picture it covers"),
+])
+def test_a_mask_in_the_folder_that_is_not_a_picture_of_the_right_size_is_refused(make_app, qtbot, content, said):
+    parts, chat, images, first = _drawn_chat(make_app, qtbot)
+    mask = parts.session.new_mask_path(first)
+    if content is None:
+        _png(mask, size=(48, 32))
+    else:
+        mask.write_bytes(content)
+    card = _edit_with_mask(parts, chat, qtbot, str(mask))
+    assert card.meta["state"] == "failed" and said in card.content, card.content
+    assert len(images.asked) == 1
+    [result] = [m for m in chat.received[-1] if m["role"] == "tool" and m.get("tool_call_id") == "call_2"]
+    assert said in result["content"]
