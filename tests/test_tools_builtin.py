@@ -266,3 +266,14 @@ def test_a_mask_in_the_folder_that_is_not_a_picture_of_the_right_size_is_refused
     assert len(images.asked) == 1
     [result] = [m for m in chat.received[-1] if m["role"] == "tool" and m.get("tool_call_id") == "call_2"]
     assert said in result["content"]
+
+
+@pytest.mark.parametrize("name", ["another-chat-picture.png", "2-mask-1.png"])
+def test_a_picture_in_the_folder_that_is_not_a_mask_of_the_edited_picture_is_refused(make_app, qtbot, name):
+    # The picture folder is every chat's: a same-size PNG there (another chat's picture, or a mask painted on
+    # another picture) is not a mask painted on the picture this call edits.
+    parts, chat, images, first = _drawn_chat(make_app, qtbot)
+    mask = _png(parts.paths.images / name)
+    card = _edit_with_mask(parts, chat, qtbot, str(mask))
+    assert card.meta["state"] == "failed" and "painted on the picture it edits (#1)" in card.content, card.content
+    assert len(images.asked) == 1

@@ -14,7 +14,7 @@ from ..documents.context import retrieve
 from ..engines.base import EngineError
 from ..engines.lora import names as lora_names
 from ..message_log import MessageLog
-from ..pictures.edits import EditError, find_picture, resolve
+from ..pictures.edits import EditError, find_picture, masks_of, resolve
 from ..pictures.jobs import ImageJobs
 from ..recipes import RecipeError
 from ..tools.base import Drawn, Passage, PictureRecipe, ToolError
@@ -190,6 +190,12 @@ class CallServices:
             raise ToolError("A mask must be one painted on a picture of this chat.")
         conv = self.conversation_id
         resolved = self._ask(lambda: resolve(self.desk.log.storage, conv, replace(request, init=source)))
+        # The folder is every chat's: a mask must also be one painted on the picture it edits (the painter's
+        # names), not another chat's mask or picture that happens to have the same size.
+        if request.mask and Path(request.mask).resolve() not in {m.resolve() for m in
+                                                                 masks_of(resolved.init, self.desk.images.paths.images)}:
+            raise ToolError(f"A mask must be one painted on the picture it edits ({source}); "
+                            f"{Path(request.mask).name} is not one of its masks.")
         from ..engines.img2img import check_files   # PIL only when used; read here, on the tool's thread
         try:
             check_files(resolved.init, resolved.mask)
