@@ -19,6 +19,7 @@ from . import intake
 STILL_READING = "A picture is still being read; send the message once it shows above the box."
 _REF = re.compile(r"(?<![\w&/])#(\d{1,6})\b")
 _LAST = re.compile(r"\b(?:the|your|that) (?:last|latest|previous) (?:picture|image|drawing)\b", re.IGNORECASE)
+_LAST_NOUNS = ("picture", "image", "drawing")   # what _LAST ends with, lower case
 
 
 def user_folder(images: Path) -> Path:
@@ -145,9 +146,11 @@ class IncomingPictures(QObject):
         if conversation_id is None:
             return []
         found, parts = [], []
-        for m in _REF.finditer(text):
+        # Plain substring tests first: a pasted 100,000-line log would cost the patterns ~45 ms of the GUI thread.
+        for m in (_REF.finditer(text) if "#" in text else ()):
             found.append((f"#{m[1]}", storage.picture_numbered(conversation_id, int(m[1]))))
-        if _LAST.search(text):
+        lowered = text.lower()
+        if any(word in lowered for word in _LAST_NOUNS) and _LAST.search(text):
             last = storage.last_picture(conversation_id)
             found.append((f"#{last.meta.get('number')}" if last and last.meta.get("number") else "the last picture",
                           last))
