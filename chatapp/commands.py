@@ -1,4 +1,4 @@
-"""User input -> ChatTurn or a registered command's request (COMMANDS: /image, /attach, /library, /loras, /help) or CommandError; no Qt, no ML; /image's checks are the recipe's (recipes/request.py)."""
+"""User input -> ChatTurn or a registered command (COMMANDS: /image, /attach, /library, /loras, /help) with its request, which the command runs through the session's public doors (CommandHost); CommandError for a mistake; no Qt, no ML; /image's checks are the recipe's (recipes/request.py)."""
 from __future__ import annotations
 
 import argparse
@@ -7,7 +7,7 @@ import re
 import shlex
 from dataclasses import dataclass
 from itertools import islice
-from typing import Callable
+from typing import Callable, Protocol
 from urllib.parse import unquote
 
 from .documents.readers import kinds_label
@@ -159,39 +159,60 @@ def pasted_paths(text: str) -> list[str]:
     return []
 
 
+class CommandHost(Protocol):
+    """What a chat command may ask of the session (ChatSession's public doors); each returns whether the input
+    was accepted (the message box then clears)."""
+    def submit_image(self, request: ImageRequest, command: str | None = None, checked: bool = False) -> bool: ...
+    def attach_paths(self, request: AttachRequest) -> bool: ...
+    def use_library(self, request: LibraryRequest) -> bool: ...
+    def show_loras(self) -> bool: ...
+    def show_help(self) -> bool: ...
+
+
 @dataclass(frozen=True)
 class Command:
-    """A chat command: /help lists it, parse_input sends its text (after the name) to parse."""
+    """A chat command: /help lists it, read_input sends its text (after the name) to parse, the session calls run."""
     usage: str                                # how /help shows it
     about: str | Callable[[], str]            # what it does, for /help (a callable: read when /help is asked)
     parse: Callable[[str, ModelLimits | None], object]   # (text after the name, the image model's limits) -> a request
+    run: Callable[[CommandHost, object, str], bool]      # (the session, the request, the line as typed) -> accepted
 
 
 # The name is what the user types ("/image", any case); the order is /help's.
 COMMANDS: Registry[Command] = Registry("chat command")
-COMMANDS.register("/image", Command("/image <prompt> [flags]", "draw a picture in this conversation.", parse_image))
+COMMANDS.register("/image", Command("/image <prompt> [flags]", "draw a picture in this conversation.", parse_image,
+                                    lambda host, request, typed: host.submit_image(request, typed.strip())))
 COMMANDS.register("/attach", Command("/attach PATH...", lambda: f"attach files to this chat ({kinds_label()}); answers "
                                      "then draw on them and cite them; a picture (PNG, JPEG, ...) joins your next "
-                                     "message instead.", lambda rest, _limits: parse_attach(rest)))
+                                     "message instead.", lambda rest, _limits: parse_attach(rest),
+                                     lambda host, request, _typed: host.attach_paths(request)))
 COMMANDS.register("/library", Command("/library on|off", "use the library folder (Settings) in this chat, or not.",
-                                      lambda rest, _limits: parse_library(rest)))
+                                      lambda rest, _limits: parse_library(rest),
+                                      lambda host, request, _typed: host.use_library(request)))
 COMMANDS.register("/loras", Command("/loras", "the LoRAs in the LoRA folder (Settings), with each one's base model.",
-                                    lambda _rest, _limits: LorasRequest()))
-COMMANDS.register("/help", Command("/help", "this list.", lambda _rest, _limits: HelpRequest()))
+                                    lambda _rest, _limits: LorasRequest(), lambda host, _request, _typed: host.show_loras()))
+COMMANDS.register("/help", Command("/help", "this list.", lambda _rest, _limits: HelpRequest(),
+                                   lambda host, _request, _typed: host.show_help()))
 
 
-def parse_input(text: str, image_limits: ModelLimits | None = None) -> ChatTurn | ImageRequest | HelpRequest | AttachRequest | LibraryRequest | LorasRequest:
-    """Decide what the user asked for. Raises CommandError for a bad command."""
+def read_input(text: str, image_limits: ModelLimits | None = None) -> tuple[Command | None, object]:
+    """(the command, its request) for a command or pasted file paths (/attach's); (None, ChatTurn) for a message.
+    Raises CommandError for a bad command."""
     stripped = text.strip()
     if not stripped:
         raise CommandError("Type a message first.")
     pasted = pasted_paths(stripped)
     if pasted:
-        return AttachRequest(pasted)
+        return COMMANDS["/attach"], AttachRequest(pasted)
     if not stripped.startswith("/") or stripped.startswith("//"):
-        return ChatTurn(text)
+        return None, ChatTurn(text)
     name, _, rest = stripped.partition(" ")
     command = COMMANDS.get(name.lower())
     if command is None:
         raise CommandError(f"Unknown command {name.lower()}. Type /help to see the commands.")
-    return command.parse(rest, image_limits)
+    return command, command.parse(rest, image_limits)
+
+
+def parse_input(text: str, image_limits: ModelLimits | None = None) -> ChatTurn | ImageRequest | HelpRequest | AttachRequest | LibraryRequest | LorasRequest:
+    """Decide what the user asked for (the request alone). Raises CommandError for a bad command."""
+    return read_input(text, image_limits)[1]

@@ -8,7 +8,7 @@ from typing import Callable
 
 from PySide6.QtCore import QCoreApplication, QObject, Signal
 
-from . import backends, branches, commands
+from . import backends, branches
 from .branches import title_from
 from .conversation import Conversation, ImageRequest, Message
 from .parts.documents import DocumentJobs
@@ -23,6 +23,7 @@ from .parts.replies import Replies
 from .settings import Paths, Settings
 from .storage import Storage
 from .tools import drawing_intent
+from .session_doors.commands import CommandDoors
 from .session_doors.tools import SEND_AGAIN, ToolDoors
 from .session_doors.pictures import PictureDoors
 from .pictures.incoming import IncomingPictures
@@ -35,7 +36,7 @@ from .workers.mcp import McpWorker
 OPEN_PAGE = 30       # messages shown when a conversation opens (two screens); older ones load on scrolling up
 
 
-class ChatSession(TreeDoors, ToolDoors, PictureDoors, QObject):
+class ChatSession(CommandDoors, TreeDoors, ToolDoors, PictureDoors, QObject):
     conversations_changed = Signal()
     conversation_opened = Signal(object, list)   # Conversation | None, [Message]
     message_added = Signal(object)               # Message
@@ -231,37 +232,7 @@ class ChatSession(TreeDoors, ToolDoors, PictureDoors, QObject):
         """Run a storage call; a storage problem becomes a notice, never a crash."""
         return self.log.guard(fn, *args, **kwargs)
 
-    # --- input --------------------------------------------------------------------------------
-    def _parse(self, text: str):
-        """(parsed input, accepted). Mistakes and /help are answered here with a notice (parsed None)."""
-        try:
-            parsed = commands.parse_input(text, self.images.limits())
-        except commands.CommandError as exc:
-            self.notice.emit(str(exc))
-            return None, False
-        if isinstance(parsed, commands.HelpRequest):
-            self.notice.emit(commands.help_text())
-            return None, True
-        return parsed, True
-
-    def submit(self, text: str) -> bool:
-        """Handle what the user typed. Returns True when it was accepted (the composer clears)."""
-        if not text.strip() and self.pictures.pending:
-            return self._send_turn("")   # pictures only
-        parsed, accepted = self._parse(text)
-        if parsed is None:
-            return accepted
-        if isinstance(parsed, commands.AttachRequest):
-            return self._attach(parsed)   # pictures join the pending ones, other files are indexed
-        if isinstance(parsed, commands.LibraryRequest):
-            return self.documents.handle(parsed)
-        if isinstance(parsed, commands.LorasRequest):
-            self.images.list_loras()
-            return True
-        if isinstance(parsed, commands.ChatTurn):
-            return self._send_turn(text)   # session_doors/pictures.py: with the pending pictures
-        return self.submit_image(parsed, text.strip())
-
+    # --- input (typed text and commands: session_doors/commands.py) ----------------------------
     def submit_image(self, request, command: str | None = None, checked: bool = False) -> bool:
         """Queue a picture (from /image, or Re-run / Vary seed, which skip the parser)."""
         if request.init and not checked:   # an edit: its files are checked off the GUI thread first (pictures/edits.py)

@@ -18,11 +18,33 @@ def test_help_lists_every_registered_command_and_only_those_are_parsed():
     with pytest.raises(CommandError, match="Unknown command /echo. Type /help"):
         parse_input("/echo hi")
     # A command added to the registry alone is parsed and shown by /help.
-    echo = commands.Command("/echo TEXT", "say TEXT back.", lambda rest, side: ("echo", rest, side))
+    echo = commands.Command("/echo TEXT", "say TEXT back.", lambda rest, side: ("echo", rest, side),
+                            lambda host, request, typed: True)
     with COMMANDS.registered("/echo", echo):
         assert parse_input("/ECHO hi there", 512) == ("echo", "hi there", 512)
         assert "- `/echo TEXT`: say TEXT back." in help_text()
     assert "/echo" not in help_text()
+
+
+def test_a_registered_command_runs_in_the_real_session_through_its_public_doors(make_app, qtbot):
+    # One registration line and its handler: the session carries it out without a line of its own changed.
+    parts = make_app()
+    said, ran = [], []
+    parts.session.notice.connect(said.append)
+
+    def shout(host, request, typed):
+        ran.append((request, typed))
+        return host.show_help() and host.submit_image(commands.parse_image(f"a {request} circle --seed 1"))
+
+    with COMMANDS.registered("/shout", commands.Command("/shout COLOUR", "draw a circle of COLOUR.",
+                                                        lambda rest, _limits: rest.strip().lower(), shout)):
+        assert parts.session.submit("/shout RED")
+        assert "- `/shout COLOUR`: draw a circle of COLOUR." in said[-1]
+    assert ran == [("red", "/shout RED")]
+    qtbot.waitUntil(lambda: parts.storage.last_picture(parts.session.current.id) is not None, timeout=30000)
+    assert parts.storage.last_picture(parts.session.current.id).meta["request"]["prompt"] == "a red circle"
+    assert not parts.session.submit("/shout RED")   # gone with its registration: an unknown command again
+    assert said[-1].startswith("Unknown command /shout")
 
 
 def test_the_attach_button_dialog_help_and_settings_note_name_every_reader(make_app, qtbot, tmp_path, monkeypatch):

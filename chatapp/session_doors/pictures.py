@@ -2,10 +2,8 @@
 send a message with pictures (#N / "the last picture" named in it), the can't-see rule, /attach of a picture."""
 from __future__ import annotations
 
-from .. import commands
 from ..conversation import pictures_of
 from ..branches import has_pictures
-from ..pictures import intake
 from ..pictures.incoming import STILL_READING
 from .tools import SEND_AGAIN, STILL_COMING
 
@@ -36,19 +34,6 @@ class PictureDoors:
 
     def remove_pending_picture(self, index: int) -> None:
         self.pictures.remove(index)
-
-    def _attach(self, request: commands.AttachRequest) -> bool:
-        """/attach (or pasted paths): picture files join the pending pictures, the others are attached documents."""
-        shown = [p for p in request.paths if intake.looks_like_picture(p)]
-        others = [p for p in request.paths if not intake.looks_like_picture(p)]
-        if shown:
-            self.attach_pictures(shown)
-        if not others:
-            return True
-        accepted = self.documents.handle(commands.AttachRequest(others))
-        if accepted:
-            self.conversations_changed.emit()
-        return accepted
 
     def _send_turn(self, text: str) -> bool:
         """A message to the model, with the pending pictures and the chat's pictures it names; a model that cannot

@@ -36,9 +36,12 @@ class TreeDoors:
         if self._streaming_here():
             self.notice.emit(STILL_COMING)
             return False
-        parsed, accepted = self._parse(text)
-        if parsed is None:
-            return accepted
+        read = self._read(text)
+        if read is None:
+            return False
+        parsed = read[1]
+        if isinstance(parsed, commands.HelpRequest):
+            return self.show_help()
         if not isinstance(parsed, (commands.ChatTurn, commands.ImageRequest)):
             self.notice.emit("Only a message or an /image command can replace a message you sent.")
             return False
