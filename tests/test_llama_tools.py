@@ -8,9 +8,9 @@ from chatapp.engines.base import ChatStats, EngineError
 from chatapp.engines.defaults import default_llm_path
 from chatapp.engines.events import Reply, TextDelta, ToolCallDelta, Usage
 from chatapp.engines.llama import LlamaChatEngine
-from chatapp.engines.tool_formats import TOOL_FORMATS, TemplateTools, history_for_template, probe
-from chatapp.engines.tool_parser import CallParser
-from chatapp.engines.tool_grammar import calls_gbnf
+from chatapp.engines.tool_calls.formats import TOOL_FORMATS, TemplateTools, history_for_template, probe
+from chatapp.engines.tool_calls.parser import CallParser
+from chatapp.engines.tool_calls.grammar import calls_gbnf
 
 from .tool_model import TEMPLATE, tool_model_path
 
@@ -306,7 +306,7 @@ def test_the_built_in_tools_schemas_keep_a_call_valid(engine, seed):
     from chatapp.tools import offered, openai_tool
     tools = tuple(openai_tool(t) for t in offered())
     assert engine.grammar_problem(calls_gbnf(HERMES, list(tools), parallel=True)) is None
-    # Their prompts' 4,000-character bound is the tool's to check (tool_grammar.LONG_STRING): the string is
+    # Their prompts' 4,000-character bound is the tool's to check (tool_calls.grammar.LONG_STRING): the string is
     # unbounded in the grammar, so the reply gets room for a long one on any machine's sampling.
     reply, _ = run(engine, ASK, GenParams(tools=tools, tool_choice="required", temperature=0.8, seed=seed,
                                           max_tokens=1500, parallel_tool_calls=False))
@@ -321,7 +321,7 @@ def grammar_allows(llm, gbnf: str, prefix: str, candidates: list[str]) -> dict[s
 
     import llama_cpp
 
-    from chatapp.engines.tool_grammar import grammar_sampler
+    from chatapp.engines.tool_calls.grammar import grammar_sampler
     sampler = grammar_sampler(llm, gbnf)
     try:
         for token in llm.tokenize(prefix.encode(), add_bos=False, special=False):

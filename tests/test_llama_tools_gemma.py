@@ -7,7 +7,7 @@ import pytest
 from chatapp.conversation import GenParams
 from chatapp.engines.base import ChatStats
 from chatapp.engines.llama import LlamaChatEngine
-from chatapp.engines.tool_formats import TOOL_FORMATS
+from chatapp.engines.tool_calls.formats import TOOL_FORMATS
 
 from .test_llama_tools import ASK, TOOLS, assert_valid_calls, prompt_text, run
 from .tool_model import GEMMA4_SPECIALS, GEMMA4_TEMPLATE, tool_model_path

@@ -6,9 +6,9 @@ import pytest
 from chatapp.conversation import GenParams
 from chatapp.engines.base import ChatStats
 from chatapp.engines.llama import LlamaChatEngine
-from chatapp.engines.tool_formats import TOOL_FORMATS, probe
-from chatapp.engines.tool_parser import call_parser
-from chatapp.engines.tool_grammar import calls_gbnf
+from chatapp.engines.tool_calls.formats import TOOL_FORMATS, probe
+from chatapp.engines.tool_calls.parser import call_parser
+from chatapp.engines.tool_calls.grammar import calls_gbnf
 
 from .test_llama_tools import ASK, TOOLS, _renderer, assert_valid_calls, feed_all, prompt_text, run
 from .tool_model import LLAMA3_TEMPLATE, tool_model_path

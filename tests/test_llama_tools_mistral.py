@@ -8,7 +8,7 @@ from chatapp.conversation import GenParams
 from chatapp.engines.base import ChatStats
 from chatapp.engines.llama import LlamaChatEngine
 from chatapp.engines.llama_tools import ReplyTools
-from chatapp.engines.tool_formats import TOOL_FORMATS, short_ids
+from chatapp.engines.tool_calls.formats import TOOL_FORMATS, short_ids
 
 from .test_llama_tools import ASK, TOOLS, prompt_text, run
 from .tool_model import MINISTRAL_TEMPLATE, MISTRAL_SPECIALS, NEMO_TEMPLATE, tool_model_path

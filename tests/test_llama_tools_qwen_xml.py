@@ -8,9 +8,9 @@ from chatapp.conversation import GenParams
 from chatapp.engines.base import ChatStats
 from chatapp.engines.events import Reply
 from chatapp.engines.llama import LlamaChatEngine
-from chatapp.engines.tool_formats import TOOL_FORMATS, history_for_template
-from chatapp.engines.tool_grammar import calls_gbnf
-from chatapp.engines.xml_calls import parse_call
+from chatapp.engines.tool_calls.formats import TOOL_FORMATS, history_for_template
+from chatapp.engines.tool_calls.grammar import calls_gbnf
+from chatapp.engines.tool_calls.qwen_xml import parse_call
 
 from .test_llama_tools import ASK, DRAW, TOOLS, WEATHER, assert_valid_calls, feed_all, prompt_text
 from .tool_model import TEMPLATE, tool_model_path
@@ -36,7 +36,7 @@ def test_calls_stream_in_pieces_and_text_around_them_stays():
     text = ("Sure.\n<tool_call>\n<function=get_weather>\n<parameter=city>\nOslo\n</parameter>\n</function>\n</tool_call>"
             "\n<tool_call>\n<function=draw_picture>\n<parameter=prompt>\na </tool_call> sign\n</parameter>\n"
             "<parameter=width>\n256\n</parameter>\n</function>\n</tool_call>")
-    from chatapp.engines.tool_parser import call_parser
+    from chatapp.engines.tool_calls.parser import call_parser
     reply = feed_all(call_parser(XML, list(TOOLS)), [text[i:i + 3] for i in range(0, len(text), 3)])
     assert reply.text == "Sure.\n"
     assert [(c.name, c.parsed_arguments()) for c in reply.tool_calls] == \

@@ -10,8 +10,8 @@ from chatapp.engines.base import ChatStats
 from chatapp.engines.events import ReasoningDelta, Reply, TextDelta, Usage
 from chatapp.engines.fake import FakeChatEngine
 from chatapp.engines.reasoning import ThinkingSplitter, answer_through, opened_thinking
-from chatapp.engines.tool_formats import TOOL_FORMATS
-from chatapp.engines.tool_parser import CallParser
+from chatapp.engines.tool_calls.formats import TOOL_FORMATS
+from chatapp.engines.tool_calls.parser import CallParser
 from chatapp.settings import Settings
 
 from .remote_servers import FaultServer, serving_chat_engines
@@ -271,7 +271,7 @@ def test_thinking_before_calls_goes_with_them_to_templates_that_show_it_and_neve
 
     from chatapp import branches
     from chatapp.engines.openai_chat import OpenAIChatEngine
-    from chatapp.engines.tool_formats import history_for_template, probe
+    from chatapp.engines.tool_calls.formats import history_for_template, probe
     from chatapp.serve.schemas import ChatBody
     from chatapp.storage import Storage
     s = Storage(tmp_path / "db.sqlite3")

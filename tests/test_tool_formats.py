@@ -4,10 +4,10 @@ from pathlib import Path
 
 import pytest
 
-from chatapp.engines.gemma_calls import GemmaRules, parse_call
-from chatapp.engines.tool_formats import TOOL_FORMATS, TemplateTools, history_for_template, probe, short_ids
-from chatapp.engines.tool_grammar import calls_gbnf
-from chatapp.engines.tool_parser import call_parser
+from chatapp.engines.tool_calls.gemma import GemmaRules, parse_call
+from chatapp.engines.tool_calls.formats import TOOL_FORMATS, TemplateTools, history_for_template, probe, short_ids
+from chatapp.engines.tool_calls.grammar import calls_gbnf
+from chatapp.engines.tool_calls.parser import call_parser
 
 from .test_llama_tools import TOOLS, WEATHER, _renderer, feed_all
 from .tool_model import GEMMA4_TEMPLATE, NEMO_TEMPLATE, TEMPLATE

@@ -22,7 +22,7 @@ from .sampler_chain import bias_first
 from .speculative import Costs, DraftStats, decode
 from .system_role import folded_system, takes_system
 from .text_assembler import TextAssembler as _TextAssembler, shared_prefix as _shared_prefix
-from .tool_formats import TemplateTools, history_for_template, probe
+from .tool_calls.formats import TemplateTools, history_for_template, probe
 
 
 class LlamaChatEngine:

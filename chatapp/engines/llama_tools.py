@@ -4,10 +4,10 @@ from __future__ import annotations
 from ..conversation import GenParams
 from .base import EngineError
 from .events import ChatEvent, Reply
-from .tool_formats import TemplateTools
-from .tool_parser import call_parser
+from .tool_calls.formats import TemplateTools
+from .tool_calls.parser import call_parser
 from .sampler_chain import grammar_last, insert_after_penalties
-from .tool_grammar import calls_gbnf, chosen_tools, grammar_sampler
+from .tool_calls.grammar import calls_gbnf, chosen_tools, grammar_sampler
 
 
 def offered_tools(template: TemplateTools, params: GenParams, model: str) -> list[dict]:

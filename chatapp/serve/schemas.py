@@ -207,7 +207,7 @@ def schema_grammar(schema: dict, param: str) -> str:
 
     from llama_cpp.llama_grammar import json_schema_to_gbnf
 
-    from ..engines.tool_grammar import strict_json_strings
+    from ..engines.tool_calls.grammar import strict_json_strings
     try:
         return strict_json_strings(json_schema_to_gbnf(json.dumps(schema)))
     except Exception as exc:   # the converter raises plain Exceptions on what it cannot express

@@ -5,10 +5,10 @@ import copy
 import json
 import re
 
-from .base import EngineError
-from .gemma_calls import GemmaRules
-from .xml_calls import XmlRules
-from .tool_formats import ToolFormat
+from ..base import EngineError
+from .gemma import GemmaRules
+from .qwen_xml import XmlRules
+from .formats import ToolFormat
 
 MAX_CALLS = 8     # a reply's calls in parallel mode: a tiny model must not write calls until max_tokens
 LONG_STRING = 128   # longer length bounds are the tool's to check (see _short_bounds)
@@ -107,7 +107,7 @@ def _first(fmt: ToolFormat, after: str, names: list[str], tails: list[str]) -> s
 def calls_gbnf(fmt: ToolFormat, tools: list[dict], parallel: bool, after: str | None = None,
                close_thinking: str | None = None) -> str | None:
     """GBNF for one call (with parallel, up to MAX_CALLS) of these tools in fmt's form, each call's
-    arguments following its tool's JSON schema (for Gemma's syntax, where gemma_calls can say it).
+    arguments following its tool's JSON schema (for Gemma's syntax, where gemma.py can say it).
 
     after=None: the root starts at the opening marker (a call from the reply's first token). Else
     `after` is what the model wrote after the marker in the token that completed it, and the root

@@ -1,8 +1,8 @@
-"""A local reply's text -> TextDelta and ToolCallDelta events, in its family's call format (tool_formats.py)."""
+"""A local reply's text -> TextDelta and ToolCallDelta events, in its family's call format (formats.py)."""
 from __future__ import annotations
 
-from .events import ChatEvent, TextDelta, ToolCallDelta, new_call_id
-from .tool_formats import ToolFormat, short_call_id
+from ..events import ChatEvent, TextDelta, ToolCallDelta, new_call_id
+from .formats import ToolFormat, short_call_id
 
 
 def call_parser(fmt: ToolFormat, tools, short_ids: bool = False):

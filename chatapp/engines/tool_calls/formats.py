@@ -9,11 +9,11 @@ import string
 from dataclasses import dataclass
 from typing import Callable
 
-from ..registry import Registry
-from .gemma_calls import parse_call as _gemma_call
-from .gemma_calls import shows_probe as _gemma_shows
-from .xml_calls import parse_call as _xml_call
-from .xml_calls import shows_probe as _xml_shows
+from ...registry import Registry
+from .gemma import parse_call as _gemma_call
+from .gemma import shows_probe as _gemma_shows
+from .qwen_xml import parse_call as _xml_call
+from .qwen_xml import shows_probe as _xml_shows
 
 PROBE_NAME = "chatapp_probe_x9"     # names no real tool has, so finding them in a render proves the template put them there
 PROBE_VALUE = "probe_val_x9"
@@ -27,12 +27,12 @@ Parsed = list[tuple[str, str]]      # (name, arguments JSON text) per call
 
 @dataclass(frozen=True)
 class ToolFormat:
-    """One family's way of writing a reply's calls, as GBNF pieces (tool_grammar.py) and a parser.
+    """One family's way of writing a reply's calls, as GBNF pieces (grammar.py) and a parser.
 
     The calls: `open`, then `lead` once, then per call [whitespace if `ws`] `head` + NAME + `between` +
     ARGUMENTS + `end`, calls joined by `separator` (each later call starting with `open` again where
     `repeat_open`), then `trail` once. `between_gbnf`/`end_gbnf` replace the literal where the piece
-    holds more than text (a call id). `args` is "json", "gemma" (gemma_calls.py) or "xml" (xml_calls.py).
+    holds more than text (a call id). `args` is "json", "gemma" (gemma.py) or "xml" (qwen_xml.py).
 
     detect(before, after) reads the probe render around a called tool's name. The parser cuts a
     call's body between `open` and `close` ("" : up to the next `open` or the reply's end);

@@ -105,7 +105,7 @@ def shows_probe(text: str, key: str, value: str) -> bool:
 # ones present, in the template's sorted order), types, enums, string lengths and list lengths. Numbers'
 # ranges and strings' patterns are the tool's to check. Schemas outside what it can say (anyOf, $ref, open
 # objects, ...) get the generic rules instead (any Gemma object: the call still reads back, the tool checks
-# its fields), as tool_grammar does with a JSON schema llama.cpp's converter refuses.
+# its fields), as grammar.py does with a JSON schema llama.cpp's converter refuses.
 
 GENERIC = r'''gm-value ::= gm-string | gm-number | "true" | "false" | "null" | gm-object | gm-list
 gm-object ::= "{" ( gm-key ":" gm-value ( "," gm-key ":" gm-value ){0,31} )? "}"
