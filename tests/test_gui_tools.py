@@ -1,5 +1,6 @@
 """Issue 23: the assistant calls tools in the open: a card per call, pictures drawn through the picture part, the
-reply going on after the results; Stop, a chat with tools off, a tool that fails, restart (asking first: test_gui_tool_asking.py)."""
+reply going on after the results; Stop, a chat with tools off, a tool that fails, restart (asking first:
+test_gui_tool_asking.py)."""
 import json
 from dataclasses import replace
 
