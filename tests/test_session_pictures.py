@@ -164,7 +164,7 @@ def test_a_drawn_picture_named_by_number_goes_to_a_seeing_model(make_app, qtbot)
     notices = []
     session.notice.connect(notices.append)
     with qtbot.waitSignal(session.reply_finished, timeout=30000):
-        session.submit("does #1 match what I asked? and #7?")
+        session.submit("does #1 match what I asked? and #7? (#7, I mean)")
     # #7 names no picture: the message goes with #1 only, and the user is told, not left to think #7 was seen.
     assert notices == ["This chat has no finished picture #7 (its pictures go up to #1): the message went without it."]
     user = [m for m in parts.storage.branch(session.current.id) if m.role == "user"][-1]

@@ -168,8 +168,9 @@ class IncomingPictures(QObject):
         if missing and storage.last_picture(conversation_id) is not None:
             # Said only in a chat that has pictures: elsewhere "#7" is likelier an issue's number than a picture's.
             top = storage.next_picture_number(conversation_id) - 1
-            self.notice(f"This chat has no finished picture {', '.join(missing)} (its pictures go up to #{top}): "
-                        "the message went without it.")
+            named = ", ".join(dict.fromkeys(missing))   # "#7 and #7 again" names it once
+            self.notice(f"This chat has no finished picture {named} (its pictures go up to #{top}): the message went "
+                        "without it.")
         return parts
 
     def encode(self, messages: list[dict], side: int, send: Callable[[list[dict]], None]) -> None:
