@@ -64,6 +64,23 @@ def test_document_part_attaches_and_indexes_with_a_log_a_view_and_a_notice_sink(
         assert docs.shutdown()
 
 
+def test_document_commands_where_no_index_can_be_kept_say_why_and_touch_nothing(qtbot):
+    # A throw-away database (":memory:") has no second connection for the index: /attach's documents and /library
+    # are refused in words, and no chat is made for them.
+    storage = Storage(":memory:")
+    notices: list[str] = []
+    opened = []
+    docs = DocumentJobs(MessageLog(storage), SettingsView.of(Settings(library_folder="/tmp")), notices.append,
+                        lambda title, _when_full: opened.append(title))
+    try:
+        assert docs.attach_command(["/tmp/notes.txt"]) is False and docs.library_command(True) is False
+        assert notices == ["Files cannot be attached: the database is not saved in this session."] * 2
+        assert opened == [] and storage.conversations() == []
+    finally:
+        assert docs.shutdown()
+        storage.close()
+
+
 def test_picture_part_draws_and_saves_with_a_log_a_view_and_a_notice_sink(log, qtbot, tmp_path):
     paths = resolve_paths(str(tmp_path / "data"))
     paths.images.mkdir(parents=True, exist_ok=True)

@@ -10,7 +10,6 @@ from typing import Callable
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from .. import commands
 from ..branches import text_of, with_text
 from ..conversation import Conversation, reply_reserve
 from ..documents.context import MIN_BUDGET, estimate_tokens, question_with_sources, select_sources
@@ -74,14 +73,19 @@ class DocumentJobs(QObject):
             self._rescan.start()
 
     # --- commands -----------------------------------------------------------------------------
-    def handle(self, request) -> bool:
+    def attach_command(self, paths: list[str]) -> bool:
+        """/attach's documents: attached, or said why not where no index can be kept."""
+        return self._usable() and self.attach(paths)
+
+    def library_command(self, enabled: bool | None) -> bool:
+        """/library on|off (None: its status), or said why not where no index can be kept."""
+        return self._usable() and self.set_library(enabled)
+
+    def _usable(self) -> bool:
         if not self.available:
             why = "the data folder is read-only" if self.read_only else "the database is not saved in this session"
             self.notice(f"Files cannot be attached: {why}.")
-            return False
-        if isinstance(request, commands.AttachRequest):
-            return self.attach(request.paths)
-        return self.set_library(request.enabled)
+        return self.available
 
     def attach(self, paths: list[str]) -> bool:
         """Attach files to the open conversation (creating it); they are indexed in the background."""

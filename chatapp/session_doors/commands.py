@@ -3,7 +3,7 @@ handler (commands.COMMANDS) and the public methods here, which are all a command
 from __future__ import annotations
 
 from .. import commands
-from ..pictures import intake
+from ..picture_bytes.formats import looks_like_picture
 
 
 class CommandDoors:
@@ -30,20 +30,20 @@ class CommandDoors:
     # --- what a command may ask (commands.CommandHost; submit_image is the session's own) ------------
     def attach_paths(self, request: commands.AttachRequest) -> bool:
         """/attach (or pasted paths): picture files join the pending pictures, the others are attached documents."""
-        shown = [p for p in request.paths if intake.looks_like_picture(p)]
-        others = [p for p in request.paths if not intake.looks_like_picture(p)]
+        shown = [p for p in request.paths if looks_like_picture(p)]
+        others = [p for p in request.paths if not looks_like_picture(p)]
         if shown:
             self.attach_pictures(shown)
         if not others:
             return True
-        accepted = self.documents.handle(commands.AttachRequest(others))
+        accepted = self.documents.attach_command(others)
         if accepted:
             self.conversations_changed.emit()
         return accepted
 
     def use_library(self, request: commands.LibraryRequest) -> bool:
         """/library on|off (or its status, with neither)."""
-        return self.documents.handle(request)
+        return self.documents.library_command(request.enabled)
 
     def show_loras(self) -> bool:
         """/loras: the LoRA folder's listing arrives as a notice (read on the thread pool)."""
