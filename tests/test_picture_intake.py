@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from chatapp.picture_bytes.formats import looks_like_picture
 from chatapp.pictures import intake
 from chatapp.pictures.intake import PictureError
 
@@ -206,7 +207,7 @@ def test_a_postscript_file_named_like_a_picture_is_refused_without_running_ghost
 def test_other_common_picture_files_are_pictures_not_documents(tmp_path, suffix, fmt):
     out = io.BytesIO()
     Image.new("RGB", (32, 32), (10, 200, 10)).save(out, fmt)
-    assert intake.looks_like_picture(f"screen{suffix}")
+    assert looks_like_picture(f"screen{suffix}")
     picture = intake.decode(out.getvalue(), f"screen{suffix}")
     with Image.open(io.BytesIO(picture.data)) as im:   # a photo stays a JPEG, the rest become PNG
         assert im.format == ("JPEG" if fmt == "JPEG" else "PNG") and im.size == (32, 32)

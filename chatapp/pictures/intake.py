@@ -11,7 +11,7 @@ from pathlib import Path
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..picture_bytes import data_urls
-from ..picture_bytes.formats import FORMATS, READABLE, SUFFIXES, looks_like_picture  # noqa: F401 (intake's word too)
+from ..picture_bytes.formats import FORMATS, READABLE
 from ..recipes.png import write_atomically
 
 MAX_FILE_BYTES = 100 * 2**20     # read whole into memory, so bounded: no photo comes near it
