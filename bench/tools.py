@@ -47,15 +47,13 @@ def app_tools() -> tuple[dict, ...]:
     return tuple(openai_tool(t) for t in offered())
 
 
-def _same_prompt(engine, messages, tools) -> list[dict]:
+def _same_prompt(engine, messages, with_tools: list[int]) -> list[dict]:
     """messages whose system prompt is the tools' system block as the template writes it: the very prompt
-    tokens the tools give, with no tools offered (Qwen2.5's template puts them all in the system block)."""
-    from chatapp.conversation import GenParams
-    args = engine._completion_args(messages, GenParams(tools=tools))
-    text = engine.llm.detokenize(list(args["prompt"]), special=True).decode("utf-8")
+    tokens the tools give (with_tools), with no tools offered (Qwen2.5's template puts them all in the system block)."""
+    text = engine.llm.detokenize(with_tools, special=True).decode("utf-8")
     block = text.split("<|im_start|>system\n", 1)[1].split("<|im_end|>", 1)[0]
     same = [{"role": "system", "content": block}, *messages[1:]]
-    assert list(engine._completion_args(same, GenParams())["prompt"]) == list(args["prompt"])
+    assert list(engine._completion_args(same, _params(()))["prompt"]) == with_tools
     return same
 
 
@@ -85,9 +83,9 @@ def tools_offered(runs: int, max_tokens: int, bar: float = 0.97) -> list[Row]:
     engine.load()
     raw = Llama(str(tool_model_path()), n_ctx=4096, n_threads=threads, n_threads_batch=threads, verbose=False)
     messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": PROMPT}]
-    same = _same_prompt(engine, messages, tools)
     with_tools = list(engine._completion_args(messages, _params(tools))["prompt"])
     without = list(engine._completion_args(messages, _params(()))["prompt"])
+    same = _same_prompt(engine, messages, with_tools)
     offered, reference, bare, raw_tools, raw_bare, counts, finishes = [], [], [], [], [], [], set()
     for i in range(runs):
         pair = [(same, ()), (messages, tools)]

@@ -26,8 +26,8 @@ SHAPES_SHARE = 0.15                            # of a training batch: tiny-shape
 # where two-object prompts were furthest behind (both right 30% against 68% for one object, at step 10,794).
 PAIR_SHARE = 0.35
 # Of the emoji scenes and the shapes ones: a caption that names no background, drawn on white. A person's first
-# prompt names none ("a cat"); with every caption naming one, such a prompt was outside what the model learnt (tiny-shapes, trained
-# so, drew "a red circle" red on red). Added at step 8800 of the long run (2026-12-07).
+# prompt names none ("a cat"); with every caption naming one, such a prompt was outside what the model learnt
+# (tiny-shapes, trained so, drew "a red circle" red on red). Added at step 8800 of the long run (2026-12-07).
 UNNAMED_BG_SHARE = 0.15
 DEFAULT_BG = "white"
 
